@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package vsnat needs to build, test, run its lab and its benchmarks.
+# Idempotent: packages already present are not downloaded again.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config meson ninja-build clang-format
+  dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2
+  libbpf-dev libxdp-dev libpcap-dev libnuma-dev
+  # lab, demo and end-to-end tests
+  iproute2 ethtool iputils-ping curl nginx-light python3 socat wrk
+  # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
+  nftables
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,581 @@
+#!/usr/bin/env bash
+# scripts/lab.sh — the network-namespace lab in which vsnatd, the tests and the demo run
+# without a physical NIC (DESIGN.md section 5).
+#
+#            root namespace (vsnatd: DPDK vdevs on vsn-out / vsn-in)
+#                  |  vsn-out                       vsn-in  |
+#   vsnat-client   |                                        |   vsnat-lan (bridge br0)
+#   eth0 198.18.0.1/24 (+ .2-.20)                  lan-in --+-- lan-rs1 -- eth0 vsnat-rs1 198.19.0.2/24
+#   default via 198.18.0.254                                +-- lan-rs2 -- eth0 vsnat-rs2 198.19.0.3/24
+#   VIP 198.18.0.100 is on-link                             (both: default via 198.19.0.1)
+#
+# DPDK mode (default): vsn-out and vsn-in stay in the root namespace, up, without addresses;
+# vsnatd attaches net_af_xdp / net_af_packet to them and owns 198.18.0.254, 198.19.0.1 and the
+# VIP 198.18.0.100 (answers their ARP itself).
+#
+# --kernel-director: vsn-out and vsn-in live in namespace vsnat-kdir instead, which carries
+# those addresses and load-balances with nftables DNAT (scripts/lab/kernel-director.nft).
+#
+# Real servers: nginx on 198.19.0.2:80 (rs1) and 198.19.0.3:8000 (rs2), answering
+# "rsN ADDR:PORT\n" on /, "rsN CLIENT_IP:PORT\n" on /client, and serving downloads on /files/;
+# a UDP echo (scripts/lab/udp_echo.py) on port 53 of both, replying "rsN\n" + payload.
+#
+# Downloads: `up` creates files/<N>M.bin (N = $VSNAT_LAB_FILE_MB, default 100; 0 = none) in the
+# state dir, with <N>M.bin.sha256 beside it; `mkfile SIZE_MB` adds more while the lab is up.
+# URL through the director: http://198.18.0.100/files/100M.bin
+#
+# State (pids, configs, logs, files, lab.env for tests to source) lives in $VSNAT_LAB_DIR,
+# default /run/vsnat-lab. `down` kills exactly the recorded PIDs (checked against their start
+# time, so a reused PID is never hit), then anything still running inside the lab namespaces,
+# deletes the namespaces and the root-side veths, and removes the state dir.
+#
+# End-to-end check of whichever director serves the VIP: scripts/lab/selftest.sh.
+#
+# Network rule: every address here is in 198.18.0.0/15 and lives only in namespaces this script
+# creates; nothing is routed to or from the root namespace's own network.
+
+set -Eeuo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+readonly HELPERS="$SCRIPT_DIR/lab"
+readonly LAB_DIR="${VSNAT_LAB_DIR:-/run/vsnat-lab}"
+readonly FILE_MB="${VSNAT_LAB_FILE_MB:-100}"
+readonly ACCESS_LOG="${VSNAT_LAB_ACCESS_LOG:-1}"
+
+# --- names and the address plan (DESIGN.md section 5) -------------------------------------
+readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-rs2 NS_KDIR=vsnat-kdir
+readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR")
+readonly IF_OUT=vsn-out IF_IN=vsn-in
+readonly ROOT_LINKS=("$IF_OUT" "$IF_IN")
+
+readonly CLIENT_ADDR=198.18.0.1 CLIENT_EXTRA_FIRST=2 CLIENT_EXTRA_LAST=20
+readonly DIR_OUT_ADDR=198.18.0.254 DIR_IN_ADDR=198.19.0.1 VIP=198.18.0.100
+readonly RS1_ADDR=198.19.0.2 RS1_HTTP_PORT=80
+readonly RS2_ADDR=198.19.0.3 RS2_HTTP_PORT=8000
+readonly UDP_PORT=53
+readonly MTU=1500
+
+# Fixed, locally administered MACs that spell the IPv4 address (02:00:c6:12:00:fe = 198.18.0.254),
+# so tests can write static neighbors and captures are readable. In DPDK mode the vdev port
+# takes the MAC of the interface it attaches to: vsnatd's outside MAC is VSN_OUT_MAC.
+readonly VSN_OUT_MAC=02:00:c6:12:00:fe VSN_IN_MAC=02:00:c6:13:00:01
+readonly CLIENT_MAC=02:00:c6:12:00:01 RS1_MAC=02:00:c6:13:00:02 RS2_MAC=02:00:c6:13:00:03
+
+# --- small helpers ---------------------------------------------------------------------------
+log() { echo "lab: $*"; }
+die() { echo "lab: error: $*" >&2; exit 1; }
+
+usage() {
+  cat <<EOF
+usage: $(basename "$0") COMMAND
+
+  up [--kernel-director]  build the lab (rebuilds it if one exists). Without the flag vsn-out
+                          and vsn-in stay in the root namespace for vsnatd's DPDK vdevs; with
+                          it, namespace $NS_KDIR load-balances with nftables DNAT instead.
+  down                    kill the lab's processes, delete its namespaces and veths, remove
+                          $LAB_DIR (silent and successful when there is no lab)
+  status                  namespaces, links, addresses, routes, server PIDs; exit 0 when the
+                          lab is up and every server is alive, 1 when degraded, 3 when absent
+  mkfile SIZE_MB          create $LAB_DIR/files/<SIZE_MB>M.bin (+ .sha256), served at
+                          http://$VIP/files/<SIZE_MB>M.bin (1..4096)
+
+environment: VSNAT_LAB_DIR (default /run/vsnat-lab), VSNAT_LAB_FILE_MB (file made by up,
+default 100, 0 = none), VSNAT_LAB_ACCESS_LOG (1 = nginx access logs in the state dir, the
+default; 0 = off, for benchmarks). Tests can source $LAB_DIR/lab.env for names, addresses and MACs.
+EOF
+}
+
+require_root() {
+  [[ $(id -u) -eq 0 ]] || die "must run as root (it creates network namespaces and veths)"
+}
+
+require_tools() {
+  local t missing=()
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run scripts/install-deps.sh)"
+}
+
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$1"; }
+
+# Run a command in namespace $1; an empty $1 means the root namespace.
+in_ns() {
+  local ns=$1; shift
+  if [[ -n $ns ]]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# `ip` in namespace $1 (empty = root).
+nsip() {
+  local ns=$1; shift
+  if [[ -n $ns ]]; then ip -n "$ns" "$@"; else ip "$@"; fi
+}
+
+# Write a sysctl of namespace $1 through /proc/sys (procfs follows the writer's namespace).
+ns_sysctl() {
+  local ns=$1 key=$2 value=$3 path="/proc/sys/${2//.//}"
+  [[ -e $path ]] || in_ns "$ns" test -e "$path" || return 0   # e.g. kernel without IPv6
+  # shellcheck disable=SC2016  # $1/$2 are expanded by the inner sh, on purpose
+  in_ns "$ns" sh -c 'echo "$1" > "$2"' sh "$value" "$path" ||
+    die "cannot set $key=$value in ${ns:-root namespace}"
+}
+
+python_bin() {
+  # Debian's interpreter first: it is what install-deps.sh installs, and a user's pyenv shim
+  # may not resolve under `ip netns exec` with a different environment.
+  if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3; else command -v python3; fi
+}
+
+# Process identity: field 22 of /proc/PID/stat (start time in clock ticks since boot), printed
+# only while the process is running. A zombie counts as gone: our daemons are reparented to
+# PID 1, which on some machines (this sandbox's init) reaps only every few seconds, and a
+# zombie still answers kill -0. The comm field may contain spaces: cut after its ')' first.
+proc_starttime() {
+  local stat rest fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  read -ra fields <<<"$rest"
+  [[ ${fields[0]} != [ZX] ]] || return 1
+  echo "${fields[19]}"
+}
+
+# Wait, bounded, for file $1 to appear; $2 = tenths of a second.
+wait_for_file() {
+  local f=$1 tries=$2
+  while ((tries-- > 0)); do
+    [[ -s $f ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- interface preparation -----------------------------------------------------------------
+
+# Namespace-wide defaults, before any interface exists in it: no IPv6 anywhere (no router or
+# neighbor solicitations reach the daemon), loopback up (servers and tools expect it).
+prepare_ns() {
+  local ns=$1
+  ip netns add "$ns"
+  ns_sysctl "$ns" net.ipv6.conf.all.disable_ipv6 1
+  ns_sysctl "$ns" net.ipv6.conf.default.disable_ipv6 1
+  ip -n "$ns" link set lo up
+}
+
+# Every lab interface, before it goes up: IPv6 off (per interface too: the root namespace's
+# default is not ours to change, and an interface moved between namespaces gets its new
+# namespace's defaults only if they were set first), MTU 1500, and TX checksum offload off.
+# Why tx off: a veth that may send to a DPDK vdev (or to a peer that forwards to one) would
+# otherwise hand out packets with CHECKSUM_PARTIAL, i.e. wrong checksums on the wire; ping
+# still works but TCP carries nothing. Turning it off on every end keeps both modes identical.
+prepare_if() {
+  local ns=$1 ifname=$2
+  ns_sysctl "$ns" "net.ipv6.conf.$ifname.disable_ipv6" 1
+  nsip "$ns" link set "$ifname" mtu "$MTU"
+  in_ns "$ns" ethtool -K "$ifname" tx off >/dev/null 2>&1 ||
+    die "ethtool -K $ifname tx off failed in ${ns:-root namespace}"
+  nsip "$ns" link set "$ifname" up
+}
+
+# --- building the lab ------------------------------------------------------------------------
+
+# Director-side veth ends: $1 = namespace that gets vsn-out/vsn-in ("" = root, DPDK mode).
+build_links() {
+  local dns=$1
+
+  # Outside link: vsn-out <-> vsnat-client eth0.
+  nsip "$dns" link add "$IF_OUT" address "$VSN_OUT_MAC" type veth \
+    peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT"
+  # Inside link: vsn-in <-> vsnat-lan lan-in (a bridge port).
+  nsip "$dns" link add "$IF_IN" address "$VSN_IN_MAC" type veth peer name lan-in netns "$NS_LAN"
+
+  if [[ -z $dns ]]; then
+    # DPDK mode: the root kernel must stay out of the way on these links. They carry no
+    # address, and arp_ignore=8 makes sure the root stack never answers ARP on them for one of
+    # its own addresses (arp_ignore's default answers for any local address on any interface).
+    ns_sysctl "" "net.ipv4.conf.$IF_OUT.arp_ignore" 8
+    ns_sysctl "" "net.ipv4.conf.$IF_IN.arp_ignore" 8
+  fi
+  prepare_if "$dns" "$IF_OUT"
+  prepare_if "$dns" "$IF_IN"
+
+  # The LAN: a plain learning bridge. STP off and forward delay 0 so ports forward at once;
+  # multicast snooping off (nothing to snoop); the host has br_netfilter loaded, which would
+  # push bridged frames through this namespace's netfilter hooks: switch that off too.
+  ip -n "$NS_LAN" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+  local k
+  for k in iptables ip6tables arptables; do
+    ns_sysctl "$NS_LAN" "net.bridge.bridge-nf-call-$k" 0
+  done
+  prepare_if "$NS_LAN" br0   # carries no address; tx off only for uniformity
+  ip -n "$NS_LAN" link set lan-in master br0
+  prepare_if "$NS_LAN" lan-in
+
+  # Real-server links: lan-rsN <-> vsnat-rsN eth0.
+  local n ns mac
+  for n in 1 2; do
+    ns="vsnat-rs$n"; mac="RS${n}_MAC"
+    ip -n "$NS_LAN" link add "lan-rs$n" type veth peer name eth0 address "${!mac}" netns "$ns"
+    ip -n "$NS_LAN" link set "lan-rs$n" master br0
+    prepare_if "$NS_LAN" "lan-rs$n"
+  done
+
+  # Client: primary address first so it is the source of everything the client sends; the
+  # extra addresses (198.18.0.2-20) are secondaries for tests that need several client IPs.
+  prepare_if "$NS_CLIENT" eth0
+  ip -n "$NS_CLIENT" addr add "$CLIENT_ADDR/24" dev eth0
+  local i
+  for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do
+    ip -n "$NS_CLIENT" addr add "198.18.0.$i/24" dev eth0
+  done
+  ip -n "$NS_CLIENT" route add default via "$DIR_OUT_ADDR" dev eth0
+
+  local addr
+  for n in 1 2; do
+    ns="vsnat-rs$n"; addr="RS${n}_ADDR"
+    prepare_if "$ns" eth0
+    ip -n "$ns" addr add "${!addr}/24" dev eth0
+    # The director is the real servers' gateway: replies must pass through it (VS/NAT).
+    ip -n "$ns" route add default via "$DIR_IN_ADDR" dev eth0
+  done
+}
+
+# Kernel director: addresses, forwarding and the nftables load balancer in vsnat-kdir.
+build_kernel_director() {
+  ip -n "$NS_KDIR" addr add "$DIR_OUT_ADDR/24" dev "$IF_OUT"
+  # /32: the VIP is one more local address (answers ARP and ping) without a second /24 route.
+  ip -n "$NS_KDIR" addr add "$VIP/32" dev "$IF_OUT"
+  ip -n "$NS_KDIR" addr add "$DIR_IN_ADDR/24" dev "$IF_IN"
+  ns_sysctl "$NS_KDIR" net.ipv4.ip_forward 1
+  ip netns exec "$NS_KDIR" nft -f "$HELPERS/kernel-director.nft"
+}
+
+# Record a server: "<namespace> <pid> <starttime> <label>" in $LAB_DIR/pids.
+record_pid() {
+  local ns=$1 pid=$2 label=$3 st
+  st=$(proc_starttime "$pid") || die "$label (pid $pid) exited right after start; see $LAB_DIR"
+  echo "$ns $pid $st $label" >>"$LAB_DIR/pids"
+}
+
+start_nginx() {
+  local name=$1 ns=$2 addr=$3 port=$4
+  local dir="$LAB_DIR/$name" access_log
+  mkdir -p "$dir/tmp"
+  # Buffered access log by default (tests can see what the real server saw); benchmarks can
+  # turn it off with VSNAT_LAB_ACCESS_LOG=0 so they do not measure logging.
+  if [[ $ACCESS_LOG == 0 ]]; then
+    access_log="off"
+  else
+    access_log="$dir/access.log vsnat buffer=256k flush=1s"
+  fi
+  sed -e "s|@NAME@|$name|g" -e "s|@ACCESS_LOG@|$access_log|g" -e "s|@ADDR@|$addr|g" -e "s|@PORT@|$port|g" \
+    -e "s|@DIR@|$dir|g" -e "s|@FILES@|$LAB_DIR/files|g" \
+    "$HELPERS/nginx.conf.in" >"$dir/nginx.conf"
+  # -e: the error log must be ours from the first line (not /var/log/nginx/error.log).
+  # nginx daemonizes; its pid file appears once the listening socket is open.
+  ip netns exec "$ns" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+    </dev/null >>"$dir/start.log" 2>&1 || die "nginx $name failed to start: $(tail -n 5 "$dir/error.log" "$dir/start.log" 2>/dev/null)"
+  wait_for_file "$dir/nginx.pid" 50 || die "nginx $name wrote no pid file within 5 s"
+  record_pid "$ns" "$(<"$dir/nginx.pid")" "nginx-$name"
+}
+
+start_udp_echo() {
+  local name=$1 ns=$2 addr=$3
+  local dir="$LAB_DIR/$name"
+  mkdir -p "$dir"
+  # setsid: no controlling terminal, so closing the shell that ran `lab.sh up` leaves it alone.
+  # The server writes its pid file after bind(), which is also the readiness signal.
+  setsid ip netns exec "$ns" "$(python_bin)" -u "$HELPERS/udp_echo.py" \
+    --bind "$addr" --port "$UDP_PORT" --name "$name" --pidfile "$dir/udp_echo.pid" \
+    </dev/null >>"$dir/udp_echo.log" 2>&1 &
+  wait_for_file "$dir/udp_echo.pid" 50 ||
+    die "udp echo $name not ready within 5 s: $(tail -n 5 "$dir/udp_echo.log" 2>/dev/null)"
+  record_pid "$ns" "$(<"$dir/udp_echo.pid")" "udp-echo-$name"
+}
+
+make_file() {
+  local mb=$1
+  if ! [[ $mb =~ ^[0-9]+$ ]] || ((mb < 1 || mb > 4096)); then
+    die "SIZE_MB must be 1..4096, got '$mb'"
+  fi
+  local f="$LAB_DIR/files/${mb}M.bin"
+  if [[ -s $f && -s $f.sha256 ]]; then
+    log "file exists: $f"
+    return 0
+  fi
+  # Random content: compressible or repeating data would hide corruption and flatter throughput.
+  head -c "$((mb * 1024 * 1024))" /dev/urandom >"$f.tmp"
+  mv "$f.tmp" "$f"
+  (cd "$LAB_DIR/files" && sha256sum "${mb}M.bin" >"${mb}M.bin.sha256")
+  chmod 0644 "$f" "$f.sha256"
+  log "file $f ($mb MiB), sha256 $(cut -d' ' -f1 "$f.sha256"), url http://$VIP/files/${mb}M.bin"
+}
+
+# Check each real server from inside its own namespace, so a failure points at the server,
+# not at the director.
+self_test_servers() {
+  local n ns addr port got
+  for n in 1 2; do
+    ns="vsnat-rs$n"; addr="RS${n}_ADDR"; port="RS${n}_HTTP_PORT"
+    got=$(ip netns exec "$ns" curl -s --max-time 3 "http://${!addr}:${!port}/") ||
+      die "nginx rs$n does not answer on ${!addr}:${!port}"
+    [[ $got == "rs$n ${!addr}:${!port}" ]] || die "nginx rs$n answered '$got'"
+  done
+}
+
+write_env() {
+  local mode=$1
+  cat >"$LAB_DIR/lab.env" <<EOF
+# Written by scripts/lab.sh up; source it from tests.
+VSNAT_LAB_MODE=$mode
+VSNAT_LAB_DIR=$LAB_DIR
+LAB_NS_CLIENT=$NS_CLIENT
+LAB_NS_LAN=$NS_LAN
+LAB_NS_RS1=$NS_RS1
+LAB_NS_RS2=$NS_RS2
+LAB_NS_DIRECTOR=$([[ $mode == kernel-director ]] && echo "$NS_KDIR")
+LAB_IF_OUT=$IF_OUT
+LAB_IF_IN=$IF_IN
+LAB_MAC_OUT=$VSN_OUT_MAC
+LAB_MAC_IN=$VSN_IN_MAC
+LAB_MAC_CLIENT=$CLIENT_MAC
+LAB_MAC_RS1=$RS1_MAC
+LAB_MAC_RS2=$RS2_MAC
+LAB_CLIENT=$CLIENT_ADDR
+LAB_CLIENT_EXTRA="$(for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do printf '198.18.0.%d ' "$i"; done | sed 's/ $//')"
+LAB_DIRECTOR_OUT=$DIR_OUT_ADDR/24
+LAB_DIRECTOR_IN=$DIR_IN_ADDR/24
+LAB_VIP=$VIP
+LAB_RS1=$RS1_ADDR
+LAB_RS1_HTTP_PORT=$RS1_HTTP_PORT
+LAB_RS2=$RS2_ADDR
+LAB_RS2_HTTP_PORT=$RS2_HTTP_PORT
+LAB_UDP_PORT=$UDP_PORT
+LAB_FILES_DIR=$LAB_DIR/files
+EOF
+}
+
+# A failed `up` (a failing command under set -e, or die) must not leave half a lab behind.
+on_up_exit() {
+  local rc=$1
+  trap - EXIT
+  if ((rc != 0)); then
+    echo "lab: error: 'up' failed; removing the partial lab" >&2
+    cmd_down >&2 || true
+  fi
+  exit "$rc"
+}
+
+cmd_up() {
+  local mode=dpdk
+  while (($#)); do
+    case $1 in
+      --kernel-director) mode=kernel-director ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown option for up: $1" ;;
+    esac
+    shift
+  done
+  require_tools ip ethtool nginx curl setsid sha256sum "$(python_bin)"
+  [[ $mode == dpdk ]] || require_tools nft
+  # Checked before anything is built, so a typo does not cost a build and a teardown.
+  if ! [[ $FILE_MB =~ ^[0-9]+$ ]] || ((FILE_MB > 4096)); then
+    die "VSNAT_LAB_FILE_MB must be 0..4096, got '$FILE_MB'"
+  fi
+
+  # Idempotent: whatever lab (or leftover of one) exists is taken down first.
+  local ns l existing=0
+  [[ -e $LAB_DIR ]] && existing=1
+  for ns in "${ALL_NS[@]}"; do ns_exists "$ns" && existing=1; done
+  for l in "${ROOT_LINKS[@]}"; do ip link show "$l" >/dev/null 2>&1 && existing=1; done
+  if ((existing)); then
+    log "a lab exists: taking it down first"
+    cmd_down
+  fi
+
+  trap 'echo "lab: error: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+  trap 'on_up_exit $?' EXIT
+  local t0=$SECONDS
+  mkdir -p "$LAB_DIR/files"
+  chmod 0755 "$LAB_DIR" "$LAB_DIR/files"   # nginx workers (www-data) read the files
+  : >"$LAB_DIR/pids"
+  echo "$mode" >"$LAB_DIR/mode"
+
+  for ns in "$NS_CLIENT" "$NS_LAN" "$NS_RS1" "$NS_RS2"; do prepare_ns "$ns"; done
+  if [[ $mode == kernel-director ]]; then
+    prepare_ns "$NS_KDIR"
+    build_links "$NS_KDIR"
+    build_kernel_director
+  else
+    build_links ""
+  fi
+
+  ((FILE_MB == 0)) || make_file "$FILE_MB"
+  start_nginx rs1 "$NS_RS1" "$RS1_ADDR" "$RS1_HTTP_PORT"
+  start_nginx rs2 "$NS_RS2" "$RS2_ADDR" "$RS2_HTTP_PORT"
+  start_udp_echo rs1 "$NS_RS1" "$RS1_ADDR"
+  start_udp_echo rs2 "$NS_RS2" "$RS2_ADDR"
+  self_test_servers
+  write_env "$mode"
+  trap - ERR EXIT
+
+  log "up ($mode) in $((SECONDS - t0)) s; state in $LAB_DIR"
+  if [[ $mode == dpdk ]]; then
+    log "attach vsnatd to $IF_OUT ($VSN_OUT_MAC, be $DIR_OUT_ADDR/24 + VIP $VIP) and $IF_IN ($VSN_IN_MAC, be $DIR_IN_ADDR/24)"
+  else
+    log "kernel director in $NS_KDIR: try  ip netns exec $NS_CLIENT curl -s http://$VIP/"
+  fi
+}
+
+# Send $1 (TERM/KILL) to each recorded PID that is still the process we started.
+signal_recorded() {
+  local sig=$1 ns pid st label alive=0
+  [[ -f $LAB_DIR/pids ]] || return 1
+  while read -r ns pid st label; do
+    [[ -n ${pid:-} ]] || continue
+    if [[ $(proc_starttime "$pid" 2>/dev/null || true) == "$st" ]]; then
+      kill "-$sig" "$pid" 2>/dev/null || true
+      alive=1
+    fi
+  done <"$LAB_DIR/pids"
+  ((alive))
+}
+
+# PIDs of every process inside our namespaces (nginx workers, or a client a test left behind).
+lab_ns_pids() {
+  local ns
+  for ns in "${ALL_NS[@]}"; do
+    if ns_exists "$ns"; then ip netns pids "$ns" 2>/dev/null || true; fi
+  done
+}
+
+cmd_down() {
+  local did=0 i pids ns l
+
+  # 1. The servers we started, by recorded PID + start time: SIGTERM (nginx's master stops its
+  #    workers), up to 5 s, then SIGKILL.
+  if signal_recorded TERM; then
+    did=1
+    for ((i = 0; i < 50; i++)); do
+      signal_recorded 0 || break
+      sleep 0.1
+    done
+    signal_recorded KILL || true
+  fi
+
+  # 2. Anything else still running inside the lab namespaces (by namespace name, then PID):
+  #    deleting a namespace does not kill its processes, they would keep it alive.
+  pids=$(lab_ns_pids)
+  if [[ -n $pids ]]; then
+    did=1
+    # shellcheck disable=SC2086  # word splitting of the PID list is intended
+    kill -TERM $pids 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+      pids=$(lab_ns_pids)
+      [[ -n $pids ]] || break
+      sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    [[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
+  fi
+
+  # 3. Namespaces (their veth ends go with them, and so do the root-side peers), then any
+  #    root-side veth that survived (e.g. its peer namespace was already gone).
+  for ns in "${ALL_NS[@]}"; do
+    if ns_exists "$ns"; then
+      ip netns del "$ns"
+      did=1
+    fi
+  done
+  for l in "${ROOT_LINKS[@]}"; do
+    if ip link show "$l" >/dev/null 2>&1; then
+      ip link del "$l"
+      did=1
+    fi
+  done
+
+  # 4. State.
+  if [[ -e $LAB_DIR ]]; then
+    rm -rf -- "$LAB_DIR"
+    did=1
+  fi
+  ((did == 0)) || log "down"
+}
+
+cmd_status() {
+  local mode="none" ns l rc=0 up=0 pid st label now
+  [[ -f $LAB_DIR/mode ]] && mode=$(<"$LAB_DIR/mode")
+  echo "mode: $mode   state dir: $LAB_DIR$([[ -e $LAB_DIR ]] || echo ' (absent)')"
+
+  echo "namespaces:"
+  for ns in "${ALL_NS[@]}"; do
+    if ns_exists "$ns"; then echo "  $ns"; up=1; fi
+  done
+
+  echo "root-namespace links:"
+  for l in "${ROOT_LINKS[@]}"; do
+    if ip link show "$l" >/dev/null 2>&1; then
+      echo "  $(ip -br link show "$l")   addrs: $(ip -br addr show "$l" | awk '{$1=$2=""; print $0}' | xargs)"
+      up=1
+    fi
+  done
+
+  for ns in "${ALL_NS[@]}"; do
+    ns_exists "$ns" || continue
+    echo "[$ns]"
+    ip -n "$ns" -br addr show | sed 's/^/  /'
+    ip -n "$ns" route show | sed 's/^/  route: /'
+  done
+
+  if [[ $mode == kernel-director ]] && ns_exists "$NS_KDIR"; then
+    echo "[$NS_KDIR nftables]"
+    ip netns exec "$NS_KDIR" nft list table ip vsnat_kdir 2>/dev/null | grep -E 'dnat|reject' | sed 's/^[[:space:]]*/  /' || true
+  fi
+
+  echo "servers:"
+  if [[ -f $LAB_DIR/pids ]]; then
+    while read -r ns pid st label; do
+      now=$(proc_starttime "$pid" 2>/dev/null || true)
+      if [[ $now == "$st" ]]; then
+        echo "  $label pid $pid ($ns) alive"
+      else
+        echo "  $label pid $pid ($ns) DEAD"
+        rc=1
+      fi
+    done <"$LAB_DIR/pids"
+  else
+    echo "  none recorded"
+  fi
+  for ns in "$NS_RS1" "$NS_RS2"; do
+    ns_exists "$ns" || continue
+    echo "  listening in $ns: $(ip netns exec "$ns" ss -Hlntu | awk '{print $1 " " $5}' | xargs)"
+  done
+
+  if ((up == 0)); then return 3; fi
+  [[ -f $LAB_DIR/pids ]] || rc=1
+  return "$rc"
+}
+
+cmd_mkfile() {
+  (($# == 1)) || { usage >&2; exit 2; }
+  [[ -d $LAB_DIR/files ]] || die "no lab in $LAB_DIR: run '$0 up' first"
+  require_tools sha256sum
+  make_file "$1"
+}
+
+main() {
+  local cmd=${1:-}
+  case $cmd in
+    -h | --help | help) usage; exit 0 ;;
+    "") usage >&2; exit 2 ;;
+  esac
+  shift
+  require_root
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) (($# == 0)) || die "down takes no arguments"; cmd_down ;;
+    status) cmd_status ;;
+    mkfile) cmd_mkfile "$@" ;;
+    *) usage >&2; die "unknown command: $cmd" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: installs the Debian packages, builds with warnings as
+# errors, runs the unit, dataplane and end-to-end suites. End-to-end tests need root (they build
+# network namespaces); without it they report "skipped", loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+build=${VSNAT_BUILD_DIR:-build}
+if [ -f "$build/build.ninja" ]; then
+  meson configure "$build" -Dwerror=true >/dev/null
+else
+  meson setup "$build" -Dwerror=true
+fi
+ninja -C "$build"
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@"

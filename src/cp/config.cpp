@@ -1,0 +1,766 @@
+// The config loader: YAML text in, a validated Config or every error with its position out.
+// The only file that includes yaml-cpp, so the rest of vsnat never sees a YAML type.
+#include "cp/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <span>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+namespace vsnat::cp {
+namespace {
+
+// ---- Text to value, without YAML: strict, because a config typo must not pass as a number. ---
+
+template <typename E>
+struct Choice {
+    std::string_view name;
+    E value;
+};
+
+constexpr std::array kIdleModes{Choice<IdleMode>{"poll", IdleMode::poll},
+                                Choice<IdleMode>{"adaptive", IdleMode::adaptive}};
+constexpr std::array kProtocols{Choice<Protocol>{"tcp", Protocol::tcp},
+                                Choice<Protocol>{"udp", Protocol::udp}};
+constexpr std::array kHelpers{Choice<Helper>{"none", Helper::none},
+                              Choice<Helper>{"ftp", Helper::ftp}};
+constexpr std::array kSchedulers{
+    Choice<Scheduler>{"rr", Scheduler::rr},   Choice<Scheduler>{"wrr", Scheduler::wrr},
+    Choice<Scheduler>{"lc", Scheduler::lc},   Choice<Scheduler>{"wlc", Scheduler::wlc},
+    Choice<Scheduler>{"sed", Scheduler::sed}, Choice<Scheduler>{"nq", Scheduler::nq},
+    Choice<Scheduler>{"sh", Scheduler::sh},   Choice<Scheduler>{"dh", Scheduler::dh},
+    Choice<Scheduler>{"mh", Scheduler::mh},   Choice<Scheduler>{"fo", Scheduler::fo}};
+
+template <typename E, size_t N>
+std::string_view name_of(const std::array<Choice<E>, N>& table, E value) {
+    for (const auto& c : table) {
+        if (c.value == value) {
+            return c.name;
+        }
+    }
+    return "?";
+}
+
+template <typename E, size_t N>
+std::optional<E> parse_choice(const std::array<Choice<E>, N>& table, std::string_view text) {
+    for (const auto& c : table) {
+        if (c.name == text) {
+            return c.value;
+        }
+    }
+    return std::nullopt;
+}
+
+template <typename E, size_t N>
+std::string describe_choices(const std::array<Choice<E>, N>& table) {
+    std::string out = "one of";
+    for (const auto& c : table) {
+        out += (&c == table.data() ? " " : ", ") + std::string(c.name);
+    }
+    return out;
+}
+
+// Digits only: "+1", "-1", "0x10", "1e3" and "1.0" are all rejected, not reinterpreted.
+std::optional<uint64_t> parse_uint(std::string_view text, uint64_t lo, uint64_t hi) {
+    if (text.empty() ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < lo || value > hi) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+// A bare number is seconds; one unit suffix at most (no "1h30m"), as DESIGN.md section 4 shows.
+std::optional<uint32_t> parse_duration(std::string_view text, uint32_t min) {
+    constexpr std::array<std::pair<char, uint64_t>, 4> kUnits{
+        {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}}};
+    uint64_t unit = 1;
+    for (auto [suffix, seconds] : kUnits) {
+        if (!text.empty() && text.back() == suffix) {
+            unit = seconds;
+            text.remove_suffix(1);
+            break;
+        }
+    }
+    constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
+    auto count = parse_uint(text, 0, kMax);
+    if (!count || *count * unit > kMax || *count * unit < min) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*count * unit);
+}
+
+std::optional<MacAddress> parse_mac(std::string_view text) {
+    constexpr size_t kLength = 17;  // aa:bb:cc:dd:ee:ff
+    if (text.size() != kLength) {
+        return std::nullopt;
+    }
+    MacAddress mac{};
+    for (size_t i = 0; i < mac.size(); ++i) {
+        const char* first = text.data() + 3 * i;
+        auto [end, ec] = std::from_chars(first, first + 2, mac[i], 16);
+        bool separator_ok = i + 1 == mac.size() || text[3 * i + 2] == ':';
+        if (ec != std::errc{} || end != first + 2 || !separator_ok) {
+            return std::nullopt;
+        }
+    }
+    return mac;
+}
+
+struct Prefix {
+    Ipv4 address = 0;
+    uint8_t length = 0;
+};
+
+std::optional<Prefix> parse_prefix(std::string_view text) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return std::nullopt;
+    }
+    auto address = parse_ipv4(text.substr(0, slash));
+    auto length = parse_uint(text.substr(slash + 1), 0, 32);
+    if (!address || !length) {
+        return std::nullopt;
+    }
+    return Prefix{*address, static_cast<uint8_t>(*length)};
+}
+
+bool in_prefix(const Interface& i, Ipv4 address) {
+    Ipv4 mask = i.prefix_len == 0 ? 0 : ~Ipv4{0} << (32 - i.prefix_len);
+    return (address & mask) == (i.address & mask);
+}
+
+std::string format_endpoint(Ipv4 address, uint16_t port) {
+    return format_ipv4(address) + ":" + std::to_string(port);
+}
+
+// ---- YAML to value, collecting errors. ----------------------------------------------------
+
+// Remembers where each key was first seen, so a duplicate can name the line of the original.
+template <typename Key>
+class FirstSeen {
+  public:
+    /// Records `key` at `line`; returns the earlier line when the key was already there.
+    std::optional<int> add(const Key& key, int line) {
+        auto [it, inserted] = lines_.emplace(key, line);
+        return inserted ? std::nullopt : std::optional<int>(it->second);
+    }
+    bool contains(const Key& key) const { return lines_.contains(key); }
+
+  private:
+    std::map<Key, int> lines_;
+};
+
+// A value in the file and how to talk about it: a mapping's key, a list entry, or the file.
+struct Field {
+    std::string subject;  // "'port'", "each entry of 'services'", "the file"
+    YAML::Node key{YAML::NodeType::Undefined};
+    YAML::Node value{YAML::NodeType::Undefined};
+
+    bool present() const { return value.IsDefined(); }
+};
+
+Field key_field(std::string_view name, const YAML::Node& key, const YAML::Node& value) {
+    return Field{"'" + std::string(name) + "'", key, value};
+}
+
+Field item_field(std::string_view list, const YAML::Node& value) {
+    return Field{"each entry of '" + std::string(list) + "'", YAML::Node(YAML::NodeType::Undefined),
+                 value};
+}
+
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Scalar:
+            return "'" + node.Scalar() + "'";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        default:
+            return "nothing";
+    }
+}
+
+constexpr std::array<std::string_view, 8> kTopKeys{
+    "eal", "workers", "max_connections", "idle", "interfaces", "neighbors", "timeouts", "services"};
+constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
+constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
+constexpr std::array<std::string_view, 8> kServiceKeys{
+    "name", "protocol", "vip", "port", "scheduler", "persistence", "helper", "real_servers"};
+constexpr std::array<std::string_view, 3> kRealServerKeys{"address", "port", "weight"};
+
+constexpr std::array<std::pair<std::string_view, uint32_t Timeouts::*>, 11> kTimeoutFields{{
+    {"tcp_syn", &Timeouts::tcp_syn},
+    {"tcp_established", &Timeouts::tcp_established},
+    {"tcp_fin", &Timeouts::tcp_fin},
+    {"tcp_time_wait", &Timeouts::tcp_time_wait},
+    {"tcp_close", &Timeouts::tcp_close},
+    {"tcp_close_wait", &Timeouts::tcp_close_wait},
+    {"tcp_last_ack", &Timeouts::tcp_last_ack},
+    {"tcp_listen", &Timeouts::tcp_listen},
+    {"tcp_synack", &Timeouts::tcp_synack},
+    {"tcp_none", &Timeouts::tcp_none},
+    {"udp", &Timeouts::udp},
+}};
+constexpr auto kTimeoutKeys = [] {
+    std::array<std::string_view, kTimeoutFields.size()> keys{};
+    for (size_t i = 0; i < keys.size(); ++i) {
+        keys[i] = kTimeoutFields[i].first;
+    }
+    return keys;
+}();
+
+constexpr uint64_t kMaxWorkers = 64;
+constexpr uint64_t kMaxWeight = 65535;
+
+template <typename T, typename V>
+void assign_if(T& to, const std::optional<V>& value) {
+    if (value) {
+        to = static_cast<T>(*value);
+    }
+}
+
+// Reads one file in one pass. It keeps going after an error, reading every value it can, so
+// that one run reports every mistake; the Config it builds is handed out only when none was found.
+class Loader {
+  public:
+    explicit Loader(std::string file) : file_(std::move(file)) {}
+
+    LoadResult load(const std::string& text);
+
+  private:
+    // Reporting: LINE and COL from 1; a value that is empty is reported at its key.
+    int line_of(const YAML::Node& node) const;
+    void fail_at(const YAML::Mark& mark, std::string message);
+    void fail(const YAML::Node& at, std::string message) {
+        fail_at(mark_of(at), std::move(message));
+    }
+    void fail(const Field& at, std::string message);
+    YAML::Mark mark_of(const YAML::Node& node) const;
+    template <typename Key>
+    void unique(FirstSeen<Key>& seen, const Key& key, const YAML::Node& at, std::string what);
+
+    // Structure.
+    Field field(const YAML::Node& map, std::string_view name) const;
+    Field required(const YAML::Node& map, std::string_view name, std::string_view what);
+    bool check_map(const Field& f, std::string_view what, std::span<const std::string_view> keys);
+    std::vector<Field> items(const Field& f, std::string_view list, std::string_view at_least_one);
+
+    // One reader per value kind; each returns nothing when the key is absent or the value bad.
+    template <typename Parse>
+    auto scalar(const Field& f, const std::string& expected, Parse parse)
+        -> decltype(parse(std::string_view{}));
+    std::optional<std::string> text(const Field& f);
+    std::optional<uint64_t> integer(const Field& f, uint64_t lo, uint64_t hi);
+    std::optional<uint16_t> port(const Field& f);
+    std::optional<Ipv4> address(const Field& f);
+    std::optional<Prefix> prefix(const Field& f);
+    std::optional<uint32_t> duration(const Field& f, uint32_t min);
+    std::optional<MacAddress> mac(const Field& f);
+    template <typename E, size_t N>
+    std::optional<E> choice(const Field& f, const std::array<Choice<E>, N>& table);
+
+    // Sections, in dependency order: interfaces before what is checked against them.
+    void read_root(const Field& root);
+    void read_eal(const Field& f);
+    void read_interface(const Field& item);
+    void read_neighbor(const Field& item);
+    void read_timeouts(const Field& f);
+    void read_service(const Field& item);
+    bool read_service_values(const YAML::Node& n, Service& s);
+    void read_real_server(const Field& item, Service& s,
+                          FirstSeen<std::pair<Ipv4, uint16_t>>& seen);
+
+    // Cross-checks.
+    void check_gateway(const Field& f, const Interface& i);
+    void check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
+    void check_reachable(const Field& f, Ipv4 address);
+    void check_service_unique(const YAML::Node& at, const Service& s);
+
+    std::string file_;
+    Config config_;
+    std::vector<ConfigError> errors_;
+    // False once an interface failed: routing checks against the rest would only mislead.
+    bool interfaces_complete_ = true;
+    FirstSeen<std::string> interface_names_;
+    FirstSeen<std::string> interface_devices_;
+    FirstSeen<Ipv4> neighbor_addresses_;
+    FirstSeen<std::string> service_names_;
+    FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
+};
+
+YAML::Mark Loader::mark_of(const YAML::Node& node) const {
+    return node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+}
+
+int Loader::line_of(const YAML::Node& node) const {
+    YAML::Mark m = mark_of(node);
+    return m.is_null() ? 1 : m.line + 1;
+}
+
+void Loader::fail_at(const YAML::Mark& mark, std::string message) {
+    // An empty document has no mark at all: blame its start.
+    int line = mark.is_null() ? 1 : mark.line + 1;
+    int column = mark.is_null() ? 1 : mark.column + 1;
+    errors_.push_back(ConfigError{file_, line, column, std::move(message)});
+}
+
+void Loader::fail(const Field& at, std::string message) {
+    // yaml-cpp marks an empty value ("gateway:") at the next token, which may be lines away.
+    bool blame_key = at.key.IsDefined() && (!at.present() || at.value.IsNull());
+    fail(blame_key ? at.key : at.value, std::move(message));
+}
+
+template <typename Key>
+void Loader::unique(FirstSeen<Key>& seen, const Key& key, const YAML::Node& at, std::string what) {
+    if (auto first = seen.add(key, line_of(at))) {
+        fail(at, what + " (first at line " + std::to_string(*first) + ")");
+    }
+}
+
+Field Loader::field(const YAML::Node& map, std::string_view name) const {
+    // Found by walking the pairs, not operator[]: we need the key's mark too.
+    for (const auto& pair : map) {
+        if (pair.first.IsScalar() && pair.first.Scalar() == name) {
+            return key_field(name, pair.first, pair.second);
+        }
+    }
+    return key_field(name, YAML::Node(YAML::NodeType::Undefined),
+                     YAML::Node(YAML::NodeType::Undefined));
+}
+
+Field Loader::required(const YAML::Node& map, std::string_view name, std::string_view what) {
+    Field f = field(map, name);
+    if (!f.present()) {
+        fail(map, "missing key '" + std::string(name) + "' in " + std::string(what));
+    }
+    return f;
+}
+
+bool Loader::check_map(const Field& f, std::string_view what,
+                       std::span<const std::string_view> keys) {
+    if (!f.present()) {
+        return false;
+    }
+    if (!f.value.IsMap()) {
+        fail(f, f.subject + " must be a mapping, got " + describe(f.value));
+        return false;
+    }
+    FirstSeen<std::string> seen;
+    for (const auto& pair : f.value) {
+        if (!pair.first.IsScalar()) {
+            fail(pair.first, "keys in " + std::string(what) + " must be plain strings, got " +
+                                 describe(pair.first));
+            continue;
+        }
+        const std::string& name = pair.first.Scalar();
+        if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
+            fail(pair.first, "unknown key '" + name + "' in " + std::string(what));
+        } else {
+            unique(seen, name, pair.first, "duplicate key '" + name + "' in " + std::string(what));
+        }
+    }
+    return true;
+}
+
+std::vector<Field> Loader::items(const Field& f, std::string_view list,
+                                 std::string_view at_least_one) {
+    std::vector<Field> out;
+    if (!f.present()) {
+        return out;
+    }
+    if (!f.value.IsSequence()) {
+        fail(f, f.subject + " must be a list, got " + describe(f.value));
+        return out;
+    }
+    for (const auto& item : f.value) {
+        out.push_back(item_field(list, item));
+    }
+    if (out.empty() && !at_least_one.empty()) {
+        fail(f, f.subject + " must list at least one " + std::string(at_least_one));
+    }
+    return out;
+}
+
+template <typename Parse>
+auto Loader::scalar(const Field& f, const std::string& expected, Parse parse)
+    -> decltype(parse(std::string_view{})) {
+    if (!f.present()) {
+        return std::nullopt;
+    }
+    if (f.value.IsScalar()) {
+        if (auto value = parse(f.value.Scalar())) {
+            return value;
+        }
+    }
+    fail(f, f.subject + " must be " + expected + ", got " + describe(f.value));
+    return std::nullopt;
+}
+
+std::optional<std::string> Loader::text(const Field& f) {
+    return scalar(f, "a non-empty string", [](std::string_view t) {
+        return t.empty() ? std::nullopt : std::optional<std::string>(t);
+    });
+}
+
+std::optional<uint64_t> Loader::integer(const Field& f, uint64_t lo, uint64_t hi) {
+    std::string expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+    return scalar(f, expected, [=](std::string_view t) { return parse_uint(t, lo, hi); });
+}
+
+std::optional<uint16_t> Loader::port(const Field& f) {
+    auto value = integer(f, 1, 65535);
+    return value ? std::optional<uint16_t>(static_cast<uint16_t>(*value)) : std::nullopt;
+}
+
+std::optional<Ipv4> Loader::address(const Field& f) {
+    return scalar(f, "an IPv4 address a.b.c.d", parse_ipv4);
+}
+
+std::optional<Prefix> Loader::prefix(const Field& f) {
+    return scalar(f, "an IPv4 address with prefix length a.b.c.d/0..32", parse_prefix);
+}
+
+std::optional<uint32_t> Loader::duration(const Field& f, uint32_t min) {
+    std::string expected =
+        min == 0 ? "a duration" : "a duration of at least " + std::to_string(min) + "s";
+    expected += " (like 60s, 15m, 2h, 1d; a bare number is seconds)";
+    return scalar(f, expected, [=](std::string_view t) { return parse_duration(t, min); });
+}
+
+std::optional<MacAddress> Loader::mac(const Field& f) {
+    return scalar(f, "a MAC address aa:bb:cc:dd:ee:ff", parse_mac);
+}
+
+template <typename E, size_t N>
+std::optional<E> Loader::choice(const Field& f, const std::array<Choice<E>, N>& table) {
+    return scalar(f, describe_choices(table),
+                  [&](std::string_view t) { return parse_choice(table, t); });
+}
+
+LoadResult Loader::load(const std::string& text) {
+    try {
+        read_root(Field{"the file", YAML::Node(YAML::NodeType::Undefined), YAML::Load(text)});
+    } catch (const YAML::ParserException& e) {
+        // Thrown by YAML::Load before anything is read, so it is the only error.
+        fail_at(e.mark, "YAML syntax error: " + e.msg);
+    } catch (const std::exception& e) {
+        fail_at(YAML::Mark::null_mark(), std::string("internal error: ") + e.what());
+    }
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    LoadResult result;
+    if (errors_.empty()) {
+        result.config = std::move(config_);
+    }
+    result.errors = std::move(errors_);
+    return result;
+}
+
+void Loader::read_root(const Field& root) {
+    if (!root.present() || root.value.IsNull()) {
+        fail(root.value, "the file is empty; it needs at least 'interfaces'");
+        return;
+    }
+    if (!check_map(root, "config", kTopKeys)) {
+        return;
+    }
+    const YAML::Node& n = root.value;
+    read_eal(field(n, "eal"));
+    assign_if(config_.workers, integer(field(n, "workers"), 1, kMaxWorkers));
+    assign_if(config_.max_connections,
+              integer(field(n, "max_connections"), 1, std::numeric_limits<uint32_t>::max()));
+    assign_if(config_.idle, choice(field(n, "idle"), kIdleModes));
+    for (const Field& item :
+         items(required(n, "interfaces", "config"), "interfaces", "interface")) {
+        read_interface(item);
+    }
+    if (config_.interfaces.empty()) {
+        interfaces_complete_ = false;  // already reported: missing, empty, or not a list
+    }
+    for (const Field& item : items(field(n, "neighbors"), "neighbors", "")) {
+        read_neighbor(item);
+    }
+    read_timeouts(field(n, "timeouts"));
+    for (const Field& item : items(field(n, "services"), "services", "")) {
+        read_service(item);
+    }
+}
+
+void Loader::read_eal(const Field& f) {
+    for (const Field& item : items(f, "eal", "")) {
+        assign_if(config_.eal.emplace_back(), text(item));
+    }
+}
+
+void Loader::read_interface(const Field& item) {
+    if (!check_map(item, "interface", kInterfaceKeys)) {
+        interfaces_complete_ = false;
+        return;
+    }
+    const YAML::Node& n = item.value;
+    Field name = required(n, "name", "interface");
+    Field device = required(n, "device", "interface");
+    Field gateway = field(n, "gateway");
+    auto name_value = text(name);
+    auto device_value = text(device);
+    auto prefix_value = prefix(required(n, "address", "interface"));
+    auto gateway_value = address(gateway);
+    if (name_value) {
+        unique(interface_names_, *name_value, name.value,
+               "duplicate interface name '" + *name_value + "'");
+    }
+    if (device_value) {
+        unique(interface_devices_, *device_value, device.value,
+               "duplicate interface device '" + *device_value + "'");
+    }
+    if (!name_value || !device_value || !prefix_value ||
+        gateway_value.has_value() != gateway.present()) {
+        interfaces_complete_ = false;
+        return;
+    }
+    Interface i{*name_value, *device_value, prefix_value->address, prefix_value->length,
+                gateway_value};
+    check_gateway(gateway, i);
+    config_.interfaces.push_back(std::move(i));
+}
+
+void Loader::check_gateway(const Field& f, const Interface& i) {
+    if (!i.gateway) {
+        return;
+    }
+    std::string where = format_ipv4(i.address) + "/" + std::to_string(i.prefix_len);
+    if (!in_prefix(i, *i.gateway)) {
+        fail(f, "gateway " + format_ipv4(*i.gateway) + " is outside " + where + " of interface '" +
+                    i.name + "'");
+    } else if (*i.gateway == i.address) {
+        fail(f, "gateway " + format_ipv4(*i.gateway) + " is the address of interface '" + i.name +
+                    "' itself");
+    }
+}
+
+void Loader::read_neighbor(const Field& item) {
+    if (!check_map(item, "neighbor", kNeighborKeys)) {
+        return;
+    }
+    const YAML::Node& n = item.value;
+    Field address_field = required(n, "address", "neighbor");
+    Field interface = required(n, "interface", "neighbor");
+    auto address_value = address(address_field);
+    auto mac_value = mac(required(n, "mac", "neighbor"));
+    auto interface_value = text(interface);
+    if (address_value) {
+        unique(neighbor_addresses_, *address_value, address_field.value,
+               "duplicate neighbor " + format_ipv4(*address_value));
+    }
+    if (interface_value && !interface_names_.contains(*interface_value)) {
+        fail(interface, "unknown interface '" + *interface_value + "'");
+    }
+    if (address_value && mac_value && interface_value) {
+        config_.neighbors.push_back(Neighbor{*address_value, *mac_value, *interface_value});
+    }
+}
+
+void Loader::read_timeouts(const Field& f) {
+    if (!check_map(f, "timeouts", kTimeoutKeys)) {
+        return;
+    }
+    // A zero timeout would expire a connection on the packet that created it.
+    for (auto [name, member] : kTimeoutFields) {
+        assign_if(config_.timeouts.*member, duration(field(f.value, name), 1));
+    }
+}
+
+void Loader::read_service(const Field& item) {
+    if (!check_map(item, "service", kServiceKeys)) {
+        return;
+    }
+    const YAML::Node& n = item.value;
+    Service s;
+    bool key_complete = read_service_values(n, s);
+    FirstSeen<std::pair<Ipv4, uint16_t>> seen;
+    Field servers = required(n, "real_servers", "service");
+    for (const Field& server : items(servers, "real_servers", "real server")) {
+        read_real_server(server, s, seen);
+    }
+    if (key_complete) {  // a half-read key would report false duplicates
+        check_service_unique(n, s);
+    }
+    config_.services.push_back(std::move(s));
+}
+
+// Returns whether the service's identity (protocol, vip, port) was read completely.
+bool Loader::read_service_values(const YAML::Node& n, Service& s) {
+    Field name = required(n, "name", "service");
+    Field vip = required(n, "vip", "service");
+    Field helper = field(n, "helper");
+    assign_if(s.name, text(name));
+    auto protocol_value = choice(required(n, "protocol", "service"), kProtocols);
+    auto vip_value = address(vip);
+    auto port_value = port(required(n, "port", "service"));
+    assign_if(s.protocol, protocol_value);
+    assign_if(s.vip, vip_value);
+    assign_if(s.port, port_value);
+    assign_if(s.scheduler, choice(field(n, "scheduler"), kSchedulers));
+    assign_if(s.persistence, duration(field(n, "persistence"), 0));
+    assign_if(s.helper, choice(helper, kHelpers));
+    if (!s.name.empty()) {
+        unique(service_names_, s.name, name.value, "duplicate service name '" + s.name + "'");
+    }
+    if (vip_value) {
+        check_not_own_address(vip, *vip_value, "vip");
+    }
+    if (s.helper == Helper::ftp && s.protocol != Protocol::tcp) {
+        fail(helper, "helper 'ftp' needs protocol tcp");
+    }
+    return protocol_value && vip_value && port_value;
+}
+
+void Loader::check_service_unique(const YAML::Node& at, const Service& s) {
+    std::string what = "duplicate service " + std::string(protocol_name(s.protocol)) + " " +
+                       format_endpoint(s.vip, s.port);
+    unique(service_keys_, std::tuple{s.protocol, s.vip, s.port}, at, what);
+}
+
+void Loader::read_real_server(const Field& item, Service& s,
+                              FirstSeen<std::pair<Ipv4, uint16_t>>& seen) {
+    if (!check_map(item, "real server", kRealServerKeys)) {
+        return;
+    }
+    const YAML::Node& n = item.value;
+    Field address_field = required(n, "address", "real server");
+    Field port_field = field(n, "port");
+    RealServer rs;
+    // Port 0 stands for "unknown" here: the service's own port may have failed to read.
+    rs.port = port_field.present() ? port(port_field).value_or(0) : s.port;
+    auto address_value = address(address_field);
+    assign_if(rs.address, address_value);
+    assign_if(rs.weight, integer(field(n, "weight"), 0, kMaxWeight));
+    if (address_value) {
+        check_not_own_address(address_field, rs.address, "real server");
+        check_reachable(address_field, rs.address);
+    }
+    if (address_value && rs.port != 0) {
+        unique(seen, std::pair{rs.address, rs.port}, n,
+               "duplicate real server " + format_endpoint(rs.address, rs.port));
+    }
+    s.real_servers.push_back(rs);
+}
+
+void Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_view what) {
+    for (const Interface& i : config_.interfaces) {
+        if (i.address == address) {
+            fail(f, std::string(what) + " " + format_ipv4(address) +
+                        " is the address of interface '" + i.name + "'");
+        }
+    }
+}
+
+void Loader::check_reachable(const Field& f, Ipv4 address) {
+    if (!interfaces_complete_) {
+        return;
+    }
+    auto routes = [&](const Interface& i) { return i.gateway || in_prefix(i, address); };
+    if (std::none_of(config_.interfaces.begin(), config_.interfaces.end(), routes)) {
+        fail(f, "real server " + format_ipv4(address) +
+                    " is in no interface's prefix and no interface has a gateway");
+    }
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+LoadResult load_config_text(const std::string& text, const std::string& file_name) {
+    try {
+        return Loader(file_name).load(text);
+    } catch (const std::exception& e) {  // only allocation can get here
+        return LoadResult{std::nullopt,
+                          {{file_name, 1, 1, std::string("internal error: ") + e.what()}}};
+    }
+}
+
+LoadResult load_config_file(const std::string& path) {
+    try {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            return LoadResult{std::nullopt,
+                              {{path, 1, 1, std::string("cannot open: ") + std::strerror(errno)}}};
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        return load_config_text(text.str(), path);
+    } catch (const std::exception& e) {
+        return LoadResult{std::nullopt, {{path, 1, 1, std::string("cannot read: ") + e.what()}}};
+    }
+}
+
+std::string_view scheduler_name(Scheduler s) {
+    return name_of(kSchedulers, s);
+}
+std::string_view protocol_name(Protocol p) {
+    return name_of(kProtocols, p);
+}
+std::string_view helper_name(Helper h) {
+    return name_of(kHelpers, h);
+}
+std::string_view idle_mode_name(IdleMode m) {
+    return name_of(kIdleModes, m);
+}
+
+std::string format_ipv4(Ipv4 address) {
+    return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
+           std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
+}
+
+std::string format_mac(const MacAddress& mac) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (uint8_t byte : mac) {
+        if (!out.empty()) {
+            out += ':';
+        }
+        out += kHex[byte >> 4];
+        out += kHex[byte & 0xf];
+    }
+    return out;
+}
+
+std::optional<Ipv4> parse_ipv4(std::string_view text) {
+    Ipv4 address = 0;
+    for (int octet = 0; octet < 4; ++octet) {
+        size_t dot = octet < 3 ? text.find('.') : text.size();
+        if (dot == std::string_view::npos) {
+            return std::nullopt;
+        }
+        std::string_view part = text.substr(0, dot);
+        // "010" is octal to inet_aton and decimal to a reader: refuse rather than guess.
+        auto value = part.size() > 1 && part[0] == '0' ? std::nullopt : parse_uint(part, 0, 255);
+        if (!value) {
+            return std::nullopt;
+        }
+        address = address << 8 | static_cast<Ipv4>(*value);
+        text.remove_prefix(std::min(dot + 1, text.size()));
+    }
+    return address;
+}
+
+}  // namespace vsnat::cp

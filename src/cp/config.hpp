@@ -1,0 +1,114 @@
+// The configuration file (DESIGN.md section 4): the only place that knows YAML.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vsnat/types.hpp"
+
+namespace vsnat::cp {
+
+enum class IdleMode : uint8_t { poll, adaptive };
+
+enum class Scheduler : uint8_t { rr, wrr, lc, wlc, sed, nq, sh, dh, mh, fo };
+
+enum class Helper : uint8_t { none, ftp };
+
+struct Interface {
+    std::string name;
+    std::string device;  // PCI address or vdev string
+    Ipv4 address = 0;    // the director's own address on this link
+    uint8_t prefix_len = 0;
+    std::optional<Ipv4> gateway;  // next hop for destinations outside every connected prefix
+};
+
+struct Neighbor {
+    Ipv4 address = 0;
+    MacAddress mac{};
+    std::string interface;
+};
+
+/// Per-state timeouts in seconds. Defaults: the seed's for SYN, ESTABLISHED, FIN and UDP; LVS's
+/// (ip_vs_proto_tcp.c tcp_timeouts) for the other states.
+struct Timeouts {
+    uint32_t tcp_syn = 60;
+    uint32_t tcp_established = 15 * 60;
+    uint32_t tcp_fin = 60;
+    uint32_t tcp_time_wait = 120;
+    uint32_t tcp_close = 10;
+    uint32_t tcp_close_wait = 60;
+    uint32_t tcp_last_ack = 30;
+    uint32_t tcp_listen = 120;
+    uint32_t tcp_synack = 120;
+    uint32_t tcp_none = 2;
+    uint32_t udp = 5 * 60;
+};
+
+struct RealServer {
+    Ipv4 address = 0;
+    uint16_t port = 0;
+    uint32_t weight = 1;  // 0..65535; 0 quiesces
+};
+
+struct Service {
+    std::string name;
+    Protocol protocol = Protocol::tcp;
+    Ipv4 vip = 0;
+    uint16_t port = 0;
+    Scheduler scheduler = Scheduler::wrr;
+    uint32_t persistence = 0;  // seconds; 0 = off
+    Helper helper = Helper::none;
+    std::vector<RealServer> real_servers;
+};
+
+struct Config {
+    std::vector<std::string> eal;
+    uint32_t workers = 1;
+    uint32_t max_connections = 1u << 20;
+    IdleMode idle = IdleMode::adaptive;
+    std::vector<Interface> interfaces;
+    std::vector<Neighbor> neighbors;
+    Timeouts timeouts;
+    std::vector<Service> services;
+};
+
+/// One problem in a config file, printed as `FILE:LINE:COL: message` (LINE and COL from 1).
+struct ConfigError {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    std::string message;
+
+    std::string to_string() const;
+};
+
+/// Either a complete, valid config, or every error found in the file (never a partial config).
+struct LoadResult {
+    std::optional<Config> config;
+    std::vector<ConfigError> errors;
+};
+
+/// Reads and validates a config file. Control thread only; never throws.
+LoadResult load_config_file(const std::string& path);
+
+/// Same, from text already in memory; `file_name` is used in error messages.
+LoadResult load_config_text(const std::string& text, const std::string& file_name);
+
+/// Names as written in the config file ("wrr", "tcp", "ftp", "adaptive"); any thread.
+std::string_view scheduler_name(Scheduler s);
+std::string_view protocol_name(Protocol p);
+std::string_view helper_name(Helper h);
+std::string_view idle_mode_name(IdleMode m);
+
+/// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
+std::string format_ipv4(Ipv4 address);
+/// Lower-case colon form ("aa:bb:cc:dd:ee:ff"); any thread.
+std::string format_mac(const MacAddress& mac);
+/// Strict dotted quad (four decimal octets, no leading zeros) to host byte order; any thread.
+std::optional<Ipv4> parse_ipv4(std::string_view text);
+
+}  // namespace vsnat::cp

@@ -1,0 +1,34 @@
+#include "dp/checksum.hpp"
+
+#include "dp/bytes.hpp"
+
+namespace vsnat::dp {
+
+uint64_t csum_partial(const uint8_t* data, size_t len, uint64_t sum) {
+    while (len >= 4) {
+        sum += load_u32_raw(data);
+        data += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        sum += load_u16_raw(data);
+        data += 2;
+        len -= 2;
+    }
+    if (len == 1) {
+        const uint8_t last[2] = {data[0], 0};
+        sum += load_u16_raw(last);
+    }
+    return sum;
+}
+
+uint64_t csum_pseudo_header(uint32_t src_raw, uint32_t dst_raw, uint8_t protocol,
+                            uint16_t l4_length) {
+    uint64_t sum = src_raw;
+    sum += dst_raw;
+    sum += __builtin_bswap16(protocol);
+    sum += __builtin_bswap16(l4_length);
+    return sum;
+}
+
+}  // namespace vsnat::dp

@@ -1,0 +1,57 @@
+// A tracked connection and the keys that find it.
+#pragma once
+
+#include <cstdint>
+
+#include "dp/tcp_state.hpp"
+
+namespace vsnat::dp {
+
+/// Hash key of one direction of a flow. Addresses and ports exactly as in the packet (network
+/// order); padding zeroed so that equal flows hash equally.
+struct FlowKey {
+    uint32_t src_ip = 0;
+    uint32_t dst_ip = 0;
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    uint8_t protocol = 0;
+    uint8_t pad[3] = {};
+};
+static_assert(sizeof(FlowKey) == 16);
+
+/// One connection. Both of its keys point here: client->VIP (inbound) and RS->client (reply).
+/// Addresses and ports in network order, as in the packet.
+struct Conn {
+    uint32_t client_ip;
+    uint32_t vip;
+    uint32_t rip;
+    uint16_t client_port;
+    uint16_t vport;
+    uint16_t rport;
+    uint8_t protocol;
+    ConnState state;
+    uint16_t dest_id;  // the real server: stable across reloads, indexes per-server counters
+    uint16_t flags;
+
+    FlowKey inbound_key() const {
+        FlowKey k;
+        k.src_ip = client_ip;
+        k.dst_ip = vip;
+        k.src_port = client_port;
+        k.dst_port = vport;
+        k.protocol = protocol;
+        return k;
+    }
+    FlowKey reply_key() const {
+        FlowKey k;
+        k.src_ip = rip;
+        k.dst_ip = client_ip;
+        k.src_port = rport;
+        k.dst_port = client_port;
+        k.protocol = protocol;
+        return k;
+    }
+};
+static_assert(sizeof(Conn) == 24);
+
+}  // namespace vsnat::dp

@@ -1,0 +1,70 @@
+#include "dp/nat.hpp"
+
+#include <cstring>
+
+#include "dp/bytes.hpp"
+#include "dp/checksum.hpp"
+
+namespace vsnat::dp {
+namespace {
+
+// RFC 1624 eqn. 3 for an address and a port changing together, in one fold.
+uint16_t csum_replace_addr_port(uint16_t check, uint32_t old_addr, uint32_t new_addr,
+                                uint16_t old_port, uint16_t new_port) {
+    uint64_t sum = static_cast<uint16_t>(~check);
+    sum += static_cast<uint32_t>(~old_addr & 0xffff) + (~old_addr >> 16);
+    sum += (new_addr & 0xffff) + (new_addr >> 16);
+    sum += static_cast<uint16_t>(~old_port);
+    sum += new_port;
+    return static_cast<uint16_t>(~csum_fold(sum));
+}
+
+}  // namespace
+
+void nat_rewrite(uint8_t* ip, uint8_t* l4, uint8_t protocol, Endpoint endpoint, uint32_t address,
+                 uint16_t port) {
+    const bool dst = endpoint == Endpoint::destination;
+    uint8_t* addr_field = ip + (dst ? ipv4::kDst : ipv4::kSrc);
+    uint8_t* port_field = l4 + (dst ? l4::kDstPort : l4::kSrcPort);
+    const uint32_t old_addr = load_u32_raw(addr_field);
+    const uint16_t old_port = load_u16_raw(port_field);
+
+    store_u32_raw(addr_field, address);
+    store_u16_raw(port_field, port);
+    uint8_t* ip_check = ip + ipv4::kChecksum;
+    store_u16_raw(ip_check, csum_replace4(load_u16_raw(ip_check), old_addr, address));
+
+    if (protocol == ipv4::kProtoTcp) {
+        uint8_t* check = l4 + l4::kTcpChecksum;
+        uint16_t v = csum_replace_addr_port(load_u16_raw(check), old_addr, address, old_port, port);
+        store_u16_raw(check, v == 0xffff ? 0 : v);  // what a full computation gives
+    } else if (protocol == ipv4::kProtoUdp) {
+        uint8_t* check = l4 + l4::kUdpChecksum;
+        uint16_t old = load_u16_raw(check);
+        if (old != 0) {
+            uint16_t v = csum_replace_addr_port(old, old_addr, address, old_port, port);
+            store_u16_raw(check, udp_checksum_fixup(v));
+        }
+    }
+}
+
+bool decrement_ttl(uint8_t* ip) {
+    uint8_t ttl = ip[ipv4::kTtl];
+    if (ttl <= 1) {
+        return false;
+    }
+    // TTL is the high byte of the 16-bit word it shares with the protocol.
+    const uint16_t old_word = load_u16_raw(ip + ipv4::kTtl);
+    ip[ipv4::kTtl] = static_cast<uint8_t>(ttl - 1);
+    const uint16_t new_word = load_u16_raw(ip + ipv4::kTtl);
+    uint8_t* check = ip + ipv4::kChecksum;
+    store_u16_raw(check, csum_replace2(load_u16_raw(check), old_word, new_word));
+    return true;
+}
+
+void set_ethernet_addresses(uint8_t* frame, const MacAddress& src, const MacAddress& dst) {
+    std::memcpy(frame + eth::kDst, dst.data(), dst.size());
+    std::memcpy(frame + eth::kSrc, src.data(), src.size());
+}
+
+}  // namespace vsnat::dp

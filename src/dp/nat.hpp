@@ -1,0 +1,27 @@
+// Header rewrites for VS/NAT on raw bytes, checksums adjusted incrementally (RFC 1624).
+// Pure: callers pass pointers into a frame the parser has validated.
+#pragma once
+
+#include <cstdint>
+
+#include "vsnat/types.hpp"
+
+namespace vsnat::dp {
+
+/// Which end of the flow a rewrite changes.
+enum class Endpoint : uint8_t { source, destination };
+
+/// Replaces the address and port of `endpoint` in the IPv4 header at `ip` and the TCP or UDP
+/// header at `l4` (address and port in network order), fixing the IPv4 and L4 checksums. A UDP
+/// checksum of 0 (none) stays 0.
+void nat_rewrite(uint8_t* ip, uint8_t* l4, uint8_t protocol, Endpoint endpoint, uint32_t address,
+                 uint16_t port);
+
+/// Decrements the TTL and fixes the header checksum. Returns false, changing nothing, when the
+/// TTL is 1 or 0 and the datagram must not be forwarded.
+bool decrement_ttl(uint8_t* ip);
+
+/// Writes the Ethernet source and destination addresses.
+void set_ethernet_addresses(uint8_t* frame, const MacAddress& src, const MacAddress& dst);
+
+}  // namespace vsnat::dp

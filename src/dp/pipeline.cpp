@@ -1,0 +1,270 @@
+#include "dp/pipeline.hpp"
+
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "dp/bytes.hpp"
+#include "dp/checksum.hpp"
+#include "dp/nat.hpp"
+#include "dp/parse.hpp"
+
+namespace vsnat::dp {
+namespace {
+
+constexpr uint32_t kPrefetchAhead = 3;
+
+struct Flow {
+    rte_mbuf* mbuf;
+    uint8_t* frame;
+    ParsedFrame parsed;
+};
+
+void drop(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
+    ctx.counters.drop(reason);
+    rte_pktmbuf_free(m);
+}
+
+void to_control(WorkerContext& ctx, rte_mbuf* m) {
+    ++ctx.counters.to_control;
+    ctx.control.push(m);
+}
+
+bool ip_header_checksum_ok(const rte_mbuf* m, const uint8_t* ip) {
+    switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+        case RTE_MBUF_F_RX_IP_CKSUM_GOOD: return true;
+        case RTE_MBUF_F_RX_IP_CKSUM_BAD: return false;
+        default: break;
+    }
+    size_t header_len = static_cast<size_t>(ip[ipv4::kVersionIhl] & 0x0f) * 4;
+    return csum_fold(csum_partial(ip, header_len)) == 0xffff;
+}
+
+FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
+    const uint8_t* ip = frame + p.l3_offset;
+    const uint8_t* l4p = frame + p.l4_offset;
+    FlowKey k;
+    k.src_ip = load_u32_raw(ip + ipv4::kSrc);
+    k.dst_ip = load_u32_raw(ip + ipv4::kDst);
+    k.src_port = load_u16_raw(l4p + l4::kSrcPort);
+    k.dst_port = load_u16_raw(l4p + l4::kDstPort);
+    k.protocol = p.ip_protocol;
+    return k;
+}
+
+void count_state(DestCounters& d, ConnState s, int64_t delta) {
+    (conn_state_is_active(s) ? d.active : d.inactive) += delta;
+}
+
+uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
+    return now_ms + ctx.snapshot->timeouts[static_cast<size_t>(s)];
+}
+
+// A packet that matched no connection: schedule it if it opens one to a service. Returns the
+// new connection, or kNoConn after disposing of the packet.
+uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
+    const Snapshot& snap = *ctx.snapshot;
+    const ServiceEntry* svc = snap.find_service(key.protocol, key.dst_ip, key.dst_port);
+    if (svc == nullptr) {
+        if (snap.is_vip(key.dst_ip)) {
+            ctx.counters.drop(DropReason::no_service);
+            to_control(ctx, f.mbuf);  // answered with a RST or a port unreachable
+        } else if (snap.own_address(key.dst_ip) != nullptr) {
+            to_control(ctx, f.mbuf);
+        } else {
+            drop(ctx, f.mbuf, DropReason::not_for_us);
+        }
+        return ConnTable::kNoConn;
+    }
+    const bool tcp = key.protocol == ipv4::kProtoTcp;
+    // LVS schedules TCP only on a SYN without RST (tcp_conn_schedule).
+    if (tcp && ((f.parsed.tcp_flags & (l4::kTcpSyn | l4::kTcpRst)) != l4::kTcpSyn)) {
+        drop(ctx, f.mbuf, DropReason::no_connection);
+        return ConnTable::kNoConn;
+    }
+    const auto service_index = static_cast<size_t>(svc - snap.services.data());
+    Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
+    const int32_t pick = scheduler.pick(svc->servers, key);
+    if (pick == Scheduler::kNone) {
+        drop(ctx, f.mbuf, DropReason::no_real_server);
+        return ConnTable::kNoConn;
+    }
+    const Destination& dest = svc->servers[static_cast<size_t>(pick)];
+    Conn c{};
+    c.client_ip = key.src_ip;
+    c.vip = key.dst_ip;
+    c.rip = dest.ip;
+    c.client_port = key.src_port;
+    c.vport = key.dst_port;
+    c.rport = dest.port;
+    c.protocol = key.protocol;
+    c.state = tcp ? ConnState::none : ConnState::udp;
+    c.dest_id = dest.dest_id;
+    ConnTable::InsertError error;
+    uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    if (id == ConnTable::kNoConn) {
+        drop(ctx, f.mbuf,
+             error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
+                                                       : DropReason::table_full);
+        return id;
+    }
+    ++ctx.counters.connections_created;
+    DestCounters& dc = ctx.dest_counters[dest.dest_id];
+    ++dc.connections;
+    count_state(dc, c.state, +1);
+    return id;
+}
+
+void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8_t tcp_flags,
+                  uint32_t now_ms) {
+    if (c.protocol == ipv4::kProtoTcp) {
+        ConnState next = tcp_next_state(c.state, dir, tcp_flags);
+        if (next != c.state) {
+            DestCounters& dc = ctx.dest_counters[c.dest_id];
+            count_state(dc, c.state, -1);
+            count_state(dc, next, +1);
+            c.state = next;
+        }
+    }
+    ctx.table->set_expiry(id, expiry_for(ctx, c.state, now_ms));
+}
+
+// Rewrites, addresses and queues a packet of a tracked connection.
+void forward(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t id, uint32_t now_ms) {
+    Conn& c = ctx.table->conn(id);
+    const Direction dir = key.src_ip == c.client_ip && key.src_port == c.client_port &&
+                                  key.dst_ip == c.vip && key.dst_port == c.vport
+                              ? Direction::from_client
+                              : Direction::from_server;
+    uint8_t* ip = f.frame + f.parsed.l3_offset;
+    decrement_ttl(ip);  // cannot fail: classify() refused TTL <= 1
+    update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+
+    uint8_t* l4p = f.frame + f.parsed.l4_offset;
+    const bool inbound = dir == Direction::from_client;
+    if (inbound) {
+        nat_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
+    } else {
+        nat_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
+    }
+    const uint32_t out_dst = inbound ? c.rip : c.client_ip;
+    uint32_t next_hop = 0;
+    const InterfaceEntry* out = ctx.snapshot->route(out_dst, next_hop);
+    if (out == nullptr) {
+        drop(ctx, f.mbuf, DropReason::no_route);
+        return;
+    }
+    const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop);
+    if (!mac) {
+        drop(ctx, f.mbuf, DropReason::no_neighbor);
+        return;
+    }
+    set_ethernet_addresses(f.frame, out->mac, *mac);
+
+    DestCounters& dc = ctx.dest_counters[c.dest_id];
+    const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    if (inbound) {
+        ++dc.in_packets;
+        dc.in_bytes += ip_bytes;
+    } else {
+        ++dc.out_packets;
+        dc.out_bytes += ip_bytes;
+    }
+    f.mbuf->port = out->port_id;
+    ctx.tx[out->port_id].push(f.mbuf);
+    ++ctx.counters.tx_packets;
+}
+
+// Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
+// everything else is disposed of here.
+bool classify(WorkerContext& ctx, Flow& f) {
+    rte_mbuf* m = f.mbuf;
+    if (m->nb_segs != 1) {
+        drop(ctx, m, DropReason::multi_segment);
+        return false;
+    }
+    f.frame = rte_pktmbuf_mtod(m, uint8_t*);
+    f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(m));
+    switch (f.parsed.kind) {
+        case FrameKind::drop: drop(ctx, m, f.parsed.drop_reason); return false;
+        case FrameKind::arp: to_control(ctx, m); return false;
+        case FrameKind::ipv4: break;
+    }
+    if (!ip_header_checksum_ok(m, f.frame + f.parsed.l3_offset)) {
+        drop(ctx, m, DropReason::bad_ip_checksum);
+        return false;
+    }
+    if (f.parsed.fragment) {
+        drop(ctx, m, DropReason::ip_fragment);
+        return false;
+    }
+    if (f.parsed.ip_protocol == ipv4::kProtoTcp || f.parsed.ip_protocol == ipv4::kProtoUdp) {
+        // Checked before any lookup, so a packet that cannot be forwarded opens nothing.
+        if (f.frame[f.parsed.l3_offset + ipv4::kTtl] <= 1) {
+            drop(ctx, m, DropReason::ttl_expired);
+            return false;
+        }
+        return true;
+    }
+    if (f.parsed.ip_protocol == ipv4::kProtoIcmp) {
+        to_control(ctx, m);  // echo to our addresses, errors quoting a connection
+        return false;
+    }
+    drop(ctx, m, DropReason::unsupported_l4);
+    return false;
+}
+
+}  // namespace
+
+void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms) {
+    Flow flows[kMaxBurst];
+    FlowKey keys[kMaxBurst];
+    const FlowKey* key_ptrs[kMaxBurst];
+    uint32_t ids[kMaxBurst];
+    uint32_t n = 0;
+
+    ctx.counters.rx_packets += count;
+    for (uint32_t i = 0; i < kPrefetchAhead && i < count; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        if (i + kPrefetchAhead < count) {
+            rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
+        }
+        Flow& f = flows[n];
+        f.mbuf = packets[i];
+        if (classify(ctx, f)) {
+            keys[n] = flow_key_of(f.frame, f.parsed);
+            key_ptrs[n] = &keys[n];
+            ++n;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    ctx.table->lookup_bulk(key_ptrs, n, ids);
+    bool opened_in_burst = false;
+    for (uint32_t i = 0; i < n; ++i) {
+        uint32_t id = ids[i];
+        if (id == ConnTable::kNoConn && opened_in_burst) {
+            // An earlier packet of this burst may have opened the connection.
+            id = ctx.table->lookup(keys[i]);
+        }
+        if (id == ConnTable::kNoConn) {
+            id = open_connection(ctx, flows[i], keys[i], now_ms);
+            opened_in_burst |= id != ConnTable::kNoConn;
+            if (id == ConnTable::kNoConn) {
+                continue;
+            }
+        }
+        forward(ctx, flows[i], keys[i], id, now_ms);
+    }
+}
+
+uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
+    return ctx.table->expire(now_ms, budget, [&ctx](const Conn& c) {
+        count_state(ctx.dest_counters[c.dest_id], c.state, -1);
+        ++ctx.counters.connections_expired;
+    });
+}
+
+}  // namespace vsnat::dp

@@ -1,0 +1,41 @@
+#include "dp/sched/wrr.hpp"
+
+#include <numeric>
+
+namespace vsnat::dp {
+
+WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers) {
+    uint32_t g = 0;
+    for (const Destination& d : servers) {
+        max_weight_ = std::max(max_weight_, d.weight);
+        g = std::gcd(g, d.weight);
+    }
+    gcd_ = g == 0 ? 1 : g;
+    // LVS: mw = max - (di - 1), and the first pass starts at mw.
+    max_weight_ = max_weight_ == 0 ? 0 : max_weight_ - (gcd_ - 1);
+    current_ = 0;
+}
+
+int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const FlowKey&) {
+    const auto n = static_cast<int32_t>(servers.size());
+    if (max_weight_ == 0 || n == 0) {
+        return kNone;
+    }
+    // At most one full descent of the current weight plus one pass: then nothing qualifies.
+    const int64_t limit = static_cast<int64_t>(n) * (max_weight_ / gcd_ + 2);
+    for (int64_t step = 0; step < limit; ++step) {
+        index_ = (index_ + 1) % n;
+        if (index_ == 0) {
+            current_ -= gcd_;
+            if (current_ <= 0) {
+                current_ = max_weight_;
+            }
+        }
+        if (servers[static_cast<size_t>(index_)].weight >= current_) {
+            return index_;
+        }
+    }
+    return kNone;
+}
+
+}  // namespace vsnat::dp

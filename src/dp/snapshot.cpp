@@ -1,0 +1,89 @@
+#include "dp/snapshot.hpp"
+
+#include <bit>
+
+namespace vsnat::dp {
+namespace {
+
+uint64_t mix(uint64_t key) {
+    // A 64-bit finalizer (splitmix64): keys differing in a few bits spread over the table.
+    key ^= key >> 30;
+    key *= 0xbf58476d1ce4e5b9ULL;
+    key ^= key >> 27;
+    key *= 0x94d049bb133111ebULL;
+    return key ^ (key >> 31);
+}
+
+}  // namespace
+
+void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
+    // At most half full, so probes stay short and a free slot always exists.
+    size_t size = std::bit_ceil(std::max<size_t>(2 * entries.size(), 8));
+    slots_.assign(size, Slot{0, kMissing});
+    mask_ = size - 1;
+    for (const auto& [key, value] : entries) {
+        for (uint64_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].value == kMissing || slots_[i].key == key) {
+                slots_[i] = Slot{key, value};
+                break;
+            }
+        }
+    }
+}
+
+uint32_t FlatIndex::find(uint64_t key) const {
+    if (slots_.empty()) {
+        return kMissing;
+    }
+    for (uint64_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+        const Slot& s = slots_[i];
+        if (s.value == kMissing || s.key == key) {
+            return s.value == kMissing ? kMissing : s.value;
+        }
+    }
+}
+
+void Snapshot::finalize(uint32_t worker_count) {
+    std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip;
+    for (uint32_t i = 0; i < services.size(); ++i) {
+        const ServiceEntry& s = services[i];
+        by_key.emplace_back(service_key(s.protocol, s.vip, s.port), i);
+        by_vip.emplace_back(s.vip, i);
+    }
+    service_index_.build(by_key);
+    vip_index_.build(by_vip);
+    schedulers.resize(worker_count);
+    for (auto& per_worker : schedulers) {
+        per_worker.clear();
+        for (const ServiceEntry& s : services) {
+            per_worker.push_back(make_scheduler(s.scheduler, s.servers));
+        }
+    }
+}
+
+const InterfaceEntry* Snapshot::own_address(uint32_t address) const {
+    for (const InterfaceEntry& i : interfaces) {
+        if (i.address == address) {
+            return &i;
+        }
+    }
+    return nullptr;
+}
+
+const InterfaceEntry* Snapshot::route(uint32_t dst, uint32_t& next_hop) const {
+    for (const InterfaceEntry& i : interfaces) {
+        if ((dst & i.netmask) == (i.address & i.netmask)) {
+            next_hop = dst;
+            return &i;
+        }
+    }
+    for (const InterfaceEntry& i : interfaces) {
+        if (i.gateway != 0) {
+            next_hop = i.gateway;
+            return &i;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace vsnat::dp

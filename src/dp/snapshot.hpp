@@ -1,0 +1,84 @@
+// What the dataplane reads of the configuration: an immutable snapshot built by the control
+// thread and published to workers with one pointer swap. Addresses and ports in network order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "dp/sched/scheduler.hpp"
+#include "dp/tcp_state.hpp"
+#include "vsnat/types.hpp"
+
+namespace vsnat::dp {
+
+constexpr uint16_t kMaxPorts = 8;
+
+struct ServiceEntry {
+    uint16_t service_id = 0;  // stable across reloads
+    uint8_t protocol = 0;
+    uint32_t vip = 0;
+    uint16_t port = 0;
+    SchedulerKind scheduler = SchedulerKind::wrr;
+    std::vector<Destination> servers;
+};
+
+/// A link of the director: its DPDK port, its own address and prefix, its optional gateway.
+struct InterfaceEntry {
+    uint16_t port_id = 0;
+    uint32_t address = 0;
+    uint32_t netmask = 0;
+    uint32_t gateway = 0;  // 0: none
+    MacAddress mac{};
+};
+
+/// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.
+class FlatIndex {
+public:
+    static constexpr uint32_t kMissing = UINT32_MAX;
+    void build(std::span<const std::pair<uint64_t, uint32_t>> entries);
+    uint32_t find(uint64_t key) const;
+
+private:
+    struct Slot {
+        uint64_t key;
+        uint32_t value;
+    };
+    std::vector<Slot> slots_;
+    uint64_t mask_ = 0;
+};
+
+struct Snapshot {
+    std::vector<ServiceEntry> services;
+    std::vector<InterfaceEntry> interfaces;
+    StateTimeouts timeouts = default_state_timeouts();
+    /// Per worker, per service: the scheduler state that worker owns.
+    std::vector<std::vector<std::unique_ptr<Scheduler>>> schedulers;
+
+    /// Call once after filling services and interfaces: builds the indexes and schedulers.
+    void finalize(uint32_t worker_count);
+
+    /// The service for (protocol, vip, port), or null. Any thread.
+    const ServiceEntry* find_service(uint8_t protocol, uint32_t vip, uint16_t port) const {
+        uint32_t i = service_index_.find(service_key(protocol, vip, port));
+        return i == FlatIndex::kMissing ? nullptr : &services[i];
+    }
+    bool is_vip(uint32_t address) const {
+        return vip_index_.find(address) != FlatIndex::kMissing;
+    }
+    /// The interface whose own address is `address`, or null.
+    const InterfaceEntry* own_address(uint32_t address) const;
+    /// The interface to send to `dst` and the next hop's address; null when no route.
+    const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const;
+
+    static uint64_t service_key(uint8_t protocol, uint32_t vip, uint16_t port) {
+        return (static_cast<uint64_t>(protocol) << 48) | (static_cast<uint64_t>(vip) << 16) | port;
+    }
+
+private:
+    FlatIndex service_index_;
+    FlatIndex vip_index_;
+};
+
+}  // namespace vsnat::dp

@@ -1,0 +1,91 @@
+#include "dp/tcp_state.hpp"
+
+#include "dp/bytes.hpp"
+
+namespace vsnat::dp {
+namespace {
+
+constexpr auto sNO = ConnState::none, sES = ConnState::established, sSS = ConnState::syn_sent,
+               sSR = ConnState::syn_recv, sFW = ConnState::fin_wait, sTW = ConnState::time_wait,
+               sCL = ConnState::close, sCW = ConnState::close_wait, sLA = ConnState::last_ack,
+               sLI = ConnState::listen, sSA = ConnState::synack;
+
+using Row = std::array<ConnState, kTcpStateCount>;
+enum FlagIndex { kSyn, kFin, kAck, kRst, kFlagRows };
+using Table = std::array<Row, kFlagRows>;
+
+// Linux net/netfilter/ipvs/ip_vs_proto_tcp.c, tcp_states[] "INPUT": packets from the client.
+// The INPUT-ONLY table is for DR/TUN, where replies bypass the director; VS/NAT sees both.
+constexpr Table kFromClient = {{
+    //  sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA
+    {{sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR}},  // syn
+    {{sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW}},  // fin
+    {{sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES}},  // ack
+    {{sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR}},  // rst
+}};
+
+// Same file, tcp_states[] "OUTPUT": packets from the real server.
+constexpr Table kFromServer = {{
+    //  sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA
+    {{sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR}},  // syn
+    {{sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW}},  // fin
+    {{sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES}},  // ack
+    {{sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL}},  // rst
+}};
+
+int flag_index(uint8_t flags) {
+    if (flags & l4::kTcpRst) {
+        return kRst;
+    }
+    if (flags & l4::kTcpSyn) {
+        return kSyn;
+    }
+    if (flags & l4::kTcpFin) {
+        return kFin;
+    }
+    if (flags & l4::kTcpAckFlag) {
+        return kAck;
+    }
+    return -1;
+}
+
+}  // namespace
+
+std::string_view conn_state_name(ConnState s) {
+    constexpr std::array<std::string_view, kConnStateCount> names = {
+        "NONE",      "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT",
+        "CLOSE",     "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "SYNACK",   "UDP"};
+    return names[static_cast<size_t>(s)];
+}
+
+ConnState tcp_next_state(ConnState current, Direction direction, uint8_t tcp_flags) {
+    int row = flag_index(tcp_flags);
+    if (row < 0 || current >= ConnState::udp) {
+        return ConnState::close;
+    }
+    const Table& table = direction == Direction::from_client ? kFromClient : kFromServer;
+    return table[static_cast<size_t>(row)][static_cast<size_t>(current)];
+}
+
+StateTimeouts default_state_timeouts() {
+    constexpr uint32_t kSecond = 1000;
+    StateTimeouts t{};
+    auto set = [&t](ConnState s, uint32_t seconds) {
+        t[static_cast<size_t>(s)] = seconds * kSecond;
+    };
+    set(ConnState::none, 2);
+    set(ConnState::established, 15 * 60);
+    set(ConnState::syn_sent, 60);
+    set(ConnState::syn_recv, 60);
+    set(ConnState::fin_wait, 60);
+    set(ConnState::time_wait, 120);
+    set(ConnState::close, 10);
+    set(ConnState::close_wait, 60);
+    set(ConnState::last_ack, 30);
+    set(ConnState::listen, 120);
+    set(ConnState::synack, 120);
+    set(ConnState::udp, 5 * 60);
+    return t;
+}
+
+}  // namespace vsnat::dp

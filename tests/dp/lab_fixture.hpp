@@ -1,0 +1,50 @@
+// The seed's scenario as dataplane state: snapshot, neighbors, a connection table, mbufs.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <memory>
+#include <vector>
+
+#include "dp/pipeline.hpp"
+#include "support/packet_builder.hpp"
+
+namespace vsnat::test {
+
+inline const MacAddress kOutsideMac = {0x02, 0x00, 0x00, 0x00, 0x0a, 0x01};
+inline const MacAddress kInsideMac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x01};
+inline const MacAddress kGatewayMac = {0x02, 0x00, 0x00, 0x00, 0x0a, 0xfe};
+inline const MacAddress kRs1Mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x02};
+inline const MacAddress kRs2Mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x03};
+constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
+
+/// The seed's table (DESIGN.md section 1): TCP 202.103.106.5:80 -> 172.16.0.2:80 (1),
+/// 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21; plus UDP :53 -> both servers, 1:1.
+/// Outside 202.103.106.1/24 with gateway 202.103.106.254; inside 172.16.0.1/16.
+std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
+
+class PipelineHarness {
+  public:
+    explicit PipelineHarness(uint32_t capacity = 1024, uint32_t rs1_weight = 1);
+    ~PipelineHarness();
+
+    /// Runs one burst of frames through the pipeline at `now_ms`; TX and control batches are
+    /// emptied into `sent` / `to_control` (copied out as bytes) and the mbufs freed.
+    void run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms = 0);
+
+    struct Sent {
+        uint16_t port;
+        std::vector<uint8_t> bytes;
+    };
+    std::vector<Sent> sent;
+    std::vector<std::vector<uint8_t>> to_control;
+
+    dp::WorkerContext ctx;
+    std::unique_ptr<dp::Snapshot> snapshot;
+    std::unique_ptr<dp::ConnTable> table;
+    dp::NeighborTable neighbors;
+    std::vector<dp::DestCounters> dest_counters;
+    rte_mempool* pool = nullptr;
+};
+
+}  // namespace vsnat::test

@@ -1,0 +1,325 @@
+// Packet-in/packet-out fixtures through the real pipeline, on the seed's scenario.
+#include <catch2/catch.hpp>
+
+#include "dp/bytes.hpp"
+#include "lab_fixture.hpp"
+
+using namespace vsnat;
+using namespace vsnat::dp;
+using namespace vsnat::test;
+
+namespace {
+
+constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
+
+// A client packet as it arrives on the outside link from the gateway.
+PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80) {
+    PacketSpec s;
+    s.src_ip = "202.100.1.2";
+    s.dst_ip = "202.103.106.5";
+    s.src_port = client_port;
+    s.dst_port = vport;
+    s.tcp_flags = flags;
+    s.src_mac = kGatewayMac;
+    s.dst_mac = kOutsideMac;
+    return s;
+}
+
+// A real server's reply as it arrives on the inside link.
+PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port,
+                       uint8_t flags) {
+    PacketSpec s;
+    s.src_ip = rip;
+    s.dst_ip = "202.100.1.2";
+    s.src_port = rport;
+    s.dst_port = client_port;
+    s.tcp_flags = flags;
+    s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
+    s.dst_mac = kInsideMac;
+    return s;
+}
+
+// What the director must send: the same packet, rewritten, TTL one less, new MACs, every
+// checksum as a full computation gives it.
+std::vector<uint8_t> expected(PacketSpec s, const std::string& src_ip, uint16_t src_port,
+                              const std::string& dst_ip, uint16_t dst_port, MacAddress src_mac,
+                              MacAddress dst_mac) {
+    s.src_ip = src_ip;
+    s.src_port = src_port;
+    s.dst_ip = dst_ip;
+    s.dst_port = dst_port;
+    s.ttl = static_cast<uint8_t>(s.ttl - 1);
+    s.src_mac = src_mac;
+    s.dst_mac = dst_mac;
+    return build_packet(s);
+}
+
+uint64_t dropped(const PipelineHarness& h, DropReason r) {
+    return h.ctx.counters.dropped(r);
+}
+
+}  // namespace
+
+TEST_CASE("the seed's example, byte for byte: in to 172.16.0.3:8000, reply out from the VIP") {
+    PipelineHarness h;
+    PacketSpec syn = from_client(3456, SYN);
+    syn.payload = {'h', 'i', '!'};  // odd length on purpose
+    h.run({build_packet(syn)});
+    REQUIRE(h.sent.size() == 1);
+    CHECK(h.sent[0].port == kInsidePort);
+    CHECK(h.sent[0].bytes ==
+          expected(syn, "202.100.1.2", 3456, "172.16.0.3", 8000, kInsideMac, kRs2Mac));
+    CHECK(checksums_valid(h.sent[0].bytes));
+
+    PacketSpec reply = from_server("172.16.0.3", 8000, 3456, SYN | ACK);
+    reply.payload = {1, 2, 3, 4, 5};
+    h.run({build_packet(reply)});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(h.sent[1].bytes ==
+          expected(reply, "202.103.106.5", 80, "202.100.1.2", 3456, kOutsideMac, kGatewayMac));
+    CHECK(checksums_valid(h.sent[1].bytes));
+    CHECK(h.table->size() == 1);
+    CHECK(h.ctx.counters.connections_created == 1);
+}
+
+TEST_CASE("wrr 1:2 over new connections; later packets follow their connection") {
+    PipelineHarness h;
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 1000; port < 1030; ++port) {
+        syns.push_back(build_packet(from_client(port, SYN)));
+    }
+    h.run(syns);
+    REQUIRE(h.sent.size() == 30);
+    int to_rs1 = 0, to_rs2 = 0;
+    for (const auto& s : h.sent) {
+        PacketFields f = read_fields(s.bytes);
+        if (format_ip(f.dst_ip) == "172.16.0.2") {
+            CHECK(f.dst_port == 80);
+            ++to_rs1;
+        } else {
+            CHECK(format_ip(f.dst_ip) == "172.16.0.3");
+            CHECK(f.dst_port == 8000);
+            ++to_rs2;
+        }
+    }
+    CHECK(to_rs1 == 10);
+    CHECK(to_rs2 == 20);
+    // The ACKs of each connection go where its SYN went, with no scheduling.
+    std::vector<std::vector<uint8_t>> acks;
+    for (uint16_t port = 1000; port < 1030; ++port) {
+        acks.push_back(build_packet(from_client(port, ACK)));
+    }
+    h.run(acks);
+    REQUIRE(h.sent.size() == 60);
+    for (size_t i = 0; i < 30; ++i) {
+        CHECK(read_fields(h.sent[30 + i].bytes).dst_ip == read_fields(h.sent[i].bytes).dst_ip);
+    }
+    CHECK(h.ctx.counters.connections_created == 30);
+    CHECK(h.dest_counters[0].connections == 10);
+    CHECK(h.dest_counters[1].connections == 20);
+    CHECK(h.dest_counters[1].in_packets == 40);
+}
+
+TEST_CASE("SYN and its retransmission in one burst make one connection") {
+    PipelineHarness h;
+    h.run({build_packet(from_client(5000, SYN)), build_packet(from_client(5000, SYN))});
+    CHECK(h.sent.size() == 2);
+    CHECK(h.table->size() == 1);
+    CHECK(read_fields(h.sent[0].bytes).dst_ip == read_fields(h.sent[1].bytes).dst_ip);
+}
+
+TEST_CASE("packets that must not pass are counted under their reason") {
+    struct Case {
+        const char* name;
+        PacketSpec spec;
+        DropReason reason;
+        bool to_control;
+    };
+    PacketSpec ttl1 = from_client(4000, SYN);
+    ttl1.ttl = 1;
+    PacketSpec stray_ack = from_client(4001, ACK);
+    PacketSpec syn_rst = from_client(4002, SYN | RST);
+    PacketSpec no_service = from_client(4003, SYN, 8080);
+    PacketSpec not_ours = from_client(4004, SYN);
+    not_ours.dst_ip = "202.103.106.77";
+    PacketSpec stray_reply = from_server("172.16.0.2", 80, 4005, ACK);
+    PacketSpec udp_no_service = from_client(4006, 0, 54);
+    udp_no_service.protocol = 17;
+    PacketSpec gre = from_client(4007, SYN);
+    const Case cases[] = {
+        {"TTL 1", ttl1, DropReason::ttl_expired, false},
+        {"ACK with no connection", stray_ack, DropReason::no_connection, false},
+        {"SYN+RST opens nothing", syn_rst, DropReason::no_connection, false},
+        {"VIP port with no service is rejected", no_service, DropReason::no_service, true},
+        {"UDP to a VIP port with no service", udp_no_service, DropReason::no_service, true},
+        {"not a VIP", not_ours, DropReason::not_for_us, false},
+        {"reply for no connection", stray_reply, DropReason::not_for_us, false},
+    };
+    for (const Case& c : cases) {
+        PipelineHarness h;
+        INFO(c.name);
+        h.run({build_packet(c.spec)});
+        CHECK(h.sent.empty());
+        CHECK(dropped(h, c.reason) == 1);
+        CHECK(h.to_control.size() == (c.to_control ? 1u : 0u));
+        CHECK(h.table->size() == 0);
+    }
+    SECTION("bad IPv4 header checksum") {
+        PipelineHarness h;
+        std::vector<uint8_t> f = build_packet(from_client(4010, SYN));
+        f[14 + 10] ^= 0x55;
+        h.run({f});
+        CHECK(h.sent.empty());
+        CHECK(dropped(h, DropReason::bad_ip_checksum) == 1);
+    }
+    SECTION("an IP protocol we do not balance") {
+        PipelineHarness h;
+        std::vector<uint8_t> f = build_packet(gre);
+        f[14 + 9] = 47;
+        recompute_checksums(f);
+        h.run({f});
+        CHECK(dropped(h, DropReason::unsupported_l4) == 1);
+    }
+    SECTION("fragments") {
+        PipelineHarness h;
+        std::vector<uint8_t> f = build_packet(from_client(4011, SYN));
+        store_be16(&f[14 + 6], 0x2000);
+        recompute_checksums(f);
+        h.run({f});
+        CHECK(dropped(h, DropReason::ip_fragment) == 1);
+    }
+}
+
+TEST_CASE("ARP and ICMP go to the control path") {
+    PipelineHarness h;
+    PacketSpec ping = from_client(0, 0);
+    ping.protocol = 1;
+    std::vector<uint8_t> arp(42, 0);
+    store_be16(&arp[12], 0x0806);
+    store_be16(&arp[14], 1);
+    store_be16(&arp[16], 0x0800);
+    arp[18] = 6;
+    arp[19] = 4;
+    h.run({build_packet(ping), arp});
+    CHECK(h.sent.empty());
+    CHECK(h.to_control.size() == 2);
+    CHECK(h.ctx.counters.to_control == 2);
+}
+
+TEST_CASE("UDP: one state, balanced, replies from the VIP, checksum 0 kept") {
+    PipelineHarness h;
+    PacketSpec q = from_client(5353, 0, 53);
+    q.protocol = 17;
+    q.payload = {'q'};
+    PacketSpec q2 = q;
+    q2.src_port = 5354;
+    q2.udp_checksum = false;
+    h.run({build_packet(q), build_packet(q2)});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(format_ip(read_fields(h.sent[0].bytes).dst_ip) == "172.16.0.2");
+    CHECK(format_ip(read_fields(h.sent[1].bytes).dst_ip) == "172.16.0.3");
+    CHECK(load_u16_raw(&h.sent[1].bytes[34 + 6]) == 0);
+    PacketSpec answer = from_server("172.16.0.3", 53, 5354, 0);
+    answer.protocol = 17;
+    h.run({build_packet(answer)});
+    REQUIRE(h.sent.size() == 3);
+    PacketFields out = read_fields(h.sent[2].bytes);
+    CHECK(format_ip(out.src_ip) == "202.103.106.5");
+    CHECK(out.src_port == 53);
+    CHECK(checksums_valid(h.sent[2].bytes));
+    uint32_t id = h.table->lookup(FlowKey{
+        ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(5354), port_raw(53), 17, {}});
+    REQUIRE(id != ConnTable::kNoConn);
+    CHECK(h.table->conn(id).state == ConnState::udp);
+}
+
+TEST_CASE("a connection's states and active/inactive counts follow LVS; timeouts expire it") {
+    PipelineHarness h;
+    auto state = [&h]() {
+        uint32_t id = h.table->lookup(FlowKey{
+            ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(7000), port_raw(80), 6, {}});
+        return id == ConnTable::kNoConn ? ConnState::count_ : h.table->conn(id).state;
+    };
+    h.run({build_packet(from_client(7000, SYN))}, 1000);
+    CHECK(state() == ConnState::syn_recv);
+    CHECK(h.dest_counters[1].inactive == 1);
+    h.run({build_packet(from_server("172.16.0.3", 8000, 7000, SYN | ACK))}, 1001);
+    h.run({build_packet(from_client(7000, ACK))}, 1002);
+    CHECK(state() == ConnState::established);
+    CHECK(h.dest_counters[1].active == 1);
+    CHECK(h.dest_counters[1].inactive == 0);
+    h.run({build_packet(from_client(7000, ACK | PSH))}, 1003);
+    CHECK(state() == ConnState::established);
+
+    // Idle but established: still there after 14 minutes, gone after 15 and a bit.
+    expire_connections(h.ctx, 1003 + 14 * 60 * 1000, UINT32_MAX);
+    CHECK(h.table->size() == 1);
+    h.run({build_packet(from_client(7000, FIN | ACK))}, 1003 + 14 * 60 * 1000);
+    CHECK(state() == ConnState::close_wait);
+    CHECK(h.dest_counters[1].active == 0);
+    const uint32_t fin_at = 1003 + 14 * 60 * 1000;
+    // CLOSE_WAIT's 60 s now applies, not what was left of ESTABLISHED's 15 min.
+    expire_connections(h.ctx, fin_at + 59 * 1000, UINT32_MAX);
+    CHECK(h.table->size() == 1);
+    expire_connections(h.ctx, fin_at + 61 * 1000, UINT32_MAX);
+    CHECK(h.table->size() == 0);
+    CHECK(h.ctx.counters.connections_expired == 1);
+    CHECK(h.dest_counters[1].inactive == 0);
+    CHECK(h.dest_counters[1].active == 0);
+}
+
+TEST_CASE("RST from the server closes; the 10 s CLOSE timeout removes it") {
+    PipelineHarness h;
+    h.run({build_packet(from_client(7100, SYN))}, 0);
+    h.run({build_packet(from_server("172.16.0.3", 8000, 7100, RST | ACK))}, 10);
+    CHECK(h.sent.size() == 2);  // the RST is forwarded to the client
+    expire_connections(h.ctx, 9000, UINT32_MAX);
+    CHECK(h.table->size() == 1);
+    expire_connections(h.ctx, 10200, UINT32_MAX);
+    CHECK(h.table->size() == 0);
+}
+
+TEST_CASE("a full table drops new connections, counted, and existing ones keep flowing") {
+    PipelineHarness h(4);
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 2000; port < 2006; ++port) {
+        syns.push_back(build_packet(from_client(port, SYN)));
+    }
+    h.run(syns);
+    CHECK(h.table->size() == 4);
+    CHECK(dropped(h, DropReason::table_full) == 2);
+    CHECK(h.sent.size() == 4);
+    h.run({build_packet(from_client(2000, ACK)),
+           build_packet(from_server("172.16.0.3", 8000, 2000, ACK))});
+    CHECK(h.sent.size() == 6);
+    CHECK(dropped(h, DropReason::table_full) == 2);
+}
+
+TEST_CASE("weight 0 quiesces a server: no new connections, existing ones go on") {
+    PipelineHarness h(1024, 0);
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 3000; port < 3010; ++port) {
+        syns.push_back(build_packet(from_client(port, SYN)));
+    }
+    h.run(syns);
+    for (const auto& s : h.sent) {
+        CHECK(format_ip(read_fields(s.bytes).dst_ip) == "172.16.0.3");
+    }
+    CHECK(h.sent.size() == 10);
+}
+
+TEST_CASE("a next hop with no MAC yet, and a destination with no route, are counted") {
+    PipelineHarness h;
+    h.neighbors.set(kInsidePort, ip_raw("172.16.0.9"), kRs1Mac);  // unrelated
+    auto snap = seed_snapshot();
+    snap->services[0].servers[1].ip = ip_raw("172.16.9.9");  // on-link, never resolved
+    snap->services[0].servers[0].ip = ip_raw("10.1.1.1");    // via the outside gateway
+    snap->interfaces[0].gateway = 0;                         // ... which is gone
+    snap->finalize(1);
+    h.ctx.snapshot = snap.get();
+    h.run({build_packet(from_client(6000, SYN)), build_packet(from_client(6001, SYN))});
+    CHECK(h.sent.empty());
+    CHECK(dropped(h, DropReason::no_neighbor) == 1);
+    CHECK(dropped(h, DropReason::no_route) == 1);
+}

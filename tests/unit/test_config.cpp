@@ -1,0 +1,546 @@
+// Config loader: the shipped files are accepted with the values they say, every rejection rule
+// gives its exact `FILE:LINE:COL: message`, and nothing ever throws.
+// Runs from tests/unit (meson's workdir), so paths are relative to it.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cp/config.hpp"
+
+using namespace vsnat;
+using namespace vsnat::cp;
+
+namespace {
+
+// Addresses built by hand, so the expectations do not depend on the parser under test.
+constexpr Ipv4 ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    return a << 24 | b << 16 | c << 8 | d;
+}
+
+std::vector<std::string> texts(const LoadResult& r) {
+    std::vector<std::string> out;
+    for (const ConfigError& e : r.errors) {
+        out.push_back(e.to_string());
+    }
+    return out;
+}
+
+// The errors of a broken file under configs/; a broken file must never yield a config.
+std::vector<std::string> errors_of(const std::string& name) {
+    LoadResult r = load_config_file("configs/" + name);
+    CHECK_FALSE(r.config.has_value());
+    return texts(r);
+}
+
+Config accepted(const std::string& path) {
+    LoadResult r = load_config_file(path);
+    INFO(path);
+    REQUIRE(texts(r) == std::vector<std::string>{});
+    REQUIRE(r.config.has_value());
+    return *r.config;
+}
+
+void check_real_server(const RealServer& rs, Ipv4 address, uint16_t port, uint32_t weight) {
+    CHECK(format_ipv4(rs.address) == format_ipv4(address));
+    CHECK(rs.port == port);
+    CHECK(rs.weight == weight);
+}
+
+void check_default_tcp_timeouts(const Timeouts& t) {
+    // LVS's ip_vs_proto_tcp.c values for the states the seed does not name.
+    CHECK(t.tcp_time_wait == 120);
+    CHECK(t.tcp_close == 10);
+    CHECK(t.tcp_close_wait == 60);
+    CHECK(t.tcp_last_ack == 30);
+    CHECK(t.tcp_listen == 120);
+    CHECK(t.tcp_synack == 120);
+    CHECK(t.tcp_none == 2);
+}
+
+}  // namespace
+
+TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
+    Config c = accepted("../../config/example.yaml");
+    CHECK(c.eal == std::vector<std::string>{"-l", "0-2", "--file-prefix", "vsnat"});
+    CHECK(c.workers == 2);
+    CHECK(c.max_connections == 4194304);
+    CHECK(c.idle == IdleMode::adaptive);
+
+    REQUIRE(c.interfaces.size() == 2);
+    CHECK(c.interfaces[0].name == "outside");
+    CHECK(c.interfaces[0].device == "0000:3b:00.0");
+    CHECK(c.interfaces[0].address == ip(202, 103, 106, 1));
+    CHECK(c.interfaces[0].prefix_len == 24);
+    CHECK(c.interfaces[0].gateway == ip(202, 103, 106, 254));
+    CHECK(c.interfaces[1].name == "inside");
+    CHECK(c.interfaces[1].device == "0000:3b:00.1");
+    CHECK(c.interfaces[1].address == ip(172, 16, 0, 1));
+    CHECK(c.interfaces[1].prefix_len == 16);
+    CHECK_FALSE(c.interfaces[1].gateway.has_value());
+    CHECK(c.neighbors.empty());
+
+    // The seed's four timeouts: SYN 60 s, ESTABLISHED 15 min, FIN 60 s, UDP 5 min.
+    CHECK(c.timeouts.tcp_syn == 60);
+    CHECK(c.timeouts.tcp_established == 900);
+    CHECK(c.timeouts.tcp_fin == 60);
+    CHECK(c.timeouts.udp == 300);
+    check_default_tcp_timeouts(c.timeouts);
+
+    REQUIRE(c.services.size() == 2);
+    const Service& web = c.services[0];
+    CHECK(web.name == "web");
+    CHECK(web.protocol == Protocol::tcp);
+    CHECK(web.vip == ip(202, 103, 106, 5));
+    CHECK(web.port == 80);
+    CHECK(web.scheduler == Scheduler::wrr);
+    CHECK(web.persistence == 0);
+    CHECK(web.helper == Helper::none);
+    REQUIRE(web.real_servers.size() == 2);
+    check_real_server(web.real_servers[0], ip(172, 16, 0, 2), 80, 1);
+    check_real_server(web.real_servers[1], ip(172, 16, 0, 3), 8000, 2);
+
+    const Service& ftp = c.services[1];
+    CHECK(ftp.name == "ftp");
+    CHECK(ftp.vip == ip(202, 103, 106, 5));
+    CHECK(ftp.port == 21);
+    CHECK(ftp.helper == Helper::ftp);
+    REQUIRE(ftp.real_servers.size() == 1);
+    check_real_server(ftp.real_servers[0], ip(172, 16, 0, 3), 21, 1);
+}
+
+TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
+    Config c = accepted("../../config/lab.yaml");
+    CHECK(c.eal == std::vector<std::string>{"-l", "0-1", "--file-prefix", "vsnat-lab", "--no-pci",
+                                            "--vdev", "net_af_xdp0,iface=vsn-out", "--vdev",
+                                            "net_af_xdp1,iface=vsn-in"});
+    CHECK(c.workers == 1);
+    CHECK(c.max_connections == 65536);
+    CHECK(c.idle == IdleMode::adaptive);
+
+    REQUIRE(c.interfaces.size() == 2);
+    CHECK(c.interfaces[0].name == "outside");
+    CHECK(c.interfaces[0].device == "net_af_xdp0,iface=vsn-out");
+    CHECK(c.interfaces[0].address == ip(198, 18, 0, 254));
+    CHECK(c.interfaces[0].prefix_len == 24);
+    CHECK(c.interfaces[1].name == "inside");
+    CHECK(c.interfaces[1].device == "net_af_xdp1,iface=vsn-in");
+    CHECK(c.interfaces[1].address == ip(198, 19, 0, 1));
+    CHECK(c.interfaces[1].prefix_len == 24);
+    CHECK_FALSE(c.interfaces[0].gateway.has_value());
+    CHECK_FALSE(c.interfaces[1].gateway.has_value());
+
+    REQUIRE(c.services.size() == 3);
+    const Service& web = c.services[0];
+    CHECK(web.name == "web");
+    CHECK(web.protocol == Protocol::tcp);
+    CHECK(web.vip == ip(198, 18, 0, 100));
+    CHECK(web.port == 80);
+    CHECK(web.scheduler == Scheduler::wrr);
+    REQUIRE(web.real_servers.size() == 2);
+    check_real_server(web.real_servers[0], ip(198, 19, 0, 2), 80, 1);
+    check_real_server(web.real_servers[1], ip(198, 19, 0, 3), 8000, 2);
+
+    const Service& dns = c.services[1];
+    CHECK(dns.name == "dns");
+    CHECK(dns.protocol == Protocol::udp);
+    CHECK(dns.vip == ip(198, 18, 0, 100));
+    CHECK(dns.port == 53);
+    REQUIRE(dns.real_servers.size() == 2);
+    check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 1);
+    check_real_server(dns.real_servers[1], ip(198, 19, 0, 3), 53, 1);
+
+    const Service& ftp = c.services[2];
+    CHECK(ftp.name == "ftp");
+    CHECK(ftp.protocol == Protocol::tcp);
+    CHECK(ftp.port == 21);
+    CHECK(ftp.helper == Helper::ftp);
+    CHECK(ftp.scheduler == Scheduler::wrr);
+    REQUIRE(ftp.real_servers.size() == 1);
+    check_real_server(ftp.real_servers[0], ip(198, 19, 0, 3), 21, 1);
+}
+
+TEST_CASE("omitted keys take their documented defaults", "[config]") {
+    Config c = accepted("configs/good_minimal.yaml");
+    CHECK(c.eal.empty());
+    CHECK(c.workers == 1);
+    CHECK(c.max_connections == 1048576);
+    CHECK(c.idle == IdleMode::adaptive);
+    CHECK(c.neighbors.empty());
+    CHECK(c.timeouts.tcp_syn == 60);
+    CHECK(c.timeouts.tcp_established == 900);
+    CHECK(c.timeouts.tcp_fin == 60);
+    CHECK(c.timeouts.udp == 300);
+    check_default_tcp_timeouts(c.timeouts);
+
+    REQUIRE(c.services.size() == 1);
+    const Service& web = c.services[0];
+    CHECK(web.scheduler == Scheduler::wrr);
+    CHECK(web.persistence == 0);
+    CHECK(web.helper == Helper::none);
+    REQUIRE(web.real_servers.size() == 2);
+    check_real_server(web.real_servers[0], ip(198, 19, 0, 2), 80, 1);  // port from the service
+    check_real_server(web.real_servers[1], ip(198, 19, 0, 3), 8080, 1);
+}
+
+TEST_CASE("every key can be set, in every duration form", "[config]") {
+    Config c = accepted("configs/good_full.yaml");
+    CHECK(c.eal == std::vector<std::string>{"-l", "0-4", "--file-prefix", "full", "--no-pci"});
+    CHECK(c.workers == 4);
+    CHECK(c.max_connections == 4294967295u);
+    CHECK(c.idle == IdleMode::poll);
+    REQUIRE(c.interfaces.size() == 2);
+    CHECK(c.interfaces[0].gateway == ip(198, 18, 0, 1));
+    CHECK(c.interfaces[1].device == "net_af_packet0,iface=veth1");
+    CHECK(c.interfaces[1].prefix_len == 16);
+
+    REQUIRE(c.neighbors.size() == 2);
+    CHECK(c.neighbors[0].address == ip(198, 18, 0, 1));
+    CHECK(c.neighbors[0].mac == MacAddress{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01});
+    CHECK(c.neighbors[0].interface == "outside");
+    CHECK(c.neighbors[1].mac == MacAddress{0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f});
+    CHECK(c.neighbors[1].interface == "inside");
+
+    const Timeouts& t = c.timeouts;
+    CHECK(t.tcp_syn == 30);            // 30s
+    CHECK(t.tcp_established == 7200);  // 2h
+    CHECK(t.tcp_fin == 45);            // bare number: seconds
+    CHECK(t.tcp_time_wait == 60);      // 1m
+    CHECK(t.tcp_close == 5);           // 5s
+    CHECK(t.tcp_close_wait == 86400);  // 1d
+    CHECK(t.tcp_last_ack == 20);
+    CHECK(t.tcp_listen == 180);
+    CHECK(t.tcp_synack == 240);
+    CHECK(t.tcp_none == 1);
+    CHECK(t.udp == 600);
+
+    REQUIRE(c.services.size() == 3);
+    const Service& dns = c.services[0];
+    CHECK(dns.protocol == Protocol::udp);
+    CHECK(dns.scheduler == Scheduler::sh);
+    CHECK(dns.persistence == 300);
+    REQUIRE(dns.real_servers.size() == 3);
+    check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 0);  // weight 0 quiesces
+    check_real_server(dns.real_servers[1], ip(198, 19, 0, 3), 5353, 65535);
+    check_real_server(dns.real_servers[2], ip(203, 0, 113, 7), 53, 1);  // via the gateway
+    CHECK(c.services[1].scheduler == Scheduler::fo);
+    CHECK(c.services[1].persistence == 86400);
+    CHECK(c.services[2].scheduler == Scheduler::mh);
+    CHECK(c.services[2].persistence == 900);
+    CHECK(c.services[2].helper == Helper::ftp);
+}
+
+TEST_CASE("boundary values are accepted", "[config]") {
+    const std::string interfaces =
+        "interfaces: [{name: a, device: d, address: 10.0.0.1/32},"
+        " {name: b, device: e, address: 192.168.0.1/0}]\n";
+    LoadResult r = load_config_text(interfaces +
+                                        "workers: 64\n"
+                                        "services:\n"
+                                        "  - {name: s, protocol: udp, vip: 10.0.0.2, port: 65535,\n"
+                                        "     real_servers: [{address: 0.0.0.1, port: 1}]}\n",
+                                    "inline.yaml");
+    REQUIRE(texts(r) == std::vector<std::string>{});
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->workers == 64);
+    CHECK(r.config->interfaces[0].prefix_len == 32);
+    CHECK(r.config->interfaces[1].prefix_len == 0);
+    CHECK(r.config->services[0].port == 65535);
+    check_real_server(r.config->services[0].real_servers[0], ip(0, 0, 0, 1), 1, 1);
+}
+
+TEST_CASE("a YAML syntax error is one error at its mark", "[config]") {
+    CHECK(errors_of("bad_syntax.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_syntax.yaml:15:3: YAML syntax error: illegal block entry"});
+    LoadResult r = load_config_text("a: [1, 2\nb: 3\n", "inline.yaml");
+    CHECK_FALSE(r.config.has_value());
+    CHECK(texts(r) == std::vector<std::string>{
+                          "inline.yaml:2:2: YAML syntax error: end of sequence flow not found"});
+}
+
+TEST_CASE("the file must be a non-empty mapping with interfaces", "[config]") {
+    CHECK(errors_of("bad_empty.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_empty.yaml:1:1: the file is empty; it needs at least 'interfaces'"});
+    CHECK(errors_of("bad_missing_interfaces.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_missing_interfaces.yaml:2:1: missing key 'interfaces' in config"});
+    CHECK(errors_of("bad_no_interfaces.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_no_interfaces.yaml:3:13: 'interfaces' must list at least one "
+              "interface"});
+    CHECK(texts(load_config_text("- a\n- b\n", "list.yaml")) ==
+          std::vector<std::string>{"list.yaml:1:1: the file must be a mapping, got a list"});
+}
+
+TEST_CASE("keys must be plain strings", "[config]") {
+    CHECK(texts(load_config_text("interfaces: []\n? [a, b]\n: c\n", "keys.yaml")) ==
+          std::vector<std::string>{
+              "keys.yaml:1:13: 'interfaces' must list at least one interface",
+              "keys.yaml:2:3: keys in config must be plain strings, got a list"});
+}
+
+TEST_CASE("a broken interface list does not make every real server unreachable", "[config]") {
+    CHECK(
+        texts(load_config_text("interfaces: outside\n"
+                               "services: [{name: s, protocol: tcp, vip: 10.0.0.2, port: 80,\n"
+                               "             real_servers: [{address: 10.1.0.2}]}]\n",
+                               "cascade.yaml")) ==
+        std::vector<std::string>{"cascade.yaml:1:13: 'interfaces' must be a list, got 'outside'"});
+}
+
+TEST_CASE("a missing file is reported, not thrown", "[config]") {
+    LoadResult r = load_config_file("configs/no_such_file.yaml");
+    CHECK_FALSE(r.config.has_value());
+    CHECK(texts(r) == std::vector<std::string>{
+                          "configs/no_such_file.yaml:1:1: cannot open: No such file or directory"});
+}
+
+TEST_CASE("unknown, missing and repeated keys are rejected", "[config]") {
+    CHECK(errors_of("bad_unknown_key.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_unknown_key.yaml:14:5: unknown key 'schedular' in service",
+              "configs/bad_unknown_key.yaml:16:31: unknown key 'wieght' in real server"});
+    CHECK(errors_of("bad_missing_key.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_missing_key.yaml:3:5: missing key 'device' in interface",
+              "configs/bad_missing_key.yaml:9:5: missing key 'vip' in service",
+              "configs/bad_missing_key.yaml:13:9: missing key 'address' in real server"});
+    CHECK(errors_of("bad_duplicate_key.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_duplicate_key.yaml:14:5: duplicate key 'port' in service (first at "
+              "line 13)"});
+}
+
+TEST_CASE("values of the wrong YAML type are rejected", "[config]") {
+    CHECK(errors_of("bad_type.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_type.yaml:2:6: 'eal' must be a list, got '-l 0-1'",
+              "configs/bad_type.yaml:3:10: 'workers' must be an integer in 1..64, got 'two'",
+              "configs/bad_type.yaml:11:12: 'neighbors' must be a list, got a mapping",
+              "configs/bad_type.yaml:15:10: 'vip' must be an IPv4 address a.b.c.d, got a list",
+              "configs/bad_type.yaml:16:5: 'port' must be an integer in 1..65535, got nothing",
+              "configs/bad_type.yaml:18:9: each entry of 'real_servers' must be a mapping, got "
+              "'198.19.0.2'"});
+}
+
+TEST_CASE("bad IPv4 addresses and prefixes are rejected", "[config]") {
+    CHECK(errors_of("bad_address.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_address.yaml:12:10: 'vip' must be an IPv4 address a.b.c.d, got "
+              "'198.18.0.300'",
+              "configs/bad_address.yaml:15:19: 'address' must be an IPv4 address a.b.c.d, got "
+              "'198.19.0'",
+              "configs/bad_address.yaml:16:19: 'address' must be an IPv4 address a.b.c.d, got "
+              "'198.19.0.010'"});
+    CHECK(errors_of("bad_prefix.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_prefix.yaml:5:14: 'address' must be an IPv4 address with prefix length "
+              "a.b.c.d/0..32, got '198.18.0.254/33'",
+              "configs/bad_prefix.yaml:8:14: 'address' must be an IPv4 address with prefix length "
+              "a.b.c.d/0..32, got '198.19.0.1'"});
+}
+
+TEST_CASE("ports outside 1..65535 and weights outside 0..65535 are rejected", "[config]") {
+    CHECK(errors_of("bad_port.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_port.yaml:13:11: 'port' must be an integer in 1..65535, got '0'",
+              "configs/bad_port.yaml:15:37: 'port' must be an integer in 1..65535, got '65536'",
+              "configs/bad_port.yaml:16:37: 'port' must be an integer in 1..65535, got '-1'"});
+    CHECK(errors_of("bad_weight.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_weight.yaml:15:39: 'weight' must be an integer in 0..65535, got '65536'",
+              "configs/bad_weight.yaml:16:39: 'weight' must be an integer in 0..65535, got '-1'"});
+}
+
+TEST_CASE("unknown idle, protocol, scheduler and helper names are rejected", "[config]") {
+    CHECK(errors_of("bad_enum.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_enum.yaml:2:7: 'idle' must be one of poll, adaptive, got 'busy'",
+              "configs/bad_enum.yaml:12:15: 'protocol' must be one of tcp, udp, got 'sctp'",
+              "configs/bad_enum.yaml:15:16: 'scheduler' must be one of rr, wrr, lc, wlc, sed, nq, "
+              "sh, dh, mh, fo, got 'WRR'",
+              "configs/bad_enum.yaml:16:13: 'helper' must be one of none, ftp, got 'http'"});
+    CHECK(errors_of("bad_helper_protocol.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_helper_protocol.yaml:14:13: helper 'ftp' needs protocol tcp"});
+}
+
+TEST_CASE("workers must be 1..64 and max_connections above 0", "[config]") {
+    CHECK(errors_of("bad_workers.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_workers.yaml:2:10: 'workers' must be an integer in 1..64, got '0'"});
+    CHECK(errors_of("bad_workers_many.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_workers_many.yaml:2:10: 'workers' must be an integer in 1..64, got "
+              "'65'"});
+    CHECK(errors_of("bad_max_connections.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_max_connections.yaml:2:18: 'max_connections' must be an integer in "
+              "1..4294967295, got '0'"});
+}
+
+TEST_CASE("timeouts must be durations above zero; persistence a duration", "[config]") {
+    const std::string forms = "(like 60s, 15m, 2h, 1d; a bare number is seconds)";
+    CHECK(errors_of("bad_timeout.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_timeout.yaml:10:12: 'tcp_syn' must be a duration of at least 1s " +
+                  forms + ", got '0'",
+              "configs/bad_timeout.yaml:11:20: 'tcp_established' must be a duration of at least "
+              "1s " +
+                  forms + ", got '0s'",
+              "configs/bad_timeout.yaml:12:12: 'tcp_fin' must be a duration of at least 1s " +
+                  forms + ", got '1w'",
+              "configs/bad_timeout.yaml:13:8: 'udp' must be a duration of at least 1s " + forms +
+                  ", got '5 minutes'",
+              "configs/bad_timeout.yaml:14:3: unknown key 'icmp' in timeouts"});
+    CHECK(errors_of("bad_persistence.yaml") ==
+          std::vector<std::string>{"configs/bad_persistence.yaml:14:18: 'persistence' must be a "
+                                   "duration " +
+                                   forms + ", got 'yes'"});
+}
+
+TEST_CASE("duplicate services, names and interfaces point back at the first", "[config]") {
+    CHECK(errors_of("bad_duplicate_service.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_duplicate_service.yaml:22:5: duplicate service tcp 198.18.0.100:80 "
+              "(first at line 10)"});
+    CHECK(errors_of("bad_duplicate_service_name.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_duplicate_service_name.yaml:16:11: duplicate service name 'web' (first "
+              "at line 10)"});
+    CHECK(errors_of("bad_duplicate_interface.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_duplicate_interface.yaml:6:11: duplicate interface name 'inside' "
+              "(first at line 3)",
+              "configs/bad_duplicate_interface.yaml:7:13: duplicate interface device 'net_null0' "
+              "(first at line 4)"});
+}
+
+TEST_CASE("real servers: at least one, no repeats, reachable", "[config]") {
+    CHECK(errors_of("bad_no_real_servers.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_no_real_servers.yaml:14:19: 'real_servers' must list at least one real "
+              "server",
+              "configs/bad_no_real_servers.yaml:15:5: missing key 'real_servers' in service"});
+    CHECK(errors_of("bad_duplicate_real_server.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_duplicate_real_server.yaml:17:9: duplicate real server 198.19.0.2:80 "
+              "(first at line 15)"});
+    CHECK(errors_of("bad_unreachable.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_unreachable.yaml:16:19: real server 203.0.113.7 is in no interface's "
+              "prefix and no interface has a gateway"});
+}
+
+TEST_CASE("neighbors need a known interface and a MAC aa:bb:cc:dd:ee:ff", "[config]") {
+    CHECK(errors_of("bad_neighbor.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_neighbor.yaml:10:64: unknown interface 'dmz'",
+              "configs/bad_neighbor.yaml:11:32: 'mac' must be a MAC address aa:bb:cc:dd:ee:ff, got "
+              "'02-00-00-00-00-03'",
+              "configs/bad_neighbor.yaml:12:32: 'mac' must be a MAC address aa:bb:cc:dd:ee:ff, got "
+              "'02:00:00:00:00'"});
+}
+
+TEST_CASE("a gateway must be on its interface's link", "[config]") {
+    CHECK(errors_of("bad_gateway.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_gateway.yaml:6:14: gateway 198.19.0.254 is outside 198.18.0.254/24 of "
+              "interface 'outside'",
+              "configs/bad_gateway.yaml:10:14: gateway 198.19.0.1 is the address of interface "
+              "'inside' itself"});
+}
+
+TEST_CASE("a VIP or real server must not be the director's own address", "[config]") {
+    CHECK(errors_of("bad_vip_own_address.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_vip_own_address.yaml:12:10: vip 198.18.0.254 is the address of "
+              "interface 'outside'",
+              "configs/bad_vip_own_address.yaml:15:19: real server 198.19.0.1 is the address of "
+              "interface 'inside'"});
+}
+
+TEST_CASE("a file with several mistakes reports all of them in file order", "[config]") {
+    CHECK(errors_of("bad_many.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_many.yaml:2:10: 'workers' must be an integer in 1..64, got '0'",
+              "configs/bad_many.yaml:12:64: unknown interface 'lan'",
+              "configs/bad_many.yaml:13:21: 'tcp_syn' must be a duration of at least 1s (like "
+              "60s, 15m, 2h, 1d; a bare number is seconds), got '0'",
+              "configs/bad_many.yaml:19:16: 'scheduler' must be one of rr, wrr, lc, wlc, sed, nq, "
+              "sh, dh, mh, fo, got 'fastest'",
+              "configs/bad_many.yaml:21:39: 'weight' must be an integer in 0..65535, got '100000'",
+              "configs/bad_many.yaml:22:37: 'port' must be an integer in 1..65535, got '0'",
+              "configs/bad_many.yaml:23:5: duplicate service tcp 198.18.0.100:80 (first at line "
+              "15)",
+              "configs/bad_many.yaml:23:11: duplicate service name 'web' (first at line 15)",
+              "configs/bad_many.yaml:27:5: unknown key 'colour' in service"});
+}
+
+TEST_CASE("every good_ file loads and every bad_ file fails", "[config]") {
+    // The end-to-end `vsnatd --check` test relies on this naming convention.
+    size_t good = 0;
+    size_t bad = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("configs")) {
+        std::string name = entry.path().filename().string();
+        LoadResult r = load_config_file(entry.path().string());
+        INFO(name);
+        if (name.starts_with("good_")) {
+            CHECK(r.config.has_value());
+            CHECK(r.errors.empty());
+            ++good;
+        } else if (name.starts_with("bad_")) {
+            CHECK_FALSE(r.config.has_value());
+            CHECK_FALSE(r.errors.empty());
+            ++bad;
+        }
+    }
+    CHECK(good >= 2);
+    CHECK(bad >= 25);
+}
+
+TEST_CASE("hostile input yields errors, never an exception", "[config]") {
+    const std::vector<std::string> inputs = {
+        "\t",
+        "[",
+        "a: *undefined",
+        "? [a, b]\n: c\n",
+        std::string(200, '[') + std::string(200, ']'),
+        "interfaces: !!binary x",
+        "interfaces: [{name: [x], device: {}, address: ~}]",
+    };
+    for (const std::string& text : inputs) {
+        INFO(text);
+        LoadResult r;
+        CHECK_NOTHROW(r = load_config_text(text, "hostile.yaml"));
+        CHECK_FALSE(r.config.has_value());
+        CHECK_FALSE(r.errors.empty());
+    }
+}
+
+TEST_CASE("name and address helpers", "[config]") {
+    CHECK(scheduler_name(Scheduler::rr) == "rr");
+    CHECK(scheduler_name(Scheduler::wrr) == "wrr");
+    CHECK(scheduler_name(Scheduler::wlc) == "wlc");
+    CHECK(scheduler_name(Scheduler::mh) == "mh");
+    CHECK(scheduler_name(Scheduler::fo) == "fo");
+    CHECK(protocol_name(Protocol::udp) == "udp");
+    CHECK(helper_name(Helper::ftp) == "ftp");
+    CHECK(idle_mode_name(IdleMode::poll) == "poll");
+
+    CHECK(format_ipv4(ip(202, 103, 106, 5)) == "202.103.106.5");
+    CHECK(format_ipv4(0) == "0.0.0.0");
+    CHECK(format_ipv4(0xffffffff) == "255.255.255.255");
+    CHECK(format_mac(MacAddress{0x02, 0x00, 0x5e, 0xab, 0xcd, 0xef}) == "02:00:5e:ab:cd:ef");
+
+    CHECK(parse_ipv4("172.16.0.3") == ip(172, 16, 0, 3));
+    CHECK(parse_ipv4("0.0.0.0") == ip(0, 0, 0, 0));
+    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "1.2.3.256", "01.2.3.4", "1.2.3.-4", "1..3.4",
+                            " 1.2.3.4", "1.2.3.4 ", "a.b.c.d", "1.2.3.4/24"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_ipv4(bad).has_value());
+    }
+}
