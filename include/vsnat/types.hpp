@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -15,42 +16,53 @@ enum class Protocol : uint8_t { tcp = 6, udp = 17 };
 using MacAddress = std::array<uint8_t, 6>;
 
 /// Why a packet was not forwarded. Every drop is counted under exactly one reason.
+/// One list, so the names can never fall out of step with the values.
+#define VSNAT_DROP_REASONS(X)                                                               \
+    /* parser */                                                                            \
+    X(frame_truncated)      /* shorter than the headers it announces */                     \
+    X(unsupported_l2)       /* an ethertype we do not handle, or a second VLAN tag */       \
+    X(bad_ip_version)       /* IPv4 header with version != 4 */                             \
+    X(bad_ip_header_length) /* IHL < 5 or beyond the frame */                               \
+    X(bad_ip_total_length)  /* total length below the header, or beyond the frame */        \
+    X(bad_ip_checksum)      /* received IPv4 header checksum is wrong */                    \
+    X(ip_fragment)          /* fragments are not reassembled */                             \
+    X(bad_l4_header)        /* TCP data offset < 5 or L4 header beyond the datagram */      \
+    X(unsupported_l4)       /* an IP protocol we do not balance */                          \
+    X(bad_arp)              /* ARP that is not Ethernet/IPv4 */                             \
+    X(multi_segment)        /* a chained mbuf: headers are only read from one segment */    \
+    /* forwarding */                                                                        \
+    X(ttl_expired)    /* TTL would reach zero on forwarding */                              \
+    X(no_service)     /* to a VIP port no service offers (rejected: RST / unreachable) */   \
+    X(no_connection)  /* not a SYN, and no tracked connection */                            \
+    X(no_real_server) /* the scheduler found no available real server */                    \
+    X(table_full)     /* the connection table has no room for a new connection */           \
+    X(flow_conflict)  /* the new connection's reply key belongs to another connection */    \
+    X(no_route)       /* no interface or gateway reaches the destination */                 \
+    X(no_neighbor)    /* next hop's MAC address is not resolved yet (ARP sent) */           \
+    X(not_for_us)     /* neither a VIP, a tracked reply, nor our own address */             \
+    X(to_director)    /* TCP/UDP to the director's own address: it offers no services */    \
+    X(icmp_untracked) /* an ICMP error about no tracked connection, or ICMP not answered */ \
+    X(rate_limited)   /* a port unreachable over the per-worker rate */                     \
+    X(no_mbuf)        /* no buffer for a packet the director had to build */                \
+    X(tx_full)        /* the port refused the packet */                                     \
+    X(handover_full)  /* the owning worker's handover ring was full */
+
 enum class DropReason : uint8_t {
-    // parser
-    frame_truncated,      // shorter than the headers it announces
-    unsupported_l2,       // an ethertype we do not handle, or a second VLAN tag
-    bad_ip_version,       // IPv4 header with version != 4
-    bad_ip_header_length, // IHL < 5 or beyond the frame
-    bad_ip_total_length,  // total length below the header, or beyond the frame
-    bad_ip_checksum,      // received IPv4 header checksum is wrong
-    ip_fragment,          // fragments are not reassembled
-    bad_l4_header,        // TCP data offset < 5 or L4 header beyond the datagram
-    unsupported_l4,       // an IP protocol we do not balance
-    bad_arp,              // ARP that is not Ethernet/IPv4
-    multi_segment,        // a chained mbuf: headers are only read from one segment
-    // forwarding
-    ttl_expired,          // TTL would reach zero on forwarding
-    no_service,           // to a VIP port no service offers (rejected)
-    no_connection,        // not a SYN, and no tracked connection
-    no_real_server,       // the scheduler found no available real server
-    table_full,           // the connection table has no room for a new connection
-    flow_conflict,        // the new connection's reply key belongs to another connection
-    no_route,             // no interface or gateway reaches the destination
-    no_neighbor,          // next hop's MAC address is not resolved yet
-    not_for_us,           // neither a VIP, a tracked reply, nor our own address
-    tx_full,              // the port refused the packet
-    count_                // number of reasons, not a reason
+#define VSNAT_ENUM_VALUE(name) name,
+    VSNAT_DROP_REASONS(VSNAT_ENUM_VALUE)
+#undef VSNAT_ENUM_VALUE
+        count_  // number of reasons, not a reason
 };
 
+constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::count_);
+
 constexpr std::string_view drop_reason_name(DropReason r) {
-    constexpr std::array<std::string_view, static_cast<size_t>(DropReason::count_)> names = {
-        "frame_truncated", "unsupported_l2", "bad_ip_version",   "bad_ip_header_length",
-        "bad_ip_total_length", "bad_ip_checksum", "ip_fragment", "bad_l4_header",
-        "unsupported_l4", "bad_arp", "multi_segment", "ttl_expired", "no_service", "no_connection",
-        "no_real_server", "table_full", "flow_conflict", "no_route", "no_neighbor", "not_for_us", "tx_full"};
+    constexpr std::array<std::string_view, kDropReasonCount> names = {
+#define VSNAT_NAME(name) #name,
+        VSNAT_DROP_REASONS(VSNAT_NAME)
+#undef VSNAT_NAME
+    };
     return names[static_cast<size_t>(r)];
 }
-
-constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::count_);
 
 }  // namespace vsnat

@@ -16,13 +16,25 @@ inline uint32_t load_u32_raw(const uint8_t* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline void store_u16_raw(uint8_t* p, uint16_t v) { std::memcpy(p, &v, sizeof v); }
-inline void store_u32_raw(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
+inline void store_u16_raw(uint8_t* p, uint16_t v) {
+    std::memcpy(p, &v, sizeof v);
+}
+inline void store_u32_raw(uint8_t* p, uint32_t v) {
+    std::memcpy(p, &v, sizeof v);
+}
 
-inline uint16_t load_be16(const uint8_t* p) { return __builtin_bswap16(load_u16_raw(p)); }
-inline uint32_t load_be32(const uint8_t* p) { return __builtin_bswap32(load_u32_raw(p)); }
-inline void store_be16(uint8_t* p, uint16_t v) { store_u16_raw(p, __builtin_bswap16(v)); }
-inline void store_be32(uint8_t* p, uint32_t v) { store_u32_raw(p, __builtin_bswap32(v)); }
+inline uint16_t load_be16(const uint8_t* p) {
+    return __builtin_bswap16(load_u16_raw(p));
+}
+inline uint32_t load_be32(const uint8_t* p) {
+    return __builtin_bswap32(load_u32_raw(p));
+}
+inline void store_be16(uint8_t* p, uint16_t v) {
+    store_u16_raw(p, __builtin_bswap16(v));
+}
+inline void store_be32(uint8_t* p, uint32_t v) {
+    store_u32_raw(p, __builtin_bswap32(v));
+}
 
 // Header layouts, as offsets: the parser validates lengths before anyone uses these.
 namespace eth {

@@ -50,6 +50,8 @@ inline uint16_t csum_replace4(uint16_t check, uint32_t from, uint32_t to) {
 }
 
 /// A UDP checksum of 0 means "none" and stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
-inline uint16_t udp_checksum_fixup(uint16_t computed) { return computed == 0 ? 0xffff : computed; }
+inline uint16_t udp_checksum_fixup(uint16_t computed) {
+    return computed == 0 ? 0xffff : computed;
+}
 
 }  // namespace vsnat::dp

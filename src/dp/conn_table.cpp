@@ -16,7 +16,9 @@ size_t heap_allocated(int socket_id) {
     return stats.heap_allocsz_bytes;
 }
 
-void* id_to_data(uint32_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
+void* id_to_data(uint32_t id) {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(id));
+}
 uint32_t data_to_id(void* data) {
     return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
 }
@@ -64,7 +66,9 @@ void ConnTable::push_free(uint32_t id) {
     free_head_ = id;
 }
 
-ConnTable::~ConnTable() { rte_hash_free(hash_); }
+ConnTable::~ConnTable() {
+    rte_hash_free(hash_);
+}
 
 void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
     void* data[kMaxBurst];

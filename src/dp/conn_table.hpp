@@ -17,7 +17,7 @@ namespace vsnat::dp {
 /// Owned and used by one worker only (no locks): create on any thread after EAL init, then hand
 /// it to its worker. Capacity is fixed at creation.
 class ConnTable {
-public:
+  public:
     static constexpr uint32_t kNoConn = UINT32_MAX;
     static constexpr uint32_t kMaxBurst = 64;  // rte_hash bulk lookups take at most 64 keys
 
@@ -72,7 +72,7 @@ public:
     /// Memory held: the hash (as rte_malloc reports it), the records and the wheel.
     size_t memory_bytes() const { return memory_bytes_; }
 
-private:
+  private:
     ConnTable(rte_hash* hash, uint32_t capacity, uint32_t now_ms, size_t hash_bytes);
     void remove_keys_and_free(uint32_t id);
     void push_free(uint32_t id);

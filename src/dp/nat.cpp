@@ -21,18 +21,21 @@ uint16_t csum_replace_addr_port(uint16_t check, uint32_t old_addr, uint32_t new_
 
 }  // namespace
 
-void nat_rewrite(uint8_t* ip, uint8_t* l4, uint8_t protocol, Endpoint endpoint, uint32_t address,
-                 uint16_t port) {
-    const bool dst = endpoint == Endpoint::destination;
-    uint8_t* addr_field = ip + (dst ? ipv4::kDst : ipv4::kSrc);
-    uint8_t* port_field = l4 + (dst ? l4::kDstPort : l4::kSrcPort);
+uint32_t nat_rewrite_address(uint8_t* ip, Endpoint endpoint, uint32_t address) {
+    uint8_t* addr_field = ip + (endpoint == Endpoint::destination ? ipv4::kDst : ipv4::kSrc);
     const uint32_t old_addr = load_u32_raw(addr_field);
-    const uint16_t old_port = load_u16_raw(port_field);
-
     store_u32_raw(addr_field, address);
-    store_u16_raw(port_field, port);
     uint8_t* ip_check = ip + ipv4::kChecksum;
     store_u16_raw(ip_check, csum_replace4(load_u16_raw(ip_check), old_addr, address));
+    return old_addr;
+}
+
+void nat_rewrite(uint8_t* ip, uint8_t* l4, uint8_t protocol, Endpoint endpoint, uint32_t address,
+                 uint16_t port) {
+    uint8_t* port_field = l4 + (endpoint == Endpoint::destination ? l4::kDstPort : l4::kSrcPort);
+    const uint16_t old_port = load_u16_raw(port_field);
+    store_u16_raw(port_field, port);
+    const uint32_t old_addr = nat_rewrite_address(ip, endpoint, address);
 
     if (protocol == ipv4::kProtoTcp) {
         uint8_t* check = l4 + l4::kTcpChecksum;

@@ -13,9 +13,13 @@ enum class Endpoint : uint8_t { source, destination };
 
 /// Replaces the address and port of `endpoint` in the IPv4 header at `ip` and the TCP or UDP
 /// header at `l4` (address and port in network order), fixing the IPv4 and L4 checksums. A UDP
-/// checksum of 0 (none) stays 0.
+/// checksum of 0 (none) stays 0. Any other `protocol` changes the port but no L4 checksum.
 void nat_rewrite(uint8_t* ip, uint8_t* l4, uint8_t protocol, Endpoint endpoint, uint32_t address,
                  uint16_t port);
+
+/// Replaces only the address of `endpoint` in the IPv4 header at `ip`, fixing its checksum.
+/// Returns the old address. (For ICMP, whose checksum does not cover the IP addresses.)
+uint32_t nat_rewrite_address(uint8_t* ip, Endpoint endpoint, uint32_t address);
 
 /// Decrements the TTL and fixes the header checksum. Returns false, changing nothing, when the
 /// TTL is 1 or 0 and the datagram must not be forwarded.

@@ -15,7 +15,7 @@ namespace vsnat::dp {
 /// readers. An entry, once added, keeps its slot; its MAC may change. A reader sees either the
 /// old or the new MAC, never a torn one: the MAC sits in one 64-bit word.
 class NeighborTable {
-public:
+  public:
     explicit NeighborTable(uint32_t capacity = 4096);
 
     /// Control thread only. Returns false when the table is full.
@@ -23,7 +23,7 @@ public:
     /// Any thread. The MAC for `ip` (network order) on `port_id`, if resolved.
     std::optional<MacAddress> find(uint16_t port_id, uint32_t ip) const;
 
-private:
+  private:
     struct Entry {
         std::atomic<uint64_t> key{0};  // 0: empty; else 1 << 63 | port << 32 | ip
         std::atomic<uint64_t> mac{0};

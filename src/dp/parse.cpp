@@ -17,10 +17,17 @@ bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated) {
     const uint8_t* l4p = frame + out.l4_offset;
     size_t need = 0;
     switch (out.ip_protocol) {
-        case ipv4::kProtoTcp: need = l4::kTcpMinHeaderLen; break;
-        case ipv4::kProtoUdp: need = l4::kUdpHeaderLen; break;
-        case ipv4::kProtoIcmp: need = l4::kIcmpHeaderLen; break;
-        default: return true;  // the pipeline decides what to do with other protocols
+        case ipv4::kProtoTcp:
+            need = l4::kTcpMinHeaderLen;
+            break;
+        case ipv4::kProtoUdp:
+            need = l4::kUdpHeaderLen;
+            break;
+        case ipv4::kProtoIcmp:
+            need = l4::kIcmpHeaderLen;
+            break;
+        default:
+            return true;  // the pipeline decides what to do with other protocols
     }
     if (allow_truncated) {
         // An ICMP error quotes at least 8 bytes of L4: ports, and for TCP the sequence number.

@@ -16,14 +16,14 @@ struct ParsedFrame {
     FrameKind kind = FrameKind::drop;
     DropReason drop_reason = DropReason::frame_truncated;  // valid when kind == drop
     bool vlan = false;
-    bool fragment = false;       // MF set or offset != 0: no L4 header is parsed
+    bool fragment = false;  // MF set or offset != 0: no L4 header is parsed
     uint8_t ip_protocol = 0;
     uint8_t tcp_flags = 0;
-    uint16_t l3_offset = 0;      // ARP or IPv4 header
+    uint16_t l3_offset = 0;  // ARP or IPv4 header
     uint16_t l4_offset = 0;
-    uint16_t l4_length = 0;      // IPv4 total length minus header length
-    uint16_t payload_offset = 0; // after the TCP/UDP/ICMP header
-    uint16_t ip_end = 0;         // l3_offset + IPv4 total length (trailing padding excluded)
+    uint16_t l4_length = 0;       // IPv4 total length minus header length
+    uint16_t payload_offset = 0;  // after the TCP/UDP/ICMP header
+    uint16_t ip_end = 0;          // l3_offset + IPv4 total length (trailing padding excluded)
 };
 
 /// Parses one frame of `len` bytes. Any thread; no side effects.

@@ -5,6 +5,7 @@
 
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
+#include "dp/local.hpp"
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
 
@@ -24,16 +25,23 @@ void drop(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
     rte_pktmbuf_free(m);
 }
 
-void to_control(WorkerContext& ctx, rte_mbuf* m) {
-    ++ctx.counters.to_control;
-    ctx.control.push(m);
+// Sends a reply the director built in the received frame back out of the port it came in on.
+void reply(WorkerContext& ctx, rte_mbuf* m, size_t new_len) {
+    if (new_len != 0) {
+        m->data_len = static_cast<uint16_t>(new_len);
+        m->pkt_len = static_cast<uint32_t>(new_len);
+    }
+    ctx.tx[m->port].push(m);
 }
 
 bool ip_header_checksum_ok(const rte_mbuf* m, const uint8_t* ip) {
     switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
-        case RTE_MBUF_F_RX_IP_CKSUM_GOOD: return true;
-        case RTE_MBUF_F_RX_IP_CKSUM_BAD: return false;
-        default: break;
+        case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+            return true;
+        case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+            return false;
+        default:
+            break;
     }
     size_t header_len = static_cast<size_t>(ip[ipv4::kVersionIhl] & 0x0f) * 4;
     return csum_fold(csum_partial(ip, header_len)) == 0xffff;
@@ -59,17 +67,70 @@ uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
     return now_ms + ctx.snapshot->timeouts[static_cast<size_t>(s)];
 }
 
+// Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it; an
+// unresolved next hop costs the packet and sends (at most once a second) an ARP request.
+bool route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
+    uint32_t next_hop = 0;
+    const InterfaceEntry* out = ctx.snapshot->route(dst, next_hop);
+    if (out == nullptr) {
+        drop(ctx, f.mbuf, DropReason::no_route);
+        return false;
+    }
+    const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop);
+    if (!mac) {
+        drop(ctx, f.mbuf, DropReason::no_neighbor);
+        if (ctx.arp_throttle.allow(next_hop, now_ms)) {
+            send_arp_request(ctx, *out, next_hop);
+        }
+        return false;
+    }
+    set_ethernet_addresses(f.frame, out->mac, *mac);
+    f.mbuf->port = out->port_id;
+    ctx.tx[out->port_id].push(f.mbuf);
+    ++ctx.counters.tx_packets;
+    return true;
+}
+
+// A connection attempt to a VIP port no service offers: refuse it so the client fails at once.
+void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32_t vip,
+            uint32_t now_ms) {
+    ctx.counters.drop(DropReason::no_service);
+    rte_mbuf* m = f.mbuf;
+    if (f.parsed.ip_protocol == ipv4::kProtoTcp) {
+        const size_t len = make_tcp_reset(f.frame, f.parsed, our_mac);
+        if (len == 0) {
+            rte_pktmbuf_free(m);  // a RST is never answered
+            return;
+        }
+        ++ctx.counters.resets_sent;
+        reply(ctx, m, len);
+        return;
+    }
+    if (!ctx.unreachable_limit.allow(now_ms)) {
+        drop(ctx, m, DropReason::rate_limited);
+        return;
+    }
+    const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
+    const size_t len = make_port_unreachable(f.frame, capacity, f.parsed, our_mac, vip);
+    if (len == 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    ++ctx.counters.unreachables_sent;
+    reply(ctx, m, len);
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
     const Snapshot& snap = *ctx.snapshot;
     const ServiceEntry* svc = snap.find_service(key.protocol, key.dst_ip, key.dst_port);
     if (svc == nullptr) {
-        if (snap.is_vip(key.dst_ip)) {
-            ctx.counters.drop(DropReason::no_service);
-            to_control(ctx, f.mbuf);  // answered with a RST or a port unreachable
+        const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
+        if (snap.is_vip(key.dst_ip) && in != nullptr) {
+            reject(ctx, f, in->mac, key.dst_ip, now_ms);
         } else if (snap.own_address(key.dst_ip) != nullptr) {
-            to_control(ctx, f.mbuf);
+            drop(ctx, f.mbuf, DropReason::to_director);
         } else {
             drop(ctx, f.mbuf, DropReason::not_for_us);
         }
@@ -146,22 +207,8 @@ void forward(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t id,
     } else {
         nat_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
     }
-    const uint32_t out_dst = inbound ? c.rip : c.client_ip;
-    uint32_t next_hop = 0;
-    const InterfaceEntry* out = ctx.snapshot->route(out_dst, next_hop);
-    if (out == nullptr) {
-        drop(ctx, f.mbuf, DropReason::no_route);
-        return;
-    }
-    const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop);
-    if (!mac) {
-        drop(ctx, f.mbuf, DropReason::no_neighbor);
-        return;
-    }
-    set_ethernet_addresses(f.frame, out->mac, *mac);
-
-    DestCounters& dc = ctx.dest_counters[c.dest_id];
     const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    DestCounters& dc = ctx.dest_counters[c.dest_id];
     if (inbound) {
         ++dc.in_packets;
         dc.in_bytes += ip_bytes;
@@ -169,14 +216,75 @@ void forward(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t id,
         ++dc.out_packets;
         dc.out_bytes += ip_bytes;
     }
-    f.mbuf->port = out->port_id;
-    ctx.tx[out->port_id].push(f.mbuf);
-    ++ctx.counters.tx_packets;
+    route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
+}
+
+void handle_arp(WorkerContext& ctx, const Flow& f) {
+    const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
+    const ArpInfo arp = read_arp(f.frame, f.parsed);
+    if (iface == nullptr) {
+        drop(ctx, f.mbuf, DropReason::not_for_us);
+        return;
+    }
+    const bool sender_on_link =
+        arp.sender_ip != 0 && arp.sender_ip != iface->address &&
+        (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
+    if (sender_on_link && ctx.sighting_count < ctx.sightings.size()) {
+        ctx.sightings[ctx.sighting_count++] = {arp.sender_ip, iface->port_id, arp.sender_mac};
+    }
+    const bool for_us =
+        arp.target_ip == iface->address || ctx.snapshot->answers_arp_for_vip(*iface, arp.target_ip);
+    if (arp.operation == 1 && for_us) {
+        make_arp_reply(f.frame, f.parsed, iface->mac);
+        ++ctx.counters.arp_replies;
+        reply(ctx, f.mbuf, 0);
+        return;
+    }
+    if (sender_on_link) {
+        ++ctx.counters.arp_received;
+        rte_pktmbuf_free(f.mbuf);
+        return;
+    }
+    drop(ctx, f.mbuf, DropReason::not_for_us);
+}
+
+// An ICMP error quoting a packet of a tracked connection is translated and forwarded; echo
+// requests to the director's addresses and VIPs are answered.
+void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
+    IcmpError error;
+    if (parse_icmp_error(f.frame, f.parsed, error)) {
+        const uint32_t id = ctx.table->lookup(error.reply_key);
+        if (id == ConnTable::kNoConn) {
+            drop(ctx, f.mbuf, DropReason::icmp_untracked);
+            return;
+        }
+        const Conn& c = ctx.table->conn(id);
+        // The quoted packet went to the real server if its reversed key is the reply key.
+        const bool towards_client =
+            error.reply_key.src_ip == c.rip && error.reply_key.src_port == c.rport;
+        if (!decrement_ttl(f.frame + f.parsed.l3_offset)) {
+            drop(ctx, f.mbuf, DropReason::ttl_expired);
+            return;
+        }
+        const uint32_t dst = translate_icmp_error(f.frame, f.parsed, error, c, towards_client);
+        ++ctx.counters.icmp_errors_translated;
+        route_and_queue(ctx, f, dst, now_ms);
+        return;
+    }
+    const uint32_t dst = load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kDst);
+    const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
+    const bool ours = ctx.snapshot->is_vip(dst) || ctx.snapshot->own_address(dst) != nullptr;
+    if (iface != nullptr && ours && make_echo_reply(f.frame, f.parsed, iface->mac)) {
+        ++ctx.counters.echo_replies;
+        reply(ctx, f.mbuf, 0);
+        return;
+    }
+    drop(ctx, f.mbuf, DropReason::icmp_untracked);
 }
 
 // Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
-// everything else is disposed of here.
-bool classify(WorkerContext& ctx, Flow& f) {
+// everything else is handled here.
+bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     rte_mbuf* m = f.mbuf;
     if (m->nb_segs != 1) {
         drop(ctx, m, DropReason::multi_segment);
@@ -185,9 +293,14 @@ bool classify(WorkerContext& ctx, Flow& f) {
     f.frame = rte_pktmbuf_mtod(m, uint8_t*);
     f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(m));
     switch (f.parsed.kind) {
-        case FrameKind::drop: drop(ctx, m, f.parsed.drop_reason); return false;
-        case FrameKind::arp: to_control(ctx, m); return false;
-        case FrameKind::ipv4: break;
+        case FrameKind::drop:
+            drop(ctx, m, f.parsed.drop_reason);
+            return false;
+        case FrameKind::arp:
+            handle_arp(ctx, f);
+            return false;
+        case FrameKind::ipv4:
+            break;
     }
     if (!ip_header_checksum_ok(m, f.frame + f.parsed.l3_offset)) {
         drop(ctx, m, DropReason::bad_ip_checksum);
@@ -197,23 +310,66 @@ bool classify(WorkerContext& ctx, Flow& f) {
         drop(ctx, m, DropReason::ip_fragment);
         return false;
     }
-    if (f.parsed.ip_protocol == ipv4::kProtoTcp || f.parsed.ip_protocol == ipv4::kProtoUdp) {
-        // Checked before any lookup, so a packet that cannot be forwarded opens nothing.
-        if (f.frame[f.parsed.l3_offset + ipv4::kTtl] <= 1) {
-            drop(ctx, m, DropReason::ttl_expired);
+    switch (f.parsed.ip_protocol) {
+        case ipv4::kProtoTcp:
+        case ipv4::kProtoUdp:
+            // Checked before any lookup, so a packet that cannot be forwarded opens nothing.
+            if (f.frame[f.parsed.l3_offset + ipv4::kTtl] <= 1) {
+                drop(ctx, m, DropReason::ttl_expired);
+                return false;
+            }
+            return true;
+        case ipv4::kProtoIcmp:
+            handle_icmp(ctx, f, now_ms);
             return false;
-        }
-        return true;
+        default:
+            drop(ctx, m, DropReason::unsupported_l4);
+            return false;
     }
-    if (f.parsed.ip_protocol == ipv4::kProtoIcmp) {
-        to_control(ctx, m);  // echo to our addresses, errors quoting a connection
-        return false;
-    }
-    drop(ctx, m, DropReason::unsupported_l4);
-    return false;
 }
 
 }  // namespace
+
+bool RateLimiter::allow(uint32_t now_ms) {
+    const uint32_t elapsed = now_ms - last_ms;
+    const uint64_t refill = static_cast<uint64_t>(elapsed) * per_second / 1000;
+    if (refill > 0) {
+        tokens = static_cast<uint32_t>(std::min<uint64_t>(burst, tokens + refill));
+        last_ms = now_ms;
+    }
+    if (tokens == 0) {
+        return false;
+    }
+    --tokens;
+    return true;
+}
+
+bool ArpThrottle::allow(uint32_t ip, uint32_t now_ms) {
+    Slot& s = slots[(ip * 2654435761u) >> 24];
+    if (s.ip == ip && now_ms - s.last_ms < kIntervalMs) {
+        return false;
+    }
+    s = Slot{ip, now_ms};
+    return true;
+}
+
+bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t ip) {
+    PacketBatch& batch = ctx.tx[iface.port_id];
+    if (ctx.pool == nullptr || batch.count == batch.packets.size()) {
+        return false;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) {
+        ctx.counters.drop(DropReason::no_mbuf);
+        return false;
+    }
+    auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
+    build_arp_request(frame, iface.mac, iface.address, ip);
+    m->port = iface.port_id;
+    batch.push(m);
+    ++ctx.counters.arp_requests;
+    return true;
+}
 
 void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms) {
     Flow flows[kMaxBurst];
@@ -232,7 +388,7 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         }
         Flow& f = flows[n];
         f.mbuf = packets[i];
-        if (classify(ctx, f)) {
+        if (classify(ctx, f, now_ms)) {
             keys[n] = flow_key_of(f.frame, f.parsed);
             key_ptrs[n] = &keys[n];
             ++n;

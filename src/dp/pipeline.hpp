@@ -11,6 +11,7 @@
 #include "vsnat/types.hpp"
 
 struct rte_mbuf;
+struct rte_mempool;
 
 namespace vsnat::dp {
 
@@ -25,16 +26,23 @@ struct DestCounters {
     uint64_t out_packets = 0;  // server -> client
     uint64_t in_bytes = 0;     // IP length, as ipvsadm counts
     uint64_t out_bytes = 0;
-    int64_t active = 0;        // ESTABLISHED now
-    int64_t inactive = 0;      // any other state now
+    int64_t active = 0;    // ESTABLISHED now
+    int64_t inactive = 0;  // any other state now
 };
 
 struct WorkerCounters {
     uint64_t rx_packets = 0;
-    uint64_t tx_packets = 0;
-    uint64_t to_control = 0;
+    uint64_t tx_packets = 0;   // forwarded by the pipeline (replies it builds are counted below)
+    uint64_t handed_over = 0;  // received here, processed by the owning worker
     uint64_t connections_created = 0;
     uint64_t connections_expired = 0;
+    uint64_t arp_replies = 0;
+    uint64_t arp_requests = 0;
+    uint64_t arp_received = 0;  // ARP taken in for neighbor learning
+    uint64_t echo_replies = 0;
+    uint64_t resets_sent = 0;
+    uint64_t unreachables_sent = 0;
+    uint64_t icmp_errors_translated = 0;
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason r) { ++drops[static_cast<size_t>(r)]; }
@@ -43,9 +51,38 @@ struct WorkerCounters {
 
 /// Packets waiting to leave by one port; the caller sends and empties it after each burst.
 struct PacketBatch {
-    std::array<rte_mbuf*, kMaxBurst> packets{};
+    std::array<rte_mbuf*, kMaxBurst + kMaxPorts> packets{};
     uint16_t count = 0;
     void push(rte_mbuf* m) { packets[count++] = m; }
+};
+
+/// A neighbor seen in an ARP packet, for the control thread (the neighbor table's one writer).
+struct NeighborSighting {
+    uint32_t ip;
+    uint16_t port_id;
+    MacAddress mac;
+};
+
+/// Token bucket for the replies a worker builds to rejected UDP (RFC 1812 4.3.2.8).
+struct RateLimiter {
+    uint32_t per_second = 1000;
+    uint32_t burst = 100;
+    uint32_t tokens = 100;
+    uint32_t last_ms = 0;
+    bool allow(uint32_t now_ms);
+};
+
+/// Remembers when each next hop was last asked for, so a burst of packets to an unresolved one
+/// sends one ARP request, not one each.
+struct ArpThrottle {
+    static constexpr uint32_t kSlots = 256;
+    static constexpr uint32_t kIntervalMs = 1000;
+    struct Slot {
+        uint32_t ip = 0;
+        uint32_t last_ms = 0;
+    };
+    std::array<Slot, kSlots> slots{};
+    bool allow(uint32_t ip, uint32_t now_ms);
 };
 
 /// Everything one worker owns, passed by reference down the stages. Cache-aligned; never shared
@@ -53,20 +90,28 @@ struct PacketBatch {
 struct alignas(64) WorkerContext {
     uint32_t worker_id = 0;
     ConnTable* table = nullptr;
-    const Snapshot* snapshot = nullptr;     // swapped by the worker between bursts
+    const Snapshot* snapshot = nullptr;  // swapped by the worker between bursts
     const NeighborTable* neighbors = nullptr;
+    rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
     std::array<PacketBatch, kMaxPorts> tx{};
-    /// For the control thread: ARP, ICMP and traffic for the director itself, and rejected
-    /// connection attempts to answer with a RST or a port unreachable.
-    PacketBatch control;
+    /// Neighbors seen in this burst, for the control thread; the caller empties it.
+    std::array<NeighborSighting, kMaxBurst> sightings{};
+    uint16_t sighting_count = 0;
+    RateLimiter unreachable_limit;
+    ArpThrottle arp_throttle;
     WorkerCounters counters;
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
 };
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf
-/// ends in exactly one place: a `tx` batch, the `control` batch, or freed as a counted drop.
-/// The batches must be empty on entry.
+/// ends in exactly one place: a `tx` batch (forwarded, or turned into the director's own reply),
+/// or freed (a counted drop, or ARP taken in). The batches must have room for `count` + ports
+/// more packets (ARP requests) on entry: callers empty them after each burst.
 void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms);
+
+/// Queues an ARP request for `ip` on `iface` (no throttling). Worker thread only. Returns false
+/// when no mbuf or no room is left.
+bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t ip);
 
 /// Expires due connections with at most `budget` units of work. Worker thread only.
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget);

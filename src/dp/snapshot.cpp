@@ -1,5 +1,6 @@
 #include "dp/snapshot.hpp"
 
+#include <algorithm>
 #include <bit>
 
 namespace vsnat::dp {
@@ -52,6 +53,12 @@ void Snapshot::finalize(uint32_t worker_count) {
     }
     service_index_.build(by_key);
     vip_index_.build(by_vip);
+    port_interface_.fill(-1);
+    for (size_t i = 0; i < interfaces.size(); ++i) {
+        if (interfaces[i].port_id < kMaxPorts) {
+            port_interface_[interfaces[i].port_id] = static_cast<int16_t>(i);
+        }
+    }
     schedulers.resize(worker_count);
     for (auto& per_worker : schedulers) {
         per_worker.clear();
@@ -68,6 +75,16 @@ const InterfaceEntry* Snapshot::own_address(uint32_t address) const {
         }
     }
     return nullptr;
+}
+
+bool Snapshot::answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address) const {
+    if (!is_vip(address)) {
+        return false;
+    }
+    auto on_link = [address](const InterfaceEntry& i) {
+        return (address & i.netmask) == (i.address & i.netmask);
+    };
+    return on_link(iface) || std::none_of(interfaces.begin(), interfaces.end(), on_link);
 }
 
 const InterfaceEntry* Snapshot::route(uint32_t dst, uint32_t& next_hop) const {

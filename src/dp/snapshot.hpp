@@ -2,6 +2,7 @@
 // thread and published to workers with one pointer swap. Addresses and ports in network order.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,12 +36,12 @@ struct InterfaceEntry {
 
 /// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.
 class FlatIndex {
-public:
+  public:
     static constexpr uint32_t kMissing = UINT32_MAX;
     void build(std::span<const std::pair<uint64_t, uint32_t>> entries);
     uint32_t find(uint64_t key) const;
 
-private:
+  private:
     struct Slot {
         uint64_t key;
         uint32_t value;
@@ -64,9 +65,16 @@ struct Snapshot {
         uint32_t i = service_index_.find(service_key(protocol, vip, port));
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
-    bool is_vip(uint32_t address) const {
-        return vip_index_.find(address) != FlatIndex::kMissing;
+    bool is_vip(uint32_t address) const { return vip_index_.find(address) != FlatIndex::kMissing; }
+    /// The interface on DPDK port `port_id`, or null.
+    const InterfaceEntry* interface_of_port(uint16_t port_id) const {
+        return port_id < kMaxPorts && port_interface_[port_id] >= 0
+                   ? &interfaces[static_cast<size_t>(port_interface_[port_id])]
+                   : nullptr;
     }
+    /// Whether the director answers ARP for VIP `address` on `iface`: on the links whose prefix
+    /// holds it, or on every link when none does (the VIP is routed to us).
+    bool answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address) const;
     /// The interface whose own address is `address`, or null.
     const InterfaceEntry* own_address(uint32_t address) const;
     /// The interface to send to `dst` and the next hop's address; null when no route.
@@ -76,7 +84,8 @@ struct Snapshot {
         return (static_cast<uint64_t>(protocol) << 48) | (static_cast<uint64_t>(vip) << 16) | port;
     }
 
-private:
+  private:
+    std::array<int16_t, kMaxPorts> port_interface_{};
     FlatIndex service_index_;
     FlatIndex vip_index_;
 };

@@ -37,7 +37,9 @@ std::string_view conn_state_name(ConnState s);
 ConnState tcp_next_state(ConnState current, Direction direction, uint8_t tcp_flags);
 
 /// Whether LVS counts the state as an active connection (ESTABLISHED) or an inactive one.
-constexpr bool conn_state_is_active(ConnState s) { return s == ConnState::established; }
+constexpr bool conn_state_is_active(ConnState s) {
+    return s == ConnState::established;
+}
 
 /// Timeouts in milliseconds, one per state (a snapshot of the config's reloadable timeouts).
 using StateTimeouts = std::array<uint32_t, kConnStateCount>;

@@ -14,7 +14,7 @@ namespace vsnat::dp {
 /// packet of a connection does) costs nothing: the entry is looked at again when its old slot
 /// comes round and moved on. Pulling it earlier (a FIN, a RST) relinks it at once.
 class TimerWheel {
-public:
+  public:
     static constexpr uint32_t kNone = UINT32_MAX;
 
     /// `tick_ms` must be a power of two; `slots` a power of two.
@@ -33,7 +33,7 @@ public:
     template <class OnExpire>
     uint32_t advance(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire);
 
-private:
+  private:
     struct Node {
         uint32_t prev = kNone;
         uint32_t next = kNone;

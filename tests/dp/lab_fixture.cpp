@@ -61,6 +61,7 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     ctx.snapshot = snapshot.get();
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
+    ctx.pool = pool;
 }
 
 PipelineHarness::~PipelineHarness() {
@@ -86,6 +87,10 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
         }
         char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
         std::memcpy(data, f.data(), f.size());
+        // Received on the link whose MAC it is addressed to (broadcasts: the outside link).
+        MacAddress dst;
+        std::memcpy(dst.data(), f.data(), dst.size());
+        m->port = dst == kInsideMac ? kInsidePort : kOutsidePort;
         mbufs.push_back(m);
     }
     dp::process_burst(ctx, mbufs.data(), static_cast<uint16_t>(mbufs.size()), now_ms);
@@ -97,11 +102,9 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
         }
         batch.count = 0;
     }
-    for (uint16_t i = 0; i < ctx.control.count; ++i) {
-        to_control.push_back(bytes_of(ctx.control.packets[i]));
-        rte_pktmbuf_free(ctx.control.packets[i]);
-    }
-    ctx.control.count = 0;
+    sightings.insert(sightings.end(), ctx.sightings.begin(),
+                     ctx.sightings.begin() + ctx.sighting_count);
+    ctx.sighting_count = 0;
 }
 
 }  // namespace vsnat::test

@@ -28,8 +28,9 @@ class PipelineHarness {
     explicit PipelineHarness(uint32_t capacity = 1024, uint32_t rs1_weight = 1);
     ~PipelineHarness();
 
-    /// Runs one burst of frames through the pipeline at `now_ms`; TX and control batches are
-    /// emptied into `sent` / `to_control` (copied out as bytes) and the mbufs freed.
+    /// Runs one burst of frames, each received on the link of its destination MAC (broadcasts:
+    /// outside), through the pipeline at `now_ms`; the TX batches are emptied
+    /// into `sent` (copied out as bytes, mbufs freed), neighbor sightings into `sightings`.
     void run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms = 0);
 
     struct Sent {
@@ -37,7 +38,7 @@ class PipelineHarness {
         std::vector<uint8_t> bytes;
     };
     std::vector<Sent> sent;
-    std::vector<std::vector<uint8_t>> to_control;
+    std::vector<dp::NeighborSighting> sightings;
 
     dp::WorkerContext ctx;
     std::unique_ptr<dp::Snapshot> snapshot;

@@ -1,6 +1,9 @@
 // Packet-in/packet-out fixtures through the real pipeline, on the seed's scenario.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstring>
+
 #include "dp/bytes.hpp"
 #include "lab_fixture.hpp"
 
@@ -134,7 +137,7 @@ TEST_CASE("packets that must not pass are counted under their reason") {
         const char* name;
         PacketSpec spec;
         DropReason reason;
-        bool to_control;
+        bool answered;  // the director replies itself (RST, port unreachable)
     };
     PacketSpec ttl1 = from_client(4000, SYN);
     ttl1.ttl = 1;
@@ -160,9 +163,8 @@ TEST_CASE("packets that must not pass are counted under their reason") {
         PipelineHarness h;
         INFO(c.name);
         h.run({build_packet(c.spec)});
-        CHECK(h.sent.empty());
+        CHECK(h.sent.size() == (c.answered ? 1u : 0u));
         CHECK(dropped(h, c.reason) == 1);
-        CHECK(h.to_control.size() == (c.to_control ? 1u : 0u));
         CHECK(h.table->size() == 0);
     }
     SECTION("bad IPv4 header checksum") {
@@ -191,20 +193,204 @@ TEST_CASE("packets that must not pass are counted under their reason") {
     }
 }
 
-TEST_CASE("ARP and ICMP go to the control path") {
+std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddress sender_mac,
+                               const std::string& target, MacAddress dst_mac) {
+    std::vector<uint8_t> f(60, 0);
+    std::memcpy(&f[0], dst_mac.data(), 6);
+    std::memcpy(&f[6], sender_mac.data(), 6);
+    store_be16(&f[12], 0x0806);
+    store_be16(&f[14], 1);
+    store_be16(&f[16], 0x0800);
+    f[18] = 6;
+    f[19] = 4;
+    store_be16(&f[20], op);
+    std::memcpy(&f[22], sender_mac.data(), 6);
+    store_u32_raw(&f[28], ip_raw(sender));
+    store_u32_raw(&f[38], ip_raw(target));
+    return f;
+}
+
+const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports who asked") {
+    PipelineHarness h;
+    h.run({arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.5", kBroadcast),
+           arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.1", kBroadcast),
+           arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.77", kBroadcast),
+           arp_frame(2, "172.16.0.2", kRs1Mac, "172.16.0.1", kInsideMac)});
+    REQUIRE(h.sent.size() == 2);
+    for (const auto& s : h.sent) {
+        CHECK(s.port == kOutsidePort);
+        CHECK(load_be16(&s.bytes[20]) == 2);  // reply
+        CHECK(std::equal(kOutsideMac.begin(), kOutsideMac.end(), &s.bytes[22]));
+        CHECK(std::equal(kGatewayMac.begin(), kGatewayMac.end(), &s.bytes[0]));
+        CHECK(load_u32_raw(&s.bytes[38]) == ip_raw("202.103.106.254"));
+    }
+    CHECK(load_u32_raw(&h.sent[0].bytes[28]) == ip_raw("202.103.106.5"));
+    CHECK(load_u32_raw(&h.sent[1].bytes[28]) == ip_raw("202.103.106.1"));
+    CHECK(dropped(h, DropReason::not_for_us) == 0);  // asked for another host: seen, not answered
+    CHECK(h.ctx.counters.arp_replies == 2);
+    // The gateway (three times) and the real server were seen, with their MACs.
+    REQUIRE(h.sightings.size() == 4);
+    CHECK(h.sightings[3].ip == ip_raw("172.16.0.2"));
+    CHECK(h.sightings[3].port_id == kInsidePort);
+    CHECK(h.sightings[3].mac == kRs1Mac);
+}
+
+TEST_CASE("ICMP echo to the VIP and to the director's addresses is answered") {
     PipelineHarness h;
     PacketSpec ping = from_client(0, 0);
     ping.protocol = 1;
-    std::vector<uint8_t> arp(42, 0);
-    store_be16(&arp[12], 0x0806);
-    store_be16(&arp[14], 1);
-    store_be16(&arp[16], 0x0800);
-    arp[18] = 6;
-    arp[19] = 4;
-    h.run({build_packet(ping), arp});
-    CHECK(h.sent.empty());
-    CHECK(h.to_control.size() == 2);
-    CHECK(h.ctx.counters.to_control == 2);
+    ping.payload = {1, 2, 3, 4, 5, 6, 7};
+    PacketSpec ping_inside = ping;
+    ping_inside.src_ip = "172.16.0.2";
+    ping_inside.dst_ip = "172.16.0.1";
+    ping_inside.src_mac = kRs1Mac;
+    ping_inside.dst_mac = kInsideMac;
+    PacketSpec ping_elsewhere = ping;
+    ping_elsewhere.dst_ip = "172.16.0.2";
+    h.run({build_packet(ping), build_packet(ping_inside), build_packet(ping_elsewhere)});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(h.sent[0].port == kOutsidePort);
+    CHECK(h.sent[1].port == kInsidePort);
+    PacketFields r = read_fields(h.sent[0].bytes);
+    CHECK(format_ip(r.src_ip) == "202.103.106.5");
+    CHECK(format_ip(r.dst_ip) == "202.100.1.2");
+    CHECK(r.dst_mac == kGatewayMac);
+    CHECK(h.sent[0].bytes[34] == 0);  // echo reply
+    CHECK(checksums_valid(h.sent[0].bytes));
+    CHECK(checksums_valid(h.sent[1].bytes));
+    CHECK(dropped(h, DropReason::icmp_untracked) == 1);
+}
+
+TEST_CASE("a VIP port with no service: TCP gets a RST, UDP a port unreachable") {
+    PipelineHarness h;
+    PacketSpec syn = from_client(4100, SYN, 8080);
+    syn.seq = 5000;
+    syn.payload = {'x', 'y'};
+    h.run({build_packet(syn)});
+    REQUIRE(h.sent.size() == 1);
+    const auto& rst = h.sent[0].bytes;
+    CHECK(h.sent[0].port == kOutsidePort);
+    PacketFields f = read_fields(rst);
+    CHECK(format_ip(f.src_ip) == "202.103.106.5");
+    CHECK(f.src_port == 8080);
+    CHECK(format_ip(f.dst_ip) == "202.100.1.2");
+    CHECK(f.dst_port == 4100);
+    CHECK(f.dst_mac == kGatewayMac);
+    CHECK(rst[34 + 13] == (RST | ACK));
+    CHECK(load_be32(&rst[34 + 8]) == 5000 + 2 + 1);  // payload and SYN acknowledged
+    CHECK(checksums_valid(rst));
+    CHECK(h.ctx.counters.resets_sent == 1);
+
+    PacketSpec udp = from_client(4101, 0, 54);
+    udp.protocol = 17;
+    const std::vector<uint8_t> original = build_packet(udp);
+    h.run({original});
+    REQUIRE(h.sent.size() == 2);
+    const auto& icmp = h.sent[1].bytes;
+    CHECK(icmp[14 + 9] == 1);
+    CHECK(icmp[34] == 3);  // destination unreachable
+    CHECK(icmp[35] == 3);  // port unreachable
+    CHECK(format_ip(read_fields(icmp).src_ip) == "202.103.106.5");
+    // It quotes the original IP header (TTL untouched) and the first 8 bytes of UDP.
+    CHECK(std::equal(original.begin() + 14, original.begin() + 14 + 28, icmp.begin() + 42));
+    CHECK(checksums_valid(icmp));
+}
+
+TEST_CASE("port unreachables are rate-limited per worker") {
+    PipelineHarness h;
+    std::vector<std::vector<uint8_t>> burst;
+    for (uint16_t i = 0; i < 60; ++i) {
+        PacketSpec udp = from_client(static_cast<uint16_t>(4200 + i), 0, 54);
+        udp.protocol = 17;
+        burst.push_back(build_packet(udp));
+    }
+    h.run(burst, 0);
+    h.run(burst, 1);  // 1 ms later: one token back
+    CHECK(h.ctx.counters.unreachables_sent == 101);
+    CHECK(dropped(h, DropReason::rate_limited) == 19);
+    CHECK(dropped(h, DropReason::no_service) == 120);
+}
+
+TEST_CASE("an unresolved next hop drops the packet and sends one ARP request a second") {
+    PipelineHarness h;
+    auto snap = seed_snapshot();
+    snap->services[0].servers[1].ip = ip_raw("172.16.9.9");
+    snap->finalize(1);
+    h.ctx.snapshot = snap.get();
+    h.run({build_packet(from_client(6100, SYN)), build_packet(from_client(6100, SYN))}, 0);
+    h.run({build_packet(from_client(6100, SYN))}, 500);
+    h.run({build_packet(from_client(6100, SYN))}, 1200);
+    CHECK(dropped(h, DropReason::no_neighbor) == 4);
+    REQUIRE(h.sent.size() == 2);
+    for (const auto& s : h.sent) {
+        CHECK(s.port == kInsidePort);
+        CHECK(load_be16(&s.bytes[12]) == 0x0806);
+        CHECK(load_be16(&s.bytes[20]) == 1);
+        CHECK(load_u32_raw(&s.bytes[28]) == ip_raw("172.16.0.1"));
+        CHECK(load_u32_raw(&s.bytes[38]) == ip_raw("172.16.9.9"));
+        CHECK(std::equal(kInsideMac.begin(), kInsideMac.end(), &s.bytes[6]));
+    }
+}
+
+namespace {
+
+// An ICMP error from `router` to `to`, quoting the first 28 bytes of `quoted`'s IP datagram.
+std::vector<uint8_t> icmp_error(const std::string& router, const std::string& to,
+                                const std::vector<uint8_t>& quoted, MacAddress src_mac,
+                                MacAddress dst_mac, uint8_t type = 3, uint8_t code = 1) {
+    PacketSpec s;
+    s.protocol = 1;
+    s.src_ip = router;
+    s.dst_ip = to;
+    s.src_mac = src_mac;
+    s.dst_mac = dst_mac;
+    s.payload.assign(quoted.begin() + 14, quoted.begin() + 14 + 28);
+    std::vector<uint8_t> f = build_packet(s);
+    f[34] = type;
+    f[35] = code;
+    recompute_checksums(f);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("ICMP errors about a tracked connection are translated, both ways") {
+    PipelineHarness h;
+    h.run({build_packet(from_client(6200, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    const std::vector<uint8_t> to_server = h.sent[0].bytes;  // client -> 172.16.0.3:8000
+
+    // Towards the client: the real server's host is unreachable from 172.16.0.3 itself.
+    h.run({icmp_error("172.16.0.3", "202.100.1.2", to_server, kRs2Mac, kInsideMac)});
+    REQUIRE(h.sent.size() == 2);
+    const auto& out = h.sent[1].bytes;
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(format_ip(read_fields(out).src_ip) == "202.103.106.5");  // outer source: the VIP
+    CHECK(format_ip(read_fields(out).dst_ip) == "202.100.1.2");
+    CHECK(load_u32_raw(&out[42 + 16]) == ip_raw("202.103.106.5"));  // quoted destination
+    CHECK(load_be16(&out[62 + 2]) == 80);                           // quoted destination port
+    CHECK(checksums_valid(out));
+
+    // Towards the real server: the client's side says the client is unreachable.
+    h.run({build_packet(from_server("172.16.0.3", 8000, 6200, SYN | ACK))});
+    REQUIRE(h.sent.size() == 3);
+    const std::vector<uint8_t> to_client = h.sent[2].bytes;  // VIP:80 -> client
+    h.run({icmp_error("202.103.106.254", "202.103.106.5", to_client, kGatewayMac, kOutsideMac)});
+    REQUIRE(h.sent.size() == 4);
+    const auto& in = h.sent[3].bytes;
+    CHECK(h.sent[3].port == kInsidePort);
+    CHECK(format_ip(read_fields(in).dst_ip) == "172.16.0.3");
+    CHECK(load_u32_raw(&in[42 + 12]) == ip_raw("172.16.0.3"));  // quoted source
+    CHECK(load_be16(&in[62]) == 8000);                          // quoted source port
+    CHECK(checksums_valid(in));
+    CHECK(h.ctx.counters.icmp_errors_translated == 2);
+
+    // About nothing we track: dropped.
+    std::vector<uint8_t> stray = build_packet(from_client(6999, SYN));
+    h.run({icmp_error("202.103.106.254", "202.103.106.5", stray, kGatewayMac, kOutsideMac)});
+    CHECK(dropped(h, DropReason::icmp_untracked) == 1);
 }
 
 TEST_CASE("UDP: one state, balanced, replies from the VIP, checksum 0 kept") {
@@ -319,7 +505,8 @@ TEST_CASE("a next hop with no MAC yet, and a destination with no route, are coun
     snap->finalize(1);
     h.ctx.snapshot = snap.get();
     h.run({build_packet(from_client(6000, SYN)), build_packet(from_client(6001, SYN))});
-    CHECK(h.sent.empty());
+    REQUIRE(h.sent.size() == 1);  // only the ARP request for 172.16.9.9
+    CHECK(load_be16(&h.sent[0].bytes[12]) == 0x0806);
     CHECK(dropped(h, DropReason::no_neighbor) == 1);
     CHECK(dropped(h, DropReason::no_route) == 1);
 }

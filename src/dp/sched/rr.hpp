@@ -5,10 +5,10 @@
 namespace vsnat::dp {
 
 class RoundRobin final : public Scheduler {
-public:
+  public:
     int32_t pick(std::span<const Destination> servers, const FlowKey& inbound) override;
 
-private:
+  private:
     int32_t last_ = -1;
 };
 

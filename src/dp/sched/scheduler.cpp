@@ -5,10 +5,13 @@
 
 namespace vsnat::dp {
 
-std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind, std::span<const Destination> servers) {
+std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind,
+                                          std::span<const Destination> servers) {
     switch (kind) {
-        case SchedulerKind::rr: return std::make_unique<RoundRobin>();
-        case SchedulerKind::wrr: return std::make_unique<WeightedRoundRobin>(servers);
+        case SchedulerKind::rr:
+            return std::make_unique<RoundRobin>();
+        case SchedulerKind::wrr:
+            return std::make_unique<WeightedRoundRobin>(servers);
     }
     return nullptr;
 }

@@ -13,14 +13,14 @@ namespace vsnat::dp {
 struct Destination {
     uint32_t ip = 0;
     uint16_t port = 0;
-    uint16_t dest_id = 0;   // stable across reloads
-    uint32_t weight = 0;    // 0: quiesced, gets no new connections
+    uint16_t dest_id = 0;  // stable across reloads
+    uint32_t weight = 0;   // 0: quiesced, gets no new connections
 };
 
 /// Picks a real server for a new connection. Each worker owns its own instance per service, so
 /// implementations keep plain (non-atomic) state. Called on the packet path: no allocation.
 class Scheduler {
-public:
+  public:
     static constexpr int32_t kNone = -1;
 
     virtual ~Scheduler() = default;

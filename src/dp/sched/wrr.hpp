@@ -8,15 +8,15 @@ namespace vsnat::dp {
 /// maximum by the gcd of the weights; each pass picks, in order, the servers whose weight
 /// reaches it. Weights 4,3,2 give A A B A B C A B C.
 class WeightedRoundRobin final : public Scheduler {
-public:
+  public:
     explicit WeightedRoundRobin(std::span<const Destination> servers);
     int32_t pick(std::span<const Destination> servers, const FlowKey& inbound) override;
 
-private:
-    int32_t index_ = -1;      // last server looked at
-    int64_t current_ = 0;     // current weight (LVS mark->cw)
-    uint32_t max_weight_ = 0; // LVS mark->mw
-    uint32_t gcd_ = 1;        // LVS mark->di
+  private:
+    int32_t index_ = -1;       // last server looked at
+    int64_t current_ = 0;      // current weight (LVS mark->cw)
+    uint32_t max_weight_ = 0;  // LVS mark->mw
+    uint32_t gcd_ = 1;         // LVS mark->di
 };
 
 }  // namespace vsnat::dp
