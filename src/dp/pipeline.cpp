@@ -67,28 +67,37 @@ uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
     return now_ms + ctx.snapshot->timeouts[static_cast<size_t>(s)];
 }
 
-// Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it; an
-// unresolved next hop costs the packet and sends (at most once a second) an ARP request.
-bool route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
+void queue_out(WorkerContext& ctx, rte_mbuf* m, const InterfaceEntry& out, const MacAddress& mac) {
+    set_ethernet_addresses(rte_pktmbuf_mtod(m, uint8_t*), out.mac, mac);
+    m->port = out.port_id;
+    ctx.tx[out.port_id].push(m);
+    ++ctx.counters.tx_packets;
+}
+
+// Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it. For
+// an unresolved next hop it sends (at most once a second) an ARP request and holds the packet
+// while there is room.
+void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
     uint32_t next_hop = 0;
     const InterfaceEntry* out = ctx.snapshot->route(dst, next_hop);
     if (out == nullptr) {
         drop(ctx, f.mbuf, DropReason::no_route);
-        return false;
+        return;
     }
-    const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop);
-    if (!mac) {
+    if (const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop)) {
+        queue_out(ctx, f.mbuf, *out, *mac);
+        return;
+    }
+    if (ctx.arp_throttle.allow(next_hop, now_ms)) {
+        send_arp_request(ctx, *out, next_hop);
+    }
+    HoldQueue& hold = ctx.held;
+    if (hold.count == HoldQueue::kCapacity) {
         drop(ctx, f.mbuf, DropReason::no_neighbor);
-        if (ctx.arp_throttle.allow(next_hop, now_ms)) {
-            send_arp_request(ctx, *out, next_hop);
-        }
-        return false;
+        return;
     }
-    set_ethernet_addresses(f.frame, out->mac, *mac);
-    f.mbuf->port = out->port_id;
-    ctx.tx[out->port_id].push(f.mbuf);
-    ++ctx.counters.tx_packets;
-    return true;
+    hold.items[hold.count++] = {f.mbuf, next_hop, now_ms, out->port_id};
+    ++ctx.counters.held_for_arp;
 }
 
 // A connection attempt to a VIP port no service offers: refuse it so the client fails at once.
@@ -414,6 +423,25 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         }
         forward(ctx, flows[i], keys[i], id, now_ms);
     }
+}
+
+void release_held(WorkerContext& ctx, uint32_t now_ms) {
+    HoldQueue& hold = ctx.held;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < hold.count; ++i) {
+        const HoldQueue::Held& h = hold.items[i];
+        const InterfaceEntry* out = ctx.snapshot->interface_of_port(h.port_id);
+        const std::optional<MacAddress> mac =
+            out ? ctx.neighbors->find(h.port_id, h.next_hop) : std::nullopt;
+        if (mac && ctx.tx[h.port_id].count < kMaxBurst) {
+            queue_out(ctx, h.mbuf, *out, *mac);
+        } else if (out == nullptr || now_ms - h.since_ms > HoldQueue::kMaxWaitMs) {
+            drop(ctx, h.mbuf, DropReason::no_neighbor);
+        } else {
+            hold.items[kept++] = h;
+        }
+    }
+    hold.count = kept;
 }
 
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {

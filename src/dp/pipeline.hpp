@@ -43,6 +43,7 @@ struct WorkerCounters {
     uint64_t resets_sent = 0;
     uint64_t unreachables_sent = 0;
     uint64_t icmp_errors_translated = 0;
+    uint64_t held_for_arp = 0;  // waited for a next hop's MAC (sent or dropped later)
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason r) { ++drops[static_cast<size_t>(r)]; }
@@ -85,6 +86,21 @@ struct ArpThrottle {
     bool allow(uint32_t ip, uint32_t now_ms);
 };
 
+/// Packets whose next hop's MAC is being resolved: held briefly instead of lost, so the first
+/// packet to a new client or server does not cost a retransmission.
+struct HoldQueue {
+    static constexpr uint16_t kCapacity = 64;
+    static constexpr uint32_t kMaxWaitMs = 1000;
+    struct Held {
+        rte_mbuf* mbuf;
+        uint32_t next_hop;
+        uint32_t since_ms;
+        uint16_t port_id;
+    };
+    std::array<Held, kCapacity> items{};
+    uint16_t count = 0;
+};
+
 /// Everything one worker owns, passed by reference down the stages. Cache-aligned; never shared
 /// for writing.
 struct alignas(64) WorkerContext {
@@ -99,6 +115,7 @@ struct alignas(64) WorkerContext {
     uint16_t sighting_count = 0;
     RateLimiter unreachable_limit;
     ArpThrottle arp_throttle;
+    HoldQueue held;
     WorkerCounters counters;
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
 };
@@ -112,6 +129,10 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
 /// Queues an ARP request for `ip` on `iface` (no throttling). Worker thread only. Returns false
 /// when no mbuf or no room is left.
 bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t ip);
+
+/// Sends held packets whose next hop is now resolved; drops (no_neighbor) those held too long.
+/// Worker thread only; the caller flushes the TX batches afterwards.
+void release_held(WorkerContext& ctx, uint32_t now_ms);
 
 /// Expires due connections with at most `budget` units of work. Worker thread only.
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget);

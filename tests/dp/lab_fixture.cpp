@@ -65,6 +65,9 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
 }
 
 PipelineHarness::~PipelineHarness() {
+    for (uint16_t i = 0; i < ctx.held.count; ++i) {
+        rte_pktmbuf_free(ctx.held.items[i].mbuf);
+    }
     table.reset();
     rte_mempool_free(pool);
 }
@@ -93,7 +96,9 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
         m->port = dst == kInsideMac ? kInsidePort : kOutsidePort;
         mbufs.push_back(m);
     }
-    dp::process_burst(ctx, mbufs.data(), static_cast<uint16_t>(mbufs.size()), now_ms);
+    if (!mbufs.empty()) {
+        dp::process_burst(ctx, mbufs.data(), static_cast<uint16_t>(mbufs.size()), now_ms);
+    }
     for (uint16_t port = 0; port < dp::kMaxPorts; ++port) {
         dp::PacketBatch& batch = ctx.tx[port];
         for (uint16_t i = 0; i < batch.count; ++i) {

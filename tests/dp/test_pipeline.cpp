@@ -313,7 +313,7 @@ TEST_CASE("port unreachables are rate-limited per worker") {
     CHECK(dropped(h, DropReason::no_service) == 120);
 }
 
-TEST_CASE("an unresolved next hop drops the packet and sends one ARP request a second") {
+TEST_CASE("an unresolved next hop: one ARP request a second, packets held, then sent") {
     PipelineHarness h;
     auto snap = seed_snapshot();
     snap->services[0].servers[1].ip = ip_raw("172.16.9.9");
@@ -322,8 +322,8 @@ TEST_CASE("an unresolved next hop drops the packet and sends one ARP request a s
     h.run({build_packet(from_client(6100, SYN)), build_packet(from_client(6100, SYN))}, 0);
     h.run({build_packet(from_client(6100, SYN))}, 500);
     h.run({build_packet(from_client(6100, SYN))}, 1200);
-    CHECK(dropped(h, DropReason::no_neighbor) == 4);
-    REQUIRE(h.sent.size() == 2);
+    CHECK(h.ctx.counters.held_for_arp == 4);
+    REQUIRE(h.sent.size() == 2);  // two ARP requests, a second apart; no data yet
     for (const auto& s : h.sent) {
         CHECK(s.port == kInsidePort);
         CHECK(load_be16(&s.bytes[12]) == 0x0806);
@@ -332,6 +332,16 @@ TEST_CASE("an unresolved next hop drops the packet and sends one ARP request a s
         CHECK(load_u32_raw(&s.bytes[38]) == ip_raw("172.16.9.9"));
         CHECK(std::equal(kInsideMac.begin(), kInsideMac.end(), &s.bytes[6]));
     }
+    // Waiting more than a second costs the first three; the answer releases the last one.
+    release_held(h.ctx, 1600);
+    CHECK(dropped(h, DropReason::no_neighbor) == 3);
+    h.neighbors.set(kInsidePort, ip_raw("172.16.9.9"), kRs2Mac);
+    release_held(h.ctx, 1700);
+    REQUIRE(h.ctx.tx[kInsidePort].count == 1);
+    const auto* frame = rte_pktmbuf_mtod(h.ctx.tx[kInsidePort].packets[0], const uint8_t*);
+    CHECK(std::equal(kRs2Mac.begin(), kRs2Mac.end(), frame));
+    CHECK(h.ctx.held.count == 0);
+    h.run({});  // empties the TX batch
 }
 
 namespace {
@@ -507,6 +517,6 @@ TEST_CASE("a next hop with no MAC yet, and a destination with no route, are coun
     h.run({build_packet(from_client(6000, SYN)), build_packet(from_client(6001, SYN))});
     REQUIRE(h.sent.size() == 1);  // only the ARP request for 172.16.9.9
     CHECK(load_be16(&h.sent[0].bytes[12]) == 0x0806);
-    CHECK(dropped(h, DropReason::no_neighbor) == 1);
+    CHECK(h.ctx.counters.held_for_arp == 1);
     CHECK(dropped(h, DropReason::no_route) == 1);
 }

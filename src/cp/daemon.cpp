@@ -1,0 +1,398 @@
+#include "cp/daemon.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "cp/signals.hpp"
+#include "cp/snapshot_builder.hpp"
+#include "cp/telemetry.hpp"
+
+namespace vsnat::cp {
+namespace {
+
+constexpr unsigned kHandoverRingSize = 1024;
+constexpr unsigned kSightingRingSize = 4096;
+constexpr unsigned kArpOrderRingSize = 256;
+constexpr uint64_t kUnresolvedRetryMs = 1000;
+constexpr uint64_t kRefreshMs = 30000;
+// Short: a held packet waits for the control thread to learn its next hop's MAC.
+constexpr auto kControlTick = std::chrono::milliseconds(1);
+
+uint64_t steady_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+// EAL arguments: the config's, plus a --vdev for every interface device that is a vdev the
+// config did not already pass to EAL.
+std::vector<std::string> eal_arguments(const Config& config) {
+    std::vector<std::string> args = {"vsnatd"};
+    args.insert(args.end(), config.eal.begin(), config.eal.end());
+    for (const Interface& in : config.interfaces) {
+        const bool is_vdev = in.device.rfind("net_", 0) == 0;
+        if (is_vdev &&
+            std::find(config.eal.begin(), config.eal.end(), in.device) == config.eal.end()) {
+            args.push_back("--vdev");
+            args.push_back(in.device);
+        }
+    }
+    return args;
+}
+
+// A link faces the servers if some real server is reached through it.
+io::LinkSide link_side(const Config& config, const Interface& in) {
+    const uint32_t mask = in.prefix_len == 0 ? 0 : ~0u << (32 - in.prefix_len);
+    for (const Service& s : config.services) {
+        for (const RealServer& rs : s.real_servers) {
+            if ((rs.address & mask) == (in.address & mask)) {
+                return io::LinkSide::servers;
+            }
+        }
+    }
+    return io::LinkSide::clients;
+}
+
+std::string mac_text(const MacAddress& mac) {
+    return format_mac(mac);
+}
+
+std::string ip_text(uint32_t network_order) {
+    return format_ipv4(__builtin_bswap32(network_order));
+}
+
+}  // namespace
+
+dp::DestCounters sum_dest_counters(const std::vector<dp::WorkerContext*>& workers,
+                                   uint16_t dest_id) {
+    dp::DestCounters sum;
+    for (const dp::WorkerContext* w : workers) {
+        const dp::DestCounters& d = w->dest_counters[dest_id];
+        sum.connections += d.connections;
+        sum.in_packets += d.in_packets;
+        sum.out_packets += d.out_packets;
+        sum.in_bytes += d.in_bytes;
+        sum.out_bytes += d.out_bytes;
+        sum.active += d.active;
+        sum.inactive += d.inactive;
+    }
+    return sum;
+}
+
+Daemon::Daemon(Config config, std::string config_path)
+    : config_(std::move(config)), config_path_(std::move(config_path)) {}
+
+Daemon::~Daemon() = default;
+
+uint64_t Daemon::live_connections() const {
+    uint64_t n = 0;
+    for (const auto& t : tables_) {
+        n += t->size();
+    }
+    return n;
+}
+
+bool Daemon::fail(const std::string& message) {
+    std::fprintf(stderr, "vsnatd: %s\n", message.c_str());
+    return false;
+}
+
+bool Daemon::start() {
+    std::vector<std::string> args = eal_arguments(config_);
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+        return fail(std::string("cannot initialise DPDK (EAL): ") + rte_strerror(rte_errno) +
+                    " (are hugepages reserved? scripts/hugepages.sh reserves them)");
+    }
+    eal_ready_ = true;
+    const uint32_t workers = config_.workers;
+    if (rte_lcore_count() < workers + 1) {
+        return fail("workers: " + std::to_string(workers) + " needs " +
+                    std::to_string(workers + 1) + " lcores (one control, one per worker); EAL " +
+                    "has " + std::to_string(rte_lcore_count()) + ": widen -l/--lcores in 'eal'");
+    }
+    const auto ports = static_cast<unsigned>(config_.interfaces.size());
+    const unsigned mbufs =
+        std::bit_ceil(ports * workers * 2048 + workers * workers * kHandoverRingSize +
+                      (workers + 1) * 512 + 4096) -
+        1;
+    pool_ = rte_pktmbuf_pool_create("vsnat_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+    if (pool_ == nullptr) {
+        return fail(std::string("cannot allocate ") + std::to_string(mbufs) +
+                    " packet buffers: " + rte_strerror(rte_errno) + " (too few hugepages?)");
+    }
+    std::vector<PortBinding> bindings;
+    for (const Interface& in : config_.interfaces) {
+        std::string error;
+        auto port = io::open_port(in.device, static_cast<uint16_t>(workers), link_side(config_, in),
+                                  pool_, error);
+        if (!port) {
+            return fail("interface '" + in.name + "': " + error);
+        }
+        if (port->port_id >= dp::kMaxPorts) {
+            return fail("interface '" + in.name + "': DPDK port id " +
+                        std::to_string(port->port_id) + " is beyond the " +
+                        std::to_string(dp::kMaxPorts) + " ports vsnatd handles");
+        }
+        spdlog::info("interface {} on port {} ({}), MAC {}, RSS to owners: {}", in.name,
+                     port->port_id, port->driver, mac_text(port->mac), port->rss ? "yes" : "no");
+        bindings.push_back({port->port_id, port->mac});
+        ports_.push_back(*port);
+    }
+    snapshot_owner_ = build_snapshot(config_, bindings, workers);
+    snapshot_.store(snapshot_owner_.get(), std::memory_order_release);
+    for (const Neighbor& n : config_.neighbors) {
+        for (size_t i = 0; i < config_.interfaces.size(); ++i) {
+            if (config_.interfaces[i].name == n.interface) {
+                neighbors_.set(ports_[i].port_id, to_network(n.address), n.mac);
+            }
+        }
+    }
+    const uint32_t per_worker = std::max<uint32_t>(config_.max_connections / workers, 1);
+    for (uint32_t w = 0; w < workers; ++w) {
+        std::string error;
+        auto table = dp::ConnTable::create("vsnat_conns" + std::to_string(w), per_worker,
+                                           static_cast<int>(rte_socket_id()), 0, &error);
+        if (!table) {
+            return fail(error + " (max_connections too large for the hugepages reserved?)");
+        }
+        spdlog::info("worker {}: connection table for {} connections, {} MiB", w, per_worker,
+                     table->memory_bytes() >> 20);
+        tables_.push_back(std::move(table));
+    }
+    return true;
+}
+
+void Daemon::launch_workers() {
+    const uint32_t workers = config_.workers;
+    sightings_ =
+        rte_ring_create_elem("vsnat_sightings", sizeof(dp::NeighborSighting), kSightingRingSize,
+                             static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    rings_.push_back(sightings_);
+    // handover[from][to]: one producer, one consumer each.
+    std::vector<std::vector<rte_ring*>> handover(workers, std::vector<rte_ring*>(workers));
+    for (uint32_t from = 0; from < workers; ++from) {
+        for (uint32_t to = 0; to < workers; ++to) {
+            if (from == to) {
+                continue;
+            }
+            const std::string name = "vsnat_ho" + std::to_string(from) + "_" + std::to_string(to);
+            handover[from][to] =
+                rte_ring_create(name.c_str(), kHandoverRingSize, static_cast<int>(rte_socket_id()),
+                                RING_F_SP_ENQ | RING_F_SC_DEQ);
+            rings_.push_back(handover[from][to]);
+        }
+    }
+    dest_counters_.assign(workers, std::vector<dp::DestCounters>(dp::kMaxDestinations));
+    setups_.resize(workers);
+    for (uint32_t w = 0; w < workers; ++w) {
+        auto* ctx = new dp::WorkerContext();
+        ctx->worker_id = w;
+        ctx->table = tables_[w].get();
+        ctx->snapshot = snapshot_.load();
+        ctx->neighbors = &neighbors_;
+        ctx->pool = pool_;
+        ctx->dest_counters = dest_counters_[w].data();
+        contexts_.push_back(ctx);
+
+        dp::WorkerSetup& s = setups_[w];
+        s.ctx = ctx;
+        s.queue_id = static_cast<uint16_t>(w);
+        for (const io::OpenPort& p : ports_) {
+            s.ports.push_back(p.port_id);
+            s.port_has_rss.push_back(p.rss);
+        }
+        s.worker_count = workers;
+        s.handover_to = handover[w];
+        for (uint32_t from = 0; from < workers; ++from) {
+            if (from != w) {
+                s.handover_from.push_back(handover[from][w]);
+            }
+        }
+        s.sightings = sightings_;
+        const std::string orders = "vsnat_arp" + std::to_string(w);
+        s.arp_orders =
+            rte_ring_create_elem(orders.c_str(), sizeof(uint64_t), kArpOrderRingSize,
+                                 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        rings_.push_back(s.arp_orders);
+        s.idle = config_.idle == IdleMode::poll ? dp::IdleMode::poll : dp::IdleMode::adaptive;
+        s.snapshot = &snapshot_;
+        s.stop = &stop_;
+    }
+    uint32_t w = 0;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        if (w == workers) {
+            break;
+        }
+        rte_eal_remote_launch(
+            [](void* arg) { return dp::run_worker(*static_cast<dp::WorkerSetup*>(arg)); },
+            &setups_[w], lcore);
+        spdlog::info("worker {} on lcore {}", w, lcore);
+        ++w;
+    }
+    workers_launched_ = true;
+}
+
+void Daemon::learn_neighbors() {
+    dp::NeighborSighting seen[64];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst_elem(sightings_, seen, sizeof(dp::NeighborSighting), 64,
+                                               nullptr)) > 0) {
+        for (unsigned i = 0; i < n; ++i) {
+            const dp::NeighborSighting& s = seen[i];
+            const bool is_static =
+                std::any_of(config_.neighbors.begin(), config_.neighbors.end(),
+                            [&s](const Neighbor& nb) { return to_network(nb.address) == s.ip; });
+            const auto known = neighbors_.find(s.port_id, s.ip);
+            if (is_static || (known && *known == s.mac)) {
+                continue;
+            }
+            if (!neighbors_.set(s.port_id, s.ip, s.mac)) {
+                spdlog::warn("neighbor table full: {} not learned", ip_text(s.ip));
+                continue;
+            }
+            spdlog::info("neighbor {} is at {} (port {})", ip_text(s.ip), mac_text(s.mac),
+                         s.port_id);
+        }
+    }
+}
+
+// Asks worker 0 to ARP for every next hop: unresolved ones each second, known ones every
+// 30 s so a replaced server's new MAC is learned.
+void Daemon::resolve_next_hops(uint64_t now_ms) {
+    for (NextHop& hop : next_hops_) {
+        const bool known = neighbors_.find(hop.port_id, hop.ip).has_value();
+        const uint64_t interval = known ? kRefreshMs : kUnresolvedRetryMs;
+        if (hop.last_request_ms != 0 && now_ms - hop.last_request_ms < interval) {
+            continue;
+        }
+        uint64_t order = (static_cast<uint64_t>(hop.port_id) << 32) | hop.ip;
+        if (rte_ring_sp_enqueue_elem(setups_[0].arp_orders, &order, sizeof order) == 0) {
+            hop.last_request_ms = now_ms;
+        }
+    }
+}
+
+void Daemon::control_loop() {
+    const dp::Snapshot& snap = snapshot();
+    std::set<std::pair<uint16_t, uint32_t>> hops;
+    for (const dp::ServiceEntry& s : snap.services) {
+        for (const dp::Destination& d : s.servers) {
+            uint32_t next_hop = 0;
+            if (const dp::InterfaceEntry* out = snap.route(d.ip, next_hop)) {
+                hops.insert({out->port_id, next_hop});
+            }
+        }
+    }
+    for (const dp::InterfaceEntry& in : snap.interfaces) {
+        if (in.gateway != 0) {
+            hops.insert({in.port_id, in.gateway});
+        }
+    }
+    for (const auto& [port, ip] : hops) {
+        const bool is_static =
+            std::any_of(config_.neighbors.begin(), config_.neighbors.end(),
+                        [ip = ip](const Neighbor& nb) { return to_network(nb.address) == ip; });
+        if (!is_static) {
+            next_hops_.push_back({port, ip});
+        }
+    }
+    while (!stop_requested()) {
+        learn_neighbors();
+        resolve_next_hops(steady_ms());
+        if (take_reload_request()) {
+            spdlog::warn(
+                "SIGHUP: reloading the configuration is not supported by this build; "
+                "the running configuration stays in force");
+        }
+        std::this_thread::sleep_for(kControlTick);
+    }
+}
+
+void Daemon::log_counters() const {
+    for (const dp::WorkerContext* w : contexts_) {
+        const dp::WorkerCounters& c = w->counters;
+        spdlog::info(
+            "worker {}: rx {} tx {} handed over {} connections created {} expired {} "
+            "arp replies {} echo replies {} resets {} unreachables {} icmp translated {}",
+            w->worker_id, c.rx_packets, c.tx_packets, c.handed_over, c.connections_created,
+            c.connections_expired, c.arp_replies, c.echo_replies, c.resets_sent,
+            c.unreachables_sent, c.icmp_errors_translated);
+        for (size_t r = 0; r < kDropReasonCount; ++r) {
+            if (c.drops[r] != 0) {
+                spdlog::info("worker {}: dropped {} {}", w->worker_id, c.drops[r],
+                             drop_reason_name(static_cast<DropReason>(r)));
+            }
+        }
+    }
+    const dp::Snapshot& snap = snapshot();
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        const Service& s = config_.services[i];
+        for (const dp::Destination& d : snap.services[i].servers) {
+            const dp::DestCounters c = sum_dest_counters(contexts_, d.dest_id);
+            spdlog::info(
+                "service {} -> {}:{}: connections {} in {} pkts / {} B, out {} pkts / {} B", s.name,
+                ip_text(d.ip), __builtin_bswap16(d.port), c.connections, c.in_packets, c.in_bytes,
+                c.out_packets, c.out_bytes);
+        }
+    }
+}
+
+void Daemon::stop_and_release() {
+    unregister_telemetry();
+    stop_.store(true, std::memory_order_relaxed);
+    if (workers_launched_) {
+        rte_eal_mp_wait_lcore();
+        log_counters();
+    }
+    for (const io::OpenPort& p : ports_) {
+        io::close_port(p.port_id);
+    }
+    for (rte_ring* r : rings_) {
+        rte_ring_free(r);
+    }
+    for (dp::WorkerContext* c : contexts_) {
+        delete c;
+    }
+    contexts_.clear();
+    tables_.clear();
+    rte_mempool_free(pool_);
+    if (eal_ready_) {
+        rte_eal_cleanup();
+    }
+}
+
+int Daemon::run() {
+    install_signal_handlers();
+    if (!start()) {
+        stop_and_release();
+        return 1;
+    }
+    launch_workers();
+    register_telemetry(*this);
+    spdlog::info("vsnatd ready: {} services, {} workers, config {}", config_.services.size(),
+                 config_.workers, config_path_);
+    control_loop();
+    spdlog::info("vsnatd stopping");
+    stop_and_release();
+    return 0;
+}
+
+}  // namespace vsnat::cp

@@ -1,0 +1,77 @@
+// vsnatd's life: EAL, ports, tables, workers, then the control loop until a stop signal.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cp/config.hpp"
+#include "dp/conn_table.hpp"
+#include "dp/neighbor.hpp"
+#include "dp/snapshot.hpp"
+#include "dp/worker.hpp"
+#include "io/port.hpp"
+
+struct rte_mempool;
+struct rte_ring;
+
+namespace vsnat::cp {
+
+/// Totals over all workers, for one real server (by dest id).
+dp::DestCounters sum_dest_counters(const std::vector<dp::WorkerContext*>& workers,
+                                   uint16_t dest_id);
+
+class Daemon {
+  public:
+    Daemon(Config config, std::string config_path);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    /// Initialises everything and runs until SIGTERM/SIGINT. Returns the process exit code;
+    /// start-up failures print one line to stderr and return 1.
+    int run();
+
+    // Read-only views for telemetry (any thread; counters are read without locks).
+    const Config& config() const { return config_; }
+    const dp::Snapshot& snapshot() const { return *snapshot_.load(std::memory_order_acquire); }
+    const std::vector<dp::WorkerContext*>& workers() const { return contexts_; }
+    uint64_t live_connections() const;
+
+  private:
+    bool start();
+    void launch_workers();
+    void control_loop();
+    void learn_neighbors();
+    void resolve_next_hops(uint64_t now_ms);
+    void log_counters() const;
+    void stop_and_release();
+    bool fail(const std::string& message);
+
+    struct NextHop {
+        uint16_t port_id;
+        uint32_t ip;
+        uint64_t last_request_ms = 0;
+    };
+
+    Config config_;
+    std::string config_path_;
+    std::atomic<bool> stop_{false};
+    rte_mempool* pool_ = nullptr;
+    std::vector<io::OpenPort> ports_;
+    std::unique_ptr<dp::Snapshot> snapshot_owner_;
+    std::atomic<const dp::Snapshot*> snapshot_{nullptr};
+    dp::NeighborTable neighbors_;
+    std::vector<std::unique_ptr<dp::ConnTable>> tables_;
+    std::vector<std::vector<dp::DestCounters>> dest_counters_;
+    std::vector<dp::WorkerContext*> contexts_;
+    std::vector<dp::WorkerSetup> setups_;
+    std::vector<rte_ring*> rings_;
+    rte_ring* sightings_ = nullptr;
+    std::vector<NextHop> next_hops_;
+    bool eal_ready_ = false;
+    bool workers_launched_ = false;
+};
+
+}  // namespace vsnat::cp

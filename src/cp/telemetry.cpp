@@ -1,0 +1,174 @@
+#include "cp/telemetry.hpp"
+
+#include <rte_telemetry.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cp/daemon.hpp"
+
+namespace vsnat::cp {
+namespace {
+
+// DPDK 22.11's telemetry callbacks take no user pointer: the daemon is found through this.
+std::atomic<const Daemon*> g_daemon{nullptr};
+
+// DPDK 22.11 telemetry nests one level only (a dict may hold arrays of numbers or strings), so
+// tables are sent by column: each key holds one array with a value per row.
+class Columns {
+  public:
+    explicit Columns(rte_tel_data* d) : d_(d) { rte_tel_data_start_dict(d_); }
+    void u64(const char* name, uint64_t value) { column(name, RTE_TEL_U64_VAL).u64(value); }
+    void text(const char* name, const std::string& value) {
+        column(name, RTE_TEL_STRING_VAL).text(value);
+    }
+    void scalar(const char* name, uint64_t value) { rte_tel_data_add_dict_u64(d_, name, value); }
+    // Hands the columns to the dict, which frees them after sending.
+    ~Columns() {
+        for (auto& [name, c] : columns_) {
+            rte_tel_data_add_dict_container(d_, name.c_str(), c.data, 0);
+        }
+    }
+
+  private:
+    struct Column {
+        rte_tel_data* data;
+        void u64(uint64_t v) { rte_tel_data_add_array_u64(data, v); }
+        void text(const std::string& v) { rte_tel_data_add_array_string(data, v.c_str()); }
+    };
+    Column& column(const char* name, rte_tel_value_type type) {
+        for (auto& [n, c] : columns_) {
+            if (n == name) {
+                return c;
+            }
+        }
+        Column c{rte_tel_data_alloc()};
+        rte_tel_data_start_array(c.data, type);
+        columns_.emplace_back(name, c);
+        return columns_.back().second;
+    }
+    rte_tel_data* d_;
+    std::vector<std::pair<std::string, Column>> columns_;
+};
+
+void add_counters(Columns& t, const dp::DestCounters& c) {
+    t.u64("connections", c.connections);
+    t.u64("active", static_cast<uint64_t>(std::max<int64_t>(c.active, 0)));
+    t.u64("inactive", static_cast<uint64_t>(std::max<int64_t>(c.inactive, 0)));
+    t.u64("in_packets", c.in_packets);
+    t.u64("out_packets", c.out_packets);
+    t.u64("in_bytes", c.in_bytes);
+    t.u64("out_bytes", c.out_bytes);
+}
+
+// One row per worker.
+int handle_stats(const char*, const char*, rte_tel_data* d) {
+    const Daemon* daemon = g_daemon.load();
+    if (daemon == nullptr) {
+        return -1;
+    }
+    Columns t(d);
+    t.scalar("connections_total", daemon->live_connections());
+    for (const dp::WorkerContext* w : daemon->workers()) {
+        const dp::WorkerCounters& c = w->counters;
+        t.u64("worker", w->worker_id);
+        t.u64("connections", w->table->size());
+        t.u64("rx_packets", c.rx_packets);
+        t.u64("tx_packets", c.tx_packets);
+        t.u64("handed_over", c.handed_over);
+        t.u64("connections_created", c.connections_created);
+        t.u64("connections_expired", c.connections_expired);
+        t.u64("arp_replies", c.arp_replies);
+        t.u64("arp_requests", c.arp_requests);
+        t.u64("arp_received", c.arp_received);
+        t.u64("echo_replies", c.echo_replies);
+        t.u64("resets_sent", c.resets_sent);
+        t.u64("unreachables_sent", c.unreachables_sent);
+        t.u64("icmp_errors_translated", c.icmp_errors_translated);
+        t.u64("held_for_arp", c.held_for_arp);
+        for (size_t r = 0; r < kDropReasonCount; ++r) {
+            const std::string name =
+                "drop_" + std::string(drop_reason_name(static_cast<DropReason>(r)));
+            t.u64(name.c_str(), c.drops[r]);
+        }
+    }
+    return 0;
+}
+
+// One row per service, its real servers' counters summed.
+int handle_services(const char*, const char*, rte_tel_data* d) {
+    const Daemon* daemon = g_daemon.load();
+    if (daemon == nullptr) {
+        return -1;
+    }
+    const dp::Snapshot& snap = daemon->snapshot();
+    const Config& config = daemon->config();
+    Columns t(d);
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        const Service& cs = config.services[i];
+        t.text("name", cs.name);
+        t.text("protocol", std::string(protocol_name(cs.protocol)));
+        t.text("vip", format_ipv4(cs.vip));
+        t.u64("port", cs.port);
+        t.text("scheduler", std::string(scheduler_name(cs.scheduler)));
+        t.u64("real_servers", snap.services[i].servers.size());
+        dp::DestCounters total;
+        for (const dp::Destination& dest : snap.services[i].servers) {
+            const dp::DestCounters c = sum_dest_counters(daemon->workers(), dest.dest_id);
+            total.connections += c.connections;
+            total.active += c.active;
+            total.inactive += c.inactive;
+            total.in_packets += c.in_packets;
+            total.out_packets += c.out_packets;
+            total.in_bytes += c.in_bytes;
+            total.out_bytes += c.out_bytes;
+        }
+        add_counters(t, total);
+    }
+    return 0;
+}
+
+// One row per real server of every service.
+int handle_real_servers(const char*, const char*, rte_tel_data* d) {
+    const Daemon* daemon = g_daemon.load();
+    if (daemon == nullptr) {
+        return -1;
+    }
+    const dp::Snapshot& snap = daemon->snapshot();
+    const Config& config = daemon->config();
+    Columns t(d);
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            const RealServer& rs = config.services[i].real_servers[j];
+            const dp::Destination& dest = snap.services[i].servers[j];
+            t.text("service", config.services[i].name);
+            t.text("address", format_ipv4(rs.address));
+            t.u64("port", rs.port);
+            t.u64("weight", dest.weight);
+            add_counters(t, sum_dest_counters(daemon->workers(), dest.dest_id));
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+void register_telemetry(const Daemon& daemon) {
+    g_daemon.store(&daemon);
+    rte_telemetry_register_cmd("/vsnat/stats", handle_stats,
+                               "Per-worker packet, connection and drop counters, by column. "
+                               "No parameters");
+    rte_telemetry_register_cmd("/vsnat/services", handle_services,
+                               "Per-service counters, by column. No parameters");
+    rte_telemetry_register_cmd("/vsnat/real_servers", handle_real_servers,
+                               "Per-real-server counters, by column. No parameters");
+}
+
+void unregister_telemetry() {
+    g_daemon.store(nullptr);
+}
+
+}  // namespace vsnat::cp

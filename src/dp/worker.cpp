@@ -1,0 +1,159 @@
+#include "dp/worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dp/owner.hpp"
+#include "dp/parse.hpp"
+
+namespace vsnat::dp {
+namespace {
+
+constexpr uint16_t kRxBurst = 32;
+constexpr uint32_t kExpireBudget = 256;  // wheel work per loop: bounded, whatever the backlog
+constexpr uint32_t kArpOrdersPerLoop = 8;
+constexpr uint32_t kBusyPolls = 256;    // empty polls before backing off
+constexpr uint32_t kPausePolls = 4096;  // then polls with a pause in between
+constexpr uint32_t kMaxSleepUs = 100;   // then sleeps, doubling up to this
+
+void flush_tx(WorkerSetup& s) {
+    WorkerContext& ctx = *s.ctx;
+    for (uint16_t port : s.ports) {
+        PacketBatch& batch = ctx.tx[port];
+        if (batch.count == 0) {
+            continue;
+        }
+        const uint16_t sent = rte_eth_tx_burst(port, s.queue_id, batch.packets.data(), batch.count);
+        for (uint16_t i = sent; i < batch.count; ++i) {
+            ctx.counters.drop(DropReason::tx_full);
+            rte_pktmbuf_free(batch.packets[i]);
+        }
+        batch.count = 0;
+    }
+    if (ctx.sighting_count > 0) {
+        // Lost sightings cost nothing but a later ARP request: no need to retry.
+        rte_ring_mp_enqueue_burst_elem(s.sightings, ctx.sightings.data(), sizeof(NeighborSighting),
+                                       ctx.sighting_count, nullptr);
+        ctx.sighting_count = 0;
+    }
+}
+
+// Moves packets another worker owns onto that worker's ring; compacts the rest in place.
+uint16_t hand_over(WorkerSetup& s, rte_mbuf** pkts, uint16_t n) {
+    WorkerContext& ctx = *s.ctx;
+    const uint32_t self = s.queue_id;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        const ParsedFrame parsed = parse_frame(frame, rte_pktmbuf_data_len(m));
+        const uint32_t owner = owner_of_frame(frame, parsed, *ctx.snapshot, s.worker_count, self);
+        if (owner == self) {
+            pkts[kept++] = m;
+        } else if (rte_ring_sp_enqueue(s.handover_to[owner], m) == 0) {
+            ++ctx.counters.handed_over;
+        } else {
+            ctx.counters.drop(DropReason::handover_full);
+            rte_pktmbuf_free(m);
+        }
+    }
+    return kept;
+}
+
+uint32_t poll_ports(WorkerSetup& s, uint32_t now_ms) {
+    rte_mbuf* pkts[kRxBurst];
+    uint32_t work = 0;
+    for (size_t i = 0; i < s.ports.size(); ++i) {
+        uint16_t n = rte_eth_rx_burst(s.ports[i], s.queue_id, pkts, kRxBurst);
+        if (n == 0) {
+            continue;
+        }
+        work += n;
+        if (s.worker_count > 1 && !s.port_has_rss[i]) {
+            n = hand_over(s, pkts, n);
+        }
+        process_burst(*s.ctx, pkts, n, now_ms);
+        flush_tx(s);
+    }
+    for (rte_ring* ring : s.handover_from) {
+        const auto n = static_cast<uint16_t>(
+            rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), kRxBurst, nullptr));
+        if (n > 0) {
+            work += n;
+            process_burst(*s.ctx, pkts, n, now_ms);
+            flush_tx(s);
+        }
+    }
+    return work;
+}
+
+void serve_arp_orders(WorkerSetup& s) {
+    uint64_t orders[kArpOrdersPerLoop];
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(s.arp_orders, orders, sizeof(uint64_t),
+                                                      kArpOrdersPerLoop, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        const auto port = static_cast<uint16_t>(orders[i] >> 32);
+        const auto ip = static_cast<uint32_t>(orders[i]);
+        if (const InterfaceEntry* iface = s.ctx->snapshot->interface_of_port(port)) {
+            send_arp_request(*s.ctx, *iface, ip);
+        }
+    }
+    if (n > 0) {
+        flush_tx(s);
+    }
+}
+
+// Adaptive idle: spin a little, then pause, then sleep in short, growing naps. Any packet
+// resets it, so a loaded worker never sleeps.
+class Backoff {
+  public:
+    explicit Backoff(IdleMode mode) : mode_(mode) {}
+    void after(uint32_t work) {
+        if (work > 0 || mode_ == IdleMode::poll) {
+            idle_polls_ = 0;
+            sleep_us_ = 1;
+            return;
+        }
+        ++idle_polls_;
+        if (idle_polls_ < kBusyPolls) {
+            return;
+        }
+        if (idle_polls_ < kPausePolls) {
+            rte_pause();
+            return;
+        }
+        rte_delay_us_sleep(sleep_us_);
+        sleep_us_ = std::min(sleep_us_ * 2, kMaxSleepUs);
+    }
+
+  private:
+    IdleMode mode_;
+    uint32_t idle_polls_ = 0;
+    uint32_t sleep_us_ = 1;
+};
+
+}  // namespace
+
+int run_worker(WorkerSetup& s) {
+    const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
+    Backoff backoff(s.idle);
+    while (!s.stop->load(std::memory_order_relaxed)) {
+        s.ctx->snapshot = s.snapshot->load(std::memory_order_acquire);
+        const auto now_ms = static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms);
+        const uint32_t work = poll_ports(s, now_ms);
+        serve_arp_orders(s);
+        if (s.ctx->held.count > 0) {
+            release_held(*s.ctx, now_ms);
+            flush_tx(s);
+        }
+        expire_connections(*s.ctx, now_ms, kExpireBudget);
+        backoff.after(work);
+    }
+    return 0;
+}
+
+}  // namespace vsnat::dp

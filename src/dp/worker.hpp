@@ -1,0 +1,36 @@
+// The worker lcore loop: poll, hand over, process, transmit, expire, back off when idle.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "dp/pipeline.hpp"
+
+struct rte_ring;
+
+namespace vsnat::dp {
+
+enum class IdleMode : uint8_t { poll, adaptive };
+
+/// What one worker's loop is wired to. Built by the control thread before launch; read-only to
+/// the worker afterwards, except `ctx`, which the worker owns.
+struct WorkerSetup {
+    WorkerContext* ctx = nullptr;
+    uint16_t queue_id = 0;  // its RX and TX queue on every port
+    std::vector<uint16_t> ports;
+    std::vector<bool> port_has_rss;  // NIC delivers by owner: no software handover check
+    uint32_t worker_count = 1;
+    std::vector<rte_ring*> handover_to;    // [w]: single-producer ring from this worker to w
+    std::vector<rte_ring*> handover_from;  // rings other workers hand this one packets on
+    rte_ring* sightings = nullptr;         // to the control thread (many producers)
+    rte_ring* arp_orders = nullptr;        // from the control thread: (port << 32 | ip)
+    IdleMode idle = IdleMode::adaptive;
+    const std::atomic<const Snapshot*>* snapshot = nullptr;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+/// The loop; returns when `*setup.stop` becomes true. Runs on a worker lcore.
+int run_worker(WorkerSetup& setup);
+
+}  // namespace vsnat::dp
