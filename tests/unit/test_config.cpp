@@ -131,7 +131,7 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     CHECK_FALSE(c.interfaces[0].gateway.has_value());
     CHECK_FALSE(c.interfaces[1].gateway.has_value());
 
-    REQUIRE(c.services.size() == 3);
+    REQUIRE(c.services.size() == 2);
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
@@ -150,15 +150,6 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     REQUIRE(dns.real_servers.size() == 2);
     check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 1);
     check_real_server(dns.real_servers[1], ip(198, 19, 0, 3), 53, 1);
-
-    const Service& ftp = c.services[2];
-    CHECK(ftp.name == "ftp");
-    CHECK(ftp.protocol == Protocol::tcp);
-    CHECK(ftp.port == 21);
-    CHECK(ftp.helper == Helper::ftp);
-    CHECK(ftp.scheduler == Scheduler::wrr);
-    REQUIRE(ftp.real_servers.size() == 1);
-    check_real_server(ftp.real_servers[0], ip(198, 19, 0, 3), 21, 1);
 }
 
 TEST_CASE("omitted keys take their documented defaults", "[config]") {
