@@ -200,6 +200,9 @@ void Daemon::launch_workers() {
         }
     }
     dest_counters_.assign(workers, std::vector<dp::DestCounters>(dp::kMaxDestinations));
+    for (auto& per_worker : dest_counters_) {
+        all_dest_counters_.push_back(per_worker.data());
+    }
     setups_.resize(workers);
     for (uint32_t w = 0; w < workers; ++w) {
         auto* ctx = new dp::WorkerContext();
@@ -209,6 +212,7 @@ void Daemon::launch_workers() {
         ctx->neighbors = &neighbors_;
         ctx->pool = pool_;
         ctx->dest_counters = dest_counters_[w].data();
+        ctx->all_dest_counters = all_dest_counters_;
         contexts_.push_back(ctx);
 
         dp::WorkerSetup& s = setups_[w];

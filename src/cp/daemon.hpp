@@ -65,6 +65,7 @@ class Daemon {
     dp::NeighborTable neighbors_;
     std::vector<std::unique_ptr<dp::ConnTable>> tables_;
     std::vector<std::vector<dp::DestCounters>> dest_counters_;
+    std::vector<dp::DestCounters*> all_dest_counters_;
     std::vector<dp::WorkerContext*> contexts_;
     std::vector<dp::WorkerSetup> setups_;
     std::vector<rte_ring*> rings_;

@@ -153,7 +153,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
     Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
-    const int32_t pick = scheduler.pick(svc->servers, key);
+    const int32_t pick = scheduler.pick(svc->servers, key, WorkerLoad(ctx.all_dest_counters));
     if (pick == Scheduler::kNone) {
         drop(ctx, f.mbuf, DropReason::no_real_server);
         return ConnTable::kNoConn;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
@@ -118,6 +119,28 @@ struct alignas(64) WorkerContext {
     HoldQueue held;
     WorkerCounters counters;
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
+    /// Every worker's dest_counters (this one's included), for least-connection schedulers.
+    std::span<DestCounters* const> all_dest_counters;
+};
+
+/// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.
+class WorkerLoad final : public ServerLoad {
+  public:
+    explicit WorkerLoad(std::span<DestCounters* const> workers) : workers_(workers) {}
+    uint64_t active(uint16_t dest_id) const override { return sum(dest_id, &DestCounters::active); }
+    uint64_t inactive(uint16_t dest_id) const override {
+        return sum(dest_id, &DestCounters::inactive);
+    }
+
+  private:
+    uint64_t sum(uint16_t dest_id, int64_t DestCounters::*field) const {
+        int64_t total = 0;
+        for (const DestCounters* w : workers_) {
+            total += w[dest_id].*field;
+        }
+        return total < 0 ? 0 : static_cast<uint64_t>(total);
+    }
+    std::span<DestCounters* const> workers_;
 };
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf

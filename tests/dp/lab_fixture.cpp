@@ -61,6 +61,8 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     ctx.snapshot = snapshot.get();
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
+    all_dest_counters = {dest_counters.data()};
+    ctx.all_dest_counters = all_dest_counters;
     ctx.pool = pool;
 }
 

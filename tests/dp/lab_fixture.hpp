@@ -45,6 +45,7 @@ class PipelineHarness {
     std::unique_ptr<dp::ConnTable> table;
     dp::NeighborTable neighbors;
     std::vector<dp::DestCounters> dest_counters;
+    std::vector<dp::DestCounters*> all_dest_counters;
     rte_mempool* pool = nullptr;
 };
 

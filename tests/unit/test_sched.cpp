@@ -19,12 +19,24 @@ std::vector<Destination> servers(std::vector<uint32_t> weights) {
     return out;
 }
 
+// Counts scripted by the test.
+struct ScriptedLoad : ServerLoad {
+    std::vector<uint64_t> active_conns, inactive_conns;
+    uint64_t active(uint16_t id) const override {
+        return id < active_conns.size() ? active_conns[id] : 0;
+    }
+    uint64_t inactive(uint16_t id) const override {
+        return id < inactive_conns.size() ? inactive_conns[id] : 0;
+    }
+};
+
 std::string sequence(SchedulerKind kind, const std::vector<Destination>& s, int n) {
     auto sched = make_scheduler(kind, s);
     std::string out;
     FlowKey key;
+    ScriptedLoad load;
     for (int i = 0; i < n; ++i) {
-        int32_t pick = sched->pick(s, key);
+        int32_t pick = sched->pick(s, key, load);
         out += pick == Scheduler::kNone ? '-' : static_cast<char>('A' + pick);
     }
     return out;

@@ -4,7 +4,7 @@
 
 namespace vsnat::dp {
 
-int32_t RoundRobin::pick(std::span<const Destination> servers, const FlowKey&) {
+int32_t RoundRobin::pick(std::span<const Destination> servers, const FlowKey&, const ServerLoad&) {
     const auto n = static_cast<int32_t>(servers.size());
     for (int32_t step = 1; step <= n; ++step) {
         int32_t i = (last_ + step) % n;

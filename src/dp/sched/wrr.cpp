@@ -16,7 +16,8 @@ WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers) {
     current_ = 0;
 }
 
-int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const FlowKey&) {
+int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const FlowKey&,
+                                 const ServerLoad&) {
     const auto n = static_cast<int32_t>(servers.size());
     if (max_weight_ == 0 || n == 0) {
         return kNone;

@@ -10,7 +10,8 @@ namespace vsnat::dp {
 class WeightedRoundRobin final : public Scheduler {
   public:
     explicit WeightedRoundRobin(std::span<const Destination> servers);
-    int32_t pick(std::span<const Destination> servers, const FlowKey& inbound) override;
+    int32_t pick(std::span<const Destination> servers, const FlowKey& inbound,
+                 const ServerLoad& load) override;
 
   private:
     int32_t index_ = -1;       // last server looked at
