@@ -112,20 +112,18 @@ TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
 
 TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     Config c = accepted("../../config/lab.yaml");
-    CHECK(c.eal == std::vector<std::string>{"-l", "0-1", "--file-prefix", "vsnat-lab", "--no-pci",
-                                            "--vdev", "net_af_xdp0,iface=vsn-out", "--vdev",
-                                            "net_af_xdp1,iface=vsn-in"});
+    CHECK(c.eal == std::vector<std::string>{"-l", "0-1", "--file-prefix", "vsnat-lab", "--no-pci"});
     CHECK(c.workers == 1);
     CHECK(c.max_connections == 65536);
     CHECK(c.idle == IdleMode::adaptive);
 
     REQUIRE(c.interfaces.size() == 2);
     CHECK(c.interfaces[0].name == "outside");
-    CHECK(c.interfaces[0].device == "net_af_xdp0,iface=vsn-out");
+    CHECK(c.interfaces[0].device == "net_af_packet0,iface=vsn-out");
     CHECK(c.interfaces[0].address == ip(198, 18, 0, 254));
     CHECK(c.interfaces[0].prefix_len == 24);
     CHECK(c.interfaces[1].name == "inside");
-    CHECK(c.interfaces[1].device == "net_af_xdp1,iface=vsn-in");
+    CHECK(c.interfaces[1].device == "net_af_packet1,iface=vsn-in");
     CHECK(c.interfaces[1].address == ip(198, 19, 0, 1));
     CHECK(c.interfaces[1].prefix_len == 24);
     CHECK_FALSE(c.interfaces[0].gateway.has_value());
