@@ -6,10 +6,10 @@ set -euo pipefail
 packages=(
   # build
   build-essential pkg-config meson ninja-build clang-format
-  dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2
+  dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 nlohmann-json3-dev
   libbpf-dev libxdp-dev libpcap-dev libnuma-dev
   # lab, demo and end-to-end tests
-  iproute2 ethtool iputils-ping curl nginx-light python3 socat wrk
+  iproute2 ethtool iputils-ping curl nginx-light python3 socat wrk jq
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
 )

@@ -294,6 +294,31 @@ void Daemon::resolve_next_hops(uint64_t now_ms) {
     }
 }
 
+void Daemon::estimate_rates(uint64_t now_ms) {
+    constexpr uint64_t kIntervalMs = 2000;
+    if (now_ms - rate_base_ms_ < kIntervalMs) {
+        return;
+    }
+    const double seconds = static_cast<double>(now_ms - rate_base_ms_) / 1000.0;
+    auto per_second = [seconds](uint64_t now, uint64_t before) {
+        return static_cast<uint64_t>(static_cast<double>(now - before) / seconds + 0.5);
+    };
+    for (const dp::ServiceEntry& s : snapshot().services) {
+        for (const dp::Destination& d : s.servers) {
+            const dp::DestCounters c = sum_dest_counters(contexts_, d.dest_id);
+            const dp::DestCounters& b = rate_base_[d.dest_id];
+            DestRates& r = rates_[d.dest_id];
+            r.cps.store(per_second(c.connections, b.connections), std::memory_order_relaxed);
+            r.in_pps.store(per_second(c.in_packets, b.in_packets), std::memory_order_relaxed);
+            r.out_pps.store(per_second(c.out_packets, b.out_packets), std::memory_order_relaxed);
+            r.in_bps.store(per_second(c.in_bytes, b.in_bytes) * 8, std::memory_order_relaxed);
+            r.out_bps.store(per_second(c.out_bytes, b.out_bytes) * 8, std::memory_order_relaxed);
+            rate_base_[d.dest_id] = c;
+        }
+    }
+    rate_base_ms_ = now_ms;
+}
+
 void Daemon::control_loop() {
     const dp::Snapshot& snap = snapshot();
     std::set<std::pair<uint16_t, uint32_t>> hops;
@@ -319,8 +344,10 @@ void Daemon::control_loop() {
         }
     }
     while (!stop_requested()) {
+        const uint64_t now_ms = steady_ms();
         learn_neighbors();
-        resolve_next_hops(steady_ms());
+        resolve_next_hops(now_ms);
+        estimate_rates(now_ms);
         if (take_reload_request()) {
             spdlog::warn(
                 "SIGHUP: reloading the configuration is not supported by this build; "

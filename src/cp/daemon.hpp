@@ -22,6 +22,16 @@ namespace vsnat::cp {
 dp::DestCounters sum_dest_counters(const std::vector<dp::WorkerContext*>& workers,
                                    uint16_t dest_id);
 
+/// Per real server rates over the last estimation interval (LVS's 2-second estimator), written
+/// by the control thread, read by telemetry.
+struct DestRates {
+    std::atomic<uint64_t> cps{0};
+    std::atomic<uint64_t> in_pps{0};
+    std::atomic<uint64_t> out_pps{0};
+    std::atomic<uint64_t> in_bps{0};
+    std::atomic<uint64_t> out_bps{0};
+};
+
 class Daemon {
   public:
     Daemon(Config config, std::string config_path);
@@ -38,6 +48,7 @@ class Daemon {
     const dp::Snapshot& snapshot() const { return *snapshot_.load(std::memory_order_acquire); }
     const std::vector<dp::WorkerContext*>& workers() const { return contexts_; }
     uint64_t live_connections() const;
+    const DestRates& rates(uint16_t dest_id) const { return rates_[dest_id]; }
 
   private:
     bool start();
@@ -46,6 +57,7 @@ class Daemon {
     void learn_neighbors();
     void resolve_next_hops(uint64_t now_ms);
     void log_counters() const;
+    void estimate_rates(uint64_t now_ms);
     void stop_and_release();
     bool fail(const std::string& message);
 
@@ -71,6 +83,9 @@ class Daemon {
     std::vector<rte_ring*> rings_;
     rte_ring* sightings_ = nullptr;
     std::vector<NextHop> next_hops_;
+    std::unique_ptr<DestRates[]> rates_ = std::make_unique<DestRates[]>(dp::kMaxDestinations);
+    std::vector<dp::DestCounters> rate_base_ = std::vector<dp::DestCounters>(dp::kMaxDestinations);
+    uint64_t rate_base_ms_ = 0;
     bool eal_ready_ = false;
     bool workers_launched_ = false;
 };

@@ -54,6 +54,15 @@ class Columns {
     std::vector<std::pair<std::string, Column>> columns_;
 };
 
+void add_rates(Columns& t, uint64_t cps, uint64_t in_pps, uint64_t out_pps, uint64_t in_bps,
+               uint64_t out_bps) {
+    t.u64("cps", cps);
+    t.u64("in_pps", in_pps);
+    t.u64("out_pps", out_pps);
+    t.u64("in_bps", in_bps);
+    t.u64("out_bps", out_bps);
+}
+
 void add_counters(Columns& t, const dp::DestCounters& c) {
     t.u64("connections", c.connections);
     t.u64("active", static_cast<uint64_t>(std::max<int64_t>(c.active, 0)));
@@ -116,7 +125,14 @@ int handle_services(const char*, const char*, rte_tel_data* d) {
         t.text("scheduler", std::string(scheduler_name(cs.scheduler)));
         t.u64("real_servers", snap.services[i].servers.size());
         dp::DestCounters total;
+        uint64_t cps = 0, in_pps = 0, out_pps = 0, in_bps = 0, out_bps = 0;
         for (const dp::Destination& dest : snap.services[i].servers) {
+            const DestRates& r = daemon->rates(dest.dest_id);
+            cps += r.cps;
+            in_pps += r.in_pps;
+            out_pps += r.out_pps;
+            in_bps += r.in_bps;
+            out_bps += r.out_bps;
             const dp::DestCounters c = sum_dest_counters(daemon->workers(), dest.dest_id);
             total.connections += c.connections;
             total.active += c.active;
@@ -127,6 +143,7 @@ int handle_services(const char*, const char*, rte_tel_data* d) {
             total.out_bytes += c.out_bytes;
         }
         add_counters(t, total);
+        add_rates(t, cps, in_pps, out_pps, in_bps, out_bps);
     }
     return 0;
 }
@@ -149,6 +166,8 @@ int handle_real_servers(const char*, const char*, rte_tel_data* d) {
             t.u64("port", rs.port);
             t.u64("weight", dest.weight);
             add_counters(t, sum_dest_counters(daemon->workers(), dest.dest_id));
+            const DestRates& r = daemon->rates(dest.dest_id);
+            add_rates(t, r.cps, r.in_pps, r.out_pps, r.in_bps, r.out_bps);
         }
     }
     return 0;

@@ -1,0 +1,201 @@
+// vsnatctl: the operator's view of a running vsnatd, over DPDK telemetry, in ipvsadm's layout.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cp/telemetry_client.hpp"
+
+namespace {
+
+using nlohmann::json;
+using vsnat::cp::columns_to_rows;
+using vsnat::cp::TelemetryClient;
+
+enum class ListMode { plain, stats, rate };
+
+struct Options {
+    std::string prefix = "vsnat";
+    bool json_output = false;
+    std::string command;
+    ListMode list_mode = ListMode::plain;
+};
+
+void usage(std::FILE* out) {
+    std::fprintf(out,
+                 "usage: vsnatctl [--prefix P] [--json] COMMAND\n"
+                 "  list [--stats|--rate]  services and real servers, like ipvsadm -L -n\n"
+                 "  stats                  per-worker packets, drops by reason, handover, table "
+                 "fill\n"
+                 "  --prefix P             the daemon's EAL --file-prefix (default: vsnat)\n"
+                 "  --json                 machine-readable output\n");
+}
+
+// ipvsadm's print_largenum: the number if it fits 8 columns, else scaled with K/M/G/T.
+std::string large_number(uint64_t n) {
+    if (n < 100000000ULL) {
+        return std::to_string(n);
+    }
+    const char* units = "KMGT";
+    double v = static_cast<double>(n);
+    int unit = -1;
+    while (v >= 100000 && unit < 3) {
+        v /= 1000;
+        ++unit;
+    }
+    return std::to_string(static_cast<uint64_t>(v)) + units[unit];
+}
+
+std::string endpoint(const json& row) {
+    return row.value("vip", row.value("address", "?")) + ":" + std::to_string(row.value("port", 0));
+}
+
+std::string upper(std::string s) {
+    for (char& c : s) {
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    return s;
+}
+
+void print_numbers(const std::string& label, const json& row, const char* const* keys) {
+    std::printf("%-33s", label.c_str());
+    for (int i = 0; i < 5; ++i) {
+        std::printf(" %8s", large_number(row.value(keys[i], uint64_t{0})).c_str());
+    }
+    std::printf("\n");
+}
+
+void print_list(const json& services, const json& servers, ListMode mode) {
+    static const char* const kStats[] = {"connections", "in_packets", "out_packets", "in_bytes",
+                                         "out_bytes"};
+    static const char* const kRates[] = {"cps", "in_pps", "out_pps", "in_bps", "out_bps"};
+    std::printf("IP Virtual Server version 1.2.1 (vsnat)\n");
+    switch (mode) {
+        case ListMode::plain:
+            std::printf(
+                "Prot LocalAddress:Port Scheduler Flags\n"
+                "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+            break;
+        case ListMode::stats:
+            std::printf(
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes "
+                "OutBytes\n  -> RemoteAddress:Port\n");
+            break;
+        case ListMode::rate:
+            std::printf(
+                "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   "
+                "OutBPS\n  -> RemoteAddress:Port\n");
+            break;
+    }
+    for (const json& svc : services) {
+        const std::string label = upper(svc.value("protocol", "?")) + "  " + endpoint(svc);
+        if (mode == ListMode::plain) {
+            std::printf("%s %s\n", label.c_str(), svc.value("scheduler", "?").c_str());
+        } else {
+            print_numbers(label, svc, mode == ListMode::stats ? kStats : kRates);
+        }
+        for (const json& rs : servers) {
+            if (rs.value("service", "") != svc.value("name", "")) {
+                continue;
+            }
+            const std::string dest = "  -> " + endpoint(rs);
+            if (mode == ListMode::plain) {
+                std::printf("  -> %-28s %-7s %-6llu %-10llu %-10llu\n", endpoint(rs).c_str(),
+                            "Masq",
+                            static_cast<unsigned long long>(rs.value("weight", uint64_t{0})),
+                            static_cast<unsigned long long>(rs.value("active", uint64_t{0})),
+                            static_cast<unsigned long long>(rs.value("inactive", uint64_t{0})));
+            } else {
+                print_numbers(dest, rs, mode == ListMode::stats ? kStats : kRates);
+            }
+        }
+    }
+}
+
+void print_stats(const json& stats) {
+    const json rows = columns_to_rows(stats);
+    std::printf("connections: %llu\n",
+                static_cast<unsigned long long>(stats.value("connections_total", uint64_t{0})));
+    for (const json& w : rows) {
+        std::printf("worker %llu: connections %llu, rx %llu, tx %llu, handed over %llu\n",
+                    static_cast<unsigned long long>(w.value("worker", uint64_t{0})),
+                    static_cast<unsigned long long>(w.value("connections", uint64_t{0})),
+                    static_cast<unsigned long long>(w.value("rx_packets", uint64_t{0})),
+                    static_cast<unsigned long long>(w.value("tx_packets", uint64_t{0})),
+                    static_cast<unsigned long long>(w.value("handed_over", uint64_t{0})));
+        for (const auto& [key, value] : w.items()) {
+            if (key.rfind("drop_", 0) == 0 && value.get<uint64_t>() != 0) {
+                std::printf("  dropped %-22s %llu\n", key.substr(5).c_str(),
+                            static_cast<unsigned long long>(value.get<uint64_t>()));
+            }
+        }
+    }
+}
+
+bool parse(int argc, char** argv, Options& o) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--prefix" && i + 1 < argc) {
+            o.prefix = argv[++i];
+        } else if (a == "--json") {
+            o.json_output = true;
+        } else if (a == "--stats" && o.command == "list") {
+            o.list_mode = ListMode::stats;
+        } else if (a == "--rate" && o.command == "list") {
+            o.list_mode = ListMode::rate;
+        } else if (o.command.empty() && (a == "list" || a == "stats")) {
+            o.command = a;
+        } else {
+            return false;
+        }
+    }
+    return !o.command.empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!parse(argc, argv, o)) {
+        usage(stderr);
+        return 2;
+    }
+    TelemetryClient client(o.prefix);
+    auto fetch = [&client](const char* command) {
+        auto v = client.query(command);
+        if (!v) {
+            std::fprintf(stderr, "vsnatctl: %s\n", client.error().c_str());
+        }
+        return v;
+    };
+    if (o.command == "stats") {
+        const auto stats = fetch("/vsnat/stats");
+        if (!stats) {
+            return 1;
+        }
+        if (o.json_output) {
+            std::printf("%s\n", stats->dump(2).c_str());
+        } else {
+            print_stats(*stats);
+        }
+        return 0;
+    }
+    const auto services = fetch("/vsnat/services");
+    const auto servers = services ? fetch("/vsnat/real_servers") : std::nullopt;
+    if (!services || !servers) {
+        return 1;
+    }
+    const json service_rows = columns_to_rows(*services);
+    const json server_rows = columns_to_rows(*servers);
+    if (o.json_output) {
+        std::printf(
+            "%s\n",
+            json{{"services", service_rows}, {"real_servers", server_rows}}.dump(2).c_str());
+    } else {
+        print_list(service_rows, server_rows, o.list_mode);
+    }
+    return 0;
+}
