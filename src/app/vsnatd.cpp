@@ -81,9 +81,9 @@ int main(int argc, char** argv) {
     if (!loaded.config) {
         return 1;
     }
-    const auto unsupported = vsnat::cp::unsupported_features(*loaded.config);
-    for (const std::string& problem : unsupported) {
-        std::fprintf(stderr, "%s: %s\n", path.c_str(), problem.c_str());
+    const auto unsupported = vsnat::cp::unsupported_features(*loaded.config, path);
+    for (const vsnat::cp::ConfigError& e : unsupported) {
+        std::fprintf(stderr, "%s\n", e.to_string().c_str());
     }
     if (!unsupported.empty()) {
         return 1;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -139,6 +140,24 @@ std::optional<Prefix> parse_prefix(std::string_view text) {
     return Prefix{*address, static_cast<uint8_t>(*length)};
 }
 
+// A prefix length ("24", "/24") or a dotted netmask with contiguous ones ("255.255.255.0").
+std::optional<uint8_t> parse_netmask(std::string_view text) {
+    if (text.find('.') == std::string_view::npos) {
+        if (!text.empty() && text.front() == '/') {
+            text.remove_prefix(1);
+        }
+        auto length = parse_uint(text, 0, 32);
+        return length ? std::optional<uint8_t>(static_cast<uint8_t>(*length)) : std::nullopt;
+    }
+    auto mask = parse_ipv4(text);
+    if (!mask) {
+        return std::nullopt;
+    }
+    const auto length = static_cast<uint8_t>(std::countl_one(*mask));
+    const Ipv4 contiguous = length == 0 ? 0 : ~Ipv4{0} << (32 - length);
+    return *mask == contiguous ? std::optional<uint8_t>(length) : std::nullopt;
+}
+
 bool in_prefix(const Interface& i, Ipv4 address) {
     Ipv4 mask = i.prefix_len == 0 ? 0 : ~Ipv4{0} << (32 - i.prefix_len);
     return (address & mask) == (i.address & mask);
@@ -200,9 +219,11 @@ constexpr std::array<std::string_view, 8> kTopKeys{
     "eal", "workers", "max_connections", "idle", "interfaces", "neighbors", "timeouts", "services"};
 constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
-constexpr std::array<std::string_view, 8> kServiceKeys{
-    "name", "protocol", "vip", "port", "scheduler", "persistence", "helper", "real_servers"};
-constexpr std::array<std::string_view, 3> kRealServerKeys{"address", "port", "weight"};
+constexpr std::array<std::string_view, 9> kServiceKeys{
+    "name",   "protocol",    "vip", "port", "scheduler", "persistence", "persistence_netmask",
+    "helper", "real_servers"};
+constexpr std::array<std::string_view, 5> kRealServerKeys{"address", "port", "weight",
+                                                          "max_connections", "min_connections"};
 
 constexpr std::array<std::pair<std::string_view, uint32_t Timeouts::*>, 11> kTimeoutFields{{
     {"tcp_syn", &Timeouts::tcp_syn},
@@ -227,6 +248,7 @@ constexpr auto kTimeoutKeys = [] {
 
 constexpr uint64_t kMaxWorkers = 64;
 constexpr uint64_t kMaxWeight = 65535;
+constexpr uint64_t kMaxThreshold = 1ULL << 31;
 
 template <typename T, typename V>
 void assign_if(T& to, const std::optional<V>& value) {
@@ -270,6 +292,7 @@ class Loader {
     std::optional<uint16_t> port(const Field& f);
     std::optional<Ipv4> address(const Field& f);
     std::optional<Prefix> prefix(const Field& f);
+    std::optional<uint8_t> netmask(const Field& f);
     std::optional<uint32_t> duration(const Field& f, uint32_t min);
     std::optional<MacAddress> mac(const Field& f);
     template <typename E, size_t N>
@@ -291,6 +314,8 @@ class Loader {
     void check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
     void check_reachable(const Field& f, Ipv4 address);
     void check_service_unique(const YAML::Node& at, const Service& s);
+    void read_persistence(const YAML::Node& n, Service& s);
+    void read_thresholds(const YAML::Node& n, RealServer& rs);
 
     std::string file_;
     Config config_;
@@ -302,6 +327,7 @@ class Loader {
     FirstSeen<Ipv4> neighbor_addresses_;
     FirstSeen<std::string> service_names_;
     FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
+    uint32_t real_servers_ = 0;  // in all services so far
 };
 
 YAML::Mark Loader::mark_of(const YAML::Node& node) const {
@@ -434,6 +460,11 @@ std::optional<Ipv4> Loader::address(const Field& f) {
 
 std::optional<Prefix> Loader::prefix(const Field& f) {
     return scalar(f, "an IPv4 address with prefix length a.b.c.d/0..32", parse_prefix);
+}
+
+std::optional<uint8_t> Loader::netmask(const Field& f) {
+    return scalar(f, "a netmask a.b.c.d with contiguous ones, or a prefix length 0..32",
+                  parse_netmask);
 }
 
 std::optional<uint32_t> Loader::duration(const Field& f, uint32_t min) {
@@ -618,8 +649,13 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     assign_if(s.vip, vip_value);
     assign_if(s.port, port_value);
     assign_if(s.scheduler, choice(field(n, "scheduler"), kSchedulers));
-    assign_if(s.persistence, duration(field(n, "persistence"), 0));
+    read_persistence(n, s);
     assign_if(s.helper, choice(helper, kHelpers));
+    if (helper.present()) {
+        const YAML::Mark m = mark_of(helper.value);
+        s.helper_line = m.is_null() ? 1 : m.line + 1;
+        s.helper_column = m.is_null() ? 1 : m.column + 1;
+    }
     if (!s.name.empty()) {
         unique(service_names_, s.name, name.value, "duplicate service name '" + s.name + "'");
     }
@@ -630,6 +666,24 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
         fail(helper, "helper 'ftp' needs protocol tcp");
     }
     return protocol_value && vip_value && port_value;
+}
+
+void Loader::read_persistence(const YAML::Node& n, Service& s) {
+    Field persistence = field(n, "persistence");
+    Field netmask_field = field(n, "persistence_netmask");
+    auto seconds = duration(persistence, 0);
+    if (seconds && *seconds > kMaxPersistence) {
+        fail(persistence, "'persistence' must be at most 24d, got " + describe(persistence.value));
+        seconds.reset();
+    }
+    assign_if(s.persistence, seconds);
+    assign_if(s.persistence_prefix, netmask(netmask_field));
+    // A mask with persistence off would do nothing: say so rather than ignore it. (A bad
+    // persistence value has been reported already.)
+    const bool off = !persistence.present() || (seconds.has_value() && s.persistence == 0);
+    if (netmask_field.present() && off) {
+        fail(netmask_field, "'persistence_netmask' needs 'persistence' above 0s");
+    }
 }
 
 void Loader::check_service_unique(const YAML::Node& at, const Service& s) {
@@ -652,6 +706,11 @@ void Loader::read_real_server(const Field& item, Service& s,
     auto address_value = address(address_field);
     assign_if(rs.address, address_value);
     assign_if(rs.weight, integer(field(n, "weight"), 0, kMaxWeight));
+    read_thresholds(n, rs);
+    if (++real_servers_ == kMaxRealServers + 1) {
+        fail(n, "more than " + std::to_string(kMaxRealServers) +
+                    " real servers in all services together");
+    }
     if (address_value) {
         check_not_own_address(address_field, rs.address, "real server");
         check_reachable(address_field, rs.address);
@@ -661,6 +720,27 @@ void Loader::read_real_server(const Field& item, Service& s,
                "duplicate real server " + format_endpoint(rs.address, rs.port));
     }
     s.real_servers.push_back(rs);
+}
+
+void Loader::read_thresholds(const YAML::Node& n, RealServer& rs) {
+    Field max_field = field(n, "max_connections");
+    Field min_field = field(n, "min_connections");
+    auto max_value = integer(max_field, 0, kMaxThreshold);
+    auto min_value = integer(min_field, 0, kMaxThreshold);
+    assign_if(rs.max_connections, max_value);
+    assign_if(rs.min_connections, min_value);
+    if (!min_value || *min_value == 0 || (max_field.present() && !max_value)) {
+        return;  // nothing to compare, or max_connections is reported already
+    }
+    if (rs.max_connections == 0) {
+        fail(min_field,
+             "'min_connections' needs 'max_connections' above 0 (it is where a server "
+             "overloaded at max_connections takes connections again)");
+    } else if (rs.min_connections > rs.max_connections) {
+        fail(min_field, "'min_connections' (" + std::to_string(rs.min_connections) +
+                            ") must not exceed 'max_connections' (" +
+                            std::to_string(rs.max_connections) + ")");
+    }
 }
 
 void Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_view what) {

@@ -52,6 +52,11 @@ struct RealServer {
     Ipv4 address = 0;
     uint16_t port = 0;
     uint32_t weight = 1;  // 0..65535; 0 quiesces
+    /// LVS's connection thresholds (ipvsadm -x / -y), 0..2^31, 0 = none: at max_connections
+    /// (active + inactive) the server takes no new connections until it is back below
+    /// min_connections (or 3/4 of max_connections when min_connections is 0).
+    uint32_t max_connections = 0;
+    uint32_t min_connections = 0;
 };
 
 struct Service {
@@ -60,10 +65,18 @@ struct Service {
     Ipv4 vip = 0;
     uint16_t port = 0;
     Scheduler scheduler = Scheduler::wrr;
-    uint32_t persistence = 0;  // seconds; 0 = off
+    uint32_t persistence = 0;         // seconds; 0 = off; at most kMaxPersistence
+    uint8_t persistence_prefix = 32;  // persistence_netmask as a prefix length
     Helper helper = Helper::none;
+    int helper_line = 0;  // where `helper` was given (1-based; 0: not given), for messages
+    int helper_column = 0;
     std::vector<RealServer> real_servers;
 };
+
+/// The longest persistence: templates' expiries are compared on a 32-bit millisecond clock.
+constexpr uint32_t kMaxPersistence = 24 * 86400;
+/// Real servers in all services together: each gets a 16-bit id, and a reload needs one free.
+constexpr uint32_t kMaxRealServers = 65535;
 
 struct Config {
     std::vector<std::string> eal;

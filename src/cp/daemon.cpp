@@ -176,6 +176,13 @@ bool Daemon::start() {
                      table->memory_bytes() >> 20);
         tables_.push_back(std::move(table));
     }
+    // Always made, so that a service can gain persistence without a restart.
+    std::string persistence_error;
+    persistence_ = dp::PersistenceTable::create(
+        std::min(config_.max_connections, dp::PersistenceTable::kMaxCapacity), &persistence_error);
+    if (!persistence_) {
+        return fail("persistence table: " + persistence_error);
+    }
     return true;
 }
 
@@ -211,6 +218,7 @@ void Daemon::launch_workers() {
         ctx->snapshot = snapshot_.load();
         ctx->neighbors = &neighbors_;
         ctx->pool = pool_;
+        ctx->persistence = persistence_.get();
         ctx->dest_counters = dest_counters_[w].data();
         ctx->all_dest_counters = all_dest_counters_;
         contexts_.push_back(ctx);
@@ -404,6 +412,7 @@ void Daemon::stop_and_release() {
     }
     contexts_.clear();
     tables_.clear();
+    persistence_.reset();
     rte_mempool_free(pool_);
     if (eal_ready_) {
         rte_eal_cleanup();

@@ -9,6 +9,7 @@
 #include "cp/config.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
+#include "dp/persistence.hpp"
 #include "dp/snapshot.hpp"
 #include "dp/worker.hpp"
 #include "io/port.hpp"
@@ -76,6 +77,7 @@ class Daemon {
     std::atomic<const dp::Snapshot*> snapshot_{nullptr};
     dp::NeighborTable neighbors_;
     std::vector<std::unique_ptr<dp::ConnTable>> tables_;
+    std::unique_ptr<dp::PersistenceTable> persistence_;
     std::vector<std::vector<dp::DestCounters>> dest_counters_;
     std::vector<dp::DestCounters*> all_dest_counters_;
     std::vector<dp::WorkerContext*> contexts_;

@@ -2,18 +2,37 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <map>
+#include <tuple>
+
 namespace vsnat::cp {
 namespace {
 
-std::optional<dp::SchedulerKind> dataplane_scheduler(Scheduler s) {
+dp::SchedulerKind dataplane_scheduler(Scheduler s) {
     switch (s) {
         case Scheduler::rr:
             return dp::SchedulerKind::rr;
         case Scheduler::wrr:
             return dp::SchedulerKind::wrr;
-        default:
-            return std::nullopt;
+        case Scheduler::lc:
+            return dp::SchedulerKind::lc;
+        case Scheduler::wlc:
+            return dp::SchedulerKind::wlc;
+        case Scheduler::sed:
+            return dp::SchedulerKind::sed;
+        case Scheduler::nq:
+            return dp::SchedulerKind::nq;
+        case Scheduler::sh:
+            return dp::SchedulerKind::sh;
+        case Scheduler::dh:
+            return dp::SchedulerKind::dh;
+        case Scheduler::mh:
+            return dp::SchedulerKind::mh;
+        case Scheduler::fo:
+            return dp::SchedulerKind::fo;
     }
+    return dp::SchedulerKind::wrr;  // unreachable: the switch names every scheduler
 }
 
 uint32_t prefix_to_netmask(uint8_t prefix_len) {
@@ -41,26 +60,127 @@ dp::StateTimeouts state_timeouts(const Timeouts& t) {
     return out;
 }
 
+// Hands out 16-bit ids: the next free one from a cursor that only moves forward (wrapping),
+// preferring ids the previous snapshot did not use either, so that a freed id comes back only
+// after every other one has been used.
+class IdAllocator {
+  public:
+    explicit IdAllocator(uint32_t cursor) : cursor_(cursor) {}
+    void keep(uint16_t id) { use_[id] = kCurrent; }
+    void was_used(uint16_t id) { use_[id] = std::max(use_[id], kPrevious); }
+    uint16_t allocate() {
+        for (uint8_t allowed : {kFree, kPrevious}) {
+            for (uint32_t step = 0; step < kIds; ++step) {
+                const uint32_t id = (cursor_ + step) % kIds;
+                if (use_[id] <= allowed) {
+                    use_[id] = kCurrent;
+                    cursor_ = (id + 1) % kIds;
+                    return static_cast<uint16_t>(id);
+                }
+            }
+        }
+        return 0;  // unreachable: the config holds at most kMaxRealServers (< kIds) of each
+    }
+    uint32_t cursor() const { return cursor_; }
+
+  private:
+    static constexpr uint32_t kIds = 65536;
+    static constexpr uint8_t kFree = 0, kPrevious = 1, kCurrent = 2;
+    std::vector<uint8_t> use_ = std::vector<uint8_t>(kIds, kFree);
+    uint32_t cursor_;
+};
+
+// Gives every service and real server of `snap` its id: the one it had in `previous` (same
+// protocol, VIP and port; same address and port within that service), else a new one.
+void assign_ids(dp::Snapshot& snap, const dp::Snapshot* previous) {
+    using DestKey = std::tuple<uint64_t, uint32_t, uint16_t>;
+    auto key_of = [](const dp::ServiceEntry& s) {
+        return dp::Snapshot::service_key(s.protocol, s.vip, s.port);
+    };
+    std::map<uint64_t, uint16_t> old_services;
+    std::map<DestKey, uint16_t> old_dests;
+    IdAllocator service_ids(previous != nullptr ? previous->next_service_id : 0);
+    IdAllocator dest_ids(previous != nullptr ? previous->next_dest_id : 0);
+    if (previous != nullptr) {
+        for (const dp::ServiceEntry& s : previous->services) {
+            old_services.emplace(key_of(s), s.service_id);
+            service_ids.was_used(s.service_id);
+            for (const dp::Destination& d : s.servers) {
+                old_dests.emplace(DestKey{key_of(s), d.ip, d.port}, d.dest_id);
+                dest_ids.was_used(d.dest_id);
+            }
+        }
+    }
+    // Kept ids first, so that no new one can take them.
+    std::vector<bool> service_is_new, dest_is_new;
+    for (dp::ServiceEntry& s : snap.services) {
+        auto old = old_services.find(key_of(s));
+        service_is_new.push_back(old == old_services.end());
+        if (old != old_services.end()) {
+            s.service_id = old->second;
+            service_ids.keep(s.service_id);
+        }
+        for (dp::Destination& d : s.servers) {
+            auto old_dest = old_dests.find(DestKey{key_of(s), d.ip, d.port});
+            dest_is_new.push_back(old_dest == old_dests.end());
+            if (old_dest != old_dests.end()) {
+                d.dest_id = old_dest->second;
+                dest_ids.keep(d.dest_id);
+            }
+        }
+    }
+    size_t next_dest = 0;
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        dp::ServiceEntry& s = snap.services[i];
+        if (service_is_new[i]) {
+            s.service_id = service_ids.allocate();
+        }
+        for (dp::Destination& d : s.servers) {
+            if (dest_is_new[next_dest++]) {
+                d.dest_id = dest_ids.allocate();
+            }
+        }
+    }
+    snap.next_service_id = service_ids.cursor();
+    snap.next_dest_id = dest_ids.cursor();
+}
+
+// Carries each kept server's overload flag over from `previous`, so that a reload does not let a
+// server between its thresholds take connections again.
+void carry_overload(dp::Snapshot& snap, const dp::Snapshot& previous) {
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        const dp::ServiceEntry& s = snap.services[i];
+        const dp::ServiceEntry* old = previous.find_service(s.protocol, s.vip, s.port);
+        if (old == nullptr) {
+            continue;
+        }
+        const auto old_index = static_cast<size_t>(old - previous.services.data());
+        for (size_t j = 0; j < s.servers.size(); ++j) {
+            const int32_t k = previous.server_index(old_index, s.servers[j].dest_id);
+            if (k >= 0) {
+                snap.scheduler_states[i]->overloaded[j].store(
+                    previous.scheduler_states[old_index]->overloaded[static_cast<size_t>(k)].load(
+                        std::memory_order_relaxed),
+                    std::memory_order_relaxed);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
 
-std::vector<std::string> unsupported_features(const Config& config) {
-    std::vector<std::string> out;
+std::vector<ConfigError> unsupported_features(const Config& config, const std::string& file) {
+    std::vector<ConfigError> out;
     for (const Service& s : config.services) {
-        if (!dataplane_scheduler(s.scheduler)) {
-            out.push_back("service '" + s.name + "': scheduler '" +
-                          std::string(scheduler_name(s.scheduler)) +
-                          "' is not available in this build (available: rr, wrr)");
-        }
         if (s.helper != Helper::none) {
-            out.push_back("service '" + s.name + "': helper '" +
-                          std::string(helper_name(s.helper)) + "' is not available in this build");
-        }
-        if (s.persistence != 0) {
-            out.push_back("service '" + s.name + "': persistence is not available in this build");
+            out.push_back({file, s.helper_line, s.helper_column,
+                           "service '" + s.name + "': helper '" +
+                               std::string(helper_name(s.helper)) +
+                               "' is not available in this build"});
         }
     }
     return out;
@@ -68,7 +188,7 @@ std::vector<std::string> unsupported_features(const Config& config) {
 
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
-                                             uint32_t workers) {
+                                             uint32_t workers, const dp::Snapshot* previous) {
     auto snap = std::make_unique<dp::Snapshot>();
     for (size_t i = 0; i < config.interfaces.size(); ++i) {
         const Interface& in = config.interfaces[i];
@@ -80,23 +200,31 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.gateway = in.gateway ? to_network(*in.gateway) : 0;
         snap->interfaces.push_back(e);
     }
-    uint16_t next_dest_id = 0;
-    for (size_t i = 0; i < config.services.size(); ++i) {
-        const Service& s = config.services[i];
+    for (const Service& s : config.services) {
         dp::ServiceEntry e;
-        e.service_id = static_cast<uint16_t>(i);
         e.protocol = static_cast<uint8_t>(s.protocol);
         e.vip = to_network(s.vip);
         e.port = htons(s.port);
-        e.scheduler = dataplane_scheduler(s.scheduler).value_or(dp::SchedulerKind::wrr);
+        e.scheduler = dataplane_scheduler(s.scheduler);
+        e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
+        e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
         for (const RealServer& rs : s.real_servers) {
-            e.servers.push_back(
-                dp::Destination{to_network(rs.address), htons(rs.port), next_dest_id++, rs.weight});
+            dp::Destination d;
+            d.ip = to_network(rs.address);
+            d.port = htons(rs.port);
+            d.weight = rs.weight;
+            d.max_connections = rs.max_connections;
+            d.min_connections = rs.min_connections;
+            e.servers.push_back(d);
         }
         snap->services.push_back(std::move(e));
     }
+    assign_ids(*snap, previous);
     snap->timeouts = state_timeouts(config.timeouts);
     snap->finalize(workers);
+    if (previous != nullptr) {
+        carry_overload(*snap, *previous);
+    }
     return snap;
 }
 

@@ -16,15 +16,19 @@ struct PortBinding {
     MacAddress mac{};
 };
 
-/// What the dataplane of this build cannot do yet that the config asks for (a scheduler,
-/// helper or persistence not implemented here), one message per problem. Empty when the config
-/// can run.
-std::vector<std::string> unsupported_features(const Config& config);
+/// What this build cannot do yet that the config asks for (an application helper), one error
+/// per use, at the position of the key in `file`. Empty when the config can run.
+std::vector<ConfigError> unsupported_features(const Config& config, const std::string& file);
 
-/// Builds the snapshot. Control thread only. Real servers get dest ids in config order.
+/// Builds the snapshot. Control thread only. Services and real servers keep the ids they have
+/// in `previous` (the snapshot being replaced on a reload; null at start-up), matched by
+/// (protocol, VIP, port) and, within a service, (address, port): so per-server counters,
+/// connections and persistence templates stay with their server; so do the servers' overload
+/// flags (connection thresholds). New ones get ids no recent snapshot used.
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
-                                             uint32_t workers);
+                                             uint32_t workers,
+                                             const dp::Snapshot* previous = nullptr);
 
 /// Network-order form of a host-order address (the dataplane keeps packet byte order).
 uint32_t to_network(Ipv4 address);

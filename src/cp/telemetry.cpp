@@ -98,6 +98,8 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
         t.u64("unreachables_sent", c.unreachables_sent);
         t.u64("icmp_errors_translated", c.icmp_errors_translated);
         t.u64("held_for_arp", c.held_for_arp);
+        t.u64("persistence_hits", c.persistence_hits);
+        t.u64("persistence_unrecorded", c.persistence_unrecorded);
         for (size_t r = 0; r < kDropReasonCount; ++r) {
             const std::string name =
                 "drop_" + std::string(drop_reason_name(static_cast<DropReason>(r)));

@@ -32,6 +32,9 @@ struct Conn {
     ConnState state;
     uint16_t dest_id;  // the real server: stable across reloads, indexes per-server counters
     uint16_t flags;
+    /// The persistence template this connection holds a reference on (PersistenceTable slot),
+    /// or PersistenceTable::kNoSlot (UINT32_MAX).
+    uint32_t persistence_slot;
 
     FlowKey inbound_key() const {
         FlowKey k;
@@ -52,6 +55,6 @@ struct Conn {
         return k;
     }
 };
-static_assert(sizeof(Conn) == 24);
+static_assert(sizeof(Conn) == 28);
 
 }  // namespace vsnat::dp

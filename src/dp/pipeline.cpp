@@ -13,6 +13,11 @@ namespace vsnat::dp {
 namespace {
 
 constexpr uint32_t kPrefetchAhead = 3;
+// Persistence buckets each worker sweeps per loop (two cache lines): at 10^4 loops a second, the
+// slowest an idle worker goes, even the largest table is swept within two hours, far inside
+// the 24 days after which an unswept expiry would compare wrongly. (Expired templates are
+// reused without waiting for the sweep.)
+constexpr uint32_t kPersistenceSweepBuckets = 1;
 
 struct Flow {
     rte_mbuf* mbuf;
@@ -129,6 +134,61 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
     reply(ctx, m, len);
 }
 
+// Picks the real server for a new connection to `svc`; for a persistent service, as LVS's
+// ip_vs_sched_persist: the client's live template decides, whatever the server's weight or
+// load now (LVS sends persistent clients to a quiesced server too, unless the
+// expire_quiescent_template sysctl is set; vsnat keeps that default). A template naming a
+// server the current snapshot no longer has is pointed at a freshly scheduled one (LVS expires
+// it, ip_vs_check_template). `slot` receives the template the connection will hold, or
+// kNoSlot. Returns the server's index, or kNone.
+int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_index,
+                 const FlowKey& key, uint32_t now_ms, uint32_t& slot) {
+    const Snapshot& snap = *ctx.snapshot;
+    Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
+    const WorkerLoad load(ctx.all_dest_counters);
+    slot = PersistenceTable::kNoSlot;
+    if (svc.persistence_ms == 0) {
+        return scheduler.pick(svc.servers, key, load);
+    }
+    if (ctx.persistence == nullptr) {
+        ++ctx.counters.persistence_unrecorded;
+        return scheduler.pick(svc.servers, key, load);
+    }
+    PersistenceTable& table = *ctx.persistence;
+    const uint32_t client = key.src_ip & svc.persistence_mask;
+    PersistenceTable::Ref ref = table.acquire(svc.service_id, client, now_ms);
+    int32_t i =
+        ref.slot == PersistenceTable::kNoSlot ? -1 : snap.server_index(service_index, ref.dest_id);
+    if (i >= 0) {
+        ++ctx.counters.persistence_hits;
+        slot = ref.slot;
+        return i;
+    }
+    const int32_t pick = scheduler.pick(svc.servers, key, load);
+    if (pick == Scheduler::kNone) {
+        if (ref.slot != PersistenceTable::kNoSlot) {
+            table.release(ref.slot, now_ms, svc.persistence_ms);
+        }
+        return pick;
+    }
+    const uint16_t chosen = svc.servers[static_cast<size_t>(pick)].dest_id;
+    if (ref.slot == PersistenceTable::kNoSlot) {
+        ref = table.bind(svc.service_id, client, chosen, now_ms, svc.persistence_ms);
+        if (ref.slot == PersistenceTable::kNoSlot) {
+            ++ctx.counters.persistence_unrecorded;
+            return pick;
+        }
+        i = snap.server_index(service_index, ref.dest_id);
+    }
+    if (i < 0) {
+        ref.dest_id = table.redirect(ref.slot, ref.dest_id, chosen);
+        i = snap.server_index(service_index, ref.dest_id);
+    }
+    slot = ref.slot;
+    // Another worker redirected it to a server this (older) snapshot lacks: our own pick.
+    return i >= 0 ? i : pick;
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
@@ -152,8 +212,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         return ConnTable::kNoConn;
     }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
-    Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
-    const int32_t pick = scheduler.pick(svc->servers, key, WorkerLoad(ctx.all_dest_counters));
+    uint32_t slot;
+    const int32_t pick = schedule(ctx, *svc, service_index, key, now_ms, slot);
     if (pick == Scheduler::kNone) {
         drop(ctx, f.mbuf, DropReason::no_real_server);
         return ConnTable::kNoConn;
@@ -169,9 +229,13 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     c.protocol = key.protocol;
     c.state = tcp ? ConnState::none : ConnState::udp;
     c.dest_id = dest.dest_id;
+    c.persistence_slot = slot;
     ConnTable::InsertError error;
     uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
     if (id == ConnTable::kNoConn) {
+        if (slot != PersistenceTable::kNoSlot) {
+            ctx.persistence->release(slot, now_ms, svc->persistence_ms);
+        }
         drop(ctx, f.mbuf,
              error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
                                                        : DropReason::table_full);
@@ -445,10 +509,20 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
 }
 
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
-    return ctx.table->expire(now_ms, budget, [&ctx](const Conn& c) {
+    const uint32_t expired = ctx.table->expire(now_ms, budget, [&ctx, now_ms](const Conn& c) {
         count_state(ctx.dest_counters[c.dest_id], c.state, -1);
         ++ctx.counters.connections_expired;
+        if (c.persistence_slot != PersistenceTable::kNoSlot) {
+            // The template's timeout is the service's as it is now (0 if a reload removed it).
+            const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
+            ctx.persistence->release(c.persistence_slot, now_ms,
+                                     svc != nullptr ? svc->persistence_ms : 0);
+        }
     });
+    if (ctx.persistence != nullptr) {
+        ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);
+    }
+    return expired;
 }
 
 }  // namespace vsnat::dp

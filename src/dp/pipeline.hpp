@@ -8,6 +8,7 @@
 
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
+#include "dp/persistence.hpp"
 #include "dp/snapshot.hpp"
 #include "vsnat/types.hpp"
 
@@ -44,7 +45,11 @@ struct WorkerCounters {
     uint64_t resets_sent = 0;
     uint64_t unreachables_sent = 0;
     uint64_t icmp_errors_translated = 0;
-    uint64_t held_for_arp = 0;  // waited for a next hop's MAC (sent or dropped later)
+    uint64_t held_for_arp = 0;      // waited for a next hop's MAC (sent or dropped later)
+    uint64_t persistence_hits = 0;  // new connections sent where a live template said
+    /// New connections of a persistent service that went unpinned: no template could be
+    /// recorded (its bucket full or busy, see PersistenceTable::bind; or no table at all).
+    uint64_t persistence_unrecorded = 0;
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason r) { ++drops[static_cast<size_t>(r)]; }
@@ -121,6 +126,10 @@ struct alignas(64) WorkerContext {
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
     /// Every worker's dest_counters (this one's included), for least-connection schedulers.
     std::span<DestCounters* const> all_dest_counters;
+    /// The persistence templates, one table shared by every worker. Without it a persistent
+    /// service's connections go unpinned, each counted in persistence_unrecorded.
+    PersistenceTable* persistence = nullptr;
+    uint32_t persistence_sweep = 0;  // this worker's sweep cursor
 };
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.

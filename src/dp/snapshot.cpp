@@ -1,21 +1,11 @@
 #include "dp/snapshot.hpp"
+#include "dp/mix.hpp"
 
 #include <algorithm>
 #include <bit>
 
 namespace vsnat::dp {
-namespace {
-
-uint64_t mix(uint64_t key) {
-    // A 64-bit finalizer (splitmix64): keys differing in a few bits spread over the table.
-    key ^= key >> 30;
-    key *= 0xbf58476d1ce4e5b9ULL;
-    key ^= key >> 27;
-    key *= 0x94d049bb133111ebULL;
-    return key ^ (key >> 31);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
     // At most half full, so probes stay short and a free slot always exists.
@@ -23,7 +13,7 @@ void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
     slots_.assign(size, Slot{0, kMissing});
     mask_ = size - 1;
     for (const auto& [key, value] : entries) {
-        for (uint64_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+        for (uint64_t i = mix64(key) & mask_;; i = (i + 1) & mask_) {
             if (slots_[i].value == kMissing || slots_[i].key == key) {
                 slots_[i] = Slot{key, value};
                 break;
@@ -36,7 +26,7 @@ uint32_t FlatIndex::find(uint64_t key) const {
     if (slots_.empty()) {
         return kMissing;
     }
-    for (uint64_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+    for (uint64_t i = mix64(key) & mask_;; i = (i + 1) & mask_) {
         const Slot& s = slots_[i];
         if (s.value == kMissing || s.key == key) {
             return s.value == kMissing ? kMissing : s.value;
@@ -45,25 +35,34 @@ uint32_t FlatIndex::find(uint64_t key) const {
 }
 
 void Snapshot::finalize(uint32_t worker_count) {
-    std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip;
+    std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip, by_dest;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const ServiceEntry& s = services[i];
         by_key.emplace_back(service_key(s.protocol, s.vip, s.port), i);
         by_vip.emplace_back(s.vip, i);
+        for (uint32_t j = 0; j < s.servers.size(); ++j) {
+            by_dest.emplace_back(static_cast<uint64_t>(i) << 16 | s.servers[j].dest_id, j);
+        }
     }
     service_index_.build(by_key);
     vip_index_.build(by_vip);
+    server_index_.build(by_dest);
     port_interface_.fill(-1);
     for (size_t i = 0; i < interfaces.size(); ++i) {
         if (interfaces[i].port_id < kMaxPorts) {
             port_interface_[interfaces[i].port_id] = static_cast<int16_t>(i);
         }
     }
+    schedulers.clear();  // before the states they refer to
     schedulers.resize(worker_count);
+    scheduler_states.clear();
+    for (const ServiceEntry& s : services) {
+        scheduler_states.push_back(make_shared_state(s.scheduler, s.servers));
+    }
     for (auto& per_worker : schedulers) {
-        per_worker.clear();
-        for (const ServiceEntry& s : services) {
-            per_worker.push_back(make_scheduler(s.scheduler, s.servers));
+        for (size_t i = 0; i < services.size(); ++i) {
+            per_worker.push_back(
+                make_scheduler(services[i].scheduler, services[i].servers, *scheduler_states[i]));
         }
     }
 }

@@ -23,6 +23,11 @@ struct ServiceEntry {
     uint16_t port = 0;
     SchedulerKind scheduler = SchedulerKind::wrr;
     std::vector<Destination> servers;
+    /// Persistence (LVS's persistent service, ipvsadm -p / -M): 0 = off; else how long a
+    /// client's template outlives its last connection, and the mask (network order) applied to
+    /// client addresses first, so that a whole network can share one template.
+    uint32_t persistence_ms = 0;
+    uint32_t persistence_mask = UINT32_MAX;
 };
 
 /// A link of the director: its DPDK port, its own address and prefix, its optional gateway.
@@ -54,10 +59,19 @@ struct Snapshot {
     std::vector<ServiceEntry> services;
     std::vector<InterfaceEntry> interfaces;
     StateTimeouts timeouts = default_state_timeouts();
+    /// Per service: what every worker's scheduler of it shares (the sh, dh or mh table, the
+    /// servers' overload flags).
+    std::vector<std::unique_ptr<SharedSchedulerState>> scheduler_states;
     /// Per worker, per service: the scheduler state that worker owns.
     std::vector<std::vector<std::unique_ptr<Scheduler>>> schedulers;
+    /// Where the next new service and real server ids are looked for, so that an id a reload
+    /// freed is not handed out again soon (connections and persistence templates may still
+    /// name it). Kept by the snapshot builder; the dataplane does not read them.
+    uint32_t next_service_id = 0;
+    uint32_t next_dest_id = 0;
 
-    /// Call once after filling services and interfaces: builds the indexes and schedulers.
+    /// Call once after filling services and interfaces: builds the indexes, the schedulers'
+    /// shared states (overload flags clear) and every worker's schedulers. Control thread.
     void finalize(uint32_t worker_count);
 
     /// The service for (protocol, vip, port), or null. Any thread.
@@ -66,6 +80,13 @@ struct Snapshot {
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
     bool is_vip(uint32_t address) const { return vip_index_.find(address) != FlatIndex::kMissing; }
+    /// Index in services[service_index].servers of the real server with `dest_id`, or -1 when
+    /// the service has none (a persistence template naming a server a reload removed). Any
+    /// thread.
+    int32_t server_index(size_t service_index, uint16_t dest_id) const {
+        const uint32_t i = server_index_.find(static_cast<uint64_t>(service_index) << 16 | dest_id);
+        return i == FlatIndex::kMissing ? -1 : static_cast<int32_t>(i);
+    }
     /// The interface on DPDK port `port_id`, or null.
     const InterfaceEntry* interface_of_port(uint16_t port_id) const {
         return port_id < kMaxPorts && port_interface_[port_id] >= 0
@@ -88,6 +109,7 @@ struct Snapshot {
     std::array<int16_t, kMaxPorts> port_interface_{};
     FlatIndex service_index_;
     FlatIndex vip_index_;
+    FlatIndex server_index_;  // (service index << 16 | dest id) -> server index
 };
 
 }  // namespace vsnat::dp

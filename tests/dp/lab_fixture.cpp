@@ -5,6 +5,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "dp/owner.hpp"
+#include "dp/parse.hpp"
+
 namespace vsnat::test {
 
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weight) {
@@ -41,7 +44,22 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
 }
 
 PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
-    : snapshot(seed_snapshot(1, rs1_weight)), dest_counters(dp::kMaxDestinations) {
+    : snapshot(seed_snapshot(1, rs1_weight)) {
+    init(capacity);
+    ctx.snapshot = snapshot.get();
+    all_dest_counters = {dest_counters.data()};
+    ctx.all_dest_counters = all_dest_counters;
+}
+
+PipelineHarness::PipelineHarness(uint32_t capacity, const dp::Snapshot& shared,
+                                 uint32_t worker_id) {
+    init(capacity);
+    ctx.worker_id = worker_id;
+    ctx.snapshot = &shared;
+}
+
+void PipelineHarness::init(uint32_t capacity) {
+    dest_counters.resize(dp::kMaxDestinations);
     static std::atomic<int> instance{0};
     const std::string name = "harness" + std::to_string(instance++);
     std::string error;
@@ -58,11 +76,8 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     neighbors.set(kInsidePort, ip_raw("172.16.0.2"), kRs1Mac);
     neighbors.set(kInsidePort, ip_raw("172.16.0.3"), kRs2Mac);
     ctx.table = table.get();
-    ctx.snapshot = snapshot.get();
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
-    all_dest_counters = {dest_counters.data()};
-    ctx.all_dest_counters = all_dest_counters;
     ctx.pool = pool;
 }
 
@@ -112,6 +127,71 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
     sightings.insert(sightings.end(), ctx.sightings.begin(),
                      ctx.sightings.begin() + ctx.sighting_count);
     ctx.sighting_count = 0;
+}
+
+WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
+                         uint32_t capacity) {
+    snapshot->finalize(count);
+    snapshots_.push_back(std::move(snapshot));
+    std::string error;
+    persistence = dp::PersistenceTable::create(capacity, &error);
+    if (!persistence) {
+        throw std::runtime_error(error);
+    }
+    for (uint32_t w = 0; w < count; ++w) {
+        workers.push_back(std::make_unique<PipelineHarness>(capacity, *snapshots_.back(), w));
+        all_dest_counters_.push_back(workers.back()->dest_counters.data());
+    }
+    for (auto& w : workers) {
+        w->ctx.all_dest_counters = all_dest_counters_;
+        w->ctx.persistence = persistence.get();
+    }
+}
+
+void WorkerGroup::run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms) {
+    const auto count = static_cast<uint32_t>(workers.size());
+    for (const auto& f : frames) {
+        const dp::ParsedFrame parsed = dp::parse_frame(f.data(), f.size());
+        const uint32_t owner = dp::owner_of_frame(f.data(), parsed, snapshot(), count, 0);
+        PipelineHarness& w = *workers[owner];
+        w.run({f}, now_ms);
+        sent.insert(sent.end(), w.sent.begin(), w.sent.end());
+        w.sent.clear();
+        handled_by.push_back(owner);
+    }
+}
+
+void WorkerGroup::publish(std::unique_ptr<dp::Snapshot> next) {
+    next->finalize(static_cast<uint32_t>(workers.size()));
+    snapshots_.push_back(std::move(next));
+    for (auto& w : workers) {
+        w->ctx.snapshot = snapshots_.back().get();
+    }
+}
+
+void WorkerGroup::expire(uint32_t now_ms) {
+    for (auto& w : workers) {
+        dp::expire_connections(w->ctx, now_ms, UINT32_MAX);
+    }
+}
+
+dp::DestCounters WorkerGroup::dest(uint16_t dest_id) const {
+    dp::DestCounters total;
+    for (const auto& w : workers) {
+        const dp::DestCounters& d = w->dest_counters[dest_id];
+        total.connections += d.connections;
+        total.active += d.active;
+        total.inactive += d.inactive;
+    }
+    return total;
+}
+
+uint64_t WorkerGroup::counter(uint64_t dp::WorkerCounters::*field) const {
+    uint64_t total = 0;
+    for (const auto& w : workers) {
+        total += w->ctx.counters.*field;
+    }
+    return total;
 }
 
 }  // namespace vsnat::test

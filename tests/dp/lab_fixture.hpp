@@ -26,6 +26,8 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_w
 class PipelineHarness {
   public:
     explicit PipelineHarness(uint32_t capacity = 1024, uint32_t rs1_weight = 1);
+    /// Worker `worker_id` of a WorkerGroup: reads `shared`, owns no snapshot.
+    PipelineHarness(uint32_t capacity, const dp::Snapshot& shared, uint32_t worker_id);
     ~PipelineHarness();
 
     /// Runs one burst of frames, each received on the link of its destination MAC (broadcasts:
@@ -47,6 +49,40 @@ class PipelineHarness {
     std::vector<dp::DestCounters> dest_counters;
     std::vector<dp::DestCounters*> all_dest_counters;
     rte_mempool* pool = nullptr;
+
+  private:
+    void init(uint32_t capacity);
+};
+
+/// Several workers on one snapshot, as vsnatd runs them: each with its own connection table and
+/// per-server counters, every one reading all workers' counters (ServerLoad), all sharing one
+/// persistence table. Each frame goes to the worker that owns its client, as RSS (or the
+/// software handover) delivers it.
+class WorkerGroup {
+  public:
+    WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t workers, uint32_t capacity = 1024);
+
+    /// Runs each frame, one burst each, through its owner's pipeline at `now_ms`; what the
+    /// workers send is appended to `sent`, and the owner of each frame to `handled_by`.
+    void run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms = 0);
+    /// Publishes `next` (finalized here for every worker), as a reload does; the replaced
+    /// snapshot stays allocated until the group ends, as if after a grace period.
+    void publish(std::unique_ptr<dp::Snapshot> next);
+    /// Every worker's expire_connections at `now_ms`, unbounded.
+    void expire(uint32_t now_ms);
+    const dp::Snapshot& snapshot() const { return *snapshots_.back(); }
+    /// Summed over workers.
+    dp::DestCounters dest(uint16_t dest_id) const;
+    uint64_t counter(uint64_t dp::WorkerCounters::*field) const;
+
+    std::vector<std::unique_ptr<PipelineHarness>> workers;
+    std::unique_ptr<dp::PersistenceTable> persistence;
+    std::vector<PipelineHarness::Sent> sent;
+    std::vector<uint32_t> handled_by;
+
+  private:
+    std::vector<std::unique_ptr<dp::Snapshot>> snapshots_;
+    std::vector<dp::DestCounters*> all_dest_counters_;
 };
 
 }  // namespace vsnat::test

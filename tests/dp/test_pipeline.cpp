@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "dp/bytes.hpp"
+#include "dp/owner.hpp"
 #include "lab_fixture.hpp"
 
 using namespace vsnat;
@@ -519,4 +520,260 @@ TEST_CASE("a next hop with no MAC yet, and a destination with no route, are coun
     CHECK(load_be16(&h.sent[0].bytes[12]) == 0x0806);
     CHECK(h.ctx.counters.held_for_arp == 1);
     CHECK(dropped(h, DropReason::no_route) == 1);
+}
+
+// ---- schedulers, thresholds and persistence across workers (WorkerGroup) ------------------
+
+namespace {
+
+// Client `address`'s packet as it arrives from the gateway.
+PacketSpec from_address(const std::string& address, uint16_t client_port, uint8_t flags) {
+    PacketSpec s = from_client(client_port, flags);
+    s.src_ip = address;
+    return s;
+}
+
+// The real server each packet the group sent to the inside went to, in order.
+std::vector<std::string> servers_reached(const WorkerGroup& g, size_t from = 0) {
+    std::vector<std::string> out;
+    for (size_t i = from; i < g.sent.size(); ++i) {
+        if (g.sent[i].port == kInsidePort) {
+            out.push_back(format_ip(read_fields(g.sent[i].bytes).dst_ip));
+        }
+    }
+    return out;
+}
+
+// Client ports of 202.100.1.2 that worker `w` of `workers` owns.
+std::vector<uint16_t> ports_owned_by(uint32_t w, uint32_t workers, uint16_t first, size_t n) {
+    std::vector<uint16_t> out;
+    for (uint32_t p = first; out.size() < n; ++p) {
+        const auto port = static_cast<uint16_t>(p);
+        if (owner_of_client(ip_raw("202.100.1.2"), port_raw(port), workers) == w) {
+            out.push_back(port);
+        }
+    }
+    return out;
+}
+
+// The seed's snapshot with web (A = 172.16.0.2:80 weight 1, B = 172.16.0.3:8000 weight 2)
+// scheduled by `kind`, with `persistence_ms`.
+std::unique_ptr<Snapshot> web(SchedulerKind kind, uint32_t persistence_ms = 0) {
+    auto snap = seed_snapshot();
+    snap->services[0].scheduler = kind;
+    snap->services[0].persistence_ms = persistence_ms;
+    return snap;
+}
+
+size_t count_of(const std::vector<std::string>& v, const std::string& s) {
+    return static_cast<size_t>(std::count(v.begin(), v.end(), s));
+}
+
+constexpr uint32_t kFiveMinutes = 300000;
+
+}  // namespace
+
+TEST_CASE("persistence: 100 connections from one address reach one server on both workers") {
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 10000; port < 10100; ++port) {
+        syns.push_back(build_packet(from_client(port, SYN)));
+    }
+    // rr alternates servers, so without persistence both are reached: the control.
+    WorkerGroup plain(web(SchedulerKind::rr), 2);
+    plain.run(syns, 1000);
+    const auto spread = servers_reached(plain);
+    CHECK(count_of(spread, "172.16.0.2") > 20);
+    CHECK(count_of(spread, "172.16.0.3") > 20);
+
+    WorkerGroup g(web(SchedulerKind::rr, kFiveMinutes), 2);
+    g.run(syns, 1000);
+    const auto reached = servers_reached(g);
+    REQUIRE(reached.size() == 100);
+    CHECK(count_of(reached, reached[0]) == 100);
+    // Both workers took a good share of the connections.
+    CHECK(std::count(g.handled_by.begin(), g.handled_by.end(), 0u) > 20);
+    CHECK(std::count(g.handled_by.begin(), g.handled_by.end(), 1u) > 20);
+    CHECK(g.persistence->live(1000) == 1);
+    CHECK(g.counter(&WorkerCounters::persistence_hits) == 99);
+    CHECK(g.counter(&WorkerCounters::persistence_unrecorded) == 0);
+}
+
+TEST_CASE("persistence: several client addresses spread; a netmask groups them") {
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t round = 0; round < 10; ++round) {
+        for (int host = 1; host <= 16; ++host) {
+            syns.push_back(build_packet(from_address("202.100.1." + std::to_string(host),
+                                                     static_cast<uint16_t>(20000 + round), SYN)));
+        }
+    }
+    WorkerGroup g(web(SchedulerKind::rr, kFiveMinutes), 2);
+    g.run(syns, 0);
+    const auto reached = servers_reached(g);
+    REQUIRE(reached.size() == 160);
+    for (size_t host = 0; host < 16; ++host) {
+        INFO("client 202.100.1." << host + 1);
+        for (size_t round = 1; round < 10; ++round) {
+            CHECK(reached[round * 16 + host] == reached[host]);
+        }
+    }
+    CHECK(count_of(reached, "172.16.0.2") >= 30);
+    CHECK(count_of(reached, "172.16.0.3") >= 30);
+    CHECK(g.persistence->live(0) == 16);
+
+    // persistence_netmask /24: one template for the whole network.
+    auto masked = web(SchedulerKind::rr, kFiveMinutes);
+    masked->services[0].persistence_mask = ip_raw("255.255.255.0");
+    WorkerGroup m(std::move(masked), 2);
+    m.run(syns, 0);
+    const auto one = servers_reached(m);
+    REQUIRE(one.size() == 160);
+    CHECK(count_of(one, one[0]) == 160);
+    CHECK(m.persistence->live(0) == 1);
+}
+
+TEST_CASE(
+    "persistence: the template outlives the last connection by the timeout; a quiesced "
+    "server keeps its persistent client") {
+    WorkerGroup g(web(SchedulerKind::rr, kFiveMinutes), 2);
+    auto connect = [&g](uint16_t port, uint32_t at) {
+        const size_t before = g.sent.size();
+        g.run({build_packet(from_client(port, SYN))}, at);
+        const auto r = servers_reached(g, before);
+        REQUIRE(r.size() == 1);
+        return r[0];
+    };
+    // One connection, reset by the server: CLOSE for 10 s, then gone.
+    const std::string first = connect(30000, 0);
+    const uint16_t first_port = first == "172.16.0.2" ? 80 : 8000;
+    g.run({build_packet(from_server(first, first_port, 30000, RST | ACK))}, 10);
+    g.expire(10200);
+    REQUIRE(g.workers[0]->table->size() + g.workers[1]->table->size() == 0);
+    // The template lives 5 minutes from the connection's end.
+    CHECK(g.persistence->live(10200 + kFiveMinutes - 1) == 1);
+
+    // The operator quiesces that server: the persistent client still goes there.
+    auto quiesced = web(SchedulerKind::rr, kFiveMinutes);
+    quiesced->services[0].servers[first == "172.16.0.2" ? 0 : 1].weight = 0;
+    g.publish(std::move(quiesced));
+    CHECK(connect(30001, 10200 + kFiveMinutes - 100) == first);
+    g.run({build_packet(from_server(first, first_port, 30001, RST | ACK))},
+          10200 + kFiveMinutes - 90);
+    const uint32_t ended = 10200 + kFiveMinutes + 10000;
+    g.expire(ended);
+    CHECK(g.persistence->live(ended + kFiveMinutes - 1) == 1);
+    CHECK(g.persistence->live(ended + kFiveMinutes) == 0);
+
+    // Once it has expired, the client is scheduled afresh, away from the quiesced server.
+    g.expire(ended + kFiveMinutes);
+    CHECK(connect(30002, ended + kFiveMinutes) != first);
+    CHECK(g.counter(&WorkerCounters::persistence_hits) == 1);
+}
+
+TEST_CASE("persistence: survives a weight change; a removed server's client is rescheduled") {
+    WorkerGroup g(web(SchedulerKind::rr, kFiveMinutes), 2);
+    g.run({build_packet(from_client(31000, SYN))}, 0);
+    const std::string first = servers_reached(g).at(0);
+    const size_t first_index = first == "172.16.0.2" ? 0 : 1;
+
+    auto reweighted = web(SchedulerKind::rr, kFiveMinutes);
+    reweighted->services[0].servers[first_index].weight = 1;
+    reweighted->services[0].servers[1 - first_index].weight = 100;
+    g.publish(std::move(reweighted));
+    for (uint16_t port = 31001; port < 31011; ++port) {
+        g.run({build_packet(from_client(port, SYN))}, 100);
+    }
+    CHECK(count_of(servers_reached(g), first) == 11);
+
+    // The server is removed by a reload: the template is pointed at the other one, for good.
+    auto removed = web(SchedulerKind::rr, kFiveMinutes);
+    removed->services[0].servers.erase(removed->services[0].servers.begin() +
+                                       static_cast<long>(first_index));
+    g.publish(std::move(removed));
+    const size_t before = g.sent.size();
+    g.run({build_packet(from_client(31020, SYN))}, 200);
+    g.publish(web(SchedulerKind::rr, kFiveMinutes));  // back again: the client stays moved
+    for (uint16_t port = 31021; port < 31031; ++port) {
+        g.run({build_packet(from_client(port, SYN))}, 300);
+    }
+    const auto after = servers_reached(g, before);
+    REQUIRE(after.size() == 11);
+    CHECK(count_of(after, first) == 0);
+    CHECK(g.persistence->live(300) == 1);
+}
+
+TEST_CASE(
+    "wlc: new connections avoid a server holding long-lived ones, counted on another "
+    "worker") {
+    auto quiet_b = web(SchedulerKind::wlc);
+    quiet_b->services[0].servers[1].weight = 0;
+    WorkerGroup g(std::move(quiet_b), 2);
+    // 20 long-lived connections, all owned by worker 0, all to A (B quiesced for now).
+    for (uint16_t port : ports_owned_by(0, 2, 40000, 20)) {
+        g.run({build_packet(from_client(port, SYN))}, 0);
+        g.run({build_packet(from_server("172.16.0.2", 80, port, SYN | ACK))}, 1);
+        g.run({build_packet(from_client(port, ACK))}, 2);
+    }
+    REQUIRE(g.dest(0).active == 20);
+
+    auto both = web(SchedulerKind::wlc);
+    both->services[0].servers[1].weight = 1;
+    g.publish(std::move(both));
+    // Worker 1 holds none of A's connections itself, yet sends every new one to B: it sees
+    // A's 20 * 256 against B's few inactive ones. (Seeing only its own counts, it would call
+    // them equal and pick A, the first.)
+    const size_t before = g.sent.size();
+    for (uint16_t port : ports_owned_by(1, 2, 50000, 30)) {
+        g.run({build_packet(from_client(port, SYN))}, 100);
+    }
+    const auto reached = servers_reached(g, before);
+    REQUIRE(reached.size() == 30);
+    CHECK(count_of(reached, "172.16.0.3") == 30);
+    CHECK(g.workers[1]->dest_counters[0].connections == 0);
+    CHECK(g.dest(1).inactive == 30);
+}
+
+TEST_CASE("thresholds: a server at max_connections gets none until below min_connections") {
+    auto limited = web(SchedulerKind::wrr);
+    limited->services[0].servers[1].max_connections = 3;  // B, weight 2
+    limited->services[0].servers[1].min_connections = 1;
+    WorkerGroup g(std::move(limited), 2);
+    std::vector<uint16_t> to_b;
+    uint16_t next_port = 60000;
+    auto open = [&](int n, uint32_t at) {
+        std::string where;
+        for (int i = 0; i < n; ++i) {
+            const size_t before = g.sent.size();
+            g.run({build_packet(from_client(next_port, SYN))}, at);
+            const std::string s = servers_reached(g, before).at(0);
+            where += s == "172.16.0.3" ? 'B' : 'A';
+            if (s == "172.16.0.3") {
+                to_b.push_back(next_port);
+            }
+            ++next_port;
+            CHECK(g.dest(1).inactive <= 3);
+        }
+        return where;
+    };
+    auto close_b = [&](size_t n, uint32_t at) {
+        for (size_t i = 0; i < n; ++i) {
+            g.run({build_packet(from_server("172.16.0.3", 8000, to_b.front(), RST | ACK))}, at);
+            to_b.erase(to_b.begin());
+        }
+        g.expire(at + 10200);
+    };
+    // Both workers open connections; B stops at 3 in all, then A takes everything.
+    const std::string first = open(12, 0);
+    CHECK(std::count(first.begin(), first.end(), 'B') == 3);
+    INFO(first);
+    CHECK(first.substr(first.size() - 5) == "AAAAA");
+    CHECK(g.dest(1).inactive == 3);
+    // Down to 1: not below min_connections (1) yet.
+    close_b(2, 100);
+    CHECK(g.dest(1).inactive == 1);
+    CHECK(open(4, 20000) == "AAAA");
+    // Down to 0: B takes connections again.
+    close_b(1, 30000);
+    const std::string last = open(6, 50000);
+    INFO(last);
+    CHECK(std::count(last.begin(), last.end(), 'B') >= 2);
 }

@@ -209,14 +209,21 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(dns.protocol == Protocol::udp);
     CHECK(dns.scheduler == Scheduler::sh);
     CHECK(dns.persistence == 300);
+    CHECK(dns.persistence_prefix == 24);  // 255.255.255.0
     REQUIRE(dns.real_servers.size() == 3);
     check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 0);  // weight 0 quiesces
     check_real_server(dns.real_servers[1], ip(198, 19, 0, 3), 5353, 65535);
+    CHECK(dns.real_servers[1].max_connections == 1000);
+    CHECK(dns.real_servers[1].min_connections == 800);
     check_real_server(dns.real_servers[2], ip(203, 0, 113, 7), 53, 1);  // via the gateway
+    CHECK(dns.real_servers[2].max_connections == 0);
     CHECK(c.services[1].scheduler == Scheduler::fo);
     CHECK(c.services[1].persistence == 86400);
+    CHECK(c.services[1].persistence_prefix == 16);  // /16
+    CHECK(c.services[1].real_servers[0].max_connections == 2147483648u);
     CHECK(c.services[2].scheduler == Scheduler::mh);
     CHECK(c.services[2].persistence == 900);
+    CHECK(c.services[2].persistence_prefix == 32);  // the default
     CHECK(c.services[2].helper == Helper::ftp);
 }
 
@@ -389,6 +396,83 @@ TEST_CASE("timeouts must be durations above zero; persistence a duration", "[con
           std::vector<std::string>{"configs/bad_persistence.yaml:14:18: 'persistence' must be a "
                                    "duration " +
                                    forms + ", got 'yes'"});
+}
+
+TEST_CASE("persistence_netmask: a contiguous mask or a prefix length, with persistence",
+          "[config]") {
+    const std::string expected = "a netmask a.b.c.d with contiguous ones, or a prefix length 0..32";
+    CHECK(errors_of("bad_persistence_netmask.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_persistence_netmask.yaml:12:27: 'persistence_netmask' must be " +
+                  expected + ", got '255.0.255.0'",
+              "configs/bad_persistence_netmask.yaml:14:27: 'persistence_netmask' must be " +
+                  expected + ", got '33'",
+              "configs/bad_persistence_netmask.yaml:16:27: 'persistence_netmask' needs "
+              "'persistence' above 0s",
+              "configs/bad_persistence_netmask.yaml:18:27: 'persistence_netmask' needs "
+              "'persistence' above 0s",
+              "configs/bad_persistence_netmask.yaml:19:72: 'persistence' must be at most 24d, "
+              "got '25d'"});
+    for (auto [text, prefix] : {std::pair{"0", 0},
+                                {"/0", 0},
+                                {"0.0.0.0", 0},
+                                {"32", 32},
+                                {"255.255.255.255", 32},
+                                {"255.255.128.0", 17},
+                                {"/8", 8}}) {
+        LoadResult r = load_config_text(
+            "interfaces: [{name: a, device: d, address: 10.0.0.1/24}]\n"
+            "services: [{name: s, protocol: tcp, vip: 10.0.0.2, port: 80, persistence: 24d,\n"
+            "            persistence_netmask: \"" +
+                std::string(text) + "\", real_servers: [{address: 10.0.0.3}]}]\n",
+            "inline.yaml");
+        INFO(text);
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        CHECK(r.config->services[0].persistence_prefix == prefix);
+        CHECK(r.config->services[0].persistence == kMaxPersistence);
+    }
+}
+
+TEST_CASE("connection thresholds: 0..2^31, min_connections within max_connections", "[config]") {
+    const std::string range = "must be an integer in 0..2147483648";
+    const std::string needs_max =
+        "'min_connections' needs 'max_connections' above 0 (it is where a server overloaded at "
+        "max_connections takes connections again)";
+    CHECK(
+        errors_of("bad_thresholds.yaml") ==
+        std::vector<std::string>{
+            "configs/bad_thresholds.yaml:16:48: 'max_connections' " + range + ", got '2147483649'",
+            "configs/bad_thresholds.yaml:17:48: " + needs_max,
+            "configs/bad_thresholds.yaml:18:69: 'min_connections' (11) must not exceed "
+            "'max_connections' (10)",
+            "configs/bad_thresholds.yaml:19:68: " + needs_max,
+            "configs/bad_thresholds.yaml:20:48: 'max_connections' " + range + ", got '-1'",
+            "configs/bad_thresholds.yaml:21:70: 'min_connections' " + range + ", got '1.5'"});
+}
+
+TEST_CASE("at most 65535 real servers in all services together", "[config]") {
+    // Real server ids are 16 bits and a reload needs a free one.
+    auto config_with = [](uint32_t servers) {
+        std::string text =
+            "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\n"
+            "services:\n"
+            "  - {name: s, protocol: tcp, vip: 10.0.0.2, port: 80, real_servers: [{address: "
+            "10.0.0.3}]}\n"
+            "  - name: t\n"
+            "    protocol: tcp\n"
+            "    vip: 10.0.0.2\n"
+            "    port: 81\n"
+            "    real_servers:\n";
+        for (uint32_t i = 1; i < servers; ++i) {  // line 8 + i
+            text += "      - {address: 10." + std::to_string(1 + i / 65536) + "." +
+                    std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + "}\n";
+        }
+        return load_config_text(text, "many.yaml");
+    };
+    CHECK(texts(config_with(kMaxRealServers)) == std::vector<std::string>{});
+    CHECK(texts(config_with(kMaxRealServers + 1)) ==
+          std::vector<std::string>{"many.yaml:65543:9: more than 65535 real servers in all "
+                                   "services together"});
 }
 
 TEST_CASE("duplicate services, names and interfaces point back at the first", "[config]") {

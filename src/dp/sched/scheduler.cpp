@@ -1,17 +1,96 @@
 #include "dp/sched/scheduler.hpp"
 
+#include "dp/sched/dh.hpp"
+#include "dp/sched/fo.hpp"
+#include "dp/sched/lc.hpp"
+#include "dp/sched/mh.hpp"
+#include "dp/sched/nq.hpp"
 #include "dp/sched/rr.hpp"
+#include "dp/sched/sed.hpp"
+#include "dp/sched/sh.hpp"
+#include "dp/sched/wlc.hpp"
 #include "dp/sched/wrr.hpp"
 
 namespace vsnat::dp {
 
-std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind,
-                                          std::span<const Destination> servers) {
+bool Scheduler::available(std::span<const Destination> servers, size_t i, const ServerLoad& load) {
+    const Destination& d = servers[i];
+    if (d.weight == 0) {
+        return false;
+    }
+    if (d.max_connections == 0) {
+        return true;
+    }
+    const uint64_t total = load.active(d.dest_id) + load.inactive(d.dest_id);
+    std::atomic<uint8_t>& flag = shared_.overloaded[i];
+    const uint8_t was = flag.load(std::memory_order_relaxed);
+    uint8_t overloaded = was;
+    if (total >= d.max_connections) {
+        overloaded = 1;
+    } else if (was != 0) {
+        // LVS ip_vs_unbind_dest: below the lower threshold, or below 3/4 of the upper one.
+        const bool below = d.min_connections != 0
+                               ? total < d.min_connections
+                               : total * 4 < static_cast<uint64_t>(d.max_connections) * 3;
+        overloaded = below ? 0 : 1;
+    }
+    if (overloaded != was) {
+        flag.store(overloaded, std::memory_order_relaxed);
+    }
+    return overloaded == 0;
+}
+
+bool Scheduler::any_available(std::span<const Destination> servers, const ServerLoad& load) {
+    for (size_t i = 0; i < servers.size(); ++i) {
+        if (available(servers, i, load)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::unique_ptr<SharedSchedulerState> make_shared_state(SchedulerKind kind,
+                                                        std::span<const Destination> servers) {
+    auto shared = std::make_unique<SharedSchedulerState>(servers.size());
+    switch (kind) {
+        case SchedulerKind::sh:
+            shared->slots = SourceHash::build_table(servers);
+            break;
+        case SchedulerKind::dh:
+            shared->slots = DestinationHash::build_table(servers);
+            break;
+        case SchedulerKind::mh:
+            shared->slots = MaglevHash::build_table(servers);
+            break;
+        default:
+            break;
+    }
+    return shared;
+}
+
+std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind, std::span<const Destination> servers,
+                                          SharedSchedulerState& shared) {
     switch (kind) {
         case SchedulerKind::rr:
-            return std::make_unique<RoundRobin>();
+            return std::make_unique<RoundRobin>(shared);
         case SchedulerKind::wrr:
-            return std::make_unique<WeightedRoundRobin>(servers);
+            return std::make_unique<WeightedRoundRobin>(servers, shared);
+        case SchedulerKind::lc:
+            return std::make_unique<LeastConnection>(shared);
+        case SchedulerKind::wlc:
+            return std::make_unique<WeightedLeastConnection>(shared);
+        case SchedulerKind::sed:
+            return std::make_unique<ShortestExpectedDelay>(shared);
+        case SchedulerKind::nq:
+            return std::make_unique<NeverQueue>(shared);
+        case SchedulerKind::sh:
+            return std::make_unique<SourceHash>(shared);
+        case SchedulerKind::dh:
+            return std::make_unique<DestinationHash>(shared);
+        case SchedulerKind::mh:
+            return std::make_unique<MaglevHash>(shared);
+        case SchedulerKind::fo:
+            return std::make_unique<WeightedFailover>(shared);
     }
     return nullptr;
 }

@@ -4,7 +4,9 @@
 
 namespace vsnat::dp {
 
-WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers) {
+WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers,
+                                       SharedSchedulerState& shared)
+    : Scheduler(shared) {
     uint32_t g = 0;
     for (const Destination& d : servers) {
         max_weight_ = std::max(max_weight_, d.weight);
@@ -17,12 +19,12 @@ WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers) {
 }
 
 int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const FlowKey&,
-                                 const ServerLoad&) {
+                                 const ServerLoad& load) {
     const auto n = static_cast<int32_t>(servers.size());
-    if (max_weight_ == 0 || n == 0) {
+    if (max_weight_ == 0 || n == 0 || !any_available(servers, load)) {
         return kNone;
     }
-    // At most one full descent of the current weight plus one pass: then nothing qualifies.
+    // Some server qualifies within one full descent of the current weight plus one pass.
     const int64_t limit = static_cast<int64_t>(n) * (max_weight_ / gcd_ + 2);
     for (int64_t step = 0; step < limit; ++step) {
         index_ = (index_ + 1) % n;
@@ -32,7 +34,9 @@ int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const Flo
                 current_ = max_weight_;
             }
         }
-        if (servers[static_cast<size_t>(index_)].weight >= current_) {
+        const auto i = static_cast<size_t>(index_);
+        // LVS ip_vs_wrr_schedule: weight >= cw and not IP_VS_DEST_F_OVERLOAD.
+        if (servers[i].weight >= current_ && available(servers, i, load)) {
             return index_;
         }
     }

@@ -6,10 +6,10 @@ namespace vsnat::dp {
 
 /// Weighted round robin exactly as LVS's ip_vs_wrr: the current weight steps down from the
 /// maximum by the gcd of the weights; each pass picks, in order, the servers whose weight
-/// reaches it. Weights 4,3,2 give A A B A B C A B C.
+/// reaches it and are not overloaded. Weights 4,3,2 give A A B A B C A B C.
 class WeightedRoundRobin final : public Scheduler {
   public:
-    explicit WeightedRoundRobin(std::span<const Destination> servers);
+    WeightedRoundRobin(std::span<const Destination> servers, SharedSchedulerState& shared);
     int32_t pick(std::span<const Destination> servers, const FlowKey& inbound,
                  const ServerLoad& load) override;
 

@@ -1,0 +1,11 @@
+#include "dp/sched/wlc.hpp"
+
+namespace vsnat::dp {
+
+int32_t WeightedLeastConnection::pick(std::span<const Destination> servers, const FlowKey&,
+                                      const ServerLoad& load) {
+    return least(servers, load, /*weighted=*/true, /*idle_first=*/false,
+                 [&load](uint16_t dest_id) { return connection_overhead(load, dest_id); });
+}
+
+}  // namespace vsnat::dp

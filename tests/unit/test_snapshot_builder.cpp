@@ -1,0 +1,161 @@
+// The snapshot builder: every scheduler reaches the dataplane with its settings, and services
+// and real servers keep their ids across a reload.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+
+#include <map>
+#include <set>
+
+#include "cp/snapshot_builder.hpp"
+
+using namespace vsnat;
+using namespace vsnat::cp;
+
+namespace {
+
+Config parse(const std::string& services) {
+    LoadResult r = load_config_text(
+        "interfaces: [{name: out, device: d0, address: 198.18.0.254/24},\n"
+        "             {name: in, device: d1, address: 198.19.0.1/24}]\n"
+        "services:\n" +
+            services,
+        "test.yaml");
+    for (const ConfigError& e : r.errors) {
+        INFO(e.to_string());
+    }
+    REQUIRE(r.errors.empty());
+    return *r.config;
+}
+
+std::unique_ptr<dp::Snapshot> build(const Config& c, const dp::Snapshot* previous = nullptr) {
+    return build_snapshot(c, {{0, {}}, {1, {}}}, 2, previous);
+}
+
+// dest id by (service port, real server last octet).
+std::map<std::pair<uint16_t, uint32_t>, uint16_t> dest_ids(const dp::Snapshot& s) {
+    std::map<std::pair<uint16_t, uint32_t>, uint16_t> out;
+    for (const dp::ServiceEntry& e : s.services) {
+        for (const dp::Destination& d : e.servers) {
+            out[{ntohs(e.port), ntohl(d.ip) & 0xff}] = d.dest_id;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("builder: every scheduler, with thresholds and persistence", "[builder]") {
+    const std::vector<std::pair<std::string, dp::SchedulerKind>> kinds = {
+        {"rr", dp::SchedulerKind::rr},   {"wrr", dp::SchedulerKind::wrr},
+        {"lc", dp::SchedulerKind::lc},   {"wlc", dp::SchedulerKind::wlc},
+        {"sed", dp::SchedulerKind::sed}, {"nq", dp::SchedulerKind::nq},
+        {"sh", dp::SchedulerKind::sh},   {"dh", dp::SchedulerKind::dh},
+        {"mh", dp::SchedulerKind::mh},   {"fo", dp::SchedulerKind::fo}};
+    std::string services;
+    uint16_t port = 1000;
+    for (const auto& [name, kind] : kinds) {
+        services += "  - {name: s" + name +
+                    ", protocol: tcp, vip: 198.18.0.100, port: " + std::to_string(port++) +
+                    ", scheduler: " + name +
+                    ", persistence: 5m, persistence_netmask: 24,\n"
+                    "     real_servers: [{address: 198.19.0.2, max_connections: 100, "
+                    "min_connections: 50}, {address: 198.19.0.3, weight: 0}]}\n";
+    }
+    const Config c = parse(services);
+    CHECK(unsupported_features(c, "f.yaml").empty());
+    auto snap = build(c);
+    REQUIRE(snap->services.size() == kinds.size());
+    for (size_t i = 0; i < kinds.size(); ++i) {
+        const dp::ServiceEntry& e = snap->services[i];
+        INFO(kinds[i].first);
+        CHECK(e.scheduler == kinds[i].second);
+        CHECK(e.persistence_ms == 300000);
+        CHECK(e.persistence_mask == htonl(0xffffff00));
+        CHECK(e.servers[0].max_connections == 100);
+        CHECK(e.servers[0].min_connections == 50);
+        CHECK(e.servers[1].weight == 0);
+        // Built for every worker, with the shared table where the kind has one.
+        CHECK(snap->schedulers[1][i] != nullptr);
+        const bool hashing =
+            kinds[i].first == "sh" || kinds[i].first == "dh" || kinds[i].first == "mh";
+        CHECK(snap->scheduler_states[i]->slots.empty() == !hashing);
+    }
+}
+
+TEST_CASE("builder: a helper is reported as unavailable; schedulers are not", "[builder]") {
+    const Config c = parse(
+        "  - {name: ftp, protocol: tcp, vip: 198.18.0.100, port: 21, scheduler: mh, helper: ftp,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n");
+    const auto errors = unsupported_features(c, "f.yaml");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].to_string() ==
+          "f.yaml:4:84: service 'ftp': helper 'ftp' is not available in this build");
+}
+
+TEST_CASE("builder: ids stay with their service and real server across a reload", "[builder]") {
+    const Config before = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3},\n"
+        "                    {address: 198.19.0.4}]}\n"
+        "  - {name: dns, protocol: udp, vip: 198.18.0.100, port: 53,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n");
+    // The reload drops a service in front and web's middle server, adds a server and a
+    // service, and changes a weight.
+    const Config after = parse(
+        "  - {name: mail, protocol: tcp, vip: 198.18.0.100, port: 25,\n"
+        "     real_servers: [{address: 198.19.0.9}]}\n"
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2, weight: 5}, {address: 198.19.0.4},\n"
+        "                    {address: 198.19.0.5}]}\n");
+    auto first = build(before);
+    auto second = build(after, first.get());
+    const auto old_ids = dest_ids(*first);
+    const auto new_ids = dest_ids(*second);
+    CHECK(old_ids.size() == 5);
+    std::set<uint16_t> distinct;
+    for (const auto& [key, id] : old_ids) {
+        distinct.insert(id);
+    }
+    CHECK(distinct.size() == 5);
+
+    CHECK(new_ids.at({80, 2}) == old_ids.at({80, 2}));  // weight changed: same server
+    CHECK(new_ids.at({80, 4}) == old_ids.at({80, 4}));
+    // New ones take ids no server of the old snapshot had.
+    for (const auto& key : {std::pair<uint16_t, uint32_t>{80, 5}, {25, 9}}) {
+        for (const auto& [old_key, id] : old_ids) {
+            CHECK(new_ids.at(key) != id);
+        }
+    }
+    CHECK(new_ids.at({80, 5}) != new_ids.at({25, 9}));
+    CHECK(second->services[1].service_id == first->services[0].service_id);  // web
+    CHECK(second->services[0].service_id != first->services[1].service_id);  // not dns's
+
+    // A third snapshot built from the second keeps going forward: dns's old ids stay unused.
+    auto third = build(before, second.get());
+    const auto third_ids = dest_ids(*third);
+    CHECK(third_ids.at({80, 2}) == old_ids.at({80, 2}));
+    CHECK(third_ids.at({53, 2}) != old_ids.at({53, 2}));
+    CHECK(third->server_index(0, third_ids.at({80, 4})) == 2);
+}
+
+TEST_CASE("builder: a server overloaded before a reload is still overloaded after it",
+          "[builder]") {
+    const Config c = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80, scheduler: lc,\n"
+        "     real_servers: [{address: 198.19.0.2, max_connections: 10, min_connections: 5},\n"
+        "                    {address: 198.19.0.3, max_connections: 10}]}\n");
+    auto first = build(c);
+    first->scheduler_states[0]->overloaded[0] = 1;
+    auto second = build(c, first.get());
+    CHECK(second->scheduler_states[0]->overloaded[0] == 1);
+    CHECK(second->scheduler_states[0]->overloaded[1] == 0);
+    // Reordered: the flag follows the server, not the position.
+    const Config swapped = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80, scheduler: lc,\n"
+        "     real_servers: [{address: 198.19.0.3, max_connections: 10},\n"
+        "                    {address: 198.19.0.2, max_connections: 10, min_connections: 5}]}\n");
+    auto third = build(swapped, second.get());
+    CHECK(third->scheduler_states[0]->overloaded[0] == 0);
+    CHECK(third->scheduler_states[0]->overloaded[1] == 1);
+}
