@@ -42,6 +42,7 @@ readonly HELPERS="$SCRIPT_DIR/lab"
 readonly LAB_DIR="${VSNAT_LAB_DIR:-/run/vsnat-lab}"
 readonly FILE_MB="${VSNAT_LAB_FILE_MB:-100}"
 readonly ACCESS_LOG="${VSNAT_LAB_ACCESS_LOG:-1}"
+readonly QUEUES="${VSNAT_LAB_QUEUES:-1}"
 
 # --- names and the address plan (DESIGN.md section 5) -------------------------------------
 readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-rs2 NS_KDIR=vsnat-kdir
@@ -82,7 +83,8 @@ usage: $(basename "$0") COMMAND
 
 environment: VSNAT_LAB_DIR (default /run/vsnat-lab), VSNAT_LAB_FILE_MB (file made by up,
 default 100, 0 = none), VSNAT_LAB_ACCESS_LOG (1 = nginx access logs in the state dir, the
-default; 0 = off, for benchmarks). Tests can source $LAB_DIR/lab.env for names, addresses and MACs.
+default; 0 = off, for benchmarks), VSNAT_LAB_QUEUES (RX/TX queues of the vsn-out and vsn-in
+veth pairs, 1..8, default 1; 2 for vsnatd with two workers). Tests can source $LAB_DIR/lab.env for names, addresses and MACs.
 EOF
 }
 
@@ -181,11 +183,17 @@ prepare_if() {
 build_links() {
   local dns=$1
 
+  # Both director links get $QUEUES RX and TX queues on both ends (VSNAT_LAB_QUEUES): a veth
+  # delivers a frame on the RX queue numbered like the TX queue its peer picked, and XDP on a
+  # veth needs at least as many RX queues as its peer has TX queues. With 2, each of vsnatd's two
+  # workers polls its own AF_XDP queue (queue_count=2).
+  local q=(numtxqueues "$QUEUES" numrxqueues "$QUEUES")
   # Outside link: vsn-out <-> vsnat-client eth0.
-  nsip "$dns" link add "$IF_OUT" address "$VSN_OUT_MAC" type veth \
-    peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT"
+  nsip "$dns" link add "$IF_OUT" address "$VSN_OUT_MAC" "${q[@]}" type veth \
+    peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT" "${q[@]}"
   # Inside link: vsn-in <-> vsnat-lan lan-in (a bridge port).
-  nsip "$dns" link add "$IF_IN" address "$VSN_IN_MAC" type veth peer name lan-in netns "$NS_LAN"
+  nsip "$dns" link add "$IF_IN" address "$VSN_IN_MAC" "${q[@]}" type veth \
+    peer name lan-in netns "$NS_LAN" "${q[@]}"
 
   if [[ -z $dns ]]; then
     # DPDK mode: the root kernel must stay out of the way on these links. They carry no
@@ -193,6 +201,11 @@ build_links() {
     # its own addresses (arp_ignore's default answers for any local address on any interface).
     ns_sysctl "" "net.ipv4.conf.$IF_OUT.arp_ignore" 8
     ns_sysctl "" "net.ipv4.conf.$IF_IN.arp_ignore" 8
+    # While no vsnatd is attached (before it starts, after it stops or dies), lab frames reach
+    # the root stack: never forward them, even on a host with ip_forward on, so nothing from
+    # 198.18.0.0/15 can leave through the host's own routes.
+    ns_sysctl "" "net.ipv4.conf.$IF_OUT.forwarding" 0
+    ns_sysctl "" "net.ipv4.conf.$IF_IN.forwarding" 0
   fi
   prepare_if "$dns" "$IF_OUT"
   prepare_if "$dns" "$IF_IN"
@@ -334,6 +347,7 @@ LAB_NS_RS2=$NS_RS2
 LAB_NS_DIRECTOR=$([[ $mode == kernel-director ]] && echo "$NS_KDIR")
 LAB_IF_OUT=$IF_OUT
 LAB_IF_IN=$IF_IN
+LAB_QUEUES=$QUEUES
 LAB_MAC_OUT=$VSN_OUT_MAC
 LAB_MAC_IN=$VSN_IN_MAC
 LAB_MAC_CLIENT=$CLIENT_MAC
@@ -380,6 +394,9 @@ cmd_up() {
   if ! [[ $FILE_MB =~ ^[0-9]+$ ]] || ((FILE_MB > 4096)); then
     die "VSNAT_LAB_FILE_MB must be 0..4096, got '$FILE_MB'"
   fi
+  if ! [[ $QUEUES =~ ^[1-8]$ ]]; then
+    die "VSNAT_LAB_QUEUES must be 1..8, got '$QUEUES'"
+  fi
 
   # Idempotent: whatever lab (or leftover of one) exists is taken down first.
   local ns l existing=0
@@ -417,7 +434,7 @@ cmd_up() {
   write_env "$mode"
   trap - ERR EXIT
 
-  log "up ($mode) in $((SECONDS - t0)) s; state in $LAB_DIR"
+  log "up ($mode, $QUEUES queue(s) on $IF_OUT/$IF_IN) in $((SECONDS - t0)) s; state in $LAB_DIR"
   if [[ $mode == dpdk ]]; then
     log "attach vsnatd to $IF_OUT ($VSN_OUT_MAC, be $DIR_OUT_ADDR/24 + VIP $VIP) and $IF_IN ($VSN_IN_MAC, be $DIR_IN_ADDR/24)"
   else
@@ -485,9 +502,13 @@ cmd_down() {
       did=1
     fi
   done
+  # A namespace is destroyed asynchronously after `ip netns del`, taking the root-side peers of
+  # its veths with it a moment later: `ip link del` can lose that race ("Cannot find device"),
+  # which is fine as long as the link is gone afterwards.
   for l in "${ROOT_LINKS[@]}"; do
     if ip link show "$l" >/dev/null 2>&1; then
-      ip link del "$l"
+      ip link del "$l" 2>/dev/null || ! ip link show "$l" >/dev/null 2>&1 ||
+        die "cannot delete link $l"
       did=1
     fi
   done

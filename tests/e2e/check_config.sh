@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# e2e 9: `vsnatd -c FILE --check`, the operator's config validator (DESIGN.md section 2).
+#   - broken files exit 1 and print each error as FILE:LINE:COL: message; for the crafted
+#     lab-like files under tests/e2e/configs/ the exact lines, in file order; for every
+#     tests/unit/configs/bad_*.yaml at least one well-formed error line naming the file;
+#   - a missing file is one error at 1:1;
+#   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short}-*.yaml,
+#     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line.
+# No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
+# repository root, so FILE in the expected lines is that relative path.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[[ -x $VSNATD ]] || ! kernel_mode || skip "needs vsnatd itself (VSNAT_E2E_KERNEL=1 and no $VSNATD)"
+e2e_require_daemon
+cd "$REPO_DIR"
+
+# run_check FILE: sets CHECK_RC and CHECK_OUT (stdout and stderr together).
+run_check() {
+  CHECK_RC=0
+  CHECK_OUT=$(timeout 10 "$VSNATD" -c "$1" --check 2>&1) || CHECK_RC=$?
+}
+
+# file_lines FILE: the lines of CHECK_OUT that start with "FILE:" (errors, or a summary line);
+# error_lines FILE: those of the form FILE:LINE:COL: message.
+file_lines() { awk -v p="$1:" 'index($0, p) == 1' <<<"$CHECK_OUT"; }
+error_lines() { file_lines "$1" | awk -v n=$((${#1} + 2)) 'substr($0, n) ~ /^[1-9][0-9]*:[1-9][0-9]*: [^ ]/'; }
+
+# expect_errors FILE LINE...: exit 1 and exactly these error lines, in this order.
+expect_errors() {
+  local file=$1 got want
+  shift
+  run_check "$file"
+  got=$(error_lines "$file")
+  want=$(printf '%s\n' "$@")
+  if ((CHECK_RC == 1)) && [[ $got == "$want" ]]; then
+    pass "check $(basename "$file")" "exit 1, $# error lines as expected"
+  else
+    fail "check $(basename "$file")" "exit $CHECK_RC; diff (- want, + got):
+$(diff <(echo "$want") <(echo "$got") | grep '^[<>]' | sed 's/^</-/; s/^>/+/')
+full output:
+$CHECK_OUT"
+  fi
+}
+
+e=tests/e2e/configs
+expect_errors "$e/bad_lab_mistakes.yaml" \
+  "$e/bad_lab_mistakes.yaml:13:43: 'tcp_established' must be a duration of at least 1s (like 60s, 15m, 2h, 1d; a bare number is seconds), got '15 minutes'" \
+  "$e/bad_lab_mistakes.yaml:19:5: unknown key 'schedular' in service" \
+  "$e/bad_lab_mistakes.yaml:22:51: 'weight' must be an integer in 0..65535, got '-2'" \
+  "$e/bad_lab_mistakes.yaml:24:15: 'protocol' must be one of tcp, udp, got 'UDP'" \
+  "$e/bad_lab_mistakes.yaml:25:10: vip 198.18.0.254 is the address of interface 'outside'" \
+  "$e/bad_lab_mistakes.yaml:29:9: duplicate real server 198.19.0.2:53 (first at line 28)"
+expect_errors "$e/bad_lab_syntax.yaml" \
+  "$e/bad_lab_syntax.yaml:8:1: YAML syntax error: end of map flow not found"
+expect_errors "$e/no_such_file.yaml" \
+  "$e/no_such_file.yaml:1:1: cannot open: No such file or directory"
+
+# Every broken file of the unit suite: exit 1, and every line naming the file has the form
+# FILE:LINE:COL: message (their exact texts are the unit tests' business).
+n=0 bad=""
+for f in tests/unit/configs/bad_*.yaml; do
+  n=$((n + 1))
+  run_check "$f"
+  lines=$(file_lines "$f")
+  malformed=$(grep -vxF -f <(error_lines "$f") <<<"$lines" || true)
+  if ((CHECK_RC != 1)) || [[ -z $lines || -n $malformed ]]; then
+    bad+=" $(basename "$f") (exit $CHECK_RC, $(grep -c . <<<"$lines") error lines${malformed:+, malformed: $malformed})"
+  fi
+done
+if ((n >= 25)) && [[ -z $bad ]]; then
+  pass check-unit-bad-files "$n files: each exit 1 with FILE:LINE:COL: message lines"
+else
+  fail check-unit-bad-files "$n files;$bad"
+fi
+
+# Good files: exit 0, a summary, no error lines. A file the grammar accepts but that uses a
+# feature this build lacks (a scheduler, persistence, a helper) may be refused, as long as each
+# refusal is a FILE:LINE:COL: line saying "not available in this build".
+for f in config/*.yaml tests/e2e/configs/vsnat-*.yaml tests/e2e/configs/short-*.yaml tests/unit/configs/good_*.yaml; do
+  run_check "$f"
+  lines=$(file_lines "$f")
+  errors=$(error_lines "$f")
+  if ((CHECK_RC == 0)) && [[ -z $errors && -n $CHECK_OUT ]]; then
+    pass "check $f" "exit 0: $(head -n 1 <<<"$CHECK_OUT" | cut -c1-100)$( (($(wc -l <<<"$CHECK_OUT") > 1)) && echo " (+$(($(wc -l <<<"$CHECK_OUT") - 1)) lines)")"
+  elif ((CHECK_RC == 1)) && [[ -n $errors && $errors == "$lines" ]] && ! grep -qv 'not available in this build' <<<"$errors"; then
+    pass "check $f" "refused for features this build lacks: $(sed -E 's/^[^:]+:([0-9]+:[0-9]+): /\1 /' <<<"$errors" | paste -sd ';' | cut -c1-200)"
+  else
+    fail "check $f" "exit $CHECK_RC, output: ${CHECK_OUT:-<none>}"
+  fi
+done
+e2e_end

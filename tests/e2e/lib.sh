@@ -1,0 +1,296 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh — shared code of the end-to-end tests (sourced, not run).
+#
+# A test script does:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   e2e_parse_args "$@"        # --workers N (1 or 2): E2E_WORKERS; --af-xdp: E2E_XDP=1
+#   e2e_require_root           # exit 77 (meson: skipped), loudly, when not root
+#   e2e_start                  # lab up, hugepages, vsnatd started and ready; cleanup trap set
+#   ... checks: pass NAME "detail" / fail NAME "detail"; client CMD ... runs in the client ns
+#   e2e_end                    # summary; exit 1 when anything failed
+# The EXIT trap always stops vsnatd (by PID: SIGTERM, it must exit 0 within 15 s) and runs
+# `scripts/lab.sh down`; a daemon that died, hung or exited non-zero fails the test. When meson
+# kills a test that overran its timeout (SIGKILL to its process group, 0.5 s after SIGTERM),
+# tests/e2e/guard.sh, in its own session, does that cleanup instead; its lock also keeps the
+# next test from building its lab before the cleanup is done.
+#
+# Environment:
+#   VSNATD               the daemon (meson passes the built one; default build/src/app/vsnatd)
+#   VSNAT_E2E_KERNEL=1   run the traffic checks against the lab's kernel director
+#                        (lab.sh up --kernel-director) instead of vsnatd: validates the tests
+#                        themselves. Checks that need vsnatd (telemetry) skip in this mode.
+#   VSNAT_E2E_LOG_DIR    where each test keeps its daemon log and captures (default
+#                        /tmp/vsnat-e2e/<test>); kept after the run for post-mortems.
+#
+# Network rule (DESIGN.md section 5): traffic only inside the lab's namespaces, addresses in
+# 198.18.0.0/15; every loop bounded in count and every client call in time.
+
+set -Eeuo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$E2E_DIR/../.." && pwd)"
+readonly E2E_DIR REPO_DIR
+readonly LAB_SH="$REPO_DIR/scripts/lab.sh"
+readonly HUGEPAGES_SH="$REPO_DIR/scripts/hugepages.sh"
+readonly TELEMETRY_PY="$E2E_DIR/telemetry.py"
+VSNATD="${VSNATD:-$REPO_DIR/build/src/app/vsnatd}"
+readonly E2E_KERNEL="${VSNAT_E2E_KERNEL:-0}"
+E2E_NAME="$(basename "${BASH_SOURCE[1]:-$0}" .sh)"
+readonly E2E_NAME
+# Every e2e config uses this EAL --file-prefix; the telemetry socket lives under it.
+readonly E2E_PREFIX=vsnat-e2e
+readonly READY_TIMEOUT_S=30 STOP_TIMEOUT_S=15
+
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+
+E2E_WORKERS=1 E2E_XDP=0
+E2E_PASSED=0 E2E_FAILED=0
+E2E_LOG_DIR=""
+VSNATD_PID="" VSNATD_LOG="" VSNATD_CONFIG="" E2E_GUARD_PID=""
+E2E_LAB_UP=0
+E2E_T0=$SECONDS
+
+log() { echo "[$E2E_NAME] $*"; }
+pass() { echo "PASS $1: $2"; E2E_PASSED=$((E2E_PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; E2E_FAILED=$((E2E_FAILED + 1)); }
+kernel_mode() { [[ $E2E_KERNEL == 1 ]]; }
+
+# Run a command in the client namespace / a real server's namespace.
+client() { ip netns exec "$LAB_NS_CLIENT" "$@"; }
+in_rs() { local n=$1; shift; ip netns exec "vsnat-rs$n" "$@"; }
+
+e2e_parse_args() {
+  while (($#)); do
+    case $1 in
+      --workers) E2E_WORKERS=${2:-}; shift ;;
+      --af-xdp) E2E_XDP=1 ;;
+      *) echo "$E2E_NAME: unknown argument $1 (known: --workers 1|2, --af-xdp)" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  [[ $E2E_WORKERS == 1 || $E2E_WORKERS == 2 ]] || { echo "$E2E_NAME: --workers 1 or 2" >&2; exit 2; }
+  ((E2E_XDP == 0 || E2E_WORKERS == 1)) || { echo "$E2E_NAME: --af-xdp works with 1 worker only" >&2; exit 2; }
+}
+
+# meson counts exit 77 as "skipped"; say why where a human will see it.
+skip() {
+  echo "############################################################################"
+  echo "SKIP $E2E_NAME: $*"
+  echo "############################################################################"
+  exit 77
+}
+
+e2e_require_root() {
+  [[ $(id -u) -eq 0 ]] ||
+    skip "needs root (network namespaces, veths, hugepages, AF_XDP); run: sudo meson test -C build --suite e2e"
+}
+
+e2e_require_daemon() {
+  if [[ ! -x $VSNATD ]]; then
+    echo "FAIL $E2E_NAME: vsnatd not found at $VSNATD (build it: ninja -C build, or set VSNATD)"
+    exit 1
+  fi
+}
+
+# The config a test runs with: tests/e2e/configs/<base>-<workers>w[-xdp].yaml (AF_PACKET
+# vdevs, like config/lab.yaml; -xdp: AF_XDP).
+e2e_variant() { echo "${E2E_WORKERS}w$( ((E2E_XDP == 0)) || echo -xdp)"; }
+e2e_config() { echo "$E2E_DIR/configs/${1:-vsnat}-$(e2e_variant).yaml"; }
+
+# Fresh log directory for this test (and variant).
+e2e_logdir() {
+  E2E_LOG_DIR="${VSNAT_E2E_LOG_DIR:-/tmp/vsnat-e2e}/$E2E_NAME-$(e2e_variant)"
+  rm -rf -- "$E2E_LOG_DIR"
+  mkdir -p "$E2E_LOG_DIR"
+}
+
+# --- daemon ----------------------------------------------------------------------------------
+
+# Start time of PID $1 (field 22 of /proc/PID/stat, after the comm's ')'), while it runs.
+pid_starttime() {
+  local stat rest fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  read -ra fields <<<"$rest"
+  echo "${fields[19]}"
+}
+
+# Is PID $1 running (and not a zombie)? Our own child stays a zombie until `wait`, and a zombie
+# still answers kill -0, so read its state instead (the field after the ')' of the comm).
+pid_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != [ZX] ]]
+}
+daemon_alive() { [[ -n $VSNATD_PID ]] && pid_alive "$VSNATD_PID"; }
+
+daemon_log_tail() {
+  [[ -n $VSNATD_LOG && -f $VSNATD_LOG ]] || return 0
+  echo "---- last lines of $VSNATD_LOG ----"
+  tail -n "${1:-25}" "$VSNATD_LOG"
+  echo "----"
+}
+
+# Start vsnatd on config $1 in the background and wait, bounded, for "vsnatd ready".
+start_vsnatd() {
+  VSNATD_CONFIG=$1
+  VSNATD_LOG="$E2E_LOG_DIR/vsnatd.log"
+  log "starting $VSNATD -c $VSNATD_CONFIG (log $VSNATD_LOG)"
+  "$VSNATD" -c "$VSNATD_CONFIG" </dev/null >"$VSNATD_LOG" 2>&1 &
+  VSNATD_PID=$!
+  echo "$VSNATD_PID $(pid_starttime "$VSNATD_PID")" >"$E2E_LOG_DIR/vsnatd.pid"
+  local t0=$SECONDS tries=$((READY_TIMEOUT_S * 10))
+  while ((tries-- > 0)); do
+    if grep -q 'vsnatd ready' "$VSNATD_LOG" 2>/dev/null; then
+      log "vsnatd (pid $VSNATD_PID) ready in $((SECONDS - t0)) s"
+      return 0
+    fi
+    if ! daemon_alive; then
+      local rc=0
+      wait "$VSNATD_PID" || rc=$?
+      VSNATD_PID=""
+      fail vsnatd-start "vsnatd exited with status $rc before printing 'vsnatd ready'"
+      daemon_log_tail
+      exit 1
+    fi
+    sleep 0.1
+  done
+  fail vsnatd-start "no 'vsnatd ready' within $READY_TIMEOUT_S s"
+  daemon_log_tail
+  exit 1
+}
+
+# SIGTERM, then up to STOP_TIMEOUT_S for a clean exit with status 0. Returns 1 otherwise.
+stop_vsnatd() {
+  [[ -n $VSNATD_PID ]] || return 0
+  local pid=$VSNATD_PID rc=0 tries=$((STOP_TIMEOUT_S * 10))
+  VSNATD_PID=""
+  local was_alive=1
+  pid_alive "$pid" || was_alive=0
+  kill -TERM "$pid" 2>/dev/null || true
+  while ((tries-- > 0)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  if pid_alive "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    fail vsnatd-stop "vsnatd (pid $pid) ignored SIGTERM for $STOP_TIMEOUT_S s; killed"
+    daemon_log_tail
+    return 1
+  fi
+  wait "$pid" || rc=$?
+  if ((was_alive == 0)); then
+    fail vsnatd-alive "vsnatd (pid $pid) died during the test, exit status $rc"
+    daemon_log_tail 40
+    return 1
+  fi
+  if ((rc != 0)); then
+    fail vsnatd-stop "vsnatd exited with status $rc after SIGTERM (want 0)"
+    daemon_log_tail
+    return 1
+  fi
+  log "vsnatd stopped cleanly (exit 0); its last lines:"
+  tail -n 8 "$VSNATD_LOG" | sed 's/^/  | /'
+  return 0
+}
+
+# Fail now (and loudly) if the daemon died under the traffic of the previous check.
+require_daemon_alive() {
+  [[ -n $VSNATD_LOG ]] || return 0   # no daemon started by this test (or kernel mode)
+  daemon_alive && return 0
+  fail vsnatd-alive "vsnatd (pid ${VSNATD_PID:-?}) is gone"
+  daemon_log_tail 40
+  exit 1
+}
+
+# `telemetry.py CMD` against the test daemon; prints the reply's value (JSON).
+telemetry() { "$PY" "$TELEMETRY_PY" "$1" --prefix "$E2E_PREFIX"; }
+
+# --- setup and cleanup -----------------------------------------------------------------------
+
+e2e_on_exit() {
+  local rc=$?
+  trap - EXIT
+  set +e
+  if [[ -n $VSNATD_PID ]]; then
+    stop_vsnatd || rc=1
+  fi
+  if ((E2E_LAB_UP)); then
+    local out
+    out=$("$LAB_SH" down 2>&1) || { echo "[$E2E_NAME] lab.sh down failed:"; echo "$out"; rc=1; }
+  fi
+  if [[ -n $E2E_GUARD_PID ]]; then
+    : >"$E2E_LOG_DIR/cleaned"
+    kill -TERM "$E2E_GUARD_PID" 2>/dev/null
+    wait "$E2E_GUARD_PID" 2>/dev/null
+  fi
+  ((rc != 0 || E2E_FAILED == 0)) || rc=1
+  exit "$rc"
+}
+
+# Lab up (2 veth queues for 2 workers), hugepages, vsnatd with config $1 (default
+# e2e_config vsnat). VSNAT_LAB_FILE_MB defaults to 0 here: only the download test needs a file.
+e2e_start() {
+  local config=${1:-$(e2e_config vsnat)}
+  kernel_mode || e2e_require_daemon
+  e2e_logdir
+  trap e2e_on_exit EXIT
+  trap 'exit 143' TERM INT   # meson's timeout sends SIGTERM: still clean up
+  setsid bash "$E2E_DIR/guard.sh" "$$" "$(pid_starttime $$)" "$E2E_LOG_DIR" "$LAB_SH" \
+    </dev/null >>"$E2E_LOG_DIR/guard.log" 2>&1 &
+  E2E_GUARD_PID=$!
+  local i
+  for ((i = 0; i < 700; i++)); do
+    [[ -e $E2E_LOG_DIR/guard.ready ]] && break
+    pid_alive "$E2E_GUARD_PID" || break
+    sleep 0.1
+  done
+  if [[ ! -e $E2E_LOG_DIR/guard.ready ]]; then
+    fail guard "the cleanup guard did not start: $(cat "$E2E_LOG_DIR/guard.log")"
+    exit 1
+  fi
+  E2E_LAB_UP=1
+  if kernel_mode; then
+    log "VSNAT_E2E_KERNEL=1: testing the lab's kernel director, not vsnatd"
+    VSNAT_LAB_FILE_MB=${VSNAT_LAB_FILE_MB:-0} "$LAB_SH" up --kernel-director | sed 's/^/  /'
+  else
+    VSNAT_LAB_FILE_MB=${VSNAT_LAB_FILE_MB:-0} VSNAT_LAB_QUEUES=$E2E_WORKERS "$LAB_SH" up | sed 's/^/  /'
+  fi
+  # shellcheck source=/dev/null
+  source "${VSNAT_LAB_DIR:-/run/vsnat-lab}/lab.env"
+  if ! kernel_mode; then
+    "$HUGEPAGES_SH" | sed 's/^/  /'
+    start_vsnatd "$config"
+  fi
+}
+
+e2e_end() {
+  require_daemon_alive
+  log "$E2E_PASSED passed, $E2E_FAILED failed in $((SECONDS - E2E_T0)) s$([[ -n $E2E_LOG_DIR ]] && echo "; logs in $E2E_LOG_DIR")"
+  ((E2E_FAILED == 0))   # the EXIT trap turns any failure into exit 1
+}
+
+# --- traffic helpers -------------------------------------------------------------------------
+
+# http_sequential N [PATH]: N sequential curl requests to http://VIP:80PATH from the client,
+# each a new connection. One line per request on stdout:
+#   "ok <remote_ip>:<remote_port> <local_port> <body>"   or   "err <curl exit> <message>"
+# Gives up after 3 failures (a dead director would otherwise cost N x 2 s).
+http_sequential() {
+  local n=$1 path=${2:-/} i out rc errors=0
+  for ((i = 0; i < n; i++)); do
+    rc=0
+    out=$(client curl -sS --max-time 2 -w '|%{remote_ip}:%{remote_port}|%{local_port}' \
+      "http://$LAB_VIP$path" 2>&1) || rc=$?
+    if ((rc == 0)); then
+      local body=${out%%|*} rest=${out#*|}
+      echo "ok ${rest%%|*} ${rest#*|} ${body%$'\n'}"
+    else
+      echo "err $rc $(tr '\n' ' ' <<<"$out")"
+      ((++errors < 3)) || return 0
+    fi
+  done
+}
