@@ -1,0 +1,966 @@
+// In-process benchmark of the dataplane (DESIGN.md section 6): synthetic bursts of real mbufs
+// through the real dp::process_burst, no NIC. For each table size it prints packets/s and
+// cycles/packet for new connections, established flows and a 1% mix, an empty-pipeline ceiling
+// (parse + NAT rewrite, no table), and the memory per connection, against the design's targets.
+//
+// Nothing is sent anywhere: client addresses (198.18.0.0/15, RFC 2544's benchmarking range) are
+// bytes in memory. One worker, on the main lcore.
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dp/bytes.hpp"
+#include "dp/lab_fixture.hpp"  // tests/dp: the seed's scenario (snapshot, MAC addresses)
+#include "dp/nat.hpp"
+#include "dp/parse.hpp"
+#include "dp/pipeline.hpp"
+#include "support/packet_builder.hpp"
+
+namespace {
+
+using namespace vsnat;
+using dp::ConnTable;
+
+constexpr uint16_t kBurst = 32;
+constexpr size_t kFrameLen = 60;  // a minimum Ethernet frame without its FCS: 64 B on the wire
+constexpr size_t kL3 = dp::eth::kHeaderLen;
+constexpr size_t kL4 = kL3 + dp::ipv4::kMinHeaderLen;
+constexpr uint32_t kExpireBudget = 256;  // per burst, as run_worker (src/dp/worker.cpp) does
+constexpr uint32_t kMixNewPercent = 1;
+constexpr uint32_t kClientNet = 0xc6120000;  // 198.18.0.0/15, host order
+constexpr uint32_t kMaxSize = 100'000'000;
+
+// The targets the figures are reported against.
+constexpr double kTargetBytesPerConn = 128;
+constexpr double kTargetEstablishedCycles = 100;
+constexpr double kTargetNewMpps = 3;
+constexpr uint32_t kTargetSize = 1'000'000;  // the size the cycle targets are stated at
+
+struct Options {
+    std::vector<uint32_t> sizes = {1000, 100'000, 1'000'000};
+    uint64_t packets = 3'000'000;  // per timed phase and size
+    uint32_t rounds = 9;
+    uint64_t seed = 1;
+    bool huge = false;
+    std::vector<std::string> eal_extra;
+};
+
+void usage(FILE* out, const char* argv0) {
+    std::fprintf(out,
+                 "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N] [--huge]\n"
+                 "          [-- EXTRA_EAL_ARGS...]\n"
+                 "  --sizes    live connections per run; k and M suffixes allowed\n"
+                 "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
+                 "  --packets  packets per timed phase and size (default 3000000)\n"
+                 "  --rounds   rounds per phase; the median round is reported (default 9)\n"
+                 "  --seed     seed of the random choices and client addresses (default 1)\n"
+                 "  --huge     use hugepages (no --no-huge, no -m: memory grows on demand)\n"
+                 "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
+                 argv0);
+}
+
+std::optional<uint64_t> parse_count(std::string_view text) {
+    uint64_t multiplier = 1;
+    if (!text.empty() && (text.back() == 'k' || text.back() == 'K')) {
+        multiplier = 1000;
+        text.remove_suffix(1);
+    } else if (!text.empty() && text.back() == 'M') {
+        multiplier = 1'000'000;
+        text.remove_suffix(1);
+    }
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty() ||
+        value > UINT64_MAX / multiplier) {
+        return std::nullopt;
+    }
+    return value * multiplier;
+}
+
+std::optional<Options> parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (arg == "--") {
+            o.eal_extra.assign(argv + i + 1, argv + argc);
+            break;
+        }
+        if (arg == "--huge") {
+            o.huge = true;
+            continue;
+        }
+        if (arg == "--help" || arg == "-h") {
+            usage(stdout, argv[0]);
+            std::exit(0);
+        }
+        if (!has_value) {
+            std::fprintf(stderr, "unknown option or missing value: %s\n", argv[i]);
+            return std::nullopt;
+        }
+        const std::string_view value = argv[++i];
+        if (arg == "--sizes") {
+            o.sizes.clear();
+            for (size_t start = 0; start <= value.size();) {
+                const size_t comma = std::min(value.find(',', start), value.size());
+                const auto n = parse_count(value.substr(start, comma - start));
+                if (!n || *n == 0 || *n > kMaxSize) {
+                    std::fprintf(stderr, "--sizes: each size must be 1..%u\n", kMaxSize);
+                    return std::nullopt;
+                }
+                o.sizes.push_back(static_cast<uint32_t>(*n));
+                start = comma + 1;
+            }
+        } else if (arg == "--packets" || arg == "--rounds" || arg == "--seed") {
+            const auto n = parse_count(value);
+            if (!n || (*n == 0 && arg != "--seed") || (arg == "--rounds" && *n > 1000)) {
+                std::fprintf(stderr, "%s: bad value '%s'\n", argv[i - 1], argv[i]);
+                return std::nullopt;
+            }
+            if (arg == "--packets") {
+                o.packets = *n;
+            } else if (arg == "--rounds") {
+                o.rounds = static_cast<uint32_t>(*n);
+            } else {
+                o.seed = *n;
+            }
+        } else {
+            std::fprintf(stderr, "unknown option: %s\n", argv[i - 1]);
+            return std::nullopt;
+        }
+    }
+    return o;
+}
+
+// What rte_hash_create allocates for `capacity` connections, two keys each (DPDK 22.11,
+// rte_cuckoo_hash.c): 64-byte buckets of 8 for the entries rounded up to a power of two,
+// 32-byte key slots (data pointer + 16-byte key, aligned to 16) for entries + 1, and a ring of
+// 4-byte free-slot indexes rounded up to a power of two.
+uint64_t hash_bytes_estimate(uint32_t capacity) {
+    const uint64_t entries = std::max<uint64_t>(2ULL * capacity, 8);
+    return std::bit_ceil(entries) / 8 * 64 + (entries + 1) * 32 + std::bit_ceil(entries + 1) * 4;
+}
+
+// -m for --no-huge: the largest hash, half again for the heap's overhead, and room for the
+// mbufs and the EAL's own allocations.
+uint64_t eal_memory_mb(uint32_t largest) {
+    return (hash_bytes_estimate(largest) * 3 / 2 >> 20) + 64;
+}
+
+uint64_t mem_available_mb() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t kb = 0;
+    while (meminfo >> key >> kb) {
+        if (key == "MemAvailable:") {
+            return kb >> 10;
+        }
+        meminfo.ignore(64, '\n');
+    }
+    return UINT64_MAX;  // unknown: let the allocation decide
+}
+
+std::string cpu_model() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+        if (line.rfind("model name", 0) == 0) {
+            return line.substr(line.find(':') + 2);
+        }
+    }
+    return "unknown CPU";
+}
+
+std::string join_quoted(const std::vector<std::string>& args) {
+    std::string out;
+    for (const std::string& a : args) {
+        out += out.empty() ? "" : " ";
+        out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
+    }
+    return out;
+}
+
+// splitmix64: cheap, and good enough to pick connections and directions.
+class Rng {
+  public:
+    explicit Rng(uint64_t seed) : state_(seed) {}
+    uint64_t next() {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
+
+  private:
+    uint64_t state_;
+};
+
+// One end of a client: address and port in network order.
+struct Client {
+    uint32_t ip;
+    uint16_t port;
+};
+
+// Clients never seen before: a bijection (murmur3's finalizer) of a 32-bit counter onto
+// 2^17 addresses of 198.18.0.0/15 times 2^15 ports 32768..65535, so none repeats for 2^32 draws.
+class FreshClients {
+  public:
+    explicit FreshClients(uint32_t seed) : counter_(seed) {}
+    Client next() {
+        uint32_t h = counter_++;
+        h ^= h >> 16;
+        h *= 0x85ebca6bU;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35U;
+        h ^= h >> 16;
+        return {htonl(kClientNet | (h >> 15)), htons(static_cast<uint16_t>(0x8000 | (h & 0x7fff)))};
+    }
+
+  private:
+    uint32_t counter_;
+};
+
+// A live connection as the generator knows it: enough to build packets in both directions.
+struct Live {
+    uint32_t client_ip;
+    uint32_t rip;
+    uint16_t client_port;
+    uint16_t rport;
+};
+
+dp::FlowKey inbound_key(const Live& c, uint32_t vip, uint16_t vport) {
+    dp::FlowKey k;
+    k.src_ip = c.client_ip;
+    k.dst_ip = vip;
+    k.src_port = c.client_port;
+    k.dst_port = vport;
+    k.protocol = dp::ipv4::kProtoTcp;
+    return k;
+}
+
+using Frame = std::array<uint8_t, kFrameLen>;
+
+Frame make_frame(const test::PacketSpec& spec) {
+    const std::vector<uint8_t> bytes = test::build_packet(spec);
+    Frame f{};  // zero padding up to the minimum frame, as a NIC delivers it
+    if (bytes.size() > f.size()) {
+        std::fprintf(stderr, "template frame of %zu bytes does not fit\n", bytes.size());
+        std::exit(1);
+    }
+    std::copy(bytes.begin(), bytes.end(), f.begin());
+    return f;
+}
+
+// One measured phase: cycles/packet of each round, and what went wrong if anything did.
+struct Phase {
+    explicit Phase(std::string phase_name) : name(std::move(phase_name)) {}
+    std::string name;
+    std::vector<double> rounds;
+    uint64_t packets = 0;
+    std::string check;  // empty when every packet did what the phase expects
+    std::string ok = "all forwarded";
+    double on_cpu = 0;  // percent of the phase's wall time this thread ran
+
+    double median() const {
+        std::vector<double> r = rounds;
+        std::sort(r.begin(), r.end());
+        if (r.empty()) {
+            return 0;
+        }
+        const size_t mid = r.size() / 2;
+        return r.size() % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
+    }
+    double min() const {
+        return rounds.empty() ? 0 : *std::min_element(rounds.begin(), rounds.end());
+    }
+    double max() const {
+        return rounds.empty() ? 0 : *std::max_element(rounds.begin(), rounds.end());
+    }
+};
+
+struct Memory {
+    uint32_t capacity = 0;
+    uint32_t live = 0;
+    size_t table_bytes = 0;  // ConnTable::memory_bytes()
+    size_t hash_bytes = 0;   // the rte_hash, as rte_malloc's counters moved when it was created
+    uint64_t hash_estimate = 0;
+    rte_malloc_socket_stats heap{};
+};
+
+struct SizeResult {
+    uint32_t size = 0;
+    Phase fresh{""}, established{""}, mix{""}, ceiling{""};
+    Memory memory;
+};
+
+// Drops between two counter snapshots, as "N reason, ...".
+std::string drops_between(const dp::WorkerCounters& before, const dp::WorkerCounters& after) {
+    std::string out;
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+        const uint64_t n = after.drops[r] - before.drops[r];
+        if (n > 0) {
+            out += (out.empty() ? "" : ", ") + std::to_string(n) + " " +
+                   std::string(drop_reason_name(static_cast<DropReason>(r)));
+        }
+    }
+    return out;
+}
+
+// How much of the wall time since construction this thread spent on a CPU. Well below 100%,
+// something else ran on this core and the figures are suspect.
+class CpuShare {
+  public:
+    CpuShare() : wall_(seconds(CLOCK_MONOTONIC)), cpu_(seconds(CLOCK_THREAD_CPUTIME_ID)) {}
+    double percent() const {
+        const double wall = seconds(CLOCK_MONOTONIC) - wall_;
+        return wall > 0 ? 100 * (seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_) / wall : 0;
+    }
+
+  private:
+    static double seconds(clockid_t clock) {
+        timespec ts{};
+        clock_gettime(clock, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+    double wall_, cpu_;
+};
+
+// One worker on the seed's scenario (tests/dp/lab_fixture.cpp), its clock, and the 32 mbufs it
+// is fed again and again.
+class Bench {
+  public:
+    Bench(const Options& options, uint64_t tsc_hz)
+        : options_(options),
+          tsc_per_ms_(tsc_hz / 1000),
+          rng_(options.seed),
+          clients_(static_cast<uint32_t>(options.seed * 0x9e3779b9U)),
+          snapshot_(test::seed_snapshot()),
+          dest_counters_(dp::kMaxDestinations) {
+        const dp::ServiceEntry& web = snapshot_->services.at(0);
+        vip_ = web.vip;
+        vport_ = web.port;
+        ceiling_rip_ = web.servers.at(0).ip;
+        ceiling_rport_ = web.servers.at(0).port;
+        neighbors_.set(test::kOutsidePort, test::ip_raw("202.103.106.254"), test::kGatewayMac);
+        for (const dp::Destination& d : web.servers) {
+            neighbors_.set(test::kInsidePort, d.ip,
+                           d.ip == test::ip_raw("172.16.0.2") ? test::kRs1Mac : test::kRs2Mac);
+        }
+        test::PacketSpec in;
+        in.src_ip = "198.18.0.1";
+        in.src_port = 32768;
+        in.dst_ip = test::format_ip(vip_);
+        in.dst_port = ntohs(vport_);
+        in.src_mac = test::kGatewayMac;
+        in.dst_mac = test::kOutsideMac;
+        in.tcp_flags = dp::l4::kTcpSyn;
+        syn_ = make_frame(in);
+        in.tcp_flags = dp::l4::kTcpAckFlag;
+        ack_in_ = make_frame(in);
+        test::PacketSpec out;
+        out.src_ip = test::format_ip(ceiling_rip_);
+        out.src_port = ntohs(ceiling_rport_);
+        out.dst_ip = "198.18.0.1";
+        out.dst_port = 32768;
+        out.src_mac = test::kRs1Mac;
+        out.dst_mac = test::kInsideMac;
+        out.tcp_flags = dp::l4::kTcpAckFlag;
+        ack_out_ = make_frame(out);
+
+        pool_ = rte_pktmbuf_pool_create("bench", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                        static_cast<int>(rte_socket_id()));
+        if (pool_ == nullptr) {
+            fail("mbuf pool: " + std::string(rte_strerror(rte_errno)));
+        }
+        for (rte_mbuf*& m : burst_) {
+            m = new_mbuf();
+        }
+        ctx_.snapshot = snapshot_.get();
+        ctx_.neighbors = &neighbors_;
+        ctx_.dest_counters = dest_counters_.data();
+        ctx_.pool = pool_;
+        start_tsc_ = rte_rdtsc();
+        for (uint32_t t : snapshot_->timeouts) {
+            longest_timeout_ms_ = std::max(longest_timeout_ms_, t);
+        }
+        self_check();
+    }
+
+    ~Bench() {
+        table_.reset();
+        for (rte_mbuf* m : burst_) {
+            rte_pktmbuf_free(m);
+        }
+        rte_mempool_free(pool_);
+    }
+    Bench(const Bench&) = delete;
+    Bench& operator=(const Bench&) = delete;
+
+    SizeResult run(uint32_t size) {
+        SizeResult r;
+        r.size = size;
+        create_table(size, r.memory);
+        r.fresh = timed(size, [&] { return new_connections(size); });
+        measure_memory(r.memory);
+        collect_live();
+        r.established = timed(size, [&] { return established(); });
+        r.mix = timed(size, [&] { return mix(); });
+        r.ceiling = timed(size, [&] { return ceiling(); });
+        table_.reset();
+        live_.clear();
+        live_.shrink_to_fit();
+        return r;
+    }
+
+  private:
+    [[noreturn]] static void fail(const std::string& what) {
+        std::fprintf(stderr, "vsnat-bench-pipeline: %s\n", what.c_str());
+        std::exit(1);
+    }
+    template <class RunPhase>
+    static Phase timed(uint32_t size, RunPhase&& run_phase) {
+        const CpuShare share;
+        Phase p = run_phase();
+        p.on_cpu = share.percent();
+        std::fprintf(stderr, "[%u connections] %s: done\n", size, p.name.c_str());
+        return p;
+    }
+
+    rte_mbuf* new_mbuf() {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        if (m == nullptr || rte_pktmbuf_append(m, kFrameLen) == nullptr) {
+            fail("out of mbufs");
+        }
+        return m;
+    }
+
+    // The worker's notion of time: the TSC, as run_worker reads it, plus the jumps made to
+    // expire whole tables at once.
+    uint32_t now_ms(uint64_t tsc) const {
+        return static_cast<uint32_t>(jumped_ms_ + (tsc - start_tsc_) / tsc_per_ms_);
+    }
+
+    // Frame writers: a template copied in, then the connection's addresses and ports put in
+    // place with the dataplane's own RFC 1624 rewrite, so every checksum stays right.
+    static void write_from_client(rte_mbuf* m, const Frame& tmpl, uint32_t ip, uint16_t port) {
+        auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+        std::memcpy(f, tmpl.data(), tmpl.size());
+        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::source, ip, port);
+        m->port = test::kOutsidePort;
+    }
+    void write_syn(rte_mbuf* m, const Client& c) const { write_from_client(m, syn_, c.ip, c.port); }
+    void write_established(rte_mbuf* m, const Live& c, bool from_client) const {
+        if (from_client) {
+            write_from_client(m, ack_in_, c.client_ip, c.client_port);
+            return;
+        }
+        auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+        std::memcpy(f, ack_out_.data(), ack_out_.size());
+        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::source, c.rip,
+                        c.rport);
+        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::destination,
+                        c.client_ip, c.client_port);
+        m->port = test::kInsidePort;
+    }
+    void write_random_established() {
+        for (uint16_t i = 0; i < kBurst; ++i) {
+            const Live& c = live_[rng_.below(static_cast<uint32_t>(live_.size()))];
+            write_established(burst_[i], c, rng_.next() & 1);
+        }
+    }
+
+    // The generated frames must be what the templates claim: checked once, before timing.
+    void self_check() {
+        const Live c{htonl(kClientNet | 0x1234), ceiling_rip_, htons(40000), ceiling_rport_};
+        for (int from_client = 0; from_client < 2; ++from_client) {
+            write_established(burst_[0], c, from_client != 0);
+            const auto* f = rte_pktmbuf_mtod(burst_[0], const uint8_t*);
+            const std::vector<uint8_t> frame(f, f + kFrameLen);
+            const test::PacketFields fields = test::read_fields(frame);
+            const bool addressed = from_client
+                                       ? fields.src_ip == c.client_ip && fields.dst_ip == vip_
+                                       : fields.src_ip == c.rip && fields.dst_ip == c.client_ip;
+            if (!test::checksums_valid(frame) || !addressed) {
+                fail("generated frame is wrong: a bug in this benchmark");
+            }
+        }
+    }
+
+    void create_table(uint32_t size, Memory& mem) {
+        rte_malloc_socket_stats before{}, after{};
+        const int socket = static_cast<int>(rte_socket_id());
+        rte_malloc_get_socket_stats(socket, &before);
+        std::string error;
+        table_ = ConnTable::create("bench" + std::to_string(tables_++), size, socket,
+                                   now_ms(rte_rdtsc()), &error);
+        if (!table_) {
+            fail(error + " (more EAL memory: -m, or --huge)");
+        }
+        rte_malloc_get_socket_stats(socket, &after);
+        mem.capacity = size;
+        mem.hash_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
+        mem.hash_estimate = hash_bytes_estimate(size);
+        ctx_.table = table_.get();
+    }
+
+    void measure_memory(Memory& mem) const {
+        mem.live = table_->size();
+        mem.table_bytes = table_->memory_bytes();
+        rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &mem.heap);
+    }
+
+    void collect_live() {
+        live_.clear();
+        live_.reserve(table_->size());
+        table_->for_each([this](uint32_t, const dp::Conn& c) {
+            live_.push_back({c.client_ip, c.rip, c.client_port, c.rport});
+        });
+    }
+
+    // One burst the way run_worker handles it: process_burst, then the TX batches emptied (here
+    // the mbufs come back to us instead of going to a NIC), then bounded expiry. Returns the TSC
+    // cycles it took. The first `n` mbufs of burst_ are sent; afterwards burst_ holds kBurst
+    // mbufs again, dropped ones (freed by the pipeline) replaced outside the timing.
+    uint64_t pipeline_burst(uint16_t n) {
+        const uint64_t start = rte_rdtsc();
+        const uint32_t now = now_ms(start);
+        dp::process_burst(ctx_, burst_.data(), n, now);
+        uint16_t back = 0;
+        for (dp::PacketBatch& batch : ctx_.tx) {
+            for (uint16_t i = 0; i < batch.count; ++i) {
+                if (back < n) {
+                    burst_[back++] = batch.packets[i];
+                } else {
+                    rte_pktmbuf_free(batch.packets[i]);  // built by the pipeline (ARP)
+                }
+            }
+            batch.count = 0;
+        }
+        ctx_.sighting_count = 0;
+        dp::expire_connections(ctx_, now, kExpireBudget);
+        const uint64_t cycles = rte_rdtsc() - start;
+        for (uint16_t i = back; i < n; ++i) {
+            burst_[i] = new_mbuf();
+        }
+        return cycles;
+    }
+
+    void expire_all() {
+        jumped_ms_ += longest_timeout_ms_ + 1000;
+        dp::expire_connections(ctx_, now_ms(rte_rdtsc()), UINT32_MAX);
+        if (table_->size() != 0) {
+            fail("connections left after expiring everything");
+        }
+    }
+
+    void finish(Phase& p, const dp::WorkerCounters& before, uint64_t expect_created) const {
+        const dp::WorkerCounters& after = ctx_.counters;
+        std::string problems = drops_between(before, after);
+        const uint64_t created = after.connections_created - before.connections_created;
+        if (created != expect_created && problems.empty()) {
+            problems += (problems.empty() ? "" : ", ") + std::to_string(created) + " of " +
+                        std::to_string(expect_created) + " connections created";
+        }
+        p.check = problems;
+    }
+
+    // Sends SYNs from fresh clients until the table holds `target` or the hash refuses one.
+    // Returns the cycles taken and adds the packets sent to `packets`.
+    uint64_t fill(uint32_t target, uint64_t& packets) {
+        uint64_t cycles = 0;
+        while (table_->size() < target) {
+            const auto n =
+                static_cast<uint16_t>(std::min<uint32_t>(kBurst, target - table_->size()));
+            for (uint16_t i = 0; i < n; ++i) {
+                write_syn(burst_[i], clients_.next());
+            }
+            const uint64_t refused = ctx_.counters.dropped(DropReason::table_full);
+            cycles += pipeline_burst(n);
+            packets += n;
+            if (ctx_.counters.dropped(DropReason::table_full) != refused) {
+                break;  // the hash found no place: the table is as full as it gets
+            }
+        }
+        return cycles;
+    }
+
+    // Fills the table from empty to `target`, then expires everything (not timed) and fills it
+    // again, until enough fills and packets are measured; each fill is one round. The first
+    // fill is a warm-up, not counted: under --no-huge it takes the page faults of the table's
+    // fresh memory. The last fill stays for the phases after.
+    Phase new_connections(uint32_t target) {
+        Phase p("new connections (SYN)");
+        uint64_t warm_up = 0;
+        fill(target, warm_up);
+        const dp::WorkerCounters before = ctx_.counters;
+        uint32_t fullest_refusal = 0, emptiest_refusal = UINT32_MAX;
+        uint64_t fills = 0;
+        while (!((fills >= options_.rounds && p.packets >= options_.packets) ||
+                 (fills > 0 && p.packets >= 3 * options_.packets))) {
+            expire_all();
+            uint64_t packets = 0;
+            const uint64_t cycles = fill(target, packets);
+            if (table_->size() < target) {
+                fullest_refusal = std::max(fullest_refusal, table_->size());
+                emptiest_refusal = std::min(emptiest_refusal, table_->size());
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+            ++fills;
+        }
+        finish(p, before, p.packets);
+        if (emptiest_refusal != UINT32_MAX) {
+            p.check += "; the hash refused inserts at " + std::to_string(emptiest_refusal) +
+                       (fullest_refusal != emptiest_refusal ? ".." + std::to_string(fullest_refusal)
+                                                            : std::string()) +
+                       " connections";
+        }
+        return p;
+    }
+
+    // Packets of live connections, uniformly random over the live set, either direction.
+    // One untimed warm-up round first.
+    Phase established() {
+        Phase p("established flows");
+        const uint64_t per_round = packets_per_round();
+        for (uint64_t packets = 0; packets < per_round; packets += kBurst) {
+            write_random_established();
+            pipeline_burst(kBurst);
+        }
+        const dp::WorkerCounters before = ctx_.counters;
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            uint64_t cycles = 0, packets = 0;
+            for (; packets < per_round; packets += kBurst) {
+                write_random_established();
+                cycles += pipeline_burst(kBurst);
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+        }
+        finish(p, before, 0);
+        return p;
+    }
+
+    uint64_t packets_per_round() const {
+        return std::max<uint64_t>(options_.packets / options_.rounds, kBurst);
+    }
+
+    // Established packets with 1% SYNs from fresh clients. Each new connection takes the place
+    // of a random live one, erased before the burst (not timed), so the table keeps its size.
+    Phase mix() {
+        Phase p("1% new connections");
+        const uint64_t per_round = packets_per_round();
+        const dp::WorkerCounters before = ctx_.counters;
+        uint64_t opened = 0;
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            uint64_t cycles = 0, packets = 0;
+            for (; packets < per_round; packets += kBurst) {
+                SlotList replaced;
+                std::array<bool, kBurst> is_syn{};
+                for (uint16_t i = 0; i < kBurst && live_.size() > 2 * kBurst; ++i) {
+                    if (rng_.below(100) < kMixNewPercent) {
+                        const uint32_t slot = pick_slot(replaced);
+                        const uint32_t id = table_->lookup(inbound_key(live_[slot], vip_, vport_));
+                        if (id == ConnTable::kNoConn) {
+                            fail("a live connection is missing from the table");
+                        }
+                        table_->erase(id);  // what expiry would do, minus the counters
+                        const Client c = clients_.next();
+                        live_[slot] = {c.ip, 0, c.port, 0};
+                        write_syn(burst_[i], c);
+                        replaced.push(slot);
+                        is_syn[i] = true;
+                    }
+                }
+                for (uint16_t i = 0; i < kBurst; ++i) {
+                    if (!is_syn[i]) {
+                        write_established(burst_[i], live_[pick_slot(replaced)], rng_.next() & 1);
+                    }
+                }
+                cycles += pipeline_burst(kBurst);
+                opened += replaced.count;
+                learn_servers(replaced);
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+        }
+        finish(p, before, opened);
+        p.name += " (" + std::to_string(opened) + " SYN)";
+        return p;
+    }
+
+    // Slots of live_ whose connection is being replaced in this burst.
+    struct SlotList {
+        std::array<uint32_t, kBurst> slots{};
+        uint16_t count = 0;
+        void push(uint32_t slot) { slots[count++] = slot; }
+        bool has(uint32_t slot) const {
+            return std::find(slots.begin(), slots.begin() + count, slot) != slots.begin() + count;
+        }
+    };
+
+    // A random live slot not being replaced in this burst.
+    uint32_t pick_slot(const SlotList& replaced) {
+        for (;;) {
+            const uint32_t slot = rng_.below(static_cast<uint32_t>(live_.size()));
+            if (!replaced.has(slot)) {
+                return slot;
+            }
+        }
+    }
+
+    // Where the scheduler sent the new connections, for their packets from the server. A SYN
+    // the table refused (counted as a drop) leaves its slot: it is removed from the live set.
+    void learn_servers(SlotList& replaced) {
+        std::sort(replaced.slots.begin(), replaced.slots.begin() + replaced.count,
+                  std::greater<>());
+        for (uint16_t i = 0; i < replaced.count; ++i) {
+            const uint32_t slot = replaced.slots[i];
+            const uint32_t id = table_->lookup(inbound_key(live_[slot], vip_, vport_));
+            if (id == ConnTable::kNoConn) {
+                live_[slot] = live_.back();  // slots above this one are already settled
+                live_.pop_back();
+                continue;
+            }
+            live_[slot].rip = table_->conn(id).rip;
+            live_[slot].rport = table_->conn(id).rport;
+        }
+    }
+
+    // The same frames as the established phase through parse, TTL and NAT rewrite only: no
+    // table, no state, no routing or MAC addresses, no TX batches.
+    Phase ceiling() {
+        Phase p("ceiling: parse + TTL + NAT only");
+        p.ok = "all parsed";
+        const uint64_t per_round = packets_per_round();
+        uint64_t not_parsed = 0;
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            uint64_t cycles = 0, packets = 0;
+            for (; packets < per_round; packets += kBurst) {
+                write_random_established();
+                const uint64_t start = rte_rdtsc();
+                for (rte_mbuf* m : burst_) {
+                    auto* f = rte_pktmbuf_mtod(m, uint8_t*);
+                    const dp::ParsedFrame parsed = dp::parse_frame(f, rte_pktmbuf_data_len(m));
+                    if (parsed.kind != dp::FrameKind::ipv4) {
+                        ++not_parsed;
+                        continue;
+                    }
+                    uint8_t* ip = f + parsed.l3_offset;
+                    uint8_t* l4p = f + parsed.l4_offset;
+                    dp::decrement_ttl(ip);
+                    if (dp::load_u32_raw(ip + dp::ipv4::kDst) == vip_) {
+                        dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::destination,
+                                        ceiling_rip_, ceiling_rport_);
+                    } else {
+                        dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::source, vip_,
+                                        vport_);
+                    }
+                }
+                cycles += rte_rdtsc() - start;
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+        }
+        if (not_parsed > 0) {
+            p.check = std::to_string(not_parsed) + " frames not parsed as IPv4";
+        }
+        return p;
+    }
+
+    const Options& options_;
+    const uint64_t tsc_per_ms_;
+    uint64_t start_tsc_ = 0;
+    uint64_t jumped_ms_ = 0;
+    uint32_t longest_timeout_ms_ = 0;
+    uint32_t tables_ = 0;
+    Rng rng_;
+    FreshClients clients_;
+    std::unique_ptr<dp::Snapshot> snapshot_;
+    dp::NeighborTable neighbors_;
+    std::vector<dp::DestCounters> dest_counters_;
+    std::unique_ptr<ConnTable> table_;
+    rte_mempool* pool_ = nullptr;
+    std::array<rte_mbuf*, kBurst> burst_{};
+    dp::WorkerContext ctx_;
+    std::vector<Live> live_;
+    uint32_t vip_ = 0, ceiling_rip_ = 0;
+    uint16_t vport_ = 0, ceiling_rport_ = 0;
+    Frame syn_{}, ack_in_{}, ack_out_{};
+};
+
+std::string verdict(bool met) {
+    return met ? "met" : "not met";
+}
+
+void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
+    auto mpps = [tsc_hz](double cycles) { return cycles > 0 ? tsc_hz / cycles / 1e6 : 0; };
+    std::printf("\n%-11s  %-36s %9s %12s %17s %10s %10s %7s  %s\n", "live conns", "phase", "Mpps",
+                "cycles/pkt", "min..max cyc/pkt", "x ceiling", "packets", "on-CPU", "check");
+    for (const SizeResult& r : results) {
+        const double ceiling = r.ceiling.median();
+        for (const Phase* p : {&r.fresh, &r.established, &r.mix, &r.ceiling}) {
+            const double c = p->median();
+            std::printf("%-11u  %-36s %9.2f %12.0f %8.0f..%-8.0f %9.1fx %10llu %6.0f%%  %s\n",
+                        r.size, p->name.c_str(), mpps(c), c, p->min(), p->max(), c / ceiling,
+                        static_cast<unsigned long long>(p->packets), p->on_cpu,
+                        p->check.empty() ? p->ok.c_str() : p->check.c_str());
+        }
+    }
+
+    std::printf("\n%-11s %10s %10s %11s %11s %10s %10s %10s %13s %13s\n", "memory", "capacity",
+                "live", "table MB", "hash MB", "hash est", "B/cap", "B/live", "heap alloc MB",
+                "heap total MB");
+    for (const SizeResult& r : results) {
+        const Memory& m = r.memory;
+        const auto mb = [](double b) { return b / (1 << 20); };
+        std::printf("%-11u %10u %10u %11.1f %11.1f %9.1f %10.1f %10.1f %13.1f %13.1f\n", r.size,
+                    m.capacity, m.live, mb(static_cast<double>(m.table_bytes)),
+                    mb(static_cast<double>(m.hash_bytes)), mb(static_cast<double>(m.hash_estimate)),
+                    static_cast<double>(m.table_bytes) / m.capacity,
+                    m.live ? static_cast<double>(m.table_bytes) / m.live : 0,
+                    mb(static_cast<double>(m.heap.heap_allocsz_bytes)),
+                    mb(static_cast<double>(m.heap.heap_totalsz_bytes)));
+    }
+    std::printf(
+        "  table = ConnTable::memory_bytes(): rte_hash (2 keys per connection) + %zu-byte records "
+        "+ timer wheel nodes;\n  hash est = what this program predicts rte_hash allocates; heap = "
+        "rte_malloc socket %u stats with the table full (mbufs included).\n",
+        sizeof(dp::Conn), rte_socket_id());
+
+    // Targets are stated at 1M connections; without that size, the largest one run stands in.
+    const auto at_target = std::find_if(results.begin(), results.end(),
+                                        [](const SizeResult& r) { return r.size == kTargetSize; });
+    const SizeResult* at = at_target != results.end()
+                               ? &*at_target
+                               : &*std::max_element(results.begin(), results.end(),
+                                                    [](const SizeResult& a, const SizeResult& b) {
+                                                        return a.size < b.size;
+                                                    });
+    const double bytes =
+        at->memory.live ? static_cast<double>(at->memory.table_bytes) / at->memory.live : 0;
+    const double est = at->established.median();
+    const double fresh = mpps(at->fresh.median());
+    std::printf("\ntargets (at %u live connections%s):\n", at->size,
+                at->size == kTargetSize ? "" : "; 1M was not run");
+    std::printf("  memory per live connection  %7.1f B          target <=%.0f B: %s\n", bytes,
+                kTargetBytesPerConn, verdict(bytes > 0 && bytes <= kTargetBytesPerConn).c_str());
+    std::printf("  established flows           %7.0f cycles/pkt  target <=%.0f cycles/pkt: %s\n",
+                est, kTargetEstablishedCycles, verdict(est <= kTargetEstablishedCycles).c_str());
+    std::printf(
+        "  new connections             %7.2f Mpps        target >=%.0f Mpps per worker: %s\n",
+        fresh, kTargetNewMpps, verdict(fresh >= kTargetNewMpps).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::optional<Options> parsed = parse_options(argc, argv);
+    if (!parsed) {
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    const Options& options = *parsed;
+    const uint32_t largest = *std::max_element(options.sizes.begin(), options.sizes.end());
+    const uint64_t memory_mb = eal_memory_mb(largest);
+    // Besides the EAL's memory: records, wheel nodes and the generator's list, 48 B per connection.
+    const uint64_t needed_mb =
+        (options.huge ? 0 : memory_mb) + ((static_cast<uint64_t>(largest) * 48) >> 20) + 64;
+    if (needed_mb > mem_available_mb()) {
+        std::fprintf(stderr, "%u connections need about %llu MB; only %llu MB are available\n",
+                     largest, static_cast<unsigned long long>(needed_mb),
+                     static_cast<unsigned long long>(mem_available_mb()));
+        return 1;
+    }
+
+    std::vector<std::string> eal = {argv[0]};
+    if (!options.huge) {
+        eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(memory_mb)});
+    }
+    eal.insert(eal.end(), {"--no-pci", "--no-shconf", "--file-prefix",
+                           "vsnat-bench-" + std::to_string(getpid()), "--log-level",
+                           "lib.eal:error", "--no-telemetry"});
+    const bool cores_given =
+        std::any_of(options.eal_extra.begin(), options.eal_extra.end(), [](const std::string& a) {
+            return a.starts_with("-l") || a.starts_with("-c") || a.starts_with("--lcores");
+        });
+    if (!cores_given) {
+        eal.insert(eal.end(), {"-l", "0"});
+    }
+    eal.insert(eal.end(), options.eal_extra.begin(), options.eal_extra.end());
+    std::vector<char*> eal_argv;
+    for (std::string& a : eal) {
+        eal_argv.push_back(a.data());
+    }
+    const std::string eal_line = join_quoted({eal.begin() + 1, eal.end()});
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+        std::fprintf(stderr, "EAL init failed: %s\nEAL arguments: %s\n", rte_strerror(rte_errno),
+                     eal_line.c_str());
+        return 1;
+    }
+
+    const uint64_t tsc_hz = rte_get_tsc_hz();
+    std::vector<SizeResult> results;
+    {
+        Bench bench(options, tsc_hz);
+        for (uint32_t size : options.sizes) {
+            results.push_back(bench.run(size));
+        }
+    }
+
+    std::printf("vsnat in-process pipeline benchmark\n");
+    std::printf("command: %s\n", join_quoted({argv, argv + argc}).c_str());
+    std::printf("EAL:     %s\n", eal_line.c_str());
+    std::printf("CPU:     %s, TSC %.3f GHz (rte_get_tsc_hz); one worker on lcore %u\n",
+                cpu_model().c_str(), static_cast<double>(tsc_hz) / 1e9, rte_lcore_id());
+    std::printf(
+        "traffic: bursts of %u mbufs, %zu-byte TCP/IPv4 frames (64 B on the wire), seed scenario "
+        "(VIP 202.103.106.5:80,\n         wrr 1:2 over 2 servers), clients from 198.18.0.0/15, "
+        "either direction, no RX offload flags (IP\n         header checksum verified in "
+        "software)\n",
+        kBurst, kFrameLen);
+    std::printf(
+        "timed:   process_burst + emptying the TX batches (mbufs kept for the next burst: no "
+        "rte_eth_tx_burst, no free/alloc)\n         + expire_connections(budget %u), per burst, "
+        "as run_worker does.\nuntimed: writing the frames into the mbufs (template copy + "
+        "address patch, so they are cache-hot), a first fill\n         of each table (warm-up), "
+        "emptying the table between fills, and in the mix the erase that makes room for each\n"
+        "         new connection.\n",
+        kExpireBudget);
+    std::printf(
+        "figures: median over rounds (new connections: one round per fill of the table from empty "
+        "to full;\n         other phases: %u rounds of %llu packets, established flows after an "
+        "untimed warm-up round);\n         Mpps = TSC Hz / median cycles/pkt, on one core; "
+        "x ceiling = cycles/pkt over the ceiling's at that size;\n         on-CPU = "
+        "this thread's CPU time over the phase's wall time (below 100%%: other work ran here).\n",
+        options.rounds, static_cast<unsigned long long>(options.packets / options.rounds));
+    print_report(results, static_cast<double>(tsc_hz));
+
+    // The EAL leaves its (empty, with --no-shconf) runtime directory behind: one per run.
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    rmdir(runtime_dir.c_str());
+    return 0;
+}
