@@ -42,6 +42,12 @@ class ConnTable {
     /// Removes a connection and both its keys.
     void erase(uint32_t id);
 
+    /// Starts loading a connection's record and wheel entry, so that a burst's hits are fetched
+    /// from memory in parallel rather than one miss at a time.
+    void prefetch(uint32_t id) const {
+        __builtin_prefetch(&conns_[id]);
+        wheel_.prefetch(id);
+    }
     Conn& conn(uint32_t id) { return conns_[id]; }
     const Conn& conn(uint32_t id) const { return conns_[id]; }
     void set_expiry(uint32_t id, uint32_t expires_ms) { wheel_.update(id, expires_ms); }

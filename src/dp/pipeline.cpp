@@ -471,6 +471,11 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         return;
     }
     ctx.table->lookup_bulk(key_ptrs, n, ids);
+    for (uint32_t i = 0; i < n; ++i) {
+        if (ids[i] != ConnTable::kNoConn) {
+            ctx.table->prefetch(ids[i]);
+        }
+    }
     bool opened_in_burst = false;
     for (uint32_t i = 0; i < n; ++i) {
         uint32_t id = ids[i];
