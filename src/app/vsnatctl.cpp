@@ -26,6 +26,8 @@ void usage(std::FILE* out) {
                  "  list [--stats|--rate]  services and real servers, like ipvsadm -L -n\n"
                  "  stats                  per-worker packets, drops by reason, handover, table "
                  "fill\n"
+                 "  reload                 re-read the daemon's config file; exit 1 with its "
+                 "errors if refused\n"
                  "  --prefix P             the daemon's EAL --file-prefix (default: vsnat)\n"
                  "  --json                 machine-readable output\n");
 }
@@ -142,7 +144,7 @@ bool parse(int argc, char** argv, Options& o) {
             o.list_mode = ListMode::stats;
         } else if (a == "--rate" && o.command == "list") {
             o.list_mode = ListMode::rate;
-        } else if (o.command.empty() && (a == "list" || a == "stats")) {
+        } else if (o.command.empty() && (a == "list" || a == "stats" || a == "reload")) {
             o.command = a;
         } else {
             return false;
@@ -171,6 +173,24 @@ int main(int argc, char** argv) {
         }
         return v;
     };
+    if (o.command == "reload") {
+        const auto reply = fetch("/vsnat/reload");
+        if (!reply) {
+            return 1;
+        }
+        const bool applied = reply->value("applied", 0) == 1;
+        if (o.json_output) {
+            std::printf("%s\n", reply->dump(2).c_str());
+        } else if (applied) {
+            std::printf("reload applied\n");
+        }
+        if (!o.json_output) {
+            for (const json& m : reply->value("messages", json::array())) {
+                std::fprintf(stderr, "%s\n", m.get<std::string>().c_str());
+            }
+        }
+        return applied ? 0 : 1;
+    }
     if (o.command == "stats") {
         const auto stats = fetch("/vsnat/stats");
         if (!stats) {

@@ -5,6 +5,8 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
@@ -155,14 +157,20 @@ bool Daemon::start() {
         bindings.push_back({port->port_id, port->mac});
         ports_.push_back(*port);
     }
-    snapshot_owner_ = build_snapshot(config_, bindings, workers);
-    snapshot_.store(snapshot_owner_.get(), std::memory_order_release);
-    for (const Neighbor& n : config_.neighbors) {
-        for (size_t i = 0; i < config_.interfaces.size(); ++i) {
-            if (config_.interfaces[i].name == n.interface) {
-                neighbors_.set(ports_[i].port_id, to_network(n.address), n.mac);
-            }
-        }
+    bindings_ = bindings;
+    auto first = std::make_shared<Generation>();
+    first->config = config_;
+    first->snapshot = build_snapshot(config_, bindings_, workers);
+    snapshot_.store(first->snapshot.get(), std::memory_order_release);
+    generation_.store(std::move(first), std::memory_order_release);
+    apply_static_neighbors();
+    // Workers report quiescent states, so a replaced snapshot is freed only when none can
+    // still be reading it.
+    const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
+    qsbr_ = static_cast<rte_rcu_qsbr*>(
+        rte_zmalloc("vsnat_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, workers) != 0) {
+        return fail("cannot set up RCU for configuration reloads");
     }
     const uint32_t per_worker = std::max<uint32_t>(config_.max_connections / workers, 1);
     for (uint32_t w = 0; w < workers; ++w) {
@@ -245,6 +253,7 @@ void Daemon::launch_workers() {
         rings_.push_back(s.arp_orders);
         s.idle = config_.idle == IdleMode::poll ? dp::IdleMode::poll : dp::IdleMode::adaptive;
         s.snapshot = &snapshot_;
+        s.qsbr = qsbr_;
         s.stop = &stop_;
     }
     uint32_t w = 0;
@@ -311,7 +320,7 @@ void Daemon::estimate_rates(uint64_t now_ms) {
     auto per_second = [seconds](uint64_t now, uint64_t before) {
         return static_cast<uint64_t>(static_cast<double>(now - before) / seconds + 0.5);
     };
-    for (const dp::ServiceEntry& s : snapshot().services) {
+    for (const dp::ServiceEntry& s : generation()->snapshot->services) {
         for (const dp::Destination& d : s.servers) {
             const dp::DestCounters c = sum_dest_counters(contexts_, d.dest_id);
             const dp::DestCounters& b = rate_base_[d.dest_id];
@@ -327,8 +336,9 @@ void Daemon::estimate_rates(uint64_t now_ms) {
     rate_base_ms_ = now_ms;
 }
 
-void Daemon::control_loop() {
-    const dp::Snapshot& snap = snapshot();
+void Daemon::compute_next_hops() {
+    next_hops_.clear();
+    const dp::Snapshot& snap = *generation()->snapshot;
     std::set<std::pair<uint16_t, uint32_t>> hops;
     for (const dp::ServiceEntry& s : snap.services) {
         for (const dp::Destination& d : s.servers) {
@@ -351,18 +361,137 @@ void Daemon::control_loop() {
             next_hops_.push_back({port, ip});
         }
     }
+}
+
+void Daemon::control_loop() {
+    compute_next_hops();
     while (!stop_requested()) {
         const uint64_t now_ms = steady_ms();
         learn_neighbors();
         resolve_next_hops(now_ms);
         estimate_rates(now_ms);
         if (take_reload_request()) {
-            spdlog::warn(
-                "SIGHUP: reloading the configuration is not supported by this build; "
-                "the running configuration stays in force");
+            spdlog::info("SIGHUP: reloading {}", config_path_);
+            reload();
         }
+        serve_reload_requests();
         std::this_thread::sleep_for(kControlTick);
     }
+}
+
+void Daemon::apply_static_neighbors() {
+    for (const Neighbor& n : config_.neighbors) {
+        for (size_t i = 0; i < config_.interfaces.size(); ++i) {
+            if (config_.interfaces[i].name == n.interface) {
+                neighbors_.set(bindings_[i].port_id, to_network(n.address), n.mac);
+            }
+        }
+    }
+}
+
+namespace {
+
+bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interface>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Interface& x, const Interface& y) {
+                          return x.name == y.name && x.device == y.device &&
+                                 x.address == y.address && x.prefix_len == y.prefix_len &&
+                                 x.gateway == y.gateway;
+                      });
+}
+
+// Keys read once at start-up (config/README.md): a reload may not change them.
+std::vector<std::string> startup_only_changes(const Config& running, const Config& next) {
+    std::vector<std::string> out;
+    auto check = [&out](bool same, const char* key) {
+        if (!same) {
+            out.push_back(std::string("'") + key +
+                          "' is startup-only: restart vsnatd to change it (reload refused)");
+        }
+    };
+    check(running.eal == next.eal, "eal");
+    check(running.workers == next.workers, "workers");
+    check(running.max_connections == next.max_connections, "max_connections");
+    check(running.idle == next.idle, "idle");
+    check(same_interfaces(running.interfaces, next.interfaces), "interfaces");
+    return out;
+}
+
+}  // namespace
+
+void Daemon::publish(std::shared_ptr<const Generation> next) {
+    std::shared_ptr<const Generation> old = generation_.load();
+    snapshot_.store(next->snapshot.get(), std::memory_order_release);
+    generation_.store(std::move(next), std::memory_order_release);
+    // Every worker passes a quiescent point once per loop: after that, none reads `old`'s
+    // snapshot. Telemetry may still hold `old`; it goes when the last reference does.
+    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    old.reset();
+}
+
+ReloadResult Daemon::reload() {
+    ReloadResult result;
+    LoadResult loaded = load_config_file(config_path_);
+    for (const ConfigError& e : loaded.errors) {
+        result.messages.push_back(e.to_string());
+    }
+    if (loaded.config) {
+        for (const ConfigError& e : unsupported_features(*loaded.config, config_path_)) {
+            result.messages.push_back(e.to_string());
+        }
+        for (const std::string& m : startup_only_changes(config_, *loaded.config)) {
+            result.messages.push_back(config_path_ + ": " + m);
+        }
+    }
+    if (!result.messages.empty()) {
+        reloads_refused_.fetch_add(1);
+        for (const std::string& m : result.messages) {
+            spdlog::error("reload refused, the running configuration stays: {}", m);
+        }
+        return result;
+    }
+    auto next = std::make_shared<Generation>();
+    next->config = std::move(*loaded.config);
+    next->snapshot =
+        build_snapshot(next->config, bindings_, config_.workers, generation()->snapshot.get());
+    config_ = next->config;
+    publish(std::move(next));
+    apply_static_neighbors();
+    compute_next_hops();
+    reloads_applied_.fetch_add(1);
+    result.applied = true;
+    spdlog::info("reload applied: {} services", config_.services.size());
+    return result;
+}
+
+ReloadResult Daemon::request_reload() {
+    std::lock_guard<std::mutex> one_at_a_time(reload_mutex_);
+    std::unique_lock<std::mutex> lock(reload_state_mutex_);
+    const uint64_t wanted = reload_sequence_ + 1;
+    reload_wanted_ = true;
+    if (!reload_done_.wait_for(lock, std::chrono::seconds(30),
+                               [&] { return reload_sequence_ >= wanted; })) {
+        return ReloadResult{false, {"vsnatd did not answer the reload within 30 s"}};
+    }
+    return last_reload_;
+}
+
+void Daemon::serve_reload_requests() {
+    {
+        std::lock_guard<std::mutex> lock(reload_state_mutex_);
+        if (!reload_wanted_) {
+            return;
+        }
+        reload_wanted_ = false;
+    }
+    spdlog::info("vsnatctl reload: reloading {}", config_path_);
+    ReloadResult result = reload();
+    {
+        std::lock_guard<std::mutex> lock(reload_state_mutex_);
+        last_reload_ = std::move(result);
+        ++reload_sequence_;
+    }
+    reload_done_.notify_all();
 }
 
 void Daemon::log_counters() const {
@@ -381,9 +510,10 @@ void Daemon::log_counters() const {
             }
         }
     }
-    const dp::Snapshot& snap = snapshot();
+    const auto gen = generation();
+    const dp::Snapshot& snap = *gen->snapshot;
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = config_.services[i];
+        const Service& s = gen->config.services[i];
         for (const dp::Destination& d : snap.services[i].servers) {
             const dp::DestCounters c = sum_dest_counters(contexts_, d.dest_id);
             spdlog::info(
@@ -413,6 +543,8 @@ void Daemon::stop_and_release() {
     contexts_.clear();
     tables_.clear();
     persistence_.reset();
+    generation_.store(nullptr);
+    rte_free(qsbr_);
     rte_mempool_free(pool_);
     if (eal_ready_) {
         rte_eal_cleanup();

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cp/config.hpp"
+#include "cp/snapshot_builder.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
@@ -16,6 +19,7 @@
 
 struct rte_mempool;
 struct rte_ring;
+struct rte_rcu_qsbr;
 
 namespace vsnat::cp {
 
@@ -33,6 +37,21 @@ struct DestRates {
     std::atomic<uint64_t> out_bps{0};
 };
 
+/// One configuration in force: the file as read and the dataplane snapshot built from it.
+/// Published as a whole; readers outside the workers (telemetry, metrics) hold a reference for
+/// as long as they look at it.
+struct Generation {
+    Config config;
+    std::unique_ptr<dp::Snapshot> snapshot;
+};
+
+/// What a reload did: applied, or refused with every reason (`FILE:LINE:COL: message` lines for
+/// errors in the file).
+struct ReloadResult {
+    bool applied = false;
+    std::vector<std::string> messages;
+};
+
 class Daemon {
   public:
     Daemon(Config config, std::string config_path);
@@ -45,8 +64,15 @@ class Daemon {
     int run();
 
     // Read-only views for telemetry (any thread; counters are read without locks).
-    const Config& config() const { return config_; }
-    const dp::Snapshot& snapshot() const { return *snapshot_.load(std::memory_order_acquire); }
+    std::shared_ptr<const Generation> generation() const {
+        return generation_.load(std::memory_order_acquire);
+    }
+    uint64_t reloads_applied() const { return reloads_applied_.load(); }
+    uint64_t reloads_refused() const { return reloads_refused_.load(); }
+
+    /// Asks the control thread to re-read the file and waits (up to 30 s) for the outcome. Any
+    /// thread but the control thread (telemetry's, for `vsnatctl reload`).
+    ReloadResult request_reload();
     const std::vector<dp::WorkerContext*>& workers() const { return contexts_; }
     uint64_t live_connections() const;
     const DestRates& rates(uint16_t dest_id) const { return rates_[dest_id]; }
@@ -58,6 +84,11 @@ class Daemon {
     void learn_neighbors();
     void resolve_next_hops(uint64_t now_ms);
     void log_counters() const;
+    ReloadResult reload();
+    void serve_reload_requests();
+    void publish(std::shared_ptr<const Generation> next);
+    void compute_next_hops();
+    void apply_static_neighbors();
     void estimate_rates(uint64_t now_ms);
     void stop_and_release();
     bool fail(const std::string& message);
@@ -73,8 +104,18 @@ class Daemon {
     std::atomic<bool> stop_{false};
     rte_mempool* pool_ = nullptr;
     std::vector<io::OpenPort> ports_;
-    std::unique_ptr<dp::Snapshot> snapshot_owner_;
-    std::atomic<const dp::Snapshot*> snapshot_{nullptr};
+    std::vector<PortBinding> bindings_;
+    std::atomic<std::shared_ptr<const Generation>> generation_;
+    std::atomic<const dp::Snapshot*> snapshot_{nullptr};  // what workers read
+    rte_rcu_qsbr* qsbr_ = nullptr;
+    std::atomic<uint64_t> reloads_applied_{0};
+    std::atomic<uint64_t> reloads_refused_{0};
+    std::mutex reload_mutex_;  // one vsnatctl reload at a time
+    std::mutex reload_state_mutex_;
+    std::condition_variable reload_done_;
+    bool reload_wanted_ = false;
+    uint64_t reload_sequence_ = 0;
+    ReloadResult last_reload_;
     dp::NeighborTable neighbors_;
     std::vector<std::unique_ptr<dp::ConnTable>> tables_;
     std::unique_ptr<dp::PersistenceTable> persistence_;

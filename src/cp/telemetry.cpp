@@ -15,6 +15,7 @@ namespace {
 
 // DPDK 22.11's telemetry callbacks take no user pointer: the daemon is found through this.
 std::atomic<const Daemon*> g_daemon{nullptr};
+std::atomic<Daemon*> g_reloader{nullptr};  // the same daemon, for the one command that acts
 
 // DPDK 22.11 telemetry nests one level only (a dict may hold arrays of numbers or strings), so
 // tables are sent by column: each key holds one array with a value per row.
@@ -81,6 +82,8 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
     }
     Columns t(d);
     t.scalar("connections_total", daemon->live_connections());
+    t.scalar("reloads_applied", daemon->reloads_applied());
+    t.scalar("reloads_refused", daemon->reloads_refused());
     for (const dp::WorkerContext* w : daemon->workers()) {
         const dp::WorkerCounters& c = w->counters;
         t.u64("worker", w->worker_id);
@@ -115,8 +118,9 @@ int handle_services(const char*, const char*, rte_tel_data* d) {
     if (daemon == nullptr) {
         return -1;
     }
-    const dp::Snapshot& snap = daemon->snapshot();
-    const Config& config = daemon->config();
+    const auto gen = daemon->generation();
+    const dp::Snapshot& snap = *gen->snapshot;
+    const Config& config = gen->config;
     Columns t(d);
     for (size_t i = 0; i < snap.services.size(); ++i) {
         const Service& cs = config.services[i];
@@ -156,8 +160,9 @@ int handle_real_servers(const char*, const char*, rte_tel_data* d) {
     if (daemon == nullptr) {
         return -1;
     }
-    const dp::Snapshot& snap = daemon->snapshot();
-    const Config& config = daemon->config();
+    const auto gen = daemon->generation();
+    const dp::Snapshot& snap = *gen->snapshot;
+    const Config& config = gen->config;
     Columns t(d);
     for (size_t i = 0; i < snap.services.size(); ++i) {
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
@@ -175,10 +180,31 @@ int handle_real_servers(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
+int handle_reload(const char*, const char*, rte_tel_data* d) {
+    Daemon* daemon = g_reloader.load();
+    if (daemon == nullptr) {
+        return -1;
+    }
+    const ReloadResult r = daemon->request_reload();
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "applied", r.applied ? 1 : 0);
+    rte_tel_data* messages = rte_tel_data_alloc();
+    rte_tel_data_start_array(messages, RTE_TEL_STRING_VAL);
+    for (const std::string& m : r.messages) {
+        rte_tel_data_add_array_string(messages, m.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+    }
+    rte_tel_data_add_dict_container(d, "messages", messages, 0);
+    return 0;
+}
+
 }  // namespace
 
-void register_telemetry(const Daemon& daemon) {
+void register_telemetry(Daemon& daemon) {
     g_daemon.store(&daemon);
+    g_reloader.store(&daemon);
+    rte_telemetry_register_cmd("/vsnat/reload", handle_reload,
+                               "Re-read the configuration file. No parameters");
     rte_telemetry_register_cmd("/vsnat/stats", handle_stats,
                                "Per-worker packet, connection and drop counters, by column. "
                                "No parameters");

@@ -8,7 +8,7 @@ namespace vsnat::cp {
 class Daemon;
 
 /// Registers the commands, answering from `daemon`. Main thread, after workers start.
-void register_telemetry(const Daemon& daemon);
+void register_telemetry(Daemon& daemon);
 /// Makes the commands answer with an error from now on (before the daemon is torn down).
 void unregister_telemetry();
 

@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -141,6 +142,10 @@ class Backoff {
 int run_worker(WorkerSetup& s) {
     const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
     Backoff backoff(s.idle);
+    if (s.qsbr != nullptr) {
+        rte_rcu_qsbr_thread_register(s.qsbr, s.queue_id);
+        rte_rcu_qsbr_thread_online(s.qsbr, s.queue_id);
+    }
     while (!s.stop->load(std::memory_order_relaxed)) {
         s.ctx->snapshot = s.snapshot->load(std::memory_order_acquire);
         const auto now_ms = static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms);
@@ -151,7 +156,14 @@ int run_worker(WorkerSetup& s) {
             flush_tx(s);
         }
         expire_connections(*s.ctx, now_ms, kExpireBudget);
+        if (s.qsbr != nullptr) {
+            rte_rcu_qsbr_quiescent(s.qsbr, s.queue_id);
+        }
         backoff.after(work);
+    }
+    if (s.qsbr != nullptr) {
+        rte_rcu_qsbr_thread_offline(s.qsbr, s.queue_id);
+        rte_rcu_qsbr_thread_unregister(s.qsbr, s.queue_id);
     }
     return 0;
 }

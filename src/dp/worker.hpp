@@ -8,6 +8,7 @@
 #include "dp/pipeline.hpp"
 
 struct rte_ring;
+struct rte_rcu_qsbr;
 
 namespace vsnat::dp {
 
@@ -28,6 +29,9 @@ struct WorkerSetup {
     IdleMode idle = IdleMode::adaptive;
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     const std::atomic<bool>* stop = nullptr;
+    /// The worker reports a quiescent state here (thread id = queue_id) once per loop, after
+    /// which it holds no pointer into a snapshot it loaded before.
+    rte_rcu_qsbr* qsbr = nullptr;
 };
 
 /// The loop; returns when `*setup.stop` becomes true. Runs on a worker lcore.

@@ -1,0 +1,155 @@
+#include "cp/metrics.hpp"
+
+#include <httplib.h>
+
+#include <sstream>
+
+#include "cp/daemon.hpp"
+
+namespace vsnat::cp {
+namespace {
+
+class Exposition {
+  public:
+    // Each family's HELP and TYPE come once, before its first sample.
+    void sample(const char* family, const char* type, const char* help, const std::string& labels,
+                uint64_t value) {
+        if (last_family_ != family) {
+            out_ << "# HELP " << family << ' ' << help << "\n# TYPE " << family << ' ' << type
+                 << '\n';
+            last_family_ = family;
+        }
+        out_ << family;
+        if (!labels.empty()) {
+            out_ << '{' << labels << '}';
+        }
+        out_ << ' ' << value << '\n';
+    }
+    std::string text() const { return out_.str(); }
+
+  private:
+    std::ostringstream out_;
+    std::string last_family_;
+};
+
+std::string label(const char* name, const std::string& value) {
+    return std::string(name) + "=\"" + value + "\"";
+}
+
+std::string service_labels(const Service& s) {
+    return label("service", s.name) + "," + label("protocol", std::string(protocol_name(s.protocol))) +
+           "," + label("vip", format_ipv4(s.vip)) + "," + label("port", std::to_string(s.port));
+}
+
+// One family at a time over every real server, as the format wants families contiguous.
+void real_server_family(Exposition& e, const Daemon& d, const char* family, const char* type,
+                        const char* help, uint64_t (*value)(const dp::DestCounters&)) {
+    const auto gen = d.generation();
+    const dp::Snapshot& snap = *gen->snapshot;
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        const Service& s = gen->config.services[i];
+        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            const RealServer& rs = s.real_servers[j];
+            const dp::DestCounters c =
+                sum_dest_counters(d.workers(), snap.services[i].servers[j].dest_id);
+            const std::string labels =
+                service_labels(s) + "," +
+                label("real_server", format_ipv4(rs.address) + ":" + std::to_string(rs.port));
+            e.sample(family, type, help, labels, value(c));
+        }
+    }
+}
+
+uint64_t non_negative(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
+
+void worker_family(Exposition& e, const Daemon& d, const char* family, const char* type,
+                   const char* help, uint64_t dp::WorkerCounters::*field) {
+    for (const dp::WorkerContext* w : d.workers()) {
+        e.sample(family, type, help, label("worker", std::to_string(w->worker_id)),
+                 w->counters.*field);
+    }
+}
+
+}  // namespace
+
+std::string render_metrics(const Daemon& d) {
+    Exposition e;
+    real_server_family(e, d, "vsnat_real_server_connections_total", "counter",
+                       "Connections scheduled to the real server.",
+                       [](const dp::DestCounters& c) { return c.connections; });
+    real_server_family(e, d, "vsnat_real_server_active_connections", "gauge",
+                       "Connections in ESTABLISHED (ipvsadm ActiveConn).",
+                       [](const dp::DestCounters& c) { return non_negative(c.active); });
+    real_server_family(e, d, "vsnat_real_server_inactive_connections", "gauge",
+                       "Connections in any other state (ipvsadm InActConn).",
+                       [](const dp::DestCounters& c) { return non_negative(c.inactive); });
+    real_server_family(e, d, "vsnat_real_server_in_packets_total", "counter",
+                       "Packets from clients forwarded to the real server.",
+                       [](const dp::DestCounters& c) { return c.in_packets; });
+    real_server_family(e, d, "vsnat_real_server_out_packets_total", "counter",
+                       "Packets from the real server forwarded to clients.",
+                       [](const dp::DestCounters& c) { return c.out_packets; });
+    real_server_family(e, d, "vsnat_real_server_in_bytes_total", "counter",
+                       "IP bytes from clients forwarded to the real server.",
+                       [](const dp::DestCounters& c) { return c.in_bytes; });
+    real_server_family(e, d, "vsnat_real_server_out_bytes_total", "counter",
+                       "IP bytes from the real server forwarded to clients.",
+                       [](const dp::DestCounters& c) { return c.out_bytes; });
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+        uint64_t total = 0;
+        for (const dp::WorkerContext* w : d.workers()) {
+            total += w->counters.drops[r];
+        }
+        e.sample("vsnat_drops_total", "counter", "Packets dropped, by reason.",
+                 label("reason", std::string(drop_reason_name(static_cast<DropReason>(r)))), total);
+    }
+    for (const dp::WorkerContext* w : d.workers()) {
+        e.sample("vsnat_worker_connections", "gauge", "Connections in the worker's table.",
+                 label("worker", std::to_string(w->worker_id)), w->table->size());
+    }
+    worker_family(e, d, "vsnat_worker_rx_packets_total", "counter", "Packets processed.",
+                  &dp::WorkerCounters::rx_packets);
+    worker_family(e, d, "vsnat_worker_tx_packets_total", "counter", "Packets forwarded.",
+                  &dp::WorkerCounters::tx_packets);
+    worker_family(e, d, "vsnat_worker_handed_over_total", "counter",
+                  "Packets received here and handed to the owning worker.",
+                  &dp::WorkerCounters::handed_over);
+    worker_family(e, d, "vsnat_worker_connections_expired_total", "counter",
+                  "Connections removed by their timeout.",
+                  &dp::WorkerCounters::connections_expired);
+    return e.text();
+}
+
+MetricsServer::MetricsServer() = default;
+
+MetricsServer::~MetricsServer() { stop(); }
+
+bool MetricsServer::start(const Daemon& daemon, const std::string& address, uint16_t port,
+                          std::string& error) {
+    server_ = std::make_unique<httplib::Server>();
+    server_->Get("/metrics", [&daemon](const httplib::Request&, httplib::Response& res) {
+        res.set_content(render_metrics(daemon), "text/plain; version=0.0.4");
+    });
+    server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("ok\n", "text/plain");
+    });
+    if (!server_->bind_to_port(address.c_str(), port)) {
+        error = "cannot listen on " + address + ":" + std::to_string(port) + " for /metrics";
+        server_.reset();
+        return false;
+    }
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    return true;
+}
+
+void MetricsServer::stop() {
+    if (server_) {
+        server_->stop();
+    }
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    server_.reset();
+}
+
+}  // namespace vsnat::cp

@@ -1,0 +1,40 @@
+// Prometheus exposition of vsnatd's counters (/metrics) and a liveness probe (/healthz), served
+// over HTTP by a thread of their own.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace vsnat::cp {
+
+class Daemon;
+
+/// The text format (version 0.0.4) of every counter: per real server, per service, per worker
+/// and per drop reason. Any thread.
+std::string render_metrics(const Daemon& daemon);
+
+class MetricsServer {
+  public:
+    MetricsServer();
+    ~MetricsServer();
+    MetricsServer(const MetricsServer&) = delete;
+    MetricsServer& operator=(const MetricsServer&) = delete;
+
+    /// Binds `address:port` and serves from a new thread. Main thread. Returns false (with
+    /// `error`) when the address cannot be bound.
+    bool start(const Daemon& daemon, const std::string& address, uint16_t port,
+               std::string& error);
+    /// Stops serving and joins the thread.
+    void stop();
+
+  private:
+    std::unique_ptr<httplib::Server> server_;
+    std::thread thread_;
+};
+
+}  // namespace vsnat::cp
