@@ -355,6 +355,36 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     drop(ctx, f.mbuf, DropReason::icmp_untracked);
 }
 
+// What a connection leaving the table gives back: its state count and its persistence
+// template's reference.
+void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
+    count_state(ctx.dest_counters[c.dest_id], c.state, -1);
+    if (c.persistence_slot != PersistenceTable::kNoSlot) {
+        // The template's timeout is the service's as it is now (0 if a reload removed it).
+        const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
+        ctx.persistence->release(c.persistence_slot, now_ms,
+                                 svc != nullptr ? svc->persistence_ms : 0);
+    }
+}
+
+// LVS's conn_reuse_mode: a client's new SYN (no ACK) on a connection in TIME_WAIT or CLOSE is
+// a new connection from a reused port, to be scheduled afresh, not sent to the old server.
+// Connections pinned by persistence keep their server, as in LVS (they have a controller).
+bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const FlowKey& key, uint8_t tcp_flags,
+                             uint32_t now_ms) {
+    const Conn& c = ctx.table->conn(id);
+    const bool new_syn = (tcp_flags & (l4::kTcpSyn | l4::kTcpAckFlag)) == l4::kTcpSyn;
+    if (!new_syn || key.protocol != ipv4::kProtoTcp || key.src_ip != c.client_ip ||
+        key.src_port != c.client_port || c.persistence_slot != PersistenceTable::kNoSlot ||
+        (c.state != ConnState::time_wait && c.state != ConnState::close)) {
+        return false;
+    }
+    retire(ctx, c, now_ms);
+    ctx.table->erase(id);
+    ++ctx.counters.connections_reused;
+    return true;
+}
+
 // Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
 // everything else is handled here.
 bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
@@ -483,6 +513,10 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
             // An earlier packet of this burst may have opened the connection.
             id = ctx.table->lookup(keys[i]);
         }
+        if (id != ConnTable::kNoConn &&
+            ends_for_new_connection(ctx, id, keys[i], flows[i].parsed.tcp_flags, now_ms)) {
+            id = ConnTable::kNoConn;
+        }
         if (id == ConnTable::kNoConn) {
             id = open_connection(ctx, flows[i], keys[i], now_ms);
             opened_in_burst |= id != ConnTable::kNoConn;
@@ -515,14 +549,8 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
 
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
     const uint32_t expired = ctx.table->expire(now_ms, budget, [&ctx, now_ms](const Conn& c) {
-        count_state(ctx.dest_counters[c.dest_id], c.state, -1);
+        retire(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
-        if (c.persistence_slot != PersistenceTable::kNoSlot) {
-            // The template's timeout is the service's as it is now (0 if a reload removed it).
-            const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
-            ctx.persistence->release(c.persistence_slot, now_ms,
-                                     svc != nullptr ? svc->persistence_ms : 0);
-        }
     });
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);

@@ -38,6 +38,7 @@ struct WorkerCounters {
     uint64_t handed_over = 0;  // received here, processed by the owning worker
     uint64_t connections_created = 0;
     uint64_t connections_expired = 0;
+    uint64_t connections_reused = 0;  // ended early: a new SYN on a TIME_WAIT/CLOSE one
     uint64_t arp_replies = 0;
     uint64_t arp_requests = 0;
     uint64_t arp_received = 0;  // ARP taken in for neighbor learning

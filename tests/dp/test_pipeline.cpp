@@ -777,3 +777,25 @@ TEST_CASE("thresholds: a server at max_connections gets none until below min_con
     INFO(last);
     CHECK(std::count(last.begin(), last.end(), 'B') >= 2);
 }
+
+TEST_CASE("a new SYN on a TIME_WAIT connection is scheduled afresh (LVS conn_reuse_mode)") {
+    PipelineHarness h;
+    // wrr 1:2 picks rs2, then rs1: the port's second life must go to rs1.
+    h.run({build_packet(from_client(7300, SYN))});
+    h.run({build_packet(from_server("172.16.0.3", 8000, 7300, SYN | ACK))});
+    h.run({build_packet(from_client(7300, ACK))});
+    h.run({build_packet(from_client(7300, FIN | ACK))});
+    h.run({build_packet(from_server("172.16.0.3", 8000, 7300, FIN | ACK))});
+    const FlowKey inbound{
+        ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(7300), port_raw(80), 6, {}};
+    REQUIRE(h.table->conn(h.table->lookup(inbound)).state == ConnState::time_wait);
+    h.run({build_packet(from_client(7300, ACK))});  // the last ACK keeps it, as LVS does
+    CHECK(h.ctx.counters.connections_reused == 0);
+    h.run({build_packet(from_client(7300, SYN))});
+    CHECK(h.ctx.counters.connections_reused == 1);
+    CHECK(format_ip(read_fields(h.sent.back().bytes).dst_ip) == "172.16.0.2");
+    CHECK(h.table->conn(h.table->lookup(inbound)).state == ConnState::syn_recv);
+    CHECK(h.table->size() == 1);
+    CHECK(h.dest_counters[1].inactive == 0);  // the old connection's count went with it
+    CHECK(h.dest_counters[0].inactive == 1);
+}
