@@ -7,6 +7,7 @@ packages=(
   # build
   build-essential pkg-config meson ninja-build clang-format
   dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 nlohmann-json3-dev
+  libcpp-httplib-dev
   libbpf-dev libxdp-dev libpcap-dev libnuma-dev
   # lab, demo and end-to-end tests
   iproute2 ethtool iputils-ping curl nginx-light python3 socat wrk jq

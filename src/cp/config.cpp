@@ -215,8 +215,9 @@ std::string describe(const YAML::Node& node) {
     }
 }
 
-constexpr std::array<std::string_view, 8> kTopKeys{
-    "eal", "workers", "max_connections", "idle", "interfaces", "neighbors", "timeouts", "services"};
+constexpr std::array<std::string_view, 9> kTopKeys{"eal",       "workers",  "max_connections",
+                                                   "idle",      "metrics",  "interfaces",
+                                                   "neighbors", "timeouts", "services"};
 constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
 constexpr std::array<std::string_view, 9> kServiceKeys{
@@ -288,6 +289,7 @@ class Loader {
     auto scalar(const Field& f, const std::string& expected, Parse parse)
         -> decltype(parse(std::string_view{}));
     std::optional<std::string> text(const Field& f);
+    void read_metrics(const Field& f);
     std::optional<uint64_t> integer(const Field& f, uint64_t lo, uint64_t hi);
     std::optional<uint16_t> port(const Field& f);
     std::optional<Ipv4> address(const Field& f);
@@ -504,6 +506,31 @@ LoadResult Loader::load(const std::string& text) {
     return result;
 }
 
+// `metrics: ADDRESS:PORT` where /metrics and /healthz are served, or `off`.
+void Loader::read_metrics(const Field& f) {
+    const std::optional<std::string> value = text(f);
+    if (!value) {
+        return;
+    }
+    if (*value == "off") {
+        config_.metrics.reset();
+        return;
+    }
+    const size_t colon = value->rfind(':');
+    const std::optional<Ipv4> address =
+        colon == std::string::npos ? std::nullopt : parse_ipv4(value->substr(0, colon));
+    const std::string port_text = colon == std::string::npos ? "" : value->substr(colon + 1);
+    const bool port_ok = !port_text.empty() && port_text.size() <= 5 &&
+                         port_text.find_first_not_of("0123456789") == std::string::npos &&
+                         std::stoul(port_text) >= 1 && std::stoul(port_text) <= 65535;
+    if (!address || !port_ok) {
+        fail(f,
+             "'metrics' must be ADDRESS:PORT (e.g. 127.0.0.1:9640) or off, got '" + *value + "'");
+        return;
+    }
+    config_.metrics = MetricsEndpoint{*address, static_cast<uint16_t>(std::stoul(port_text))};
+}
+
 void Loader::read_root(const Field& root) {
     if (!root.present() || root.value.IsNull()) {
         fail(root.value, "the file is empty; it needs at least 'interfaces'");
@@ -518,6 +545,7 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.max_connections,
               integer(field(n, "max_connections"), 1, std::numeric_limits<uint32_t>::max()));
     assign_if(config_.idle, choice(field(n, "idle"), kIdleModes));
+    read_metrics(field(n, "metrics"));
     for (const Field& item :
          items(required(n, "interfaces", "config"), "interfaces", "interface")) {
         read_interface(item);

@@ -78,11 +78,20 @@ constexpr uint32_t kMaxPersistence = 24 * 86400;
 /// Real servers in all services together: each gets a 16-bit id, and a reload needs one free.
 constexpr uint32_t kMaxRealServers = 65535;
 
+/// Where the Prometheus endpoint listens.
+struct MetricsEndpoint {
+    Ipv4 address = 0x7f000001;  // 127.0.0.1
+    uint16_t port = 9640;
+
+    bool operator==(const MetricsEndpoint&) const = default;
+};
+
 struct Config {
     std::vector<std::string> eal;
     uint32_t workers = 1;
     uint32_t max_connections = 1u << 20;
     IdleMode idle = IdleMode::adaptive;
+    std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;
     std::vector<Neighbor> neighbors;
     Timeouts timeouts;

@@ -3,10 +3,10 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
-#include <rte_mbuf.h>
-#include <rte_ring.h>
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
@@ -167,8 +167,7 @@ bool Daemon::start() {
     // Workers report quiescent states, so a replaced snapshot is freed only when none can
     // still be reading it.
     const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers);
-    qsbr_ = static_cast<rte_rcu_qsbr*>(
-        rte_zmalloc("vsnat_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("vsnat_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
     if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, workers) != 0) {
         return fail("cannot set up RCU for configuration reloads");
     }
@@ -392,12 +391,11 @@ void Daemon::apply_static_neighbors() {
 namespace {
 
 bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interface>& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                      [](const Interface& x, const Interface& y) {
-                          return x.name == y.name && x.device == y.device &&
-                                 x.address == y.address && x.prefix_len == y.prefix_len &&
-                                 x.gateway == y.gateway;
-                      });
+    return std::equal(
+        a.begin(), a.end(), b.begin(), b.end(), [](const Interface& x, const Interface& y) {
+            return x.name == y.name && x.device == y.device && x.address == y.address &&
+                   x.prefix_len == y.prefix_len && x.gateway == y.gateway;
+        });
 }
 
 // Keys read once at start-up (config/README.md): a reload may not change them.
@@ -413,6 +411,7 @@ std::vector<std::string> startup_only_changes(const Config& running, const Confi
     check(running.workers == next.workers, "workers");
     check(running.max_connections == next.max_connections, "max_connections");
     check(running.idle == next.idle, "idle");
+    check(running.metrics == next.metrics, "metrics");
     check(same_interfaces(running.interfaces, next.interfaces), "interfaces");
     return out;
 }
@@ -525,6 +524,7 @@ void Daemon::log_counters() const {
 }
 
 void Daemon::stop_and_release() {
+    metrics_.stop();
     unregister_telemetry();
     stop_.store(true, std::memory_order_relaxed);
     if (workers_launched_) {
@@ -559,6 +559,16 @@ int Daemon::run() {
     }
     launch_workers();
     register_telemetry(*this);
+    if (config_.metrics) {
+        std::string error;
+        const std::string address = format_ipv4(config_.metrics->address);
+        if (!metrics_.start(*this, address, config_.metrics->port, error)) {
+            fail(error + " (another vsnatd? set 'metrics' to a free port, or off)");
+            stop_and_release();
+            return 1;
+        }
+        spdlog::info("metrics on http://{}:{}/metrics", address, config_.metrics->port);
+    }
     spdlog::info("vsnatd ready: {} services, {} workers, config {}", config_.services.size(),
                  config_.workers, config_path_);
     control_loop();

@@ -3,12 +3,13 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "cp/config.hpp"
+#include "cp/metrics.hpp"
 #include "cp/snapshot_builder.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
@@ -129,6 +130,7 @@ class Daemon {
     std::unique_ptr<DestRates[]> rates_ = std::make_unique<DestRates[]>(dp::kMaxDestinations);
     std::vector<dp::DestCounters> rate_base_ = std::vector<dp::DestCounters>(dp::kMaxDestinations);
     uint64_t rate_base_ms_ = 0;
+    MetricsServer metrics_;
     bool eal_ready_ = false;
     bool workers_launched_ = false;
 };

@@ -37,8 +37,9 @@ std::string label(const char* name, const std::string& value) {
 }
 
 std::string service_labels(const Service& s) {
-    return label("service", s.name) + "," + label("protocol", std::string(protocol_name(s.protocol))) +
-           "," + label("vip", format_ipv4(s.vip)) + "," + label("port", std::to_string(s.port));
+    return label("service", s.name) + "," +
+           label("protocol", std::string(protocol_name(s.protocol))) + "," +
+           label("vip", format_ipv4(s.vip)) + "," + label("port", std::to_string(s.port));
 }
 
 // One family at a time over every real server, as the format wants families contiguous.
@@ -60,7 +61,9 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
     }
 }
 
-uint64_t non_negative(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
+uint64_t non_negative(int64_t v) {
+    return v < 0 ? 0 : static_cast<uint64_t>(v);
+}
 
 void worker_family(Exposition& e, const Daemon& d, const char* family, const char* type,
                    const char* help, uint64_t dp::WorkerCounters::*field) {
@@ -122,7 +125,9 @@ std::string render_metrics(const Daemon& d) {
 
 MetricsServer::MetricsServer() = default;
 
-MetricsServer::~MetricsServer() { stop(); }
+MetricsServer::~MetricsServer() {
+    stop();
+}
 
 bool MetricsServer::start(const Daemon& daemon, const std::string& address, uint16_t port,
                           std::string& error) {

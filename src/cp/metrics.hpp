@@ -27,8 +27,7 @@ class MetricsServer {
 
     /// Binds `address:port` and serves from a new thread. Main thread. Returns false (with
     /// `error`) when the address cannot be bound.
-    bool start(const Daemon& daemon, const std::string& address, uint16_t port,
-               std::string& error);
+    bool start(const Daemon& daemon, const std::string& address, uint16_t port, std::string& error);
     /// Stops serving and joins the thread.
     void stop();
 

@@ -76,4 +76,21 @@ if [[ $created == "$N" ]] && ((rx >= svc_pkts && tx >= svc_pkts)); then
 else
   fail worker-stats "connections_created $created (want $N), rx $rx, tx $tx (want >= $svc_pkts)"
 fi
+# The same figures three more ways: vsnatctl's table, its --json, and Prometheus /metrics.
+VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
+table=$("$VSNATCTL" --prefix "$E2E_PREFIX" list --stats)
+echo "$table" >"$E2E_LOG_DIR/vsnatctl-list-stats.txt"
+ctl_rs1=$(awk -v a="-> $LAB_RS1:$LAB_RS1_HTTP_PORT" '$1 " " $2 == a {print $3}' <<<"$table")
+json_rs1=$("$VSNATCTL" --prefix "$E2E_PREFIX" --json list |
+  jq -r ".real_servers[] | select(.service == \"web\" and .address == \"$LAB_RS1\") | .connections")
+metrics=$(curl -s --max-time 2 http://127.0.0.1:9640/metrics)
+echo "$metrics" >"$E2E_LOG_DIR/metrics.txt"
+prom_rs1=$(awk -v rs="real_server=\"$LAB_RS1:$LAB_RS1_HTTP_PORT\"" \
+  '/^vsnat_real_server_connections_total/ && index($0, "service=\"web\"") && index($0, rs) {print $2}' <<<"$metrics")
+health=$(curl -s --max-time 2 http://127.0.0.1:9640/healthz)
+if [[ $ctl_rs1 == "$rs1" && $json_rs1 == "$rs1" && $prom_rs1 == "$rs1" && $health == ok ]]; then
+  pass views-agree "rs1 connections: telemetry $rs1, vsnatctl list --stats $ctl_rs1, --json $json_rs1, /metrics $prom_rs1; /healthz ok"
+else
+  fail views-agree "rs1 connections: telemetry $rs1, vsnatctl $ctl_rs1, --json $json_rs1, /metrics $prom_rs1; /healthz '$health'"
+fi
 e2e_end

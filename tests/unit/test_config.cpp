@@ -617,3 +617,26 @@ TEST_CASE("name and address helpers", "[config]") {
         CHECK_FALSE(parse_ipv4(bad).has_value());
     }
 }
+
+TEST_CASE("metrics: loopback 9640 by default, another ADDRESS:PORT, or off", "[config]") {
+    const std::string base = "interfaces: [{name: o, device: d0, address: 198.18.0.254/24}]\n";
+    auto load = [&base](const std::string& extra) {
+        return load_config_text(base + extra, "m.yaml");
+    };
+    LoadResult r = load("");
+    REQUIRE(r.config);
+    REQUIRE(r.config->metrics);
+    CHECK(format_ipv4(r.config->metrics->address) == "127.0.0.1");
+    CHECK(r.config->metrics->port == 9640);
+    r = load("metrics: 198.18.0.254:9100\n");
+    REQUIRE(r.config);
+    CHECK(format_ipv4(r.config->metrics->address) == "198.18.0.254");
+    CHECK(r.config->metrics->port == 9100);
+    r = load("metrics: off\n");
+    REQUIRE(r.config);
+    CHECK_FALSE(r.config->metrics.has_value());
+    CHECK(texts(load("metrics: 127.0.0.1:70000\n")) ==
+          std::vector<std::string>{"m.yaml:2:10: 'metrics' must be ADDRESS:PORT (e.g. "
+                                   "127.0.0.1:9640) or off, got '127.0.0.1:70000'"});
+    CHECK(texts(load("metrics: localhost:80\n")).size() == 1);
+}
