@@ -1,5 +1,7 @@
 // vsnatctl: the operator's view of a running vsnatd, over DPDK telemetry, in ipvsadm's layout.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@ struct Options {
     bool json_output = false;
     std::string command;
     ListMode list_mode = ListMode::plain;
+    unsigned limit = 100000;
 };
 
 void usage(std::FILE* out) {
@@ -26,6 +29,8 @@ void usage(std::FILE* out) {
                  "  list [--stats|--rate]  services and real servers, like ipvsadm -L -n\n"
                  "  stats                  per-worker packets, drops by reason, handover, table "
                  "fill\n"
+                 "  conns [--limit N]      connections, like ipvsadm -L -c -n (default: up to "
+                 "100000)\n"
                  "  reload                 re-read the daemon's config file; exit 1 with its "
                  "errors if refused\n"
                  "  --prefix P             the daemon's EAL --file-prefix (default: vsnat)\n"
@@ -144,7 +149,10 @@ bool parse(int argc, char** argv, Options& o) {
             o.list_mode = ListMode::stats;
         } else if (a == "--rate" && o.command == "list") {
             o.list_mode = ListMode::rate;
-        } else if (o.command.empty() && (a == "list" || a == "stats" || a == "reload")) {
+        } else if (a == "--limit" && o.command == "conns" && i + 1 < argc) {
+            o.limit = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+        } else if (o.command.empty() &&
+                   (a == "list" || a == "stats" || a == "reload" || a == "conns")) {
             o.command = a;
         } else {
             return false;
@@ -190,6 +198,42 @@ int main(int argc, char** argv) {
             }
         }
         return applied ? 0 : 1;
+    }
+    if (o.command == "conns") {
+        // Paged: a telemetry reply holds at most 16 kB.
+        constexpr unsigned kPage = 128;
+        json rows = json::array();
+        for (unsigned offset = 0; offset < o.limit;) {
+            const unsigned count = std::min(kPage, o.limit - offset);
+            const std::string command =
+                "/vsnat/conns," + std::to_string(offset) + "," + std::to_string(count);
+            const auto page = fetch(command.c_str());
+            if (!page) {
+                return 1;
+            }
+            const json page_rows = columns_to_rows(*page);
+            rows.insert(rows.end(), page_rows.begin(), page_rows.end());
+            if (page_rows.size() < count) {
+                break;
+            }
+            offset += count;
+        }
+        if (o.json_output) {
+            std::printf("%s\n", rows.dump(2).c_str());
+            return 0;
+        }
+        std::printf(
+            "IPVS connection entries\npro expire state       source             virtual"
+            "            destination\n");
+        for (const json& r : rows) {
+            const uint64_t s = r.value("expire_s", uint64_t{0});
+            std::printf("%-3s %02llu:%02llu  %-11s %-18s %-18s %s\n",
+                        r.value("protocol", "?").c_str(), static_cast<unsigned long long>(s / 60),
+                        static_cast<unsigned long long>(s % 60), r.value("state", "?").c_str(),
+                        r.value("source", "?").c_str(), r.value("virtual", "?").c_str(),
+                        r.value("destination", "?").c_str());
+        }
+        return 0;
     }
     if (o.command == "stats") {
         const auto stats = fetch("/vsnat/stats");

@@ -253,6 +253,8 @@ void Daemon::launch_workers() {
         s.idle = config_.idle == IdleMode::poll ? dp::IdleMode::poll : dp::IdleMode::adaptive;
         s.snapshot = &snapshot_;
         s.qsbr = qsbr_;
+        dumps_.push_back(std::make_unique<dp::ConnDump>());
+        s.dump = dumps_.back().get();
         s.stop = &stop_;
     }
     uint32_t w = 0;
@@ -461,6 +463,30 @@ ReloadResult Daemon::reload() {
     result.applied = true;
     spdlog::info("reload applied: {} services", config_.services.size());
     return result;
+}
+
+std::vector<dp::ConnDump::Row> Daemon::dump_connections(uint32_t limit) {
+    std::lock_guard<std::mutex> one_at_a_time(dump_mutex_);
+    std::vector<dp::ConnDump::Row> out;
+    for (auto& dump : dumps_) {
+        dump->limit = limit;
+        dump->rows.reserve(limit);
+        const uint64_t wanted = dump->served.load() + 1;
+        dump->requested.store(wanted, std::memory_order_release);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (dump->served.load(std::memory_order_acquire) != wanted) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return out;  // a stopped worker: what was gathered so far
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        for (const auto& row : dump->rows) {
+            if (out.size() < limit) {
+                out.push_back(row);
+            }
+        }
+    }
+    return out;
 }
 
 ReloadResult Daemon::request_reload() {

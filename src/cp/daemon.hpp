@@ -74,6 +74,10 @@ class Daemon {
     /// Asks the control thread to re-read the file and waits (up to 30 s) for the outcome. Any
     /// thread but the control thread (telemetry's, for `vsnatctl reload`).
     ReloadResult request_reload();
+
+    /// Up to `limit` connections of every worker, copied by the workers themselves; waits up to
+    /// 2 s. Any thread but a worker's or the control thread's.
+    std::vector<dp::ConnDump::Row> dump_connections(uint32_t limit);
     const std::vector<dp::WorkerContext*>& workers() const { return contexts_; }
     uint64_t live_connections() const;
     const DestRates& rates(uint16_t dest_id) const { return rates_[dest_id]; }
@@ -111,6 +115,8 @@ class Daemon {
     rte_rcu_qsbr* qsbr_ = nullptr;
     std::atomic<uint64_t> reloads_applied_{0};
     std::atomic<uint64_t> reloads_refused_{0};
+    std::vector<std::unique_ptr<dp::ConnDump>> dumps_;
+    std::mutex dump_mutex_;    // one dump at a time
     std::mutex reload_mutex_;  // one vsnatctl reload at a time
     std::mutex reload_state_mutex_;
     std::condition_variable reload_done_;

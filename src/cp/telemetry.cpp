@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -181,6 +182,42 @@ int handle_real_servers(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+std::string endpoint_text(uint32_t ip, uint16_t port) {
+    return format_ipv4(__builtin_bswap32(ip)) + ":" + std::to_string(__builtin_bswap16(port));
+}
+
+// Connections, by column, one page at a time: /vsnat/conns,OFFSET,COUNT. A page is small
+// enough for DPDK's 16 kB reply limit; the table may change between pages, as ipvsadm's may.
+int handle_conns(const char*, const char* params, rte_tel_data* d) {
+    constexpr uint32_t kPageRows = 128;
+    Daemon* daemon = g_reloader.load();
+    if (daemon == nullptr) {
+        return -1;
+    }
+    char* rest = nullptr;
+    constexpr unsigned long kMaxOffset = 1ul << 24;  // bounds the copy the workers make
+    const unsigned long offset_arg = params != nullptr ? std::strtoul(params, &rest, 10) : 0;
+    const auto offset = static_cast<uint32_t>(std::min(offset_arg, kMaxOffset));
+    uint32_t count = kPageRows;
+    if (rest != nullptr && *rest == ',') {
+        count = static_cast<uint32_t>(
+            std::min<unsigned long>(kPageRows, std::strtoul(rest + 1, nullptr, 10)));
+    }
+    const auto rows = daemon->dump_connections(offset + count);
+    Columns t(d);
+    for (size_t i = offset; i < rows.size(); ++i) {
+        const dp::Conn& c = rows[i].conn;
+        const dp::ConnDump::Row& row = rows[i];
+        t.text("protocol", c.protocol == 6 ? "TCP" : "UDP");
+        t.u64("expire_s", (row.expires_in_ms + 999) / 1000);
+        t.text("state", std::string(dp::conn_state_name(c.state)));
+        t.text("source", endpoint_text(c.client_ip, c.client_port));
+        t.text("virtual", endpoint_text(c.vip, c.vport));
+        t.text("destination", endpoint_text(c.rip, c.rport));
+    }
+    return 0;
+}
+
 // Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
 int handle_reload(const char*, const char*, rte_tel_data* d) {
     Daemon* daemon = g_reloader.load();
@@ -204,6 +241,10 @@ int handle_reload(const char*, const char*, rte_tel_data* d) {
 void register_telemetry(Daemon& daemon) {
     g_daemon.store(&daemon);
     g_reloader.store(&daemon);
+    rte_telemetry_register_cmd(
+        "/vsnat/conns", handle_conns,
+        "Connections by column, like ipvsadm -L -c. Parameters: offset,count "
+        "(count <= 128)");
     rte_telemetry_register_cmd("/vsnat/reload", handle_reload,
                                "Re-read the configuration file. No parameters");
     rte_telemetry_register_cmd("/vsnat/stats", handle_stats,

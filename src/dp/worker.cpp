@@ -137,6 +137,24 @@ class Backoff {
     uint32_t sleep_us_ = 1;
 };
 
+// Answers a pending connection dump; rows were reserved by the requester, so nothing allocates.
+void serve_dump(WorkerSetup& s, uint32_t now_ms) {
+    ConnDump& d = *s.dump;
+    const uint64_t wanted = d.requested.load(std::memory_order_acquire);
+    if (wanted == d.served.load(std::memory_order_relaxed)) {
+        return;
+    }
+    d.rows.clear();
+    s.ctx->table->for_each([&](uint32_t id, const Conn& c) {
+        if (d.rows.size() < d.limit) {
+            const uint32_t expiry = s.ctx->table->expiry(id);
+            const auto left = static_cast<int32_t>(expiry - now_ms);
+            d.rows.push_back({c, left > 0 ? static_cast<uint32_t>(left) : 0});
+        }
+    });
+    d.served.store(wanted, std::memory_order_release);
+}
+
 }  // namespace
 
 int run_worker(WorkerSetup& s) {
@@ -156,6 +174,9 @@ int run_worker(WorkerSetup& s) {
             flush_tx(s);
         }
         expire_connections(*s.ctx, now_ms, kExpireBudget);
+        if (s.dump != nullptr) {
+            serve_dump(s, now_ms);
+        }
         if (s.qsbr != nullptr) {
             rte_rcu_qsbr_quiescent(s.qsbr, s.queue_id);
         }

@@ -14,6 +14,21 @@ namespace vsnat::dp {
 
 enum class IdleMode : uint8_t { poll, adaptive };
 
+/// A copy of some of a worker's connections, made by the worker itself (its table has one
+/// writer and no locks), for `vsnatctl conns`.
+struct ConnDump {
+    struct Row {
+        Conn conn;
+        uint32_t expires_in_ms;
+    };
+    /// The requester raises `requested` after sizing `rows` (capacity = limit); the worker fills
+    /// `rows` and sets `served` to the same value.
+    std::atomic<uint64_t> requested{0};
+    std::atomic<uint64_t> served{0};
+    uint32_t limit = 0;
+    std::vector<Row> rows;
+};
+
 /// What one worker's loop is wired to. Built by the control thread before launch; read-only to
 /// the worker afterwards, except `ctx`, which the worker owns.
 struct WorkerSetup {
@@ -32,6 +47,7 @@ struct WorkerSetup {
     /// The worker reports a quiescent state here (thread id = queue_id) once per loop, after
     /// which it holds no pointer into a snapshot it loaded before.
     rte_rcu_qsbr* qsbr = nullptr;
+    ConnDump* dump = nullptr;
 };
 
 /// The loop; returns when `*setup.stop` becomes true. Runs on a worker lcore.

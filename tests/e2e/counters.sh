@@ -93,4 +93,15 @@ if [[ $ctl_rs1 == "$rs1" && $json_rs1 == "$rs1" && $prom_rs1 == "$rs1" && $healt
 else
   fail views-agree "rs1 connections: telemetry $rs1, vsnatctl $ctl_rs1, --json $json_rs1, /metrics $prom_rs1; /healthz '$health'"
 fi
+# vsnatctl conns (ipvsadm -L -c): every connection, its virtual and real server.
+conns=$("$VSNATCTL" --prefix "$E2E_PREFIX" conns --limit 512)
+echo "$conns" >"$E2E_LOG_DIR/vsnatctl-conns.txt"
+web_conns=$(awk -v v="$LAB_VIP:80" '$5 == v' <<<"$conns" | wc -l)
+to_rs1=$(awk -v v="$LAB_VIP:80" -v d="$LAB_RS1:$LAB_RS1_HTTP_PORT" '$5 == v && $6 == d' <<<"$conns" | wc -l)
+header=$(head -2 <<<"$conns" | tail -1 | xargs)
+if [[ $web_conns == "$N" && $to_rs1 == "$rs1" && $header == "pro expire state source virtual destination" ]]; then
+  pass vsnatctl-conns "$web_conns connections to $LAB_VIP:80 listed, $to_rs1 to rs1; e.g. $(sed -n 3p <<<"$conns" | xargs)"
+else
+  fail vsnatctl-conns "$web_conns connections to $LAB_VIP:80 listed (want $N), $to_rs1 to rs1 (want $rs1); header '$header'"
+fi
 e2e_end
