@@ -45,7 +45,8 @@ using MacAddress = std::array<uint8_t, 6>;
     X(rate_limited)   /* a port unreachable over the per-worker rate */                     \
     X(no_mbuf)        /* no buffer for a packet the director had to build */                \
     X(tx_full)        /* the port refused the packet */                                     \
-    X(handover_full)  /* the owning worker's handover ring was full */
+    X(handover_full)  /* the owning worker's handover ring was full */                      \
+    X(drained)        /* its real server was removed, under `drain: drop` */
 
 enum class DropReason : uint8_t {
 #define VSNAT_ENUM_VALUE(name) name,

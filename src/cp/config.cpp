@@ -31,6 +31,8 @@ struct Choice {
 
 constexpr std::array kIdleModes{Choice<IdleMode>{"poll", IdleMode::poll},
                                 Choice<IdleMode>{"adaptive", IdleMode::adaptive}};
+constexpr std::array kDrainModes{Choice<Drain>{"finish", Drain::finish},
+                                 Choice<Drain>{"drop", Drain::drop}};
 constexpr std::array kProtocols{Choice<Protocol>{"tcp", Protocol::tcp},
                                 Choice<Protocol>{"udp", Protocol::udp}};
 constexpr std::array kHelpers{Choice<Helper>{"none", Helper::none},
@@ -215,14 +217,14 @@ std::string describe(const YAML::Node& node) {
     }
 }
 
-constexpr std::array<std::string_view, 9> kTopKeys{"eal",       "workers",  "max_connections",
-                                                   "idle",      "metrics",  "interfaces",
-                                                   "neighbors", "timeouts", "services"};
+constexpr std::array<std::string_view, 10> kTopKeys{
+    "eal",        "workers",   "max_connections", "idle",     "metrics",
+    "interfaces", "neighbors", "timeouts",        "services", "drain"};
 constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
-constexpr std::array<std::string_view, 9> kServiceKeys{
-    "name",   "protocol",    "vip", "port", "scheduler", "persistence", "persistence_netmask",
-    "helper", "real_servers"};
+constexpr std::array<std::string_view, 10> kServiceKeys{
+    "name",   "protocol",     "vip",  "port", "scheduler", "persistence", "persistence_netmask",
+    "helper", "real_servers", "drain"};
 constexpr std::array<std::string_view, 5> kRealServerKeys{"address", "port", "weight",
                                                           "max_connections", "min_connections"};
 
@@ -545,6 +547,7 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.max_connections,
               integer(field(n, "max_connections"), 1, std::numeric_limits<uint32_t>::max()));
     assign_if(config_.idle, choice(field(n, "idle"), kIdleModes));
+    assign_if(config_.drain, choice(field(n, "drain"), kDrainModes));
     read_metrics(field(n, "metrics"));
     for (const Field& item :
          items(required(n, "interfaces", "config"), "interfaces", "interface")) {
@@ -673,6 +676,9 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     auto protocol_value = choice(required(n, "protocol", "service"), kProtocols);
     auto vip_value = address(vip);
     auto port_value = port(required(n, "port", "service"));
+    if (auto drain = choice(field(n, "drain"), kDrainModes)) {
+        s.drain = *drain;
+    }
     assign_if(s.protocol, protocol_value);
     assign_if(s.vip, vip_value);
     assign_if(s.port, port_value);

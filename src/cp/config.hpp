@@ -18,6 +18,10 @@ enum class Scheduler : uint8_t { rr, wrr, lc, wlc, sed, nq, sh, dh, mh, fo };
 
 enum class Helper : uint8_t { none, ftp };
 
+/// What happens to connections to a real server a reload removed: they finish normally, or are
+/// dropped at once (LVS's expire_nodest_conn).
+enum class Drain : uint8_t { finish, drop };
+
 struct Interface {
     std::string name;
     std::string device;  // PCI address or vdev string
@@ -68,7 +72,8 @@ struct Service {
     uint32_t persistence = 0;         // seconds; 0 = off; at most kMaxPersistence
     uint8_t persistence_prefix = 32;  // persistence_netmask as a prefix length
     Helper helper = Helper::none;
-    int helper_line = 0;  // where `helper` was given (1-based; 0: not given), for messages
+    std::optional<Drain> drain;  // unset: the global `drain`
+    int helper_line = 0;         // where `helper` was given (1-based; 0: not given), for messages
     int helper_column = 0;
     std::vector<RealServer> real_servers;
 };
@@ -91,6 +96,7 @@ struct Config {
     uint32_t workers = 1;
     uint32_t max_connections = 1u << 20;
     IdleMode idle = IdleMode::adaptive;
+    Drain drain = Drain::finish;                                 // for services that do not say
     std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;
     std::vector<Neighbor> neighbors;

@@ -169,6 +169,41 @@ void carry_overload(dp::Snapshot& snap, const dp::Snapshot& previous) {
 
 }  // namespace
 
+namespace {
+
+// Real servers of `previous` missing from `next` whose connections `drain: drop` ends at once
+// (the service's policy if the service remains, else the global one), and those already
+// dropped before, unless a real server now has the id again.
+void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, const Config& config) {
+    std::vector<bool> present(dp::kMaxDestinations);
+    for (const dp::ServiceEntry& s : next.services) {
+        for (const dp::Destination& d : s.servers) {
+            present[d.dest_id] = true;
+        }
+    }
+    for (size_t id = 0; id < dp::kMaxDestinations; ++id) {
+        if (!present[id] && previous.dest_dropped(static_cast<uint16_t>(id))) {
+            next.mark_dropped(static_cast<uint16_t>(id));
+        }
+    }
+    for (const dp::ServiceEntry& old : previous.services) {
+        const dp::ServiceEntry* kept = next.find_service(old.protocol, old.vip, old.port);
+        Drain policy = config.drain;
+        if (kept != nullptr) {
+            policy =
+                config.services[static_cast<size_t>(kept - next.services.data())].drain.value_or(
+                    config.drain);
+        }
+        for (const dp::Destination& d : old.servers) {
+            if (!present[d.dest_id] && policy == Drain::drop) {
+                next.mark_dropped(d.dest_id);
+            }
+        }
+    }
+}
+
+}  // namespace
+
 uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
@@ -224,6 +259,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     snap->finalize(workers);
     if (previous != nullptr) {
         carry_overload(*snap, *previous);
+        mark_dropped_servers(*snap, *previous, config);
     }
     return snap;
 }

@@ -513,6 +513,14 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
             // An earlier packet of this burst may have opened the connection.
             id = ctx.table->lookup(keys[i]);
         }
+        if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
+            ctx.snapshot->dest_dropped(ctx.table->conn(id).dest_id)) {
+            // Its real server was removed under `drain: drop`: the connection ends here.
+            retire(ctx, ctx.table->conn(id), now_ms);
+            ctx.table->erase(id);
+            drop(ctx, flows[i].mbuf, DropReason::drained);
+            continue;
+        }
         if (id != ConnTable::kNoConn &&
             ends_for_new_connection(ctx, id, keys[i], flows[i].parsed.tcp_flags, now_ms)) {
             id = ConnTable::kNoConn;
@@ -526,6 +534,22 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         }
         forward(ctx, flows[i], keys[i], id, now_ms);
     }
+}
+
+uint32_t end_drained_connections(WorkerContext& ctx, uint32_t now_ms) {
+    if (!ctx.snapshot->any_dropped()) {
+        return 0;
+    }
+    uint32_t ended = 0;
+    ctx.table->for_each([&](uint32_t id, const Conn& c) {
+        if (ctx.snapshot->dest_dropped(c.dest_id)) {
+            retire(ctx, c, now_ms);
+            ctx.table->erase(id);  // safe here: for_each goes by id, not by list
+            ++ended;
+        }
+    });
+    ctx.counters.connections_drained += ended;
+    return ended;
 }
 
 void release_held(WorkerContext& ctx, uint32_t now_ms) {

@@ -18,7 +18,6 @@ struct rte_mempool;
 namespace vsnat::dp {
 
 constexpr uint16_t kMaxBurst = 64;
-constexpr uint32_t kMaxDestinations = 65536;  // dest_id is 16 bits
 
 /// Per real server, per worker. Plain counters: only the owning worker writes them; the control
 /// thread sums them across workers (aligned 64-bit reads do not tear on the platforms we run).
@@ -38,7 +37,9 @@ struct WorkerCounters {
     uint64_t handed_over = 0;  // received here, processed by the owning worker
     uint64_t connections_created = 0;
     uint64_t connections_expired = 0;
-    uint64_t connections_reused = 0;  // ended early: a new SYN on a TIME_WAIT/CLOSE one
+    uint64_t connections_reused = 0;
+    uint64_t connections_drained = 0;  // ended because `drain: drop` removed their server  // ended
+                                       // early: a new SYN on a TIME_WAIT/CLOSE one
     uint64_t arp_replies = 0;
     uint64_t arp_requests = 0;
     uint64_t arp_received = 0;  // ARP taken in for neighbor learning
@@ -166,6 +167,10 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
 /// Sends held packets whose next hop is now resolved; drops (no_neighbor) those held too long.
 /// Worker thread only; the caller flushes the TX batches afterwards.
 void release_held(WorkerContext& ctx, uint32_t now_ms);
+
+/// Ends every connection whose real server the current snapshot marks as dropped (`drain:
+/// drop`); returns how many. Worker thread only, once after adopting a new snapshot.
+uint32_t end_drained_connections(WorkerContext& ctx, uint32_t now_ms);
 
 /// Expires due connections with at most `budget` units of work. Worker thread only.
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget);

@@ -15,6 +15,7 @@
 namespace vsnat::dp {
 
 constexpr uint16_t kMaxPorts = 8;
+constexpr uint32_t kMaxDestinations = 65536;  // dest_id is 16 bits
 
 struct ServiceEntry {
     uint16_t service_id = 0;  // stable across reloads
@@ -101,11 +102,24 @@ struct Snapshot {
     /// The interface to send to `dst` and the next hop's address; null when no route.
     const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const;
 
+    /// Real servers a reload removed whose connections must end now (`drain: drop`). Set by
+    /// the control thread while building; read by workers.
+    void mark_dropped(uint16_t dest_id) {
+        dropped_dests_[dest_id / 64] |= 1ULL << (dest_id % 64);
+        any_dropped_ = true;
+    }
+    bool dest_dropped(uint16_t dest_id) const {
+        return (dropped_dests_[dest_id / 64] >> (dest_id % 64)) & 1;
+    }
+    bool any_dropped() const { return any_dropped_; }
+
     static uint64_t service_key(uint8_t protocol, uint32_t vip, uint16_t port) {
         return (static_cast<uint64_t>(protocol) << 48) | (static_cast<uint64_t>(vip) << 16) | port;
     }
 
   private:
+    std::array<uint64_t, kMaxDestinations / 64> dropped_dests_{};
+    bool any_dropped_ = false;
     std::array<int16_t, kMaxPorts> port_interface_{};
     FlatIndex service_index_;
     FlatIndex vip_index_;

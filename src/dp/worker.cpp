@@ -165,8 +165,12 @@ int run_worker(WorkerSetup& s) {
         rte_rcu_qsbr_thread_online(s.qsbr, s.queue_id);
     }
     while (!s.stop->load(std::memory_order_relaxed)) {
+        const Snapshot* adopted = s.ctx->snapshot;
         s.ctx->snapshot = s.snapshot->load(std::memory_order_acquire);
         const auto now_ms = static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms);
+        if (s.ctx->snapshot != adopted) {
+            end_drained_connections(*s.ctx, now_ms);
+        }
         const uint32_t work = poll_ports(s, now_ms);
         serve_arp_orders(s);
         if (s.ctx->held.count > 0) {

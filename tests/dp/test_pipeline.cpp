@@ -799,3 +799,29 @@ TEST_CASE("a new SYN on a TIME_WAIT connection is scheduled afresh (LVS conn_reu
     CHECK(h.dest_counters[1].inactive == 0);  // the old connection's count went with it
     CHECK(h.dest_counters[0].inactive == 1);
 }
+
+TEST_CASE("drain: drop ends the connections of a removed real server, drain: finish keeps them") {
+    PipelineHarness h;
+    h.run({build_packet(from_client(7400, SYN)), build_packet(from_client(7401, SYN)),
+           build_packet(from_client(7402, SYN))});  // wrr 1:2: rs2, rs1, rs2
+    REQUIRE(h.table->size() == 3);
+    auto finish = seed_snapshot();  // rs2 gone, nothing marked: its connections go on
+    finish->services[0].servers.pop_back();
+    finish->finalize(1);
+    h.ctx.snapshot = finish.get();
+    CHECK(end_drained_connections(h.ctx, 10) == 0);
+    h.run({build_packet(from_client(7400, ACK))}, 10);
+    CHECK(h.sent.size() == 4);
+
+    auto drop = seed_snapshot();
+    drop->services[0].servers.pop_back();
+    drop->mark_dropped(1);  // what the builder does for `drain: drop`
+    drop->finalize(1);
+    h.ctx.snapshot = drop.get();
+    CHECK(end_drained_connections(h.ctx, 20) == 2);
+    CHECK(h.table->size() == 1);
+    CHECK(h.dest_counters[1].inactive == 0);
+    h.run({build_packet(from_client(7401, ACK))}, 30);  // rs1's connection goes on
+    CHECK(h.sent.size() == 5);
+    CHECK(h.ctx.counters.connections_drained == 2);
+}

@@ -159,3 +159,40 @@ TEST_CASE("builder: a server overloaded before a reload is still overloaded afte
     CHECK(third->scheduler_states[0]->overloaded[0] == 0);
     CHECK(third->scheduler_states[0]->overloaded[1] == 1);
 }
+
+TEST_CASE("builder: removed real servers are marked for dropping under drain: drop only",
+          "[builder]") {
+    const Config before = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n"
+        "  - {name: app, protocol: tcp, vip: 198.18.0.100, port: 81, drain: drop,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n");
+    auto first = build(before);
+    const uint16_t web_rs2 = first->services[0].servers[1].dest_id;
+    const uint16_t app_rs2 = first->services[1].servers[1].dest_id;
+    const Config after = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n"
+        "  - {name: app, protocol: tcp, vip: 198.18.0.100, port: 81, drain: drop,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n");
+    auto second = build(after, first.get());
+    CHECK_FALSE(second->dest_dropped(web_rs2));  // drain: finish, the default
+    CHECK(second->dest_dropped(app_rs2));
+    CHECK_FALSE(second->dest_dropped(second->services[1].servers[0].dest_id));
+    // A later reload keeps it marked; the global `drain: drop` covers removed services.
+    auto third = build(after, second.get());
+    CHECK(third->dest_dropped(app_rs2));
+    LoadResult global = load_config_text(
+        "drain: drop\n"
+        "interfaces: [{name: out, device: d0, address: 198.18.0.254/24},\n"
+        "             {name: in, device: d1, address: 198.19.0.1/24}]\n"
+        "services: []\n",
+        "g.yaml");
+    REQUIRE(global.config);
+    auto fourth = build(*global.config, third.get());
+    CHECK(fourth->dest_dropped(second->services[0].servers[0].dest_id));
+    CHECK(parse("  - {name: x, protocol: tcp, vip: 198.18.0.100, port: 80, drain: finish,\n"
+                "     real_servers: [{address: 198.19.0.2}]}\n")
+              .services[0]
+              .drain == Drain::finish);
+}
