@@ -181,6 +181,26 @@ int main(int argc, char** argv) {
         }
         return v;
     };
+    // Every row of a paged table (a telemetry reply holds at most 16 kB): `limit` at most.
+    auto fetch_rows = [&fetch](const std::string& command, unsigned page,
+                               unsigned limit) -> std::optional<json> {
+        json rows = json::array();
+        for (unsigned offset = 0; offset < limit;) {
+            const unsigned count = std::min(page, limit - offset);
+            const auto part = fetch(
+                (command + "," + std::to_string(offset) + "," + std::to_string(count)).c_str());
+            if (!part) {
+                return std::nullopt;
+            }
+            const json part_rows = columns_to_rows(*part);
+            rows.insert(rows.end(), part_rows.begin(), part_rows.end());
+            if (part_rows.size() < count) {
+                break;
+            }
+            offset += count;
+        }
+        return rows;
+    };
     if (o.command == "reload") {
         const auto reply = fetch("/vsnat/reload");
         if (!reply) {
@@ -200,24 +220,11 @@ int main(int argc, char** argv) {
         return applied ? 0 : 1;
     }
     if (o.command == "conns") {
-        // Paged: a telemetry reply holds at most 16 kB.
-        constexpr unsigned kPage = 128;
-        json rows = json::array();
-        for (unsigned offset = 0; offset < o.limit;) {
-            const unsigned count = std::min(kPage, o.limit - offset);
-            const std::string command =
-                "/vsnat/conns," + std::to_string(offset) + "," + std::to_string(count);
-            const auto page = fetch(command.c_str());
-            if (!page) {
-                return 1;
-            }
-            const json page_rows = columns_to_rows(*page);
-            rows.insert(rows.end(), page_rows.begin(), page_rows.end());
-            if (page_rows.size() < count) {
-                break;
-            }
-            offset += count;
+        const auto fetched = fetch_rows("/vsnat/conns", 128, o.limit);
+        if (!fetched) {
+            return 1;
         }
+        const json& rows = *fetched;
         if (o.json_output) {
             std::printf("%s\n", rows.dump(2).c_str());
             return 0;
@@ -247,13 +254,14 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
-    const auto services = fetch("/vsnat/services");
-    const auto servers = services ? fetch("/vsnat/real_servers") : std::nullopt;
+    constexpr unsigned kAll = 1u << 24;
+    const auto services = fetch_rows("/vsnat/services", 32, kAll);
+    const auto servers = services ? fetch_rows("/vsnat/real_servers", 32, kAll) : std::nullopt;
     if (!services || !servers) {
         return 1;
     }
-    const json service_rows = columns_to_rows(*services);
-    const json server_rows = columns_to_rows(*servers);
+    const json& service_rows = *services;
+    const json& server_rows = *servers;
     if (o.json_output) {
         std::printf(
             "%s\n",

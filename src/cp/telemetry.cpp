@@ -75,6 +75,32 @@ void add_counters(Columns& t, const dp::DestCounters& c) {
     t.u64("out_bytes", c.out_bytes);
 }
 
+// Rows OFFSET .. OFFSET+COUNT-1 of a table, from a command's parameters "OFFSET,COUNT" (both
+// optional). DPDK 22.11 truncates replies beyond 16 kB, so every table is read in pages of at
+// most `max_rows` (vsnatctl asks for page after page).
+struct Page {
+    uint32_t offset = 0;
+    uint32_t count = 0;
+    bool contains(size_t row) const { return row >= offset && row - offset < count; }
+};
+
+Page parse_page(const char* params, uint32_t max_rows) {
+    constexpr unsigned long kMaxOffset = 1ul << 24;  // bounds what a page can make us copy
+    Page page{0, max_rows};
+    if (params == nullptr || *params == '\0') {
+        return page;
+    }
+    char* rest = nullptr;
+    page.offset = static_cast<uint32_t>(std::min(std::strtoul(params, &rest, 10), kMaxOffset));
+    if (rest != nullptr && *rest == ',') {
+        page.count = static_cast<uint32_t>(
+            std::min<unsigned long>(max_rows, std::strtoul(rest + 1, nullptr, 10)));
+    }
+    return page;
+}
+
+constexpr uint32_t kTablePageRows = 32;  // a service or real server row is about 300 bytes
+
 // One row per worker.
 int handle_stats(const char*, const char*, rte_tel_data* d) {
     const Daemon* daemon = g_daemon.load();
@@ -116,7 +142,8 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
 }
 
 // One row per service, its real servers' counters summed.
-int handle_services(const char*, const char*, rte_tel_data* d) {
+int handle_services(const char*, const char* params, rte_tel_data* d) {
+    const Page page = parse_page(params, kTablePageRows);
     const Daemon* daemon = g_daemon.load();
     if (daemon == nullptr) {
         return -1;
@@ -126,6 +153,9 @@ int handle_services(const char*, const char*, rte_tel_data* d) {
     const Config& config = gen->config;
     Columns t(d);
     for (size_t i = 0; i < snap.services.size(); ++i) {
+        if (!page.contains(i)) {
+            continue;
+        }
         const Service& cs = config.services[i];
         t.text("name", cs.name);
         t.text("protocol", std::string(protocol_name(cs.protocol)));
@@ -158,7 +188,8 @@ int handle_services(const char*, const char*, rte_tel_data* d) {
 }
 
 // One row per real server of every service.
-int handle_real_servers(const char*, const char*, rte_tel_data* d) {
+int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
+    const Page page = parse_page(params, kTablePageRows);
     const Daemon* daemon = g_daemon.load();
     if (daemon == nullptr) {
         return -1;
@@ -167,8 +198,12 @@ int handle_real_servers(const char*, const char*, rte_tel_data* d) {
     const dp::Snapshot& snap = *gen->snapshot;
     const Config& config = gen->config;
     Columns t(d);
+    size_t row = 0;
     for (size_t i = 0; i < snap.services.size(); ++i) {
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            if (!page.contains(row++)) {
+                continue;
+            }
             const RealServer& rs = config.services[i].real_servers[j];
             const dp::Destination& dest = snap.services[i].servers[j];
             t.text("service", config.services[i].name);
@@ -195,18 +230,10 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
     if (daemon == nullptr) {
         return -1;
     }
-    char* rest = nullptr;
-    constexpr unsigned long kMaxOffset = 1ul << 24;  // bounds the copy the workers make
-    const unsigned long offset_arg = params != nullptr ? std::strtoul(params, &rest, 10) : 0;
-    const auto offset = static_cast<uint32_t>(std::min(offset_arg, kMaxOffset));
-    uint32_t count = kPageRows;
-    if (rest != nullptr && *rest == ',') {
-        count = static_cast<uint32_t>(
-            std::min<unsigned long>(kPageRows, std::strtoul(rest + 1, nullptr, 10)));
-    }
-    const auto rows = daemon->dump_connections(offset + count);
+    const Page page = parse_page(params, kPageRows);
+    const auto rows = daemon->dump_connections(page.offset + page.count);
     Columns t(d);
-    for (size_t i = offset; i < rows.size(); ++i) {
+    for (size_t i = page.offset; i < rows.size(); ++i) {
         const dp::Conn& c = rows[i].conn;
         const dp::ConnDump::Row& row = rows[i];
         t.text("protocol", c.protocol == 6 ? "TCP" : "UDP");
@@ -251,10 +278,12 @@ void register_telemetry(Daemon& daemon) {
     rte_telemetry_register_cmd("/vsnat/stats", handle_stats,
                                "Per-worker packet, connection and drop counters, by column. "
                                "No parameters");
-    rte_telemetry_register_cmd("/vsnat/services", handle_services,
-                               "Per-service counters, by column. No parameters");
-    rte_telemetry_register_cmd("/vsnat/real_servers", handle_real_servers,
-                               "Per-real-server counters, by column. No parameters");
+    rte_telemetry_register_cmd(
+        "/vsnat/services", handle_services,
+        "Per-service counters, by column. Parameters: offset,count (count <= 32)");
+    rte_telemetry_register_cmd(
+        "/vsnat/real_servers", handle_real_servers,
+        "Per-real-server counters, by column. Parameters: offset,count (count <= 32)");
 }
 
 void unregister_telemetry() {
