@@ -123,12 +123,20 @@ void print_stats(const json& stats) {
     std::printf("connections: %llu\n",
                 static_cast<unsigned long long>(stats.value("connections_total", uint64_t{0})));
     for (const json& w : rows) {
-        std::printf("worker %llu: connections %llu, rx %llu, tx %llu, handed over %llu\n",
-                    static_cast<unsigned long long>(w.value("worker", uint64_t{0})),
-                    static_cast<unsigned long long>(w.value("connections", uint64_t{0})),
-                    static_cast<unsigned long long>(w.value("rx_packets", uint64_t{0})),
-                    static_cast<unsigned long long>(w.value("tx_packets", uint64_t{0})),
-                    static_cast<unsigned long long>(w.value("handed_over", uint64_t{0})));
+        const uint64_t rx = w.value("rx_packets", uint64_t{0});
+        const uint64_t handed = w.value("handed_over", uint64_t{0});
+        const uint64_t conns = w.value("connections", uint64_t{0});
+        const uint64_t capacity = std::max<uint64_t>(w.value("capacity", uint64_t{1}), 1);
+        std::printf(
+            "worker %llu: connections %llu of %llu (%.1f%% full), rx %llu, tx %llu, "
+            "handed over %llu (%.1f%% of rx)\n",
+            static_cast<unsigned long long>(w.value("worker", uint64_t{0})),
+            static_cast<unsigned long long>(conns), static_cast<unsigned long long>(capacity),
+            100.0 * static_cast<double>(conns) / static_cast<double>(capacity),
+            static_cast<unsigned long long>(rx),
+            static_cast<unsigned long long>(w.value("tx_packets", uint64_t{0})),
+            static_cast<unsigned long long>(handed),
+            rx == 0 ? 0.0 : 100.0 * static_cast<double>(handed) / static_cast<double>(rx));
         for (const auto& [key, value] : w.items()) {
             if (key.rfind("drop_", 0) == 0 && value.get<uint64_t>() != 0) {
                 std::printf("  dropped %-22s %llu\n", key.substr(5).c_str(),

@@ -115,6 +115,7 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
         const dp::WorkerCounters& c = w->counters;
         t.u64("worker", w->worker_id);
         t.u64("connections", w->table->size());
+        t.u64("capacity", w->table->capacity());
         t.u64("rx_packets", c.rx_packets);
         t.u64("tx_packets", c.tx_packets);
         t.u64("handed_over", c.handed_over);
