@@ -81,14 +81,7 @@ dp::DestCounters sum_dest_counters(const std::vector<dp::WorkerContext*>& worker
                                    uint16_t dest_id) {
     dp::DestCounters sum;
     for (const dp::WorkerContext* w : workers) {
-        const dp::DestCounters& d = w->dest_counters[dest_id];
-        sum.connections += d.connections;
-        sum.in_packets += d.in_packets;
-        sum.out_packets += d.out_packets;
-        sum.in_bytes += d.in_bytes;
-        sum.out_bytes += d.out_bytes;
-        sum.active += d.active;
-        sum.inactive += d.inactive;
+        sum += w->dest_counters[dest_id];
     }
     return sum;
 }

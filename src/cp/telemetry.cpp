@@ -173,14 +173,7 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
             out_pps += r.out_pps;
             in_bps += r.in_bps;
             out_bps += r.out_bps;
-            const dp::DestCounters c = sum_dest_counters(daemon->workers(), dest.dest_id);
-            total.connections += c.connections;
-            total.active += c.active;
-            total.inactive += c.inactive;
-            total.in_packets += c.in_packets;
-            total.out_packets += c.out_packets;
-            total.in_bytes += c.in_bytes;
-            total.out_bytes += c.out_bytes;
+            total += sum_dest_counters(daemon->workers(), dest.dest_id);
         }
         add_counters(t, total);
         add_rates(t, cps, in_pps, out_pps, in_bps, out_bps);

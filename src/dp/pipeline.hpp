@@ -29,6 +29,16 @@ struct DestCounters {
     uint64_t out_bytes = 0;
     int64_t active = 0;    // ESTABLISHED now
     int64_t inactive = 0;  // any other state now
+    DestCounters& operator+=(const DestCounters& o) {
+        connections += o.connections;
+        in_packets += o.in_packets;
+        out_packets += o.out_packets;
+        in_bytes += o.in_bytes;
+        out_bytes += o.out_bytes;
+        active += o.active;
+        inactive += o.inactive;
+        return *this;
+    }
 };
 
 struct WorkerCounters {
