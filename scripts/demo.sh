@@ -47,7 +47,7 @@ run_logged() {
   fi
 }
 
-pid_alive() {
+proc_alive() {
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
@@ -62,8 +62,8 @@ cleanup() {
   if [[ -n $DAEMON_PID ]]; then
     kill -TERM "$DAEMON_PID" 2>/dev/null
     local i status=0
-    for ((i = 0; i < 150; i++)); do pid_alive "$DAEMON_PID" || break; sleep 0.1; done
-    if pid_alive "$DAEMON_PID"; then
+    for ((i = 0; i < 150; i++)); do proc_alive "$DAEMON_PID" || break; sleep 0.1; done
+    if proc_alive "$DAEMON_PID"; then
       kill -KILL "$DAEMON_PID" 2>/dev/null
       echo "teardown: vsnatd ignored SIGTERM for 15 s; killed"
       rc=1
@@ -119,7 +119,7 @@ step "[5/6] vsnatd -c config/lab.yaml"
 DAEMON_PID=$!
 for ((i = 0; i < 300; i++)); do
   grep -q 'vsnatd ready' "$LOG_DIR/vsnatd.log" && break
-  if ! pid_alive "$DAEMON_PID"; then
+  if ! proc_alive "$DAEMON_PID"; then
     echo "failed"
     tail -n 15 "$LOG_DIR/vsnatd.log" | sed 's/^/  | /'
     wait "$DAEMON_PID" || true

@@ -127,18 +127,8 @@ python_bin() {
   if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3; else command -v python3; fi
 }
 
-# Process identity: field 22 of /proc/PID/stat (start time in clock ticks since boot), printed
-# only while the process is running. A zombie counts as gone: our daemons are reparented to
-# PID 1, which on some machines (this sandbox's init) reaps only every few seconds, and a
-# zombie still answers kill -0. The comm field may contain spaces: cut after its ')' first.
-proc_starttime() {
-  local stat rest fields
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }
-  read -ra fields <<<"$rest"
-  [[ ${fields[0]} != [ZX] ]] || return 1
-  echo "${fields[19]}"
-}
+# shellcheck source=SCRIPTDIR/lab/proc.sh
+source "$HELPERS/proc.sh"
 
 # Wait, bounded, for file $1 to appear; $2 = tenths of a second.
 wait_for_file() {

@@ -28,14 +28,37 @@ namespace vsnat::cp {
 dp::DestCounters sum_dest_counters(const std::vector<dp::WorkerContext*>& workers,
                                    uint16_t dest_id);
 
-/// Per real server rates over the last estimation interval (LVS's 2-second estimator), written
-/// by the control thread, read by telemetry.
+/// Rates over the last estimation interval (LVS's 2-second estimator), per second.
+struct Rates {
+    uint64_t cps = 0;
+    uint64_t in_pps = 0;
+    uint64_t out_pps = 0;
+    uint64_t in_bps = 0;
+    uint64_t out_bps = 0;
+
+    Rates& operator+=(const Rates& o) {
+        cps += o.cps;
+        in_pps += o.in_pps;
+        out_pps += o.out_pps;
+        in_bps += o.in_bps;
+        out_bps += o.out_bps;
+        return *this;
+    }
+};
+
+/// One real server's Rates, written by the control thread, read by telemetry.
 struct DestRates {
     std::atomic<uint64_t> cps{0};
     std::atomic<uint64_t> in_pps{0};
     std::atomic<uint64_t> out_pps{0};
     std::atomic<uint64_t> in_bps{0};
     std::atomic<uint64_t> out_bps{0};
+
+    Rates load() const {
+        return {cps.load(std::memory_order_relaxed), in_pps.load(std::memory_order_relaxed),
+                out_pps.load(std::memory_order_relaxed), in_bps.load(std::memory_order_relaxed),
+                out_bps.load(std::memory_order_relaxed)};
+    }
 };
 
 /// One configuration in force: the file as read and the dataplane snapshot built from it.

@@ -56,13 +56,12 @@ class Columns {
     std::vector<std::pair<std::string, Column>> columns_;
 };
 
-void add_rates(Columns& t, uint64_t cps, uint64_t in_pps, uint64_t out_pps, uint64_t in_bps,
-               uint64_t out_bps) {
-    t.u64("cps", cps);
-    t.u64("in_pps", in_pps);
-    t.u64("out_pps", out_pps);
-    t.u64("in_bps", in_bps);
-    t.u64("out_bps", out_bps);
+void add_rates(Columns& t, const Rates& r) {
+    t.u64("cps", r.cps);
+    t.u64("in_pps", r.in_pps);
+    t.u64("out_pps", r.out_pps);
+    t.u64("in_bps", r.in_bps);
+    t.u64("out_bps", r.out_bps);
 }
 
 void add_counters(Columns& t, const dp::DestCounters& c) {
@@ -142,74 +141,70 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
-// One row per service, its real servers' counters summed.
-int handle_services(const char*, const char* params, rte_tel_data* d) {
-    const Page page = parse_page(params, kTablePageRows);
+// Answers a paged table command from the configuration in force: `fill(daemon, generation,
+// page, columns)` adds the page's rows.
+template <class Fill>
+int answer_table(const char* params, rte_tel_data* d, Fill&& fill) {
     const Daemon* daemon = g_daemon.load();
     if (daemon == nullptr) {
         return -1;
     }
     const auto gen = daemon->generation();
-    const dp::Snapshot& snap = *gen->snapshot;
-    const Config& config = gen->config;
     Columns t(d);
-    for (size_t i = 0; i < snap.services.size(); ++i) {
-        if (!page.contains(i)) {
-            continue;
-        }
-        const Service& cs = config.services[i];
-        t.text("name", cs.name);
-        t.text("protocol", std::string(protocol_name(cs.protocol)));
-        t.text("vip", format_ipv4(cs.vip));
-        t.u64("port", cs.port);
-        t.text("scheduler", std::string(scheduler_name(cs.scheduler)));
-        t.u64("real_servers", snap.services[i].servers.size());
-        dp::DestCounters total;
-        uint64_t cps = 0, in_pps = 0, out_pps = 0, in_bps = 0, out_bps = 0;
-        for (const dp::Destination& dest : snap.services[i].servers) {
-            const DestRates& r = daemon->rates(dest.dest_id);
-            cps += r.cps;
-            in_pps += r.in_pps;
-            out_pps += r.out_pps;
-            in_bps += r.in_bps;
-            out_bps += r.out_bps;
-            total += sum_dest_counters(daemon->workers(), dest.dest_id);
-        }
-        add_counters(t, total);
-        add_rates(t, cps, in_pps, out_pps, in_bps, out_bps);
-    }
+    fill(*daemon, *gen, parse_page(params, kTablePageRows), t);
     return 0;
+}
+
+// One row per service, its real servers' counters summed.
+int handle_services(const char*, const char* params, rte_tel_data* d) {
+    return answer_table(
+        params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
+            const dp::Snapshot& snap = *gen.snapshot;
+            for (size_t i = 0; i < snap.services.size(); ++i) {
+                if (!page.contains(i)) {
+                    continue;
+                }
+                const Service& cs = gen.config.services[i];
+                t.text("name", cs.name);
+                t.text("protocol", std::string(protocol_name(cs.protocol)));
+                t.text("vip", format_ipv4(cs.vip));
+                t.u64("port", cs.port);
+                t.text("scheduler", std::string(scheduler_name(cs.scheduler)));
+                t.u64("real_servers", snap.services[i].servers.size());
+                dp::DestCounters total;
+                Rates rates;
+                for (const dp::Destination& dest : snap.services[i].servers) {
+                    total += sum_dest_counters(daemon.workers(), dest.dest_id);
+                    rates += daemon.rates(dest.dest_id).load();
+                }
+                add_counters(t, total);
+                add_rates(t, rates);
+            }
+        });
 }
 
 // One row per real server of every service.
 int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
-    const Page page = parse_page(params, kTablePageRows);
-    const Daemon* daemon = g_daemon.load();
-    if (daemon == nullptr) {
-        return -1;
-    }
-    const auto gen = daemon->generation();
-    const dp::Snapshot& snap = *gen->snapshot;
-    const Config& config = gen->config;
-    Columns t(d);
-    size_t row = 0;
-    for (size_t i = 0; i < snap.services.size(); ++i) {
-        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
-            if (!page.contains(row++)) {
-                continue;
+    return answer_table(
+        params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
+            const dp::Snapshot& snap = *gen.snapshot;
+            size_t row = 0;
+            for (size_t i = 0; i < snap.services.size(); ++i) {
+                for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+                    if (!page.contains(row++)) {
+                        continue;
+                    }
+                    const RealServer& rs = gen.config.services[i].real_servers[j];
+                    const dp::Destination& dest = snap.services[i].servers[j];
+                    t.text("service", gen.config.services[i].name);
+                    t.text("address", format_ipv4(rs.address));
+                    t.u64("port", rs.port);
+                    t.u64("weight", dest.weight);
+                    add_counters(t, sum_dest_counters(daemon.workers(), dest.dest_id));
+                    add_rates(t, daemon.rates(dest.dest_id).load());
+                }
             }
-            const RealServer& rs = config.services[i].real_servers[j];
-            const dp::Destination& dest = snap.services[i].servers[j];
-            t.text("service", config.services[i].name);
-            t.text("address", format_ipv4(rs.address));
-            t.u64("port", rs.port);
-            t.u64("weight", dest.weight);
-            add_counters(t, sum_dest_counters(daemon->workers(), dest.dest_id));
-            const DestRates& r = daemon->rates(dest.dest_id);
-            add_rates(t, r.cps, r.in_pps, r.out_pps, r.in_bps, r.out_bps);
-        }
-    }
-    return 0;
+        });
 }
 
 std::string endpoint_text(uint32_t ip, uint16_t port) {

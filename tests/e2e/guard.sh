@@ -19,15 +19,9 @@ set -uo pipefail
 readonly TEST_PID=$1 TEST_ST=$2 LOG_DIR=$3 LAB_SH=$4
 readonly LOCK=/run/lock/vsnat-e2e.lock
 
-starttime() {
-  local stat rest fields
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }
-  read -ra fields <<<"$rest"
-  [[ ${fields[0]} != [ZX] ]] || return 1
-  echo "${fields[19]}"
-}
-alive() { [[ $(starttime "$1" 2>/dev/null) == "$2" ]]; }
+# shellcheck source=SCRIPTDIR/../../scripts/lab/proc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab/proc.sh"
+alive() { proc_alive "$1" "$2"; }
 
 exec 9>"$LOCK"
 # Bounded: a previous guard finishes its cleanup within ~15 s.

@@ -107,24 +107,10 @@ e2e_logdir() {
 
 # --- daemon ----------------------------------------------------------------------------------
 
-# Start time of PID $1 (field 22 of /proc/PID/stat, after the comm's ')'), while it runs.
-pid_starttime() {
-  local stat rest fields
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }
-  read -ra fields <<<"$rest"
-  echo "${fields[19]}"
-}
-
-# Is PID $1 running (and not a zombie)? Our own child stays a zombie until `wait`, and a zombie
-# still answers kill -0, so read its state instead (the field after the ')' of the comm).
-pid_alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != [ZX] ]]
-}
-daemon_alive() { [[ -n $VSNATD_PID ]] && pid_alive "$VSNATD_PID"; }
+# Process identity (PID + start time; zombies count as gone): scripts/lab/proc.sh.
+# shellcheck source=SCRIPTDIR/../../scripts/lab/proc.sh
+source "$REPO_DIR/scripts/lab/proc.sh"
+daemon_alive() { [[ -n $VSNATD_PID ]] && proc_alive "$VSNATD_PID"; }
 
 daemon_log_tail() {
   [[ -n $VSNATD_LOG && -f $VSNATD_LOG ]] || return 0
@@ -140,7 +126,7 @@ start_vsnatd() {
   log "starting $VSNATD -c $VSNATD_CONFIG (log $VSNATD_LOG)"
   "$VSNATD" -c "$VSNATD_CONFIG" </dev/null >"$VSNATD_LOG" 2>&1 &
   VSNATD_PID=$!
-  echo "$VSNATD_PID $(pid_starttime "$VSNATD_PID")" >"$E2E_LOG_DIR/vsnatd.pid"
+  echo "$VSNATD_PID $(proc_starttime "$VSNATD_PID")" >"$E2E_LOG_DIR/vsnatd.pid"
   local t0=$SECONDS tries=$((READY_TIMEOUT_S * 10))
   while ((tries-- > 0)); do
     if grep -q 'vsnatd ready' "$VSNATD_LOG" 2>/dev/null; then
@@ -168,13 +154,13 @@ stop_vsnatd() {
   local pid=$VSNATD_PID rc=0 tries=$((STOP_TIMEOUT_S * 10))
   VSNATD_PID=""
   local was_alive=1
-  pid_alive "$pid" || was_alive=0
+  proc_alive "$pid" || was_alive=0
   kill -TERM "$pid" 2>/dev/null || true
   while ((tries-- > 0)); do
-    pid_alive "$pid" || break
+    proc_alive "$pid" || break
     sleep 0.1
   done
-  if pid_alive "$pid"; then
+  if proc_alive "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     fail vsnatd-stop "vsnatd (pid $pid) ignored SIGTERM for $STOP_TIMEOUT_S s; killed"
@@ -239,13 +225,13 @@ e2e_start() {
   e2e_logdir
   trap e2e_on_exit EXIT
   trap 'exit 143' TERM INT   # meson's timeout sends SIGTERM: still clean up
-  setsid bash "$E2E_DIR/guard.sh" "$$" "$(pid_starttime $$)" "$E2E_LOG_DIR" "$LAB_SH" \
+  setsid bash "$E2E_DIR/guard.sh" "$$" "$(proc_starttime $$)" "$E2E_LOG_DIR" "$LAB_SH" \
     </dev/null >>"$E2E_LOG_DIR/guard.log" 2>&1 &
   E2E_GUARD_PID=$!
   local i
   for ((i = 0; i < 700; i++)); do
     [[ -e $E2E_LOG_DIR/guard.ready ]] && break
-    pid_alive "$E2E_GUARD_PID" || break
+    proc_alive "$E2E_GUARD_PID" || break
     sleep 0.1
   done
   if [[ ! -e $E2E_LOG_DIR/guard.ready ]]; then
