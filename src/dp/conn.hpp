@@ -31,7 +31,6 @@ struct Conn {
     uint8_t protocol;
     ConnState state;
     uint16_t dest_id;  // the real server: stable across reloads, indexes per-server counters
-    uint16_t flags;
     /// The persistence template this connection holds a reference on (PersistenceTable slot),
     /// or PersistenceTable::kNoSlot (UINT32_MAX).
     uint32_t persistence_slot;

@@ -17,7 +17,7 @@ struct rte_mempool;
 
 namespace vsnat::dp {
 
-constexpr uint16_t kMaxBurst = 64;
+constexpr uint16_t kMaxBurst = ConnTable::kMaxBurst;  // one bulk lookup per burst
 
 /// Per real server, per worker. Plain counters: only the owning worker writes them; the control
 /// thread sums them across workers (aligned 64-bit reads do not tear on the platforms we run).
