@@ -81,13 +81,6 @@ int main(int argc, char** argv) {
     if (!loaded.config) {
         return 1;
     }
-    const auto unsupported = vsnat::cp::unsupported_features(*loaded.config, path);
-    for (const vsnat::cp::ConfigError& e : unsupported) {
-        std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    }
-    if (!unsupported.empty()) {
-        return 1;
-    }
     if (check) {
         print_summary(*loaded.config, path);
         return 0;

@@ -685,11 +685,6 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     assign_if(s.scheduler, choice(field(n, "scheduler"), kSchedulers));
     read_persistence(n, s);
     assign_if(s.helper, choice(helper, kHelpers));
-    if (helper.present()) {
-        const YAML::Mark m = mark_of(helper.value);
-        s.helper_line = m.is_null() ? 1 : m.line + 1;
-        s.helper_column = m.is_null() ? 1 : m.column + 1;
-    }
     if (!s.name.empty()) {
         unique(service_names_, s.name, name.value, "duplicate service name '" + s.name + "'");
     }

@@ -73,8 +73,6 @@ struct Service {
     uint8_t persistence_prefix = 32;  // persistence_netmask as a prefix length
     Helper helper = Helper::none;
     std::optional<Drain> drain;  // unset: the global `drain`
-    int helper_line = 0;         // where `helper` was given (1-based; 0: not given), for messages
-    int helper_column = 0;
     std::vector<RealServer> real_servers;
 };
 

@@ -175,7 +175,9 @@ bool Daemon::start() {
         spdlog::info("worker {}: connection table for {} connections, {} MiB", w, per_worker,
                      table->memory_bytes() >> 20);
         tables_.push_back(std::move(table));
+        ftp_controls_.push_back(std::make_unique<dp::FtpControlPool>(per_worker));
     }
+    expectations_ = std::make_unique<dp::ExpectationTable>();
     // Always made, so that a service can gain persistence without a restart.
     std::string persistence_error;
     persistence_ = dp::PersistenceTable::create(
@@ -219,6 +221,8 @@ void Daemon::launch_workers() {
         ctx->neighbors = &neighbors_;
         ctx->pool = pool_;
         ctx->persistence = persistence_.get();
+        ctx->ftp_controls = ftp_controls_[w].get();
+        ctx->expectations = expectations_.get();
         ctx->dest_counters = dest_counters_[w].data();
         ctx->all_dest_counters = all_dest_counters_;
         contexts_.push_back(ctx);
@@ -430,9 +434,6 @@ ReloadResult Daemon::reload() {
         result.messages.push_back(e.to_string());
     }
     if (loaded.config) {
-        for (const ConfigError& e : unsupported_features(*loaded.config, config_path_)) {
-            result.messages.push_back(e.to_string());
-        }
         for (const std::string& m : startup_only_changes(config_, *loaded.config)) {
             result.messages.push_back(config_path_ + ": " + m);
         }
@@ -562,6 +563,8 @@ void Daemon::stop_and_release() {
     contexts_.clear();
     tables_.clear();
     persistence_.reset();
+    ftp_controls_.clear();
+    expectations_.reset();
     generation_.store(nullptr);
     rte_free(qsbr_);
     rte_mempool_free(pool_);

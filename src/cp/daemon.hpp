@@ -11,6 +11,8 @@
 #include "cp/config.hpp"
 #include "cp/metrics.hpp"
 #include "cp/snapshot_builder.hpp"
+#include "dp/alg/expectation.hpp"
+#include "dp/alg/ftp_control.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
@@ -149,6 +151,9 @@ class Daemon {
     dp::NeighborTable neighbors_;
     std::vector<std::unique_ptr<dp::ConnTable>> tables_;
     std::unique_ptr<dp::PersistenceTable> persistence_;
+    // The FTP helper's: always made, so that a reload can enable it.
+    std::vector<std::unique_ptr<dp::FtpControlPool>> ftp_controls_;  // per worker
+    std::unique_ptr<dp::ExpectationTable> expectations_;
     std::vector<std::vector<dp::DestCounters>> dest_counters_;
     std::vector<dp::DestCounters*> all_dest_counters_;
     std::vector<dp::WorkerContext*> contexts_;

@@ -120,6 +120,11 @@ std::string render_metrics(const Daemon& d) {
     worker_family(e, d, "vsnat_worker_connections_expired_total", "counter",
                   "Connections removed by their timeout.",
                   &dp::WorkerCounters::connections_expired);
+    worker_family(e, d, "vsnat_worker_ftp_data_connections_total", "counter",
+                  "FTP data connections opened through the helper.",
+                  &dp::WorkerCounters::ftp_data_connections);
+    worker_family(e, d, "vsnat_worker_ftp_rewrites_total", "counter",
+                  "FTP 227 replies rewritten to the VIP.", &dp::WorkerCounters::ftp_rewrites);
     return e.text();
 }
 

@@ -208,19 +208,6 @@ uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
 
-std::vector<ConfigError> unsupported_features(const Config& config, const std::string& file) {
-    std::vector<ConfigError> out;
-    for (const Service& s : config.services) {
-        if (s.helper != Helper::none) {
-            out.push_back({file, s.helper_line, s.helper_column,
-                           "service '" + s.name + "': helper '" +
-                               std::string(helper_name(s.helper)) +
-                               "' is not available in this build"});
-        }
-    }
-    return out;
-}
-
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
                                              uint32_t workers, const dp::Snapshot* previous) {
@@ -243,6 +230,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.scheduler = dataplane_scheduler(s.scheduler);
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
         e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
+        e.helper = s.helper == Helper::ftp ? dp::AppHelper::ftp : dp::AppHelper::none;
         for (const RealServer& rs : s.real_servers) {
             dp::Destination d;
             d.ip = to_network(rs.address);

@@ -16,10 +16,6 @@ struct PortBinding {
     MacAddress mac{};
 };
 
-/// What this build cannot do yet that the config asks for (an application helper), one error
-/// per use, at the position of the key in `file`. Empty when the config can run.
-std::vector<ConfigError> unsupported_features(const Config& config, const std::string& file);
-
 /// Builds the snapshot. Control thread only. Services and real servers keep the ids they have
 /// in `previous` (the snapshot being replaced on a reload; null at start-up), matched by
 /// (protocol, VIP, port) and, within a service, (address, port): so per-server counters,

@@ -132,6 +132,15 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
         t.u64("held_for_arp", c.held_for_arp);
         t.u64("persistence_hits", c.persistence_hits);
         t.u64("persistence_unrecorded", c.persistence_unrecorded);
+        t.u64("ftp_controls", w->ftp_controls->in_use());
+        t.u64("ftp_expectations", c.ftp_expectations);
+        t.u64("ftp_data_connections", c.ftp_data_connections);
+        t.u64("ftp_rewrites", c.ftp_rewrites);
+        t.u64("ftp_split_lines", c.ftp_split_lines);
+        t.u64("ftp_malformed_lines", c.ftp_malformed_lines);
+        t.u64("ftp_foreign_addresses", c.ftp_foreign_addresses);
+        t.u64("ftp_expectations_full", c.ftp_expectations_full);
+        t.u64("ftp_unrewritten", c.ftp_unrewritten);
         for (size_t r = 0; r < kDropReasonCount; ++r) {
             const std::string name =
                 "drop_" + std::string(drop_reason_name(static_cast<DropReason>(r)));

@@ -31,6 +31,9 @@ struct Conn {
     uint8_t protocol;
     ConnState state;
     uint16_t dest_id;  // the real server: stable across reloads, indexes per-server counters
+    /// The application helper's state for this connection (an FTP control connection's entry
+    /// in its worker's FtpControlPool), or 0: none.
+    uint16_t helper;
     /// The persistence template this connection holds a reference on (PersistenceTable slot),
     /// or PersistenceTable::kNoSlot (UINT32_MAX).
     uint32_t persistence_slot;

@@ -3,6 +3,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
 #include "dp/local.hpp"
@@ -18,6 +19,8 @@ constexpr uint32_t kPrefetchAhead = 3;
 // the 24 days after which an unswept expiry would compare wrongly. (Expired templates are
 // reused without waiting for the sweep.)
 constexpr uint32_t kPersistenceSweepBuckets = 1;
+// Expectation slots each worker sweeps per loop: the whole table in well under a second.
+constexpr uint32_t kExpectationSweepSlots = 1;
 
 struct Flow {
     rte_mbuf* mbuf;
@@ -189,9 +192,56 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
     return i >= 0 ? i : pick;
 }
 
+// Inserts new connection `c`, opened by the packet of `f`, and counts it. Returns its id, or
+// kNoConn after dropping the packet (table full, or a key in use).
+uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
+    ConnTable::InsertError error;
+    const uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    if (id == ConnTable::kNoConn) {
+        drop(ctx, f.mbuf,
+             error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
+                                                       : DropReason::table_full);
+        return id;
+    }
+    ++ctx.counters.connections_created;
+    DestCounters& dc = ctx.dest_counters[c.dest_id];
+    ++dc.connections;
+    count_state(dc, c.state, +1);
+    return id;
+}
+
+bool opens_tcp(const Flow& f) {
+    return (f.parsed.tcp_flags & (l4::kTcpSyn | l4::kTcpRst | l4::kTcpAckFlag)) == l4::kTcpSyn;
+}
+
+// A SYN that matched no connection may open an FTP data connection, by the client (passive
+// mode, to the VIP) or by the real server (active mode, to the client). Returns the new
+// connection; kNoConn after dropping the packet, or when nothing was expected (`claimed` false).
+uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key,
+                              uint32_t now_ms, bool& claimed) {
+    const Direction opener =
+        ctx.snapshot->is_vip(key.dst_ip) ? Direction::from_client : Direction::from_server;
+    Conn c;
+    claimed = ftp_claim_data_connection(ctx, key, opener, now_ms, c);
+    if (!claimed) {
+        return ConnTable::kNoConn;
+    }
+    const uint32_t id = add_connection(ctx, f, c, now_ms);
+    ctx.counters.ftp_data_connections += id != ConnTable::kNoConn;
+    return id;
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
+    if (key.protocol == ipv4::kProtoTcp && opens_tcp(f) && ctx.expectations != nullptr &&
+        ctx.expectations->any()) {
+        bool claimed;
+        const uint32_t id = open_data_connection(ctx, f, key, now_ms, claimed);
+        if (claimed) {
+            return id;
+        }
+    }
     const Snapshot& snap = *ctx.snapshot;
     const ServiceEntry* svc = snap.find_service(key.protocol, key.dst_ip, key.dst_port);
     if (svc == nullptr) {
@@ -211,10 +261,23 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         drop(ctx, f.mbuf, DropReason::no_connection);
         return ConnTable::kNoConn;
     }
+    uint16_t helper = FtpControlPool::kNone;
+    if (svc->helper == AppHelper::ftp) {
+        helper = ctx.ftp_controls != nullptr && ctx.expectations != nullptr
+                     ? ctx.ftp_controls->acquire()
+                     : FtpControlPool::kNone;
+        if (helper == FtpControlPool::kNone) {
+            drop(ctx, f.mbuf, DropReason::helper_full);
+            return ConnTable::kNoConn;
+        }
+    }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
     uint32_t slot;
     const int32_t pick = schedule(ctx, *svc, service_index, key, now_ms, slot);
     if (pick == Scheduler::kNone) {
+        if (helper != FtpControlPool::kNone) {
+            ctx.ftp_controls->release(helper);
+        }
         drop(ctx, f.mbuf, DropReason::no_real_server);
         return ConnTable::kNoConn;
     }
@@ -230,21 +293,16 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     c.state = tcp ? ConnState::none : ConnState::udp;
     c.dest_id = dest.dest_id;
     c.persistence_slot = slot;
-    ConnTable::InsertError error;
-    uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    c.helper = helper;
+    const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         if (slot != PersistenceTable::kNoSlot) {
             ctx.persistence->release(slot, now_ms, svc->persistence_ms);
         }
-        drop(ctx, f.mbuf,
-             error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
-                                                       : DropReason::table_full);
-        return id;
+        if (helper != FtpControlPool::kNone) {
+            ctx.ftp_controls->release(helper);
+        }
     }
-    ++ctx.counters.connections_created;
-    DestCounters& dc = ctx.dest_counters[dest.dest_id];
-    ++dc.connections;
-    count_state(dc, c.state, +1);
     return id;
 }
 
@@ -263,7 +321,7 @@ void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8
 }
 
 // Rewrites, addresses and queues a packet of a tracked connection.
-void forward(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t id, uint32_t now_ms) {
+void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint32_t now_ms) {
     Conn& c = ctx.table->conn(id);
     const Direction dir = key.src_ip == c.client_ip && key.src_port == c.client_port &&
                                   key.dst_ip == c.vip && key.dst_port == c.vport
@@ -272,6 +330,9 @@ void forward(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t id,
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_ttl(ip);  // cannot fail: classify() refused TTL <= 1
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+    if (c.helper != FtpControlPool::kNone && !ftp_process(ctx, f.mbuf, f.parsed, c, dir, now_ms)) {
+        return;
+    }
 
     uint8_t* l4p = f.frame + f.parsed.l4_offset;
     const bool inbound = dir == Direction::from_client;
@@ -355,10 +416,13 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     drop(ctx, f.mbuf, DropReason::icmp_untracked);
 }
 
-// What a connection leaving the table gives back: its state count and its persistence
-// template's reference.
+// What a connection leaving the table gives back: its state count, its persistence template's
+// reference and its helper state.
 void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
     count_state(ctx.dest_counters[c.dest_id], c.state, -1);
+    if (c.helper != FtpControlPool::kNone) {
+        ftp_release(ctx, c.helper);
+    }
     if (c.persistence_slot != PersistenceTable::kNoSlot) {
         // The template's timeout is the service's as it is now (0 if a reload removed it).
         const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
@@ -578,6 +642,9 @@ uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget
     });
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);
+    }
+    if (ctx.expectations != nullptr) {
+        ctx.expectations->sweep(ctx.expectation_sweep, kExpectationSweepSlots, now_ms);
     }
     return expired;
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <span>
 
+#include "dp/alg/expectation.hpp"
+#include "dp/alg/ftp_control.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
@@ -47,9 +49,8 @@ struct WorkerCounters {
     uint64_t handed_over = 0;  // received here, processed by the owning worker
     uint64_t connections_created = 0;
     uint64_t connections_expired = 0;
-    uint64_t connections_reused = 0;
-    uint64_t connections_drained = 0;  // ended because `drain: drop` removed their server  // ended
-                                       // early: a new SYN on a TIME_WAIT/CLOSE one
+    uint64_t connections_reused = 0;   // ended early: a new SYN on a TIME_WAIT/CLOSE one
+    uint64_t connections_drained = 0;  // ended because `drain: drop` removed their server
     uint64_t arp_replies = 0;
     uint64_t arp_requests = 0;
     uint64_t arp_received = 0;  // ARP taken in for neighbor learning
@@ -62,6 +63,17 @@ struct WorkerCounters {
     /// New connections of a persistent service that went unpinned: no template could be
     /// recorded (its bucket full or busy, see PersistenceTable::bind; or no table at all).
     uint64_t persistence_unrecorded = 0;
+    // The FTP helper (src/dp/alg/): what its control connections asked for, and what it could
+    // not do. None of these is a drop: the segment is forwarded, unmodified where it says so.
+    uint64_t ftp_expectations = 0;      // data connections announced and recorded
+    uint64_t ftp_data_connections = 0;  // opened by a recorded expectation
+    uint64_t ftp_rewrites = 0;          // 227 replies rewritten to the VIP
+    /// A PORT/EPRT command or 227/229 reply that did not end in its segment: not acted on.
+    uint64_t ftp_split_lines = 0;
+    uint64_t ftp_malformed_lines = 0;    // a watched line whose address or port does not parse
+    uint64_t ftp_foreign_addresses = 0;  // a 227/PORT naming a host other than the connection's
+    uint64_t ftp_expectations_full = 0;  // no slot left in the expectation table
+    uint64_t ftp_unrewritten = 0;        // a 227 reply with no room in its buffer to grow
     std::array<uint64_t, kDropReasonCount> drops{};
 
     void drop(DropReason r) { ++drops[static_cast<size_t>(r)]; }
@@ -142,6 +154,12 @@ struct alignas(64) WorkerContext {
     /// service's connections go unpinned, each counted in persistence_unrecorded.
     PersistenceTable* persistence = nullptr;
     uint32_t persistence_sweep = 0;  // this worker's sweep cursor
+    /// The FTP helper's control-connection states (this worker's) and the data connections it
+    /// expects (one table shared by every worker). Without them a control connection of a
+    /// service with `helper: ftp` is refused (helper_full).
+    FtpControlPool* ftp_controls = nullptr;
+    ExpectationTable* expectations = nullptr;
+    uint32_t expectation_sweep = 0;  // this worker's sweep cursor
 };
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.

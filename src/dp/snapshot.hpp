@@ -17,6 +17,9 @@ namespace vsnat::dp {
 constexpr uint16_t kMaxPorts = 8;
 constexpr uint32_t kMaxDestinations = 65536;  // dest_id is 16 bits
 
+/// The application helper a service's connections run through.
+enum class AppHelper : uint8_t { none, ftp };
+
 struct ServiceEntry {
     uint16_t service_id = 0;  // stable across reloads
     uint8_t protocol = 0;
@@ -29,6 +32,7 @@ struct ServiceEntry {
     /// client addresses first, so that a whole network can share one template.
     uint32_t persistence_ms = 0;
     uint32_t persistence_mask = UINT32_MAX;
+    AppHelper helper = AppHelper::none;
 };
 
 /// A link of the director: its DPDK port, its own address and prefix, its optional gateway.

@@ -31,6 +31,7 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
                          port_raw(21),
                          dp::SchedulerKind::wrr,
                          {{ip_raw("172.16.0.3"), port_raw(21), 2, 1}}};
+    ftp.helper = dp::AppHelper::ftp;
     dp::ServiceEntry dns{
         2,
         17,
@@ -43,10 +44,49 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
     return snap;
 }
 
+PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport) {
+    PacketSpec s;
+    s.src_ip = "202.100.1.2";
+    s.dst_ip = "202.103.106.5";
+    s.src_port = client_port;
+    s.dst_port = vport;
+    s.tcp_flags = flags;
+    s.src_mac = kGatewayMac;
+    s.dst_mac = kOutsideMac;
+    return s;
+}
+
+PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port,
+                       uint8_t flags) {
+    PacketSpec s;
+    s.src_ip = rip;
+    s.dst_ip = "202.100.1.2";
+    s.src_port = rport;
+    s.dst_port = client_port;
+    s.tcp_flags = flags;
+    s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
+    s.dst_mac = kInsideMac;
+    return s;
+}
+
+std::vector<uint8_t> expected(PacketSpec s, const std::string& src_ip, uint16_t src_port,
+                              const std::string& dst_ip, uint16_t dst_port, MacAddress src_mac,
+                              MacAddress dst_mac) {
+    s.src_ip = src_ip;
+    s.src_port = src_port;
+    s.dst_ip = dst_ip;
+    s.dst_port = dst_port;
+    s.ttl = static_cast<uint8_t>(s.ttl - 1);
+    s.src_mac = src_mac;
+    s.dst_mac = dst_mac;
+    return build_packet(s);
+}
+
 PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     : snapshot(seed_snapshot(1, rs1_weight)) {
     init(capacity);
     ctx.snapshot = snapshot.get();
+    ctx.expectations = &own_expectations_;
     all_dest_counters = {dest_counters.data()};
     ctx.all_dest_counters = all_dest_counters;
 }
@@ -75,7 +115,9 @@ void PipelineHarness::init(uint32_t capacity) {
     neighbors.set(kOutsidePort, ip_raw("202.103.106.254"), kGatewayMac);
     neighbors.set(kInsidePort, ip_raw("172.16.0.2"), kRs1Mac);
     neighbors.set(kInsidePort, ip_raw("172.16.0.3"), kRs2Mac);
+    ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     ctx.table = table.get();
+    ctx.ftp_controls = ftp_controls.get();
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
     ctx.pool = pool;
@@ -145,6 +187,7 @@ WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
     for (auto& w : workers) {
         w->ctx.all_dest_counters = all_dest_counters_;
         w->ctx.persistence = persistence.get();
+        w->ctx.expectations = &expectations;
     }
 }
 

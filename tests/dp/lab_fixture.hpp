@@ -19,9 +19,25 @@ inline const MacAddress kRs2Mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x03};
 constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
 
 /// The seed's table (DESIGN.md section 1): TCP 202.103.106.5:80 -> 172.16.0.2:80 (1),
-/// 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21; plus UDP :53 -> both servers, 1:1.
+/// 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21 with the FTP helper; plus UDP :53 -> both
+/// servers, 1:1.
 /// Outside 202.103.106.1/24 with gateway 202.103.106.254; inside 172.16.0.1/16.
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
+
+constexpr uint8_t SYN = 0x02, ACK = 0x10;
+
+/// A TCP packet from the seed's client 202.100.1.2 to the VIP, as it arrives on the outside
+/// link from the gateway.
+PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80);
+
+/// A real server's packet to the seed's client, as it arrives on the inside link.
+PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port, uint8_t flags);
+
+/// What the director must send for `s`: the same packet with these addresses and ports, TTL one
+/// less, new MACs, every checksum as a full computation gives it.
+std::vector<uint8_t> expected(PacketSpec s, const std::string& src_ip, uint16_t src_port,
+                              const std::string& dst_ip, uint16_t dst_port, MacAddress src_mac,
+                              MacAddress dst_mac);
 
 class PipelineHarness {
   public:
@@ -48,11 +64,17 @@ class PipelineHarness {
     dp::NeighborTable neighbors;
     std::vector<dp::DestCounters> dest_counters;
     std::vector<dp::DestCounters*> all_dest_counters;
+    std::unique_ptr<dp::FtpControlPool> ftp_controls;
     rte_mempool* pool = nullptr;
 
   private:
     void init(uint32_t capacity);
+    dp::ExpectationTable own_expectations_;  // a lone worker's; a WorkerGroup shares its own
 };
+
+inline uint64_t dropped(const PipelineHarness& h, DropReason r) {
+    return h.ctx.counters.dropped(r);
+}
 
 /// Several workers on one snapshot, as vsnatd runs them: each with its own connection table and
 /// per-server counters, every one reading all workers' counters (ServerLoad), all sharing one
@@ -77,6 +99,7 @@ class WorkerGroup {
 
     std::vector<std::unique_ptr<PipelineHarness>> workers;
     std::unique_ptr<dp::PersistenceTable> persistence;
+    dp::ExpectationTable expectations;
     std::vector<PipelineHarness::Sent> sent;
     std::vector<uint32_t> handled_by;
 

@@ -14,53 +14,7 @@ using namespace vsnat::test;
 
 namespace {
 
-constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
-
-// A client packet as it arrives on the outside link from the gateway.
-PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80) {
-    PacketSpec s;
-    s.src_ip = "202.100.1.2";
-    s.dst_ip = "202.103.106.5";
-    s.src_port = client_port;
-    s.dst_port = vport;
-    s.tcp_flags = flags;
-    s.src_mac = kGatewayMac;
-    s.dst_mac = kOutsideMac;
-    return s;
-}
-
-// A real server's reply as it arrives on the inside link.
-PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port,
-                       uint8_t flags) {
-    PacketSpec s;
-    s.src_ip = rip;
-    s.dst_ip = "202.100.1.2";
-    s.src_port = rport;
-    s.dst_port = client_port;
-    s.tcp_flags = flags;
-    s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
-    s.dst_mac = kInsideMac;
-    return s;
-}
-
-// What the director must send: the same packet, rewritten, TTL one less, new MACs, every
-// checksum as a full computation gives it.
-std::vector<uint8_t> expected(PacketSpec s, const std::string& src_ip, uint16_t src_port,
-                              const std::string& dst_ip, uint16_t dst_port, MacAddress src_mac,
-                              MacAddress dst_mac) {
-    s.src_ip = src_ip;
-    s.src_port = src_port;
-    s.dst_ip = dst_ip;
-    s.dst_port = dst_port;
-    s.ttl = static_cast<uint8_t>(s.ttl - 1);
-    s.src_mac = src_mac;
-    s.dst_mac = dst_mac;
-    return build_packet(s);
-}
-
-uint64_t dropped(const PipelineHarness& h, DropReason r) {
-    return h.ctx.counters.dropped(r);
-}
+constexpr uint8_t FIN = 0x01, RST = 0x04, PSH = 0x08;
 
 }  // namespace
 

@@ -63,7 +63,6 @@ TEST_CASE("builder: every scheduler, with thresholds and persistence", "[builder
                     "min_connections: 50}, {address: 198.19.0.3, weight: 0}]}\n";
     }
     const Config c = parse(services);
-    CHECK(unsupported_features(c, "f.yaml").empty());
     auto snap = build(c);
     REQUIRE(snap->services.size() == kinds.size());
     for (size_t i = 0; i < kinds.size(); ++i) {
@@ -83,14 +82,16 @@ TEST_CASE("builder: every scheduler, with thresholds and persistence", "[builder
     }
 }
 
-TEST_CASE("builder: a helper is reported as unavailable; schedulers are not", "[builder]") {
+TEST_CASE("builder: a service's helper reaches the dataplane", "[builder]") {
     const Config c = parse(
         "  - {name: ftp, protocol: tcp, vip: 198.18.0.100, port: 21, scheduler: mh, helper: ftp,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n"
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
         "     real_servers: [{address: 198.19.0.2}]}\n");
-    const auto errors = unsupported_features(c, "f.yaml");
-    REQUIRE(errors.size() == 1);
-    CHECK(errors[0].to_string() ==
-          "f.yaml:4:84: service 'ftp': helper 'ftp' is not available in this build");
+    auto snap = build(c);
+    REQUIRE(snap->services.size() == 2);
+    CHECK(snap->services[0].helper == dp::AppHelper::ftp);
+    CHECK(snap->services[1].helper == dp::AppHelper::none);
 }
 
 TEST_CASE("builder: ids stay with their service and real server across a reload", "[builder]") {

@@ -1,0 +1,43 @@
+// The FTP helper on the packet path (LVS's ip_vs_ftp with ip_vs_app's sequence adjustment):
+// watches a control connection's commands and replies, records the data connections they
+// announce, rewrites the real server's address in 227 replies to the VIP, and shifts sequence
+// numbers by what the rewrites added.
+//
+// PORT and EPRT are not rewritten: under VS/NAT the real server reaches the client's own
+// address through the director. The data connection it opens is recorded with the control
+// port - 1 as its VIP port (20 for 21), as LVS does, so the client sees it come from VIP:20.
+// A watched line must arrive whole in one segment; one that does not is forwarded unmodified
+// and counted (ftp_split_lines), as LVS does.
+#pragma once
+
+#include <cstdint>
+
+#include "dp/conn.hpp"
+#include "dp/parse.hpp"
+
+struct rte_mbuf;
+
+namespace vsnat::dp {
+
+struct WorkerContext;
+
+/// How long a recorded data connection waits for its SYN.
+constexpr uint32_t kFtpExpectationTimeoutMs = 10000;
+
+/// Runs the helper on a segment of control connection `c` (c.helper set) sent by `direction`,
+/// before the segment's NAT rewrite. The frame may grow or shrink (a 227 rewrite);
+/// `parsed.ip_end` follows it. Worker thread only. Returns false when the segment was dropped
+/// (counted, mbuf freed); otherwise the caller still owns the mbuf.
+bool ftp_process(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed, Conn& c, Direction direction,
+                 uint32_t now_ms);
+
+/// Gives back the helper state `helper` (a Conn::helper) of a control connection that ends,
+/// revoking the data connections it announced and nobody opened. Worker thread only.
+void ftp_release(WorkerContext& ctx, uint16_t helper);
+
+/// Claims the data connection a SYN (`key`, sent by `opener`) opens, if the helper expects
+/// one, and fills `out` with it, ready to insert. Worker thread only.
+bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, Direction opener,
+                               uint32_t now_ms, Conn& out);
+
+}  // namespace vsnat::dp
