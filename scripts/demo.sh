@@ -7,8 +7,9 @@
 # reserves hugepages (scripts/hugepages.sh), brings up the namespace lab (scripts/lab.sh up),
 # starts vsnatd with config/lab.yaml, sends 300 HTTP requests from the client namespace to the
 # VIP and counts which real server answered (weights 1:2, so 100 : 200), prints the daemon's
-# counters (vsnatctl, over DPDK telemetry), shows that a VIP port without a service is refused, and
-# always takes everything down again (vsnatd by PID, then lab.sh down).
+# counters (vsnatctl, over DPDK telemetry), downloads a file over FTP through the VIP in passive
+# and active mode (the FTP helper; sha256 checked), shows that a VIP port without a service is
+# refused, and always takes everything down again (vsnatd by PID, then lab.sh down).
 #
 # Needs root: network namespaces, veths, hugepages, AF_XDP. Traffic stays inside the lab's
 # namespaces (198.18.0.0/15, DESIGN.md section 5). Step logs go to $VSNAT_DEMO_LOG_DIR
@@ -147,6 +148,18 @@ for ((i = 0; i < REQUESTS; i++)); do
 done
 say "      $REQUESTS HTTP requests to http://$LAB_VIP/ answered by: rs1 $rs1, rs2 $rs2 (weights 1 : 2), errors $errors"
 
+# The seed's third row: FTP to VIP:21, through the FTP helper, passive (PASV) and active (PORT).
+ftp_want=$(cut -d' ' -f1 "$LAB_FTP_ROOT/$LAB_FTP_FILE.sha256")
+ftp_ok=0
+for mode in "--ftp-pasv --disable-epsv" "-P - --disable-eprt"; do
+  # shellcheck disable=SC2086  # two flags on purpose
+  got=$(set -o pipefail; ip netns exec "$LAB_NS_CLIENT" curl -sS --max-time 30 $mode \
+    "ftp://$LAB_VIP/$LAB_FTP_FILE" 2>&1 | sha256sum | cut -d' ' -f1) || true
+  result="sha256 $( [[ $got == "$ftp_want" ]] && echo ok || echo "WRONG ($got)")"
+  [[ $got == "$ftp_want" ]] && ftp_ok=$((ftp_ok + 1))
+  say "      ftp://$LAB_VIP/$LAB_FTP_FILE, curl $mode: $result"
+done
+
 refused=$(ip netns exec "$LAB_NS_CLIENT" "$PY" - "$LAB_VIP" <<'EOF' 2>&1 || true
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -172,8 +185,9 @@ say "\$ vsnatctl --prefix $PREFIX stats"
 say
 
 rc=0
-if ((errors == 0 && rs1 == REQUESTS / 3 && rs2 == 2 * REQUESTS / 3)) && [[ $refused == "connection refused"* ]]; then
-  say "demo: OK — the VIP balanced $REQUESTS connections 1:2 over two real servers, and refused :8080"
+if ((errors == 0 && rs1 == REQUESTS / 3 && rs2 == 2 * REQUESTS / 3 && ftp_ok == 2)) &&
+  [[ $refused == "connection refused"* ]]; then
+  say "demo: OK — the VIP balanced $REQUESTS connections 1:2 over two real servers, carried FTP in passive and active mode, and refused :8080"
 else
   say "demo: something is off (see above; vsnatd log: $LOG_DIR/vsnatd.log)"
   rc=1

@@ -10,7 +10,7 @@ packages=(
   libcpp-httplib-dev
   libbpf-dev libxdp-dev libpcap-dev libnuma-dev
   # lab, demo and end-to-end tests
-  iproute2 ethtool iputils-ping curl nginx-light python3 socat wrk jq
+  iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
 )

@@ -18,7 +18,10 @@
 #
 # Real servers: nginx on 198.19.0.2:80 (rs1) and 198.19.0.3:8000 (rs2), answering
 # "rsN ADDR:PORT\n" on /, "rsN CLIENT_IP:PORT\n" on /client, and serving downloads on /files/;
-# a UDP echo (scripts/lab/udp_echo.py) on port 53 of both, replying "rsN\n" + payload.
+# a UDP echo (scripts/lab/udp_echo.py) on port 53 of both, replying "rsN\n" + payload;
+# vsftpd on 198.19.0.3:21 (rs2; anonymous, passive ports 30000-30099, active from port 20)
+# serving $VSNAT_LAB_DIR/ftp: <N>M.bin (N = $VSNAT_LAB_FTP_FILE_MB, default 10) with its
+# .sha256, listing/ (1500 files, for long directory listings) and upload/ (writable).
 #
 # Downloads: `up` creates files/<N>M.bin (N = $VSNAT_LAB_FILE_MB, default 100; 0 = none) in the
 # state dir, with <N>M.bin.sha256 beside it; `mkfile SIZE_MB` adds more while the lab is up.
@@ -55,6 +58,8 @@ readonly DIR_OUT_ADDR=198.18.0.254 DIR_IN_ADDR=198.19.0.1 VIP=198.18.0.100
 readonly RS1_ADDR=198.19.0.2 RS1_HTTP_PORT=80
 readonly RS2_ADDR=198.19.0.3 RS2_HTTP_PORT=8000
 readonly UDP_PORT=53
+readonly FTP_PORT=21 FTP_PASV_MIN=30000 FTP_PASV_MAX=30099 FTP_LISTING_FILES=1500
+readonly FTP_FILE_MB="${VSNAT_LAB_FTP_FILE_MB:-10}"
 readonly MTU=1500
 
 # Fixed, locally administered MACs that spell the IPv4 address (02:00:c6:12:00:fe = 198.18.0.254),
@@ -82,7 +87,8 @@ usage: $(basename "$0") COMMAND
                           http://$VIP/files/<SIZE_MB>M.bin (1..4096)
 
 environment: VSNAT_LAB_DIR (default /run/vsnat-lab), VSNAT_LAB_FILE_MB (file made by up,
-default 100, 0 = none), VSNAT_LAB_ACCESS_LOG (1 = nginx access logs in the state dir, the
+default 100, 0 = none), VSNAT_LAB_FTP_FILE_MB (file in the FTP root, default 10, 1..1024),
+VSNAT_LAB_ACCESS_LOG (1 = nginx access logs in the state dir, the
 default; 0 = off, for benchmarks), VSNAT_LAB_QUEUES (RX/TX queues of the vsn-out and vsn-in
 veth pairs, 1..8, default 1; 2 for vsnatd with two workers). Tests can source $LAB_DIR/lab.env for names, addresses and MACs.
 EOF
@@ -294,6 +300,42 @@ start_udp_echo() {
   record_pid "$ns" "$(<"$dir/udp_echo.pid")" "udp-echo-$name"
 }
 
+# The FTP root: root-owned and read-only (vsftpd refuses a writable chroot), with the download,
+# a directory of many files and an upload directory the anonymous user (ftp) may write.
+make_ftp_root() {
+  local root="$LAB_DIR/ftp" i name
+  mkdir -p "$root/listing" "$root/upload"
+  chmod 0755 "$root" "$root/listing"
+  chown ftp "$root/upload"
+  head -c "$((FTP_FILE_MB * 1024 * 1024))" /dev/urandom >"$root/${FTP_FILE_MB}M.bin"
+  (cd "$root" && sha256sum "${FTP_FILE_MB}M.bin" >"${FTP_FILE_MB}M.bin.sha256")
+  chmod 0644 "$root/${FTP_FILE_MB}M.bin" "$root/${FTP_FILE_MB}M.bin.sha256"
+  for ((i = 1; i <= FTP_LISTING_FILES; i++)); do
+    printf -v name 'file-with-a-rather-long-name-%05d.txt' "$i"
+    printf '%d\n' "$i" >"$root/listing/$name"
+  done
+}
+
+start_vsftpd() {
+  local name=$1 ns=$2 addr=$3
+  local dir="$LAB_DIR/$name/ftp" pid i
+  mkdir -p "$dir/empty"
+  chmod 0755 "$dir/empty"
+  sed -e "s|@ADDR@|$addr|g" -e "s|@PORT@|$FTP_PORT|g" -e "s|@ROOT@|$LAB_DIR/ftp|g" \
+    -e "s|@DIR@|$dir|g" -e "s|@PASV_MIN@|$FTP_PASV_MIN|g" -e "s|@PASV_MAX@|$FTP_PASV_MAX|g" \
+    "$HELPERS/vsftpd.conf.in" >"$dir/vsftpd.conf"
+  # In the foreground (background=NO) under setsid: $! is vsftpd itself.
+  setsid ip netns exec "$ns" vsftpd "$dir/vsftpd.conf" </dev/null >>"$dir/start.log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 50; i++)); do
+    ip netns exec "$ns" curl -s --max-time 1 -o /dev/null "ftp://$addr:$FTP_PORT/" && break
+    kill -0 "$pid" 2>/dev/null || die "vsftpd $name exited: $(tail -n 5 "$dir/start.log")"
+    sleep 0.1
+  done
+  ((i < 50)) || die "vsftpd $name does not answer on $addr:$FTP_PORT within 5 s"
+  record_pid "$ns" "$pid" "vsftpd-$name"
+}
+
 make_file() {
   local mb=$1
   if ! [[ $mb =~ ^[0-9]+$ ]] || ((mb < 1 || mb > 4096)); then
@@ -354,6 +396,12 @@ LAB_RS2=$RS2_ADDR
 LAB_RS2_HTTP_PORT=$RS2_HTTP_PORT
 LAB_UDP_PORT=$UDP_PORT
 LAB_FILES_DIR=$LAB_DIR/files
+LAB_FTP=$RS2_ADDR
+LAB_FTP_PORT=$FTP_PORT
+LAB_FTP_ROOT=$LAB_DIR/ftp
+LAB_FTP_FILE=${FTP_FILE_MB}M.bin
+LAB_FTP_LISTING_FILES=$FTP_LISTING_FILES
+LAB_FTP_PASV_PORTS=$FTP_PASV_MIN-$FTP_PASV_MAX
 EOF
 }
 
@@ -378,11 +426,14 @@ cmd_up() {
     esac
     shift
   done
-  require_tools ip ethtool nginx curl setsid sha256sum "$(python_bin)"
+  require_tools ip ethtool nginx vsftpd curl setsid sha256sum "$(python_bin)"
   [[ $mode == dpdk ]] || require_tools nft
   # Checked before anything is built, so a typo does not cost a build and a teardown.
   if ! [[ $FILE_MB =~ ^[0-9]+$ ]] || ((FILE_MB > 4096)); then
     die "VSNAT_LAB_FILE_MB must be 0..4096, got '$FILE_MB'"
+  fi
+  if ! [[ $FTP_FILE_MB =~ ^[0-9]+$ ]] || ((FTP_FILE_MB < 1 || FTP_FILE_MB > 1024)); then
+    die "VSNAT_LAB_FTP_FILE_MB must be 1..1024, got '$FTP_FILE_MB'"
   fi
   if ! [[ $QUEUES =~ ^[1-8]$ ]]; then
     die "VSNAT_LAB_QUEUES must be 1..8, got '$QUEUES'"
@@ -420,6 +471,8 @@ cmd_up() {
   start_nginx rs2 "$NS_RS2" "$RS2_ADDR" "$RS2_HTTP_PORT"
   start_udp_echo rs1 "$NS_RS1" "$RS1_ADDR"
   start_udp_echo rs2 "$NS_RS2" "$RS2_ADDR"
+  make_ftp_root
+  start_vsftpd rs2 "$NS_RS2" "$RS2_ADDR"
   self_test_servers
   write_env "$mode"
   trap - ERR EXIT

@@ -37,9 +37,11 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
                     format_ipv4(in.address).c_str(), in.prefix_len, in.device.c_str());
     }
     for (const Service& s : config.services) {
-        std::printf("  service %s %s %s:%u %s\n", s.name.c_str(),
+        const std::string helper =
+            s.helper == Helper::none ? "" : " helper " + std::string(helper_name(s.helper));
+        std::printf("  service %s %s %s:%u %s%s\n", s.name.c_str(),
                     std::string(protocol_name(s.protocol)).c_str(), format_ipv4(s.vip).c_str(),
-                    s.port, std::string(scheduler_name(s.scheduler)).c_str());
+                    s.port, std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str());
         for (const RealServer& rs : s.real_servers) {
             std::printf("    -> %s:%u weight %u\n", format_ipv4(rs.address).c_str(), rs.port,
                         rs.weight);

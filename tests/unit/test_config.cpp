@@ -88,7 +88,7 @@ TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
     CHECK(c.timeouts.udp == 300);
     check_default_tcp_timeouts(c.timeouts);
 
-    REQUIRE(c.services.size() == 2);
+    REQUIRE(c.services.size() == 3);
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
@@ -148,6 +148,13 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     REQUIRE(dns.real_servers.size() == 2);
     check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 1);
     check_real_server(dns.real_servers[1], ip(198, 19, 0, 3), 53, 1);
+
+    const Service& ftp = c.services[2];
+    CHECK(ftp.name == "ftp");
+    CHECK(ftp.port == 21);
+    CHECK(ftp.helper == Helper::ftp);
+    REQUIRE(ftp.real_servers.size() == 1);
+    check_real_server(ftp.real_servers[0], ip(198, 19, 0, 3), 21, 1);
 }
 
 TEST_CASE("omitted keys take their documented defaults", "[config]") {
