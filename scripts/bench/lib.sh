@@ -156,3 +156,59 @@ bench_hugepages_restore() {
   fi
   HUGE_BEFORE=""
 }
+
+# --- the namespace lab (scripts/lab.sh) -------------------------------------------------------
+
+readonly LAB_SH="$REPO_DIR/scripts/lab.sh"
+readonly E2E_LOCK=/run/lock/vsnat-e2e.lock
+LAB_STARTED=0
+
+# bench_lock_lab "$@": the lab's namespaces have fixed names shared with the e2e tests, which
+# hold $E2E_LOCK while they use them: re-run this script under the same lock (waiting up to
+# 900 s). flock -o: the lock is held by flock itself, not inherited by what we start.
+bench_lock_lab() {
+  [[ -n ${VSNAT_BENCH_LOCKED:-} ]] && return 0
+  say "waiting for $E2E_LOCK (at most 900 s)"
+  exec flock -o -w 900 "$E2E_LOCK" env VSNAT_BENCH_LOCKED=1 "$0" "$@"
+}
+
+# bench_lab_up dpdk|kernel: the lab for vsnatd or with the kernel director; no download file,
+# no access logs (not measured).
+bench_lab_up() {
+  local opt=()
+  [[ $1 == kernel ]] && opt=(--kernel-director)
+  LAB_STARTED=1
+  VSNAT_LAB_FILE_MB=0 VSNAT_LAB_ACCESS_LOG=0 "$LAB_SH" up "${opt[@]}" | sed 's/^/  /'
+  # shellcheck source=/dev/null
+  source "${VSNAT_LAB_DIR:-/run/vsnat-lab}/lab.env"
+}
+bench_lab_down() {
+  ((LAB_STARTED)) || return 0
+  LAB_STARTED=0
+  "$LAB_SH" down | sed 's/^/  /' || true
+}
+
+# --- CPU accounting ---------------------------------------------------------------------------
+
+# cpu_snapshot: one line per CPU "cpuN user nice system idle iowait irq softirq steal".
+cpu_snapshot() { grep -E '^cpu[0-9]+ ' /proc/stat; }
+
+# cpu_report BEFORE AFTER: per CPU, the share of the interval in user, system and softirq
+# (softirq: the kernel's packet processing, e.g. veth and netfilter) and idle.
+cpu_report() {
+  awk 'NR == FNR {for (i = 2; i <= NF; i++) a[$1, i] = $i; next}
+       {t = 0; for (i = 2; i <= 9; i++) {d[i] = $i - a[$1, i]; t += d[i]}
+        if (t == 0) t = 1
+        printf "    %s: user %3.0f%%  system %3.0f%%  softirq %3.0f%%  idle %3.0f%%\n", $1,
+          100 * (d[2] + d[3]) / t, 100 * d[4] / t, 100 * (d[7] + d[8]) / t, 100 * (d[5] + d[6]) / t}' \
+    <(echo "$1") <(echo "$2")
+}
+
+# proc_cpu_ticks PID: user + system clock ticks of PID so far.
+proc_cpu_ticks() {
+  local stat rest f
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  rest=${stat##*) }
+  read -ra f <<<"$rest"
+  echo $((f[11] + f[12]))
+}
