@@ -217,9 +217,9 @@ std::string describe(const YAML::Node& node) {
     }
 }
 
-constexpr std::array<std::string_view, 10> kTopKeys{
-    "eal",        "workers",   "max_connections", "idle",     "metrics",
-    "interfaces", "neighbors", "timeouts",        "services", "drain"};
+constexpr std::array<std::string_view, 11> kTopKeys{
+    "eal",       "workers",  "max_connections", "idle",  "metrics",       "interfaces",
+    "neighbors", "timeouts", "services",        "drain", "packet_buffers"};
 constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
 constexpr std::array<std::string_view, 10> kServiceKeys{
@@ -250,6 +250,8 @@ constexpr auto kTimeoutKeys = [] {
 }();
 
 constexpr uint64_t kMaxWorkers = 64;
+// An mbuf pool of 2^28 default-sized buffers would need over half a TiB of hugepages.
+constexpr uint64_t kMaxPacketBuffers = 1u << 28;
 constexpr uint64_t kMaxWeight = 65535;
 constexpr uint64_t kMaxThreshold = 1ULL << 31;
 
@@ -547,6 +549,7 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.max_connections,
               integer(field(n, "max_connections"), 1, std::numeric_limits<uint32_t>::max()));
     assign_if(config_.idle, choice(field(n, "idle"), kIdleModes));
+    assign_if(config_.packet_buffers, integer(field(n, "packet_buffers"), 0, kMaxPacketBuffers));
     assign_if(config_.drain, choice(field(n, "drain"), kDrainModes));
     read_metrics(field(n, "metrics"));
     for (const Field& item :

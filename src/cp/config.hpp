@@ -94,6 +94,9 @@ struct Config {
     uint32_t workers = 1;
     uint32_t max_connections = 1u << 20;
     IdleMode idle = IdleMode::adaptive;
+    // Packet buffers in the mbuf pool; 0 = sized from ports and workers. A larger value is for
+    // ports that hold many buffers themselves (net_pcap infinite_rx keeps its whole file).
+    uint32_t packet_buffers = 0;
     Drain drain = Drain::finish;                                 // for services that do not say
     std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;

@@ -122,10 +122,13 @@ bool Daemon::start() {
                     "has " + std::to_string(rte_lcore_count()) + ": widen -l/--lcores in 'eal'");
     }
     const auto ports = static_cast<unsigned>(config_.interfaces.size());
-    const unsigned mbufs =
+    // A power of two minus one is the mempool's most efficient size. `packet_buffers` only
+    // ever raises it, exactly (a net_pcap port with infinite_rx holds its whole file).
+    const unsigned mbufs = std::max<unsigned>(
         std::bit_ceil(ports * workers * 2048 + workers * workers * kHandoverRingSize +
                       (workers + 1) * 512 + 4096) -
-        1;
+            1,
+        config_.packet_buffers);
     pool_ = rte_pktmbuf_pool_create("vsnat_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                     static_cast<int>(rte_socket_id()));
     if (pool_ == nullptr) {
@@ -410,6 +413,7 @@ std::vector<std::string> startup_only_changes(const Config& running, const Confi
     check(running.workers == next.workers, "workers");
     check(running.max_connections == next.max_connections, "max_connections");
     check(running.idle == next.idle, "idle");
+    check(running.packet_buffers == next.packet_buffers, "packet_buffers");
     check(running.metrics == next.metrics, "metrics");
     check(same_interfaces(running.interfaces, next.interfaces), "interfaces");
     return out;

@@ -163,6 +163,7 @@ TEST_CASE("omitted keys take their documented defaults", "[config]") {
     CHECK(c.workers == 1);
     CHECK(c.max_connections == 1048576);
     CHECK(c.idle == IdleMode::adaptive);
+    CHECK(c.packet_buffers == 0);
     CHECK(c.neighbors.empty());
     CHECK(c.timeouts.tcp_syn == 60);
     CHECK(c.timeouts.tcp_established == 900);
@@ -186,6 +187,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.workers == 4);
     CHECK(c.max_connections == 4294967295u);
     CHECK(c.idle == IdleMode::poll);
+    CHECK(c.packet_buffers == 100000);
     REQUIRE(c.interfaces.size() == 2);
     CHECK(c.interfaces[0].gateway == ip(198, 18, 0, 1));
     CHECK(c.interfaces[1].device == "net_af_packet0,iface=veth1");

@@ -1,0 +1,119 @@
+-- pktgen-scenarios/pktgen/common.lua: shared settings and helpers of the vsnat Pktgen scenarios.
+-- Written for Pktgen-DPDK 23.06.1 on DPDK 22.11 (not runnable on the vsnat build machine:
+-- Pktgen is not a Debian package; see ../README.md). Loaded by each scenario with dofile().
+--
+-- Edit the settings below, or override them from the environment (VSNAT_PG_*), to match your
+-- wiring: port 0 of Pktgen is cabled to vsnatd's outside NIC.
+local M = {}
+
+local function env(name, default)
+    local v = os.getenv(name)
+    if v == nil or v == "" then return default end
+    return v
+end
+
+M.port = env("VSNAT_PG_PORT", "0")
+-- vsnatd's outside MAC (printed at start: "interface outside on port 0 (...), MAC ...").
+M.dst_mac = env("VSNAT_PG_DST_MAC", "02:00:c6:12:00:fe")
+M.vip = env("VSNAT_PG_VIP", "198.18.0.100")
+-- Clients: 198.18.0.1 .. 198.18.0.250 (the outside link 198.18.0.0/24, director .254).
+M.src_ip_min = env("VSNAT_PG_SRC_MIN", "198.18.0.1")
+M.src_ip_max = env("VSNAT_PG_SRC_MAX", "198.18.0.250")
+M.sport_min = tonumber(env("VSNAT_PG_SPORT_MIN", "1024"))
+-- Pktgen steps every range field on every packet, so the flows are lcm(#addresses, #ports):
+-- 250 addresses and 4001 ports (coprime) give 1,000,250 distinct flows.
+M.sport_max = tonumber(env("VSNAT_PG_SPORT_MAX", "5024"))
+M.seconds = tonumber(env("VSNAT_PG_SECONDS", "30"))         -- measured time, bounded
+M.rate = tonumber(env("VSNAT_PG_RATE", "100"))              -- % of line rate
+M.out = env("VSNAT_PG_OUT", "pktgen-result.txt")
+
+-- Source address range; with M.sport_range, lcm(#addresses, #ports) client flows.
+function M.client_ranges(port)
+    pktgen.range.dst_mac(port, "start", M.dst_mac)
+    pktgen.range.src_ip(port, "start", M.src_ip_min)
+    pktgen.range.src_ip(port, "inc", "0.0.0.1")
+    pktgen.range.src_ip(port, "min", M.src_ip_min)
+    pktgen.range.src_ip(port, "max", M.src_ip_max)
+    pktgen.range.dst_ip(port, "start", M.vip)
+    pktgen.range.dst_ip(port, "inc", "0.0.0.0")
+    pktgen.range.dst_ip(port, "min", M.vip)
+    pktgen.range.dst_ip(port, "max", M.vip)
+end
+
+function M.sport_range(port, inc)
+    pktgen.range.src_port(port, "start", M.sport_min)
+    pktgen.range.src_port(port, "inc", inc)
+    pktgen.range.src_port(port, "min", M.sport_min)
+    pktgen.range.src_port(port, "max", M.sport_max)
+end
+
+function M.fixed_dport(port, dport)
+    pktgen.range.dst_port(port, "start", dport)
+    pktgen.range.dst_port(port, "inc", 0)
+    pktgen.range.dst_port(port, "min", dport)
+    pktgen.range.dst_port(port, "max", dport)
+end
+
+function M.fixed_size(port, size)
+    pktgen.range.pkt_size(port, "start", size)
+    pktgen.range.pkt_size(port, "inc", 0)
+    pktgen.range.pkt_size(port, "min", size)
+    pktgen.range.pkt_size(port, "max", size)
+end
+
+-- TCP flags of range packets. Pktgen's CLI has `range <port> tcp_flags set|clr <flag>`
+-- (Pktgen >= 21.x); its Lua name could not be checked here (no Pktgen on the build machine).
+-- If this Pktgen has no Lua binding, the scenario stops and says what to type instead.
+function M.tcp_flags(port, flag)
+    if pktgen.range.tcp_flags ~= nil then
+        pktgen.range.tcp_flags(port, "clr", "all")
+        pktgen.range.tcp_flags(port, "set", flag)
+        return
+    end
+    io.stderr:write("this Pktgen has no pktgen.range.tcp_flags: set the flags at the prompt with\n"
+        .. "  range " .. port .. " tcp_flags clr all\n  range " .. port .. " tcp_flags set " .. flag
+        .. "\nand start the port by hand (see ../README.md)\n")
+    pktgen.quit()
+end
+
+-- Run port for `seconds` (bounded), sampling the rate once a second (Pktgen refreshes rate
+-- statistics once a second). Writes per-second tx/rx pps and the medians to M.out.
+function M.run_and_report(port, name, seconds)
+    local idx = tonumber(port)
+    local f = io.open(M.out, "a")
+    local tx, rx = {}, {}
+    pktgen.clr()
+    pktgen.start(port)
+    pktgen.delay(2000)   -- warm-up: the first second's rate is partial
+    for _ = 1, seconds do
+        pktgen.delay(1000)
+        local s = pktgen.portStats(port, "rate")
+        tx[#tx + 1] = s[idx].pkts_tx
+        rx[#rx + 1] = s[idx].pkts_rx
+    end
+    pktgen.stop(port)
+    table.sort(tx)
+    table.sort(rx)
+    local mtx, mrx = tx[math.floor((#tx + 1) / 2)], rx[math.floor((#rx + 1) / 2)]
+    local line = string.format("%s: port %s tx median %.3f Mpps, rx median %.3f Mpps over %d s\n",
+        name, port, mtx / 1e6, mrx / 1e6, seconds)
+    f:write(line)
+    f:close()
+    io.stderr:write(line)
+end
+
+
+-- Distinct (address, port) flows the ranges produce.
+function M.flow_count()
+    local function ip4(s)
+        local a, b, c2, d = s:match("(%d+)%.(%d+)%.(%d+)%.(%d+)")
+        return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c2)) * 256 + tonumber(d)
+    end
+    local na = ip4(M.src_ip_max) - ip4(M.src_ip_min) + 1
+    local np = M.sport_max - M.sport_min + 1
+    local x, y = na, np
+    while y ~= 0 do x, y = y, x % y end
+    return na // x * np
+end
+
+return M
