@@ -88,7 +88,7 @@ TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
     CHECK(c.timeouts.udp == 300);
     check_default_tcp_timeouts(c.timeouts);
 
-    REQUIRE(c.services.size() == 3);
+    REQUIRE(c.services.size() == 2);
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
@@ -129,7 +129,7 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     CHECK_FALSE(c.interfaces[0].gateway.has_value());
     CHECK_FALSE(c.interfaces[1].gateway.has_value());
 
-    REQUIRE(c.services.size() == 2);
+    REQUIRE(c.services.size() == 3);
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
