@@ -1,5 +1,6 @@
 // vsnatctl: the operator's view of a running vsnatd, over DPDK telemetry, in ipvsadm's layout.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -118,6 +119,12 @@ void print_list(const json& services, const json& servers, ListMode mode) {
     }
 }
 
+// Counters of events an operator looks for, shown when not zero (`--json` has them all).
+constexpr std::array kEventCounters{
+    "connections_reused",    "connections_drained", "connections_evicted", "ftp_data_connections",
+    "ftp_rewrites",          "ftp_split_lines",     "ftp_malformed_lines", "ftp_foreign_addresses",
+    "ftp_expectations_full", "ftp_unrewritten"};
+
 void print_stats(const json& stats) {
     const json rows = columns_to_rows(stats);
     std::printf("connections: %llu\n",
@@ -137,6 +144,11 @@ void print_stats(const json& stats) {
             static_cast<unsigned long long>(w.value("tx_packets", uint64_t{0})),
             static_cast<unsigned long long>(handed),
             rx == 0 ? 0.0 : 100.0 * static_cast<double>(handed) / static_cast<double>(rx));
+        for (const char* name : kEventCounters) {
+            if (const uint64_t n = w.value(name, uint64_t{0}); n != 0) {
+                std::printf("  %-30s %llu\n", name, static_cast<unsigned long long>(n));
+            }
+        }
         for (const auto& [key, value] : w.items()) {
             if (key.rfind("drop_", 0) == 0 && value.get<uint64_t>() != 0) {
                 std::printf("  dropped %-22s %llu\n", key.substr(5).c_str(),

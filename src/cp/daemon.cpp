@@ -179,6 +179,7 @@ bool Daemon::start() {
                      table->memory_bytes() >> 20);
         tables_.push_back(std::move(table));
         ftp_controls_.push_back(std::make_unique<dp::FtpControlPool>(per_worker));
+        half_open_.push_back(std::make_unique<dp::HalfOpenQueue>());
     }
     expectations_ = std::make_unique<dp::ExpectationTable>();
     // Always made, so that a service can gain persistence without a restart.
@@ -225,6 +226,7 @@ void Daemon::launch_workers() {
         ctx->pool = pool_;
         ctx->persistence = persistence_.get();
         ctx->ftp_controls = ftp_controls_[w].get();
+        ctx->half_open = half_open_[w].get();
         ctx->expectations = expectations_.get();
         ctx->dest_counters = dest_counters_[w].data();
         ctx->all_dest_counters = all_dest_counters_;
@@ -568,6 +570,7 @@ void Daemon::stop_and_release() {
     tables_.clear();
     persistence_.reset();
     ftp_controls_.clear();
+    half_open_.clear();
     expectations_.reset();
     generation_.store(nullptr);
     rte_free(qsbr_);

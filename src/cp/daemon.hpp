@@ -152,6 +152,7 @@ class Daemon {
     std::vector<std::unique_ptr<dp::ConnTable>> tables_;
     std::unique_ptr<dp::PersistenceTable> persistence_;
     // The FTP helper's: always made, so that a reload can enable it.
+    std::vector<std::unique_ptr<dp::HalfOpenQueue>> half_open_;      // per worker
     std::vector<std::unique_ptr<dp::FtpControlPool>> ftp_controls_;  // per worker
     std::unique_ptr<dp::ExpectationTable> expectations_;
     std::vector<std::vector<dp::DestCounters>> dest_counters_;

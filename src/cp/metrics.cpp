@@ -120,6 +120,9 @@ std::string render_metrics(const Daemon& d) {
     worker_family(e, d, "vsnat_worker_connections_expired_total", "counter",
                   "Connections removed by their timeout.",
                   &dp::WorkerCounters::connections_expired);
+    worker_family(e, d, "vsnat_worker_connections_evicted_total", "counter",
+                  "Half-open connections ended to make room in a full table (SYN flood).",
+                  &dp::WorkerCounters::connections_evicted);
     worker_family(e, d, "vsnat_worker_ftp_data_connections_total", "counter",
                   "FTP data connections opened through the helper.",
                   &dp::WorkerCounters::ftp_data_connections);

@@ -122,6 +122,7 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
         t.u64("connections_expired", c.connections_expired);
         t.u64("connections_reused", c.connections_reused);
         t.u64("connections_drained", c.connections_drained);
+        t.u64("connections_evicted", c.connections_evicted);
         t.u64("arp_replies", c.arp_replies);
         t.u64("arp_requests", c.arp_requests);
         t.u64("arp_received", c.arp_received);

@@ -48,6 +48,8 @@ class ConnTable {
         __builtin_prefetch(&conns_[id]);
         wheel_.prefetch(id);
     }
+    /// Whether `id` is a connection now (not a free record).
+    bool live(uint32_t id) const { return id < capacity_ && wheel_.scheduled(id); }
     Conn& conn(uint32_t id) { return conns_[id]; }
     const Conn& conn(uint32_t id) const { return conns_[id]; }
     void set_expiry(uint32_t id, uint32_t expires_ms) { wheel_.update(id, expires_ms); }

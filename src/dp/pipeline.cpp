@@ -192,11 +192,47 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
     return i >= 0 ? i : pick;
 }
 
-// Inserts new connection `c`, opened by the packet of `f`, and counts it. Returns its id, or
-// kNoConn after dropping the packet (table full, or a key in use).
+void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms);
+
+// Candidates one new connection may look at for a half-open one to evict: bounded work per
+// packet, even when the queue holds only connections that completed their handshake.
+constexpr uint32_t kEvictionTries = 8;
+
+// Ends the oldest connection still half-open, to make room in a full table. Returns whether
+// one was found.
+bool evict_half_open(WorkerContext& ctx, uint32_t now_ms) {
+    uint32_t id;
+    for (uint32_t i = 0; i < kEvictionTries && ctx.half_open->pop(id); ++i) {
+        if (ctx.table->live(id) && ctx.table->conn(id).state == ConnState::syn_recv) {
+            retire(ctx, ctx.table->conn(id), now_ms);
+            ctx.table->erase(id);
+            ++ctx.counters.connections_evicted;
+            return true;
+        }
+    }
+    return false;
+}
+
+// Whether the table is nearly full: past this, a new connection first evicts a half-open one.
+// rte_hash starts refusing keys, bucket by bucket, at about 98% of its entries, before the
+// records run out; evicting from 15/16 on keeps a flood from ever getting it there.
+bool nearly_full(const ConnTable& table) {
+    return table.size() >= table.capacity() - table.capacity() / 16;
+}
+
+// Inserts new connection `c`, opened by the packet of `f`, and counts it; in a nearly full
+// table, in place of a half-open connection if there is one. Returns its id, or kNoConn after
+// dropping the packet (table full, or a key in use).
 uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
+    if (ctx.half_open != nullptr && nearly_full(*ctx.table)) {
+        evict_half_open(ctx, now_ms);
+    }
     ConnTable::InsertError error;
-    const uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    if (id == ConnTable::kNoConn && error == ConnTable::InsertError::full &&
+        ctx.half_open != nullptr && evict_half_open(ctx, now_ms)) {
+        id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    }
     if (id == ConnTable::kNoConn) {
         drop(ctx, f.mbuf,
              error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
@@ -207,6 +243,10 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
     count_state(dc, c.state, +1);
+    if (ctx.half_open != nullptr && f.parsed.ip_protocol == ipv4::kProtoTcp &&
+        (f.parsed.tcp_flags & l4::kTcpAckFlag) == 0) {
+        ctx.half_open->push(id);  // a client's SYN: half-open until the handshake completes
+    }
     return id;
 }
 

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "dp/alg/expectation.hpp"
 #include "dp/alg/ftp_control.hpp"
@@ -51,6 +53,8 @@ struct WorkerCounters {
     uint64_t connections_expired = 0;
     uint64_t connections_reused = 0;   // ended early: a new SYN on a TIME_WAIT/CLOSE one
     uint64_t connections_drained = 0;  // ended because `drain: drop` removed their server
+    /// Half-open (SYN_RECV) connections ended to make room for a new one in a full table.
+    uint64_t connections_evicted = 0;
     uint64_t arp_replies = 0;
     uint64_t arp_requests = 0;
     uint64_t arp_received = 0;  // ARP taken in for neighbor learning
@@ -131,6 +135,36 @@ struct HoldQueue {
     uint16_t count = 0;
 };
 
+/// The connections most recently opened by a client SYN, oldest first, for the SYN-flood
+/// defence: when the table is nearly full, a new connection takes the place of the oldest one
+/// still half-open (SYN_RECV), the idea of LVS's drop_entry. A legitimate client answers the real
+/// server's SYN-ACK within a round trip; a flood's forged sources never do, so the oldest
+/// half-open entries are the flood's. A fixed ring: past its size the oldest ids are forgotten,
+/// which only narrows the choice. Ids may name a record reused since: checked when taken.
+class HalfOpenQueue {
+  public:
+    static constexpr uint32_t kDefaultSize = 1u << 16;
+    explicit HalfOpenQueue(uint32_t size = kDefaultSize) : ids_(std::bit_ceil(size)) {}
+    void push(uint32_t id) {
+        ids_[head_++ & mask()] = id;
+        if (head_ - tail_ > ids_.size()) {
+            tail_ = head_ - static_cast<uint32_t>(ids_.size());
+        }
+    }
+    bool pop(uint32_t& id) {
+        if (tail_ == head_) {
+            return false;
+        }
+        id = ids_[tail_++ & mask()];
+        return true;
+    }
+
+  private:
+    uint32_t mask() const { return static_cast<uint32_t>(ids_.size() - 1); }
+    std::vector<uint32_t> ids_;
+    uint32_t head_ = 0, tail_ = 0;
+};
+
 /// Everything one worker owns, passed by reference down the stages. Cache-aligned; never shared
 /// for writing.
 struct alignas(64) WorkerContext {
@@ -157,6 +191,9 @@ struct alignas(64) WorkerContext {
     /// The FTP helper's control-connection states (this worker's) and the data connections it
     /// expects (one table shared by every worker). Without them a control connection of a
     /// service with `helper: ftp` is refused (helper_full).
+    /// Half-open connections to evict when the table is full; null: none are (the SYN that
+    /// finds the table full is dropped as table_full).
+    HalfOpenQueue* half_open = nullptr;
     FtpControlPool* ftp_controls = nullptr;
     ExpectationTable* expectations = nullptr;
     uint32_t expectation_sweep = 0;  // this worker's sweep cursor

@@ -118,6 +118,7 @@ void PipelineHarness::init(uint32_t capacity) {
     ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     ctx.table = table.get();
     ctx.ftp_controls = ftp_controls.get();
+    ctx.half_open = &half_open;
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
     ctx.pool = pool;

@@ -433,18 +433,68 @@ TEST_CASE("RST from the server closes; the 10 s CLOSE timeout removes it") {
 
 TEST_CASE("a full table drops new connections, counted, and existing ones keep flowing") {
     PipelineHarness h(4);
-    std::vector<std::vector<uint8_t>> syns;
-    for (uint16_t port = 2000; port < 2006; ++port) {
-        syns.push_back(build_packet(from_client(port, SYN)));
+    std::vector<std::vector<uint8_t>> opening;
+    for (uint16_t port = 2000; port < 2004; ++port) {  // four complete handshakes
+        opening.push_back(build_packet(from_client(port, SYN)));
+        opening.push_back(build_packet(from_client(port, ACK)));
     }
-    h.run(syns);
+    h.run(opening);
+    CHECK(h.table->size() == 4);
+    h.run({build_packet(from_client(2004, SYN)), build_packet(from_client(2005, SYN))});
     CHECK(h.table->size() == 4);
     CHECK(dropped(h, DropReason::table_full) == 2);
-    CHECK(h.sent.size() == 4);
+    CHECK(h.ctx.counters.connections_evicted == 0);  // none was half-open
+    CHECK(h.sent.size() == 8);
     h.run({build_packet(from_client(2000, ACK)),
            build_packet(from_server("172.16.0.3", 8000, 2000, ACK))});
-    CHECK(h.sent.size() == 6);
+    CHECK(h.sent.size() == 10);
     CHECK(dropped(h, DropReason::table_full) == 2);
+}
+
+TEST_CASE("SYN flood: from 15/16 full on, half-open connections make room, so it never fills") {
+    PipelineHarness h(64);
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint16_t port = 1000; port < 1200; ++port) {
+        flood.push_back(build_packet(from_client(port, SYN)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    CHECK(h.table->size() == 60);
+    CHECK(h.ctx.counters.connections_evicted == 140);
+    CHECK(dropped(h, DropReason::table_full) == 0);
+    CHECK(h.sent.size() == 200);
+    // The newest 60 are the ones left.
+    h.run({build_packet(from_client(1140, ACK)), build_packet(from_client(1139, ACK))});
+    CHECK(h.sent.size() == 201);
+    CHECK(dropped(h, DropReason::no_connection) == 1);
+}
+
+TEST_CASE("SYN flood: in a full table a new connection replaces the oldest half-open one") {
+    PipelineHarness h(4);
+    // Two established connections, then two half-open ones (a flood's SYNs).
+    h.run({build_packet(from_client(2000, SYN)), build_packet(from_client(2000, ACK)),
+           build_packet(from_client(2001, SYN)), build_packet(from_client(2001, ACK)),
+           build_packet(from_client(2002, SYN)), build_packet(from_client(2003, SYN))});
+    REQUIRE(h.table->size() == 4);
+    h.run({build_packet(from_client(2004, SYN))});
+    CHECK(h.sent.size() == 7);
+    CHECK(h.ctx.counters.connections_evicted == 1);
+    CHECK(dropped(h, DropReason::table_full) == 0);
+    // 2002 was the oldest half-open: gone. The established ones and 2003 are still there.
+    h.run({build_packet(from_client(2002, ACK))});
+    CHECK(dropped(h, DropReason::no_connection) == 1);
+    h.run({build_packet(from_client(2000, ACK)), build_packet(from_client(2001, ACK)),
+           build_packet(from_client(2003, ACK)), build_packet(from_client(2004, ACK))});
+    CHECK(h.sent.size() == 11);
+    // Now every connection is established: the next SYN finds no room.
+    h.run({build_packet(from_client(2005, SYN))});
+    CHECK(dropped(h, DropReason::table_full) == 1);
+    CHECK(h.ctx.counters.connections_evicted == 1);
+    // The evicted connection's counts were given back.
+    CHECK(h.dest_counters[0].active + h.dest_counters[1].active == 4);
+    CHECK(h.dest_counters[0].inactive + h.dest_counters[1].inactive == 0);
 }
 
 TEST_CASE("weight 0 quiesces a server: no new connections, existing ones go on") {

