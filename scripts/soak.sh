@@ -96,7 +96,7 @@ sample() {
   local stats
   stats=$(telemetry /vsnat/stats) || stats='{}'
   SAMPLE_RSS=$(rss_kib)
-  SAMPLE_CONNS=$(jq -r '.connections_total // "?"' <<<"$stats")
+  SAMPLE_CONNS=$(jq -r '.connections // "?"' <<<"$stats")
   local rx drops
   rx=$(jq -r '[.workers[]?.rx_packets] | add // 0' <<<"$stats")
   drops=$(jq -c '[.workers[]?.drops | to_entries[] | select(.value > 0)] | group_by(.key)
@@ -116,6 +116,11 @@ udp_loop &
 udp_pid=$!
 ftp_loop &
 ftp_pid=$!
+# Stopped with everything else when the soak ends early (Ctrl-C, a dead daemon); e2e_on_exit
+# reads the exit status from $?, so it is passed on.
+stop_generators() { kill -TERM "$wrk_pid" "$http_pid" "$udp_pid" "$ftp_pid" 2>/dev/null || true; }
+# shellcheck disable=SC2154  # rc is set inside the trap
+trap 'rc=$?; stop_generators; (exit "$rc"); e2e_on_exit' EXIT
 
 t0=$SECONDS
 warm_rss="" max_rss=0
