@@ -109,6 +109,7 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
     }
     free_head_ = conns_[id].rip;
     conns_[id] = conn;
+    conns_[id].expires_ms = expires_ms;
     wheel_.schedule(id, expires_ms);
     ++size_;
     error = InsertError::none;

@@ -49,8 +49,8 @@ void TimerWheel::move_list(uint32_t from_head, uint32_t to_head) {
     from.next = from.prev = from_head;
 }
 
-void TimerWheel::link_due(uint32_t id) {
-    uint32_t tick = tick_start(nodes_[id].expires);
+void TimerWheel::link_due(uint32_t id, uint32_t expires_ms) {
+    uint32_t tick = tick_start(expires_ms);
     if (before(tick, cursor_ms_)) {
         tick = cursor_ms_;  // already due: the next visit finds it
     }
@@ -58,18 +58,12 @@ void TimerWheel::link_due(uint32_t id) {
 }
 
 void TimerWheel::schedule(uint32_t id, uint32_t expires_ms) {
-    nodes_[id].expires = expires_ms;
-    link_due(id);
+    link_due(id, expires_ms);
 }
 
-void TimerWheel::update(uint32_t id, uint32_t expires_ms) {
-    Node& node = nodes_[id];
-    uint32_t old = node.expires;
-    node.expires = expires_ms;
-    if (before(expires_ms, old) && tick_start(expires_ms) != tick_start(old)) {
-        unlink(id);
-        link_due(id);
-    }
+void TimerWheel::relink(uint32_t id, uint32_t expires_ms) {
+    unlink(id);
+    link_due(id, expires_ms);
 }
 
 void TimerWheel::cancel(uint32_t id) {
