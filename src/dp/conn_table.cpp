@@ -93,17 +93,21 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
     }
     const FlowKey inbound = conn.inbound_key();
     const FlowKey reply = conn.reply_key();
-    if (rte_hash_lookup(hash_, &inbound) >= 0 || rte_hash_lookup(hash_, &reply) >= 0) {
+    // Each key hashed once for its conflict lookup, its add and (on failure) its removal.
+    const hash_sig_t inbound_sig = rte_hash_hash(hash_, &inbound);
+    const hash_sig_t reply_sig = rte_hash_hash(hash_, &reply);
+    if (rte_hash_lookup_with_hash(hash_, &inbound, inbound_sig) >= 0 ||
+        rte_hash_lookup_with_hash(hash_, &reply, reply_sig) >= 0) {
         error = InsertError::conflict;
         return kNoConn;
     }
     const uint32_t id = free_head_;
-    if (rte_hash_add_key_data(hash_, &inbound, id_to_data(id)) != 0) {
+    if (rte_hash_add_key_with_hash_data(hash_, &inbound, inbound_sig, id_to_data(id)) != 0) {
         error = InsertError::full;
         return kNoConn;
     }
-    if (rte_hash_add_key_data(hash_, &reply, id_to_data(id)) != 0) {
-        rte_hash_del_key(hash_, &inbound);
+    if (rte_hash_add_key_with_hash_data(hash_, &reply, reply_sig, id_to_data(id)) != 0) {
+        rte_hash_del_key_with_hash(hash_, &inbound, inbound_sig);
         error = InsertError::full;
         return kNoConn;
     }
