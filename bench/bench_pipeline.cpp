@@ -166,10 +166,12 @@ uint64_t hash_bytes_estimate(uint32_t capacity) {
     return std::bit_ceil(entries) / 8 * 64 + (entries + 1) * 32 + std::bit_ceil(entries + 1) * 4;
 }
 
-// -m for --no-huge: the largest hash, half again for the heap's overhead, and room for the
-// mbufs and the EAL's own allocations.
+// -m for --no-huge: the largest hash, half again for the heap's overhead, the records and
+// wheel nodes (also rte_malloc'd), and room for the mbufs and the EAL's own allocations.
 uint64_t eal_memory_mb(uint32_t largest) {
-    return (hash_bytes_estimate(largest) * 3 / 2 >> 20) + 64;
+    const uint64_t records =
+        static_cast<uint64_t>(largest) * (sizeof(dp::Conn) + sizeof(dp::TimerWheel::Node));
+    return (hash_bytes_estimate(largest) * 3 / 2 >> 20) + (records >> 20) + 64;
 }
 
 uint64_t mem_available_mb() {
@@ -934,9 +936,9 @@ int main(int argc, char** argv) {
     const Options& options = *parsed;
     const uint32_t largest = *std::max_element(options.sizes.begin(), options.sizes.end());
     const uint64_t memory_mb = eal_memory_mb(largest);
-    // Besides the EAL's memory: records, wheel nodes and the generator's list, 48 B per connection.
-    const uint64_t needed_mb =
-        (options.huge ? 0 : memory_mb) + ((static_cast<uint64_t>(largest) * 48) >> 20) + 64;
+    // Besides the EAL's memory: the generator's list of live connections.
+    const uint64_t needed_mb = (options.huge ? 0 : memory_mb) +
+                               ((static_cast<uint64_t>(largest) * sizeof(Live)) >> 20) + 64;
     if (needed_mb > mem_available_mb()) {
         std::fprintf(stderr, "%u connections need about %llu MB; only %llu MB are available\n",
                      largest, static_cast<unsigned long long>(needed_mb),

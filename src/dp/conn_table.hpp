@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "dp/conn.hpp"
 #include "dp/timer_wheel.hpp"
@@ -85,7 +84,8 @@ class ConnTable {
     size_t memory_bytes() const { return memory_bytes_; }
 
   private:
-    ConnTable(rte_hash* hash, uint32_t capacity, uint32_t now_ms, size_t hash_bytes);
+    ConnTable(rte_hash* hash, Conn* conns, TimerWheel::Node* nodes, uint32_t capacity,
+              uint32_t now_ms, size_t hash_bytes);
     void remove_keys_and_free(uint32_t id);
     void push_free(uint32_t id);
 
@@ -96,7 +96,10 @@ class ConnTable {
     // Free records form a stack linked through their `rip` field (unused while free), so the
     // free list costs no memory of its own.
     uint32_t free_head_;
-    std::vector<Conn> conns_;
+    // Records and wheel nodes come from rte_malloc: hugepage memory, so that reaching a random
+    // connection of a large table costs no page walk.
+    Conn* conns_;
+    TimerWheel::Node* nodes_;
     TimerWheel wheel_;
 };
 

@@ -5,15 +5,20 @@
 
 namespace vsnat::dp {
 
-TimerWheel::TimerWheel(uint32_t capacity, uint32_t now_ms, uint32_t tick_ms, uint32_t slots)
+TimerWheel::TimerWheel(std::span<Node> nodes, uint32_t capacity, uint32_t now_ms, uint32_t tick_ms,
+                       uint32_t slots)
     : capacity_(capacity),
       tick_shift_(static_cast<uint32_t>(std::countr_zero(tick_ms))),
       tick_mask_(tick_ms - 1),
       slot_mask_(slots - 1),
       pending_(capacity + slots),
       cursor_ms_(now_ms & ~tick_mask_),
-      nodes_(static_cast<size_t>(capacity) + slots + 1) {
+      nodes_(nodes) {
     assert(std::has_single_bit(tick_ms) && std::has_single_bit(slots));
+    assert(nodes.size() == node_count(capacity, slots));
+    for (uint32_t id = 0; id < capacity_; ++id) {
+        nodes_[id] = Node{};
+    }
     for (uint32_t head = capacity_; head <= pending_; ++head) {
         nodes_[head].prev = nodes_[head].next = head;
     }

@@ -4,7 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <span>
 
 namespace vsnat::dp {
 
@@ -19,9 +19,22 @@ namespace vsnat::dp {
 class TimerWheel {
   public:
     static constexpr uint32_t kNone = UINT32_MAX;
+    static constexpr uint32_t kDefaultTickMs = 64;
+    static constexpr uint32_t kDefaultSlots = 4096;
 
-    /// `tick_ms` must be a power of two; `slots` a power of two.
-    TimerWheel(uint32_t capacity, uint32_t now_ms, uint32_t tick_ms = 64, uint32_t slots = 4096);
+    struct Node {
+        uint32_t prev = kNone;
+        uint32_t next = kNone;
+    };
+    /// How many nodes a wheel of `capacity` entries and `slots` slots links.
+    static size_t node_count(uint32_t capacity, uint32_t slots = kDefaultSlots) {
+        return static_cast<size_t>(capacity) + slots + 1;
+    }
+
+    /// Links its entries in `nodes` (node_count() of them, owned by the caller: the connection
+    /// table puts them in hugepage memory). `tick_ms` and `slots` must be powers of two.
+    TimerWheel(std::span<Node> nodes, uint32_t capacity, uint32_t now_ms,
+               uint32_t tick_ms = kDefaultTickMs, uint32_t slots = kDefaultSlots);
 
     void schedule(uint32_t id, uint32_t expires_ms);
     /// The caller changed the entry's expiry from `old_ms` to `new_ms`.
@@ -32,7 +45,6 @@ class TimerWheel {
     }
     void cancel(uint32_t id);
     bool scheduled(uint32_t id) const { return nodes_[id].next != kNone; }
-    size_t memory_bytes() const { return nodes_.size() * sizeof(Node); }
 
     /// Visits due entries up to `now_ms`, doing at most `budget` units of work (one per entry or
     /// slot looked at); `expires_of(id)` gives an entry's expiry as the caller keeps it. Each
@@ -43,11 +55,6 @@ class TimerWheel {
                      OnExpire&& on_expire);
 
   private:
-    struct Node {
-        uint32_t prev = kNone;
-        uint32_t next = kNone;
-    };
-
     // Ticks are kept as the millisecond they start at, so they wrap with the clock.
     uint32_t slot_node(uint32_t tick_start) const {
         return capacity_ + ((tick_start >> tick_shift_) & slot_mask_);
@@ -69,7 +76,7 @@ class TimerWheel {
     uint32_t pending_;    // sentinel of the list being worked through
     uint32_t cursor_ms_;  // start of the next tick whose slot is visited
     // Entry nodes first, then one sentinel per slot, then the pending sentinel.
-    std::vector<Node> nodes_;
+    std::span<Node> nodes_;
 };
 
 template <class ExpiresOf, class OnExpire>

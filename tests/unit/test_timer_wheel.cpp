@@ -19,7 +19,9 @@ class Timers {
   public:
     explicit Timers(uint32_t capacity, uint32_t now_ms, uint32_t tick_ms = 64,
                     uint32_t slots = 4096)
-        : wheel_(capacity, now_ms, tick_ms, slots), expires_(capacity) {}
+        : nodes_(TimerWheel::node_count(capacity, slots)),
+          wheel_(nodes_, capacity, now_ms, tick_ms, slots),
+          expires_(capacity) {}
     void schedule(uint32_t id, uint32_t expires_ms) {
         expires_[id] = expires_ms;
         wheel_.schedule(id, expires_ms);
@@ -38,6 +40,7 @@ class Timers {
     }
 
   private:
+    std::vector<TimerWheel::Node> nodes_;
     TimerWheel wheel_;
     std::vector<uint32_t> expires_;
 };
