@@ -44,21 +44,41 @@ std::unique_ptr<ConnTable> ConnTable::create(const std::string& name, uint32_t c
         }
         return nullptr;
     }
-    size_t hash_bytes = heap_allocated(socket_id) - before;
-    return std::unique_ptr<ConnTable>(new ConnTable(hash, capacity, now_ms, hash_bytes));
+    const size_t hash_bytes = heap_allocated(socket_id) - before;
+    const size_t node_count = TimerWheel::node_count(capacity);
+    auto* conns = static_cast<Conn*>(rte_malloc_socket(
+        "vsnat_conn_records", sizeof(Conn) * capacity, RTE_CACHE_LINE_SIZE, socket_id));
+    auto* nodes = static_cast<TimerWheel::Node*>(
+        rte_malloc_socket("vsnat_conn_timers", sizeof(TimerWheel::Node) * node_count,
+                          RTE_CACHE_LINE_SIZE, socket_id));
+    if (conns == nullptr || nodes == nullptr) {
+        rte_free(conns);
+        rte_free(nodes);
+        rte_hash_free(hash);
+        if (error) {
+            *error = "cannot allocate the records of " + std::to_string(capacity) +
+                     " connections for '" + name + "'";
+        }
+        return nullptr;
+    }
+    return std::unique_ptr<ConnTable>(
+        new ConnTable(hash, conns, nodes, capacity, now_ms, hash_bytes));
 }
 
-ConnTable::ConnTable(rte_hash* hash, uint32_t capacity, uint32_t now_ms, size_t hash_bytes)
+ConnTable::ConnTable(rte_hash* hash, Conn* conns, TimerWheel::Node* nodes, uint32_t capacity,
+                     uint32_t now_ms, size_t hash_bytes)
     : hash_(hash),
       capacity_(capacity),
-      memory_bytes_(0),
+      memory_bytes_(hash_bytes + sizeof(Conn) * capacity +
+                    sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity)),
       free_head_(kNoConn),
-      conns_(capacity),
-      wheel_(capacity, now_ms) {
+      conns_(conns),
+      nodes_(nodes),
+      wheel_({nodes, TimerWheel::node_count(capacity)}, capacity, now_ms) {
     for (uint32_t i = capacity; i-- > 0;) {
+        conns_[i] = Conn{};
         push_free(i);  // low ids on top
     }
-    memory_bytes_ = hash_bytes + conns_.size() * sizeof(Conn) + wheel_.memory_bytes();
 }
 
 void ConnTable::push_free(uint32_t id) {
@@ -68,6 +88,8 @@ void ConnTable::push_free(uint32_t id) {
 
 ConnTable::~ConnTable() {
     rte_hash_free(hash_);
+    rte_free(conns_);
+    rte_free(nodes_);
 }
 
 void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
@@ -93,22 +115,27 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
     }
     const FlowKey inbound = conn.inbound_key();
     const FlowKey reply = conn.reply_key();
-    if (rte_hash_lookup(hash_, &inbound) >= 0 || rte_hash_lookup(hash_, &reply) >= 0) {
+    // Each key hashed once for its conflict lookup, its add and (on failure) its removal.
+    const hash_sig_t inbound_sig = rte_hash_hash(hash_, &inbound);
+    const hash_sig_t reply_sig = rte_hash_hash(hash_, &reply);
+    if (rte_hash_lookup_with_hash(hash_, &inbound, inbound_sig) >= 0 ||
+        rte_hash_lookup_with_hash(hash_, &reply, reply_sig) >= 0) {
         error = InsertError::conflict;
         return kNoConn;
     }
     const uint32_t id = free_head_;
-    if (rte_hash_add_key_data(hash_, &inbound, id_to_data(id)) != 0) {
+    if (rte_hash_add_key_with_hash_data(hash_, &inbound, inbound_sig, id_to_data(id)) != 0) {
         error = InsertError::full;
         return kNoConn;
     }
-    if (rte_hash_add_key_data(hash_, &reply, id_to_data(id)) != 0) {
-        rte_hash_del_key(hash_, &inbound);
+    if (rte_hash_add_key_with_hash_data(hash_, &reply, reply_sig, id_to_data(id)) != 0) {
+        rte_hash_del_key_with_hash(hash_, &inbound, inbound_sig);
         error = InsertError::full;
         return kNoConn;
     }
     free_head_ = conns_[id].rip;
     conns_[id] = conn;
+    conns_[id].expires_ms = expires_ms;
     wheel_.schedule(id, expires_ms);
     ++size_;
     error = InsertError::none;

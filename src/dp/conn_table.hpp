@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "dp/conn.hpp"
 #include "dp/timer_wheel.hpp"
@@ -35,34 +34,40 @@ class ConnTable {
     void lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const;
     uint32_t lookup(const FlowKey& key) const;
 
-    /// Adds a connection under both its keys, expiring at `expires_ms`. On `full` or `conflict`
+    /// Adds a connection under both its keys, expiring at `expires_ms` (conn.expires_ms is
+    /// ignored). On `full` or `conflict`
     /// (a key already present) nothing changes and kNoConn is returned.
     uint32_t insert(const Conn& conn, uint32_t expires_ms, InsertError& error);
 
     /// Removes a connection and both its keys.
     void erase(uint32_t id);
 
-    /// Starts loading a connection's record and wheel entry, so that a burst's hits are fetched
-    /// from memory in parallel rather than one miss at a time.
-    void prefetch(uint32_t id) const {
-        __builtin_prefetch(&conns_[id]);
-        wheel_.prefetch(id);
-    }
+    /// Starts loading a connection's record (all a packet of it touches in the table), so that
+    /// a burst's hits are fetched from memory in parallel rather than one miss at a time.
+    void prefetch(uint32_t id) const { __builtin_prefetch(&conns_[id]); }
     /// Whether `id` is a connection now (not a free record).
     bool live(uint32_t id) const { return id < capacity_ && wheel_.scheduled(id); }
+    /// The record; its `expires_ms` is changed only through set_expiry().
     Conn& conn(uint32_t id) { return conns_[id]; }
     const Conn& conn(uint32_t id) const { return conns_[id]; }
-    void set_expiry(uint32_t id, uint32_t expires_ms) { wheel_.update(id, expires_ms); }
-    uint32_t expiry(uint32_t id) const { return wheel_.expires(id); }
+    void set_expiry(uint32_t id, uint32_t expires_ms) {
+        Conn& c = conns_[id];
+        const uint32_t old_ms = c.expires_ms;
+        c.expires_ms = expires_ms;
+        wheel_.update(id, old_ms, expires_ms);
+    }
+    uint32_t expiry(uint32_t id) const { return conns_[id].expires_ms; }
 
     /// Expires due connections with at most `budget` units of work; `on_expire(const Conn&)` is
     /// called before each record is freed. Returns how many expired.
     template <class OnExpire>
     uint32_t expire(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire) {
-        return wheel_.advance(now_ms, budget, [&](uint32_t id) {
-            on_expire(conns_[id]);
-            remove_keys_and_free(id);
-        });
+        return wheel_.advance(
+            now_ms, budget, [this](uint32_t id) { return conns_[id].expires_ms; },
+            [&](uint32_t id) {
+                on_expire(conns_[id]);
+                remove_keys_and_free(id);
+            });
     }
 
     /// Calls `visit(id, const Conn&)` for every live connection. Not for the packet path.
@@ -81,7 +86,8 @@ class ConnTable {
     size_t memory_bytes() const { return memory_bytes_; }
 
   private:
-    ConnTable(rte_hash* hash, uint32_t capacity, uint32_t now_ms, size_t hash_bytes);
+    ConnTable(rte_hash* hash, Conn* conns, TimerWheel::Node* nodes, uint32_t capacity,
+              uint32_t now_ms, size_t hash_bytes);
     void remove_keys_and_free(uint32_t id);
     void push_free(uint32_t id);
 
@@ -92,7 +98,10 @@ class ConnTable {
     // Free records form a stack linked through their `rip` field (unused while free), so the
     // free list costs no memory of its own.
     uint32_t free_head_;
-    std::vector<Conn> conns_;
+    // Records and wheel nodes come from rte_malloc: hugepage memory, so that reaching a random
+    // connection of a large table costs no page walk.
+    Conn* conns_;
+    TimerWheel::Node* nodes_;
     TimerWheel wheel_;
 };
 

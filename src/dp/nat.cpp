@@ -56,10 +56,13 @@ bool decrement_ttl(uint8_t* ip) {
     if (ttl <= 1) {
         return false;
     }
-    // TTL is the high byte of the 16-bit word it shares with the protocol.
+    // TTL is the high byte of the 16-bit word it shares with the protocol. The new word is
+    // built in a register and stored whole: reading it back after a one-byte store would stall
+    // on store forwarding.
     const uint16_t old_word = load_u16_raw(ip + ipv4::kTtl);
-    ip[ipv4::kTtl] = static_cast<uint8_t>(ttl - 1);
-    const uint16_t new_word = load_u16_raw(ip + ipv4::kTtl);
+    const uint8_t new_bytes[2] = {static_cast<uint8_t>(ttl - 1), ip[ipv4::kProtocol]};
+    const uint16_t new_word = load_u16_raw(new_bytes);
+    store_u16_raw(ip + ipv4::kTtl, new_word);
     uint8_t* check = ip + ipv4::kChecksum;
     store_u16_raw(check, csum_replace2(load_u16_raw(check), old_word, new_word));
     return true;

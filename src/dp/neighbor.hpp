@@ -20,8 +20,15 @@ class NeighborTable {
 
     /// Control thread only. Returns false when the table is full.
     bool set(uint16_t port_id, uint32_t ip, const MacAddress& mac);
+    /// Any thread. Whether `ip` (network order) on `port_id` is resolved; if so, its MAC is
+    /// written to `mac`. The packet path's form: a std::optional<MacAddress> return was built
+    /// through the stack at odd offsets and stalled every lookup on store forwarding.
+    bool lookup(uint16_t port_id, uint32_t ip, MacAddress& mac) const;
     /// Any thread. The MAC for `ip` (network order) on `port_id`, if resolved.
-    std::optional<MacAddress> find(uint16_t port_id, uint32_t ip) const;
+    std::optional<MacAddress> find(uint16_t port_id, uint32_t ip) const {
+        MacAddress mac;
+        return lookup(port_id, ip, mac) ? std::optional<MacAddress>(mac) : std::nullopt;
+    }
 
   private:
     struct Entry {
@@ -31,7 +38,9 @@ class NeighborTable {
     static uint64_t make_key(uint16_t port_id, uint32_t ip) {
         return (1ULL << 63) | (static_cast<uint64_t>(port_id) << 32) | ip;
     }
-    uint32_t start_slot(uint64_t key) const;
+    uint32_t start_slot(uint64_t key) const {
+        return static_cast<uint32_t>((key * 0x9e3779b97f4a7c15ULL) >> 40) & mask_;
+    }
 
     uint32_t mask_;
     std::unique_ptr<Entry[]> entries_;

@@ -92,8 +92,9 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
         drop(ctx, f.mbuf, DropReason::no_route);
         return;
     }
-    if (const std::optional<MacAddress> mac = ctx.neighbors->find(out->port_id, next_hop)) {
-        queue_out(ctx, f.mbuf, *out, *mac);
+    MacAddress mac;
+    if (ctx.neighbors->lookup(out->port_id, next_hop, mac)) {
+        queue_out(ctx, f.mbuf, *out, mac);
         return;
     }
     if (ctx.arp_throttle.allow(next_hop, now_ms)) {
@@ -662,10 +663,10 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
     for (uint16_t i = 0; i < hold.count; ++i) {
         const HoldQueue::Held& h = hold.items[i];
         const InterfaceEntry* out = ctx.snapshot->interface_of_port(h.port_id);
-        const std::optional<MacAddress> mac =
-            out ? ctx.neighbors->find(h.port_id, h.next_hop) : std::nullopt;
-        if (mac && ctx.tx[h.port_id].count < kMaxBurst) {
-            queue_out(ctx, h.mbuf, *out, *mac);
+        MacAddress mac;
+        const bool resolved = out != nullptr && ctx.neighbors->lookup(h.port_id, h.next_hop, mac);
+        if (resolved && ctx.tx[h.port_id].count < kMaxBurst) {
+            queue_out(ctx, h.mbuf, *out, mac);
         } else if (out == nullptr || now_ms - h.since_ms > HoldQueue::kMaxWaitMs) {
             drop(ctx, h.mbuf, DropReason::no_neighbor);
         } else {

@@ -5,15 +5,20 @@
 
 namespace vsnat::dp {
 
-TimerWheel::TimerWheel(uint32_t capacity, uint32_t now_ms, uint32_t tick_ms, uint32_t slots)
+TimerWheel::TimerWheel(std::span<Node> nodes, uint32_t capacity, uint32_t now_ms, uint32_t tick_ms,
+                       uint32_t slots)
     : capacity_(capacity),
       tick_shift_(static_cast<uint32_t>(std::countr_zero(tick_ms))),
       tick_mask_(tick_ms - 1),
       slot_mask_(slots - 1),
       pending_(capacity + slots),
       cursor_ms_(now_ms & ~tick_mask_),
-      nodes_(static_cast<size_t>(capacity) + slots + 1) {
+      nodes_(nodes) {
     assert(std::has_single_bit(tick_ms) && std::has_single_bit(slots));
+    assert(nodes.size() == node_count(capacity, slots));
+    for (uint32_t id = 0; id < capacity_; ++id) {
+        nodes_[id] = Node{};
+    }
     for (uint32_t head = capacity_; head <= pending_; ++head) {
         nodes_[head].prev = nodes_[head].next = head;
     }
@@ -49,8 +54,8 @@ void TimerWheel::move_list(uint32_t from_head, uint32_t to_head) {
     from.next = from.prev = from_head;
 }
 
-void TimerWheel::link_due(uint32_t id) {
-    uint32_t tick = tick_start(nodes_[id].expires);
+void TimerWheel::link_due(uint32_t id, uint32_t expires_ms) {
+    uint32_t tick = tick_start(expires_ms);
     if (before(tick, cursor_ms_)) {
         tick = cursor_ms_;  // already due: the next visit finds it
     }
@@ -58,18 +63,12 @@ void TimerWheel::link_due(uint32_t id) {
 }
 
 void TimerWheel::schedule(uint32_t id, uint32_t expires_ms) {
-    nodes_[id].expires = expires_ms;
-    link_due(id);
+    link_due(id, expires_ms);
 }
 
-void TimerWheel::update(uint32_t id, uint32_t expires_ms) {
-    Node& node = nodes_[id];
-    uint32_t old = node.expires;
-    node.expires = expires_ms;
-    if (before(expires_ms, old) && tick_start(expires_ms) != tick_start(old)) {
-        unlink(id);
-        link_due(id);
-    }
+void TimerWheel::relink(uint32_t id, uint32_t expires_ms) {
+    unlink(id);
+    link_due(id, expires_ms);
 }
 
 void TimerWheel::cancel(uint32_t id) {

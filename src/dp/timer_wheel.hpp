@@ -4,44 +4,57 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <span>
 
 namespace vsnat::dp {
 
 /// One wheel per worker; not thread-safe. Entries are ids 0..capacity-1 (connection slots).
 ///
-/// An entry sits in the slot of a tick no later than its expiry. Pushing an expiry later (every
-/// packet of a connection does) costs nothing: the entry is looked at again when its old slot
-/// comes round and moved on. Pulling it earlier (a FIN, a RST) relinks it at once.
+/// The wheel links entries; their expiry times are kept by the caller (in the connection
+/// record, which the packet path touches anyway) and read back through `expires_of` when a slot
+/// comes round. An entry sits in the slot of a tick no later than its expiry. Pushing an expiry
+/// later (every packet of a connection does) costs nothing and leaves the wheel's memory alone:
+/// the entry is looked at again when its old slot comes round and moved on. Pulling it earlier
+/// (a FIN, a RST) into another tick relinks it at once.
 class TimerWheel {
   public:
     static constexpr uint32_t kNone = UINT32_MAX;
+    static constexpr uint32_t kDefaultTickMs = 64;
+    static constexpr uint32_t kDefaultSlots = 4096;
 
-    /// `tick_ms` must be a power of two; `slots` a power of two.
-    TimerWheel(uint32_t capacity, uint32_t now_ms, uint32_t tick_ms = 64, uint32_t slots = 4096);
-
-    void schedule(uint32_t id, uint32_t expires_ms);
-    void update(uint32_t id, uint32_t expires_ms);
-    void cancel(uint32_t id);
-    uint32_t expires(uint32_t id) const { return nodes_[id].expires; }
-    bool scheduled(uint32_t id) const { return nodes_[id].next != kNone; }
-    /// Starts loading an entry's node: update() on it follows shortly.
-    void prefetch(uint32_t id) const { __builtin_prefetch(&nodes_[id]); }
-    size_t memory_bytes() const { return nodes_.size() * sizeof(Node); }
-
-    /// Visits due entries up to `now_ms`, doing at most `budget` units of work (one per entry or
-    /// slot looked at). Each expired entry is unlinked, then `on_expire(id)` is called. Returns the
-    /// number expired. Work left over is resumed by the next call.
-    template <class OnExpire>
-    uint32_t advance(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire);
-
-  private:
     struct Node {
         uint32_t prev = kNone;
         uint32_t next = kNone;
-        uint32_t expires = 0;
     };
+    /// How many nodes a wheel of `capacity` entries and `slots` slots links.
+    static size_t node_count(uint32_t capacity, uint32_t slots = kDefaultSlots) {
+        return static_cast<size_t>(capacity) + slots + 1;
+    }
 
+    /// Links its entries in `nodes` (node_count() of them, owned by the caller: the connection
+    /// table puts them in hugepage memory). `tick_ms` and `slots` must be powers of two.
+    TimerWheel(std::span<Node> nodes, uint32_t capacity, uint32_t now_ms,
+               uint32_t tick_ms = kDefaultTickMs, uint32_t slots = kDefaultSlots);
+
+    void schedule(uint32_t id, uint32_t expires_ms);
+    /// The caller changed the entry's expiry from `old_ms` to `new_ms`.
+    void update(uint32_t id, uint32_t old_ms, uint32_t new_ms) {
+        if (before(new_ms, old_ms) && tick_start(new_ms) != tick_start(old_ms)) {
+            relink(id, new_ms);
+        }
+    }
+    void cancel(uint32_t id);
+    bool scheduled(uint32_t id) const { return nodes_[id].next != kNone; }
+
+    /// Visits due entries up to `now_ms`, doing at most `budget` units of work (one per entry or
+    /// slot looked at); `expires_of(id)` gives an entry's expiry as the caller keeps it. Each
+    /// expired entry is unlinked, then `on_expire(id)` is called. Returns the number expired.
+    /// Work left over is resumed by the next call.
+    template <class ExpiresOf, class OnExpire>
+    uint32_t advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expires_of,
+                     OnExpire&& on_expire);
+
+  private:
     // Ticks are kept as the millisecond they start at, so they wrap with the clock.
     uint32_t slot_node(uint32_t tick_start) const {
         return capacity_ + ((tick_start >> tick_shift_) & slot_mask_);
@@ -52,7 +65,9 @@ class TimerWheel {
     void unlink(uint32_t id);
     bool list_empty(uint32_t head) const { return nodes_[head].next == head; }
     void move_list(uint32_t from_head, uint32_t to_head);
-    void link_due(uint32_t id);  // into the slot of its expiry, or the next slot to be visited
+    // Into the slot of its expiry, or the next slot to be visited.
+    void link_due(uint32_t id, uint32_t expires_ms);
+    void relink(uint32_t id, uint32_t expires_ms);
 
     uint32_t capacity_;
     uint32_t tick_shift_;
@@ -61,11 +76,12 @@ class TimerWheel {
     uint32_t pending_;    // sentinel of the list being worked through
     uint32_t cursor_ms_;  // start of the next tick whose slot is visited
     // Entry nodes first, then one sentinel per slot, then the pending sentinel.
-    std::vector<Node> nodes_;
+    std::span<Node> nodes_;
 };
 
-template <class OnExpire>
-uint32_t TimerWheel::advance(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire) {
+template <class ExpiresOf, class OnExpire>
+uint32_t TimerWheel::advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expires_of,
+                             OnExpire&& on_expire) {
     const uint32_t now_tick = tick_start(now_ms);
     const uint32_t span_ms = (slot_mask_ + 1) << tick_shift_;
     // After a long pause, one rotation visits every slot: skip the rest.
@@ -87,8 +103,9 @@ uint32_t TimerWheel::advance(uint32_t now_ms, uint32_t budget, OnExpire&& on_exp
         uint32_t id = nodes_[pending_].next;
         unlink(id);
         --budget;
-        if (before(now_ms, nodes_[id].expires)) {
-            link_due(id);
+        const uint32_t expires_ms = expires_of(id);
+        if (before(now_ms, expires_ms)) {
+            link_due(id, expires_ms);
         } else {
             ++expired;
             on_expire(id);

@@ -4,7 +4,9 @@
 # alternately by SIGHUP and `vsnatctl reload`: zero failed requests, every reload applied, and
 # the last weights (3 : 1) show exactly in the next 300 connections. Then a broken file under
 # load: `vsnatctl reload` exits 1 with the FILE:LINE:COL line, no request fails, and the old
-# weights stay in force.
+# weights stay in force. Last, a file that removes every service, during a download: applied,
+# the download (an established connection, `drain: finish`) completes intact, new connections
+# fail; the original file back, they work again.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
@@ -15,7 +17,7 @@ readonly BASE=$(e2e_config vsnat)
 readonly RUNNING="${VSNAT_E2E_LOG_DIR:-/tmp/vsnat-e2e}/reload-running.yaml"
 mkdir -p "$(dirname "$RUNNING")"
 cp "$BASE" "$RUNNING"
-e2e_start "$RUNNING"
+VSNAT_LAB_FILE_MB=20 e2e_start "$RUNNING"
 readonly VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
 
 # variant N: the base config with web's weights and membership changed; written in place.
@@ -101,4 +103,32 @@ fi
 wrk_verdict wrk-during-broken-reload wrk-broken.txt
 seen=$(count_servers 40)
 [[ $seen == "30 rs1 10 rs2" ]] && pass old-config-kept "40 connections: $seen" || fail old-config-kept "40 connections: $seen (want 30 rs1 10 rs2)"
+
+# Every service removed while a download runs (about 5 s at 4 MiB/s).
+variant 0
+"$VSNATCTL" --prefix "$E2E_PREFIX" reload >/dev/null
+want=$(cut -d' ' -f1 "$LAB_FILES_DIR/20M.bin.sha256")
+(client curl -sS --max-time 60 --limit-rate 4M "http://$LAB_VIP/files/20M.bin" | sha256sum |
+  cut -d' ' -f1 >"$E2E_LOG_DIR/during-removal.sha256") 2>"$E2E_LOG_DIR/during-removal.err" &
+download_pid=$!
+sleep 1
+{ sed '/^services:/,$d' "$BASE"; echo 'services: []'; } >"$RUNNING"
+rc=0
+msg=$("$VSNATCTL" --prefix "$E2E_PREFIX" reload 2>&1) || rc=$?
+((rc == 0)) && pass remove-all-applied "services: [] applied" || fail remove-all-applied "exit $rc: $msg"
+if client curl -s --max-time 2 -o /dev/null "http://$LAB_VIP/"; then
+  fail remove-all-new "a new connection was served with no service configured"
+else
+  pass remove-all-new "new connections fail with no service"
+fi
+wait "$download_pid" || true
+got=$(cat "$E2E_LOG_DIR/during-removal.sha256")
+[[ $got == "$want" ]] && pass remove-all-established "the download begun before the removal completed, sha256 ok" ||
+  fail remove-all-established "sha256 '$got', want $want ($(head -c 200 "$E2E_LOG_DIR/during-removal.err"))"
+variant 0
+"$VSNATCTL" --prefix "$E2E_PREFIX" reload >/dev/null
+seen=$(count_servers 30)
+[[ $seen == "10 rs1 20 rs2" ]] && pass restored "30 connections after restoring the file: $seen" ||
+  fail restored "30 connections after restoring the file: $seen (want 10 rs1 20 rs2)"
+require_daemon_alive
 e2e_end
