@@ -311,3 +311,13 @@ TEST_CASE("a real server's packets for no connection are not forwarded") {
         check_refused(c);
     }
 }
+
+TEST_CASE("an all-zero echo reply gets checksum 0xFFFF, not 0 (found by fuzz_pipeline)") {
+    // Identifier, sequence and payload 0: the reply sums to zero, and only 0xFFFF checks.
+    PipelineHarness h;
+    h.run({build_packet(from_client(1))});
+    REQUIRE(h.sent.size() == 1);
+    const std::vector<uint8_t>& reply = h.sent[0].bytes;
+    CHECK(load_be16(&reply[kL4 + 2]) == 0xffff);
+    CHECK(checksums_valid(reply));
+}
