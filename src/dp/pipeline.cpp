@@ -3,6 +3,8 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include <cstring>
+
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
 #include "dp/local.hpp"
@@ -404,6 +406,13 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
             return false;
         case FrameKind::ipv4:
             break;
+    }
+    // RFC 1812 5.3.4: what arrived as a link-layer broadcast or multicast is not forwarded, nor
+    // what was sent to another host's MAC (an AF_PACKET or promiscuous port sees those too).
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    if (in == nullptr || std::memcmp(f.frame + eth::kDst, in->mac.data(), in->mac.size()) != 0) {
+        drop(ctx, m, DropReason::not_our_mac);
+        return false;
     }
     if (!ip_header_checksum_ok(m, f.frame + f.parsed.l3_offset)) {
         drop(ctx, m, DropReason::bad_ip_checksum);

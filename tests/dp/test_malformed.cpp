@@ -242,19 +242,29 @@ TEST_CASE("fragments are never forwarded: first, middle and last, tracked or not
     }
 }
 
-TEST_CASE("broadcast and multicast destinations are not forwarded") {
-    const auto to = [](const std::string& dst_ip, uint8_t protocol = 17) {
-        PacketSpec s = from_client(protocol, protocol == 6 ? SYN : 0, 53);
+TEST_CASE("broadcast and multicast destinations are not forwarded, at L2 or L3") {
+    const auto to = [](const std::string& dst_ip, MacAddress dst_mac, uint8_t protocol = 17) {
+        PacketSpec s = from_client(protocol, protocol == 6 ? SYN : 0, protocol == 6 ? 80 : 53);
         s.dst_ip = dst_ip;
-        s.dst_mac = kBroadcastMac;
+        s.dst_mac = dst_mac;
         return build_packet(s);
     };
+    const std::string vip = "202.103.106.5";
     const Refused cases[] = {
-        {"limited broadcast", to("255.255.255.255"), DropReason::not_for_us},
-        {"directed broadcast of the outside link", to("202.103.106.255"), DropReason::not_for_us},
-        {"multicast", to("224.0.0.1"), DropReason::not_for_us},
-        {"TCP SYN to a multicast group", to("239.1.2.3", 6), DropReason::not_for_us},
-        {"ping to the limited broadcast", to("255.255.255.255", 1), DropReason::icmp_untracked},
+        {"limited broadcast", to("255.255.255.255", kOutsideMac), DropReason::not_for_us},
+        {"directed broadcast of the outside link", to("202.103.106.255", kOutsideMac),
+         DropReason::not_for_us},
+        {"multicast", to("224.0.0.1", kOutsideMac), DropReason::not_for_us},
+        {"TCP SYN to a multicast group", to("239.1.2.3", kOutsideMac, 6), DropReason::not_for_us},
+        {"ping to the limited broadcast", to("255.255.255.255", kOutsideMac, 1),
+         DropReason::icmp_untracked},
+        {"SYN to the VIP as an Ethernet broadcast", to(vip, kBroadcastMac, 6),
+         DropReason::not_our_mac},
+        {"UDP to the VIP as an Ethernet multicast", to(vip, kMulticastMac),
+         DropReason::not_our_mac},
+        {"SYN to the VIP, to another host's MAC", to(vip, kGatewayMac, 6), DropReason::not_our_mac},
+        {"limited broadcast, as an Ethernet broadcast", to("255.255.255.255", kBroadcastMac),
+         DropReason::not_our_mac},
     };
     for (const Refused& c : cases) {
         check_refused(c);
