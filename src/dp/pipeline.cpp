@@ -1,5 +1,6 @@
 #include "dp/pipeline.hpp"
 
+#include <rte_byteorder.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -52,6 +53,16 @@ bool ip_header_checksum_ok(const rte_mbuf* m, const uint8_t* ip) {
     }
     size_t header_len = static_cast<size_t>(ip[ipv4::kVersionIhl] & 0x0f) * 4;
     return csum_fold(csum_partial(ip, header_len)) == 0xffff;
+}
+
+// RFC 1812 5.3.7: no host sends from 0/8, 127/8, a multicast (class D) or class E address
+// (255.255.255.255 included); and only the director sends from its addresses and VIPs. Taking
+// such a packet would open connections whose replies go to a broadcast, or answer a forged
+// echo request to one.
+bool is_bad_source(const Snapshot& snap, uint32_t src_raw) {
+    const auto first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(src_raw) >> 24);
+    return first_octet == 0 || first_octet == 127 || first_octet >= 224 || snap.is_vip(src_raw) ||
+           snap.own_address(src_raw) != nullptr;
 }
 
 FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
@@ -416,6 +427,10 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     }
     if (!ip_header_checksum_ok(m, f.frame + f.parsed.l3_offset)) {
         drop(ctx, m, DropReason::bad_ip_checksum);
+        return false;
+    }
+    if (is_bad_source(*ctx.snapshot, load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kSrc))) {
+        drop(ctx, m, DropReason::bad_source);
         return false;
     }
     if (f.parsed.fragment) {

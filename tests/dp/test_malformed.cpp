@@ -271,6 +271,25 @@ TEST_CASE("broadcast and multicast destinations are not forwarded, at L2 or L3")
     }
 }
 
+TEST_CASE("sources no client has are refused: 0/8, loopback, class D and E, the director's own") {
+    const auto from = [](const std::string& src_ip, uint8_t protocol = 6) {
+        PacketSpec s = from_client(protocol);
+        s.src_ip = src_ip;
+        return build_packet(s);
+    };
+    std::vector<Refused> cases;
+    for (const std::string src :
+         {"0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.5", "239.255.0.1", "240.0.0.1",
+          "255.255.255.255", "202.103.106.5", "202.103.106.1", "172.16.0.1"}) {
+        cases.push_back({"SYN from " + src, from(src), DropReason::bad_source});
+    }
+    cases.push_back({"echo request from the limited broadcast (no reply to amplify)",
+                     from("255.255.255.255", 1), DropReason::bad_source});
+    for (const Refused& c : cases) {
+        check_refused(c);
+    }
+}
+
 TEST_CASE("TTL 0 is refused like TTL 1; ICMP errors are refused by TTL too") {
     PacketSpec ttl0 = from_client();
     ttl0.ttl = 0;
