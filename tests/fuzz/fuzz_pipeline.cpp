@@ -54,8 +54,10 @@ void require(bool ok, const char* what) {
 }
 
 struct World {
-    test::PipelineHarness harness{kTableCapacity};  // its pool serves the packets dp builds
-    rte_mempool* rx_pool = nullptr;                 // what arrives, apart, so freed ones stay put
+    test::PipelineHarness harness{kTableCapacity};  // its pool serves the ARP requests dp builds
+    // Received frames come from a pool of their own, so that the ones the pipeline frees are not
+    // reused for an ARP request before check_untouched_outside looks at them.
+    rte_mempool* rx_pool = nullptr;
 };
 World* world = nullptr;
 
@@ -68,22 +70,21 @@ struct Received {
     bool checksums_valid;  // IPv4 TCP/UDP/ICMP, not a fragment, every checksum right
 };
 
-bool is_checksummed_ipv4(const std::vector<uint8_t>& f, const ParsedFrame& p) {
+bool is_checksummed_ipv4(const ParsedFrame& p) {
     return p.kind == FrameKind::ipv4 && !p.fragment &&
            (p.ip_protocol == ipv4::kProtoTcp || p.ip_protocol == ipv4::kProtoUdp ||
-            p.ip_protocol == ipv4::kProtoIcmp) &&
-           !f.empty();
+            p.ip_protocol == ipv4::kProtoIcmp);
 }
 
 bool checksums_valid(const std::vector<uint8_t>& f) {
-    return is_checksummed_ipv4(f, parse_frame(f.data(), f.size())) && test::checksums_valid(f);
+    return is_checksummed_ipv4(parse_frame(f.data(), f.size())) && test::checksums_valid(f);
 }
 
 // What the mutations broke, repaired: the IPv4 header checksum, and the L4 one where the
 // datagram has a whole L4 header.
 void fix_checksums(std::vector<uint8_t>& f) {
     const ParsedFrame p = parse_frame(f.data(), f.size());
-    if (is_checksummed_ipv4(f, p)) {
+    if (is_checksummed_ipv4(p)) {
         test::recompute_checksums(f);
     } else if (p.kind == FrameKind::ipv4) {
         uint8_t* ip = &f[p.l3_offset];
