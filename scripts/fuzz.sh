@@ -6,8 +6,9 @@
 #
 # What each run finds is kept in BUILD/fuzz/TARGET/: corpus/ (new inputs, reused by the next
 # run) and crash-*, leak-*, timeout-* or oom-* files, which reproduce with
-# `BUILD/tests/fuzz/fuzz_TARGET FILE`. Prints executions per target; exits 1 if any target
-# failed, after printing its crash file.
+# `BUILD/tests/fuzz/fuzz_TARGET FILE`; once fixed, copy it into the committed corpus, where
+# scripts/sanitize.sh replays it from then on. Prints executions per target; exits 1 if any
+# target failed, after printing its crash file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) seconds=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
