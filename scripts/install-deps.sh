@@ -9,6 +9,9 @@ packages=(
   dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 nlohmann-json3-dev
   libcpp-httplib-dev
   libbpf-dev libxdp-dev libpcap-dev libnuma-dev
+  # sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh): clang, and its ASan,
+  # UBSan and libFuzzer runtimes
+  clang libclang-rt-14-dev
   # lab, demo and end-to-end tests
   iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)

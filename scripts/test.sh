@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test: installs the Debian packages, builds with warnings as
-# errors, runs the unit, dataplane and end-to-end suites. End-to-end tests need root (they build
-# network namespaces); without it they report "skipped", loudly.
+# errors, runs the unit, dataplane and end-to-end suites (and, with CI=true, the sanitizer
+# suites and the fuzzers). End-to-end tests need root (they build network namespaces); without
+# it they report "skipped", loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +16,11 @@ else
 fi
 ninja -C "$build"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
+
+# In CI also the hostile-input checks (issue 8): the unit and dataplane suites under ASan and
+# UBSan, then each fuzzer for a minute from its seed corpus. Locally: scripts/sanitize.sh and
+# scripts/fuzz.sh.
+if [ "${CI:-}" = true ]; then
+  bash scripts/sanitize.sh
+  bash scripts/fuzz.sh --time "${VSNAT_FUZZ_SECONDS:-60}"
+fi

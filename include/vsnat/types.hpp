@@ -40,9 +40,11 @@ using MacAddress = std::array<uint8_t, 6>;
     X(no_route)        /* no interface or gateway reaches the destination */                 \
     X(no_neighbor)     /* next hop's MAC address is not resolved yet (ARP sent) */           \
     X(not_for_us)      /* neither a VIP, a tracked reply, nor our own address */             \
+    X(not_our_mac)     /* IPv4 sent to a broadcast, multicast or another host's MAC */       \
+    X(bad_source)      /* a source no client has: 0/8, 127/8, class D/E, or ours */          \
     X(to_director)     /* TCP/UDP to the director's own address: it offers no services */    \
     X(icmp_untracked)  /* an ICMP error about no tracked connection, or ICMP not answered */ \
-    X(rate_limited)    /* a port unreachable over the per-worker rate */                     \
+    X(rate_limited)    /* to a VIP port without service, over the unreachables' rate */      \
     X(no_mbuf)         /* no buffer for a packet the director had to build */                \
     X(tx_full)         /* the port refused the packet */                                     \
     X(handover_full)   /* the owning worker's handover ring was full */                      \

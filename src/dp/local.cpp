@@ -22,6 +22,10 @@ void reply_l2(uint8_t* frame, const MacAddress& our_mac) {
     std::memcpy(frame + eth::kSrc, our_mac.data(), 6);
 }
 
+bool is_all_zero(const uint8_t* data, size_t len) {
+    return std::all_of(data, data + len, [](uint8_t b) { return b == 0; });
+}
+
 // Writes a fresh 20-byte IPv4 header with a full checksum (it is 20 bytes: cheap).
 void write_ipv4_header(uint8_t* ip, uint16_t total_len, uint8_t protocol, uint32_t src,
                        uint32_t dst) {
@@ -92,8 +96,16 @@ bool make_echo_reply(uint8_t* frame, const ParsedFrame& parsed, const MacAddress
     }
     const uint16_t old_word = load_u16_raw(icmp);
     icmp[0] = kIcmpEchoReply;
-    store_u16_raw(icmp + l4::kIcmpChecksum, csum_replace2(load_u16_raw(icmp + l4::kIcmpChecksum),
-                                                          old_word, load_u16_raw(icmp)));
+    uint16_t check =
+        csum_replace2(load_u16_raw(icmp + l4::kIcmpChecksum), old_word, load_u16_raw(icmp));
+    // csum_replace2 answers 0 where a full computation answers 0xFFFF: over all-zero data. ICMP
+    // has no pseudo-header, so an echo reply can be all zeros (identifier, sequence and payload
+    // 0): then its checksum is 0xFFFF (RFC 1624 section 3). Scanned only in that rare case.
+    if (check == 0 && is_all_zero(icmp, l4::kIcmpChecksum) &&
+        is_all_zero(icmp + l4::kIcmpChecksum + 2, parsed.l4_length - l4::kIcmpChecksum - 2u)) {
+        check = 0xffff;
+    }
+    store_u16_raw(icmp + l4::kIcmpChecksum, check);
     const uint32_t src = load_u32_raw(ip + ipv4::kSrc);
     const uint32_t dst = load_u32_raw(ip + ipv4::kDst);
     store_u32_raw(ip + ipv4::kSrc, dst);  // swapping leaves the header sum unchanged

@@ -1,7 +1,10 @@
 #include "dp/pipeline.hpp"
 
+#include <rte_byteorder.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+
+#include <cstring>
 
 #include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
@@ -53,6 +56,16 @@ bool ip_header_checksum_ok(const rte_mbuf* m, const uint8_t* ip) {
     }
     size_t header_len = static_cast<size_t>(ip[ipv4::kVersionIhl] & 0x0f) * 4;
     return csum_fold(csum_partial(ip, header_len)) == 0xffff;
+}
+
+// RFC 1812 5.3.7: no host sends from 0/8, 127/8, a multicast (class D) or class E address
+// (255.255.255.255 included); and only the director sends from its addresses and VIPs. Taking
+// such a packet would open connections whose replies go to a broadcast, or answer a forged
+// echo request to one.
+bool is_bad_source(const Snapshot& snap, uint32_t src_raw) {
+    const auto first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(src_raw) >> 24);
+    return first_octet == 0 || first_octet == 127 || first_octet >= 224 || snap.is_vip(src_raw) ||
+           snap.own_address(src_raw) != nullptr;
 }
 
 FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
@@ -112,8 +125,12 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
 // A connection attempt to a VIP port no service offers: refuse it so the client fails at once.
 void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32_t vip,
             uint32_t now_ms) {
-    ctx.counters.drop(DropReason::no_service);
     rte_mbuf* m = f.mbuf;
+    if (f.parsed.ip_protocol != ipv4::kProtoTcp && !ctx.unreachable_limit.allow(now_ms)) {
+        drop(ctx, m, DropReason::rate_limited);  // its one reason: not no_service as well
+        return;
+    }
+    ctx.counters.drop(DropReason::no_service);
     if (f.parsed.ip_protocol == ipv4::kProtoTcp) {
         const size_t len = make_tcp_reset(f.frame, f.parsed, our_mac);
         if (len == 0) {
@@ -122,10 +139,6 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
         }
         ++ctx.counters.resets_sent;
         reply(ctx, m, len);
-        return;
-    }
-    if (!ctx.unreachable_limit.allow(now_ms)) {
-        drop(ctx, m, DropReason::rate_limited);
         return;
     }
     const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
@@ -510,8 +523,19 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         case FrameKind::ipv4:
             break;
     }
+    // RFC 1812 5.3.4: what arrived as a link-layer broadcast or multicast is not forwarded, nor
+    // what was sent to another host's MAC (an AF_PACKET or promiscuous port sees those too).
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    if (in == nullptr || std::memcmp(f.frame + eth::kDst, in->mac.data(), in->mac.size()) != 0) {
+        drop(ctx, m, DropReason::not_our_mac);
+        return false;
+    }
     if (!ip_header_checksum_ok(m, f.frame + f.parsed.l3_offset)) {
         drop(ctx, m, DropReason::bad_ip_checksum);
+        return false;
+    }
+    if (is_bad_source(*ctx.snapshot, load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kSrc))) {
+        drop(ctx, m, DropReason::bad_source);
         return false;
     }
     if (f.parsed.fragment) {

@@ -1,7 +1,7 @@
 #include "lab_fixture.hpp"
 
+#include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -149,10 +149,11 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
             throw std::runtime_error("out of mbufs");
         }
         char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
-        std::memcpy(data, f.data(), f.size());
-        // Received on the link whose MAC it is addressed to (broadcasts: the outside link).
-        MacAddress dst;
-        std::memcpy(dst.data(), f.data(), dst.size());
+        std::copy(f.begin(), f.end(), data);
+        // Received on the link whose MAC it is addressed to (broadcasts, and frames too short
+        // to have a destination: the outside link).
+        MacAddress dst{};
+        std::copy_n(f.begin(), std::min(f.size(), dst.size()), dst.begin());
         m->port = dst == kInsideMac ? kInsidePort : kOutsidePort;
         mbufs.push_back(m);
     }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -96,7 +97,8 @@ std::vector<uint8_t> build_packet(const PacketSpec& s) {
     ip[ipv4::kProtocol] = s.protocol;
     store_u32_raw(ip + ipv4::kSrc, ip_raw(s.src_ip));
     store_u32_raw(ip + ipv4::kDst, ip_raw(s.dst_ip));
-    std::memcpy(ip + ipv4::kMinHeaderLen, s.ip_options.data(), s.ip_options.size());
+    // std::copy, not memcpy: an empty vector's data() may be null, which memcpy may not take.
+    std::copy(s.ip_options.begin(), s.ip_options.end(), ip + ipv4::kMinHeaderLen);
     uint8_t* l4p = ip + ihl;
     if (s.protocol == 6) {
         store_be16(l4p + l4::kSrcPort, s.src_port);
@@ -113,7 +115,7 @@ std::vector<uint8_t> build_packet(const PacketSpec& s) {
     } else {
         l4p[0] = 8;  // echo request
     }
-    std::memcpy(l4p + l4_header_len(s.protocol), s.payload.data(), s.payload.size());
+    std::copy(s.payload.begin(), s.payload.end(), l4p + l4_header_len(s.protocol));
     recompute_checksums(f);
     if (s.protocol == 17 && !s.udp_checksum) {
         store_u16_raw(l4p + l4::kUdpChecksum, 0);

@@ -1,0 +1,191 @@
+// Writes the seed corpora of fuzz_pipeline and fuzz_parse: short scenarios on the seed's table
+// (tests/dp/lab_fixture), each a file of records (pipeline_input.hpp), and every frame they use
+// as a file of its own for the parser. The committed corpus came from
+//   build-asan/tests/fuzz/make_corpus tests/fuzz/corpus
+// (the config corpus is config/*.yaml and tests/unit/configs/*.yaml, copied).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dp/bytes.hpp"
+#include "lab_fixture.hpp"
+#include "pipeline_input.hpp"
+
+namespace {
+
+using namespace vsnat;
+using namespace vsnat::test;
+using namespace vsnat::fuzz;
+using Frame = std::vector<uint8_t>;
+
+constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
+constexpr uint8_t kInBurst = 0;  // a record that does not end its burst
+constexpr uint8_t kAlone = kEndBurst;
+
+PacketSpec client(uint8_t protocol, uint16_t vport, uint8_t flags = 0) {
+    PacketSpec s;
+    s.src_ip = "202.100.1.2";
+    s.dst_ip = "202.103.106.5";
+    s.src_port = 3456;
+    s.dst_port = vport;
+    s.protocol = protocol;
+    s.tcp_flags = flags;
+    s.src_mac = kGatewayMac;
+    s.dst_mac = kOutsideMac;
+    return s;
+}
+
+PacketSpec server(uint8_t protocol, const std::string& rip, uint16_t rport, uint8_t flags = 0) {
+    PacketSpec s;
+    s.src_ip = rip;
+    s.dst_ip = "202.100.1.2";
+    s.src_port = rport;
+    s.dst_port = 3456;
+    s.protocol = protocol;
+    s.tcp_flags = flags;
+    s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
+    s.dst_mac = kInsideMac;
+    return s;
+}
+
+Frame arp_request_for(const std::string& target) {
+    Frame f(60, 0);
+    std::fill(f.begin(), f.begin() + 6, 0xff);
+    std::copy(kGatewayMac.begin(), kGatewayMac.end(), f.begin() + 6);
+    dp::store_be16(&f[12], 0x0806);
+    dp::store_be16(&f[14], 1);
+    dp::store_be16(&f[16], 0x0800);
+    f[18] = 6;
+    f[19] = 4;
+    dp::store_be16(&f[20], 1);
+    std::copy(kGatewayMac.begin(), kGatewayMac.end(), f.begin() + 22);
+    dp::store_u32_raw(&f[28], ip_raw("202.103.106.254"));
+    dp::store_u32_raw(&f[38], ip_raw(target));
+    return f;
+}
+
+// A real server's ICMP port unreachable quoting what the director sent it for `quoted`.
+Frame icmp_error_from_server(PacketSpec quoted) {
+    quoted.dst_ip = "172.16.0.3";
+    quoted.dst_port = 8000;
+    const Frame inner = build_packet(quoted);
+    PacketSpec s = server(1, "172.16.0.3", 0);
+    s.payload.assign(inner.begin() + 14, inner.begin() + 14 + 20 + 8);
+    Frame f = build_packet(s);
+    f[34] = 3;  // destination unreachable
+    f[35] = 3;  // port unreachable
+    recompute_checksums(f);
+    return f;
+}
+
+struct Seed {
+    std::string name;
+    std::vector<std::pair<uint8_t, Frame>> records;  // control byte, frame
+};
+
+std::vector<Seed> seeds() {
+    PacketSpec syn = client(6, 80, SYN);
+    PacketSpec ack = client(6, 80, ACK);
+    PacketSpec request = client(6, 80, PSH | ACK);
+    request.payload = {'G', 'E', 'T', ' ', '/', '\r', '\n', '\r', '\n'};
+    PacketSpec fin = client(6, 80, FIN | ACK);
+    PacketSpec tagged = syn;
+    tagged.vlan = 5;
+    PacketSpec options = syn;
+    options.ip_options = {1, 1, 1, 0};
+    PacketSpec on_link = syn;  // a client on the outside link whose MAC is not known yet
+    on_link.src_ip = "202.103.106.7";
+    Frame fragment = build_packet(syn);
+    dp::store_be16(&fragment[14 + 6], 0x2000);
+    recompute_checksums(fragment);
+    const uint8_t inside = kFromInside | kAlone;
+    return {
+        {"tcp_connection",
+         {{kAlone, build_packet(syn)},
+          {inside, build_packet(server(6, "172.16.0.3", 8000, SYN | ACK))},
+          {inside, build_packet(server(6, "172.16.0.2", 80, SYN | ACK))},
+          {kAlone, build_packet(ack)},
+          {kAlone, build_packet(request)},
+          {inside, build_packet(server(6, "172.16.0.3", 8000, PSH | ACK))},
+          {kAlone, build_packet(fin)},
+          {inside, build_packet(server(6, "172.16.0.3", 8000, FIN | ACK))},
+          {kAlone | clock_step(7), build_packet(ack)}}},
+        {"tcp_one_burst",
+         {{kInBurst, build_packet(syn)},
+          {kInBurst, build_packet(syn)},
+          {kInBurst | kFromInside, build_packet(server(6, "172.16.0.3", 8000, SYN | ACK))},
+          {kInBurst, build_packet(ack)},
+          {kAlone, build_packet(client(6, 80, RST))}}},
+        {"tcp_reuse_after_close",
+         {{kAlone, build_packet(syn)},
+          {kAlone, build_packet(client(6, 80, RST))},
+          {kAlone | clock_step(1), build_packet(syn)},
+          {kAlone | clock_step(4), build_packet(ack)}}},
+        {"udp",
+         {{kAlone, build_packet(client(17, 53))},
+          {inside, build_packet(server(17, "172.16.0.2", 53))},
+          {inside, build_packet(server(17, "172.16.0.3", 53))},
+          {kAlone | clock_step(6), build_packet(client(17, 53))}}},
+        {"rejected",
+         {{kAlone, build_packet(client(6, 8080, SYN))}, {kAlone, build_packet(client(17, 54))}}},
+        {"icmp_echo",
+         {{kAlone, build_packet(client(1, 0))},
+          {kAlone,
+           [] {
+               PacketSpec s = client(1, 0);
+               s.dst_ip = "202.103.106.1";
+               return build_packet(s);
+           }()}}},
+        {"icmp_error", {{kAlone, build_packet(syn)}, {inside, icmp_error_from_server(syn)}}},
+        {"arp",
+         {{kAlone, arp_request_for("202.103.106.5")}, {kAlone, arp_request_for("202.103.106.1")}}},
+        {"held_for_arp",
+         {{kAlone, build_packet(on_link)},
+          {inside, build_packet([] {
+               PacketSpec s = server(6, "172.16.0.3", 8000, SYN | ACK);
+               s.dst_ip = "202.103.106.7";
+               return s;
+           }())},
+          {kAlone | clock_step(2), build_packet(ack)}}},
+        {"odd_headers",
+         {{kAlone, build_packet(tagged)}, {kAlone, build_packet(options)}, {kAlone, fragment}}},
+    };
+}
+
+void write(const std::filesystem::path& path, const std::vector<uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+        throw std::runtime_error("cannot write " + path.string());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+        return 2;
+    }
+    const std::filesystem::path root = argv[1];
+    std::filesystem::create_directories(root / "pipeline");
+    std::filesystem::create_directories(root / "parse");
+    for (const Seed& seed : seeds()) {
+        std::vector<uint8_t> input;
+        for (size_t i = 0; i < seed.records.size(); ++i) {
+            const auto& [control, frame] = seed.records[i];
+            input.push_back(control);
+            input.push_back(static_cast<uint8_t>(frame.size() >> 8));
+            input.push_back(static_cast<uint8_t>(frame.size()));
+            input.insert(input.end(), frame.begin(), frame.end());
+            write(root / "parse" / (seed.name + "_" + std::to_string(i)), frame);
+        }
+        write(root / "pipeline" / seed.name, input);
+    }
+    return 0;
+}
