@@ -149,11 +149,13 @@ void check_tcp_udp_destination(const Snapshot& snap, const std::vector<Conn>& tr
                                const Endpoints& e, uint16_t port, const Received* in) {
     uint32_t next_hop = 0;
     const InterfaceEntry* route = snap.route(e.dst_ip, next_hop);
-    if (snap.find_service(e.protocol, e.src_ip, e.src_port) != nullptr) {
-        const bool to_client = std::any_of(tracked.begin(), tracked.end(), [&](const Conn& c) {
-            return c.protocol == e.protocol && c.vip == e.src_ip && c.vport == e.src_port &&
-                   c.client_ip == e.dst_ip && c.client_port == e.dst_port;
-        });
+    const bool to_client = std::any_of(tracked.begin(), tracked.end(), [&](const Conn& c) {
+        return c.protocol == e.protocol && c.vip == e.src_ip && c.vport == e.src_port &&
+               c.client_ip == e.dst_ip && c.client_port == e.dst_port;
+    });
+    // An FTP data connection's VIP port (20, or a passive port) is no service's: it is
+    // matched as a tracked connection.
+    if (to_client || snap.find_service(e.protocol, e.src_ip, e.src_port) != nullptr) {
         require(to_client, "from a VIP:port only to a tracked client");
         require(route != nullptr && route->port_id == port, "to the client by its route");
         return;
@@ -166,10 +168,12 @@ void check_tcp_udp_destination(const Snapshot& snap, const std::vector<Conn>& tr
     }
     // Matched by client and service rather than by real server: a new SYN on a closed
     // connection (conn_reuse_mode) may replace it within the burst by one to another server.
+    // An FTP data connection, to a port no service names, matches its tracked real server.
     const bool from_client = std::any_of(tracked.begin(), tracked.end(), [&](const Conn& c) {
         const ServiceEntry* svc = snap.find_service(c.protocol, c.vip, c.vport);
+        const bool to_its_server = c.rip == e.dst_ip && c.rport == e.dst_port;
         return c.protocol == e.protocol && c.client_ip == e.src_ip && c.client_port == e.src_port &&
-               svc != nullptr && serves(*svc, e);
+               ((svc != nullptr && serves(*svc, e)) || to_its_server);
     });
     require(from_client, "to a real server of its service only from a tracked client");
     require(route != nullptr && route->port_id == port, "to the real server by its route");

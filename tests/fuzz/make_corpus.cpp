@@ -22,8 +22,8 @@ using namespace vsnat::test;
 using namespace vsnat::fuzz;
 using Frame = std::vector<uint8_t>;
 
-constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
-constexpr uint8_t kInBurst = 0;  // a record that does not end its burst
+constexpr uint8_t FIN = 0x01, RST = 0x04, PSH = 0x08;  // SYN and ACK: lab_fixture.hpp
+constexpr uint8_t kInBurst = 0;                        // a record that does not end its burst
 constexpr uint8_t kAlone = kEndBurst;
 
 PacketSpec client(uint8_t protocol, uint16_t vport, uint8_t flags = 0) {
@@ -80,6 +80,19 @@ Frame icmp_error_from_server(PacketSpec quoted) {
     f[35] = 3;  // port unreachable
     recompute_checksums(f);
     return f;
+}
+
+// A control-connection segment of the seed's ftp service (VIP:21 -> 172.16.0.3:21).
+PacketSpec ftp_command(const std::string& text) {
+    PacketSpec s = client(6, 21, PSH | ACK);
+    s.payload.assign(text.begin(), text.end());
+    return s;
+}
+PacketSpec ftp_reply(const std::string& text, uint32_t seq) {
+    PacketSpec s = server(6, "172.16.0.3", 21, PSH | ACK);
+    s.payload.assign(text.begin(), text.end());
+    s.seq = seq;
+    return s;
 }
 
 struct Seed {
@@ -151,6 +164,32 @@ std::vector<Seed> seeds() {
                return s;
            }())},
           {kAlone | clock_step(2), build_packet(ack)}}},
+        {"ftp_passive",
+         {{kAlone, build_packet(client(6, 21, SYN))},
+          {inside,
+           build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,117,48)\r\n", 5000))},
+          {kAlone, build_packet(ftp_command("RETR f\r\n"))},
+          {inside, build_packet(ftp_reply("150 Here it comes\r\n", 5047))},
+          {kAlone,
+           [] {
+               PacketSpec s = client(6, 30000, SYN);
+               s.src_port = 3457;
+               return build_packet(s);
+           }()},
+          {inside,
+           build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,117,48)\r\n", 5000))}}},
+        {"ftp_active",
+         {{kAlone, build_packet(client(6, 21, SYN))},
+          {kAlone, build_packet(ftp_command("PORT 202,100,1,2,195,80\r\n"))},
+          {inside, build_packet([] {
+               PacketSpec s = server(6, "172.16.0.3", 20, SYN);
+               s.dst_port = 50000;
+               return s;
+           }())},
+          {kAlone, build_packet(ftp_command("EPRT |1|202.100.1.2|50001|\r\n"))},
+          {inside,
+           build_packet(ftp_reply("229 Entering Extended Passive Mode (|||6446|)\r\n", 5000))},
+          {inside, build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,", 5100))}}},
         {"odd_headers",
          {{kAlone, build_packet(tagged)}, {kAlone, build_packet(options)}, {kAlone, fragment}}},
     };
