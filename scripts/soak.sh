@@ -8,7 +8,9 @@
 # down, also when killed). Then, all bounded by the deadline, from the client namespace:
 #   - wrk, 8 keep-alive connections, the whole time;
 #   - a new HTTP connection every 50 ms (curl), each reply checked;
-#   - a UDP datagram to VIP:53 every 50 ms from a new socket, each echo checked;
+#   - a UDP datagram to VIP:53 every 50 ms from a new socket, each echo checked; as a DNS
+#     client does, a datagram unanswered for 1 s is sent once more (counted as "lost"), and
+#     only one unanswered twice is an error;
 #   - an FTP download of the lab's 10 MB file every 3 s, passive and active in turn, sha256
 #     checked.
 # Every S seconds it prints vsnatd's resident memory, the table fill and the counters. After
@@ -65,12 +67,17 @@ while time.monotonic() < end:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new source port: a new connection
     s.settimeout(1.0)
     payload = f"soak {n}".encode()
-    try:
-        s.sendto(payload, (vip, port))
-        data, _ = s.recvfrom(2048)
-        print("ok" if data.endswith(payload) else f"error echo {data[:40]!r}")
-    except OSError as e:
-        print(f"error {e}")
+    for attempt in (1, 2):
+        try:
+            s.sendto(payload, (vip, port))
+            data, _ = s.recvfrom(2048)
+            print("ok" if data.endswith(payload) else f"error echo {data[:40]!r}")
+            break
+        except socket.timeout:
+            print("lost" if attempt == 1 else "error no answer to a datagram sent twice")
+        except OSError as e:
+            print(f"error {e}")
+            break
     s.close()
     time.sleep(0.05)
 EOF
@@ -97,13 +104,17 @@ sample() {
   stats=$(telemetry /vsnat/stats) || stats='{}'
   SAMPLE_RSS=$(rss_kib)
   SAMPLE_CONNS=$(jq -r '.connections // "?"' <<<"$stats")
-  local rx drops
+  local rx drops missed=0 port
   rx=$(jq -r '[.workers[]?.rx_packets] | add // 0' <<<"$stats")
+  # What the ports lost before a worker saw it (their RX rings full): not in vsnat's drops.
+  for port in $(telemetry /ethdev/list | jq -r '.[]'); do
+    missed=$((missed + $(telemetry "/ethdev/stats,$port" | jq -r '.imissed // 0')))
+  done
   drops=$(jq -c '[.workers[]?.drops | to_entries[] | select(.value > 0)] | group_by(.key)
     | map({(.[0].key): (map(.value) | add)}) | add // {}' <<<"$stats")
-  printf '%-8s rss %7.1f MiB  connections %7s  rx %11s  http %6s/%s  udp %6s/%s  ftp %4s/%s  drops %s\n' \
-    "$1" "$(awk -v k="$SAMPLE_RSS" 'BEGIN{print k / 1024}')" "$SAMPLE_CONNS" "$rx" \
-    "$(count ok http)" "$(count error http)" "$(count ok udp)" "$(count error udp)" \
+  printf '%-8s rss %7.1f MiB  connections %7s  rx %11s  missed %5s  http %6s/%s  udp %6s/%s (lost %s)  ftp %4s/%s  drops %s\n' \
+    "$1" "$(awk -v k="$SAMPLE_RSS" 'BEGIN{print k / 1024}')" "$SAMPLE_CONNS" "$rx" "$missed" \
+    "$(count ok http)" "$(count error http)" "$(count ok udp)" "$(count error udp)" "$(count lost udp)" \
     "$(count ok ftp)" "$(count error ftp)" "$drops"
 }
 
@@ -148,7 +159,7 @@ errors=$(($(count error http) + $(count error udp) + $(count error ftp)))
 wrk_errors=$(grep -cE 'Socket errors|Non-2xx' "$OUT/wrk.log" || true)
 growth=$(((end_rss - warm_rss) / 1024))
 if ((errors == 0 && wrk_errors == 0)); then
-  pass traffic "http $(count ok http), udp $(count ok udp), ftp $(count ok ftp) ok; wrk without errors"
+  pass traffic "http $(count ok http), udp $(count ok udp) ($(count lost udp) answered on the second try), ftp $(count ok ftp) ok; wrk without errors"
 else
   fail traffic "$errors generator errors (first: $(cat "$OUT"/*.log | grep -m1 '^error' || true)), wrk error lines $wrk_errors"
 fi

@@ -125,7 +125,7 @@ constexpr std::array kEventCounters{
     "ftp_rewrites",          "ftp_split_lines",     "ftp_malformed_lines", "ftp_foreign_addresses",
     "ftp_expectations_full", "ftp_unrewritten"};
 
-void print_stats(const json& stats) {
+void print_stats(const json& stats, const json& ports) {
     const json rows = columns_to_rows(stats);
     std::printf("connections: %llu\n",
                 static_cast<unsigned long long>(stats.value("connections_total", uint64_t{0})));
@@ -155,6 +155,15 @@ void print_stats(const json& stats) {
                             static_cast<unsigned long long>(value.get<uint64_t>()));
             }
         }
+    }
+    for (const json& p : ports) {
+        auto n = [&p](const char* key) {
+            return static_cast<unsigned long long>(p.value(key, uint64_t{0}));
+        };
+        std::printf(
+            "port %llu: rx %llu, missed %llu, errors %llu, no mbuf %llu; tx %llu, errors %llu\n",
+            n("port"), n("ipackets"), n("imissed"), n("ierrors"), n("rx_nombuf"), n("opackets"),
+            n("oerrors"));
     }
 }
 
@@ -263,14 +272,24 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.command == "stats") {
-        const auto stats = fetch("/vsnat/stats");
+        auto stats = fetch("/vsnat/stats");
         if (!stats) {
             return 1;
         }
+        // The ports' own counters (DPDK's /ethdev/stats): what a port lost before any worker
+        // saw it (imissed: its RX ring was full; rx_nombuf: no buffer) is not in vsnat's drops.
+        json ports = json::array();
+        for (const json& id : client.query("/ethdev/list").value_or(json::array())) {
+            if (auto p = client.query("/ethdev/stats," + std::to_string(id.get<int>()))) {
+                (*p)["port"] = id;
+                ports.push_back(*p);
+            }
+        }
         if (o.json_output) {
+            (*stats)["ports"] = ports;
             std::printf("%s\n", stats->dump(2).c_str());
         } else {
-            print_stats(*stats);
+            print_stats(*stats, ports);
         }
         return 0;
     }
