@@ -7,8 +7,11 @@ namespace vsnat::dp {
 int32_t RoundRobin::pick(std::span<const Destination> servers, const FlowKey&,
                          const ServerLoad& load) {
     const auto n = static_cast<int32_t>(servers.size());
+    int32_t i = last_;  // below n (a reload rebuilds the scheduler with its servers)
     for (int32_t step = 1; step <= n; ++step) {
-        int32_t i = (last_ + step) % n;
+        if (++i >= n) {
+            i = 0;
+        }
         if (available(servers, static_cast<size_t>(i), load)) {
             last_ = i;
             return i;

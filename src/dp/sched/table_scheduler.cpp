@@ -16,8 +16,9 @@ int32_t TableScheduler::pick_slot(size_t slot, size_t walk_from,
         return kNone;
     }
     const size_t n = slots.size();
-    for (size_t step = 0; step < n; ++step) {
-        const uint16_t s = slots[(walk_from + step) % n];
+    size_t at = walk_from % n;  // once per walk, not per step
+    for (size_t step = 0; step < n; ++step, at = at + 1 == n ? 0 : at + 1) {
+        const uint16_t s = slots[at];
         if (s != SharedSchedulerState::kEmpty && available(servers, s, load)) {
             return s;
         }

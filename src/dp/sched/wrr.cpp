@@ -16,6 +16,7 @@ WeightedRoundRobin::WeightedRoundRobin(std::span<const Destination> servers,
     // LVS: mw = max - (di - 1), and the first pass starts at mw.
     max_weight_ = max_weight_ == 0 ? 0 : max_weight_ - (gcd_ - 1);
     current_ = 0;
+    step_limit_ = static_cast<int64_t>(servers.size()) * (max_weight_ / gcd_ + 2);
 }
 
 int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const FlowKey&,
@@ -24,11 +25,11 @@ int32_t WeightedRoundRobin::pick(std::span<const Destination> servers, const Flo
     if (max_weight_ == 0 || n == 0 || !any_available(servers, load)) {
         return kNone;
     }
-    // Some server qualifies within one full descent of the current weight plus one pass.
-    const int64_t limit = static_cast<int64_t>(n) * (max_weight_ / gcd_ + 2);
-    for (int64_t step = 0; step < limit; ++step) {
-        index_ = (index_ + 1) % n;
-        if (index_ == 0) {
+    for (int64_t step = 0; step < step_limit_; ++step) {
+        if (++index_ >= n) {
+            index_ = 0;
+        }
+        if (index_ == 0) {  // a new pass (the first starts from index -1)
             current_ -= gcd_;
             if (current_ <= 0) {
                 current_ = max_weight_;

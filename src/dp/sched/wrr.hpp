@@ -18,6 +18,9 @@ class WeightedRoundRobin final : public Scheduler {
     int64_t current_ = 0;      // current weight (LVS mark->cw)
     uint32_t max_weight_ = 0;  // LVS mark->mw
     uint32_t gcd_ = 1;         // LVS mark->di
+    /// Servers looked at before giving up: some server qualifies within one full descent of
+    /// the current weight plus one pass. Computed once, so a pick divides nothing.
+    int64_t step_limit_ = 0;
 };
 
 }  // namespace vsnat::dp
