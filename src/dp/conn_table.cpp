@@ -92,7 +92,7 @@ ConnTable::~ConnTable() {
     rte_free(nodes_);
 }
 
-ConnTable::Hashed ConnTable::hash(const FlowKey& key) const {
+inline ConnTable::Hashed ConnTable::hash(const FlowKey& key) const {
     uint64_t addresses;
     uint64_t ports;
     std::memcpy(&addresses, &key, sizeof(addresses));
@@ -104,7 +104,7 @@ ConnTable::Hashed ConnTable::hash(const FlowKey& key) const {
     return {static_cast<uint32_t>(h) & bucket_mask_, static_cast<uint16_t>(sig + (sig == 0))};
 }
 
-uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
+inline uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
     uint32_t mask = 0;
     for (uint32_t s = 0; s < kSlots; ++s) {
         mask |= uint32_t{b.sig[s] == sig} << s;
@@ -112,13 +112,14 @@ uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
     return mask;
 }
 
-bool ConnTable::holds(uint32_t ref, const FlowKey& key) const {
+inline bool ConnTable::holds(uint32_t ref, const FlowKey& key) const {
     const Conn& c = conns_[ref >> 1];
     const FlowKey own = ref & 1 ? c.reply_key() : c.inbound_key();
     return std::memcmp(&own, &key, sizeof(FlowKey)) == 0;
 }
 
-uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates, const FlowKey& key) const {
+inline uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates,
+                                    const FlowKey& key) const {
     for (; candidates != 0; candidates &= candidates - 1) {
         const uint32_t ref = b.ref[std::countr_zero(candidates)];
         if (holds(ref, key)) {
@@ -128,7 +129,7 @@ uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates, const FlowKey
     return kNoConn;
 }
 
-uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
+inline uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
     const Bucket& primary = buckets_[h.bucket];
     if (const uint32_t id = match_in(primary, matches(primary, h.sig), key); id != kNoConn) {
         return id;
@@ -140,12 +141,19 @@ uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
     return match_in(other, matches(other, h.sig), key);
 }
 
+uint32_t ConnTable::lookup(const FlowKey& key) const {
+    return find(key, hash(key));
+}
+
 void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
-    // Three passes, so that the burst's bucket misses overlap, then its record misses: hash and
-    // fetch every primary bucket; match signatures and fetch each first candidate's record;
-    // compare keys (a second bucket only for keys not found in a bucket that overflowed).
+    // In passes, so that the burst's memory reads overlap rather than follow one another: hash
+    // and fetch every primary bucket; match signatures and fetch each first candidate's record
+    // (or, with no candidate in a bucket that overflowed, the other bucket); compare keys, and
+    // match the keys not found there in their other bucket, fetching those records; compare those.
     Hashed hashed[kMaxBurst];
     uint8_t candidates[kMaxBurst];
+    uint8_t second[kMaxBurst];  // keys to look for in their other bucket
+    uint32_t seconds = 0;
     for (uint32_t i = 0; i < n; ++i) {
         hashed[i] = hash(*keys[i]);
         rte_prefetch0(&buckets_[hashed[i].bucket]);
@@ -156,6 +164,8 @@ void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* id
         candidates[i] = static_cast<uint8_t>(m);
         if (m != 0) {
             prefetch(b.ref[std::countr_zero(m)] >> 1);
+        } else if (b.displaced != 0) {
+            rte_prefetch0(&buckets_[alternate(hashed[i].bucket, hashed[i].sig)]);
         }
     }
     for (uint32_t i = 0; i < n; ++i) {
@@ -163,8 +173,18 @@ void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* id
         ids[i] = match_in(b, candidates[i], *keys[i]);
         if (ids[i] == kNoConn && b.displaced != 0) {
             const Bucket& other = buckets_[alternate(hashed[i].bucket, hashed[i].sig)];
-            ids[i] = match_in(other, matches(other, hashed[i].sig), *keys[i]);
+            const uint32_t m = matches(other, hashed[i].sig);
+            candidates[i] = static_cast<uint8_t>(m);
+            if (m != 0) {
+                prefetch(other.ref[std::countr_zero(m)] >> 1);
+                second[seconds++] = static_cast<uint8_t>(i);
+            }
         }
+    }
+    for (uint32_t j = 0; j < seconds; ++j) {
+        const uint32_t i = second[j];
+        ids[i] =
+            match_in(buckets_[alternate(hashed[i].bucket, hashed[i].sig)], candidates[i], *keys[i]);
     }
 }
 

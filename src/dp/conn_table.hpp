@@ -44,7 +44,7 @@ class ConnTable {
     /// Looks up `n` (<= kMaxBurst) keys at once; ids[i] is the connection or kNoConn. The hits'
     /// records are in cache afterwards.
     void lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const;
-    uint32_t lookup(const FlowKey& key) const { return find(key, hash(key)); }
+    uint32_t lookup(const FlowKey& key) const;
 
     /// Adds a connection under both its keys, expiring at `expires_ms` (conn.expires_ms is
     /// ignored). `full`: no free record, or no room for a key in its two buckets after a bounded
