@@ -1,5 +1,6 @@
 #include "dp/conn_table.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
