@@ -157,21 +157,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     return o;
 }
 
-// What rte_hash_create allocates for `capacity` connections, two keys each (DPDK 22.11,
-// rte_cuckoo_hash.c): 64-byte buckets of 8 for the entries rounded up to a power of two,
-// 32-byte key slots (data pointer + 16-byte key, aligned to 16) for entries + 1, and a ring of
-// 4-byte free-slot indexes rounded up to a power of two.
-uint64_t hash_bytes_estimate(uint32_t capacity) {
-    const uint64_t entries = std::max<uint64_t>(2ULL * capacity, 8);
-    return std::bit_ceil(entries) / 8 * 64 + (entries + 1) * 32 + std::bit_ceil(entries + 1) * 4;
-}
-
-// -m for --no-huge: the largest hash, half again for the heap's overhead, the records and
-// wheel nodes (also rte_malloc'd), and room for the mbufs and the EAL's own allocations.
+// -m for --no-huge: the largest table, an eighth again for the heap's overhead, and room for
+// the mbufs and the EAL's own allocations.
 uint64_t eal_memory_mb(uint32_t largest) {
-    const uint64_t records =
-        static_cast<uint64_t>(largest) * (sizeof(dp::Conn) + sizeof(dp::TimerWheel::Node));
-    return (hash_bytes_estimate(largest) * 3 / 2 >> 20) + (records >> 20) + 64;
+    return (ConnTable::memory_bytes_for(largest) * 9 / 8 >> 20) + 64;
 }
 
 uint64_t mem_available_mb() {
@@ -309,8 +298,7 @@ struct Memory {
     uint32_t capacity = 0;
     uint32_t live = 0;
     size_t table_bytes = 0;  // ConnTable::memory_bytes()
-    size_t hash_bytes = 0;   // the rte_hash, as rte_malloc's counters moved when it was created
-    uint64_t hash_estimate = 0;
+    size_t heap_bytes = 0;   // as rte_malloc's counters moved when the table was created
     rte_malloc_socket_stats heap{};
 };
 
@@ -528,11 +516,7 @@ class Bench {
         }
         rte_malloc_get_socket_stats(socket, &after);
         mem.capacity = size;
-        // The table's records and wheel nodes come from the same heap: the rest is the hash.
-        const size_t records = sizeof(dp::Conn) * size +
-                               sizeof(dp::TimerWheel::Node) * dp::TimerWheel::node_count(size);
-        mem.hash_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes - records;
-        mem.hash_estimate = hash_bytes_estimate(size);
+        mem.heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
         ctx_.table = table_.get();
     }
 
@@ -870,23 +854,24 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
         }
     }
 
-    std::printf("\n%-11s %10s %10s %11s %11s %10s %10s %10s %13s %13s  %s\n", "memory", "capacity",
-                "live", "table MB", "hash MB", "hash est", "B/cap", "B/live", "heap alloc MB",
+    std::printf("\n%-11s %10s %10s %11s %11s %10s %10s %13s %13s  %s\n", "memory", "capacity",
+                "live", "table MB", "created MB", "B/cap", "B/live", "heap alloc MB",
                 "heap total MB", "target");
     for (const SizeResult& r : results) {
         const Memory& m = r.memory;
         const auto mb = [](double b) { return b / (1 << 20); };
-        std::printf("%-11u %10u %10u %11.1f %11.1f %9.1f %10.1f %10.1f %13.1f %13.1f  %s\n", r.size,
+        std::printf("%-11u %10u %10u %11.1f %11.1f %10.1f %10.1f %13.1f %13.1f  %s\n", r.size,
                     m.capacity, m.live, mb(static_cast<double>(m.table_bytes)),
-                    mb(static_cast<double>(m.hash_bytes)), mb(static_cast<double>(m.hash_estimate)),
+                    mb(static_cast<double>(m.heap_bytes)),
                     static_cast<double>(m.table_bytes) / m.capacity,
                     m.live ? static_cast<double>(m.table_bytes) / m.live : 0,
                     mb(static_cast<double>(m.heap.heap_allocsz_bytes)),
                     mb(static_cast<double>(m.heap.heap_totalsz_bytes)), memory_target(m).c_str());
     }
     std::printf(
-        "  table = ConnTable::memory_bytes(): rte_hash (2 keys per connection) + %zu-byte records "
-        "+ timer wheel nodes;\n  hash est = what this program predicts rte_hash allocates; heap = "
+        "  table = ConnTable::memory_bytes(): the index (64-byte buckets of 8 entries, 2 per "
+        "connection) + %zu-byte records\n  + timer wheel nodes; created = what rte_malloc's "
+        "counters moved when the table was made; heap = "
         "rte_malloc socket %u stats with the table full (mbufs included).\n",
         sizeof(dp::Conn), rte_socket_id());
 

@@ -1,76 +1,77 @@
 #include "dp/conn_table.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "dp/mix.hpp"
 
 namespace vsnat::dp {
 namespace {
 
-size_t heap_allocated(int socket_id) {
-    rte_malloc_socket_stats stats{};
-    rte_malloc_get_socket_stats(socket_id < 0 ? 0 : socket_id, &stats);
-    return stats.heap_allocsz_bytes;
-}
-
-void* id_to_data(uint32_t id) {
-    return reinterpret_cast<void*>(static_cast<uintptr_t>(id));
-}
-uint32_t data_to_id(void* data) {
-    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-}
+// The bucket array is sized for at most 5 keys per 8-entry bucket at capacity, before rounding up
+// to a power of two: at that load few keys overflow their primary bucket (so few lookups read
+// two), and a displacement search almost never fails.
+constexpr uint64_t kKeysPerBucket = 5;
+// Buckets a displacement search looks at (breadth first, each once): about two moves deep.
+constexpr uint32_t kMaxSearch = 64;
+// Ids are shifted left by one to make room for the direction bit.
+constexpr uint64_t kMaxCapacity = uint64_t{1} << 31;
 
 }  // namespace
 
+uint32_t ConnTable::bucket_count(uint32_t capacity) {
+    const uint64_t keys = 2ULL * capacity;
+    return static_cast<uint32_t>(
+        std::bit_ceil(std::max<uint64_t>((keys + kKeysPerBucket - 1) / kKeysPerBucket, 2)));
+}
+
+size_t ConnTable::memory_bytes_for(uint32_t capacity) {
+    return sizeof(Bucket) * size_t{bucket_count(capacity)} + sizeof(Conn) * size_t{capacity} +
+           sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity);
+}
+
 std::unique_ptr<ConnTable> ConnTable::create(const std::string& name, uint32_t capacity,
                                              int socket_id, uint32_t now_ms, std::string* error) {
-    rte_hash_parameters params{};
-    params.name = name.c_str();
-    // Two keys per connection (rte_hash wants at least one bucket of 8).
-    params.entries = std::max<uint32_t>(2 * capacity, 8);
-    params.key_len = sizeof(FlowKey);
-    params.hash_func = rte_hash_crc;
-    params.hash_func_init_val = 0;
-    params.socket_id = socket_id;
-    size_t before = heap_allocated(socket_id);
-    rte_hash* hash = rte_hash_create(&params);
-    if (hash == nullptr) {
+    if (capacity > kMaxCapacity) {
         if (error) {
-            *error = "cannot create connection hash '" + name + "' for " +
-                     std::to_string(capacity) + " connections: " + rte_strerror(rte_errno);
+            *error = "cannot create connection table '" + name + "' for " +
+                     std::to_string(capacity) + " connections: at most " +
+                     std::to_string(kMaxCapacity);
         }
         return nullptr;
     }
-    const size_t hash_bytes = heap_allocated(socket_id) - before;
-    const size_t node_count = TimerWheel::node_count(capacity);
+    const uint32_t buckets = bucket_count(capacity);
+    // Zeroed: every signature 0, every bucket empty.
+    auto* index = static_cast<Bucket*>(rte_zmalloc_socket(
+        "vsnat_conn_index", sizeof(Bucket) * size_t{buckets}, RTE_CACHE_LINE_SIZE, socket_id));
     auto* conns = static_cast<Conn*>(rte_malloc_socket(
         "vsnat_conn_records", sizeof(Conn) * capacity, RTE_CACHE_LINE_SIZE, socket_id));
-    auto* nodes = static_cast<TimerWheel::Node*>(
-        rte_malloc_socket("vsnat_conn_timers", sizeof(TimerWheel::Node) * node_count,
-                          RTE_CACHE_LINE_SIZE, socket_id));
-    if (conns == nullptr || nodes == nullptr) {
+    auto* nodes = static_cast<TimerWheel::Node*>(rte_malloc_socket(
+        "vsnat_conn_timers", sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity),
+        RTE_CACHE_LINE_SIZE, socket_id));
+    if (index == nullptr || conns == nullptr || nodes == nullptr) {
+        rte_free(index);
         rte_free(conns);
         rte_free(nodes);
-        rte_hash_free(hash);
         if (error) {
-            *error = "cannot allocate the records of " + std::to_string(capacity) +
+            *error = "cannot allocate the index and records of " + std::to_string(capacity) +
                      " connections for '" + name + "'";
         }
         return nullptr;
     }
     return std::unique_ptr<ConnTable>(
-        new ConnTable(hash, conns, nodes, capacity, now_ms, hash_bytes));
+        new ConnTable(index, buckets - 1, conns, nodes, capacity, now_ms));
 }
 
-ConnTable::ConnTable(rte_hash* hash, Conn* conns, TimerWheel::Node* nodes, uint32_t capacity,
-                     uint32_t now_ms, size_t hash_bytes)
-    : hash_(hash),
+ConnTable::ConnTable(Bucket* buckets, uint32_t bucket_mask, Conn* conns, TimerWheel::Node* nodes,
+                     uint32_t capacity, uint32_t now_ms)
+    : buckets_(buckets),
+      bucket_mask_(bucket_mask),
       capacity_(capacity),
-      memory_bytes_(hash_bytes + sizeof(Conn) * capacity +
-                    sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity)),
       free_head_(kNoConn),
       conns_(conns),
       nodes_(nodes),
@@ -87,25 +88,206 @@ void ConnTable::push_free(uint32_t id) {
 }
 
 ConnTable::~ConnTable() {
-    rte_hash_free(hash_);
+    rte_free(buckets_);
     rte_free(conns_);
     rte_free(nodes_);
 }
 
-void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
-    void* data[kMaxBurst];
-    uint64_t hits = 0;
-    // rte_hash takes the key array as `const void**`; it only reads through it.
-    auto** key_array = const_cast<const void**>(reinterpret_cast<const void* const*>(keys));
-    rte_hash_lookup_bulk_data(hash_, key_array, n, &hits, data);
-    for (uint32_t i = 0; i < n; ++i) {
-        ids[i] = (hits >> i) & 1 ? data_to_id(data[i]) : kNoConn;
+inline ConnTable::Hashed ConnTable::hash(const FlowKey& key) const {
+    uint64_t addresses;
+    uint64_t ports;
+    std::memcpy(&addresses, &key, sizeof(addresses));
+    std::memcpy(&ports, reinterpret_cast<const char*>(&key) + sizeof(addresses), sizeof(ports));
+    // The multiply spreads the ports and protocol over all 64 bits before they meet the
+    // addresses, so flows differing in only one half never collide before mix64 (a bijection).
+    const uint64_t h = mix64(addresses ^ ports * 0x9e3779b97f4a7c15ULL);
+    const auto sig = static_cast<uint16_t>(h >> 48);
+    return {static_cast<uint32_t>(h) & bucket_mask_, static_cast<uint16_t>(sig + (sig == 0))};
+}
+
+inline uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
+    uint32_t mask = 0;
+    for (uint32_t s = 0; s < kSlots; ++s) {
+        mask |= uint32_t{b.sig[s] == sig} << s;
     }
+    return mask;
+}
+
+inline bool ConnTable::holds(uint32_t ref, const FlowKey& key) const {
+    const Conn& c = conns_[ref >> 1];
+    const FlowKey own = ref & 1 ? c.reply_key() : c.inbound_key();
+    return std::memcmp(&own, &key, sizeof(FlowKey)) == 0;
+}
+
+inline uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates,
+                                    const FlowKey& key) const {
+    for (; candidates != 0; candidates &= candidates - 1) {
+        const uint32_t ref = b.ref[std::countr_zero(candidates)];
+        if (holds(ref, key)) {
+            return ref >> 1;
+        }
+    }
+    return kNoConn;
+}
+
+inline uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
+    const Bucket& primary = buckets_[h.bucket];
+    if (const uint32_t id = match_in(primary, matches(primary, h.sig), key); id != kNoConn) {
+        return id;
+    }
+    if (primary.displaced == 0) {
+        return kNoConn;
+    }
+    const Bucket& other = buckets_[alternate(h.bucket, h.sig)];
+    return match_in(other, matches(other, h.sig), key);
 }
 
 uint32_t ConnTable::lookup(const FlowKey& key) const {
-    void* data = nullptr;
-    return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? data_to_id(data) : kNoConn;
+    return find(key, hash(key));
+}
+
+void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
+    // In passes, so that the burst's memory reads overlap rather than follow one another: hash
+    // and fetch every primary bucket; match signatures and fetch each first candidate's record
+    // (or, with no candidate in a bucket that overflowed, the other bucket); compare keys, and
+    // match the keys not found there in their other bucket, fetching those records; compare those.
+    Hashed hashed[kMaxBurst];
+    uint8_t candidates[kMaxBurst];
+    uint8_t second[kMaxBurst];  // keys to look for in their other bucket
+    uint32_t seconds = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        hashed[i] = hash(*keys[i]);
+        rte_prefetch0(&buckets_[hashed[i].bucket]);
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        const Bucket& b = buckets_[hashed[i].bucket];
+        const uint32_t m = matches(b, hashed[i].sig);
+        candidates[i] = static_cast<uint8_t>(m);
+        if (m != 0) {
+            prefetch(b.ref[std::countr_zero(m)] >> 1);
+        } else if (b.displaced != 0) {
+            rte_prefetch0(&buckets_[alternate(hashed[i].bucket, hashed[i].sig)]);
+        }
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        const Bucket& b = buckets_[hashed[i].bucket];
+        ids[i] = match_in(b, candidates[i], *keys[i]);
+        if (ids[i] == kNoConn && b.displaced != 0) {
+            const Bucket& other = buckets_[alternate(hashed[i].bucket, hashed[i].sig)];
+            const uint32_t m = matches(other, hashed[i].sig);
+            candidates[i] = static_cast<uint8_t>(m);
+            if (m != 0) {
+                prefetch(other.ref[std::countr_zero(m)] >> 1);
+                second[seconds++] = static_cast<uint8_t>(i);
+            }
+        }
+    }
+    for (uint32_t j = 0; j < seconds; ++j) {
+        const uint32_t i = second[j];
+        ids[i] =
+            match_in(buckets_[alternate(hashed[i].bucket, hashed[i].sig)], candidates[i], *keys[i]);
+    }
+}
+
+void ConnTable::move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot) {
+    Bucket& src = buckets_[from];
+    Bucket& dst = buckets_[to];
+    const bool was_alternate = (src.in_alternate >> slot) & 1;
+    dst.sig[to_slot] = src.sig[slot];
+    dst.ref[to_slot] = src.ref[slot];
+    dst.in_alternate = static_cast<uint8_t>(dst.in_alternate | (!was_alternate) << to_slot);
+    src.sig[slot] = 0;
+    src.in_alternate = static_cast<uint8_t>(src.in_alternate & ~(1u << slot));
+    // `from` and `to` are the key's two buckets: it leaves its primary or goes back to it.
+    if (was_alternate) {
+        --dst.displaced;
+    } else {
+        ++src.displaced;
+    }
+}
+
+bool ConnTable::place(Hashed h, uint32_t ref) {
+    const uint32_t primary = h.bucket;
+    const uint32_t other = alternate(primary, h.sig);
+    auto put = [&](uint32_t bucket, uint32_t slot) {
+        Bucket& b = buckets_[bucket];
+        b.sig[slot] = h.sig;
+        b.ref[slot] = ref;
+        if (bucket == other) {
+            b.in_alternate = static_cast<uint8_t>(b.in_alternate | 1u << slot);
+            ++buckets_[primary].displaced;
+        }
+    };
+    if (const uint32_t empty = matches(buckets_[primary], 0); empty != 0) {
+        put(primary, std::countr_zero(empty));
+        return true;
+    }
+    if (const uint32_t empty = matches(buckets_[other], 0); empty != 0) {
+        put(other, std::countr_zero(empty));
+        return true;
+    }
+    // Both full: search breadth first for a chain of moves, each entry to its other bucket,
+    // ending in a bucket with room; then make the moves from that end, so that every key stays
+    // findable throughout. Each bucket is visited once, so a chain never crosses itself.
+    struct Node {
+        uint32_t bucket;
+        uint8_t parent;  // the node whose entry at `slot` would move into this bucket
+        uint8_t slot;
+    };
+    Node nodes[kMaxSearch] = {{primary, 0, 0}, {other, 0, 0}};
+    uint32_t count = 2;
+    auto visited = [&](uint32_t bucket) {
+        for (uint32_t i = 0; i < count; ++i) {
+            if (nodes[i].bucket == bucket) {
+                return true;
+            }
+        }
+        return false;
+    };
+    for (uint32_t at = 0; at < count; ++at) {
+        const Bucket& b = buckets_[nodes[at].bucket];
+        for (uint32_t s = 0; s < kSlots; ++s) {
+            const uint32_t to = alternate(nodes[at].bucket, b.sig[s]);
+            if (const uint32_t empty = matches(buckets_[to], 0); empty != 0) {
+                move(nodes[at].bucket, s, to, std::countr_zero(empty));
+                uint32_t freed = s;
+                uint32_t i = at;
+                for (; i >= 2; i = nodes[i].parent) {
+                    move(nodes[nodes[i].parent].bucket, nodes[i].slot, nodes[i].bucket, freed);
+                    freed = nodes[i].slot;
+                }
+                put(nodes[i].bucket, freed);
+                return true;
+            }
+            if (count < kMaxSearch && !visited(to)) {
+                nodes[count++] = {to, static_cast<uint8_t>(at), static_cast<uint8_t>(s)};
+            }
+        }
+    }
+    return false;
+}
+
+uint32_t ConnTable::slot_of(const Bucket& b, uint16_t sig, uint32_t ref) {
+    for (uint32_t m = matches(b, sig); m != 0; m &= m - 1) {
+        if (b.ref[std::countr_zero(m)] == ref) {
+            return std::countr_zero(m);
+        }
+    }
+    return kSlots;
+}
+
+void ConnTable::remove(Hashed h, uint32_t ref) {
+    Bucket& primary = buckets_[h.bucket];
+    if (const uint32_t s = slot_of(primary, h.sig, ref); s < kSlots) {
+        primary.sig[s] = 0;
+        return;
+    }
+    Bucket& other = buckets_[alternate(h.bucket, h.sig)];
+    if (const uint32_t s = slot_of(other, h.sig, ref); s < kSlots) {
+        other.sig[s] = 0;
+        other.in_alternate = static_cast<uint8_t>(other.in_alternate & ~(1u << s));
+        --primary.displaced;
+    }
 }
 
 uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& error) {
@@ -115,21 +297,19 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
     }
     const FlowKey inbound = conn.inbound_key();
     const FlowKey reply = conn.reply_key();
-    // Each key hashed once for its conflict lookup, its add and (on failure) its removal.
-    const hash_sig_t inbound_sig = rte_hash_hash(hash_, &inbound);
-    const hash_sig_t reply_sig = rte_hash_hash(hash_, &reply);
-    if (rte_hash_lookup_with_hash(hash_, &inbound, inbound_sig) >= 0 ||
-        rte_hash_lookup_with_hash(hash_, &reply, reply_sig) >= 0) {
+    const Hashed inbound_hash = hash(inbound);
+    const Hashed reply_hash = hash(reply);
+    if (find(inbound, inbound_hash) != kNoConn || find(reply, reply_hash) != kNoConn) {
         error = InsertError::conflict;
         return kNoConn;
     }
     const uint32_t id = free_head_;
-    if (rte_hash_add_key_with_hash_data(hash_, &inbound, inbound_sig, id_to_data(id)) != 0) {
+    if (!place(inbound_hash, id << 1)) {
         error = InsertError::full;
         return kNoConn;
     }
-    if (rte_hash_add_key_with_hash_data(hash_, &reply, reply_sig, id_to_data(id)) != 0) {
-        rte_hash_del_key_with_hash(hash_, &inbound, inbound_sig);
+    if (!place(reply_hash, id << 1 | 1)) {
+        remove(inbound_hash, id << 1);
         error = InsertError::full;
         return kNoConn;
     }
@@ -144,10 +324,8 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
 
 void ConnTable::remove_keys_and_free(uint32_t id) {
     const Conn& c = conns_[id];
-    const FlowKey inbound = c.inbound_key();
-    const FlowKey reply = c.reply_key();
-    rte_hash_del_key(hash_, &inbound);
-    rte_hash_del_key(hash_, &reply);
+    remove(hash(c.inbound_key()), id << 1);
+    remove(hash(c.reply_key()), id << 1 | 1);
     push_free(id);
     --size_;
 }

@@ -1,15 +1,22 @@
-// The per-worker connection table: an rte_hash holding two keys per connection, a fixed pool of
-// connection records, and the timer wheel that expires them.
+// The per-worker connection table: a fixed pool of 32-byte connection records, a hash index that
+// finds a record by either of its two keys, and the timer wheel that expires them.
+//
+// The index stores no keys: a record holds everything both of its keys are made of, so an index
+// entry is a 16-bit signature and the record's id with one bit for the direction. Eight entries
+// share one 64-byte bucket; each key has two candidate buckets (cuckoo hashing), its primary and
+// an alternate computed from the bucket and the signature, so entries can be moved without
+// reading their records. A lookup reads one bucket and the one record whose signature matches,
+// which the packet needs next anyway; a key that is absent costs one bucket, unless keys of that
+// bucket overflowed into their alternates.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "dp/conn.hpp"
 #include "dp/timer_wheel.hpp"
-
-struct rte_hash;
 
 namespace vsnat::dp {
 
@@ -18,25 +25,31 @@ namespace vsnat::dp {
 class ConnTable {
   public:
     static constexpr uint32_t kNoConn = UINT32_MAX;
-    static constexpr uint32_t kMaxBurst = 64;  // rte_hash bulk lookups take at most 64 keys
+    static constexpr uint32_t kMaxBurst = 64;  // the bulk lookup's per-key state is on the stack
 
     enum class InsertError : uint8_t { none, full, conflict };
 
-    /// Returns null (and fills `error`) when the hash cannot be created.
+    /// Returns null (and fills `error`) when the memory cannot be allocated or `capacity` is
+    /// beyond 2^31 connections.
     static std::unique_ptr<ConnTable> create(const std::string& name, uint32_t capacity,
                                              int socket_id, uint32_t now_ms,
                                              std::string* error = nullptr);
+    /// What a table of `capacity` connections holds (memory_bytes() once created). Any thread;
+    /// needs no EAL.
+    static size_t memory_bytes_for(uint32_t capacity);
     ~ConnTable();
     ConnTable(const ConnTable&) = delete;
     ConnTable& operator=(const ConnTable&) = delete;
 
-    /// Looks up `n` (<= kMaxBurst) keys at once; ids[i] is the connection or kNoConn.
+    /// Looks up `n` (<= kMaxBurst) keys at once; ids[i] is the connection or kNoConn. The hits'
+    /// records are in cache afterwards.
     void lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const;
     uint32_t lookup(const FlowKey& key) const;
 
     /// Adds a connection under both its keys, expiring at `expires_ms` (conn.expires_ms is
-    /// ignored). On `full` or `conflict`
-    /// (a key already present) nothing changes and kNoConn is returned.
+    /// ignored). `full`: no free record, or no room for a key in its two buckets after a bounded
+    /// search for entries to move; `conflict`: a key already present (either direction's). On
+    /// either nothing changes and kNoConn is returned.
     uint32_t insert(const Conn& conn, uint32_t expires_ms, InsertError& error);
 
     /// Removes a connection and both its keys.
@@ -47,7 +60,8 @@ class ConnTable {
     void prefetch(uint32_t id) const { __builtin_prefetch(&conns_[id]); }
     /// Whether `id` is a connection now (not a free record).
     bool live(uint32_t id) const { return id < capacity_ && wheel_.scheduled(id); }
-    /// The record; its `expires_ms` is changed only through set_expiry().
+    /// The record; its `expires_ms` is changed only through set_expiry(), and the fields its
+    /// keys are made of (addresses, ports, protocol) must not change while it is live.
     Conn& conn(uint32_t id) { return conns_[id]; }
     const Conn& conn(uint32_t id) const { return conns_[id]; }
     void set_expiry(uint32_t id, uint32_t expires_ms) {
@@ -82,24 +96,60 @@ class ConnTable {
 
     uint32_t size() const { return size_; }
     uint32_t capacity() const { return capacity_; }
-    /// Memory held: the hash (as rte_malloc reports it), the records and the wheel.
-    size_t memory_bytes() const { return memory_bytes_; }
+    /// Memory held: the index, the records and the wheel.
+    size_t memory_bytes() const { return memory_bytes_for(capacity_); }
 
   private:
-    ConnTable(rte_hash* hash, Conn* conns, TimerWheel::Node* nodes, uint32_t capacity,
-              uint32_t now_ms, size_t hash_bytes);
+    static constexpr uint32_t kSlots = 8;
+
+    // One cache line. An entry is a signature (0: the slot is empty) and a reference: the
+    // record's id << 1 | 1 for its reply key, 0 for its inbound key.
+    struct alignas(64) Bucket {
+        uint16_t sig[kSlots];
+        uint32_t ref[kSlots];
+        // How many keys whose primary bucket this is sit in their alternate: while none, a key
+        // not found here is absent, and a miss reads no second bucket.
+        uint32_t displaced;
+        // Bit s: slot s holds a key whose primary is the other bucket.
+        uint8_t in_alternate;
+    };
+    static_assert(sizeof(Bucket) == 64);
+
+    struct Hashed {
+        uint32_t bucket;  // the primary
+        uint16_t sig;
+    };
+
+    ConnTable(Bucket* buckets, uint32_t bucket_mask, Conn* conns, TimerWheel::Node* nodes,
+              uint32_t capacity, uint32_t now_ms);
+    static uint32_t bucket_count(uint32_t capacity);
+    Hashed hash(const FlowKey& key) const;
+    uint32_t alternate(uint32_t bucket, uint16_t sig) const {
+        // Odd, so never the bucket itself: every key has two places to go. Its own inverse.
+        return (bucket ^ ((sig * 0x9e3779b1u) | 1)) & bucket_mask_;
+    }
+    // Slots of `b` whose signature is `sig`, one bit each (sig 0: the empty slots).
+    static uint32_t matches(const Bucket& b, uint16_t sig);
+    bool holds(uint32_t ref, const FlowKey& key) const;
+    uint32_t match_in(const Bucket& b, uint32_t candidates, const FlowKey& key) const;
+    uint32_t find(const FlowKey& key, Hashed h) const;
+    bool place(Hashed h, uint32_t ref);
+    void move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot);
+    // The slot of `b` holding the entry (sig, ref), or kSlots.
+    static uint32_t slot_of(const Bucket& b, uint16_t sig, uint32_t ref);
+    void remove(Hashed h, uint32_t ref);
     void remove_keys_and_free(uint32_t id);
     void push_free(uint32_t id);
 
-    rte_hash* hash_;
+    // Buckets, records and wheel nodes come from rte_malloc: hugepage memory, so that reaching
+    // a random connection of a large table costs no page walk.
+    Bucket* buckets_;
+    uint32_t bucket_mask_;
     uint32_t capacity_;
     uint32_t size_ = 0;
-    size_t memory_bytes_;
     // Free records form a stack linked through their `rip` field (unused while free), so the
     // free list costs no memory of its own.
     uint32_t free_head_;
-    // Records and wheel nodes come from rte_malloc: hugepage memory, so that reaching a random
-    // connection of a large table costs no page walk.
     Conn* conns_;
     TimerWheel::Node* nodes_;
     TimerWheel wheel_;

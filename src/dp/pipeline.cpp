@@ -228,8 +228,8 @@ bool evict_half_open(WorkerContext& ctx, uint32_t now_ms) {
 }
 
 // Whether the table is nearly full: past this, a new connection first evicts a half-open one.
-// rte_hash starts refusing keys, bucket by bucket, at about 98% of its entries, before the
-// records run out; evicting from 15/16 on keeps a flood from ever getting it there.
+// The table refuses a connection when its records run out (its index has room for all their
+// keys); evicting from 15/16 on keeps a flood from ever getting it there.
 bool nearly_full(const ConnTable& table) {
     return table.size() >= table.capacity() - table.capacity() / 16;
 }
