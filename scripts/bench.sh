@@ -117,9 +117,12 @@ mkdir -p "$WORK"
 pages=$(((MBUFS * 2432 + MAX_CONNS * 512) / 2097152 + 256))
 bench_hugepages "$pages"
 
-if [[ ! -s $PCAP ]]; then
-  "$PY" "$REPO_DIR/bench/flowgen.py" --flows "$FLOWS" --data-per-flow "$DATA_PER_FLOW" --out "$PCAP"
-fi
+# Frames addressed to the outside port's own MAC: vsnatd drops IPv4 sent to any other
+# (not_our_mac). net_pcap gives its first port 02:70:63:61:70:00, and the outside interface is
+# vsnatd's first port.
+readonly PCAP_PORT_MAC=02:70:63:61:70:00
+"$PY" "$REPO_DIR/bench/flowgen.py" --flows "$FLOWS" --data-per-flow "$DATA_PER_FLOW" \
+  --dst-mac "$PCAP_PORT_MAC" --out "$PCAP"
 
 CONFIG="$WORK/vsnatd.yaml"
 cat >"$CONFIG" <<EOF
