@@ -37,7 +37,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 ROUNDS=3 PINGS=30 CURLS=30 WRK_S=5 XDP=0
-in_range() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
 args=("$@")
 while (($#)); do
   case $1 in
@@ -91,16 +90,8 @@ metrics: off
 interfaces:
   - {name: outside, device: "${pmd}0,iface=vsn-out", address: 198.18.0.254/24}
   - {name: inside, device: "${pmd}1,iface=vsn-in", address: 198.19.0.1/24}
-services:
-  - name: web
-    protocol: tcp
-    vip: 198.18.0.100
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - {address: 198.19.0.2, port: 80, weight: 1}
-      - {address: 198.19.0.3, port: 8000, weight: 2}
 EOF
+  bench_services_yaml >>"$out"
 }
 
 client() { ip netns exec vsnat-client "$@"; }

@@ -48,7 +48,6 @@ usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 ROUNDS=3 SECONDS_RUN=5 FLOWS=1000 WRK_S=5
 readonly WARMUP_S=3
-in_range() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
 args=("$@")
 while (($#)); do
   case $1 in
@@ -95,11 +94,16 @@ trap 'exit 143' TERM
 
 client() { ip netns exec vsnat-client "$@"; }
 
-# Sum of rx_packets of both real servers' eth0.
+# Packets the real servers received addressed to themselves: the sink's counters (below), not
+# eth0's rx_packets, which also counts frames the lab's bridge floods to both servers while it
+# has not learned a server's MAC (a sunk server sends nothing it could learn from).
 server_rx() {
   local n total=0 v
   for n in 1 2; do
-    v=$(ip -n "vsnat-rs$n" -s -j link show eth0 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])')
+    v=$(ip netns exec "vsnat-rs$n" nft -j list table netdev vsnat_bench_sink | "$PY" -c '
+import json, sys
+rules = [i["rule"] for i in json.load(sys.stdin)["nftables"] if "rule" in i]
+print(sum(e["counter"]["packets"] for r in rules for e in r["expr"] if "counter" in e))')
     total=$((total + v))
   done
   echo "$total"
@@ -109,11 +113,12 @@ sink() {
   local n
   for n in 1 2; do
     if [[ $1 == on ]]; then
-      ip netns exec "vsnat-rs$n" nft -f - <<'EOF'
+      ip netns exec "vsnat-rs$n" nft -f - <<EOF
 table netdev vsnat_bench_sink {
     chain ingress {
         type filter hook ingress device "eth0" priority 0; policy accept;
-        ip saddr 198.18.0.0/24 meta l4proto tcp counter drop
+        ip daddr 198.19.0.$((n + 1)) ip saddr 198.18.0.0/24 meta l4proto tcp counter drop
+        ip saddr 198.18.0.0/24 meta l4proto tcp drop
     }
 }
 EOF
@@ -217,19 +222,8 @@ metrics: off
 interfaces:
   - {name: outside, device: "net_af_xdp0,iface=vsn-out", address: 198.18.0.254/24}
   - {name: inside, device: "net_af_xdp1,iface=vsn-in", address: 198.19.0.1/24}
-neighbors:
-  - {address: 198.19.0.2, mac: "02:00:c6:13:00:02", interface: inside}
-  - {address: 198.19.0.3, mac: "02:00:c6:13:00:03", interface: inside}
-services:
-  - name: web
-    protocol: tcp
-    vip: 198.18.0.100
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - {address: 198.19.0.2, port: 80, weight: 1}
-      - {address: 198.19.0.3, port: 8000, weight: 2}
 EOF
+  bench_services_yaml --static >>"$cfg"
   start_vsnatd "$cfg" "$WORK/vsnatd-$1.log"
   rate_test vsnatd "$1"
   "$VSNATCTL" --prefix "$PREFIX" stats >"$WORK/vsnatd-$1.stats" 2>&1 || true

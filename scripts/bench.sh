@@ -136,19 +136,8 @@ metrics: off
 interfaces:
   - {name: outside, device: "$OUT_DEV", address: 198.18.0.254/24}
   - {name: inside, device: "$IN_DEV", address: 198.19.0.1/24}
-neighbors:
-  - {address: 198.19.0.2, mac: "02:00:c6:13:00:02", interface: inside}
-  - {address: 198.19.0.3, mac: "02:00:c6:13:00:03", interface: inside}
-services:
-  - name: web
-    protocol: tcp
-    vip: 198.18.0.100
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - {address: 198.19.0.2, port: 80, weight: 1}
-      - {address: 198.19.0.3, port: 8000, weight: 2}
 EOF
+bench_services_yaml --static >>"$CONFIG"
 "$VSNATD" -c "$CONFIG" --check >/dev/null || die "the generated config is refused: $("$VSNATD" -c "$CONFIG" --check 2>&1)"
 
 # run_vsnatd N: RESULT = the median Mpps of one vsnatd run. (Not in a $(...) subshell: the

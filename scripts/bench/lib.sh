@@ -93,6 +93,33 @@ bench_ratio() {
 # bench_now: seconds since the epoch with nanoseconds.
 bench_now() { date +%s.%N; }
 
+# in_range VALUE MIN MAX: an integer within [MIN, MAX].
+in_range() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
+
+# The benchmarks' vsnatd services: the lab's web service (VIP 198.18.0.100:80, wrr 1:2 over
+# 198.19.0.2:80 and 198.19.0.3:8000), as YAML for the end of a config. With `--static`, also
+# the real servers' MACs as static neighbors (no ARP on vdevs that cannot answer it).
+bench_services_yaml() {
+  if [[ ${1:-} == --static ]]; then
+    cat <<EOF
+neighbors:
+  - {address: 198.19.0.2, mac: "02:00:c6:13:00:02", interface: inside}
+  - {address: 198.19.0.3, mac: "02:00:c6:13:00:03", interface: inside}
+EOF
+  fi
+  cat <<EOF
+services:
+  - name: web
+    protocol: tcp
+    vip: 198.18.0.100
+    port: 80
+    scheduler: wrr
+    real_servers:
+      - {address: 198.19.0.2, port: 80, weight: 1}
+      - {address: 198.19.0.3, port: 8000, weight: 2}
+EOF
+}
+
 # start_vsnatd CONFIG LOG: start the daemon in the background, wait (bounded by
 # $VSNATD_READY_S, default 120 s: loading a big pcap takes a while) for "vsnatd ready".
 # Sets VSNATD_PID.

@@ -44,25 +44,27 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
     return snap;
 }
 
-PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport) {
+PacketSpec client_packet(uint8_t protocol, uint8_t flags, uint16_t vport, uint16_t client_port) {
     PacketSpec s;
     s.src_ip = "202.100.1.2";
     s.dst_ip = "202.103.106.5";
     s.src_port = client_port;
     s.dst_port = vport;
+    s.protocol = protocol;
     s.tcp_flags = flags;
     s.src_mac = kGatewayMac;
     s.dst_mac = kOutsideMac;
     return s;
 }
 
-PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port,
-                       uint8_t flags) {
+PacketSpec server_packet(uint8_t protocol, const std::string& rip, uint16_t rport, uint8_t flags,
+                         uint16_t client_port) {
     PacketSpec s;
     s.src_ip = rip;
     s.dst_ip = "202.100.1.2";
     s.src_port = rport;
     s.dst_port = client_port;
+    s.protocol = protocol;
     s.tcp_flags = flags;
     s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
     s.dst_mac = kInsideMac;

@@ -26,12 +26,24 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_w
 
 constexpr uint8_t SYN = 0x02, ACK = 0x10;
 
-/// A TCP packet from the seed's client 202.100.1.2 to the VIP, as it arrives on the outside
-/// link from the gateway.
-PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80);
+/// A packet of `protocol` from the seed's client 202.100.1.2:`client_port` to VIP:`vport`, as
+/// it arrives on the outside link from the gateway.
+PacketSpec client_packet(uint8_t protocol = 6, uint8_t flags = SYN, uint16_t vport = 80,
+                         uint16_t client_port = 3456);
 
-/// A real server's packet to the seed's client, as it arrives on the inside link.
-PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port, uint8_t flags);
+/// A packet of `protocol` from real server `rip`:`rport` to the seed's client, as it arrives
+/// on the inside link.
+PacketSpec server_packet(uint8_t protocol, const std::string& rip, uint16_t rport,
+                         uint8_t flags = 0, uint16_t client_port = 3456);
+
+/// The same, TCP.
+inline PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80) {
+    return client_packet(6, flags, vport, client_port);
+}
+inline PacketSpec from_server(const std::string& rip, uint16_t rport, uint16_t client_port,
+                              uint8_t flags) {
+    return server_packet(6, rip, rport, flags, client_port);
+}
 
 /// What the director must send for `s`: the same packet with these addresses and ports, TTL one
 /// less, new MACs, every checksum as a full computation gives it.

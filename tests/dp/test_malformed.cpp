@@ -24,31 +24,9 @@ constexpr size_t kL3 = 14, kL4 = 34;  // offsets without VLAN tag or IP options
 const MacAddress kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 const MacAddress kMulticastMac = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
 
-// A packet of `protocol` from the seed's client (port 3456) to the VIP, or from rs2 back to it.
-PacketSpec client_packet(uint8_t protocol = 6, uint8_t flags = SYN, uint16_t vport = 80) {
-    PacketSpec s;
-    s.src_ip = "202.100.1.2";
-    s.dst_ip = "202.103.106.5";
-    s.src_port = 3456;
-    s.dst_port = vport;
-    s.protocol = protocol;
-    s.tcp_flags = flags;
-    s.src_mac = kGatewayMac;
-    s.dst_mac = kOutsideMac;
-    return s;
-}
-
-PacketSpec server_packet(uint8_t protocol, uint8_t flags = ACK) {
-    PacketSpec s;
-    s.src_ip = "172.16.0.3";
-    s.dst_ip = "202.100.1.2";
-    s.src_port = protocol == 17 ? 53 : 8000;
-    s.dst_port = 3456;
-    s.protocol = protocol;
-    s.tcp_flags = flags;
-    s.src_mac = kRs2Mac;
-    s.dst_mac = kInsideMac;
-    return s;
+// A packet of `protocol` from rs2 (172.16.0.3; port 53 for UDP, else 8000) to the client.
+PacketSpec rs2_packet(uint8_t protocol, uint8_t flags = ACK) {
+    return server_packet(protocol, "172.16.0.3", protocol == 17 ? 53 : 8000, flags);
 }
 
 // A real server's ICMP port unreachable quoting `quoted_len` bytes of what the director sent
@@ -57,7 +35,7 @@ std::vector<uint8_t> icmp_error_quoting(PacketSpec sent, size_t quoted_len) {
     sent.dst_ip = "172.16.0.3";
     sent.dst_port = 8000;
     const std::vector<uint8_t> inner = build_packet(sent);
-    PacketSpec s = server_packet(1);
+    PacketSpec s = rs2_packet(1);
     s.payload.assign(inner.begin() + kL3, inner.begin() + static_cast<long>(kL3 + quoted_len));
     std::vector<uint8_t> f = build_packet(s);
     f[kL4] = 3;      // destination unreachable
@@ -222,7 +200,7 @@ TEST_CASE("fragments are never forwarded: first, middle and last, tracked or not
     // connection by, so every fragment is dropped and counted (ip_fragment).
     const PacketSpec syn = client_packet();
     const PacketSpec data = client_packet(6, ACK);
-    const PacketSpec server_ack = server_packet(6, SYN | ACK);
+    const PacketSpec server_ack = rs2_packet(6, SYN | ACK);
     struct Fragment {
         const char* name;
         uint16_t field;  // flags and offset
@@ -333,9 +311,9 @@ TEST_CASE("ICMP errors quoting too little, or no connection, are not translated"
 
 TEST_CASE("a real server's packets for no connection are not forwarded") {
     const Refused cases[] = {
-        {"TCP SYN+ACK", build_packet(server_packet(6, SYN | ACK)), DropReason::not_for_us},
-        {"TCP RST", build_packet(server_packet(6, RST)), DropReason::not_for_us},
-        {"UDP reply", build_packet(server_packet(17)), DropReason::not_for_us},
+        {"TCP SYN+ACK", build_packet(rs2_packet(6, SYN | ACK)), DropReason::not_for_us},
+        {"TCP RST", build_packet(rs2_packet(6, RST)), DropReason::not_for_us},
+        {"UDP reply", build_packet(rs2_packet(17)), DropReason::not_for_us},
     };
     for (const Refused& c : cases) {
         check_refused(c);

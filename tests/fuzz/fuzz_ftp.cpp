@@ -35,8 +35,8 @@ void check_scan(const uint8_t* data, size_t size, Direction direction) {
     char text[ftp::kMaxHostPortText];
     const size_t n = ftp::format_host_port(s.address, s.port, text);
     require(n <= ftp::kMaxHostPortText);
-    const std::string line = (direction == Direction::from_server ? "227 (" : "PORT ") +
-                             std::string(text, n) + ")\r\n";
+    const std::string line =
+        (direction == Direction::from_server ? "227 (" : "PORT ") + std::string(text, n) + ")\r\n";
     const ftp::Scan again =
         ftp::scan(reinterpret_cast<const uint8_t*>(line.data()), line.size(), direction);
     require(again.event == s.event && again.address == s.address && again.port == s.port);

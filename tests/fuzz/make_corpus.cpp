@@ -26,32 +26,6 @@ constexpr uint8_t FIN = 0x01, RST = 0x04, PSH = 0x08;  // SYN and ACK: lab_fixtu
 constexpr uint8_t kInBurst = 0;                        // a record that does not end its burst
 constexpr uint8_t kAlone = kEndBurst;
 
-PacketSpec client(uint8_t protocol, uint16_t vport, uint8_t flags = 0) {
-    PacketSpec s;
-    s.src_ip = "202.100.1.2";
-    s.dst_ip = "202.103.106.5";
-    s.src_port = 3456;
-    s.dst_port = vport;
-    s.protocol = protocol;
-    s.tcp_flags = flags;
-    s.src_mac = kGatewayMac;
-    s.dst_mac = kOutsideMac;
-    return s;
-}
-
-PacketSpec server(uint8_t protocol, const std::string& rip, uint16_t rport, uint8_t flags = 0) {
-    PacketSpec s;
-    s.src_ip = rip;
-    s.dst_ip = "202.100.1.2";
-    s.src_port = rport;
-    s.dst_port = 3456;
-    s.protocol = protocol;
-    s.tcp_flags = flags;
-    s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
-    s.dst_mac = kInsideMac;
-    return s;
-}
-
 Frame arp_request_for(const std::string& target) {
     Frame f(60, 0);
     std::fill(f.begin(), f.begin() + 6, 0xff);
@@ -73,7 +47,7 @@ Frame icmp_error_from_server(PacketSpec quoted) {
     quoted.dst_ip = "172.16.0.3";
     quoted.dst_port = 8000;
     const Frame inner = build_packet(quoted);
-    PacketSpec s = server(1, "172.16.0.3", 0);
+    PacketSpec s = server_packet(1, "172.16.0.3", 0);
     s.payload.assign(inner.begin() + 14, inner.begin() + 14 + 20 + 8);
     Frame f = build_packet(s);
     f[34] = 3;  // destination unreachable
@@ -84,12 +58,12 @@ Frame icmp_error_from_server(PacketSpec quoted) {
 
 // A control-connection segment of the seed's ftp service (VIP:21 -> 172.16.0.3:21).
 PacketSpec ftp_command(const std::string& text) {
-    PacketSpec s = client(6, 21, PSH | ACK);
+    PacketSpec s = client_packet(6, PSH | ACK, 21);
     s.payload.assign(text.begin(), text.end());
     return s;
 }
 PacketSpec ftp_reply(const std::string& text, uint32_t seq) {
-    PacketSpec s = server(6, "172.16.0.3", 21, PSH | ACK);
+    PacketSpec s = server_packet(6, "172.16.0.3", 21, PSH | ACK);
     s.payload.assign(text.begin(), text.end());
     s.seq = seq;
     return s;
@@ -101,11 +75,11 @@ struct Seed {
 };
 
 std::vector<Seed> seeds() {
-    PacketSpec syn = client(6, 80, SYN);
-    PacketSpec ack = client(6, 80, ACK);
-    PacketSpec request = client(6, 80, PSH | ACK);
+    PacketSpec syn = client_packet(6, SYN, 80);
+    PacketSpec ack = client_packet(6, ACK, 80);
+    PacketSpec request = client_packet(6, PSH | ACK, 80);
     request.payload = {'G', 'E', 'T', ' ', '/', '\r', '\n', '\r', '\n'};
-    PacketSpec fin = client(6, 80, FIN | ACK);
+    PacketSpec fin = client_packet(6, FIN | ACK, 80);
     PacketSpec tagged = syn;
     tagged.vlan = 5;
     PacketSpec options = syn;
@@ -119,37 +93,38 @@ std::vector<Seed> seeds() {
     return {
         {"tcp_connection",
          {{kAlone, build_packet(syn)},
-          {inside, build_packet(server(6, "172.16.0.3", 8000, SYN | ACK))},
-          {inside, build_packet(server(6, "172.16.0.2", 80, SYN | ACK))},
+          {inside, build_packet(server_packet(6, "172.16.0.3", 8000, SYN | ACK))},
+          {inside, build_packet(server_packet(6, "172.16.0.2", 80, SYN | ACK))},
           {kAlone, build_packet(ack)},
           {kAlone, build_packet(request)},
-          {inside, build_packet(server(6, "172.16.0.3", 8000, PSH | ACK))},
+          {inside, build_packet(server_packet(6, "172.16.0.3", 8000, PSH | ACK))},
           {kAlone, build_packet(fin)},
-          {inside, build_packet(server(6, "172.16.0.3", 8000, FIN | ACK))},
+          {inside, build_packet(server_packet(6, "172.16.0.3", 8000, FIN | ACK))},
           {kAlone | clock_step(7), build_packet(ack)}}},
         {"tcp_one_burst",
          {{kInBurst, build_packet(syn)},
           {kInBurst, build_packet(syn)},
-          {kInBurst | kFromInside, build_packet(server(6, "172.16.0.3", 8000, SYN | ACK))},
+          {kInBurst | kFromInside, build_packet(server_packet(6, "172.16.0.3", 8000, SYN | ACK))},
           {kInBurst, build_packet(ack)},
-          {kAlone, build_packet(client(6, 80, RST))}}},
+          {kAlone, build_packet(client_packet(6, RST, 80))}}},
         {"tcp_reuse_after_close",
          {{kAlone, build_packet(syn)},
-          {kAlone, build_packet(client(6, 80, RST))},
+          {kAlone, build_packet(client_packet(6, RST, 80))},
           {kAlone | clock_step(1), build_packet(syn)},
           {kAlone | clock_step(4), build_packet(ack)}}},
         {"udp",
-         {{kAlone, build_packet(client(17, 53))},
-          {inside, build_packet(server(17, "172.16.0.2", 53))},
-          {inside, build_packet(server(17, "172.16.0.3", 53))},
-          {kAlone | clock_step(6), build_packet(client(17, 53))}}},
+         {{kAlone, build_packet(client_packet(17, 0, 53))},
+          {inside, build_packet(server_packet(17, "172.16.0.2", 53))},
+          {inside, build_packet(server_packet(17, "172.16.0.3", 53))},
+          {kAlone | clock_step(6), build_packet(client_packet(17, 0, 53))}}},
         {"rejected",
-         {{kAlone, build_packet(client(6, 8080, SYN))}, {kAlone, build_packet(client(17, 54))}}},
+         {{kAlone, build_packet(client_packet(6, SYN, 8080))},
+          {kAlone, build_packet(client_packet(17, 0, 54))}}},
         {"icmp_echo",
-         {{kAlone, build_packet(client(1, 0))},
+         {{kAlone, build_packet(client_packet(1, 0, 0))},
           {kAlone,
            [] {
-               PacketSpec s = client(1, 0);
+               PacketSpec s = client_packet(1, 0, 0);
                s.dst_ip = "202.103.106.1";
                return build_packet(s);
            }()}}},
@@ -159,30 +134,30 @@ std::vector<Seed> seeds() {
         {"held_for_arp",
          {{kAlone, build_packet(on_link)},
           {inside, build_packet([] {
-               PacketSpec s = server(6, "172.16.0.3", 8000, SYN | ACK);
+               PacketSpec s = server_packet(6, "172.16.0.3", 8000, SYN | ACK);
                s.dst_ip = "202.103.106.7";
                return s;
            }())},
           {kAlone | clock_step(2), build_packet(ack)}}},
         {"ftp_passive",
-         {{kAlone, build_packet(client(6, 21, SYN))},
+         {{kAlone, build_packet(client_packet(6, SYN, 21))},
           {inside,
            build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,117,48)\r\n", 5000))},
           {kAlone, build_packet(ftp_command("RETR f\r\n"))},
           {inside, build_packet(ftp_reply("150 Here it comes\r\n", 5047))},
           {kAlone,
            [] {
-               PacketSpec s = client(6, 30000, SYN);
+               PacketSpec s = client_packet(6, SYN, 30000);
                s.src_port = 3457;
                return build_packet(s);
            }()},
           {inside,
            build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,117,48)\r\n", 5000))}}},
         {"ftp_active",
-         {{kAlone, build_packet(client(6, 21, SYN))},
+         {{kAlone, build_packet(client_packet(6, SYN, 21))},
           {kAlone, build_packet(ftp_command("PORT 202,100,1,2,195,80\r\n"))},
           {inside, build_packet([] {
-               PacketSpec s = server(6, "172.16.0.3", 20, SYN);
+               PacketSpec s = server_packet(6, "172.16.0.3", 20, SYN);
                s.dst_port = 50000;
                return s;
            }())},
