@@ -132,7 +132,8 @@ start_generator() {
   local log=$1
   # The client namespace's eth0 has TX checksum offload off (lab.sh); the pcap's checksums are
   # complete. Both lcores on CPU 0: lcore 1 forwards, lcore 0 (main) sleeps.
-  stdbuf -oL ip netns exec vsnat-client dpdk-testpmd --lcores '0@0,1@0' --no-pci \
+  # --in-memory: no hugepage files to leave behind if it has to be killed.
+  stdbuf -oL ip netns exec vsnat-client dpdk-testpmd --lcores '0@0,1@0' --no-pci --in-memory \
     --file-prefix "$GEN_PREFIX" --vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" \
     --vdev net_af_packet0,iface=eth0 -- --forward-mode=io --stats-period 1 \
     --total-num-mbufs=$((2 * FLOWS + 16384)) </dev/null >"$log" 2>&1 &
