@@ -64,8 +64,7 @@ bool ip_header_checksum_ok(const rte_mbuf* m, const uint8_t* ip) {
 // echo request to one.
 bool is_bad_source(const Snapshot& snap, uint32_t src_raw) {
     const auto first_octet = static_cast<uint8_t>(rte_be_to_cpu_32(src_raw) >> 24);
-    return first_octet == 0 || first_octet == 127 || first_octet >= 224 || snap.is_vip(src_raw) ||
-           snap.own_address(src_raw) != nullptr;
+    return first_octet == 0 || first_octet == 127 || first_octet >= 224 || snap.is_ours(src_raw);
 }
 
 FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
@@ -288,8 +287,7 @@ uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const FlowKey& 
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
-    if (key.protocol == ipv4::kProtoTcp && opens_tcp(f) && ctx.expectations != nullptr &&
-        ctx.expectations->any()) {
+    if (key.protocol == ipv4::kProtoTcp && opens_tcp(f)) {
         bool claimed;
         const uint32_t id = open_data_connection(ctx, f, key, now_ms, claimed);
         if (claimed) {
@@ -461,7 +459,7 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     }
     const uint32_t dst = load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kDst);
     const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
-    const bool ours = ctx.snapshot->is_vip(dst) || ctx.snapshot->own_address(dst) != nullptr;
+    const bool ours = ctx.snapshot->is_ours(dst);
     if (iface != nullptr && ours && make_echo_reply(f.frame, f.parsed, iface->mac)) {
         ++ctx.counters.echo_replies;
         reply(ctx, f.mbuf, 0);

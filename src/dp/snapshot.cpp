@@ -46,6 +46,11 @@ void Snapshot::finalize(uint32_t worker_count) {
     }
     service_index_.build(by_key);
     vip_index_.build(by_vip);
+    std::vector<std::pair<uint64_t, uint32_t>> ours = by_vip;
+    for (uint32_t i = 0; i < interfaces.size(); ++i) {
+        ours.emplace_back(interfaces[i].address, i);
+    }
+    ours_index_.build(ours);
     server_index_.build(by_dest);
     port_interface_.fill(-1);
     for (size_t i = 0; i < interfaces.size(); ++i) {

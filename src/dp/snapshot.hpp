@@ -85,6 +85,11 @@ struct Snapshot {
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
     bool is_vip(uint32_t address) const { return vip_index_.find(address) != FlatIndex::kMissing; }
+    /// Whether `address` is the director's: a VIP or an interface's own address. One probe, for
+    /// the packet path. Any thread.
+    bool is_ours(uint32_t address) const {
+        return ours_index_.find(address) != FlatIndex::kMissing;
+    }
     /// Index in services[service_index].servers of the real server with `dest_id`, or -1 when
     /// the service has none (a persistence template naming a server a reload removed). Any
     /// thread.
@@ -127,6 +132,7 @@ struct Snapshot {
     std::array<int16_t, kMaxPorts> port_interface_{};
     FlatIndex service_index_;
     FlatIndex vip_index_;
+    FlatIndex ours_index_;    // VIPs and interface addresses
     FlatIndex server_index_;  // (service index << 16 | dest id) -> server index
 };
 
