@@ -1,6 +1,6 @@
 -- pktgen-scenarios/pktgen/common.lua: shared settings and helpers of the vsnat Pktgen scenarios.
 -- Written for Pktgen-DPDK 23.06.1 on DPDK 22.11 (not runnable on the vsnat build machine:
--- Pktgen is not a Debian package; see ../README.md). Loaded by each scenario with dofile().
+-- Pktgen is not a Debian package; see ../README.md). Loaded by each scenario with require("common").
 --
 -- Edit the settings below, or override them from the environment (VSNAT_PG_*), to match your
 -- wiring: port 0 of Pktgen is cabled to vsnatd's outside NIC.
@@ -27,38 +27,26 @@ M.seconds = tonumber(env("VSNAT_PG_SECONDS", "30"))         -- measured time, bo
 M.rate = tonumber(env("VSNAT_PG_RATE", "100"))              -- % of line rate
 M.out = env("VSNAT_PG_OUT", "pktgen-result.txt")
 
--- Source address range; with M.sport_range, lcm(#addresses, #ports) client flows.
-function M.client_ranges(port)
+-- One range field: start, step, min, max.
+local function range(field, port, start, inc, min, max)
+    field(port, "start", start)
+    field(port, "inc", inc)
+    field(port, "min", min)
+    field(port, "max", max)
+end
+
+-- 64-byte `proto` ("tcp" or "udp") packets from the client range (M.src_ip_min..max, source
+-- ports M.sport_min..max, one step each: lcm(#addresses, #ports) flows) to M.vip:`dport`,
+-- addressed to vsnatd's outside MAC. The caller sets the flags and turns the range on.
+function M.flows_to_vip(port, proto, dport)
+    pktgen.set_type(port, "ipv4")
+    pktgen.set_proto(port, proto)
     pktgen.range.dst_mac(port, "start", M.dst_mac)
-    pktgen.range.src_ip(port, "start", M.src_ip_min)
-    pktgen.range.src_ip(port, "inc", "0.0.0.1")
-    pktgen.range.src_ip(port, "min", M.src_ip_min)
-    pktgen.range.src_ip(port, "max", M.src_ip_max)
-    pktgen.range.dst_ip(port, "start", M.vip)
-    pktgen.range.dst_ip(port, "inc", "0.0.0.0")
-    pktgen.range.dst_ip(port, "min", M.vip)
-    pktgen.range.dst_ip(port, "max", M.vip)
-end
-
-function M.sport_range(port, inc)
-    pktgen.range.src_port(port, "start", M.sport_min)
-    pktgen.range.src_port(port, "inc", inc)
-    pktgen.range.src_port(port, "min", M.sport_min)
-    pktgen.range.src_port(port, "max", M.sport_max)
-end
-
-function M.fixed_dport(port, dport)
-    pktgen.range.dst_port(port, "start", dport)
-    pktgen.range.dst_port(port, "inc", 0)
-    pktgen.range.dst_port(port, "min", dport)
-    pktgen.range.dst_port(port, "max", dport)
-end
-
-function M.fixed_size(port, size)
-    pktgen.range.pkt_size(port, "start", size)
-    pktgen.range.pkt_size(port, "inc", 0)
-    pktgen.range.pkt_size(port, "min", size)
-    pktgen.range.pkt_size(port, "max", size)
+    range(pktgen.range.src_ip, port, M.src_ip_min, "0.0.0.1", M.src_ip_min, M.src_ip_max)
+    range(pktgen.range.dst_ip, port, M.vip, "0.0.0.0", M.vip, M.vip)
+    range(pktgen.range.src_port, port, M.sport_min, 1, M.sport_min, M.sport_max)
+    range(pktgen.range.dst_port, port, dport, 0, dport, dport)
+    range(pktgen.range.pkt_size, port, 64, 0, 64, 64)
 end
 
 -- TCP flags of range packets. Pktgen's CLI has `range <port> tcp_flags set|clr <flag>`

@@ -19,12 +19,7 @@ local p = c.port
 local flows = c.flow_count()
 
 pktgen.screen("off")
-pktgen.set_type(p, "ipv4")
-pktgen.set_proto(p, "tcp")
-c.client_ranges(p)
-c.sport_range(p, 1)
-c.fixed_dport(p, 80)
-c.fixed_size(p, 64)
+c.flows_to_vip(p, "tcp", 80)
 pktgen.set_range(p, "on")
 
 -- Phase 1: SYNs, a bounded count (two passes, in case the NIC drops a few at start).

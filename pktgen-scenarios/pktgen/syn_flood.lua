@@ -16,12 +16,7 @@ local c = require("common")
 local p = c.port
 
 pktgen.screen("off")
-pktgen.set_type(p, "ipv4")
-pktgen.set_proto(p, "tcp")
-c.client_ranges(p)
-c.sport_range(p, 1)
-c.fixed_dport(p, 80)
-c.fixed_size(p, 64)
+c.flows_to_vip(p, "tcp", 80)
 c.tcp_flags(p, "syn")
 pktgen.set_range(p, "on")
 pktgen.set(p, "rate", c.rate)

@@ -11,12 +11,7 @@ local c = require("common")
 local p = c.port
 
 pktgen.screen("off")
-pktgen.set_type(p, "ipv4")
-pktgen.set_proto(p, "udp")
-c.client_ranges(p)
-c.sport_range(p, 1)
-c.fixed_dport(p, 53)
-c.fixed_size(p, 64)
+c.flows_to_vip(p, "udp", 53)
 pktgen.set_range(p, "on")
 pktgen.set(p, "rate", c.rate)
 c.run_and_report(p, "udp :53 " .. c.flow_count() .. " flows 64 B", c.seconds)
