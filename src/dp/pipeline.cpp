@@ -272,10 +272,8 @@ bool opens_tcp(const Flow& f) {
 // connection; kNoConn after dropping the packet, or when nothing was expected (`claimed` false).
 uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key,
                               uint32_t now_ms, bool& claimed) {
-    const Direction opener =
-        ctx.snapshot->is_vip(key.dst_ip) ? Direction::from_client : Direction::from_server;
     Conn c;
-    claimed = ftp_claim_data_connection(ctx, key, opener, now_ms, c);
+    claimed = ftp_claim_data_connection(ctx, key, now_ms, c);
     if (!claimed) {
         return ConnTable::kNoConn;
     }

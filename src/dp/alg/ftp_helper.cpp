@@ -204,11 +204,14 @@ void ftp_release(WorkerContext& ctx, uint16_t helper) {
     ctx.ftp_controls->release(helper);
 }
 
-bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, Direction opener,
-                               uint32_t now_ms, Conn& out) {
+bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, uint32_t now_ms, Conn& out) {
+    if (ctx.expectations == nullptr || !ctx.expectations->any()) {
+        return false;
+    }
+    const Direction opener =
+        ctx.snapshot->is_vip(key.dst_ip) ? Direction::from_client : Direction::from_server;
     Expectation e;
-    if (ctx.expectations == nullptr || !ctx.expectations->any() ||
-        !ctx.expectations->claim(opener, key.src_ip, key.dst_ip, key.dst_port, now_ms, e)) {
+    if (!ctx.expectations->claim(opener, key.src_ip, key.dst_ip, key.dst_port, now_ms, e)) {
         return false;
     }
     out = Conn{};

@@ -35,9 +35,9 @@ bool ftp_process(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed, Conn& c, 
 /// revoking the data connections it announced and nobody opened. Worker thread only.
 void ftp_release(WorkerContext& ctx, uint16_t helper);
 
-/// Claims the data connection a SYN (`key`, sent by `opener`) opens, if the helper expects
-/// one, and fills `out` with it, ready to insert. Worker thread only.
-bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, Direction opener,
-                               uint32_t now_ms, Conn& out);
+/// Claims the data connection a SYN (`key`) opens, if the helper expects one: by the client to
+/// a VIP (passive mode) or by a real server to the client (active mode). Fills `out` with it,
+/// ready to insert. Costs one relaxed load when nothing is expected. Worker thread only.
+bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, uint32_t now_ms, Conn& out);
 
 }  // namespace vsnat::dp
