@@ -233,6 +233,18 @@ bool nearly_full(const ConnTable& table) {
     return table.size() >= table.capacity() - table.capacity() / 16;
 }
 
+// Whether a TCP connection has ended and only waits out its timeout (TIME_WAIT or CLOSE).
+bool finished(const Conn& c) {
+    return c.state == ConnState::time_wait || c.state == ConnState::close;
+}
+
+// Ends connection `id` so that a new one can take its keys (LVS's conn_reuse_mode).
+void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
+    retire(ctx, ctx.table->conn(id), now_ms);
+    ctx.table->erase(id);
+    ++ctx.counters.connections_reused;
+}
+
 // Inserts new connection `c`, opened by the packet of `f`, and counts it; in a nearly full
 // table, in place of a half-open connection if there is one. Returns its id, or kNoConn after
 // dropping the packet (table full, or a key in use).
@@ -245,6 +257,17 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32
     if (id == ConnTable::kNoConn && error == ConnTable::InsertError::full &&
         ctx.half_open != nullptr && evict_half_open(ctx, now_ms)) {
         id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    }
+    if (id == ConnTable::kNoConn && error == ConnTable::InsertError::conflict) {
+        // Two services that send to the same real server port (two VIP ports, one server port)
+        // give a client port reused across them the same reply key: a finished connection of
+        // the other service gives way, as a finished one of the same service does.
+        const uint32_t old = ctx.table->lookup(c.reply_key());
+        if (old != ConnTable::kNoConn && c.protocol == ipv4::kProtoTcp &&
+            finished(ctx.table->conn(old))) {
+            end_for_reuse(ctx, old, now_ms);
+            id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+        }
     }
     if (id == ConnTable::kNoConn) {
         drop(ctx, f.mbuf,
@@ -490,12 +513,10 @@ bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const FlowKey& key
     const bool new_syn = (tcp_flags & (l4::kTcpSyn | l4::kTcpAckFlag)) == l4::kTcpSyn;
     if (!new_syn || key.protocol != ipv4::kProtoTcp || key.src_ip != c.client_ip ||
         key.src_port != c.client_port || c.persistence_slot != PersistenceTable::kNoSlot ||
-        (c.state != ConnState::time_wait && c.state != ConnState::close)) {
+        !finished(c)) {
         return false;
     }
-    retire(ctx, c, now_ms);
-    ctx.table->erase(id);
-    ++ctx.counters.connections_reused;
+    end_for_reuse(ctx, id, now_ms);
     return true;
 }
 

@@ -829,3 +829,40 @@ TEST_CASE("drain: drop ends the connections of a removed real server, drain: fin
     CHECK(h.sent.size() == 5);
     CHECK(h.ctx.counters.connections_drained == 2);
 }
+
+TEST_CASE("two services on one real server port: a finished connection gives way, a live one not") {
+    auto snap = seed_snapshot();
+    snap->services[0].servers.resize(1);  // web :80 -> 172.16.0.2:80 only
+    dp::ServiceEntry other = snap->services[0];
+    other.service_id = 9;
+    other.port = port_raw(81);
+    other.servers[0].dest_id = 5;  // :81 -> 172.16.0.2:80 as well
+    snap->services.push_back(other);
+    WorkerGroup g(std::move(snap), 1);
+
+    // Client port 5000 to :80, closed (TIME_WAIT), then the same port to :81: the same reply
+    // key (172.16.0.2:80 -> client:5000).
+    g.run({build_packet(from_client(5000, SYN)),
+           build_packet(from_server("172.16.0.2", 80, 5000, SYN | ACK)),
+           build_packet(from_client(5000, ACK)), build_packet(from_client(5000, FIN | ACK)),
+           build_packet(from_server("172.16.0.2", 80, 5000, FIN | ACK))});
+    const PacketSpec syn81 = from_client(5000, SYN, 81);
+    g.run({build_packet(syn81)});
+    REQUIRE(g.sent.size() == 6);
+    CHECK(g.sent[5].bytes ==
+          expected(syn81, "202.100.1.2", 5000, "172.16.0.2", 80, kInsideMac, kRs1Mac));
+    CHECK(g.counter(&WorkerCounters::connections_reused) == 1);
+    // Its replies belong to the new connection: they leave from VIP:81.
+    const PacketSpec reply = from_server("172.16.0.2", 80, 5000, SYN | ACK);
+    g.run({build_packet(reply)});
+    CHECK(g.sent.back().bytes ==
+          expected(reply, "202.103.106.5", 81, "202.100.1.2", 5000, kOutsideMac, kGatewayMac));
+
+    // An established connection keeps its reply key: the other service's SYN is refused.
+    g.run({build_packet(from_client(6000, SYN)), build_packet(from_client(6000, ACK))});
+    const size_t sent = g.sent.size();
+    g.run({build_packet(from_client(6000, SYN, 81))});
+    CHECK(g.sent.size() == sent);
+    CHECK(g.counter(&WorkerCounters::connections_reused) == 1);
+    CHECK(g.workers[0]->ctx.counters.dropped(DropReason::flow_conflict) == 1);
+}
