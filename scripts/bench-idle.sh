@@ -91,6 +91,7 @@ interfaces:
   - {name: outside, device: "${pmd}0,iface=vsn-out", address: 198.18.0.254/24}
   - {name: inside, device: "${pmd}1,iface=vsn-in", address: 198.19.0.1/24}
 EOF
+  # shellcheck disable=SC2119  # without --static: ARP resolves the servers
   bench_services_yaml >>"$out"
 }
 
@@ -101,7 +102,7 @@ measure() {
   local mode=$1 round=$2 cfg="$WORK/vsnatd-$1.yaml" log="$WORK/vsnatd-$1-$2.log"
   local ping_ms connect_ms total_ms rps t0 t1 idle_pct i
   write_config "$mode" "$cfg"
-  start_vsnatd "$cfg" "$log"
+  start_vsnatd "$cfg" "$log" "$PREFIX"
   # The first request resolves the real servers' MACs (ARP); not measured.
   client curl -s -o /dev/null --max-time 3 "http://198.18.0.100/" || true
   client curl -s -o /dev/null --max-time 3 "http://198.18.0.100/" || true

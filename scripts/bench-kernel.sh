@@ -225,7 +225,7 @@ interfaces:
   - {name: inside, device: "net_af_xdp1,iface=vsn-in", address: 198.19.0.1/24}
 EOF
   bench_services_yaml --static >>"$cfg"
-  start_vsnatd "$cfg" "$WORK/vsnatd-$1.log"
+  start_vsnatd "$cfg" "$WORK/vsnatd-$1.log" "$PREFIX"
   rate_test vsnatd "$1"
   "$VSNATCTL" --prefix "$PREFIX" stats >"$WORK/vsnatd-$1.stats" 2>&1 || true
   wrk_test vsnatd

@@ -144,7 +144,7 @@ bench_services_yaml --static >>"$CONFIG"
 # processes it starts must stay known to this shell's cleanup.)
 run_vsnatd() {
   local log="$WORK/vsnatd-$1.log" tries t0 t1 x0 x1 rates=() conns i
-  start_vsnatd "$CONFIG" "$log"
+  start_vsnatd "$CONFIG" "$log" "$PREFIX"
   # Warm-up: every flow in the table (bounded), then WARMUP_S.
   tries=600
   while ((tries-- > 0)); do

@@ -28,7 +28,7 @@ VSNATD="$BUILD_DIR/src/app/vsnatd"
 VSNATCTL="$BUILD_DIR/src/app/vsnatctl"
 PY=/usr/bin/python3
 
-DAEMON_PID="" LAB_STARTED=0
+LAB_STARTED=0
 
 say() { echo "$*"; }
 step() { printf '%-48s' "$*"; }
@@ -48,31 +48,21 @@ run_logged() {
   fi
 }
 
-proc_alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != [ZX] ]]
-}
+# shellcheck source=SCRIPTDIR/lab/daemon.sh
+source "$REPO_DIR/scripts/lab/daemon.sh"
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT
   set +e
-  if [[ -n $DAEMON_PID ]]; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null
-    local i status=0
-    for ((i = 0; i < 150; i++)); do proc_alive "$DAEMON_PID" || break; sleep 0.1; done
-    if proc_alive "$DAEMON_PID"; then
-      kill -KILL "$DAEMON_PID" 2>/dev/null
-      echo "teardown: vsnatd ignored SIGTERM for 15 s; killed"
+  if [[ -n $VSNATD_PID ]]; then
+    if vsnatd_stop 15; then
+      echo "teardown: vsnatd stopped (exit 0)"
+    else
+      echo "teardown: $VSNATD_STOP (log: $LOG_DIR/vsnatd.log)"
       rc=1
     fi
-    wait "$DAEMON_PID"
-    status=$?
-    ((status == 0)) || { echo "teardown: vsnatd exited with status $status (log: $LOG_DIR/vsnatd.log)"; rc=1; }
-    ((status != 0)) || echo "teardown: vsnatd stopped (exit 0)"
   fi
   if ((LAB_STARTED)); then
     "$REPO_DIR/scripts/lab.sh" down >/dev/null 2>&1 && echo "teardown: lab down" || echo "teardown: lab.sh down failed"
@@ -116,21 +106,15 @@ echo "ok"
 say "      client $LAB_CLIENT -> VIP $LAB_VIP (vsnatd on $LAB_IF_OUT/$LAB_IF_IN) -> rs1 $LAB_RS1:$LAB_RS1_HTTP_PORT, rs2 $LAB_RS2:$LAB_RS2_HTTP_PORT"
 
 step "[5/6] vsnatd -c config/lab.yaml"
-"$VSNATD" -c "$CONFIG" </dev/null >"$LOG_DIR/vsnatd.log" 2>&1 &
-DAEMON_PID=$!
-for ((i = 0; i < 300; i++)); do
-  grep -q 'vsnatd ready' "$LOG_DIR/vsnatd.log" && break
-  if ! proc_alive "$DAEMON_PID"; then
-    echo "failed"
-    tail -n 15 "$LOG_DIR/vsnatd.log" | sed 's/^/  | /'
-    wait "$DAEMON_PID" || true
-    DAEMON_PID=""
-    die "vsnatd exited during startup (log: $LOG_DIR/vsnatd.log)"
-  fi
-  sleep 0.1
-done
-grep -q 'vsnatd ready' "$LOG_DIR/vsnatd.log" || die "vsnatd not ready within 30 s (log: $LOG_DIR/vsnatd.log)"
-echo "ready (pid $DAEMON_PID, log $LOG_DIR/vsnatd.log)"
+ready=0
+vsnatd_start "$VSNATD" "$CONFIG" "$LOG_DIR/vsnatd.log" "$PREFIX" 30 || ready=$?
+if ((ready != 0)); then
+  echo "failed"
+  tail -n 15 "$LOG_DIR/vsnatd.log" | sed 's/^/  | /'
+  ((ready == 1)) && die "vsnatd exited with status $VSNATD_EXIT during startup (log: $LOG_DIR/vsnatd.log)"
+  die "vsnatd did not answer vsnatctl within 30 s (log: $LOG_DIR/vsnatd.log)"
+fi
+echo "ready (pid $VSNATD_PID, log $LOG_DIR/vsnatd.log)"
 
 say "[6/6] traffic from namespace $LAB_NS_CLIENT"
 rs1=0 rs2=0 errors=0

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential pkg-config meson ninja-build clang-format
+  build-essential pkg-config meson ninja-build clang-format shellcheck git
   dpdk dpdk-dev libdpdk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 nlohmann-json3-dev
   libcpp-httplib-dev
   libbpf-dev libxdp-dev libpcap-dev libnuma-dev

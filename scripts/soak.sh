@@ -30,9 +30,16 @@ while (($#)); do
   esac
   shift
 done
-[[ $MINUTES =~ ^[0-9]+$ ]] && ((MINUTES >= 1 && MINUTES <= 240)) || { echo "soak: --minutes 1..240" >&2; exit 2; }
-[[ $INTERVAL =~ ^[0-9]+$ ]] && ((INTERVAL >= 1 && INTERVAL <= 300)) || { echo "soak: --interval 1..300" >&2; exit 2; }
+if ! [[ $MINUTES =~ ^[0-9]+$ ]] || ((MINUTES < 1 || MINUTES > 240)); then
+  echo "soak: --minutes 1..240" >&2
+  exit 2
+fi
+if ! [[ $INTERVAL =~ ^[0-9]+$ ]] || ((INTERVAL < 1 || INTERVAL > 300)); then
+  echo "soak: --interval 1..300" >&2
+  exit 2
+fi
 
+# shellcheck source=SCRIPTDIR/../tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.sh"
 e2e_parse_args --workers "$workers"
 e2e_require_root

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test: installs the Debian packages, builds with warnings as
-# errors, runs the unit, dataplane and end-to-end suites (and, with CI=true, the sanitizer
-# suites and the fuzzers). End-to-end tests need root (they build network namespaces); without
+# Sets everything up and runs every test: installs the Debian packages, runs the lint gate
+# (clang-format, shellcheck: scripts/lint.sh), builds with warnings as errors, runs the unit,
+# dataplane and end-to-end suites (and, with CI=true, the sanitizer suites and the fuzzers). End-to-end tests need root (they build network namespaces); without
 # it they report "skipped", loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash scripts/lint.sh
 
 build=${VSNAT_BUILD_DIR:-build}
 if [ -f "$build/build.ninja" ]; then

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # scripts/bench/lib.sh — shared code of scripts/bench*.sh (sourced, not run).
 #
-# Process handling: every process a benchmark starts is recorded by PID and start time
-# (scripts/lab/proc.sh) with bench_track, and bench_stop_all stops exactly those (SIGTERM, then
-# SIGKILL after a bounded wait): never by name. The scripts call bench_stop_all from their EXIT
+# Process handling: vsnatd is started and stopped by scripts/lab/daemon.sh; every other process
+# a benchmark starts is recorded by PID and start time (scripts/lab/proc.sh) with bench_track,
+# and bench_stop_all stops vsnatd and exactly those (SIGTERM, then SIGKILL after a bounded
+# wait): never by name. The scripts call bench_stop_all from their EXIT
 # trap, so Ctrl-C or an error cleans up too.
 
 BENCH_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,8 +17,8 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 readonly PY
 
-# shellcheck source=SCRIPTDIR/../lab/proc.sh
-source "$REPO_DIR/scripts/lab/proc.sh"
+# shellcheck source=SCRIPTDIR/../lab/daemon.sh
+source "$REPO_DIR/scripts/lab/daemon.sh"
 
 BENCH_PIDS=()   # "pid:starttime"
 
@@ -73,6 +74,7 @@ bench_stop() {
 
 bench_stop_all() {
   local entry
+  stop_vsnatd
   for entry in "${BENCH_PIDS[@]}"; do
     bench_stop "${entry%%:*}" 10 || true
   done
@@ -120,35 +122,22 @@ services:
 EOF
 }
 
-# start_vsnatd CONFIG LOG: start the daemon in the background, wait (bounded by
-# $VSNATD_READY_S, default 120 s: loading a big pcap takes a while) for "vsnatd ready".
-# Sets VSNATD_PID.
-VSNATD_PID=""
+# start_vsnatd CONFIG LOG PREFIX: start the daemon in the background and wait (bounded by
+# $VSNATD_READY_S, default 120 s: loading a big pcap takes a while) until it answers on its
+# telemetry socket (scripts/lab/daemon.sh). Sets VSNATD_PID.
 start_vsnatd() {
-  local config=$1 log=$2 tries
-  "$VSNATD" -c "$config" </dev/null >"$log" 2>&1 &
-  VSNATD_PID=$!
-  bench_track "$VSNATD_PID"
-  tries=$((${VSNATD_READY_S:-120} * 10))
-  while ((tries-- > 0)); do
-    grep -q 'vsnatd ready' "$log" 2>/dev/null && return 0
-    if ! proc_alive "$VSNATD_PID"; then
-      tail -n 20 "$log" >&2
-      die "vsnatd exited before it was ready (log $log)"
-    fi
-    sleep 0.1
-  done
-  tail -n 20 "$log" >&2
-  die "vsnatd not ready within ${VSNATD_READY_S:-120} s (log $log)"
+  local rc=0
+  vsnatd_start "$VSNATD" "$1" "$2" "$3" "${VSNATD_READY_S:-120}" || rc=$?
+  case $rc in
+    0) return 0 ;;
+    1) vsnatd_log_tail 20 >&2; die "vsnatd exited with status $VSNATD_EXIT before it was ready" ;;
+    *) vsnatd_log_tail 20 >&2; die "vsnatd not ready within ${VSNATD_READY_S:-120} s (log $2)" ;;
+  esac
 }
 
 # stop_vsnatd: SIGTERM; vsnatd must exit 0 (it logs its final counters).
 stop_vsnatd() {
-  [[ -n $VSNATD_PID ]] || return 0
-  local pid=$VSNATD_PID rc=0
-  VSNATD_PID=""
-  bench_stop "$pid" 20 || rc=$?
-  ((rc == 0)) || echo "${BENCH_NAME:-bench}: warning: vsnatd exited with status $rc" >&2
+  vsnatd_stop 20 || echo "${BENCH_NAME:-bench}: warning: $VSNATD_STOP" >&2
 }
 
 # vsnat_counter PREFIX KEY: KEY (e.g. tx_packets) summed over workers, from `vsnatctl stats --json`.

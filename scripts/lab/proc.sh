@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Process identity for the lab and the e2e tests (sourced, not run).
 #
 # A process is named by its PID and its start time (field 22 of /proc/PID/stat, clock ticks

@@ -3,6 +3,7 @@
 # (configs/missing-device.yaml; hugepages are reserved, so the device is the only problem),
 # vsnatd exits non-zero within 30 s without printing "vsnatd ready", and says something.
 # No lab: the interfaces it names exist nowhere.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_require_root
 kernel_mode && skip "needs vsnatd itself"

@@ -8,10 +8,11 @@
 #     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line.
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ -x $VSNATD ]] || ! kernel_mode || skip "needs vsnatd itself (VSNAT_E2E_KERNEL=1 and no $VSNATD)"
 e2e_require_daemon
-cd "$REPO_DIR"
+cd "$REPO_DIR" || exit 1
 
 # run_check FILE: sets CHECK_RC and CHECK_OUT (stdout and stderr together).
 run_check() {

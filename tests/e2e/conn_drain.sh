@@ -7,6 +7,7 @@
 # burst's closed ones are inactive, and still be there 3.5 s after it opened, not expired
 # early). Afterwards every created connection is accounted as expired, and the service still
 # works.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

@@ -5,6 +5,7 @@
 # 100 +- 5), packets and bytes in both directions consistent between the service and its real
 # servers and with the HTTP replies received; the dns service untouched. /vsnat/stats shows 300
 # connections created, and as many packets received as the services account for.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

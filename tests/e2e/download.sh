@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e 6: a 100 MB download through the director arrives intact (sha256), twice: two sequential
 # connections, which wrr 1:2 sends to different real servers (rs2's port 8000 and rs1's 80).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

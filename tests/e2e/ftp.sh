@@ -11,6 +11,7 @@
 # mode. Then 20 sessions in a row, the four modes in turn, each download checked. Finally
 # the helper's counters: one data connection per transfer, a 227 rewrite per PASV, nothing
 # split or malformed, and with two workers both workers carried FTP.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

@@ -3,6 +3,7 @@
 #   --workers 1: exactly 100 to rs1 and 200 to rs2 (LVS wrr is deterministic);
 #   --workers 2: each worker schedules its own share, so within 5 % of 1:2 (rs1 100 +- 5).
 # Zero errors either way, and every answer is one of the two real servers' own lines.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

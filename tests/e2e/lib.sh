@@ -47,7 +47,7 @@ PY=/usr/bin/python3
 E2E_WORKERS=1 E2E_XDP=0
 E2E_PASSED=0 E2E_FAILED=0
 E2E_LOG_DIR=""
-VSNATD_PID="" VSNATD_LOG="" VSNATD_CONFIG="" E2E_GUARD_PID=""
+E2E_GUARD_PID=""
 E2E_LAB_UP=0
 E2E_T0=$SECONDS
 
@@ -107,75 +107,41 @@ e2e_logdir() {
 
 # --- daemon ----------------------------------------------------------------------------------
 
-# Process identity (PID + start time; zombies count as gone): scripts/lab/proc.sh.
-# shellcheck source=SCRIPTDIR/../../scripts/lab/proc.sh
-source "$REPO_DIR/scripts/lab/proc.sh"
-daemon_alive() { [[ -n $VSNATD_PID ]] && proc_alive "$VSNATD_PID"; }
+# Start, readiness (vsnatctl answers), stop by PID: scripts/lab/daemon.sh, shared with the demo
+# and the benchmarks. It sources scripts/lab/proc.sh (process identity) too.
+# shellcheck source=SCRIPTDIR/../../scripts/lab/daemon.sh
+source "$REPO_DIR/scripts/lab/daemon.sh"
 
-daemon_log_tail() {
-  [[ -n $VSNATD_LOG && -f $VSNATD_LOG ]] || return 0
-  echo "---- last lines of $VSNATD_LOG ----"
-  tail -n "${1:-25}" "$VSNATD_LOG"
-  echo "----"
-}
-
-# Start vsnatd on config $1 in the background and wait, bounded, for "vsnatd ready".
+# Start vsnatd on config $1 and wait, bounded, until it answers on its telemetry socket.
 start_vsnatd() {
-  VSNATD_CONFIG=$1
-  VSNATD_LOG="$E2E_LOG_DIR/vsnatd.log"
-  log "starting $VSNATD -c $VSNATD_CONFIG (log $VSNATD_LOG)"
-  "$VSNATD" -c "$VSNATD_CONFIG" </dev/null >"$VSNATD_LOG" 2>&1 &
-  VSNATD_PID=$!
-  echo "$VSNATD_PID $(proc_starttime "$VSNATD_PID")" >"$E2E_LOG_DIR/vsnatd.pid"
-  local t0=$SECONDS tries=$((READY_TIMEOUT_S * 10))
-  while ((tries-- > 0)); do
-    if grep -q 'vsnatd ready' "$VSNATD_LOG" 2>/dev/null; then
-      log "vsnatd (pid $VSNATD_PID) ready in $((SECONDS - t0)) s"
-      return 0
-    fi
-    if ! daemon_alive; then
-      local rc=0
-      wait "$VSNATD_PID" || rc=$?
-      VSNATD_PID=""
-      fail vsnatd-start "vsnatd exited with status $rc before printing 'vsnatd ready'"
-      daemon_log_tail
-      exit 1
-    fi
-    sleep 0.1
-  done
-  fail vsnatd-start "no 'vsnatd ready' within $READY_TIMEOUT_S s"
-  daemon_log_tail
+  local config=$1 t0=$SECONDS rc=0
+  log "starting $VSNATD -c $config (log $E2E_LOG_DIR/vsnatd.log)"
+  VSNATD_PIDFILE="$E2E_LOG_DIR/vsnatd.pid" \
+    vsnatd_start "$VSNATD" "$config" "$E2E_LOG_DIR/vsnatd.log" "$E2E_PREFIX" "$READY_TIMEOUT_S" ||
+    rc=$?
+  case $rc in
+    0) log "vsnatd (pid $VSNATD_PID) ready in $((SECONDS - t0)) s"; return 0 ;;
+    1) fail vsnatd-start "vsnatd exited with status $VSNATD_EXIT before it answered on telemetry" ;;
+    *) fail vsnatd-start "vsnatd did not answer on telemetry within $READY_TIMEOUT_S s" ;;
+  esac
+  vsnatd_log_tail
   exit 1
 }
 
 # SIGTERM, then up to STOP_TIMEOUT_S for a clean exit with status 0. Returns 1 otherwise.
 stop_vsnatd() {
   [[ -n $VSNATD_PID ]] || return 0
-  local pid=$VSNATD_PID rc=0 tries=$((STOP_TIMEOUT_S * 10))
-  VSNATD_PID=""
-  local was_alive=1
-  proc_alive "$pid" || was_alive=0
-  kill -TERM "$pid" 2>/dev/null || true
-  while ((tries-- > 0)); do
-    proc_alive "$pid" || break
-    sleep 0.1
-  done
-  if proc_alive "$pid"; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    fail vsnatd-stop "vsnatd (pid $pid) ignored SIGTERM for $STOP_TIMEOUT_S s; killed"
-    daemon_log_tail
-    return 1
-  fi
-  wait "$pid" || rc=$?
+  local was_alive=1 rc=0
+  vsnatd_alive || was_alive=0
+  vsnatd_stop "$STOP_TIMEOUT_S" || rc=$?
   if ((was_alive == 0)); then
-    fail vsnatd-alive "vsnatd (pid $pid) died during the test, exit status $rc"
-    daemon_log_tail 40
+    fail vsnatd-alive "died during the test: $VSNATD_STOP"
+    vsnatd_log_tail 40
     return 1
   fi
   if ((rc != 0)); then
-    fail vsnatd-stop "vsnatd exited with status $rc after SIGTERM (want 0)"
-    daemon_log_tail
+    fail vsnatd-stop "$VSNATD_STOP after SIGTERM (want exit 0)"
+    vsnatd_log_tail
     return 1
   fi
   log "vsnatd stopped cleanly (exit 0); its last lines:"
@@ -186,9 +152,9 @@ stop_vsnatd() {
 # Fail now (and loudly) if the daemon died under the traffic of the previous check.
 require_daemon_alive() {
   [[ -n $VSNATD_LOG ]] || return 0   # no daemon started by this test (or kernel mode)
-  daemon_alive && return 0
+  vsnatd_alive && return 0
   fail vsnatd-alive "vsnatd (pid ${VSNATD_PID:-?}) is gone"
-  daemon_log_tail 40
+  vsnatd_log_tail 40
   exit 1
 }
 

@@ -2,6 +2,7 @@
 # e2e 5: the director answers ICMP echo for the VIP and its own addresses: 198.18.0.100 and
 # 198.18.0.254 from the client, 198.19.0.1 from each real server. 5 echoes each, all answered
 # (-W 1: a lost reply costs at most a second), plus one 1400-byte echo to the VIP.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

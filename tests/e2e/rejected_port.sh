@@ -3,6 +3,7 @@
 # reset. curl must fail with exit 7 (CURLE_COULDNT_CONNECT) in under a second, and a python
 # connect() must get ECONNREFUSED (a reset), not EHOSTUNREACH/ETIMEDOUT: curl's exit 7 and its
 # message ("Couldn't connect to server" in Debian 12's curl) cover those too. The web service on :80 still works afterwards.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

@@ -7,18 +7,21 @@
 # weights stay in force. Last, a file that removes every service, during a download: applied,
 # the download (an established connection, `drain: finish`) completes intact, new connections
 # fail; the original file back, they work again.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
 kernel_mode && skip "the kernel director has no reload"
 ((E2E_WORKERS == 1)) || skip "exact proportions need one worker (--workers 1)"
-readonly BASE=$(e2e_config vsnat)
+BASE=$(e2e_config vsnat)
+readonly BASE
 # The file vsnatd runs with, rewritten between reloads (outside the log dir e2e_start empties).
 readonly RUNNING="${VSNAT_E2E_LOG_DIR:-/tmp/vsnat-e2e}/reload-running.yaml"
 mkdir -p "$(dirname "$RUNNING")"
 cp "$BASE" "$RUNNING"
 VSNAT_LAB_FILE_MB=20 e2e_start "$RUNNING"
-readonly VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
+VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
+readonly VSNATCTL
 
 # variant N: the base config with web's weights and membership changed; written in place.
 variant() {
@@ -77,7 +80,11 @@ for ((i = 1; i <= 20; i++)); do
   sleep 0.4
 done
 wrk_verdict wrk-during-20-reloads wrk-reloads.txt
-((applied == 20)) && pass reloads-applied "20 of 20" || fail reloads-applied "$applied of 20 (see $E2E_LOG_DIR/reloads.txt)"
+if ((applied == 20)); then
+  pass reloads-applied "20 of 20"
+else
+  fail reloads-applied "$applied of 20 (see $E2E_LOG_DIR/reloads.txt)"
+fi
 
 # The last variant written (20 % 4 == 0) is the base; make the 3 : 1 weights current.
 variant 1
@@ -102,7 +109,11 @@ else
 fi
 wrk_verdict wrk-during-broken-reload wrk-broken.txt
 seen=$(count_servers 40)
-[[ $seen == "30 rs1 10 rs2" ]] && pass old-config-kept "40 connections: $seen" || fail old-config-kept "40 connections: $seen (want 30 rs1 10 rs2)"
+if [[ $seen == "30 rs1 10 rs2" ]]; then
+  pass old-config-kept "40 connections: $seen"
+else
+  fail old-config-kept "40 connections: $seen (want 30 rs1 10 rs2)"
+fi
 
 # Every service removed while a download runs (about 5 s at 4 MiB/s).
 variant 0
@@ -115,7 +126,11 @@ sleep 1
 { sed '/^services:/,$d' "$BASE"; echo 'services: []'; } >"$RUNNING"
 rc=0
 msg=$("$VSNATCTL" --prefix "$E2E_PREFIX" reload 2>&1) || rc=$?
-((rc == 0)) && pass remove-all-applied "services: [] applied" || fail remove-all-applied "exit $rc: $msg"
+if ((rc == 0)); then
+  pass remove-all-applied "services: [] applied"
+else
+  fail remove-all-applied "exit $rc: $msg"
+fi
 if client curl -s --max-time 2 -o /dev/null "http://$LAB_VIP/"; then
   fail remove-all-new "a new connection was served with no service configured"
 else
@@ -123,12 +138,18 @@ else
 fi
 wait "$download_pid" || true
 got=$(cat "$E2E_LOG_DIR/during-removal.sha256")
-[[ $got == "$want" ]] && pass remove-all-established "the download begun before the removal completed, sha256 ok" ||
+if [[ $got == "$want" ]]; then
+  pass remove-all-established "the download begun before the removal completed, sha256 ok"
+else
   fail remove-all-established "sha256 '$got', want $want ($(head -c 200 "$E2E_LOG_DIR/during-removal.err"))"
+fi
 variant 0
 "$VSNATCTL" --prefix "$E2E_PREFIX" reload >/dev/null
 seen=$(count_servers 30)
-[[ $seen == "10 rs1 20 rs2" ]] && pass restored "30 connections after restoring the file: $seen" ||
+if [[ $seen == "10 rs1 20 rs2" ]]; then
+  pass restored "30 connections after restoring the file: $seen"
+else
   fail restored "30 connections after restoring the file: $seen (want 10 rs1 20 rs2)"
+fi
 require_daemon_alive
 e2e_end

@@ -5,6 +5,7 @@
 #                     worker owns each; 19 other client addresses spread over both servers;
 #   wlc (:83)         with long-lived connections held open on rs1 only, new connections all go
 #                     to rs2.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

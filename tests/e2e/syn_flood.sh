@@ -11,6 +11,7 @@
 # flood filled the table and new connections took the place of half-open ones
 # (connections_evicted); legitimate connections succeeded (the success rate is printed; at
 # least 90% required); the daemon stays up.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

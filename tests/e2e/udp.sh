@@ -5,6 +5,7 @@
 # server's own address would be seen, not filtered), both servers used equally (one worker:
 # exactly 15 : 15; two workers schedule separately: within 2). A UDP port with no service on
 # the VIP is rejected with ICMP port unreachable (ECONNREFUSED on a connected socket).
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

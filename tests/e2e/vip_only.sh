@@ -5,6 +5,7 @@
 #     the VIP (and the client's own addresses), with correct IPv4/TCP checksums throughout;
 #   - the real server sees the client's own address and port (nginx /client): for requests
 #     from the client's primary and from secondary addresses, "rsN <client ip>:<curl's local port>".
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root

@@ -8,6 +8,7 @@
 # not as errors), so during each round a probe opens one new connection every second (curl,
 # --max-time 3, like wrk's --timeout 2s plus room for a busy two-core machine): every probe
 # must be answered too.
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
