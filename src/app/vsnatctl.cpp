@@ -1,12 +1,13 @@
 // vsnatctl: the operator's view of a running vsnatd, over DPDK telemetry, in ipvsadm's layout.
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "cp/telemetry_client.hpp"
+#include "vsnat/counters.hpp"
+#include "vsnat/types.hpp"
 
 namespace {
 
@@ -119,47 +120,59 @@ void print_list(const json& services, const json& servers, ListMode mode) {
     }
 }
 
-// Counters of events an operator looks for, shown when not zero (`--json` has them all).
-constexpr std::array kEventCounters{
-    "connections_reused",    "connections_drained", "connections_evicted", "ftp_data_connections",
-    "ftp_rewrites",          "ftp_split_lines",     "ftp_malformed_lines", "ftp_foreign_addresses",
-    "ftp_expectations_full", "ftp_unrewritten"};
+uint64_t number(const json& row, const std::string& key) {
+    return row.value(key, uint64_t{0});
+}
+
+// One line per counter, one column per worker, then the total: every counter of
+// vsnat/counters.hpp and every drop reason, zero or not, so the list never hides one.
+void print_counter_table(const json& workers) {
+    std::printf("%-32s", "counter");
+    for (const json& w : workers) {
+        std::printf(" %14s", ("worker " + std::to_string(number(w, "worker"))).c_str());
+    }
+    std::printf(" %14s\n", "total");
+    auto row = [&workers](const std::string& label, const std::string& key) {
+        uint64_t total = 0;
+        std::printf("%-32s", label.c_str());
+        for (const json& w : workers) {
+            std::printf(" %14llu", static_cast<unsigned long long>(number(w, key)));
+            total += number(w, key);
+        }
+        std::printf(" %14llu\n", static_cast<unsigned long long>(total));
+    };
+    for (const vsnat::CounterInfo& c : vsnat::kWorkerCounters) {
+        row(std::string(c.name), std::string(c.name));
+    }
+    for (size_t r = 0; r < vsnat::kDropReasonCount; ++r) {
+        const std::string reason(vsnat::drop_reason_name(static_cast<vsnat::DropReason>(r)));
+        row("dropped " + reason, "drop_" + reason);
+    }
+}
 
 void print_stats(const json& stats, const json& ports) {
     const json rows = columns_to_rows(stats);
     std::printf("connections: %llu\n",
-                static_cast<unsigned long long>(stats.value("connections_total", uint64_t{0})));
+                static_cast<unsigned long long>(number(stats, "connections_total")));
     for (const json& w : rows) {
-        const uint64_t rx = w.value("rx_packets", uint64_t{0});
-        const uint64_t handed = w.value("handed_over", uint64_t{0});
-        const uint64_t conns = w.value("connections", uint64_t{0});
-        const uint64_t capacity = std::max<uint64_t>(w.value("capacity", uint64_t{1}), 1);
+        const uint64_t rx = number(w, "rx_packets");
+        const uint64_t handed = number(w, "handed_over");
+        const uint64_t conns = number(w, "connections");
+        const uint64_t capacity = std::max<uint64_t>(number(w, "capacity"), 1);
         std::printf(
             "worker %llu: connections %llu of %llu (%.1f%% full), rx %llu, tx %llu, "
             "handed over %llu (%.1f%% of rx)\n",
-            static_cast<unsigned long long>(w.value("worker", uint64_t{0})),
+            static_cast<unsigned long long>(number(w, "worker")),
             static_cast<unsigned long long>(conns), static_cast<unsigned long long>(capacity),
             100.0 * static_cast<double>(conns) / static_cast<double>(capacity),
             static_cast<unsigned long long>(rx),
-            static_cast<unsigned long long>(w.value("tx_packets", uint64_t{0})),
+            static_cast<unsigned long long>(number(w, "tx_packets")),
             static_cast<unsigned long long>(handed),
             rx == 0 ? 0.0 : 100.0 * static_cast<double>(handed) / static_cast<double>(rx));
-        for (const char* name : kEventCounters) {
-            if (const uint64_t n = w.value(name, uint64_t{0}); n != 0) {
-                std::printf("  %-30s %llu\n", name, static_cast<unsigned long long>(n));
-            }
-        }
-        for (const auto& [key, value] : w.items()) {
-            if (key.rfind("drop_", 0) == 0 && value.get<uint64_t>() != 0) {
-                std::printf("  dropped %-22s %llu\n", key.substr(5).c_str(),
-                            static_cast<unsigned long long>(value.get<uint64_t>()));
-            }
-        }
     }
+    print_counter_table(rows);
     for (const json& p : ports) {
-        auto n = [&p](const char* key) {
-            return static_cast<unsigned long long>(p.value(key, uint64_t{0}));
-        };
+        auto n = [&p](const char* key) { return static_cast<unsigned long long>(number(p, key)); };
         std::printf(
             "port %llu: rx %llu, missed %llu, errors %llu, no mbuf %llu; tx %llu, errors %llu\n",
             n("port"), n("ipackets"), n("imissed"), n("ierrors"), n("rx_nombuf"), n("opackets"),

@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <array>
 #include <sstream>
+#include <vector>
 
 #include "cp/daemon.hpp"
 
@@ -51,8 +53,7 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
         const Service& s = gen->config.services[i];
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
             const RealServer& rs = s.real_servers[j];
-            const dp::DestCounters c =
-                sum_dest_counters(d.workers(), snap.services[i].servers[j].dest_id);
+            const dp::DestCounters c = d.workers().dest_totals(snap.services[i].servers[j].dest_id);
             const std::string labels =
                 service_labels(s) + "," +
                 label("real_server", format_ipv4(rs.address) + ":" + std::to_string(rs.port));
@@ -65,11 +66,21 @@ uint64_t non_negative(int64_t v) {
     return v < 0 ? 0 : static_cast<uint64_t>(v);
 }
 
-void worker_family(Exposition& e, const Daemon& d, const char* family, const char* type,
-                   const char* help, uint64_t dp::WorkerCounters::*field) {
-    for (const dp::WorkerContext* w : d.workers()) {
-        e.sample(family, type, help, label("worker", std::to_string(w->worker_id)),
-                 w->counters.*field);
+// Every worker counter of vsnat/counters.hpp, as vsnat_worker_<name>_total{worker="N"}.
+void worker_counter_families(Exposition& e, const Daemon& d) {
+    const auto& contexts = d.workers().contexts();
+    std::vector<std::array<uint64_t, kWorkerCounterCount>> values;
+    for (const dp::WorkerContext* w : contexts) {
+        values.push_back(w->counters.values());
+    }
+    for (size_t i = 0; i < kWorkerCounterCount; ++i) {
+        const std::string family =
+            "vsnat_worker_" + std::string(kWorkerCounters[i].name) + "_total";
+        const std::string help(kWorkerCounters[i].help);
+        for (size_t w = 0; w < contexts.size(); ++w) {
+            e.sample(family.c_str(), "counter", help.c_str(),
+                     label("worker", std::to_string(contexts[w]->worker_id)), values[w][i]);
+        }
     }
 }
 
@@ -100,34 +111,17 @@ std::string render_metrics(const Daemon& d) {
                        [](const dp::DestCounters& c) { return c.out_bytes; });
     for (size_t r = 0; r < kDropReasonCount; ++r) {
         uint64_t total = 0;
-        for (const dp::WorkerContext* w : d.workers()) {
+        for (const dp::WorkerContext* w : d.workers().contexts()) {
             total += w->counters.drops[r];
         }
         e.sample("vsnat_drops_total", "counter", "Packets dropped, by reason.",
                  label("reason", std::string(drop_reason_name(static_cast<DropReason>(r)))), total);
     }
-    for (const dp::WorkerContext* w : d.workers()) {
+    for (const dp::WorkerContext* w : d.workers().contexts()) {
         e.sample("vsnat_worker_connections", "gauge", "Connections in the worker's table.",
                  label("worker", std::to_string(w->worker_id)), w->table->size());
     }
-    worker_family(e, d, "vsnat_worker_rx_packets_total", "counter", "Packets processed.",
-                  &dp::WorkerCounters::rx_packets);
-    worker_family(e, d, "vsnat_worker_tx_packets_total", "counter", "Packets forwarded.",
-                  &dp::WorkerCounters::tx_packets);
-    worker_family(e, d, "vsnat_worker_handed_over_total", "counter",
-                  "Packets received here and handed to the owning worker.",
-                  &dp::WorkerCounters::handed_over);
-    worker_family(e, d, "vsnat_worker_connections_expired_total", "counter",
-                  "Connections removed by their timeout.",
-                  &dp::WorkerCounters::connections_expired);
-    worker_family(e, d, "vsnat_worker_connections_evicted_total", "counter",
-                  "Half-open connections ended to make room in a full table (SYN flood).",
-                  &dp::WorkerCounters::connections_evicted);
-    worker_family(e, d, "vsnat_worker_ftp_data_connections_total", "counter",
-                  "FTP data connections opened through the helper.",
-                  &dp::WorkerCounters::ftp_data_connections);
-    worker_family(e, d, "vsnat_worker_ftp_rewrites_total", "counter",
-                  "FTP 227 replies rewritten to the VIP.", &dp::WorkerCounters::ftp_rewrites);
+    worker_counter_families(e, d);
     return e.text();
 }
 

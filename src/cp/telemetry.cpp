@@ -1,10 +1,12 @@
 #include "cp/telemetry.hpp"
 
+#include <rte_errno.h>
 #include <rte_telemetry.h>
 
 #include <algorithm>
-#include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,9 +16,63 @@
 namespace vsnat::cp {
 namespace {
 
-// DPDK 22.11's telemetry callbacks take no user pointer: the daemon is found through this.
-std::atomic<const Daemon*> g_daemon{nullptr};
-std::atomic<Daemon*> g_reloader{nullptr};  // the same daemon, for the one command that acts
+// DPDK 22.11's telemetry callbacks take no user pointer, and DPDK cannot unregister a command:
+// the daemon is found through this one registration, which also counts the calls in flight so
+// that the daemon can wait for them before it goes.
+class Registration {
+  public:
+    void attach(Daemon& daemon) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        daemon_ = &daemon;
+    }
+    // No new call gets the daemon; returns once the calls that got it have returned.
+    void detach() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        daemon_ = nullptr;
+        idle_.wait(lock, [this] { return in_flight_ == 0; });
+    }
+    Daemon* enter() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (daemon_ != nullptr) {
+            ++in_flight_;
+        }
+        return daemon_;
+    }
+    void leave() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (--in_flight_ == 0) {
+            idle_.notify_all();
+        }
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable idle_;
+    Daemon* daemon_ = nullptr;
+    int in_flight_ = 0;
+};
+
+Registration g_registration;
+
+// The daemon for the length of one command; null before it is ready and once it is stopping
+// (the command then answers with an error).
+class DaemonCall {
+  public:
+    DaemonCall() : daemon_(g_registration.enter()) {}
+    ~DaemonCall() {
+        if (daemon_ != nullptr) {
+            g_registration.leave();
+        }
+    }
+    DaemonCall(const DaemonCall&) = delete;
+    DaemonCall& operator=(const DaemonCall&) = delete;
+    Daemon* operator->() const { return daemon_; }
+    Daemon& operator*() const { return *daemon_; }
+    explicit operator bool() const { return daemon_ != nullptr; }
+
+  private:
+    Daemon* daemon_;
+};
 
 // DPDK 22.11 telemetry nests one level only (a dict may hold arrays of numbers or strings), so
 // tables are sent by column: each key holds one array with a value per row.
@@ -100,48 +156,27 @@ Page parse_page(const char* params, uint32_t max_rows) {
 
 constexpr uint32_t kTablePageRows = 32;  // a service or real server row is about 300 bytes
 
-// One row per worker.
+// One row per worker: every counter of vsnat/counters.hpp and every drop reason.
 int handle_stats(const char*, const char*, rte_tel_data* d) {
-    const Daemon* daemon = g_daemon.load();
-    if (daemon == nullptr) {
+    const DaemonCall daemon;
+    if (!daemon) {
         return -1;
     }
+    const Workers& workers = daemon->workers();
     Columns t(d);
-    t.scalar("connections_total", daemon->live_connections());
+    t.scalar("connections_total", workers.live_connections());
     t.scalar("reloads_applied", daemon->reloads_applied());
     t.scalar("reloads_refused", daemon->reloads_refused());
-    for (const dp::WorkerContext* w : daemon->workers()) {
+    for (const dp::WorkerContext* w : workers.contexts()) {
         const dp::WorkerCounters& c = w->counters;
         t.u64("worker", w->worker_id);
         t.u64("connections", w->table->size());
         t.u64("capacity", w->table->capacity());
-        t.u64("rx_packets", c.rx_packets);
-        t.u64("tx_packets", c.tx_packets);
-        t.u64("handed_over", c.handed_over);
-        t.u64("connections_created", c.connections_created);
-        t.u64("connections_expired", c.connections_expired);
-        t.u64("connections_reused", c.connections_reused);
-        t.u64("connections_drained", c.connections_drained);
-        t.u64("connections_evicted", c.connections_evicted);
-        t.u64("arp_replies", c.arp_replies);
-        t.u64("arp_requests", c.arp_requests);
-        t.u64("arp_received", c.arp_received);
-        t.u64("echo_replies", c.echo_replies);
-        t.u64("resets_sent", c.resets_sent);
-        t.u64("unreachables_sent", c.unreachables_sent);
-        t.u64("icmp_errors_translated", c.icmp_errors_translated);
-        t.u64("held_for_arp", c.held_for_arp);
-        t.u64("persistence_hits", c.persistence_hits);
-        t.u64("persistence_unrecorded", c.persistence_unrecorded);
         t.u64("ftp_controls", w->ftp_controls->in_use());
-        t.u64("ftp_expectations", c.ftp_expectations);
-        t.u64("ftp_data_connections", c.ftp_data_connections);
-        t.u64("ftp_rewrites", c.ftp_rewrites);
-        t.u64("ftp_split_lines", c.ftp_split_lines);
-        t.u64("ftp_malformed_lines", c.ftp_malformed_lines);
-        t.u64("ftp_foreign_addresses", c.ftp_foreign_addresses);
-        t.u64("ftp_expectations_full", c.ftp_expectations_full);
-        t.u64("ftp_unrewritten", c.ftp_unrewritten);
+        const auto values = c.values();
+        for (size_t i = 0; i < kWorkerCounterCount; ++i) {
+            t.u64(std::string(kWorkerCounters[i].name).c_str(), values[i]);
+        }
         for (size_t r = 0; r < kDropReasonCount; ++r) {
             const std::string name =
                 "drop_" + std::string(drop_reason_name(static_cast<DropReason>(r)));
@@ -155,8 +190,8 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
 // page, columns)` adds the page's rows.
 template <class Fill>
 int answer_table(const char* params, rte_tel_data* d, Fill&& fill) {
-    const Daemon* daemon = g_daemon.load();
-    if (daemon == nullptr) {
+    const DaemonCall daemon;
+    if (!daemon) {
         return -1;
     }
     const auto gen = daemon->generation();
@@ -184,8 +219,8 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
                 dp::DestCounters total;
                 Rates rates;
                 for (const dp::Destination& dest : snap.services[i].servers) {
-                    total += sum_dest_counters(daemon.workers(), dest.dest_id);
-                    rates += daemon.rates(dest.dest_id).load();
+                    total += daemon.workers().dest_totals(dest.dest_id);
+                    rates += daemon.rates().rates(dest.dest_id);
                 }
                 add_counters(t, total);
                 add_rates(t, rates);
@@ -210,8 +245,8 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
                     t.text("address", format_ipv4(rs.address));
                     t.u64("port", rs.port);
                     t.u64("weight", dest.weight);
-                    add_counters(t, sum_dest_counters(daemon.workers(), dest.dest_id));
-                    add_rates(t, daemon.rates(dest.dest_id).load());
+                    add_counters(t, daemon.workers().dest_totals(dest.dest_id));
+                    add_rates(t, daemon.rates().rates(dest.dest_id));
                 }
             }
         });
@@ -225,12 +260,12 @@ std::string endpoint_text(uint32_t ip, uint16_t port) {
 // enough for DPDK's 16 kB reply limit; the table may change between pages, as ipvsadm's may.
 int handle_conns(const char*, const char* params, rte_tel_data* d) {
     constexpr uint32_t kPageRows = 128;
-    Daemon* daemon = g_reloader.load();
-    if (daemon == nullptr) {
+    const DaemonCall daemon;
+    if (!daemon) {
         return -1;
     }
     const Page page = parse_page(params, kPageRows);
-    const auto rows = daemon->dump_connections(page.offset + page.count);
+    const auto rows = daemon->workers().dump_connections(page.offset + page.count);
     Columns t(d);
     for (size_t i = page.offset; i < rows.size(); ++i) {
         const dp::Conn& c = rows[i].conn;
@@ -247,8 +282,8 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
 
 // Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
 int handle_reload(const char*, const char*, rte_tel_data* d) {
-    Daemon* daemon = g_reloader.load();
-    if (daemon == nullptr) {
+    const DaemonCall daemon;
+    if (!daemon) {
         return -1;
     }
     const ReloadResult r = daemon->request_reload();
@@ -265,28 +300,36 @@ int handle_reload(const char*, const char*, rte_tel_data* d) {
 
 }  // namespace
 
-void register_telemetry(Daemon& daemon) {
-    g_daemon.store(&daemon);
-    g_reloader.store(&daemon);
-    rte_telemetry_register_cmd(
-        "/vsnat/conns", handle_conns,
-        "Connections by column, like ipvsadm -L -c. Parameters: offset,count "
-        "(count <= 128)");
-    rte_telemetry_register_cmd("/vsnat/reload", handle_reload,
-                               "Re-read the configuration file. No parameters");
-    rte_telemetry_register_cmd("/vsnat/stats", handle_stats,
-                               "Per-worker packet, connection and drop counters, by column. "
-                               "No parameters");
-    rte_telemetry_register_cmd(
-        "/vsnat/services", handle_services,
-        "Per-service counters, by column. Parameters: offset,count (count <= 32)");
-    rte_telemetry_register_cmd(
-        "/vsnat/real_servers", handle_real_servers,
-        "Per-real-server counters, by column. Parameters: offset,count (count <= 32)");
+bool register_telemetry(Daemon& daemon, std::string& error) {
+    struct Command {
+        const char* name;
+        telemetry_cb handler;
+        const char* help;
+    };
+    static const Command kCommands[] = {
+        {"/vsnat/conns", handle_conns,
+         "Connections by column, like ipvsadm -L -c. Parameters: offset,count (count <= 128)"},
+        {"/vsnat/reload", handle_reload, "Re-read the configuration file. No parameters"},
+        {"/vsnat/stats", handle_stats,
+         "Per-worker packet, connection and drop counters, by column. No parameters"},
+        {"/vsnat/services", handle_services,
+         "Per-service counters, by column. Parameters: offset,count (count <= 32)"},
+        {"/vsnat/real_servers", handle_real_servers,
+         "Per-real-server counters, by column. Parameters: offset,count (count <= 32)"},
+    };
+    g_registration.attach(daemon);
+    for (const Command& c : kCommands) {
+        if (const int rc = rte_telemetry_register_cmd(c.name, c.handler, c.help); rc != 0) {
+            error = std::string("cannot register telemetry command ") + c.name + ": " +
+                    rte_strerror(-rc);
+            return false;
+        }
+    }
+    return true;
 }
 
 void unregister_telemetry() {
-    g_daemon.store(nullptr);
+    g_registration.detach();
 }
 
 }  // namespace vsnat::cp

@@ -14,6 +14,7 @@
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
 #include "dp/snapshot.hpp"
+#include "vsnat/counters.hpp"
 #include "vsnat/types.hpp"
 
 struct rte_mbuf;
@@ -45,43 +46,28 @@ struct DestCounters {
     }
 };
 
+/// A worker's event counters (vsnat/counters.hpp lists them) and drops by reason. Plain: only
+/// the owning worker writes them; other threads read them without locks.
 struct WorkerCounters {
-    uint64_t rx_packets = 0;
-    uint64_t tx_packets = 0;   // forwarded by the pipeline (replies it builds are counted below)
-    uint64_t handed_over = 0;  // received here, processed by the owning worker
-    uint64_t connections_created = 0;
-    uint64_t connections_expired = 0;
-    uint64_t connections_reused = 0;   // ended early: a new SYN on a TIME_WAIT/CLOSE one
-    uint64_t connections_drained = 0;  // ended because `drain: drop` removed their server
-    /// Half-open (SYN_RECV) connections ended to make room for a new one in a full table.
-    uint64_t connections_evicted = 0;
-    uint64_t arp_replies = 0;
-    uint64_t arp_requests = 0;
-    uint64_t arp_received = 0;  // ARP taken in for neighbor learning
-    uint64_t echo_replies = 0;
-    uint64_t resets_sent = 0;
-    uint64_t unreachables_sent = 0;
-    uint64_t icmp_errors_translated = 0;
-    uint64_t held_for_arp = 0;      // waited for a next hop's MAC (sent or dropped later)
-    uint64_t persistence_hits = 0;  // new connections sent where a live template said
-    /// New connections of a persistent service that went unpinned: no template could be
-    /// recorded (its bucket full or busy, see PersistenceTable::bind; or no table at all).
-    uint64_t persistence_unrecorded = 0;
-    // The FTP helper (src/dp/alg/): what its control connections asked for, and what it could
-    // not do. None of these is a drop: the segment is forwarded, unmodified where it says so.
-    uint64_t ftp_expectations = 0;      // data connections announced and recorded
-    uint64_t ftp_data_connections = 0;  // opened by a recorded expectation
-    uint64_t ftp_rewrites = 0;          // 227 replies rewritten to the VIP
-    /// A PORT/EPRT command or 227/229 reply that did not end in its segment: not acted on.
-    uint64_t ftp_split_lines = 0;
-    uint64_t ftp_malformed_lines = 0;    // a watched line whose address or port does not parse
-    uint64_t ftp_foreign_addresses = 0;  // a 227/PORT naming a host other than the connection's
-    uint64_t ftp_expectations_full = 0;  // no slot left in the expectation table
-    uint64_t ftp_unrewritten = 0;        // a 227 reply with no room in its buffer to grow
+#define VSNAT_COUNTER_FIELD(name, help) uint64_t name = 0;
+    VSNAT_WORKER_COUNTERS(VSNAT_COUNTER_FIELD)
+#undef VSNAT_COUNTER_FIELD
     std::array<uint64_t, kDropReasonCount> drops{};
 
-    void drop(DropReason r) { ++drops[static_cast<size_t>(r)]; }
-    uint64_t dropped(DropReason r) const { return drops[static_cast<size_t>(r)]; }
+    void drop(DropReason r) {
+        ++drops[static_cast<size_t>(r)];
+    }
+    uint64_t dropped(DropReason r) const {
+        return drops[static_cast<size_t>(r)];
+    }
+    /// The event counters in kWorkerCounters' order.
+    std::array<uint64_t, kWorkerCounterCount> values() const {
+        return {
+#define VSNAT_COUNTER_VALUE(name, help) name,
+            VSNAT_WORKER_COUNTERS(VSNAT_COUNTER_VALUE)
+#undef VSNAT_COUNTER_VALUE
+        };
+    }
 };
 
 /// Packets waiting to leave by one port; the caller sends and empties it after each burst.
@@ -188,12 +174,12 @@ struct alignas(64) WorkerContext {
     /// service's connections go unpinned, each counted in persistence_unrecorded.
     PersistenceTable* persistence = nullptr;
     uint32_t persistence_sweep = 0;  // this worker's sweep cursor
-    /// The FTP helper's control-connection states (this worker's) and the data connections it
-    /// expects (one table shared by every worker). Without them a control connection of a
-    /// service with `helper: ftp` is refused (helper_full).
     /// Half-open connections to evict when the table is full; null: none are (the SYN that
     /// finds the table full is dropped as table_full).
     HalfOpenQueue* half_open = nullptr;
+    /// The FTP helper's control-connection states (this worker's) and the data connections it
+    /// expects (one table shared by every worker). Without them a control connection of a
+    /// service with `helper: ftp` is refused (helper_full).
     FtpControlPool* ftp_controls = nullptr;
     ExpectationTable* expectations = nullptr;
     uint32_t expectation_sweep = 0;  // this worker's sweep cursor
@@ -221,7 +207,8 @@ class WorkerLoad final : public ServerLoad {
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf
 /// ends in exactly one place: a `tx` batch (forwarded, or turned into the director's own reply),
-/// or freed (a counted drop, or ARP taken in). The batches must have room for `count` + ports
+/// the `held` queue (its next hop's MAC is being resolved), or freed (a counted drop, or ARP
+/// taken in). The batches must have room for `count` + ports
 /// more packets (ARP requests) on entry: callers empty them after each burst.
 void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms);
 

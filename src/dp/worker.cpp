@@ -161,7 +161,6 @@ int run_worker(WorkerSetup& s) {
     const uint64_t tsc_per_ms = rte_get_tsc_hz() / 1000;
     Backoff backoff(s.idle);
     if (s.qsbr != nullptr) {
-        rte_rcu_qsbr_thread_register(s.qsbr, s.queue_id);
         rte_rcu_qsbr_thread_online(s.qsbr, s.queue_id);
     }
     while (!s.stop->load(std::memory_order_relaxed)) {
@@ -188,7 +187,6 @@ int run_worker(WorkerSetup& s) {
     }
     if (s.qsbr != nullptr) {
         rte_rcu_qsbr_thread_offline(s.qsbr, s.queue_id);
-        rte_rcu_qsbr_thread_unregister(s.qsbr, s.queue_id);
     }
     return 0;
 }

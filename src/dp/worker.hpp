@@ -44,8 +44,9 @@ struct WorkerSetup {
     IdleMode idle = IdleMode::adaptive;
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     const std::atomic<bool>* stop = nullptr;
-    /// The worker reports a quiescent state here (thread id = queue_id) once per loop, after
-    /// which it holds no pointer into a snapshot it loaded before.
+    /// The worker reports a quiescent state here (thread id = queue_id, registered by whoever
+    /// made the setup) once per loop, after which it holds no pointer into a snapshot it loaded
+    /// before.
     rte_rcu_qsbr* qsbr = nullptr;
     ConnDump* dump = nullptr;
 };

@@ -98,13 +98,18 @@ std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, Li
     }
     if (rc != 0) {
         error = "device '" + device + "': setup failed: " + dpdk_error(rc);
+        rte_eth_dev_close(out.port_id);
         return std::nullopt;
     }
     if (out.rss && !program_reta(out.port_id, info.reta_size, queues)) {
         out.rss = false;  // the default table would not match owners: hand over in software
     }
     rte_ether_addr mac{};
-    rte_eth_macaddr_get(out.port_id, &mac);
+    if (rc = rte_eth_macaddr_get(out.port_id, &mac); rc != 0) {
+        error = "device '" + device + "': no MAC address: " + dpdk_error(rc);
+        close_port(out.port_id);
+        return std::nullopt;
+    }
     std::memcpy(out.mac.data(), mac.addr_bytes, out.mac.size());
     return out;
 }
@@ -112,6 +117,12 @@ std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, Li
 void close_port(uint16_t port_id) {
     rte_eth_dev_stop(port_id);
     rte_eth_dev_close(port_id);
+}
+
+OpenPorts::~OpenPorts() {
+    for (const OpenPort& p : ports_) {
+        close_port(p.port_id);
+    }
 }
 
 }  // namespace vsnat::io

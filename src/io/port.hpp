@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vsnat/types.hpp"
 
@@ -33,7 +34,23 @@ std::string port_name(const std::string& device);
 std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, LinkSide side,
                                   rte_mempool* pool, std::string& error);
 
-/// Stops and closes a port opened by open_port.
+/// Stops and closes a port opened by open_port. Main thread, once nothing polls it.
 void close_port(uint16_t port_id);
+
+/// The ports a daemon opened: each is stopped and closed when the list goes (its owner makes
+/// sure the workers that poll them stopped first).
+class OpenPorts {
+  public:
+    OpenPorts() = default;
+    ~OpenPorts();
+    OpenPorts(const OpenPorts&) = delete;
+    OpenPorts& operator=(const OpenPorts&) = delete;
+
+    void add(const OpenPort& port) { ports_.push_back(port); }
+    const std::vector<OpenPort>& list() const { return ports_; }
+
+  private:
+    std::vector<OpenPort> ports_;
+};
 
 }  // namespace vsnat::io

@@ -1,0 +1,54 @@
+// The worker counters: one list, so that every view of them (telemetry and `vsnatctl stats`,
+// /metrics, the final log line) carries each one, under the same name, with the same help.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+namespace vsnat {
+
+/// X(name, help) for every per-worker event counter (drops by reason are apart: DropReason).
+/// A new counter is added here only; the views iterate this list.
+#define VSNAT_WORKER_COUNTERS(X)                                                                   \
+    X(rx_packets, "Packets received and processed by the worker.")                                 \
+    X(tx_packets, "Packets forwarded (the director's own replies are counted apart).")             \
+    X(handed_over, "Packets received here and handed to the worker that owns their connection.")   \
+    X(connections_created, "Connections opened.")                                                  \
+    X(connections_expired, "Connections removed by their timeout.")                                \
+    X(connections_reused, "Connections ended early: a new SYN on a TIME_WAIT or CLOSE one.")       \
+    X(connections_drained, "Connections ended because `drain: drop` removed their real server.")   \
+    X(connections_evicted, "Half-open connections ended to make room in a full table.")            \
+    X(arp_replies, "ARP replies sent for the director's addresses and VIPs.")                      \
+    X(arp_requests, "ARP requests sent to resolve next hops.")                                     \
+    X(arp_received, "ARP packets taken in for neighbor learning.")                                 \
+    X(echo_replies, "ICMP echo replies sent for VIPs and the director's addresses.")               \
+    X(resets_sent, "TCP resets sent for VIP ports with no service.")                               \
+    X(unreachables_sent, "ICMP port unreachables sent for VIP ports with no service.")             \
+    X(icmp_errors_translated, "ICMP errors about a tracked connection, translated and forwarded.") \
+    X(held_for_arp, "Packets held while their next hop's MAC was resolved (sent or dropped).")     \
+    X(persistence_hits, "New connections sent where a live persistence template said.")            \
+    X(persistence_unrecorded, "New connections of a persistent service left unpinned.")            \
+    X(ftp_expectations, "FTP data connections announced and recorded.")                            \
+    X(ftp_data_connections, "FTP data connections opened by a recorded expectation.")              \
+    X(ftp_rewrites, "FTP 227 replies rewritten to the VIP.")                                       \
+    X(ftp_split_lines, "FTP PORT/EPRT/227/229 lines not ending in their segment: not acted on.")   \
+    X(ftp_malformed_lines, "FTP lines whose address or port does not parse.")                      \
+    X(ftp_foreign_addresses, "FTP 227/PORT lines naming a host other than the connection's.")      \
+    X(ftp_expectations_full, "FTP data connections not recorded: the expectation table is full.")  \
+    X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")
+
+struct CounterInfo {
+    std::string_view name;
+    std::string_view help;
+};
+
+inline constexpr std::array kWorkerCounters = {
+#define VSNAT_COUNTER_INFO(name, help) CounterInfo{#name, help},
+    VSNAT_WORKER_COUNTERS(VSNAT_COUNTER_INFO)
+#undef VSNAT_COUNTER_INFO
+};
+
+constexpr size_t kWorkerCounterCount = kWorkerCounters.size();
+
+}  // namespace vsnat

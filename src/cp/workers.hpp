@@ -1,0 +1,94 @@
+// The worker lcores and everything each one owns: its connection table, FTP helper state,
+// counters, handover and ARP-order rings, its connection-dump slot; and what they share: the
+// persistence templates, the FTP expectations, the RCU state that tells when a replaced
+// snapshot is no longer read. Made in one piece, launched, stopped, released in one piece.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cp/dpdk_handles.hpp"
+#include "dp/worker.hpp"
+#include "io/port.hpp"
+
+struct rte_mempool;
+struct rte_rcu_qsbr;
+
+namespace vsnat::cp {
+
+/// What the workers are wired to; every pointer outlives the Workers made from it.
+struct WorkersSpec {
+    uint32_t count = 1;
+    uint32_t max_connections = 1;  // all workers together
+    dp::IdleMode idle = dp::IdleMode::adaptive;
+    rte_mempool* pool = nullptr;
+    std::vector<io::OpenPort> ports;
+    const std::atomic<const dp::Snapshot*>* snapshot = nullptr;  // set before create()
+    const dp::NeighborTable* neighbors = nullptr;
+};
+
+class Workers {
+  public:
+    /// Makes every worker's resources. Main thread, after EAL init. Null, with `error` set to
+    /// one line, when any DPDK call or allocation fails (nothing is left allocated then).
+    static std::unique_ptr<Workers> create(const WorkersSpec& spec, std::string& error);
+    /// Stops the loops if they run, then frees everything. Main thread.
+    ~Workers();
+    Workers(const Workers&) = delete;
+    Workers& operator=(const Workers&) = delete;
+
+    /// Starts each worker's loop on its own worker lcore. Main thread, once. False, with
+    /// `error` set, when EAL has too few worker lcores or refuses a launch (the ones launched
+    /// are stopped again).
+    bool launch(std::string& error);
+    /// Tells the loops to end and waits for them. Main thread; idempotent.
+    void stop();
+
+    /// Returns once every worker has passed a quiescent point after the call began, so none
+    /// still reads a snapshot replaced before it. Control thread.
+    void wait_quiescent() const;
+
+    /// Each worker's context, read-only (counters, table fill). Any thread: the counters are
+    /// plain 64-bit values read without locks.
+    const std::vector<const dp::WorkerContext*>& contexts() const { return contexts_; }
+    uint64_t live_connections() const;
+    /// One real server's counters, summed over the workers. Any thread.
+    dp::DestCounters dest_totals(uint16_t dest_id) const;
+
+    /// Up to `limit` connections of every worker, copied by the workers themselves; waits up to
+    /// 2 s for each. Any thread but a worker's or the control thread's; one caller at a time is
+    /// served, the others wait their turn.
+    std::vector<dp::ConnDump::Row> dump_connections(uint32_t limit);
+
+    /// Where workers report the neighbors they see (control thread: the one consumer).
+    rte_ring* sightings() const { return sightings_.get(); }
+    /// Where the control thread orders ARP requests, answered by worker 0: (port << 32 | ip).
+    rte_ring* arp_orders() const;
+
+    /// Packets a handover ring holds: the packet pool must have room for all of them.
+    static constexpr unsigned kHandoverRingSize = 1024;
+
+  private:
+    struct Worker;
+    Workers() = default;
+    bool make(const WorkersSpec& spec, std::string& error);
+    bool make_worker(const WorkersSpec& spec, uint32_t id, std::string& error);
+
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<const dp::WorkerContext*> contexts_;
+    std::vector<dp::DestCounters*> all_dest_counters_;
+    std::vector<std::vector<UniqueRing>> handover_;  // [from][to]; null where from == to
+    UniqueRing sightings_;
+    UniqueRte<rte_rcu_qsbr> qsbr_;
+    std::unique_ptr<dp::PersistenceTable> persistence_;
+    std::unique_ptr<dp::ExpectationTable> expectations_;
+    std::atomic<bool> stop_{false};
+    std::vector<unsigned> launched_lcores_;
+    std::mutex dump_mutex_;  // one dump at a time
+};
+
+}  // namespace vsnat::cp
