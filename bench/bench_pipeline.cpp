@@ -1,4 +1,4 @@
-// In-process benchmark of the dataplane (DESIGN.md section 6): synthetic bursts of real mbufs
+// In-process benchmark (docs/ARCHITECTURE.md, "Benchmarks"): synthetic bursts of real mbufs
 // through the real dp::process_burst, no NIC. For each table size it prints packets/s and
 // cycles/packet for new connections, established flows (either direction), replies (server to
 // client only), a 1% mix and an empty-pipeline ceiling (parse + NAT rewrite, no table), and the

@@ -12,7 +12,7 @@
 # refused, and always takes everything down again (vsnatd by PID, then lab.sh down).
 #
 # Needs root: network namespaces, veths, hugepages, AF_XDP. Traffic stays inside the lab's
-# namespaces (198.18.0.0/15, DESIGN.md section 5). Step logs go to $VSNAT_DEMO_LOG_DIR
+# namespaces (198.18.0.0/15; docs/ARCHITECTURE.md, "The lab"). Step logs go to $VSNAT_DEMO_LOG_DIR
 # (default /tmp/vsnat-demo).
 
 set -Eeuo pipefail

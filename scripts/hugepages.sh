@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/hugepages.sh — reserve 2 MiB hugepages for vsnatd (DESIGN.md section 5).
+# scripts/hugepages.sh — reserve 2 MiB hugepages for vsnatd (docs/ARCHITECTURE.md, "The lab").
 #
 # usage: scripts/hugepages.sh [N]     (N pages of 2 MiB, default 512 = 1 GiB)
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/lab.sh — the network-namespace lab in which vsnatd, the tests and the demo run
-# without a physical NIC (DESIGN.md section 5).
+# without a physical NIC (docs/ARCHITECTURE.md, "The lab").
 #
 #            root namespace (vsnatd: DPDK vdevs on vsn-out / vsn-in)
 #                  |  vsn-out                       vsn-in  |
@@ -47,7 +47,7 @@ readonly FILE_MB="${VSNAT_LAB_FILE_MB:-100}"
 readonly ACCESS_LOG="${VSNAT_LAB_ACCESS_LOG:-1}"
 readonly QUEUES="${VSNAT_LAB_QUEUES:-1}"
 
-# --- names and the address plan (DESIGN.md section 5) -------------------------------------
+# --- names and the address plan (docs/ARCHITECTURE.md, "The lab") ------------------------
 readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-rs2 NS_KDIR=vsnat-kdir
 readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR")
 readonly IF_OUT=vsn-out IF_IN=vsn-in

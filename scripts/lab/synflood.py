@@ -5,10 +5,10 @@ usage: synflood.py --dst 198.18.0.100 --dport 80 [--src-net 198.18.128.0/17] [--
                    [--count N] [--rate PPS]
 
 Run it inside the lab's client namespace (ip netns exec vsnat-client ...). Sources are drawn
-from --src-net, which must lie in 198.18.0.0/15 (the benchmarking range the lab owns, DESIGN.md
-section 5), and so must --dst. The default source network is routed nowhere in the lab: the
-real servers' SYN-ACKs reach the director and die there (no route), so nobody else sees them.
-Stops after --seconds or --count packets, whichever comes first (both bounded). Prints one
+from --src-net, which must lie in 198.18.0.0/15 (the benchmarking range the lab owns; "The lab"
+in docs/ARCHITECTURE.md), and so must --dst. The default source network is routed nowhere in the
+lab: the real servers' SYN-ACKs reach the director and die there (no route), so nobody else sees
+them. Stops after --seconds or --count packets, whichever comes first (both bounded). Prints one
 line: packets sent, seconds, rate.
 """
 

@@ -87,7 +87,7 @@ std::optional<uint64_t> parse_uint(std::string_view text, uint64_t lo, uint64_t 
     return value;
 }
 
-// A bare number is seconds; one unit suffix at most (no "1h30m"), as DESIGN.md section 4 shows.
+// A bare number is seconds; one unit suffix at most (no "1h30m"), as config/README.md says.
 std::optional<uint32_t> parse_duration(std::string_view text, uint32_t min) {
     constexpr std::array<std::pair<char, uint64_t>, 4> kUnits{
         {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}}};

@@ -1,4 +1,4 @@
-// The configuration file (DESIGN.md section 4): the only place that knows YAML.
+// The configuration file (config/README.md): the only place that knows YAML.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,5 @@
 // Which worker owns a connection: a pure function of the client's (IP, port), which packets of
-// both directions carry (DESIGN.md section 3).
+// both directions carry (docs/ARCHITECTURE.md, "Both directions on one worker").
 #pragma once
 
 #include <cstdint>

@@ -18,9 +18,9 @@ inline const MacAddress kRs1Mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x02};
 inline const MacAddress kRs2Mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x03};
 constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
 
-/// The seed's table (DESIGN.md section 1): TCP 202.103.106.5:80 -> 172.16.0.2:80 (1),
-/// 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21 with the FTP helper; plus UDP :53 -> both
-/// servers, 1:1.
+/// The seed's table (docs/ARCHITECTURE.md, "The seed scenario"): TCP 202.103.106.5:80 ->
+/// 172.16.0.2:80 (1), 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21 with the FTP helper; plus
+/// UDP :53 -> both servers, 1:1.
 /// Outside 202.103.106.1/24 with gateway 202.103.106.254; inside 172.16.0.1/16.
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
 

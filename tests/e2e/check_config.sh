@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e 9: `vsnatd -c FILE --check`, the operator's config validator (DESIGN.md section 2).
+# e2e 9: `vsnatd -c FILE --check`, the operator's config validator (README.md, "Running it").
 #   - broken files exit 1 and print each error as FILE:LINE:COL: message; for the crafted
 #     lab-like files under tests/e2e/configs/ the exact lines, in file order; for every
 #     tests/unit/configs/bad_*.yaml at least one well-formed error line naming the file;

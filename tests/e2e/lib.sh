@@ -22,8 +22,8 @@
 #   VSNAT_E2E_LOG_DIR    where each test keeps its daemon log and captures (default
 #                        /tmp/vsnat-e2e/<test>); kept after the run for post-mortems.
 #
-# Network rule (DESIGN.md section 5): traffic only inside the lab's namespaces, addresses in
-# 198.18.0.0/15; every loop bounded in count and every client call in time.
+# Network rule (docs/ARCHITECTURE.md, "The lab"): traffic only inside the lab's namespaces,
+# addresses in 198.18.0.0/15; every loop bounded in count and every client call in time.
 
 set -Eeuo pipefail
 
