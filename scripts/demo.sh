@@ -11,7 +11,7 @@
 # and active mode (the FTP helper; sha256 checked), shows that a VIP port without a service is
 # refused, and always takes everything down again (vsnatd by PID, then lab.sh down).
 #
-# Needs root: network namespaces, veths, hugepages, AF_XDP. Traffic stays inside the lab's
+# Needs root: network namespaces, veths, hugepages, AF_PACKET sockets. Traffic stays inside the lab's
 # namespaces (198.18.0.0/15; docs/ARCHITECTURE.md, "The lab"). Step logs go to $VSNAT_DEMO_LOG_DIR
 # (default /tmp/vsnat-demo).
 

@@ -12,7 +12,7 @@ namespace vsnat {
 /// A new counter is added here only; the views iterate this list.
 #define VSNAT_WORKER_COUNTERS(X)                                                                   \
     X(rx_packets, "Packets received and processed by the worker.")                                 \
-    X(tx_packets, "Packets forwarded (the director's own replies are counted apart).")             \
+    X(tx_packets, "Packets forwarded: queued for TX (refused by the port: also drop tx_full).")    \
     X(handed_over, "Packets received here and handed to the worker that owns their connection.")   \
     X(connections_created, "Connections opened.")                                                  \
     X(connections_expired, "Connections removed by their timeout.")                                \

@@ -2,14 +2,15 @@
 """Bounded SYN flood for the namespace lab: TCP SYNs from random forged sources to one address.
 
 usage: synflood.py --dst 198.18.0.100 --dport 80 [--src-net 198.18.128.0/17] [--seconds S]
-                   [--count N] [--rate PPS]
+                   [--count N] [--rate PPS] [--flows F]
 
 Run it inside the lab's client namespace (ip netns exec vsnat-client ...). Sources are drawn
 from --src-net, which must lie in 198.18.0.0/15 (the benchmarking range the lab owns; "The lab"
 in docs/ARCHITECTURE.md), and so must --dst. The default source network is routed nowhere in the
 lab: the real servers' SYN-ACKs reach the director and die there (no route), so nobody else sees
-them. Stops after --seconds or --count packets, whichever comes first (both bounded). Prints one
-line: packets sent, seconds, rate.
+them. The flood is --flows distinct SYNs (source address and port), sent round and round. Stops
+after --seconds or --count packets, whichever comes first (both bounded). Prints one line:
+packets sent, seconds, rate.
 """
 
 import argparse
@@ -22,7 +23,7 @@ import sys
 import time
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
-BATCH = 4096  # distinct prebuilt packets, sent round and round
+SEND_BURST = 256
 
 
 def checksum(data: bytes) -> int:
@@ -52,6 +53,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--count", type=int, default=10_000_000)
     p.add_argument("--rate", type=int, default=0, help="packets per second; 0: as fast as it goes")
+    p.add_argument("--flows", type=int, default=4096, help="distinct SYNs, sent round and round")
     a = p.parse_args()
 
     dst = ipaddress.ip_address(a.dst)
@@ -59,17 +61,19 @@ def main() -> int:
     if dst not in LAB_RANGE or not net.subnet_of(LAB_RANGE):
         print(f"synflood: --dst and --src-net must be in {LAB_RANGE}", file=sys.stderr)
         return 2
-    if not 0 < a.seconds <= 600 or not 0 < a.count <= 100_000_000 or not 0 < a.dport < 65536:
-        print("synflood: --seconds 0..600, --count 1..1e8, --dport 1..65535", file=sys.stderr)
+    if (not 0 < a.seconds <= 600 or not 0 < a.count <= 100_000_000 or not 0 < a.dport < 65536 or
+            not 0 < a.flows <= 1_000_000):
+        print("synflood: --seconds 0..600, --count 1..1e8, --dport 1..65535, --flows 1..1e6",
+              file=sys.stderr)
         return 2
 
     rng = random.Random(os.getpid())
     first, size = int(net.network_address), net.num_addresses
     packets = [syn(first + rng.randrange(size), int(dst), rng.randrange(1024, 65536), a.dport,
-                   rng.getrandbits(32)) for _ in range(BATCH)]
+                   rng.getrandbits(32)) for _ in range(a.flows)]
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     target = (str(dst), 0)
-    sent = 0
+    sent = next_packet = 0
     t0 = time.monotonic()
     deadline = t0 + a.seconds
     while sent < a.count:
@@ -79,13 +83,13 @@ def main() -> int:
         if a.rate and sent > (now - t0) * a.rate:
             time.sleep(0.001)
             continue
-        for pkt in packets[: min(256, a.count - sent)]:
+        for _ in range(min(SEND_BURST, a.count - sent)):
             try:
-                s.sendto(pkt, target)
+                s.sendto(packets[next_packet], target)
                 sent += 1
             except (BlockingIOError, OSError):
                 pass  # the veth's queue is full: the flood is at its rate
-        packets = packets[256:] + packets[:256]
+            next_packet = (next_packet + 1) % len(packets)
     elapsed = time.monotonic() - t0
     print(f"synflood: {sent} SYNs to {dst}:{a.dport} from {net} in {elapsed:.1f} s "
           f"({sent / max(elapsed, 1e-9):.0f}/s)")

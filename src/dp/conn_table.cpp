@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstring>
 
 #include <rte_malloc.h>
@@ -147,6 +148,7 @@ uint32_t ConnTable::lookup(const FlowKey& key) const {
 }
 
 void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
+    assert(n <= kMaxBurst);
     // In passes, so that the burst's memory reads overlap rather than follow one another: hash
     // and fetch every primary bucket; match signatures and fetch each first candidate's record
     // (or, with no candidate in a bucket that overflowed, the other bucket); compare keys, and

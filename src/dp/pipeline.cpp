@@ -4,6 +4,8 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "dp/alg/ftp_helper.hpp"
@@ -621,6 +623,10 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
 }
 
 void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms) {
+    assert(count <= kMaxBurst);
+    assert(std::all_of(ctx.tx.begin(), ctx.tx.end(), [count](const PacketBatch& b) {
+        return b.count + count + kMaxPorts <= b.packets.size();
+    }));
     Flow flows[kMaxBurst];
     FlowKey keys[kMaxBurst];
     const FlowKey* key_ptrs[kMaxBurst];

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -74,7 +75,10 @@ struct WorkerCounters {
 struct PacketBatch {
     std::array<rte_mbuf*, kMaxBurst + kMaxPorts> packets{};
     uint16_t count = 0;
-    void push(rte_mbuf* m) { packets[count++] = m; }
+    void push(rte_mbuf* m) {
+        assert(count < packets.size());
+        packets[count++] = m;
+    }
 };
 
 /// A neighbor seen in an ARP packet, for the control thread (the neighbor table's one writer).

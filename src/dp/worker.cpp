@@ -15,6 +15,7 @@ namespace vsnat::dp {
 namespace {
 
 constexpr uint16_t kRxBurst = 32;
+static_assert(kRxBurst <= kMaxBurst, "a received burst is processed in one bulk lookup");
 constexpr uint32_t kExpireBudget = 256;  // wheel work per loop: bounded, whatever the backlog
 constexpr uint32_t kArpOrdersPerLoop = 8;
 constexpr uint32_t kBusyPolls = 256;    // empty polls before backing off

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# e2e 10: the counters read over telemetry agree with the traffic. After 300 sequential HTTP
+# e2e 10: the counters read over telemetry agree with the traffic, and every view carries every
+# worker counter. After 300 sequential HTTP
 # connections to VIP:80 on a fresh daemon: /vsnat/services shows the web service with
 # `connections` 300, rs1 100 and rs2 200 (one worker; two workers: the total 300 and rs1
 # 100 +- 5), packets and bytes in both directions consistent between the service and its real
 # servers and with the HTTP replies received; the dns service untouched. /vsnat/stats shows 300
-# connections created, and as many packets received as the services account for.
+# connections created, and as many packets received as the services account for. `vsnatctl
+# stats`, its --json, /metrics and the final log line after SIGTERM each carry exactly the
+# counters and drop reasons the source lists (tests/e2e/counter_sets.py).
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -104,5 +107,18 @@ if [[ $web_conns == "$N" && $to_rs1 == "$rs1" && $header == "pro expire state so
   pass vsnatctl-conns "$web_conns connections to $LAB_VIP:80 listed, $to_rs1 to rs1; e.g. $(sed -n 3p <<<"$conns" | xargs)"
 else
   fail vsnatctl-conns "$web_conns connections to $LAB_VIP:80 listed (want $N), $to_rs1 to rs1 (want $rs1); header '$header'"
+fi
+# Every view of the worker counters, against the lists in the source.
+"$VSNATCTL" --prefix "$E2E_PREFIX" --json stats >"$E2E_LOG_DIR/stats-ctl.json"
+"$VSNATCTL" --prefix "$E2E_PREFIX" stats >"$E2E_LOG_DIR/stats-ctl.txt"
+curl -s --max-time 2 http://127.0.0.1:9640/metrics >"$E2E_LOG_DIR/metrics-final.txt"
+if stop_vsnatd; then
+  if sets=$("$PY" "$E2E_DIR/counter_sets.py" --repo "$REPO_DIR" --json "$E2E_LOG_DIR/stats-ctl.json" \
+    --text "$E2E_LOG_DIR/stats-ctl.txt" --metrics "$E2E_LOG_DIR/metrics-final.txt" \
+    --log "$VSNATD_LOG" 2>&1); then
+    pass counter-sets "$(tr '\n' ';' <<<"$sets")"
+  else
+    fail counter-sets "$(tr '\n' ';' <<<"$sets")"
+  fi
 fi
 e2e_end

@@ -151,7 +151,7 @@ stop_vsnatd() {
 
 # Fail now (and loudly) if the daemon died under the traffic of the previous check.
 require_daemon_alive() {
-  [[ -n $VSNATD_LOG ]] || return 0   # no daemon started by this test (or kernel mode)
+  [[ -n $VSNATD_PID ]] || return 0   # none started (kernel mode), or stopped on purpose
   vsnatd_alive && return 0
   fail vsnatd-alive "vsnatd (pid ${VSNATD_PID:-?}) is gone"
   vsnatd_log_tail 40
