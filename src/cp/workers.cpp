@@ -46,11 +46,6 @@ std::unique_ptr<Workers> Workers::create(const WorkersSpec& spec, std::string& e
 
 Workers::~Workers() {
     stop();
-    if (qsbr_) {
-        for (uint32_t w = 0; w < workers_.size(); ++w) {
-            rte_rcu_qsbr_thread_unregister(qsbr_.get(), w);
-        }
-    }
 }
 
 bool Workers::make(const WorkersSpec& spec, std::string& error) {
