@@ -12,6 +12,8 @@ packages=(
   # sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh): clang, and its ASan,
   # UBSan and libFuzzer runtimes
   clang libclang-rt-14-dev
+  # the TRex profiles' unit test (tests/scenarios): scapy builds and parses their packets
+  python3-scapy
   # lab, demo and end-to-end tests
   iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)

@@ -1,7 +1,7 @@
 """(d) IMIX to the VIP (vsnat pktgen-scenarios): UDP to :53, 64 / 594 / 1518 B frames in the
 "simple IMIX" proportions 7 : 4 : 1 by packet count, many clients.
 
-  trex> start -f pktgen-scenarios/trex/imix.py -m 100% -d 30 -t flows=100000
+  trex> start -f pktgen-scenarios/trex/imix.py -p 0 -m 100% -d 30 -t flows=100000
 
 -m scales all three streams together. Read: TX pps and bit/s, vsnatd's InPPS and InBPS
 (vsnatctl list --rate).

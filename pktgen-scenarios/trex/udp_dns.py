@@ -3,7 +3,7 @@
 The first packet of a flow opens its connection (UDP state, 5 min), the rest are table hits.
 Needs the udp service 198.18.0.100:53 in vsnatd's config. Tunable: flows (default 1,000,000).
 
-  trex> start -f pktgen-scenarios/trex/udp_dns.py -m 100% -d 30 -t flows=1000000
+  trex> start -f pktgen-scenarios/trex/udp_dns.py -p 0 -m 100% -d 30 -t flows=1000000
 
 Read: TX pps, vsnatd's InPPS and CPS (vsnatctl list --rate).
 """
