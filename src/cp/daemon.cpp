@@ -109,8 +109,8 @@ int Daemon::run() {
     install_signal_handlers();
     std::string error;
     if (!start(error)) {
-        std::fprintf(stderr, "vsnatd: %s\n", error.c_str());
         shutdown();
+        std::fprintf(stderr, "vsnatd: %s\n", error.c_str());  // last, where an operator looks
         return 1;
     }
     spdlog::info("vsnatd ready: {} services, {} workers, config {}", config_.services.size(),
