@@ -127,7 +127,7 @@ build_pktgen() {
       \( -name '*.[ch]' -o -name meson.build -o -name meson_options.txt \) -newer "$bin" -print -quit)
     if [[ -z $stale ]]; then
       PKTGEN=$bin
-      say "Pktgen: $bin is up to date"
+      [[ -n ${VSNAT_BENCH_LOCKED:-} ]] || say "Pktgen: $bin is up to date"
       return 0
     fi
   fi
