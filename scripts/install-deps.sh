@@ -18,6 +18,9 @@ packages=(
   iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
+  # scripts/pktgen.sh builds Pktgen-DPDK 23.06.1 (not a Debian package) with its Lua scripting,
+  # which the scenarios in pktgen-scenarios/pktgen/ need
+  liblua5.3-dev
 )
 
 missing=()
