@@ -52,16 +52,20 @@ class Registration {
     int in_flight_ = 0;
 };
 
-Registration g_registration;
+// Never destroyed: DPDK's telemetry threads outlive main() and may still call in at exit.
+Registration& registration() {
+    static auto* const the_registration = new Registration();
+    return *the_registration;
+}
 
 // The daemon for the length of one command; null before it is ready and once it is stopping
 // (the command then answers with an error).
 class DaemonCall {
   public:
-    DaemonCall() : daemon_(g_registration.enter()) {}
+    DaemonCall() : daemon_(registration().enter()) {}
     ~DaemonCall() {
         if (daemon_ != nullptr) {
-            g_registration.leave();
+            registration().leave();
         }
     }
     DaemonCall(const DaemonCall&) = delete;
@@ -317,7 +321,7 @@ bool register_telemetry(Daemon& daemon, std::string& error) {
         {"/vsnat/real_servers", handle_real_servers,
          "Per-real-server counters, by column. Parameters: offset,count (count <= 32)"},
     };
-    g_registration.attach(daemon);
+    registration().attach(daemon);
     for (const Command& c : kCommands) {
         if (const int rc = rte_telemetry_register_cmd(c.name, c.handler, c.help); rc != 0) {
             error = std::string("cannot register telemetry command ") + c.name + ": " +
@@ -329,7 +333,7 @@ bool register_telemetry(Daemon& daemon, std::string& error) {
 }
 
 void unregister_telemetry() {
-    g_registration.detach();
+    registration().detach();
 }
 
 }  // namespace vsnat::cp
