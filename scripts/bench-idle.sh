@@ -64,18 +64,7 @@ WORK="${VSNAT_BENCH_DIR:-/tmp/vsnat-bench-idle}"
 readonly PREFIX="vsnat-bench-idle-$$"
 mkdir -p "$WORK"
 
-# shellcheck disable=SC2317  # invoked by the traps
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  bench_stop_all
-  bench_lab_down
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_cleanup_on_exit
 
 write_config() {
   local idle=$1 out=$2 pmd=net_af_packet

@@ -79,18 +79,7 @@ mkdir -p "$WORK"
 readonly PCAP="$WORK/flows-$FLOWS.pcap"
 GEN_PID=""
 
-# shellcheck disable=SC2317  # invoked by the traps
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  bench_stop_all
-  bench_lab_down
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_cleanup_on_exit
 
 client() { ip netns exec vsnat-client "$@"; }
 

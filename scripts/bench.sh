@@ -96,19 +96,10 @@ PCAP="$WORK/flows-$FLOWS-$DATA_PER_FLOW.pcap"
 readonly PCAP
 readonly OUT_DEV="net_pcap0,rx_pcap=$PCAP,infinite_rx=1" IN_DEV="net_null0,no-rx=1"
 
-# shellcheck disable=SC2317  # invoked by the traps
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  bench_stop_all
-  bench_hugepages_restore
-  ((KEEP)) || rm -f -- "$WORK"/*.pcap
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck disable=SC2317  # invoked at exit
+remove_pcaps() { ((KEEP)) || rm -f -- "$WORK"/*.pcap; }
+BENCH_EXIT_HOOK=remove_pcaps
+bench_cleanup_on_exit
 
 mkdir -p "$WORK"
 # 2.4 KiB per mbuf (2176 B data room + headers), twice (1 pool in each process, but they run

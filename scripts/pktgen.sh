@@ -170,23 +170,15 @@ readonly SINK_MAC=02:00:c6:13:00:fe    # no lab host has it (scripts/lab.sh's MA
 readonly POOL=24576                     # Pktgen 23.06.1's range pool, one TX queue
 PG_PID="" PG_CHILD="" FAILED=0 RESULTS=()
 
-# shellcheck disable=SC2317  # invoked by the traps
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  bench_stop_all
-  bench_lab_down
-  bench_hugepages_restore
-  # Our own EAL leftovers (the prefixes carry this script's PID).
+# Our own EAL leftovers (the prefixes carry this script's PID) and the phase files.
+# shellcheck disable=SC2317  # invoked at exit
+remove_leftovers() {
   rm -rf -- "/var/run/dpdk/$PREFIX" "/var/run/dpdk/$PG_PREFIX"
   rm -f -- "/dev/hugepages/${PREFIX}map_"* "/dev/hugepages/${PG_PREFIX}map_"*
   rm -rf -- "$WORK/sync"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_EXIT_HOOK=remove_leftovers
+bench_cleanup_on_exit
 
 # Packets of 64 B the scenario sends at most (the SYN flood: whole pools), for table sizes.
 max_packets() {

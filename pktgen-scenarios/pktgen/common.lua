@@ -252,17 +252,21 @@ function M.send(port, count, rounds, limit_s)
         timed_out = timed_out}
 end
 
--- Appends one result line ("<scenario> key=value ...") to M.out and stderr.
-function M.report(scenario, fields)
-    local parts = {scenario}
-    for _, kv in ipairs(fields) do parts[#parts + 1] = kv[1] .. "=" .. tostring(kv[2]) end
-    local line = table.concat(parts, " ") .. "\n"
+-- Appends `line` to M.out and writes it to stderr.
+local function write_result(line)
     local f = io.open(M.out, "a")
     if f ~= nil then
         f:write(line)
         f:close()
     end
     io.stderr:write(line)
+end
+
+-- Appends one result line ("<scenario> key=value ...") to M.out and stderr.
+function M.report(scenario, fields)
+    local parts = {scenario}
+    for _, kv in ipairs(fields) do parts[#parts + 1] = kv[1] .. "=" .. tostring(kv[2]) end
+    write_result(table.concat(parts, " ") .. "\n")
 end
 
 local function exists(path)
@@ -300,13 +304,7 @@ function M.main(scenario, body)
     end)
     if not ok then
         pcall(pktgen.stop, M.port)
-        local line = "ERROR " .. scenario .. ": " .. tostring(err) .. "\n"
-        local f = io.open(M.out, "a")
-        if f ~= nil then
-            f:write(line)
-            f:close()
-        end
-        io.stderr:write(line)
+        write_result("ERROR " .. scenario .. ": " .. tostring(err) .. "\n")
     end
     pktgen.quit()
 end

@@ -80,6 +80,28 @@ bench_stop_all() {
   done
 }
 
+# bench_cleanup_on_exit: from now on, however the script ends (an error, Ctrl-C, SIGTERM), stop
+# vsnatd and every tracked process, take down the lab if it brought it up, give back hugepages
+# it raised, then run the function named by BENCH_EXIT_HOOK if the script set one (its own
+# leftovers); the exit status is kept.
+BENCH_EXIT_HOOK=""
+bench_cleanup_on_exit() {
+  trap bench_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+bench_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  bench_stop_all
+  bench_lab_down
+  bench_hugepages_restore
+  [[ -z $BENCH_EXIT_HOOK ]] || "$BENCH_EXIT_HOOK"
+  exit "$rc"
+}
+
 # bench_median N...: the median of numbers (mean of the middle two for an even count).
 bench_median() {
   printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
