@@ -160,6 +160,48 @@ std::optional<uint8_t> parse_netmask(std::string_view text) {
     return *mask == contiguous ? std::optional<uint8_t>(length) : std::nullopt;
 }
 
+// The length of the control character at `text[i]`, 0 when there is none: C0 controls, DEL,
+// and the C1 controls as UTF-8 writes them (U+0080..U+009F: C2 80..C2 9F), which terminals obey
+// too.
+size_t control_at(std::string_view text, size_t i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+        return 1;
+    }
+    const bool c1 = c == 0xC2 && i + 1 < text.size() &&
+                    static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+    return c1 ? 2 : 0;
+}
+
+bool has_control_character(std::string_view text) {
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (control_at(text, i) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// `text` for a one-line message: the bytes of each control character as \xNN.
+std::string printable(std::string_view text) {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < text.size();) {
+        const size_t n = std::max<size_t>(control_at(text, i), 1);
+        for (size_t j = i; j < i + n; ++j) {
+            const auto c = static_cast<unsigned char>(text[j]);
+            if (n == 1 && control_at(text, j) == 0) {
+                out += text[j];
+            } else {
+                out += {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
+            }
+        }
+        i += n;
+    }
+    return out;
+}
+
 bool in_prefix(const Interface& i, Ipv4 address) {
     Ipv4 mask = i.prefix_len == 0 ? 0 : ~Ipv4{0} << (32 - i.prefix_len);
     return (address & mask) == (i.address & mask);
@@ -293,6 +335,7 @@ class Loader {
     auto scalar(const Field& f, const std::string& expected, Parse parse)
         -> decltype(parse(std::string_view{}));
     std::optional<std::string> text(const Field& f);
+    std::optional<std::string> name_text(const Field& f);
     void read_metrics(const Field& f);
     std::optional<uint64_t> integer(const Field& f, uint64_t lo, uint64_t hi);
     std::optional<uint16_t> port(const Field& f);
@@ -450,6 +493,18 @@ std::optional<std::string> Loader::text(const Field& f) {
     });
 }
 
+// Names show in logs, in vsnatctl's tables and in /metrics labels, where a control character
+// could forge a line or move the terminal's cursor.
+std::optional<std::string> Loader::name_text(const Field& f) {
+    std::optional<std::string> value = text(f);
+    if (value && has_control_character(*value)) {
+        fail(f,
+             f.subject + " must not contain control characters, got '" + printable(*value) + "'");
+        return std::nullopt;
+    }
+    return value;
+}
+
 std::optional<uint64_t> Loader::integer(const Field& f, uint64_t lo, uint64_t hi) {
     std::string expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
     return scalar(f, expected, [=](std::string_view t) { return parse_uint(t, lo, hi); });
@@ -583,7 +638,7 @@ void Loader::read_interface(const Field& item) {
     Field name = required(n, "name", "interface");
     Field device = required(n, "device", "interface");
     Field gateway = field(n, "gateway");
-    auto name_value = text(name);
+    auto name_value = name_text(name);
     auto device_value = text(device);
     auto prefix_value = prefix(required(n, "address", "interface"));
     auto gateway_value = address(gateway);
@@ -629,7 +684,7 @@ void Loader::read_neighbor(const Field& item) {
     Field interface = required(n, "interface", "neighbor");
     auto address_value = address(address_field);
     auto mac_value = mac(required(n, "mac", "neighbor"));
-    auto interface_value = text(interface);
+    auto interface_value = name_text(interface);
     if (address_value) {
         unique(neighbor_addresses_, *address_value, address_field.value,
                "duplicate neighbor " + format_ipv4(*address_value));
@@ -675,7 +730,7 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     Field name = required(n, "name", "service");
     Field vip = required(n, "vip", "service");
     Field helper = field(n, "helper");
-    assign_if(s.name, text(name));
+    assign_if(s.name, name_text(name));
     auto protocol_value = choice(required(n, "protocol", "service"), kProtocols);
     auto vip_value = address(vip);
     auto port_value = port(required(n, "port", "service"));

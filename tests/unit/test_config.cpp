@@ -501,6 +501,28 @@ TEST_CASE("duplicate services, names and interfaces point back at the first", "[
               "(first at line 4)"});
 }
 
+TEST_CASE("names refuse control characters, shown escaped; quotes and backslashes stay",
+          "[config]") {
+    CHECK(errors_of("bad_control_name.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_control_name.yaml:4:11: 'name' must not contain control characters, "
+              "got 'out\\x09side'",
+              "configs/bad_control_name.yaml:11:64: 'interface' must not contain control "
+              "characters, got 'in\\xc2\\x85side'",
+              "configs/bad_control_name.yaml:13:11: 'name' must not contain control characters, "
+              "got 'web\"} 1\\x0avsnat_injected_total{x=\"y\"} 42\\x0a#'",
+              "configs/bad_control_name.yaml:19:11: 'name' must not contain control characters, "
+              "got 'red\\x1b[31m\\x7f'"});
+    LoadResult r = load_config_text(
+        "interfaces: [{name: 'out \"side\" \\', device: net_null0, address: 10.0.0.1/24}]\n"
+        "services: [{name: 'web \"a\" \\b\\', protocol: tcp, vip: 10.0.0.5, port: 80,\n"
+        "             real_servers: [{address: 10.0.0.2}]}]\n",
+        "quotes.yaml");
+    REQUIRE(texts(r) == std::vector<std::string>{});
+    CHECK(r.config->interfaces[0].name == "out \"side\" \\");
+    CHECK(r.config->services[0].name == "web \"a\" \\b\\");
+}
+
 TEST_CASE("real servers: at least one, no repeats, reachable", "[config]") {
     CHECK(errors_of("bad_no_real_servers.yaml") ==
           std::vector<std::string>{
