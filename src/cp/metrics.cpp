@@ -35,7 +35,7 @@ class Exposition {
 };
 
 std::string label(const char* name, const std::string& value) {
-    return std::string(name) + "=\"" + value + "\"";
+    return std::string(name) + "=\"" + escape_label_value(value) + "\"";
 }
 
 std::string service_labels(const Service& s) {
@@ -85,6 +85,29 @@ void worker_counter_families(Exposition& e, const Daemon& d) {
 }
 
 }  // namespace
+
+// The text format's rule for label values (Prometheus, "Exposition formats", "Text format
+// details"): without it a service named `web"} 1\nvsnat_x 42` would add a series of its own.
+std::string escape_label_value(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (const char c : value) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
 
 std::string render_metrics(const Daemon& d) {
     Exposition e;

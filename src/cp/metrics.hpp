@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace httplib {
@@ -17,6 +18,10 @@ class Daemon;
 /// The text format (version 0.0.4) of every counter: per real server, per service, per worker
 /// and per drop reason. Any thread.
 std::string render_metrics(const Daemon& daemon);
+
+/// A label value as the text format writes it between its double quotes: backslash, double
+/// quote and line feed escaped (`\\`, `\"`, `\n`), every other byte as it is. Any thread.
+std::string escape_label_value(std::string_view value);
 
 class MetricsServer {
   public:
