@@ -1,7 +1,5 @@
 #include "cp/metrics.hpp"
 
-#include <httplib.h>
-
 #include <array>
 #include <sstream>
 #include <vector>
@@ -148,38 +146,20 @@ std::string render_metrics(const Daemon& d) {
     return e.text();
 }
 
-MetricsServer::MetricsServer() = default;
-
-MetricsServer::~MetricsServer() {
-    stop();
-}
-
 bool MetricsServer::start(const Daemon& daemon, const std::string& address, uint16_t port,
                           std::string& error) {
-    server_ = std::make_unique<httplib::Server>();
-    server_->Get("/metrics", [&daemon](const httplib::Request&, httplib::Response& res) {
+    auto listener = std::make_unique<HttpListener>();
+    listener->routes().Get("/metrics", [&daemon](const httplib::Request&, httplib::Response& res) {
         res.set_content(render_metrics(daemon), "text/plain; version=0.0.4");
     });
-    server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    listener->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
         res.set_content("ok\n", "text/plain");
     });
-    if (!server_->bind_to_port(address.c_str(), port)) {
-        error = "cannot listen on " + address + ":" + std::to_string(port) + " for /metrics";
-        server_.reset();
+    if (!listener->start(address, port, error)) {
         return false;
     }
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    listener_ = std::move(listener);
     return true;
-}
-
-void MetricsServer::stop() {
-    if (server_) {
-        server_->stop();
-    }
-    if (thread_.joinable()) {
-        thread_.join();
-    }
-    server_.reset();
 }
 
 }  // namespace vsnat::cp

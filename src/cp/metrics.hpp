@@ -1,15 +1,13 @@
 // Prometheus exposition of vsnatd's counters (/metrics) and a liveness probe (/healthz), served
-// over HTTP by a thread of their own.
+// over HTTP by a thread of their own (cp/http_listener.hpp: deadlines, a connection cap).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
-namespace httplib {
-class Server;
-}
+#include "cp/http_listener.hpp"
 
 namespace vsnat::cp {
 
@@ -25,20 +23,21 @@ std::string escape_label_value(std::string_view value);
 
 class MetricsServer {
   public:
-    MetricsServer();
-    ~MetricsServer();
+    MetricsServer() = default;
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;
 
-    /// Binds `address:port` and serves from a new thread. Main thread. Returns false (with
-    /// `error`) when the address cannot be bound.
+    /// Binds `address:port` (no other socket may share it) and serves from a new thread.
+    /// Control thread. False, with `error` naming the address and the system's reason, when it
+    /// cannot be bound; start() may then be called again.
     bool start(const Daemon& daemon, const std::string& address, uint16_t port, std::string& error);
-    /// Stops serving and joins the thread.
-    void stop();
+    /// Whether start() succeeded. Control thread.
+    bool serving() const { return listener_ != nullptr; }
+    /// Stops serving, closes its connections and joins the thread. Control thread.
+    void stop() { listener_.reset(); }
 
   private:
-    std::unique_ptr<httplib::Server> server_;
-    std::thread thread_;
+    std::unique_ptr<HttpListener> listener_;
 };
 
 }  // namespace vsnat::cp
