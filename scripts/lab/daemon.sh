@@ -6,7 +6,8 @@
 #   vsnatd_start VSNATD CONFIG LOG PREFIX [READY_S]
 #       Starts `VSNATD -c CONFIG` in the background (output to LOG) and waits up to READY_S
 #       seconds (default 30) until `vsnatctl --prefix PREFIX stats` answers: vsnatd answers only
-#       once its workers, telemetry and /metrics are all up. vsnatctl is the one built beside
+#       once its workers and telemetry are up and /metrics is served (or, its address taken,
+#       being retried: README.md, "Limits of /metrics"). vsnatctl is the one built beside
 #       VSNATD. Sets VSNATD_PID and VSNATD_STARTTIME; with VSNATD_PIDFILE set, writes
 #       "PID STARTTIME" there too (for a cleanup guard). Returns 0 when ready; 1 when the daemon
 #       exited first (VSNATD_EXIT holds its status, VSNATD_PID is cleared); 2 when it is still

@@ -19,6 +19,10 @@ namespace {
 
 // Short: a held packet waits for the control thread to learn its next hop's MAC.
 constexpr auto kControlTick = std::chrono::milliseconds(1);
+// A /metrics address that cannot be bound is tried again this often, and the failure logged
+// again every kMetricsLogEvery attempts (once a minute).
+constexpr uint64_t kMetricsRetryMs = 5000;
+constexpr unsigned kMetricsLogEvery = 12;
 
 uint64_t steady_ms() {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -187,17 +191,32 @@ bool Daemon::open_ports(std::string& error) {
     return true;
 }
 
-// /metrics, then telemetry: `vsnatctl` answering means everything is up.
+// /metrics, then telemetry: `vsnatctl` answering means start-up is over. The balancer does not
+// need /metrics: when its address is taken, vsnatd runs on and keeps trying (keep_metrics_up).
 bool Daemon::serve_operators(std::string& error) {
-    if (config_.metrics) {
-        const std::string address = format_ipv4(config_.metrics->address);
-        if (!metrics_.start(*this, address, config_.metrics->port, error)) {
-            error += " (another vsnatd? set 'metrics' to a free port, or off)";
-            return false;
-        }
-        spdlog::info("metrics on http://{}:{}/metrics", address, config_.metrics->port);
-    }
+    keep_metrics_up(steady_ms());
     return register_telemetry(*this, error);
+}
+
+// Binds /metrics if it is configured and not served yet, at most every kMetricsRetryMs.
+void Daemon::keep_metrics_up(uint64_t now_ms) {
+    if (!config_.metrics || metrics_.serving() || now_ms < metrics_retry_ms_) {
+        return;
+    }
+    const std::string address = format_ipv4(config_.metrics->address);
+    std::string error;
+    if (metrics_.start(*this, address, config_.metrics->port, error)) {
+        spdlog::info("metrics on http://{}:{}/metrics (attempt {})", address, config_.metrics->port,
+                     metrics_failures_ + 1);
+        return;
+    }
+    metrics_retry_ms_ = now_ms + kMetricsRetryMs;
+    if (metrics_failures_++ % kMetricsLogEvery == 0) {
+        spdlog::error(
+            "/metrics: {}; vsnatd forwards without /metrics and tries again every {} s "
+            "(attempt {})",
+            error, kMetricsRetryMs / 1000, metrics_failures_);
+    }
 }
 
 void Daemon::control_loop() {
@@ -205,6 +224,7 @@ void Daemon::control_loop() {
         const uint64_t now_ms = steady_ms();
         neighbors_.poll(workers_->sightings(), workers_->arp_orders(), now_ms);
         rates_.update(*generation()->snapshot, *workers_, now_ms);
+        keep_metrics_up(now_ms);
         if (take_reload_request()) {
             spdlog::info("SIGHUP: reloading {}", config_path_);
             reload();

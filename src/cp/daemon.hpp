@@ -59,6 +59,7 @@ class Daemon {
     bool start(std::string& error);
     bool open_ports(std::string& error);
     bool serve_operators(std::string& error);
+    void keep_metrics_up(uint64_t now_ms);
     void control_loop();
     ReloadResult reload();
     void publish(std::shared_ptr<const Generation> next);
@@ -79,6 +80,8 @@ class Daemon {
     RateEstimator rates_;
     ReloadChannel reload_channel_;
     MetricsServer metrics_;
+    uint64_t metrics_retry_ms_ = 0;  // when keep_metrics_up tries to bind again
+    unsigned metrics_failures_ = 0;
     std::atomic<uint64_t> reloads_applied_{0};
     std::atomic<uint64_t> reloads_refused_{0};
 };
