@@ -127,7 +127,7 @@ int Daemon::run() {
 
 // EAL, packet buffers, ports, the first snapshot, the workers; then the operators' views.
 bool Daemon::start(std::string& error) {
-    if (!eal_.init(eal_arguments(config_), error)) {
+    if (!lock_devices(error) || !eal_.init(eal_arguments(config_), error)) {
         return false;
     }
     const uint32_t workers = config_.workers;
@@ -168,6 +168,21 @@ bool Daemon::start(std::string& error) {
         return false;
     }
     return serve_operators(error);
+}
+
+// Before EAL attaches to anything: a device another vsnatd holds ends the start here, so the
+// other one forwards alone.
+bool Daemon::lock_devices(std::string& error) {
+    for (const Interface& in : config_.interfaces) {
+        for (const std::string& name : io::device_lock_names(in.device)) {
+            if (!device_locks_.lock(name, error)) {
+                error = "interface '" + in.name + "': device '" + in.device + "' is " + error +
+                        "; stop that vsnatd first: two on one device would both forward";
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 bool Daemon::open_ports(std::string& error) {

@@ -16,6 +16,7 @@
 #include "cp/snapshot_builder.hpp"
 #include "cp/workers.hpp"
 #include "dp/snapshot.hpp"
+#include "io/device_lock.hpp"
 #include "io/port.hpp"
 
 namespace vsnat::cp {
@@ -57,6 +58,7 @@ class Daemon {
 
   private:
     bool start(std::string& error);
+    bool lock_devices(std::string& error);
     bool open_ports(std::string& error);
     bool serve_operators(std::string& error);
     void keep_metrics_up(uint64_t now_ms);
@@ -69,6 +71,7 @@ class Daemon {
     // Declared in the order they are made; released in reverse.
     Config config_;
     std::string config_path_;
+    io::DeviceLocks device_locks_;  // released last: after EAL let go of the devices
     EalSession eal_;
     UniqueMempool pool_;
     io::OpenPorts ports_;
