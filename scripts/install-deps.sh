@@ -14,8 +14,10 @@ packages=(
   clang libclang-rt-14-dev
   # the TRex profiles' unit test (tests/scenarios): scapy builds and parses their packets
   python3-scapy
-  # lab, demo and end-to-end tests
+  # lab, demo and end-to-end tests (python3-prometheus-client: hostile_local.sh reads /metrics
+  # back with Prometheus's own parser)
   iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
+  python3-prometheus-client
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
   # scripts/pktgen.sh builds Pktgen-DPDK 23.06.1 (not a Debian package) with its Lua scripting,
