@@ -25,6 +25,7 @@ namespace vsnat {
     X(echo_replies, "ICMP echo replies sent for VIPs and the director's addresses.")               \
     X(resets_sent, "TCP resets sent for VIP ports with no service.")                               \
     X(unreachables_sent, "ICMP port unreachables sent for VIP ports with no service.")             \
+    X(frag_needed_sent, "ICMP fragmentation-needed sent for datagrams over the egress MTU.")       \
     X(icmp_errors_translated, "ICMP errors about a tracked connection, translated and forwarded.") \
     X(held_for_arp, "Packets held while their next hop's MAC was resolved (sent or dropped).")     \
     X(persistence_hits, "New connections sent where a live persistence template said.")            \
