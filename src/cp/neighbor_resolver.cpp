@@ -25,7 +25,8 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
         static_ips_.insert(to_network(n.address));
         for (size_t i = 0; i < config.interfaces.size(); ++i) {
             if (config.interfaces[i].name == n.interface &&
-                !table_.set(ports[i].port_id, to_network(n.address), n.mac)) {
+                table_.set(ports[i].port_id, to_network(n.address), n.mac) ==
+                    dp::NeighborTable::SetResult::full) {
                 spdlog::warn("neighbor table full: static neighbor {} not set",
                              format_ipv4(n.address));
             }
@@ -69,7 +70,7 @@ void NeighborResolver::learn(rte_ring* sightings) {
             if (static_ips_.contains(s.ip) || (known && *known == s.mac)) {
                 continue;
             }
-            if (!table_.set(s.port_id, s.ip, s.mac)) {
+            if (table_.set(s.port_id, s.ip, s.mac) == dp::NeighborTable::SetResult::full) {
                 spdlog::warn("neighbor table full: {} not learned", ip_text(s.ip));
                 continue;
             }
