@@ -42,6 +42,7 @@ using MacAddress = std::array<uint8_t, 6>;
     X(not_for_us)      /* neither a VIP, a tracked reply, nor our own address */             \
     X(not_our_mac)     /* IPv4 sent to a broadcast, multicast or another host's MAC */       \
     X(bad_source)      /* a source no client has: 0/8, 127/8, class D/E, or ours */          \
+    X(arp_claims_ours) /* ARP whose sender claims a VIP or the director's address */         \
     X(to_director)     /* TCP/UDP to the director's own address: it offers no services */    \
     X(icmp_untracked)  /* an ICMP error about no tracked connection, or ICMP not answered */ \
     X(rate_limited)    /* to a VIP port without service, over the unreachables' rate */      \
