@@ -112,6 +112,19 @@ NeighborTable::SetResult NeighborTable::set(uint16_t port_id, uint32_t ip, const
             break;
         }
     }
+    if (kind != NeighborKind::learned && (free_slot == kNoSlot || size() >= capacity_) &&
+        evict_learned()) {
+        // A static neighbor or a next hop is never refused for a client's sake. The eviction may
+        // have freed a slot in this key's run: look again.
+        free_slot = kNoSlot;
+        for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
+            const uint64_t k = entries_[i].key.load(std::memory_order_relaxed);
+            if (k == kEmpty || k == kTombstone) {
+                free_slot = i;
+                break;
+            }
+        }
+    }
     if (free_slot == kNoSlot || size() >= capacity_) {
         return SetResult::full;
     }
@@ -141,6 +154,23 @@ void NeighborTable::remove_at(uint32_t slot) {
          i = (i - 1) & mask_) {
         entries_[i].key.store(kEmpty, std::memory_order_relaxed);
     }
+}
+
+bool NeighborTable::evict_learned() {
+    uint32_t victim = kNoSlot;
+    for (uint32_t i = 0; i <= mask_; ++i) {
+        const Meta& meta = meta_[i];
+        if ((entries_[i].key.load(std::memory_order_relaxed) & kLive) != 0 &&
+            meta.kind.load(std::memory_order_relaxed) == NeighborKind::learned &&
+            (victim == kNoSlot || meta.used_ms < meta_[victim].used_ms)) {
+            victim = i;
+        }
+    }
+    if (victim == kNoSlot) {
+        return false;
+    }
+    remove_at(victim);
+    return true;
 }
 
 bool NeighborTable::erase(uint16_t port_id, uint32_t ip) {

@@ -75,7 +75,8 @@ class NeighborTable {
         added,      ///< a new entry
         changed,    ///< the entry's MAC changed
         confirmed,  ///< the entry had that MAC already; confirmed now
-        full,       ///< not added: `capacity` entries, or no free slot within kProbeLimit
+        full,       ///< not added: `capacity` entries (none of them learned, for a static entry
+                    ///< or a next hop), or no free slot within kProbeLimit
     };
 
     /// At most `capacity` entries, in twice as many slots.
@@ -113,8 +114,9 @@ class NeighborTable {
     // --- the writer: the control thread only ---
 
     /// Adds `ip` (network order) on `port_id` at `mac`, or updates the entry (its MAC and kind);
-    /// either way it counts as confirmed at `now_ms`. The defaults make a static entry, as
-    /// tests and benchmarks want.
+    /// either way it counts as confirmed at `now_ms`. In a full table a static entry or a next
+    /// hop takes the place of the learned entry used longest ago; a learned one is refused. The
+    /// defaults make a static entry, as tests and benchmarks want.
     SetResult set(uint16_t port_id, uint32_t ip, const MacAddress& mac,
                   NeighborKind kind = NeighborKind::fixed, uint64_t now_ms = 0);
     /// Removes the entry; false when there is none. Readers stop finding it at once.
@@ -168,6 +170,7 @@ class NeighborTable {
     bool read(uint64_t key, MacAddress& mac, Between&& between) const;
     uint32_t slot_of(uint64_t key) const;  // the writer's: kNoSlot when absent
     void remove_at(uint32_t slot);
+    bool evict_learned();  // removes the learned entry used longest ago; false: none
     void start_aging(Meta& m, uint64_t now_ms);
 
     uint32_t capacity_;

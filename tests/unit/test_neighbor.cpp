@@ -92,6 +92,28 @@ TEST_CASE("neighbors: a full table takes new hosts once old ones are removed", "
     CHECK(t.size() == 64);
 }
 
+TEST_CASE("neighbors: in a full table a next hop or a static entry takes a learned one's place",
+          "[neighbor]") {
+    NeighborTable t(4);
+    t.set(0, host(1), mac_of(host(1)), NeighborKind::learned, 3000);
+    t.set(0, host(2), mac_of(host(2)), NeighborKind::learned, 1000);  // used longest ago
+    t.set(0, host(3), mac_of(host(3)), NeighborKind::learned, 2000);
+    t.set(0, host(4), mac_of(host(4)), NeighborKind::next_hop, 0);
+    CHECK(t.set(0, host(5), mac_of(host(5)), NeighborKind::learned, 4000) == Result::full);
+    CHECK(t.set(0, host(6), mac_of(host(6)), NeighborKind::next_hop, 4000) == Result::added);
+    CHECK_FALSE(t.find(0, host(2)).has_value());
+    CHECK(t.set(0, host(7), mac_of(host(7)), NeighborKind::fixed, 4000) == Result::added);
+    CHECK_FALSE(t.find(0, host(3)).has_value());
+    CHECK(t.set(0, host(8), mac_of(host(8)), NeighborKind::fixed, 4000) == Result::added);
+    CHECK_FALSE(t.find(0, host(1)).has_value());
+    // Nothing learned is left to give way.
+    CHECK(t.set(0, host(9), mac_of(host(9)), NeighborKind::fixed, 4000) == Result::full);
+    CHECK(t.size() == 4);
+    for (uint32_t i : {4, 6, 7, 8}) {
+        CHECK(t.find(0, host(i)) == mac_of(host(i)));
+    }
+}
+
 TEST_CASE("neighbors: churn through tombstones keeps every key findable", "[neighbor]") {
     // 32 live keys in 64 slots, one replaced per round for 200,000 rounds: chains run through
     // tombstones and reused slots all the time. A removal that broke a chain (an emptied slot
