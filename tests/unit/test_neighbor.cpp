@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -259,28 +260,33 @@ TEST_CASE("neighbors: readers during writes never see another key's MAC", "[neig
     // key to key under the readers. Each MAC names its key; a reader that kept a MAC naming
     // another address would send a packet to the wrong host. One reader pauses between its two
     // loads of a slot (key, MAC), as a preempted worker would, so that slots are reused inside
-    // that window; the other reads as the packet path does.
+    // that window; the other reads as the packet path does. The writer goes on until both have
+    // found MACs a while (bounded: 10 s), however the threads are scheduled.
     NeighborTable t(8);
     constexpr uint32_t kKeys = 24;
     std::atomic<bool> stop{false};
-    std::atomic<uint64_t> found{0}, wrong{0};
-    auto reader = [&](bool pause) {
-        uint64_t f = 0, w = 0;
+    std::atomic<uint64_t> found_paused{0}, found_plain{0}, wrong{0};
+    auto reader = [&](bool pause, std::atomic<uint64_t>& found) {
         MacAddress mac;
         for (uint32_t i = 0; !stop.load(std::memory_order_relaxed); i = (i + 1) % kKeys) {
             const bool hit =
                 pause ? t.lookup_between(0, host(i), mac, [] { std::this_thread::yield(); })
                       : t.lookup(0, host(i), mac);
             if (hit) {
-                ++f;
-                w += ip_in(mac) != host(i) ? 1 : 0;
+                found.fetch_add(1, std::memory_order_relaxed);
+                if (ip_in(mac) != host(i)) {
+                    wrong.fetch_add(1, std::memory_order_relaxed);
+                }
             }
         }
-        found += f;
-        wrong += w;
     };
-    std::thread paused(reader, true), plain(reader, false);
-    for (uint32_t round = 0; round < 400000; ++round) {
+    std::thread paused(reader, true, std::ref(found_paused));
+    std::thread plain(reader, false, std::ref(found_plain));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    uint32_t round = 0;
+    for (; round < 400000 || ((found_paused.load() < 1000 || found_plain.load() < 1000) &&
+                              std::chrono::steady_clock::now() < deadline);
+         ++round) {
         const uint32_t in = round % kKeys, out = (round + kKeys - 8) % kKeys;
         t.erase(0, host(out));
         t.set(0, host(in), mac_of(host(in), static_cast<uint8_t>(round)), NeighborKind::learned, 0);
@@ -288,7 +294,9 @@ TEST_CASE("neighbors: readers during writes never see another key's MAC", "[neig
     stop = true;
     paused.join();
     plain.join();
-    INFO("lookups that found a MAC: " << found.load());
-    CHECK(found.load() > 0);
+    INFO("writes: " << round << ", MACs found: " << found_paused.load() << " pausing, "
+                    << found_plain.load() << " not");
+    CHECK(found_paused.load() >= 1000);
+    CHECK(found_plain.load() >= 1000);
     CHECK(wrong.load() == 0);
 }
