@@ -42,6 +42,7 @@ using MacAddress = std::array<uint8_t, 6>;
     X(not_for_us)      /* neither a VIP, a tracked reply, nor our own address */                   \
     X(not_our_mac)     /* IPv4 sent to a broadcast, multicast or another host's MAC */             \
     X(bad_source)      /* a source no client has: 0/8, 127/8, class D/E, or ours */                \
+    X(arp_claims_ours) /* ARP whose sender claims a VIP or the director's address */               \
     X(reverse_path)    /* its source is not routed back out of the interface it came in on */      \
     X(protocol_share)  /* a new connection of a protocol that holds its table share */             \
     X(prefix_share)    /* a new connection from a source prefix that holds its table share */      \

@@ -148,7 +148,7 @@ bool Daemon::start(std::string& error) {
     first->config = config_;
     first->snapshot = build_snapshot(config_, bindings_, workers);
     snapshot_.store(first->snapshot.get(), std::memory_order_release);
-    neighbors_.configure(config_, bindings_, *first->snapshot);
+    neighbors_.configure(config_, bindings_, *first->snapshot, steady_ms());
     generation_.store(std::move(first), std::memory_order_release);
 
     WorkersSpec spec;
@@ -251,7 +251,7 @@ ReloadResult Daemon::reload() {
     next->snapshot =
         build_snapshot(next->config, bindings_, config_.workers, generation()->snapshot.get());
     config_ = next->config;
-    neighbors_.configure(config_, bindings_, *next->snapshot);
+    neighbors_.configure(config_, bindings_, *next->snapshot, steady_ms());
     publish(std::move(next));
     reloads_applied_.fetch_add(1);
     result.applied = true;

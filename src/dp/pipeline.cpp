@@ -96,9 +96,17 @@ void queue_out(WorkerContext& ctx, rte_mbuf* m, const InterfaceEntry& out, const
     ++ctx.counters.tx_packets;
 }
 
+// Tells the control thread about a neighbor (NeighborSighting), while the burst has room.
+void report(WorkerContext& ctx, const NeighborSighting& s) {
+    if (ctx.sighting_count < ctx.sightings.size()) {
+        ctx.sightings[ctx.sighting_count++] = s;
+    }
+}
+
 // Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it. For
-// an unresolved next hop it sends (at most once a second) an ARP request and holds the packet
-// while there is room.
+// an unresolved next hop it sends (at most once a second) an ARP request, tells the control
+// thread it awaits the answer (only an awaited answer is learned), and holds the packet while
+// there is room.
 void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
     uint32_t next_hop = 0;
     const InterfaceEntry* out = ctx.snapshot->route(dst, next_hop);
@@ -111,8 +119,8 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
         queue_out(ctx, f.mbuf, *out, mac);
         return;
     }
-    if (ctx.arp_throttle.allow(next_hop, now_ms)) {
-        send_arp_request(ctx, *out, next_hop);
+    if (ctx.arp_throttle.allow(next_hop, now_ms) && send_arp_request(ctx, *out, next_hop)) {
+        report(ctx, {next_hop, out->port_id, {}, NeighborSighting::Kind::asked});
     }
     HoldQueue& hold = ctx.held;
     if (hold.count == HoldQueue::kCapacity) {
@@ -543,6 +551,12 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
+// Answers ARP requests for the director's addresses and VIPs, and reports the on-link senders
+// worth learning: answers to the director (to a request it made, the control thread decides) and
+// known neighbors at a new MAC. Any other sender is a host the director does not talk to: no
+// report, so it takes no room anywhere (Linux, too, learns from unsolicited ARP only what it
+// has). A sender claiming an address of the director's is refused: a VIP or an own address
+// stored as a neighbor would send the director's traffic for it to whoever said so.
 void handle_arp(WorkerContext& ctx, const Flow& f) {
     const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
     const ArpInfo arp = read_arp(f.frame, f.parsed);
@@ -550,11 +564,21 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         drop(ctx, f.mbuf, DropReason::not_for_us);
         return;
     }
+    if (ctx.snapshot->is_ours(arp.sender_ip)) {
+        drop(ctx, f.mbuf, DropReason::arp_claims_ours);
+        return;
+    }
     const bool sender_on_link =
-        arp.sender_ip != 0 && arp.sender_ip != iface->address &&
-        (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
-    if (sender_on_link && ctx.sighting_count < ctx.sightings.size()) {
-        ctx.sightings[ctx.sighting_count++] = {arp.sender_ip, iface->port_id, arp.sender_mac};
+        arp.sender_ip != 0 && (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
+    bool reported = false;
+    if (sender_on_link) {
+        MacAddress known;
+        const bool answer_to_us = arp.operation == 2 && arp.target_ip == iface->address;
+        if (answer_to_us || (ctx.neighbors->peek(iface->port_id, arp.sender_ip, known) &&
+                             known != arp.sender_mac)) {
+            report(ctx, {arp.sender_ip, iface->port_id, arp.sender_mac});
+            reported = true;
+        }
     }
     const bool for_us =
         arp.target_ip == iface->address || ctx.snapshot->answers_arp_for_vip(*iface, arp.target_ip);
@@ -565,7 +589,7 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         return;
     }
     if (sender_on_link) {
-        ++ctx.counters.arp_received;
+        ++(reported ? ctx.counters.arp_received : ctx.counters.arp_ignored);
         rte_pktmbuf_free(f.mbuf);
         return;
     }

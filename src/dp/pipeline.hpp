@@ -81,12 +81,18 @@ struct PacketBatch {
     }
 };
 
-/// A neighbor seen in an ARP packet, for the control thread (the neighbor table's one writer).
+/// What a worker tells the control thread (the neighbor table's one writer) about neighbors, in
+/// the order it happened: an ARP request it sent (`asked`: the answer is awaited, and may be
+/// learned), or an ARP packet whose sender may be worth learning (`seen`: an answer to the
+/// director, or a known neighbor at a new MAC).
 struct NeighborSighting {
-    uint32_t ip;
+    enum class Kind : uint8_t { seen, asked };
+    uint32_t ip;  // network order
     uint16_t port_id;
-    MacAddress mac;
+    MacAddress mac;  // seen only
+    Kind kind = Kind::seen;
 };
+static_assert(sizeof(NeighborSighting) % 4 == 0, "rte_ring elements are whole 32-bit words");
 
 /// Token bucket for the replies a worker builds to rejected connection attempts (RFC 1812
 /// 4.3.2.8): `per_second` comes from the snapshot each time, so a reload changes it at once.
@@ -191,7 +197,9 @@ struct alignas(64) WorkerContext {
     const NeighborTable* neighbors = nullptr;
     rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
     std::array<PacketBatch, kMaxPorts> tx{};
-    /// Neighbors seen in this burst, for the control thread; the caller empties it.
+    /// Neighbors seen and asked for in this burst (at most one per packet), for the control
+    /// thread; the caller hands them over before it sends the burst's packets, so that an
+    /// `asked` reaches the control thread before the answer can.
     std::array<NeighborSighting, kMaxBurst> sightings{};
     uint16_t sighting_count = 0;
     RateLimiter unreachable_limit;

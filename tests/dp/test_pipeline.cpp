@@ -167,7 +167,7 @@ std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddres
 
 const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports who asked") {
+TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports answers to it") {
     PipelineHarness h;
     h.run({arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.5", kBroadcast),
            arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.1", kBroadcast),
@@ -185,11 +185,93 @@ TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports who
     CHECK(load_u32_raw(&h.sent[1].bytes[28]) == ip_raw("202.103.106.1"));
     CHECK(dropped(h, DropReason::not_for_us) == 0);  // asked for another host: seen, not answered
     CHECK(h.ctx.counters.arp_replies == 2);
-    // The gateway (three times) and the real server were seen, with their MACs.
-    REQUIRE(h.sightings.size() == 4);
-    CHECK(h.sightings[3].ip == ip_raw("172.16.0.2"));
-    CHECK(h.sightings[3].port_id == kInsidePort);
-    CHECK(h.sightings[3].mac == kRs1Mac);
+    // The gateway asking, at the MAC the table has, tells nothing new; the real server's answer
+    // to the director is reported, with its MAC.
+    CHECK(h.ctx.counters.arp_ignored == 1);
+    CHECK(h.ctx.counters.arp_received == 1);
+    REQUIRE(h.sightings.size() == 1);
+    CHECK(h.sightings[0].kind == dp::NeighborSighting::Kind::seen);
+    CHECK(h.sightings[0].ip == ip_raw("172.16.0.2"));
+    CHECK(h.sightings[0].port_id == kInsidePort);
+    CHECK(h.sightings[0].mac == kRs1Mac);
+}
+
+TEST_CASE(
+    "ARP: a host the director does not talk to is not reported; a known one at a new MAC "
+    "is") {
+    PipelineHarness h;
+    const MacAddress stranger = {0x02, 0x66, 0x00, 0x00, 0x00, 0x01};
+    const MacAddress moved = {0x02, 0x66, 0x00, 0x00, 0x00, 0x02};
+    std::vector<std::vector<uint8_t>> frames;
+    // Gratuitous ARPs (request and reply forms) from 20 on-link senders nobody asked for, an
+    // answer sent to another host, and an ARP request for another host.
+    for (int i = 0; i < 20; ++i) {
+        const std::string sender = "202.103.106." + std::to_string(20 + i);
+        frames.push_back(
+            arp_frame(static_cast<uint16_t>(1 + i % 2), sender, stranger, sender, kBroadcast));
+    }
+    frames.push_back(arp_frame(2, "202.103.106.60", stranger, "202.103.106.61", kBroadcast));
+    frames.push_back(arp_frame(1, "202.103.106.62", stranger, "202.103.106.63", kBroadcast));
+    // The gateway, known, announces a new MAC.
+    frames.push_back(arp_frame(1, "202.103.106.254", moved, "202.103.106.254", kBroadcast));
+    h.run(frames);
+    CHECK(h.sent.empty());
+    CHECK(h.ctx.counters.arp_ignored == 22);
+    CHECK(h.ctx.counters.arp_received == 1);
+    REQUIRE(h.sightings.size() == 1);
+    CHECK(h.sightings[0].ip == ip_raw("202.103.106.254"));
+    CHECK(h.sightings[0].mac == moved);
+}
+
+TEST_CASE("ARP: a worker reports the address it asks for before the answer") {
+    // A real server the table does not know: the SYN is held and 172.16.9.9 asked for; its
+    // answer, in the next burst, is reported after the `asked`, so the control thread, which
+    // learns only what it awaits, learns it.
+    PipelineHarness h;
+    auto snap = seed_snapshot();
+    snap->services[0].servers[1].ip = ip_raw("172.16.9.9");
+    snap->finalize(1);
+    h.ctx.snapshot = snap.get();
+    const MacAddress rs_mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x09};
+    h.run({build_packet(from_client(6100, SYN))}, 0);
+    h.run({build_packet(from_client(6100, SYN))}, 10);  // throttled: no second request
+    h.run({arp_frame(2, "172.16.9.9", rs_mac, "172.16.0.1", kInsideMac)}, 20);
+    REQUIRE(h.sightings.size() == 2);
+    CHECK(h.sightings[0].kind == dp::NeighborSighting::Kind::asked);
+    CHECK(h.sightings[0].ip == ip_raw("172.16.9.9"));
+    CHECK(h.sightings[0].port_id == kInsidePort);
+    CHECK(h.sightings[1].kind == dp::NeighborSighting::Kind::seen);
+    CHECK(h.sightings[1].ip == ip_raw("172.16.9.9"));
+    CHECK(h.sightings[1].mac == rs_mac);
+    CHECK(h.ctx.counters.arp_requests == 1);
+}
+
+TEST_CASE("ARP: a sender claiming a VIP or the director's address is refused, never stored") {
+    PipelineHarness h;
+    const MacAddress liar = {0x02, 0x66, 0x00, 0x00, 0x00, 0x99};
+    h.run({// Gratuitous ARP for the VIP, an "answer" from the VIP to the director, a request
+           // for the director from the VIP, and the director's own addresses claimed on each
+           // link (the inside one also as an answer to the director).
+           arp_frame(1, "202.103.106.5", liar, "202.103.106.5", kBroadcast),
+           arp_frame(2, "202.103.106.5", liar, "202.103.106.1", kOutsideMac),
+           arp_frame(1, "202.103.106.5", liar, "202.103.106.1", kBroadcast),
+           arp_frame(1, "202.103.106.1", liar, "202.103.106.1", kBroadcast),
+           arp_frame(2, "172.16.0.1", liar, "172.16.0.1", kInsideMac)});
+    CHECK(h.sent.empty());  // not answered either
+    CHECK(h.sightings.empty());
+    CHECK(dropped(h, DropReason::arp_claims_ours) == 5);
+    CHECK(h.ctx.counters.arp_received + h.ctx.counters.arp_ignored == 0);
+    // Traffic to the VIP goes on as before: the client's SYN reaches a real server, and the
+    // SYN-ACK leaves towards the gateway, not the liar.
+    h.run({build_packet(from_client(6200, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    const PacketFields to_server = read_fields(h.sent[0].bytes);
+    const std::string rip = format_ip(to_server.dst_ip);
+    CHECK(to_server.dst_mac == (rip == "172.16.0.2" ? kRs1Mac : kRs2Mac));
+    h.run({build_packet(from_server(rip, to_server.dst_port, 6200, SYN | ACK))});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(read_fields(h.sent[1].bytes).dst_mac == kGatewayMac);
+    CHECK(format_ip(read_fields(h.sent[1].bytes).src_ip) == "202.103.106.5");
 }
 
 TEST_CASE("ICMP echo to the VIP and to the director's addresses is answered") {
