@@ -21,10 +21,12 @@ namespace vsnat {
     X(connections_evicted, "Half-open connections ended to make room in a full table.")            \
     X(arp_replies, "ARP replies sent for the director's addresses and VIPs.")                      \
     X(arp_requests, "ARP requests sent to resolve next hops.")                                     \
-    X(arp_received, "ARP packets taken in for neighbor learning.")                                 \
+    X(arp_received, "ARP answers to the director, or from known hosts at a new MAC: to learn.")    \
+    X(arp_ignored, "ARP packets from hosts the director does not talk to: not learned.")           \
     X(echo_replies, "ICMP echo replies sent for VIPs and the director's addresses.")               \
     X(resets_sent, "TCP resets sent for VIP ports with no service.")                               \
     X(unreachables_sent, "ICMP port unreachables sent for VIP ports with no service.")             \
+    X(frag_needed_sent, "ICMP fragmentation-needed sent for datagrams over the egress MTU.")       \
     X(icmp_errors_translated, "ICMP errors about a tracked connection, translated and forwarded.") \
     X(held_for_arp, "Packets held while their next hop's MAC was resolved (sent or dropped).")     \
     X(persistence_hits, "New connections sent where a live persistence template said.")            \

@@ -17,39 +17,44 @@ using MacAddress = std::array<uint8_t, 6>;
 
 /// Why a packet was not forwarded. Every drop is counted under exactly one reason.
 /// One list, so the names can never fall out of step with the values.
-#define VSNAT_DROP_REASONS(X)                                                                \
-    /* parser */                                                                             \
-    X(frame_truncated)      /* shorter than the headers it announces */                      \
-    X(unsupported_l2)       /* an ethertype we do not handle, or a second VLAN tag */        \
-    X(bad_ip_version)       /* IPv4 header with version != 4 */                              \
-    X(bad_ip_header_length) /* IHL < 5 or beyond the frame */                                \
-    X(bad_ip_total_length)  /* total length below the header, or beyond the frame */         \
-    X(bad_ip_checksum)      /* received IPv4 header checksum is wrong */                     \
-    X(ip_fragment)          /* fragments are not reassembled */                              \
-    X(bad_l4_header)        /* TCP data offset < 5 or L4 header beyond the datagram */       \
-    X(unsupported_l4)       /* an IP protocol we do not balance */                           \
-    X(bad_arp)              /* ARP that is not Ethernet/IPv4 */                              \
-    X(multi_segment)        /* a chained mbuf: headers are only read from one segment */     \
-    /* forwarding */                                                                         \
-    X(ttl_expired)     /* TTL would reach zero on forwarding */                              \
-    X(no_service)      /* to a VIP port no service offers (rejected: RST / unreachable) */   \
-    X(no_connection)   /* not a SYN, and no tracked connection */                            \
-    X(no_real_server)  /* the scheduler found no available real server */                    \
-    X(table_full)      /* the connection table has no room for a new connection */           \
-    X(flow_conflict)   /* the new connection's reply key belongs to another connection */    \
-    X(no_route)        /* no interface or gateway reaches the destination */                 \
-    X(no_neighbor)     /* next hop's MAC address is not resolved yet (ARP sent) */           \
-    X(not_for_us)      /* neither a VIP, a tracked reply, nor our own address */             \
-    X(not_our_mac)     /* IPv4 sent to a broadcast, multicast or another host's MAC */       \
-    X(bad_source)      /* a source no client has: 0/8, 127/8, class D/E, or ours */          \
-    X(to_director)     /* TCP/UDP to the director's own address: it offers no services */    \
-    X(icmp_untracked)  /* an ICMP error about no tracked connection, or ICMP not answered */ \
-    X(rate_limited)    /* to a VIP port without service, over the unreachables' rate */      \
-    X(no_mbuf)         /* no buffer for a packet the director had to build */                \
-    X(tx_full)         /* the port refused the packet */                                     \
-    X(handover_full)   /* the owning worker's handover ring was full */                      \
-    X(drained)         /* its real server was removed, under `drain: drop` */                \
-    X(helper_full)     /* no FTP helper state left for a new control connection */           \
+#define VSNAT_DROP_REASONS(X)                                                                      \
+    /* parser */                                                                                   \
+    X(frame_truncated)      /* shorter than the headers it announces */                            \
+    X(unsupported_l2)       /* an ethertype we do not handle, or a second VLAN tag */              \
+    X(bad_ip_version)       /* IPv4 header with version != 4 */                                    \
+    X(bad_ip_header_length) /* IHL < 5 or beyond the frame */                                      \
+    X(bad_ip_total_length)  /* total length below the header, or beyond the frame */               \
+    X(bad_ip_checksum)      /* received IPv4 header checksum is wrong */                           \
+    X(ip_fragment)          /* fragments are not reassembled */                                    \
+    X(bad_l4_header)        /* TCP data offset < 5 or L4 header beyond the datagram */             \
+    X(unsupported_l4)       /* an IP protocol we do not balance */                                 \
+    X(bad_arp)              /* ARP that is not Ethernet/IPv4 */                                    \
+    X(multi_segment)        /* a chained mbuf: headers are only read from one segment */           \
+    /* forwarding */                                                                               \
+    X(ttl_expired)     /* TTL would reach zero on forwarding */                                    \
+    X(no_service)      /* to a VIP port no service offers (rejected: RST / unreachable) */         \
+    X(no_connection)   /* not a SYN, and no tracked connection */                                  \
+    X(no_real_server)  /* the scheduler found no available real server */                          \
+    X(table_full)      /* the connection table has no room for a new connection */                 \
+    X(flow_conflict)   /* the new connection's reply key belongs to another connection */          \
+    X(no_route)        /* no interface or gateway reaches the destination */                       \
+    X(no_neighbor)     /* next hop's MAC address is not resolved yet (ARP sent) */                 \
+    X(not_for_us)      /* neither a VIP, a tracked reply, nor our own address */                   \
+    X(not_our_mac)     /* IPv4 sent to a broadcast, multicast or another host's MAC */             \
+    X(bad_source)      /* a source no client has: 0/8, 127/8, class D/E, or ours */                \
+    X(arp_claims_ours) /* ARP whose sender claims a VIP or the director's address */               \
+    X(reverse_path)    /* its source is not routed back out of the interface it came in on */      \
+    X(protocol_share)  /* a new connection of a protocol that holds its table share */             \
+    X(prefix_share)    /* a new connection from a source prefix that holds its table share */      \
+    X(over_mtu)        /* larger than the link it would leave by (DF: fragmentation needed) */     \
+    X(to_director)     /* TCP/UDP to the director's own address: it offers no services */          \
+    X(icmp_untracked)  /* an ICMP error about no tracked connection, or ICMP not answered */       \
+    X(rate_limited)    /* a reply the director would build (RST, unreachable), over reject_rate */ \
+    X(no_mbuf)         /* no buffer for a packet the director had to build */                      \
+    X(tx_full)         /* the port refused the packet */                                           \
+    X(handover_full)   /* the owning worker's handover ring was full */                            \
+    X(drained)         /* its real server was removed, under `drain: drop` */                      \
+    X(helper_full)     /* no FTP helper state left for a new control connection */                 \
     X(bad_l4_checksum) /* a segment the FTP helper must rewrite has a wrong checksum */
 
 enum class DropReason : uint8_t {

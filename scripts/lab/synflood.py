@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Bounded SYN flood for the namespace lab: TCP SYNs from random forged sources to one address.
+"""Bounded flood for the namespace lab: TCP SYNs (or UDP datagrams, --udp) from random forged
+sources to one address.
 
 usage: synflood.py --dst 198.18.0.100 --dport 80 [--src-net 198.18.128.0/17] [--seconds S]
-                   [--count N] [--rate PPS] [--flows F]
+                   [--count N] [--rate PPS] [--flows F] [--udp]
 
 Run it inside the lab's client namespace (ip netns exec vsnat-client ...). Sources are drawn
 from --src-net, which must lie in 198.18.0.0/15 (the benchmarking range the lab owns; "The lab"
-in docs/ARCHITECTURE.md), and so must --dst. The default source network is routed nowhere in the
-lab: the real servers' SYN-ACKs reach the director and die there (no route), so nobody else sees
-them. The flood is --flows distinct SYNs (source address and port), sent round and round. Stops
+in docs/ARCHITECTURE.md), and so must --dst. The default source network is no host's in the lab:
+the end-to-end configs route it through the client namespace (gateway 198.18.0.1), whose kernel
+forwards nothing, so the real servers' answers die there; a director with no route to it drops
+the flood on arrival (reverse-path filter). The flood is --flows distinct packets (source
+address and port), sent round and round. Stops
 after --seconds or --count packets, whichever comes first (both bounded). Prints one line:
 packets sent, seconds, rate.
 """
@@ -35,14 +38,25 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def ipv4(src: int, dst: int, protocol: int, l4: bytes) -> bytes:
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(l4), random.getrandbits(16), 0, 64,
+                     protocol, 0, src, dst)
+    return ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:] + l4
+
+
 def syn(src: int, dst: int, sport: int, dport: int, seq: int) -> bytes:
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
     pseudo = struct.pack("!IIBBH", src, dst, 0, socket.IPPROTO_TCP, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64,
-                     socket.IPPROTO_TCP, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-    return ip + tcp
+    return ipv4(src, dst, socket.IPPROTO_TCP, tcp)
+
+
+def datagram(src: int, dst: int, sport: int, dport: int, _seq: int) -> bytes:
+    payload = b"flood"
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    pseudo = struct.pack("!IIBBH", src, dst, 0, socket.IPPROTO_UDP, len(udp))
+    udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    return ipv4(src, dst, socket.IPPROTO_UDP, udp)
 
 
 def main() -> int:
@@ -54,6 +68,7 @@ def main() -> int:
     p.add_argument("--count", type=int, default=10_000_000)
     p.add_argument("--rate", type=int, default=0, help="packets per second; 0: as fast as it goes")
     p.add_argument("--flows", type=int, default=4096, help="distinct SYNs, sent round and round")
+    p.add_argument("--udp", action="store_true", help="UDP datagrams instead of TCP SYNs")
     a = p.parse_args()
 
     dst = ipaddress.ip_address(a.dst)
@@ -69,8 +84,9 @@ def main() -> int:
 
     rng = random.Random(os.getpid())
     first, size = int(net.network_address), net.num_addresses
-    packets = [syn(first + rng.randrange(size), int(dst), rng.randrange(1024, 65536), a.dport,
-                   rng.getrandbits(32)) for _ in range(a.flows)]
+    make = datagram if a.udp else syn
+    packets = [make(first + rng.randrange(size), int(dst), rng.randrange(1024, 65536), a.dport,
+                    rng.getrandbits(32)) for _ in range(a.flows)]
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     target = (str(dst), 0)
     sent = next_packet = 0
@@ -91,7 +107,8 @@ def main() -> int:
                 pass  # the veth's queue is full: the flood is at its rate
             next_packet = (next_packet + 1) % len(packets)
     elapsed = time.monotonic() - t0
-    print(f"synflood: {sent} SYNs to {dst}:{a.dport} from {net} in {elapsed:.1f} s "
+    what = "UDP datagrams" if a.udp else "SYNs"
+    print(f"synflood: {sent} {what} to {dst}:{a.dport} from {net} in {elapsed:.1f} s "
           f"({sent / max(elapsed, 1e-9):.0f}/s)")
     return 0
 

@@ -33,6 +33,9 @@ constexpr std::array kIdleModes{Choice<IdleMode>{"poll", IdleMode::poll},
                                 Choice<IdleMode>{"adaptive", IdleMode::adaptive}};
 constexpr std::array kDrainModes{Choice<Drain>{"finish", Drain::finish},
                                  Choice<Drain>{"drop", Drain::drop}};
+constexpr std::array kReversePaths{Choice<ReversePath>{"strict", ReversePath::strict},
+                                   Choice<ReversePath>{"loose", ReversePath::loose},
+                                   Choice<ReversePath>{"off", ReversePath::off}};
 constexpr std::array kProtocols{Choice<Protocol>{"tcp", Protocol::tcp},
                                 Choice<Protocol>{"udp", Protocol::udp}};
 constexpr std::array kHelpers{Choice<Helper>{"none", Helper::none},
@@ -259,10 +262,14 @@ std::string describe(const YAML::Node& node) {
     }
 }
 
-constexpr std::array<std::string_view, 11> kTopKeys{
-    "eal",       "workers",  "max_connections", "idle",  "metrics",       "interfaces",
-    "neighbors", "timeouts", "services",        "drain", "packet_buffers"};
-constexpr std::array<std::string_view, 4> kInterfaceKeys{"name", "device", "address", "gateway"};
+constexpr std::array<std::string_view, 14> kTopKeys{
+    "eal",         "workers",     "max_connections", "idle",  "metrics",        "interfaces",
+    "neighbors",   "timeouts",    "services",        "drain", "packet_buffers", "reverse_path",
+    "reject_rate", "table_shares"};
+constexpr std::array<std::string_view, 3> kTableShareKeys{"protocol", "source_prefix",
+                                                          "source_prefix_length"};
+constexpr std::array<std::string_view, 5> kInterfaceKeys{"name", "device", "address", "gateway",
+                                                         "mtu"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
 constexpr std::array<std::string_view, 10> kServiceKeys{
     "name",   "protocol",     "vip",  "port", "scheduler", "persistence", "persistence_netmask",
@@ -294,6 +301,7 @@ constexpr auto kTimeoutKeys = [] {
 constexpr uint64_t kMaxWorkers = 64;
 // An mbuf pool of 2^28 default-sized buffers would need over half a TiB of hugepages.
 constexpr uint64_t kMaxPacketBuffers = 1u << 28;
+constexpr uint64_t kMaxRejectRate = 1'000'000;
 constexpr uint64_t kMaxWeight = 65535;
 constexpr uint64_t kMaxThreshold = 1ULL << 31;
 
@@ -344,6 +352,7 @@ class Loader {
     std::optional<uint8_t> netmask(const Field& f);
     std::optional<uint32_t> duration(const Field& f, uint32_t min);
     std::optional<MacAddress> mac(const Field& f);
+    std::optional<uint32_t> percent(const Field& f);
     template <typename E, size_t N>
     std::optional<E> choice(const Field& f, const std::array<Choice<E>, N>& table);
 
@@ -353,6 +362,7 @@ class Loader {
     void read_interface(const Field& item);
     void read_neighbor(const Field& item);
     void read_timeouts(const Field& f);
+    void read_table_shares(const Field& f);
     void read_service(const Field& item);
     bool read_service_values(const YAML::Node& n, Service& s);
     void read_real_server(const Field& item, Service& s,
@@ -510,6 +520,17 @@ std::optional<uint64_t> Loader::integer(const Field& f, uint64_t lo, uint64_t hi
     return scalar(f, expected, [=](std::string_view t) { return parse_uint(t, lo, hi); });
 }
 
+// "90%" (or a bare 90): 1..100.
+std::optional<uint32_t> Loader::percent(const Field& f) {
+    return scalar(f, "a percentage 1%..100%", [](std::string_view t) -> std::optional<uint32_t> {
+        if (!t.empty() && t.back() == '%') {
+            t.remove_suffix(1);
+        }
+        auto value = parse_uint(t, 1, 100);
+        return value ? std::optional<uint32_t>(static_cast<uint32_t>(*value)) : std::nullopt;
+    });
+}
+
 std::optional<uint16_t> Loader::port(const Field& f) {
     auto value = integer(f, 1, 65535);
     return value ? std::optional<uint16_t>(static_cast<uint16_t>(*value)) : std::nullopt;
@@ -606,6 +627,9 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.idle, choice(field(n, "idle"), kIdleModes));
     assign_if(config_.packet_buffers, integer(field(n, "packet_buffers"), 0, kMaxPacketBuffers));
     assign_if(config_.drain, choice(field(n, "drain"), kDrainModes));
+    assign_if(config_.reverse_path, choice(field(n, "reverse_path"), kReversePaths));
+    assign_if(config_.reject_rate, integer(field(n, "reject_rate"), 0, kMaxRejectRate));
+    read_table_shares(field(n, "table_shares"));
     read_metrics(field(n, "metrics"));
     for (const Field& item :
          items(required(n, "interfaces", "config"), "interfaces", "interface")) {
@@ -657,6 +681,7 @@ void Loader::read_interface(const Field& item) {
     }
     Interface i{*name_value, *device_value, prefix_value->address, prefix_value->length,
                 gateway_value};
+    assign_if(i.mtu, integer(field(n, "mtu"), kMinMtu, kMaxMtu));
     check_gateway(gateway, i);
     config_.interfaces.push_back(std::move(i));
 }
@@ -705,6 +730,16 @@ void Loader::read_timeouts(const Field& f) {
     for (auto [name, member] : kTimeoutFields) {
         assign_if(config_.timeouts.*member, duration(field(f.value, name), 1));
     }
+}
+
+void Loader::read_table_shares(const Field& f) {
+    if (!check_map(f, "table_shares", kTableShareKeys)) {
+        return;
+    }
+    TableShares& t = config_.table_shares;
+    assign_if(t.protocol_percent, percent(field(f.value, "protocol")));
+    assign_if(t.source_prefix_percent, percent(field(f.value, "source_prefix")));
+    assign_if(t.source_prefix_length, integer(field(f.value, "source_prefix_length"), 1, 32));
 }
 
 void Loader::read_service(const Field& item) {
@@ -891,6 +926,10 @@ std::string_view helper_name(Helper h) {
 }
 std::string_view idle_mode_name(IdleMode m) {
     return name_of(kIdleModes, m);
+}
+
+std::string_view reverse_path_name(ReversePath r) {
+    return name_of(kReversePaths, r);
 }
 
 std::string format_ipv4(Ipv4 address) {

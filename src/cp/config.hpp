@@ -22,13 +22,34 @@ enum class Helper : uint8_t { none, ftp };
 /// dropped at once (LVS's expire_nodest_conn).
 enum class Drain : uint8_t { finish, drop };
 
+/// Reverse-path filtering of what arrives (RFC 3704, Linux's rp_filter): `strict` takes a packet
+/// only on the interface the director would send its reply out of, `loose` from any source the
+/// director has a route to, `off` from anywhere.
+enum class ReversePath : uint8_t { strict, loose, off };
+
+/// The most of each worker's connection table one protocol, and the clients of one source
+/// prefix, may hold: a flood of one kind cannot take the whole table.
+struct TableShares {
+    uint32_t protocol_percent = 90;       // tcp or udp
+    uint32_t source_prefix_percent = 50;  // one source_prefix_length prefix of clients
+    uint8_t source_prefix_length = 24;
+
+    bool operator==(const TableShares&) const = default;
+};
+
 struct Interface {
     std::string name;
     std::string device;  // PCI address or vdev string
     Ipv4 address = 0;    // the director's own address on this link
     uint8_t prefix_len = 0;
     std::optional<Ipv4> gateway;  // next hop for destinations outside every connected prefix
+    uint16_t mtu = 1500;          // the largest IP datagram sent on this link
 };
+
+/// The MTUs an interface may have: IPv4's minimum, and what one 2 KiB packet buffer holds
+/// (a larger frame would need chained buffers, which vsnat does not take).
+constexpr uint16_t kMinMtu = 576;
+constexpr uint16_t kMaxMtu = 2034;
 
 struct Neighbor {
     Ipv4 address = 0;
@@ -97,7 +118,12 @@ struct Config {
     // Packet buffers in the mbuf pool; 0 = sized from ports and workers. A larger value is for
     // ports that hold many buffers themselves (net_pcap infinite_rx keeps its whole file).
     uint32_t packet_buffers = 0;
-    Drain drain = Drain::finish;                                 // for services that do not say
+    Drain drain = Drain::finish;  // for services that do not say
+    ReversePath reverse_path = ReversePath::strict;
+    /// Replies per second and per worker to connection attempts on VIP ports without a service:
+    /// TCP resets, and ICMP port unreachables, each kind its own budget. 0: none are sent.
+    uint32_t reject_rate = 1000;
+    TableShares table_shares;
     std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;
     std::vector<Neighbor> neighbors;
@@ -132,6 +158,7 @@ std::string_view scheduler_name(Scheduler s);
 std::string_view protocol_name(Protocol p);
 std::string_view helper_name(Helper h);
 std::string_view idle_mode_name(IdleMode m);
+std::string_view reverse_path_name(ReversePath r);
 
 /// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
 std::string format_ipv4(Ipv4 address);

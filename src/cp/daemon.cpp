@@ -79,7 +79,7 @@ bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interfac
     return std::equal(
         a.begin(), a.end(), b.begin(), b.end(), [](const Interface& x, const Interface& y) {
             return x.name == y.name && x.device == y.device && x.address == y.address &&
-                   x.prefix_len == y.prefix_len && x.gateway == y.gateway;
+                   x.prefix_len == y.prefix_len && x.gateway == y.gateway && x.mtu == y.mtu;
         });
 }
 
@@ -152,7 +152,7 @@ bool Daemon::start(std::string& error) {
     first->config = config_;
     first->snapshot = build_snapshot(config_, bindings_, workers);
     snapshot_.store(first->snapshot.get(), std::memory_order_release);
-    neighbors_.configure(config_, bindings_, *first->snapshot);
+    neighbors_.configure(config_, bindings_, *first->snapshot, steady_ms());
     generation_.store(std::move(first), std::memory_order_release);
 
     WorkersSpec spec;
@@ -188,7 +188,7 @@ bool Daemon::lock_devices(std::string& error) {
 bool Daemon::open_ports(std::string& error) {
     for (const Interface& in : config_.interfaces) {
         auto port = io::open_port(in.device, static_cast<uint16_t>(config_.workers),
-                                  link_side(config_, in), pool_.get(), error);
+                                  link_side(config_, in), in.mtu, pool_.get(), error);
         if (!port) {
             error = "interface '" + in.name + "': " + error;
             return false;
@@ -199,9 +199,10 @@ bool Daemon::open_ports(std::string& error) {
                     " is beyond the " + std::to_string(dp::kMaxPorts) + " ports vsnatd handles";
             return false;
         }
-        spdlog::info("interface {} on port {} ({}), MAC {}, RSS to owners: {}", in.name,
-                     port->port_id, port->driver, format_mac(port->mac), port->rss ? "yes" : "no");
-        bindings_.push_back({port->port_id, port->mac});
+        spdlog::info("interface {} on port {} ({}), MAC {}, MTU {}, RSS to owners: {}", in.name,
+                     port->port_id, port->driver, format_mac(port->mac), port->mtu,
+                     port->rss ? "yes" : "no");
+        bindings_.push_back({port->port_id, port->mac, port->mtu});
     }
     return true;
 }
@@ -285,7 +286,7 @@ ReloadResult Daemon::reload() {
     next->snapshot =
         build_snapshot(next->config, bindings_, config_.workers, generation()->snapshot.get());
     config_ = next->config;
-    neighbors_.configure(config_, bindings_, *next->snapshot);
+    neighbors_.configure(config_, bindings_, *next->snapshot, steady_ms());
     publish(std::move(next));
     reloads_applied_.fetch_add(1);
     result.applied = true;

@@ -51,6 +51,7 @@ class Daemon {
     const Workers& workers() const { return *workers_; }
     Workers& workers() { return *workers_; }
     const RateEstimator& rates() const { return rates_; }
+    const dp::NeighborTable& neighbors() const { return neighbors_.table(); }
 
     /// Has the control thread re-read the file; waits up to 30 s for the outcome, refused at
     /// once when vsnatd is stopping. Any thread but the control thread.

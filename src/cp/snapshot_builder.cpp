@@ -57,6 +57,8 @@ dp::StateTimeouts state_timeouts(const Timeouts& t) {
     set(dp::ConnState::listen, t.tcp_listen);
     set(dp::ConnState::synack, t.tcp_synack);
     set(dp::ConnState::udp, t.udp);
+    set(dp::ConnState::udp_unanswered, t.udp);
+    set(dp::ConnState::udp_replied, t.udp);
     return out;
 }
 
@@ -208,6 +210,18 @@ uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
 
+dp::ReversePathMode dataplane_reverse_path(ReversePath r) {
+    switch (r) {
+        case ReversePath::strict:
+            return dp::ReversePathMode::strict;
+        case ReversePath::loose:
+            return dp::ReversePathMode::loose;
+        case ReversePath::off:
+            break;
+    }
+    return dp::ReversePathMode::off;
+}
+
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
                                              uint32_t workers, const dp::Snapshot* previous) {
@@ -217,6 +231,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         dp::InterfaceEntry e;
         e.port_id = ports[i].port_id;
         e.mac = ports[i].mac;
+        e.mtu = ports[i].mtu;
         e.address = to_network(in.address);
         e.netmask = prefix_to_netmask(in.prefix_len);
         e.gateway = in.gateway ? to_network(*in.gateway) : 0;
@@ -244,6 +259,11 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     }
     assign_ids(*snap, previous);
     snap->timeouts = state_timeouts(config.timeouts);
+    snap->reverse_path = dataplane_reverse_path(config.reverse_path);
+    snap->reject_per_second = config.reject_rate;
+    snap->protocol_share_percent = config.table_shares.protocol_percent;
+    snap->prefix_share_percent = config.table_shares.source_prefix_percent;
+    snap->source_prefix_mask = prefix_to_netmask(config.table_shares.source_prefix_length);
     snap->finalize(workers);
     if (previous != nullptr) {
         carry_overload(*snap, *previous);

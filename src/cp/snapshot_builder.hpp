@@ -14,6 +14,7 @@ namespace vsnat::cp {
 struct PortBinding {
     uint16_t port_id = 0;
     MacAddress mac{};
+    uint16_t mtu = 1500;
 };
 
 /// Builds the snapshot. Control thread only. Services and real servers keep the ids they have

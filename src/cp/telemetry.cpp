@@ -284,6 +284,32 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
+// The neighbor table by column, one page at a time: /vsnat/neighbors,OFFSET,COUNT (like
+// `ip neigh`); the table may change between pages. Read without locks, as the workers read it.
+int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
+    constexpr uint32_t kPageRows = 128;
+    const DaemonCall daemon;
+    if (!daemon) {
+        return -1;
+    }
+    const dp::NeighborTable& table = daemon->neighbors();
+    const Page page = parse_page(params, kPageRows);
+    Columns t(d);
+    t.scalar("size", table.size());
+    t.scalar("capacity", table.capacity());
+    size_t row = 0;
+    table.for_each(
+        [&](uint16_t port_id, uint32_t ip, const MacAddress& mac, dp::NeighborKind kind) {
+            if (page.contains(row++)) {
+                t.text("address", format_ipv4(__builtin_bswap32(ip)));
+                t.u64("port", port_id);
+                t.text("mac", format_mac(mac));
+                t.text("kind", std::string(dp::neighbor_kind_name(kind)));
+            }
+        });
+    return 0;
+}
+
 // Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
 int handle_reload(const char*, const char*, rte_tel_data* d) {
     const DaemonCall daemon;
@@ -320,6 +346,8 @@ bool register_telemetry(Daemon& daemon, std::string& error) {
          "Per-service counters, by column. Parameters: offset,count (count <= 32)"},
         {"/vsnat/real_servers", handle_real_servers,
          "Per-real-server counters, by column. Parameters: offset,count (count <= 32)"},
+        {"/vsnat/neighbors", handle_neighbors,
+         "The neighbor table, by column. Parameters: offset,count (count <= 128)"},
     };
     registration().attach(daemon);
     for (const Command& c : kCommands) {

@@ -17,6 +17,9 @@ namespace {
 
 constexpr unsigned kSightingRingSize = 4096;
 constexpr unsigned kArpOrderRingSize = 256;
+// Unanswered connections remembered per protocol (4 bytes each): a flood's oldest beyond this
+// are forgotten, which only narrows the choice of what to evict.
+constexpr uint32_t kMaxUnanswered = 1u << 20;
 
 int worker_main(void* setup) {
     return dp::run_worker(*static_cast<dp::WorkerSetup*>(setup));
@@ -28,7 +31,7 @@ int worker_main(void* setup) {
 struct Workers::Worker {
     std::unique_ptr<dp::ConnTable> table;
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
-    std::unique_ptr<dp::HalfOpenQueue> half_open;
+    std::unique_ptr<dp::UnansweredQueues> unanswered;
     std::vector<dp::DestCounters> dest_counters;
     UniqueRing arp_orders;
     dp::ConnDump dump;
@@ -119,7 +122,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
                  worker->table->memory_bytes() >> 20);
     // The FTP helper's state: always made, so that a reload can enable it.
     worker->ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
-    worker->half_open = std::make_unique<dp::HalfOpenQueue>();
+    worker->unanswered = std::make_unique<dp::UnansweredQueues>(std::min(capacity, kMaxUnanswered));
     worker->dest_counters.resize(dp::kMaxDestinations);
     all_dest_counters_.push_back(worker->dest_counters.data());
     worker->arp_orders = create_ring("vsnat_arp" + std::to_string(id), sizeof(uint64_t),
@@ -136,7 +139,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->pool = spec.pool;
     ctx->persistence = persistence_.get();
     ctx->ftp_controls = worker->ftp_controls.get();
-    ctx->half_open = worker->half_open.get();
+    ctx->unanswered = worker->unanswered.get();
     ctx->expectations = expectations_.get();
     ctx->dest_counters = worker->dest_counters.data();
 

@@ -13,7 +13,6 @@ namespace {
 constexpr uint8_t kDefaultTtl = 64;
 constexpr uint8_t kIcmpEchoReply = 0, kIcmpUnreachable = 3, kIcmpSourceQuench = 4,
                   kIcmpEchoRequest = 8, kIcmpTimeExceeded = 11, kIcmpParameterProblem = 12;
-constexpr uint8_t kIcmpPortUnreachable = 3;
 constexpr size_t kMinFrame = 60;  // Ethernet minimum without FCS
 
 // Replies go back to whoever sent the frame on this link.
@@ -154,8 +153,9 @@ size_t make_tcp_reset(uint8_t* frame, const ParsedFrame& parsed, const MacAddres
     return padded(len);
 }
 
-size_t make_port_unreachable(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
-                             const MacAddress& our_mac, uint32_t from_ip) {
+size_t make_unreachable(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
+                        const MacAddress& our_mac, uint32_t from_ip, UnreachableCode code,
+                        uint16_t next_hop_mtu) {
     // RFC 792: the original IP header and the first 64 bits of its data.
     const size_t quoted_len = static_cast<size_t>(parsed.l4_offset - parsed.l3_offset) + 8;
     const size_t len = parsed.l3_offset + ipv4::kMinHeaderLen + l4::kIcmpHeaderLen + quoted_len;
@@ -173,7 +173,8 @@ size_t make_port_unreachable(uint8_t* frame, size_t capacity, const ParsedFrame&
                       from_ip, client);
     std::memset(icmp, 0, l4::kIcmpHeaderLen);
     icmp[0] = kIcmpUnreachable;
-    icmp[1] = kIcmpPortUnreachable;
+    icmp[1] = static_cast<uint8_t>(code);
+    store_be16(icmp + 6, next_hop_mtu);  // RFC 1191: the MTU of the link that refused it
     std::memcpy(icmp + l4::kIcmpHeaderLen, quoted, quoted_len);
     store_u16_raw(icmp + l4::kIcmpChecksum, icmp_checksum(icmp, icmp_len));
     reply_l2(frame, our_mac);

@@ -40,11 +40,16 @@ bool make_echo_reply(uint8_t* frame, const ParsedFrame& parsed, const MacAddress
 /// 0 if the segment was itself a RST (never answered).
 size_t make_tcp_reset(uint8_t* frame, const ParsedFrame& parsed, const MacAddress& our_mac);
 
-/// Rewrites the frame into an ICMP destination unreachable (port unreachable) quoting the
-/// datagram's IP header and first 8 bytes of L4, from `from_ip`. `capacity` is the room in
-/// the buffer; returns the new frame length, or 0 if it does not fit.
-size_t make_port_unreachable(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
-                             const MacAddress& our_mac, uint32_t from_ip);
+/// The destination-unreachable codes the director sends (RFC 792, RFC 1191).
+enum class UnreachableCode : uint8_t { port = 3, fragmentation_needed = 4 };
+
+/// Rewrites the frame into an ICMP destination unreachable with `code`, quoting the datagram's
+/// IP header and first 8 bytes of L4, from `from_ip`, back to the datagram's source;
+/// `next_hop_mtu` goes in for fragmentation_needed (RFC 1191), 0 otherwise. `capacity` is the
+/// room in the buffer; returns the new frame length, or 0 if it does not fit.
+size_t make_unreachable(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
+                        const MacAddress& our_mac, uint32_t from_ip, UnreachableCode code,
+                        uint16_t next_hop_mtu = 0);
 
 /// An ICMP error (destination unreachable, time exceeded, parameter problem, source quench)
 /// and the datagram it quotes.

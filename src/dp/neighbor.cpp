@@ -1,5 +1,6 @@
 #include "dp/neighbor.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -12,41 +13,249 @@ uint64_t pack_mac(const MacAddress& mac) {
     return v;
 }
 
-}  // namespace
-
-NeighborTable::NeighborTable(uint32_t capacity)
-    : mask_(std::bit_ceil(capacity) - 1), entries_(new Entry[mask_ + 1]) {}
-
-bool NeighborTable::set(uint16_t port_id, uint32_t ip, const MacAddress& mac) {
-    const uint64_t key = make_key(port_id, ip);
-    for (uint32_t n = 0, i = start_slot(key); n <= mask_; ++n, i = (i + 1) & mask_) {
-        Entry& e = entries_[i];
-        uint64_t current = e.key.load(std::memory_order_relaxed);
-        if (current == key || current == 0) {
-            e.mac.store(pack_mac(mac), std::memory_order_relaxed);
-            // Publish the key after the MAC: a reader that sees the key sees a MAC.
-            e.key.store(key, std::memory_order_release);
-            return true;
-        }
-    }
-    return false;
+MacAddress unpack_mac(uint64_t word) {
+    MacAddress mac;
+    std::memcpy(mac.data(), &word, mac.size());
+    return mac;
 }
 
+}  // namespace
+
+std::string_view neighbor_kind_name(NeighborKind kind) {
+    switch (kind) {
+        case NeighborKind::learned:
+            return "learned";
+        case NeighborKind::next_hop:
+            return "next_hop";
+        case NeighborKind::fixed:
+            return "static";
+    }
+    return "?";
+}
+
+NeighborTable::NeighborTable(uint32_t capacity)
+    : capacity_(std::max<uint32_t>(capacity, 1)),
+      mask_(std::bit_ceil(capacity_ * 2) - 1),
+      probe_limit_(std::min(kProbeLimit, mask_ + 1)),
+      entries_(new Entry[mask_ + 1]),
+      meta_(new Meta[mask_ + 1]) {}
+
 bool NeighborTable::lookup(uint16_t port_id, uint32_t ip, MacAddress& mac) const {
-    const uint64_t key = make_key(port_id, ip);
-    for (uint32_t n = 0, i = start_slot(key); n <= mask_; ++n, i = (i + 1) & mask_) {
+    return read<true>(make_key(port_id, ip), mac, [] {});
+}
+
+bool NeighborTable::peek(uint16_t port_id, uint32_t ip, MacAddress& mac) const {
+    return read<false>(make_key(port_id, ip), mac, [] {});
+}
+
+void NeighborTable::for_each(
+    const std::function<void(uint16_t, uint32_t, const MacAddress&, NeighborKind)>& fn) const {
+    for (uint32_t i = 0; i <= mask_; ++i) {
         const Entry& e = entries_[i];
-        uint64_t current = e.key.load(std::memory_order_acquire);
-        if (current == key) {
-            const uint64_t packed = e.mac.load(std::memory_order_relaxed);
-            std::memcpy(mac.data(), &packed, mac.size());
-            return true;
+        const uint64_t k = e.key.load(std::memory_order_acquire);
+        if ((k & kLive) == 0) {
+            continue;
         }
-        if (current == 0) {
-            return false;
+        const uint64_t m = e.mac.load(std::memory_order_relaxed);
+        if (((m ^ k) & kGenMask) != 0) {
+            continue;  // given to another key meanwhile: skipped, as if just removed
+        }
+        fn(static_cast<uint16_t>(k >> 32), static_cast<uint32_t>(k), unpack_mac(m),
+           meta_[i].kind.load(std::memory_order_relaxed));
+    }
+}
+
+uint32_t NeighborTable::slot_of(uint64_t key) const {
+    for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
+        const uint64_t k = entries_[i].key.load(std::memory_order_relaxed);
+        if ((k & ~kGenMask) == key) {
+            return i;
+        }
+        if (k == kEmpty) {
+            break;
         }
     }
-    return false;
+    return kNoSlot;
+}
+
+void NeighborTable::start_aging(Meta& m, uint64_t now_ms) {
+    m.confirmed_ms = now_ms;
+    m.used_ms = now_ms;
+    m.probes = 0;
+}
+
+NeighborTable::SetResult NeighborTable::set(uint16_t port_id, uint32_t ip, const MacAddress& mac,
+                                            NeighborKind kind, uint64_t now_ms) {
+    const uint64_t key = make_key(port_id, ip);
+    uint32_t free_slot = kNoSlot;
+    for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
+        Entry& e = entries_[i];
+        const uint64_t k = e.key.load(std::memory_order_relaxed);
+        if ((k & ~kGenMask) == key) {
+            Meta& meta = meta_[i];
+            meta.kind.store(kind, std::memory_order_relaxed);
+            meta.confirmed_ms = now_ms;
+            meta.probes = 0;
+            const uint64_t old = e.mac.load(std::memory_order_relaxed);
+            const uint64_t word = (old & kGenMask) | pack_mac(mac);
+            if (word == old) {
+                return SetResult::confirmed;
+            }
+            // Same key, same generation: one store, the old MAC or the new to any reader.
+            e.mac.store(word, std::memory_order_relaxed);
+            return SetResult::changed;
+        }
+        if (free_slot == kNoSlot && (k == kEmpty || k == kTombstone)) {
+            free_slot = i;
+        }
+        if (k == kEmpty) {
+            break;
+        }
+    }
+    if (kind != NeighborKind::learned && (free_slot == kNoSlot || size() >= capacity_) &&
+        evict_learned()) {
+        // A static neighbor or a next hop is never refused for a client's sake. The eviction may
+        // have freed a slot in this key's run: look again.
+        free_slot = kNoSlot;
+        for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
+            const uint64_t k = entries_[i].key.load(std::memory_order_relaxed);
+            if (k == kEmpty || k == kTombstone) {
+                free_slot = i;
+                break;
+            }
+        }
+    }
+    if (free_slot == kNoSlot || size() >= capacity_) {
+        return SetResult::full;
+    }
+    Entry& e = entries_[free_slot];
+    const uint64_t gen = ((e.mac.load(std::memory_order_relaxed) & kGenMask) + kGenOne) & kGenMask;
+    e.used.store(0, std::memory_order_relaxed);
+    e.mac.store(gen | pack_mac(mac), std::memory_order_relaxed);
+    // Publish the key after the MAC: a reader that sees the key sees this MAC word or a later.
+    e.key.store(gen | key, std::memory_order_release);
+    Meta& meta = meta_[free_slot];
+    meta.kind.store(kind, std::memory_order_relaxed);
+    start_aging(meta, now_ms);
+    live_.store(size() + 1, std::memory_order_relaxed);
+    return SetResult::added;
+}
+
+void NeighborTable::remove_at(uint32_t slot) {
+    entries_[slot].key.store(kTombstone, std::memory_order_relaxed);
+    live_.store(size() - 1, std::memory_order_relaxed);
+    // A key's chain runs from its home slot to its own without an empty slot. So when an empty
+    // slot follows, no chain passes through this tombstone, nor through the tombstones just
+    // before it: they can all become empty, and lookups of absent keys stop sooner.
+    if (entries_[(slot + 1) & mask_].key.load(std::memory_order_relaxed) != kEmpty) {
+        return;
+    }
+    for (uint32_t i = slot; entries_[i].key.load(std::memory_order_relaxed) == kTombstone;
+         i = (i - 1) & mask_) {
+        entries_[i].key.store(kEmpty, std::memory_order_relaxed);
+    }
+}
+
+bool NeighborTable::evict_learned() {
+    uint32_t victim = kNoSlot;
+    for (uint32_t i = 0; i <= mask_; ++i) {
+        const Meta& meta = meta_[i];
+        if ((entries_[i].key.load(std::memory_order_relaxed) & kLive) != 0 &&
+            meta.kind.load(std::memory_order_relaxed) == NeighborKind::learned &&
+            (victim == kNoSlot || meta.used_ms < meta_[victim].used_ms)) {
+            victim = i;
+        }
+    }
+    if (victim == kNoSlot) {
+        return false;
+    }
+    remove_at(victim);
+    return true;
+}
+
+bool NeighborTable::erase(uint16_t port_id, uint32_t ip) {
+    const uint32_t slot = slot_of(make_key(port_id, ip));
+    if (slot == kNoSlot) {
+        return false;
+    }
+    remove_at(slot);
+    return true;
+}
+
+std::optional<NeighborKind> NeighborTable::kind(uint16_t port_id, uint32_t ip) const {
+    const uint32_t slot = slot_of(make_key(port_id, ip));
+    if (slot == kNoSlot) {
+        return std::nullopt;
+    }
+    return meta_[slot].kind.load(std::memory_order_relaxed);
+}
+
+bool NeighborTable::set_kind(uint16_t port_id, uint32_t ip, NeighborKind kind, uint64_t now_ms) {
+    const uint32_t slot = slot_of(make_key(port_id, ip));
+    if (slot == kNoSlot) {
+        return false;
+    }
+    Meta& meta = meta_[slot];
+    if (kind == NeighborKind::learned && meta.kind.load(std::memory_order_relaxed) != kind) {
+        start_aging(meta, now_ms);
+    }
+    meta.kind.store(kind, std::memory_order_relaxed);
+    return true;
+}
+
+void NeighborTable::unpin_all(uint64_t now_ms) {
+    for (uint32_t i = 0; i <= mask_; ++i) {
+        Meta& meta = meta_[i];
+        if ((entries_[i].key.load(std::memory_order_relaxed) & kLive) != 0 &&
+            meta.kind.load(std::memory_order_relaxed) != NeighborKind::learned) {
+            meta.kind.store(NeighborKind::learned, std::memory_order_relaxed);
+            start_aging(meta, now_ms);
+        }
+    }
+}
+
+void NeighborTable::age(uint64_t now_ms,
+                        const std::function<bool(const NeighborAging&)>& on_event) {
+    using What = NeighborAging::What;
+    for (uint32_t i = 0; i <= mask_; ++i) {
+        Entry& e = entries_[i];
+        Meta& meta = meta_[i];
+        const uint64_t k = e.key.load(std::memory_order_relaxed);
+        if ((k & kLive) == 0 ||
+            meta.kind.load(std::memory_order_relaxed) != NeighborKind::learned) {
+            continue;
+        }
+        if (e.used.load(std::memory_order_relaxed) != 0) {
+            e.used.store(0, std::memory_order_relaxed);  // a mark made in between is lost: sampling
+            meta.used_ms = now_ms;
+        }
+        NeighborAging event{What::probe, static_cast<uint16_t>(k >> 32), static_cast<uint32_t>(k),
+                            unpack_mac(e.mac.load(std::memory_order_relaxed))};
+        if (now_ms - meta.used_ms >= kIdleMs) {
+            remove_at(i);
+            event.what = What::expired_idle;
+            on_event(event);
+            continue;
+        }
+        // Confirmed lately, or not used since it went stale (the idle expiry decides): nothing.
+        if (now_ms - meta.confirmed_ms < kReachableMs ||
+            meta.used_ms < meta.confirmed_ms + kReachableMs) {
+            continue;
+        }
+        if (meta.probes > 0 && now_ms - meta.probed_ms < kProbeIntervalMs) {
+            continue;
+        }
+        if (meta.probes == kProbes) {
+            remove_at(i);
+            event.what = What::expired_unconfirmed;
+            on_event(event);
+            continue;
+        }
+        if (on_event(event)) {
+            ++meta.probes;
+            meta.probed_ms = now_ms;
+        }
+    }
 }
 
 }  // namespace vsnat::dp

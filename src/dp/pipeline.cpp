@@ -96,9 +96,17 @@ void queue_out(WorkerContext& ctx, rte_mbuf* m, const InterfaceEntry& out, const
     ++ctx.counters.tx_packets;
 }
 
+// Tells the control thread about a neighbor (NeighborSighting), while the burst has room.
+void report(WorkerContext& ctx, const NeighborSighting& s) {
+    if (ctx.sighting_count < ctx.sightings.size()) {
+        ctx.sightings[ctx.sighting_count++] = s;
+    }
+}
+
 // Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it. For
-// an unresolved next hop it sends (at most once a second) an ARP request and holds the packet
-// while there is room.
+// an unresolved next hop it sends (at most once a second) an ARP request, tells the control
+// thread it awaits the answer (only an awaited answer is learned), and holds the packet while
+// there is room.
 void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
     uint32_t next_hop = 0;
     const InterfaceEntry* out = ctx.snapshot->route(dst, next_hop);
@@ -111,8 +119,8 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
         queue_out(ctx, f.mbuf, *out, mac);
         return;
     }
-    if (ctx.arp_throttle.allow(next_hop, now_ms)) {
-        send_arp_request(ctx, *out, next_hop);
+    if (ctx.arp_throttle.allow(next_hop, now_ms) && send_arp_request(ctx, *out, next_hop)) {
+        report(ctx, {next_hop, out->port_id, {}, NeighborSighting::Kind::asked});
     }
     HoldQueue& hold = ctx.held;
     if (hold.count == HoldQueue::kCapacity) {
@@ -127,12 +135,14 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
 void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32_t vip,
             uint32_t now_ms) {
     rte_mbuf* m = f.mbuf;
-    if (f.parsed.ip_protocol != ipv4::kProtoTcp && !ctx.unreachable_limit.allow(now_ms)) {
+    const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
+    RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
+    if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
         drop(ctx, m, DropReason::rate_limited);  // its one reason: not no_service as well
         return;
     }
     ctx.counters.drop(DropReason::no_service);
-    if (f.parsed.ip_protocol == ipv4::kProtoTcp) {
+    if (tcp) {
         const size_t len = make_tcp_reset(f.frame, f.parsed, our_mac);
         if (len == 0) {
             rte_pktmbuf_free(m);  // a RST is never answered
@@ -143,7 +153,8 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
         return;
     }
     const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
-    const size_t len = make_port_unreachable(f.frame, capacity, f.parsed, our_mac, vip);
+    const size_t len =
+        make_unreachable(f.frame, capacity, f.parsed, our_mac, vip, UnreachableCode::port);
     if (len == 0) {
         rte_pktmbuf_free(m);
         return;
@@ -209,16 +220,23 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
 
 void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms);
 
-// Candidates one new connection may look at for a half-open one to evict: bounded work per
-// packet, even when the queue holds only connections that completed their handshake.
+// Candidates one new connection may look at for an unanswered one to evict: bounded work per
+// packet, even when a queue holds only connections that were answered since.
 constexpr uint32_t kEvictionTries = 8;
 
-// Ends the oldest connection still half-open, to make room in a full table. Returns whether
-// one was found.
-bool evict_half_open(WorkerContext& ctx, uint32_t now_ms) {
+// What a flood's entries look like: a TCP handshake the client never completed; UDP not (or
+// once) answered and not heard from since (Linux conntrack evicts what is not "assured" first).
+bool evictable(const Conn& c) {
+    return c.state == ConnState::syn_recv || c.state == ConnState::udp_unanswered ||
+           c.state == ConnState::udp_replied;
+}
+
+// Ends the oldest connection of `queue` still unanswered, to make room. Returns whether one was
+// found.
+bool evict_unanswered(WorkerContext& ctx, UnansweredQueue& queue, uint32_t now_ms) {
     uint32_t id;
-    for (uint32_t i = 0; i < kEvictionTries && ctx.half_open->pop(id); ++i) {
-        if (ctx.table->live(id) && ctx.table->conn(id).state == ConnState::syn_recv) {
+    for (uint32_t i = 0; i < kEvictionTries && queue.pop(id); ++i) {
+        if (ctx.table->live(id) && evictable(ctx.table->conn(id))) {
             retire(ctx, ctx.table->conn(id), now_ms);
             ctx.table->erase(id);
             ++ctx.counters.connections_evicted;
@@ -228,11 +246,60 @@ bool evict_half_open(WorkerContext& ctx, uint32_t now_ms) {
     return false;
 }
 
-// Whether the table is nearly full: past this, a new connection first evicts a half-open one.
+UnansweredQueue& unanswered_queue(WorkerContext& ctx, size_t protocol_slot) {
+    return protocol_slot == 0 ? ctx.unanswered->tcp : ctx.unanswered->udp;
+}
+
+// Makes room in a full table: an unanswered connection of the protocol that holds more of the
+// table goes first, of the other one if it has none.
+bool evict_any_unanswered(WorkerContext& ctx, uint32_t now_ms) {
+    const auto& held = ctx.shares.protocol;
+    const size_t first = held[0] >= held[1] ? 0 : 1;
+    return evict_unanswered(ctx, unanswered_queue(ctx, first), now_ms) ||
+           evict_unanswered(ctx, unanswered_queue(ctx, 1 - first), now_ms);
+}
+
+// Whether the table is nearly full: past this, a new connection first evicts an unanswered one.
 // The table refuses a connection when its records run out (its index has room for all their
 // keys); evicting from 15/16 on keeps a flood from ever getting it there.
 bool nearly_full(const ConnTable& table) {
     return table.size() >= table.capacity() - table.capacity() / 16;
+}
+
+// What a share of `percent` lets one protocol or prefix hold; 100%: no limit but the table's.
+uint32_t share_limit(const ConnTable& table, uint32_t percent) {
+    if (percent >= 100) {
+        return UINT32_MAX;
+    }
+    return std::max<uint32_t>(
+        static_cast<uint32_t>(static_cast<uint64_t>(table.capacity()) * percent / 100), 1);
+}
+
+// Whether new connection `c` may take a place in the table under the snapshot's shares; over
+// its protocol's share it takes the place of that protocol's oldest unanswered connection if
+// there is one. Drops the packet (counted) when not.
+bool within_shares(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
+    const Snapshot& snap = *ctx.snapshot;
+    TableShareCounts& shares = ctx.shares;
+    if (shares.prefix[shares.prefix_bucket(c.client_ip)] >=
+        share_limit(*ctx.table, snap.prefix_share_percent)) {
+        drop(ctx, f.mbuf, DropReason::prefix_share);
+        return false;
+    }
+    const size_t slot = TableShareCounts::protocol_slot(c.protocol);
+    if (shares.protocol[slot] >= share_limit(*ctx.table, snap.protocol_share_percent) &&
+        (ctx.unanswered == nullptr ||
+         !evict_unanswered(ctx, unanswered_queue(ctx, slot), now_ms))) {
+        drop(ctx, f.mbuf, DropReason::protocol_share);
+        return false;
+    }
+    return true;
+}
+
+void count_share(WorkerContext& ctx, const Conn& c, int32_t delta) {
+    TableShareCounts& shares = ctx.shares;
+    shares.protocol[TableShareCounts::protocol_slot(c.protocol)] += static_cast<uint32_t>(delta);
+    shares.prefix[shares.prefix_bucket(c.client_ip)] += static_cast<uint32_t>(delta);
 }
 
 // Whether a TCP connection has ended and only waits out its timeout (TIME_WAIT or CLOSE).
@@ -247,17 +314,20 @@ void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
     ++ctx.counters.connections_reused;
 }
 
-// Inserts new connection `c`, opened by the packet of `f`, and counts it; in a nearly full
-// table, in place of a half-open connection if there is one. Returns its id, or kNoConn after
-// dropping the packet (table full, or a key in use).
+// Inserts new connection `c`, opened by the packet of `f`, and counts it, within the table's
+// shares; in a nearly full table, in place of an unanswered connection if there is one. Returns
+// its id, or kNoConn after dropping the packet (over a share, table full, or a key in use).
 uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
-    if (ctx.half_open != nullptr && nearly_full(*ctx.table)) {
-        evict_half_open(ctx, now_ms);
+    if (!within_shares(ctx, f, c, now_ms)) {
+        return ConnTable::kNoConn;
+    }
+    if (ctx.unanswered != nullptr && nearly_full(*ctx.table)) {
+        evict_any_unanswered(ctx, now_ms);
     }
     ConnTable::InsertError error;
     uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
     if (id == ConnTable::kNoConn && error == ConnTable::InsertError::full &&
-        ctx.half_open != nullptr && evict_half_open(ctx, now_ms)) {
+        ctx.unanswered != nullptr && evict_any_unanswered(ctx, now_ms)) {
         id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
     }
     if (id == ConnTable::kNoConn && error == ConnTable::InsertError::conflict) {
@@ -281,9 +351,13 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
     count_state(dc, c.state, +1);
-    if (ctx.half_open != nullptr && f.parsed.ip_protocol == ipv4::kProtoTcp &&
-        (f.parsed.tcp_flags & l4::kTcpAckFlag) == 0) {
-        ctx.half_open->push(id);  // a client's SYN: half-open until the handshake completes
+    count_share(ctx, c, +1);
+    if (ctx.unanswered != nullptr) {
+        if (c.protocol == ipv4::kProtoUdp) {
+            ctx.unanswered->udp.push(id);
+        } else if ((f.parsed.tcp_flags & l4::kTcpAckFlag) == 0) {
+            ctx.unanswered->tcp.push(id);  // a SYN: unanswered until the handshake completes
+        }
     }
     return id;
 }
@@ -365,7 +439,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     c.vport = key.dst_port;
     c.rport = dest.port;
     c.protocol = key.protocol;
-    c.state = tcp ? ConnState::none : ConnState::udp;
+    c.state = tcp ? ConnState::none : ConnState::udp_unanswered;
     c.dest_id = dest.dest_id;
     c.persistence_slot = slot;
     c.helper = helper;
@@ -391,8 +465,54 @@ void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8
             count_state(dc, next, +1);
             c.state = next;
         }
+    } else if (dir == Direction::from_server && c.state == ConnState::udp_unanswered) {
+        c.state = ConnState::udp_replied;
+    } else if (dir == Direction::from_client && c.state == ConnState::udp_replied) {
+        c.state = ConnState::udp;  // both ways more than once: a flood no longer evicts it
     }
     ctx.table->set_expiry(id, expiry_for(ctx, c.state, now_ms));
+}
+
+// A datagram larger than the link it would leave by takes: the director does not fragment.
+// With DF set the sender is told that link's MTU (RFC 1191: path MTU discovery works through
+// the director), from the address of the link it came in on; without DF it is dropped. Both
+// are counted as over_mtu.
+void refuse_oversized(WorkerContext& ctx, const Flow& f, uint16_t mtu, uint32_t now_ms) {
+    ctx.counters.drop(DropReason::over_mtu);
+    rte_mbuf* m = f.mbuf;
+    const uint8_t* ip = f.frame + f.parsed.l3_offset;
+    const bool dont_fragment = (load_be16(ip + ipv4::kFragment) & 0x4000) != 0;
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    if (!dont_fragment || in == nullptr ||
+        !ctx.unreachable_limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
+    const size_t len = make_unreachable(f.frame, capacity, f.parsed, in->mac, in->address,
+                                        UnreachableCode::fragmentation_needed, mtu);
+    if (len == 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    ++ctx.counters.frag_needed_sent;
+    reply(ctx, m, len);
+}
+
+// Whether the packet fits the link towards `dst`; if not, it is refused (refuse_oversized).
+// Most packets cost one compare: they fit the smallest link.
+bool fits_egress(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_ms) {
+    const auto ip_len = static_cast<uint32_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    if (ip_len <= ctx.snapshot->smallest_mtu()) {
+        return true;
+    }
+    uint32_t next_hop;
+    const InterfaceEntry* out = ctx.snapshot->route(dst, next_hop);
+    if (out == nullptr || ip_len <= out->mtu) {
+        return true;  // no route: route_and_queue counts it
+    }
+    refuse_oversized(ctx, f, out->mtu, now_ms);
+    return false;
 }
 
 // Rewrites, addresses and queues a packet of a tracked connection.
@@ -402,6 +522,10 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
                                   key.dst_ip == c.vip && key.dst_port == c.vport
                               ? Direction::from_client
                               : Direction::from_server;
+    const bool inbound = dir == Direction::from_client;
+    if (!fits_egress(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
+        return;
+    }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_ttl(ip);  // cannot fail: classify() refused TTL <= 1
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
@@ -410,7 +534,6 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     }
 
     uint8_t* l4p = f.frame + f.parsed.l4_offset;
-    const bool inbound = dir == Direction::from_client;
     if (inbound) {
         nat_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
     } else {
@@ -428,6 +551,12 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
+// Answers ARP requests for the director's addresses and VIPs, and reports the on-link senders
+// worth learning: answers to the director (to a request it made, the control thread decides) and
+// known neighbors at a new MAC. Any other sender is a host the director does not talk to: no
+// report, so it takes no room anywhere (Linux, too, learns from unsolicited ARP only what it
+// has). A sender claiming an address of the director's is refused: a VIP or an own address
+// stored as a neighbor would send the director's traffic for it to whoever said so.
 void handle_arp(WorkerContext& ctx, const Flow& f) {
     const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
     const ArpInfo arp = read_arp(f.frame, f.parsed);
@@ -435,11 +564,21 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         drop(ctx, f.mbuf, DropReason::not_for_us);
         return;
     }
+    if (ctx.snapshot->is_ours(arp.sender_ip)) {
+        drop(ctx, f.mbuf, DropReason::arp_claims_ours);
+        return;
+    }
     const bool sender_on_link =
-        arp.sender_ip != 0 && arp.sender_ip != iface->address &&
-        (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
-    if (sender_on_link && ctx.sighting_count < ctx.sightings.size()) {
-        ctx.sightings[ctx.sighting_count++] = {arp.sender_ip, iface->port_id, arp.sender_mac};
+        arp.sender_ip != 0 && (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
+    bool reported = false;
+    if (sender_on_link) {
+        MacAddress known;
+        const bool answer_to_us = arp.operation == 2 && arp.target_ip == iface->address;
+        if (answer_to_us || (ctx.neighbors->peek(iface->port_id, arp.sender_ip, known) &&
+                             known != arp.sender_mac)) {
+            report(ctx, {arp.sender_ip, iface->port_id, arp.sender_mac});
+            reported = true;
+        }
     }
     const bool for_us =
         arp.target_ip == iface->address || ctx.snapshot->answers_arp_for_vip(*iface, arp.target_ip);
@@ -450,7 +589,7 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         return;
     }
     if (sender_on_link) {
-        ++ctx.counters.arp_received;
+        ++(reported ? ctx.counters.arp_received : ctx.counters.arp_ignored);
         rte_pktmbuf_free(f.mbuf);
         return;
     }
@@ -495,6 +634,7 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
 // reference and its helper state.
 void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
     count_state(ctx.dest_counters[c.dest_id], c.state, -1);
+    count_share(ctx, c, -1);
     if (c.helper != FtpControlPool::kNone) {
         ftp_release(ctx, c.helper);
     }
@@ -553,8 +693,16 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         drop(ctx, m, DropReason::bad_ip_checksum);
         return false;
     }
-    if (is_bad_source(*ctx.snapshot, load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kSrc))) {
+    const uint32_t src = load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kSrc);
+    if (is_bad_source(*ctx.snapshot, src)) {
         drop(ctx, m, DropReason::bad_source);
+        return false;
+    }
+    // A source the director would not answer through this interface is forged, or has lost its
+    // way: forwarding it could reach the servers' network from outside (a real server's address
+    // as source) or open connections whose replies go elsewhere.
+    if (!ctx.snapshot->reverse_path_ok(*in, src)) {
+        drop(ctx, m, DropReason::reverse_path);
         return false;
     }
     if (f.parsed.fragment) {
@@ -579,12 +727,23 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     }
 }
 
+// Counts the table's connections by source prefix afresh under the snapshot's prefix length:
+// at the first burst, and after a reload that changed it.
+void recount_source_prefixes(WorkerContext& ctx) {
+    TableShareCounts& shares = ctx.shares;
+    shares.prefix_mask = ctx.snapshot->source_prefix_mask;
+    std::fill(shares.prefix.begin(), shares.prefix.end(), 0);
+    ctx.table->for_each(
+        [&shares](uint32_t, const Conn& c) { ++shares.prefix[shares.prefix_bucket(c.client_ip)]; });
+}
+
 }  // namespace
 
-bool RateLimiter::allow(uint32_t now_ms) {
+bool RateLimiter::allow(uint32_t now_ms, uint32_t per_second) {
+    const uint32_t burst = std::max<uint32_t>(per_second / 10, per_second == 0 ? 0 : 1);
     const uint32_t elapsed = now_ms - last_ms;
     const uint64_t refill = static_cast<uint64_t>(elapsed) * per_second / 1000;
-    if (refill > 0) {
+    if (refill > 0 || tokens > burst) {
         tokens = static_cast<uint32_t>(std::min<uint64_t>(burst, tokens + refill));
         last_ms = now_ms;
     }
@@ -634,6 +793,9 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     uint32_t n = 0;
 
     ctx.counters.rx_packets += count;
+    if (ctx.shares.prefix_mask != ctx.snapshot->source_prefix_mask) [[unlikely]] {
+        recount_source_prefixes(ctx);
+    }
     for (uint32_t i = 0; i < kPrefetchAhead && i < count; ++i) {
         rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
     }

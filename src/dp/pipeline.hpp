@@ -81,20 +81,26 @@ struct PacketBatch {
     }
 };
 
-/// A neighbor seen in an ARP packet, for the control thread (the neighbor table's one writer).
+/// What a worker tells the control thread (the neighbor table's one writer) about neighbors, in
+/// the order it happened: an ARP request it sent (`asked`: the answer is awaited, and may be
+/// learned), or an ARP packet whose sender may be worth learning (`seen`: an answer to the
+/// director, or a known neighbor at a new MAC).
 struct NeighborSighting {
-    uint32_t ip;
+    enum class Kind : uint8_t { seen, asked };
+    uint32_t ip;  // network order
     uint16_t port_id;
-    MacAddress mac;
+    MacAddress mac;  // seen only
+    Kind kind = Kind::seen;
 };
+static_assert(sizeof(NeighborSighting) % 4 == 0, "rte_ring elements are whole 32-bit words");
 
-/// Token bucket for the replies a worker builds to rejected UDP (RFC 1812 4.3.2.8).
+/// Token bucket for the replies a worker builds to rejected connection attempts (RFC 1812
+/// 4.3.2.8): `per_second` comes from the snapshot each time, so a reload changes it at once.
 struct RateLimiter {
-    uint32_t per_second = 1000;
-    uint32_t burst = 100;
-    uint32_t tokens = 100;
+    uint32_t tokens = UINT32_MAX;  // more than any burst: a full bucket at first use
     uint32_t last_ms = 0;
-    bool allow(uint32_t now_ms);
+    /// Whether one more reply may go now; a burst of up to a tenth of a second's worth.
+    bool allow(uint32_t now_ms, uint32_t per_second);
 };
 
 /// Remembers when each next hop was last asked for, so a burst of packets to an unresolved one
@@ -125,16 +131,18 @@ struct HoldQueue {
     uint16_t count = 0;
 };
 
-/// The connections most recently opened by a client SYN, oldest first, for the SYN-flood
-/// defence: when the table is nearly full, a new connection takes the place of the oldest one
-/// still half-open (SYN_RECV), the idea of LVS's drop_entry. A legitimate client answers the real
-/// server's SYN-ACK within a round trip; a flood's forged sources never do, so the oldest
-/// half-open entries are the flood's. A fixed ring: past its size the oldest ids are forgotten,
-/// which only narrows the choice. Ids may name a record reused since: checked when taken.
-class HalfOpenQueue {
+/// The connections most recently opened that their real server has not answered yet, oldest
+/// first, for the flood defence: when the table is nearly full, or a protocol holds its share
+/// of it, a new connection takes the place of the oldest one still unanswered (a TCP connection
+/// in SYN_RECV, a UDP one with no reply), the idea of LVS's drop_entry. A legitimate client's
+/// connection is answered within a round trip; a flood's forged sources never are, so the
+/// oldest unanswered entries are the flood's. A fixed ring: past its size the oldest ids are
+/// forgotten, which only narrows the choice. Ids may name a record reused since: checked when
+/// taken.
+class UnansweredQueue {
   public:
     static constexpr uint32_t kDefaultSize = 1u << 16;
-    explicit HalfOpenQueue(uint32_t size = kDefaultSize) : ids_(std::bit_ceil(size)) {}
+    explicit UnansweredQueue(uint32_t size = kDefaultSize) : ids_(std::bit_ceil(size)) {}
     void push(uint32_t id) {
         ids_[head_++ & mask()] = id;
         if (head_ - tail_ > ids_.size()) {
@@ -155,6 +163,31 @@ class HalfOpenQueue {
     uint32_t head_ = 0, tail_ = 0;
 };
 
+/// A worker's unanswered connections, one queue per protocol, so that a protocol over its share
+/// gives up one of its own.
+struct UnansweredQueues {
+    explicit UnansweredQueues(uint32_t size = UnansweredQueue::kDefaultSize)
+        : tcp(size), udp(size) {}
+    UnansweredQueue tcp;
+    UnansweredQueue udp;
+};
+
+/// What each protocol and each source prefix of clients holds of a worker's table, kept on
+/// every insert and removal, for the shares the snapshot allows. Prefixes are counted in
+/// hashed buckets: two prefixes that share a bucket share its count, which can only make the
+/// limit stricter for them, never let a prefix past it.
+struct TableShareCounts {
+    static constexpr uint32_t kPrefixBuckets = 1u << 16;
+    std::array<uint32_t, 2> protocol{};  // [0] TCP, [1] UDP
+    std::vector<uint32_t> prefix = std::vector<uint32_t>(kPrefixBuckets);
+    uint32_t prefix_mask = 0;  // network order: the mask `prefix` is counted under
+
+    static size_t protocol_slot(uint8_t ip_protocol) { return ip_protocol == 6 ? 0 : 1; }
+    size_t prefix_bucket(uint32_t client_ip) const {
+        return ((client_ip & prefix_mask) * 0x9e3779b1u) >> 16;
+    }
+};
+
 /// Everything one worker owns, passed by reference down the stages. Cache-aligned; never shared
 /// for writing.
 struct alignas(64) WorkerContext {
@@ -164,10 +197,14 @@ struct alignas(64) WorkerContext {
     const NeighborTable* neighbors = nullptr;
     rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
     std::array<PacketBatch, kMaxPorts> tx{};
-    /// Neighbors seen in this burst, for the control thread; the caller empties it.
+    /// Neighbors seen and asked for in this burst (at most one per packet), for the control
+    /// thread; the caller hands them over before it sends the burst's packets, so that an
+    /// `asked` reaches the control thread before the answer can.
     std::array<NeighborSighting, kMaxBurst> sightings{};
     uint16_t sighting_count = 0;
     RateLimiter unreachable_limit;
+    RateLimiter reset_limit;
+    TableShareCounts shares;
     ArpThrottle arp_throttle;
     HoldQueue held;
     WorkerCounters counters;
@@ -178,9 +215,9 @@ struct alignas(64) WorkerContext {
     /// service's connections go unpinned, each counted in persistence_unrecorded.
     PersistenceTable* persistence = nullptr;
     uint32_t persistence_sweep = 0;  // this worker's sweep cursor
-    /// Half-open connections to evict when the table is full; null: none are (the SYN that
-    /// finds the table full is dropped as table_full).
-    HalfOpenQueue* half_open = nullptr;
+    /// Unanswered connections to evict when the table is nearly full or a protocol holds its
+    /// share; null: none are (the new connection is dropped as table_full or protocol_share).
+    UnansweredQueues* unanswered = nullptr;
     /// The FTP helper's control-connection states (this worker's) and the data connections it
     /// expects (one table shared by every worker). Without them a control connection of a
     /// service with `helper: ftp` is refused (helper_full).

@@ -53,7 +53,9 @@ void Snapshot::finalize(uint32_t worker_count) {
     ours_index_.build(ours);
     server_index_.build(by_dest);
     port_interface_.fill(-1);
+    smallest_mtu_ = UINT16_MAX;
     for (size_t i = 0; i < interfaces.size(); ++i) {
+        smallest_mtu_ = std::min(smallest_mtu_, interfaces[i].mtu);
         if (interfaces[i].port_id < kMaxPorts) {
             port_interface_[interfaces[i].port_id] = static_cast<int16_t>(i);
         }
@@ -89,22 +91,6 @@ bool Snapshot::answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address
         return (address & i.netmask) == (i.address & i.netmask);
     };
     return on_link(iface) || std::none_of(interfaces.begin(), interfaces.end(), on_link);
-}
-
-const InterfaceEntry* Snapshot::route(uint32_t dst, uint32_t& next_hop) const {
-    for (const InterfaceEntry& i : interfaces) {
-        if ((dst & i.netmask) == (i.address & i.netmask)) {
-            next_hop = dst;
-            return &i;
-        }
-    }
-    for (const InterfaceEntry& i : interfaces) {
-        if (i.gateway != 0) {
-            next_hop = i.gateway;
-            return &i;
-        }
-    }
-    return nullptr;
 }
 
 }  // namespace vsnat::dp

@@ -20,6 +20,13 @@ constexpr uint32_t kMaxDestinations = 65536;  // dest_id is 16 bits
 /// The application helper a service's connections run through.
 enum class AppHelper : uint8_t { none, ftp };
 
+/// Reverse-path filtering (RFC 3704): which sources an interface takes packets from.
+enum class ReversePathMode : uint8_t {
+    strict,  // those the director routes back out of that interface (Linux rp_filter=1)
+    loose,   // those the director has any route to (rp_filter=2)
+    off,
+};
+
 struct ServiceEntry {
     uint16_t service_id = 0;  // stable across reloads
     uint8_t protocol = 0;
@@ -42,6 +49,7 @@ struct InterfaceEntry {
     uint32_t netmask = 0;
     uint32_t gateway = 0;  // 0: none
     MacAddress mac{};
+    uint16_t mtu = 1500;  // the largest IP datagram it sends
 };
 
 /// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.
@@ -64,6 +72,15 @@ struct Snapshot {
     std::vector<ServiceEntry> services;
     std::vector<InterfaceEntry> interfaces;
     StateTimeouts timeouts = default_state_timeouts();
+    ReversePathMode reverse_path = ReversePathMode::strict;
+    /// Replies per second per worker to connection attempts on VIP ports without a service:
+    /// TCP resets and ICMP port unreachables, each kind its own budget.
+    uint32_t reject_per_second = 1000;
+    /// The most of a worker's table one protocol (TCP, UDP), and the clients of one source
+    /// prefix, may hold, in percent; and that prefix's mask (network order).
+    uint32_t protocol_share_percent = 90;
+    uint32_t prefix_share_percent = 50;
+    uint32_t source_prefix_mask = __builtin_bswap32(0xffffff00);
     /// Per service: what every worker's scheduler of it shares (the sh, dh or mh table, the
     /// servers' overload flags).
     std::vector<std::unique_ptr<SharedSchedulerState>> scheduler_states;
@@ -108,8 +125,34 @@ struct Snapshot {
     bool answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address) const;
     /// The interface whose own address is `address`, or null.
     const InterfaceEntry* own_address(uint32_t address) const;
-    /// The interface to send to `dst` and the next hop's address; null when no route.
-    const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const;
+    /// The interface to send to `dst` and the next hop's address; null when no route. Inline:
+    /// every forwarded packet asks it, and the reverse-path filter once more.
+    const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const {
+        for (const InterfaceEntry& i : interfaces) {
+            if ((dst & i.netmask) == (i.address & i.netmask)) {
+                next_hop = dst;
+                return &i;
+            }
+        }
+        for (const InterfaceEntry& i : interfaces) {
+            if (i.gateway != 0) {
+                next_hop = i.gateway;
+                return &i;
+            }
+        }
+        return nullptr;
+    }
+    /// The smallest MTU of any interface: a datagram no larger fits wherever it goes.
+    uint16_t smallest_mtu() const { return smallest_mtu_; }
+    /// Whether a packet from `src` may arrive on `in`, under `reverse_path`. Any thread.
+    bool reverse_path_ok(const InterfaceEntry& in, uint32_t src) const {
+        if (reverse_path == ReversePathMode::off) {
+            return true;
+        }
+        uint32_t next_hop;
+        const InterfaceEntry* back = route(src, next_hop);
+        return reverse_path == ReversePathMode::loose ? back != nullptr : back == &in;
+    }
 
     /// Real servers a reload removed whose connections must end now (`drain: drop`). Set by
     /// the control thread while building; read by workers.
@@ -130,6 +173,7 @@ struct Snapshot {
     std::array<uint64_t, kMaxDestinations / 64> dropped_dests_{};
     bool any_dropped_ = false;
     std::array<int16_t, kMaxPorts> port_interface_{};
+    uint16_t smallest_mtu_ = UINT16_MAX;
     FlatIndex service_index_;
     FlatIndex vip_index_;
     FlatIndex ours_index_;    // VIPs and interface addresses

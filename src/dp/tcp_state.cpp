@@ -53,8 +53,8 @@ int flag_index(uint8_t flags) {
 
 std::string_view conn_state_name(ConnState s) {
     constexpr std::array<std::string_view, kConnStateCount> names = {
-        "NONE",  "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT",
-        "CLOSE", "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "SYNACK",   "UDP"};
+        "NONE",       "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE",
+        "CLOSE_WAIT", "LAST_ACK",    "LISTEN",   "SYNACK",   "UDP",      "UDP",       "UDP"};
     return names[static_cast<size_t>(s)];
 }
 
@@ -85,6 +85,8 @@ StateTimeouts default_state_timeouts() {
     set(ConnState::listen, 120);
     set(ConnState::synack, 120);
     set(ConnState::udp, 5 * 60);
+    set(ConnState::udp_unanswered, 5 * 60);
+    set(ConnState::udp_replied, 5 * 60);
     return t;
 }
 

@@ -7,7 +7,10 @@
 
 namespace vsnat::dp {
 
-/// LVS's TCP states, in LVS's order; UDP connections have the single state `udp`.
+/// LVS's TCP states, in LVS's order; then UDP's. LVS has one UDP state; vsnat tells apart, as
+/// Linux conntrack does, a UDP connection nobody answered, one answered once, and one that went
+/// on after the answer (assured), because a flood may take the place of the first two only
+/// (all three show as "UDP").
 enum class ConnState : uint8_t {
     none,
     established,
@@ -20,7 +23,9 @@ enum class ConnState : uint8_t {
     last_ack,
     listen,
     synack,
-    udp,
+    udp,             // UDP both ways more than once (assured: kept in a flood)
+    udp_unanswered,  // UDP the real server has not answered yet
+    udp_replied,     // UDP answered once, the client not heard from since (a DNS exchange)
     count_
 };
 constexpr size_t kConnStateCount = static_cast<size_t>(ConnState::count_);

@@ -24,6 +24,13 @@ constexpr uint32_t kMaxSleepUs = 100;   // then sleeps, doubling up to this
 
 void flush_tx(WorkerSetup& s) {
     WorkerContext& ctx = *s.ctx;
+    if (ctx.sighting_count > 0) {
+        // Before the packets: an ARP request's `asked` must reach the control thread before the
+        // answer, which it learns only if awaited. Lost ones cost a later ARP request, no more.
+        rte_ring_mp_enqueue_burst_elem(s.sightings, ctx.sightings.data(), sizeof(NeighborSighting),
+                                       ctx.sighting_count, nullptr);
+        ctx.sighting_count = 0;
+    }
     for (uint16_t port : s.ports) {
         PacketBatch& batch = ctx.tx[port];
         if (batch.count == 0) {
@@ -35,12 +42,6 @@ void flush_tx(WorkerSetup& s) {
             rte_pktmbuf_free(batch.packets[i]);
         }
         batch.count = 0;
-    }
-    if (ctx.sighting_count > 0) {
-        // Lost sightings cost nothing but a later ARP request: no need to retry.
-        rte_ring_mp_enqueue_burst_elem(s.sightings, ctx.sightings.data(), sizeof(NeighborSighting),
-                                       ctx.sighting_count, nullptr);
-        ctx.sighting_count = 0;
     }
 }
 

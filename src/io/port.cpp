@@ -55,7 +55,7 @@ std::string port_name(const std::string& device) {
 }
 
 std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, LinkSide side,
-                                  rte_mempool* pool, std::string& error) {
+                                  uint16_t mtu, rte_mempool* pool, std::string& error) {
     OpenPort out;
     const std::string name = port_name(device);
     if (rte_eth_dev_get_port_by_name(name.c_str(), &out.port_id) != 0) {
@@ -76,6 +76,7 @@ std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, Li
         return std::nullopt;
     }
     rte_eth_conf conf{};
+    conf.rxmode.mtu = mtu;
     out.rss = configure_rss(info, side, queues, conf);
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -111,6 +112,11 @@ std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, Li
         return std::nullopt;
     }
     std::memcpy(out.mac.data(), mac.addr_bytes, out.mac.size());
+    if (rc = rte_eth_dev_get_mtu(out.port_id, &out.mtu); rc != 0) {
+        error = "device '" + device + "': no MTU: " + dpdk_error(rc);
+        close_port(out.port_id);
+        return std::nullopt;
+    }
     return out;
 }
 

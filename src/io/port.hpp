@@ -22,6 +22,7 @@ struct OpenPort {
     MacAddress mac{};
     bool rss = false;  // the NIC delivers each packet to its owner's queue
     bool rx_ip_checksum = false;
+    uint16_t mtu = 1500;  // the largest IP datagram the port sends
     std::string driver;
 };
 
@@ -29,10 +30,10 @@ struct OpenPort {
 /// comma ("net_af_xdp0,iface=x" -> "net_af_xdp0").
 std::string port_name(const std::string& device);
 
-/// Configures and starts the port for `device`. Main thread, after EAL init. On failure
-/// returns nullopt and sets `error` to one line.
+/// Configures and starts the port for `device` with `mtu`. Main thread, after EAL init. On
+/// failure returns nullopt and sets `error` to one line.
 std::optional<OpenPort> open_port(const std::string& device, uint16_t queues, LinkSide side,
-                                  rte_mempool* pool, std::string& error);
+                                  uint16_t mtu, rte_mempool* pool, std::string& error);
 
 /// Stops and closes a port opened by open_port. Main thread, once nothing polls it.
 void close_port(uint16_t port_id);

@@ -120,7 +120,7 @@ void PipelineHarness::init(uint32_t capacity) {
     ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     ctx.table = table.get();
     ctx.ftp_controls = ftp_controls.get();
-    ctx.half_open = &half_open;
+    ctx.unanswered = &unanswered;
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
     ctx.pool = pool;

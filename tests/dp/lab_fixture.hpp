@@ -77,7 +77,7 @@ class PipelineHarness {
     std::vector<dp::DestCounters> dest_counters;
     std::vector<dp::DestCounters*> all_dest_counters;
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
-    dp::HalfOpenQueue half_open;
+    dp::UnansweredQueues unanswered;
     rte_mempool* pool = nullptr;
 
   private:

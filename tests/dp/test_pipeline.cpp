@@ -167,7 +167,7 @@ std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddres
 
 const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports who asked") {
+TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports answers to it") {
     PipelineHarness h;
     h.run({arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.5", kBroadcast),
            arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.1", kBroadcast),
@@ -185,11 +185,93 @@ TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports who
     CHECK(load_u32_raw(&h.sent[1].bytes[28]) == ip_raw("202.103.106.1"));
     CHECK(dropped(h, DropReason::not_for_us) == 0);  // asked for another host: seen, not answered
     CHECK(h.ctx.counters.arp_replies == 2);
-    // The gateway (three times) and the real server were seen, with their MACs.
-    REQUIRE(h.sightings.size() == 4);
-    CHECK(h.sightings[3].ip == ip_raw("172.16.0.2"));
-    CHECK(h.sightings[3].port_id == kInsidePort);
-    CHECK(h.sightings[3].mac == kRs1Mac);
+    // The gateway asking, at the MAC the table has, tells nothing new; the real server's answer
+    // to the director is reported, with its MAC.
+    CHECK(h.ctx.counters.arp_ignored == 1);
+    CHECK(h.ctx.counters.arp_received == 1);
+    REQUIRE(h.sightings.size() == 1);
+    CHECK(h.sightings[0].kind == dp::NeighborSighting::Kind::seen);
+    CHECK(h.sightings[0].ip == ip_raw("172.16.0.2"));
+    CHECK(h.sightings[0].port_id == kInsidePort);
+    CHECK(h.sightings[0].mac == kRs1Mac);
+}
+
+TEST_CASE(
+    "ARP: a host the director does not talk to is not reported; a known one at a new MAC "
+    "is") {
+    PipelineHarness h;
+    const MacAddress stranger = {0x02, 0x66, 0x00, 0x00, 0x00, 0x01};
+    const MacAddress moved = {0x02, 0x66, 0x00, 0x00, 0x00, 0x02};
+    std::vector<std::vector<uint8_t>> frames;
+    // Gratuitous ARPs (request and reply forms) from 20 on-link senders nobody asked for, an
+    // answer sent to another host, and an ARP request for another host.
+    for (int i = 0; i < 20; ++i) {
+        const std::string sender = "202.103.106." + std::to_string(20 + i);
+        frames.push_back(
+            arp_frame(static_cast<uint16_t>(1 + i % 2), sender, stranger, sender, kBroadcast));
+    }
+    frames.push_back(arp_frame(2, "202.103.106.60", stranger, "202.103.106.61", kBroadcast));
+    frames.push_back(arp_frame(1, "202.103.106.62", stranger, "202.103.106.63", kBroadcast));
+    // The gateway, known, announces a new MAC.
+    frames.push_back(arp_frame(1, "202.103.106.254", moved, "202.103.106.254", kBroadcast));
+    h.run(frames);
+    CHECK(h.sent.empty());
+    CHECK(h.ctx.counters.arp_ignored == 22);
+    CHECK(h.ctx.counters.arp_received == 1);
+    REQUIRE(h.sightings.size() == 1);
+    CHECK(h.sightings[0].ip == ip_raw("202.103.106.254"));
+    CHECK(h.sightings[0].mac == moved);
+}
+
+TEST_CASE("ARP: a worker reports the address it asks for before the answer") {
+    // A real server the table does not know: the SYN is held and 172.16.9.9 asked for; its
+    // answer, in the next burst, is reported after the `asked`, so the control thread, which
+    // learns only what it awaits, learns it.
+    PipelineHarness h;
+    auto snap = seed_snapshot();
+    snap->services[0].servers[1].ip = ip_raw("172.16.9.9");
+    snap->finalize(1);
+    h.ctx.snapshot = snap.get();
+    const MacAddress rs_mac = {0x02, 0x00, 0x00, 0x00, 0x0b, 0x09};
+    h.run({build_packet(from_client(6100, SYN))}, 0);
+    h.run({build_packet(from_client(6100, SYN))}, 10);  // throttled: no second request
+    h.run({arp_frame(2, "172.16.9.9", rs_mac, "172.16.0.1", kInsideMac)}, 20);
+    REQUIRE(h.sightings.size() == 2);
+    CHECK(h.sightings[0].kind == dp::NeighborSighting::Kind::asked);
+    CHECK(h.sightings[0].ip == ip_raw("172.16.9.9"));
+    CHECK(h.sightings[0].port_id == kInsidePort);
+    CHECK(h.sightings[1].kind == dp::NeighborSighting::Kind::seen);
+    CHECK(h.sightings[1].ip == ip_raw("172.16.9.9"));
+    CHECK(h.sightings[1].mac == rs_mac);
+    CHECK(h.ctx.counters.arp_requests == 1);
+}
+
+TEST_CASE("ARP: a sender claiming a VIP or the director's address is refused, never stored") {
+    PipelineHarness h;
+    const MacAddress liar = {0x02, 0x66, 0x00, 0x00, 0x00, 0x99};
+    h.run({// Gratuitous ARP for the VIP, an "answer" from the VIP to the director, a request
+           // for the director from the VIP, and the director's own addresses claimed on each
+           // link (the inside one also as an answer to the director).
+           arp_frame(1, "202.103.106.5", liar, "202.103.106.5", kBroadcast),
+           arp_frame(2, "202.103.106.5", liar, "202.103.106.1", kOutsideMac),
+           arp_frame(1, "202.103.106.5", liar, "202.103.106.1", kBroadcast),
+           arp_frame(1, "202.103.106.1", liar, "202.103.106.1", kBroadcast),
+           arp_frame(2, "172.16.0.1", liar, "172.16.0.1", kInsideMac)});
+    CHECK(h.sent.empty());  // not answered either
+    CHECK(h.sightings.empty());
+    CHECK(dropped(h, DropReason::arp_claims_ours) == 5);
+    CHECK(h.ctx.counters.arp_received + h.ctx.counters.arp_ignored == 0);
+    // Traffic to the VIP goes on as before: the client's SYN reaches a real server, and the
+    // SYN-ACK leaves towards the gateway, not the liar.
+    h.run({build_packet(from_client(6200, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    const PacketFields to_server = read_fields(h.sent[0].bytes);
+    const std::string rip = format_ip(to_server.dst_ip);
+    CHECK(to_server.dst_mac == (rip == "172.16.0.2" ? kRs1Mac : kRs2Mac));
+    h.run({build_packet(from_server(rip, to_server.dst_port, 6200, SYN | ACK))});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(read_fields(h.sent[1].bytes).dst_mac == kGatewayMac);
+    CHECK(format_ip(read_fields(h.sent[1].bytes).src_ip) == "202.103.106.5");
 }
 
 TEST_CASE("ICMP echo to the VIP and to the director's addresses is answered") {
@@ -382,7 +464,10 @@ TEST_CASE("UDP: one state, balanced, replies from the VIP, checksum 0 kept") {
     uint32_t id = h.table->lookup(FlowKey{
         ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(5354), port_raw(53), 17, {}});
     REQUIRE(id != ConnTable::kNoConn);
-    CHECK(h.table->conn(id).state == ConnState::udp);
+    CHECK(h.table->conn(id).state == ConnState::udp_replied);  // one exchange
+    PacketSpec again = client_packet(17, 0, 53, 5354);
+    h.run({build_packet(again)});
+    CHECK(h.table->conn(id).state == ConnState::udp);  // it goes on: assured
 }
 
 TEST_CASE("a connection's states and active/inactive counts follow LVS; timeouts expire it") {
@@ -431,8 +516,15 @@ TEST_CASE("RST from the server closes; the 10 s CLOSE timeout removes it") {
     CHECK(h.table->size() == 0);
 }
 
+// The table-full tests below fill a table from one client: shares would stop them first.
+void without_shares(PipelineHarness& h) {
+    h.snapshot->protocol_share_percent = 100;
+    h.snapshot->prefix_share_percent = 100;
+}
+
 TEST_CASE("a full table drops new connections, counted, and existing ones keep flowing") {
     PipelineHarness h(4);
+    without_shares(h);
     std::vector<std::vector<uint8_t>> opening;
     for (uint16_t port = 2000; port < 2004; ++port) {  // four complete handshakes
         opening.push_back(build_packet(from_client(port, SYN)));
@@ -453,6 +545,7 @@ TEST_CASE("a full table drops new connections, counted, and existing ones keep f
 
 TEST_CASE("SYN flood: from 15/16 full on, half-open connections make room, so it never fills") {
     PipelineHarness h(64);
+    without_shares(h);
     std::vector<std::vector<uint8_t>> flood;
     for (uint16_t port = 1000; port < 1200; ++port) {
         flood.push_back(build_packet(from_client(port, SYN)));
@@ -473,6 +566,7 @@ TEST_CASE("SYN flood: from 15/16 full on, half-open connections make room, so it
 
 TEST_CASE("SYN flood: in a full table a new connection replaces the oldest half-open one") {
     PipelineHarness h(4);
+    without_shares(h);
     // Two established connections, then two half-open ones (a flood's SYNs).
     h.run({build_packet(from_client(2000, SYN)), build_packet(from_client(2000, ACK)),
            build_packet(from_client(2001, SYN)), build_packet(from_client(2001, ACK)),
@@ -497,6 +591,192 @@ TEST_CASE("SYN flood: in a full table a new connection replaces the oldest half-
     CHECK(h.dest_counters[0].inactive + h.dest_counters[1].inactive == 0);
 }
 
+// A UDP datagram to the dns service from `client`:`port` (a flood's forged source, or a real
+// client).
+std::vector<uint8_t> udp_from(const std::string& client, uint16_t port) {
+    PacketSpec s = client_packet(17, 0, 53, port);
+    s.src_ip = client;
+    return build_packet(s);
+}
+
+TEST_CASE("UDP flood from forged sources: held to its protocol's share, others still get in") {
+    PipelineHarness h(64);  // shares: 90% per protocol (57 of 64), 50% per /24 prefix
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint32_t i = 0; i < 200; ++i) {  // 200 sources in 200 prefixes, never answered
+        flood.push_back(
+            udp_from("198.18." + std::to_string(i) + ".1", static_cast<uint16_t>(1024 + i)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    // Each datagram past the share took the place of the oldest unanswered one.
+    CHECK(h.table->size() == 57);
+    CHECK(h.ctx.counters.connections_evicted == 200 - 57);
+    CHECK(dropped(h, DropReason::protocol_share) == 0);
+    CHECK(h.sent.size() == 200);
+    // A real client's TCP connection and a real client's UDP exchanges all get in.
+    h.run({build_packet(from_client(5000, SYN))});
+    CHECK(h.sent.size() == 201);
+    CHECK(h.table->size() == 58);
+    h.run({udp_from("202.100.1.2", 5300)});
+    REQUIRE(h.sent.size() == 202);
+    const std::string rip = format_ip(read_fields(h.sent.back().bytes).dst_ip);
+    PacketSpec answer = server_packet(17, rip, 53, 0, 5300);
+    h.run({build_packet(answer)});
+    h.run({udp_from("202.100.1.2", 5300)});
+    CHECK(h.sent.size() == 204);
+    const uint32_t id = h.table->lookup(FlowKey{
+        ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(5300), port_raw(53), 17, {}});
+    REQUIRE(id != ConnTable::kNoConn);
+    // It went on after the answer (assured): 57 more forged datagrams leave it alone.
+    std::vector<std::vector<uint8_t>> more;
+    for (uint16_t i = 0; i < 57; ++i) {
+        more.push_back(
+            udp_from("198.18." + std::to_string(200 + i % 50) + "." + std::to_string(10 + i / 50),
+                     static_cast<uint16_t>(20000 + i)));
+    }
+    h.run({more.begin(), more.begin() + 32});
+    h.run({more.begin() + 32, more.end()});
+    CHECK(h.sent.size() == 204 + 57);
+    CHECK(h.table->live(id));
+    CHECK(h.table->lookup(h.table->conn(id).inbound_key()) == id);
+    CHECK(h.ctx.counters.connections_evicted == 200 - 57 + 1 + 57);
+}
+
+TEST_CASE("a protocol at its share with nothing unanswered: new connections dropped, counted") {
+    PipelineHarness h(10);  // 9 TCP at most
+    h.snapshot->prefix_share_percent = 100;
+    std::vector<std::vector<uint8_t>> opening;
+    for (uint16_t port = 2000; port < 2010; ++port) {  // ten complete handshakes
+        opening.push_back(build_packet(from_client(port, SYN)));
+        opening.push_back(build_packet(from_client(port, ACK)));
+    }
+    h.run(opening);
+    CHECK(h.table->size() == 9);
+    CHECK(dropped(h, DropReason::protocol_share) == 1);
+    CHECK(dropped(h, DropReason::no_connection) == 1);  // the tenth's ACK
+    h.run({udp_from("202.100.1.2", 5300)});             // the other protocol still has room
+    CHECK(h.table->size() == 10);
+}
+
+TEST_CASE("one source prefix holds at most its share of the table") {
+    PipelineHarness h(64);  // 50%: 32 of 64 per /24
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t i = 0; i < 40; ++i) {
+        PacketSpec s = from_client(static_cast<uint16_t>(3000 + i), SYN);
+        s.src_ip = "202.100.1." + std::to_string(2 + i);
+        syns.push_back(build_packet(s));
+    }
+    h.run({syns.begin(), syns.begin() + 32});
+    h.run({syns.begin() + 32, syns.end()});
+    CHECK(h.table->size() == 32);
+    CHECK(dropped(h, DropReason::prefix_share) == 8);
+    PacketSpec other = from_client(3100, SYN);
+    other.src_ip = "202.100.2.2";  // another /24
+    h.run({build_packet(other)});
+    CHECK(h.table->size() == 33);
+    // A reload to /16 prefixes counts the table again: now all 33 share one prefix.
+    h.snapshot->source_prefix_mask = ip_raw("255.255.0.0");
+    other.src_ip = "202.100.3.2";
+    h.run({build_packet(other)});
+    CHECK(h.table->size() == 33);
+    CHECK(dropped(h, DropReason::prefix_share) == 9);
+}
+
+TEST_CASE("reverse-path filter: a source not routed back out of the arrival link is dropped") {
+    PipelineHarness h;
+    PacketSpec spoofed = client_packet(17, 0, 53, 4000);
+    spoofed.src_ip = "172.16.0.2";  // a real server's address, arriving from the outside
+    h.run({build_packet(spoofed)});
+    CHECK(h.sent.empty());
+    CHECK(dropped(h, DropReason::reverse_path) == 1);
+    CHECK(h.table->size() == 0);
+    // A reply key arriving on the wrong link does not reach the client either.
+    h.run({build_packet(from_client(4100, SYN))});
+    PacketSpec injected = from_server("172.16.0.3", 8000, 4100, ACK);
+    injected.src_mac = kGatewayMac;
+    injected.dst_mac = kOutsideMac;
+    h.run({build_packet(injected)});
+    CHECK(dropped(h, DropReason::reverse_path) == 2);
+    // loose: any routable source; off: anything.
+    h.snapshot->reverse_path = ReversePathMode::loose;
+    h.run({build_packet(spoofed)});
+    CHECK(dropped(h, DropReason::reverse_path) == 2);
+    h.snapshot->interfaces[0].gateway = 0;  // no default route: 202.100.1.2 is unroutable
+    h.snapshot->finalize(1);
+    PacketSpec unroutable = client_packet(17, 0, 53, 4001);
+    h.run({build_packet(unroutable)});
+    CHECK(dropped(h, DropReason::reverse_path) == 3);
+    h.snapshot->reverse_path = ReversePathMode::off;
+    h.run({build_packet(unroutable)});
+    CHECK(dropped(h, DropReason::reverse_path) == 3);
+}
+
+TEST_CASE("TCP resets to VIP ports without a service are rate-limited like unreachables") {
+    PipelineHarness h;
+    h.snapshot->reject_per_second = 100;  // bursts of 10
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t i = 0; i < 30; ++i) {
+        syns.push_back(build_packet(from_client(static_cast<uint16_t>(4300 + i), SYN, 8080)));
+    }
+    h.run(syns, 0);
+    CHECK(h.ctx.counters.resets_sent == 10);
+    CHECK(dropped(h, DropReason::rate_limited) == 20);
+    h.run({syns.begin(), syns.begin() + 5}, 20);  // 20 ms later: two tokens back
+    CHECK(h.ctx.counters.resets_sent == 12);
+    h.snapshot->reject_per_second = 0;  // none at all
+    h.run({syns.begin(), syns.begin() + 5}, 5000);
+    CHECK(h.ctx.counters.resets_sent == 12);
+}
+
+// A frame of `spec` with a payload making its IP datagram `ip_len` bytes, DF set or not.
+std::vector<uint8_t> sized(PacketSpec spec, size_t ip_len, bool dont_fragment) {
+    spec.payload.assign(ip_len - 20 - 20, 0x5a);
+    std::vector<uint8_t> frame = build_packet(spec);
+    frame[14 + 6] = dont_fragment ? 0x40 : 0;
+    recompute_checksums(frame);
+    return frame;
+}
+
+TEST_CASE("over the egress MTU: fragmentation needed back to the sender with DF, else dropped") {
+    PipelineHarness h;
+    h.snapshot->interfaces[1].mtu = 1400;  // the inside link
+    h.snapshot->finalize(1);
+    h.run({build_packet(from_client(4400, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    const std::vector<uint8_t> big = sized(from_client(4400, ACK), 1450, true);
+    h.run({big});
+    REQUIRE(h.sent.size() == 2);
+    const std::vector<uint8_t>& icmp = h.sent[1].bytes;
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(format_ip(read_fields(icmp).src_ip) == "202.103.106.1");  // the link it came in on
+    CHECK(format_ip(read_fields(icmp).dst_ip) == "202.100.1.2");
+    CHECK(icmp[34] == 3);                     // destination unreachable
+    CHECK(icmp[35] == 4);                     // fragmentation needed
+    CHECK(load_be16(&icmp[34 + 6]) == 1400);  // the next hop's MTU (RFC 1191)
+    CHECK(std::equal(big.begin() + 14, big.begin() + 14 + 28, icmp.begin() + 42));  // as sent
+    CHECK(checksums_valid(icmp));
+    CHECK(h.ctx.counters.frag_needed_sent == 1);
+    CHECK(dropped(h, DropReason::over_mtu) == 1);
+    // Without DF: dropped, counted, nothing sent. At the MTU: forwarded.
+    h.run({sized(from_client(4400, ACK), 1450, false)});
+    CHECK(h.sent.size() == 2);
+    CHECK(dropped(h, DropReason::over_mtu) == 2);
+    h.run({sized(from_client(4400, ACK), 1400, true)});
+    CHECK(h.sent.size() == 3);
+    // A real server's reply too big for the outside link: told from the inside address.
+    h.snapshot->interfaces[0].mtu = 1300;
+    h.snapshot->finalize(1);
+    const std::string rip = format_ip(read_fields(h.sent[0].bytes).dst_ip);
+    const uint16_t rport = read_fields(h.sent[0].bytes).dst_port;
+    h.run({sized(from_server(rip, rport, 4400, ACK), 1350, true)});
+    REQUIRE(h.sent.size() == 4);
+    CHECK(format_ip(read_fields(h.sent[3].bytes).src_ip) == "172.16.0.1");
+    CHECK(format_ip(read_fields(h.sent[3].bytes).dst_ip) == rip);
+    CHECK(load_be16(&h.sent[3].bytes[34 + 6]) == 1300);
+}
+
 TEST_CASE("weight 0 quiesces a server: no new connections, existing ones go on") {
     PipelineHarness h(1024, 0);
     std::vector<std::vector<uint8_t>> syns;
@@ -517,6 +797,7 @@ TEST_CASE("a next hop with no MAC yet, and a destination with no route, are coun
     snap->services[0].servers[1].ip = ip_raw("172.16.9.9");  // on-link, never resolved
     snap->services[0].servers[0].ip = ip_raw("10.1.1.1");    // via the outside gateway
     snap->interfaces[0].gateway = 0;                         // ... which is gone
+    snap->reverse_path = ReversePathMode::off;               // the client is unroutable now too
     snap->finalize(1);
     h.ctx.snapshot = snap.get();
     h.run({build_packet(from_client(6000, SYN)), build_packet(from_client(6001, SYN))});

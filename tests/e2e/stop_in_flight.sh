@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e: SIGTERM while operators' calls are in flight. Ten rounds, each on a fresh vsnatd: a bounded
-# SYN flood from forged sources (scripts/lab/synflood.py, 198.18.128.0/17, routed nowhere) fills
+# SYN flood from forged sources (scripts/lab/synflood.py, 198.18.128.0/17, via the client namespace) fills
 # the table with CONNECTIONS half-open connections; then `vsnatctl conns` (every connection, page
 # by page) and `vsnatctl reload` run back to back in the background, and after a short, varying
 # delay vsnatd gets SIGTERM. Each round: vsnatd exits within 5 s, with status 0 (no crash), and

@@ -2,11 +2,11 @@
 # e2e: a SYN flood from forged sources while a long download runs (issue: hostile input).
 # vsnatd with a 4096-connection table (configs/flood-*.yaml). A 100 MB download, rate-limited
 # so that it lasts through the flood, starts first; then scripts/lab/synflood.py floods VIP:80
-# from random addresses of 198.18.128.0/17 (routed nowhere: the real servers' SYN-ACKs die at
-# the director) at FLOOD_RATE SYNs/s for FLOOD_SECONDS: five times the table in a second, yet
-# within what the lab's AF_PACKET links carry (unbounded, the python sender offers ~120k/s and
-# the links drop legitimate packets with the flood's before vsnatd sees them, which tests the
-# links, not the table). Meanwhile a client makes new HTTP
+# from random addresses of 198.18.128.0/17 (routed through the client namespace, which forwards
+# nothing: the real servers' SYN-ACKs die there) at FLOOD_RATE SYNs/s for FLOOD_SECONDS: five
+# times the table in a second, yet within what the lab's AF_PACKET links carry (unbounded, the
+# python sender offers ~120k/s and the links drop legitimate packets with the flood's before
+# vsnatd sees them, which tests the links, not the table). Meanwhile a client makes new HTTP
 # connections one after another. Checks: the download completes with the right sha256; the
 # flood filled the table and new connections took the place of half-open ones
 # (connections_evicted); legitimate connections succeeded (the success rate is printed; at

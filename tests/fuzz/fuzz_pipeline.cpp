@@ -270,8 +270,8 @@ void run_burst(std::vector<Received>& burst, uint32_t now_ms) {
     // be built.
     const uint64_t freed = burst.size() - sent_received - (ctx.held.count - held_before);
     const uint64_t counted =
-        total_drops(now) - total_drops(before) + (now.arp_received - before.arp_received) -
-        (now.resets_sent - before.resets_sent) -
+        total_drops(now) - total_drops(before) + (now.arp_received - before.arp_received) +
+        (now.arp_ignored - before.arp_ignored) - (now.resets_sent - before.resets_sent) -
         (now.unreachables_sent - before.unreachables_sent) -
         (now.dropped(DropReason::no_mbuf) - before.dropped(DropReason::no_mbuf));
     require(freed == counted, "every packet not sent or held is counted once");

@@ -164,6 +164,10 @@ TEST_CASE("omitted keys take their documented defaults", "[config]") {
     CHECK(c.max_connections == 1048576);
     CHECK(c.idle == IdleMode::adaptive);
     CHECK(c.packet_buffers == 0);
+    CHECK(c.reverse_path == ReversePath::strict);
+    CHECK(c.reject_rate == 1000);
+    CHECK(c.table_shares == TableShares{90, 50, 24});
+    CHECK(c.interfaces[0].mtu == 1500);
     CHECK(c.neighbors.empty());
     CHECK(c.timeouts.tcp_syn == 60);
     CHECK(c.timeouts.tcp_established == 900);
@@ -188,8 +192,13 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.max_connections == 4294967295u);
     CHECK(c.idle == IdleMode::poll);
     CHECK(c.packet_buffers == 100000);
+    CHECK(c.reverse_path == ReversePath::loose);
+    CHECK(c.reject_rate == 0);
+    CHECK(c.table_shares == TableShares{75, 10, 16});
     REQUIRE(c.interfaces.size() == 2);
     CHECK(c.interfaces[0].gateway == ip(198, 18, 0, 1));
+    CHECK(c.interfaces[0].mtu == 2034);
+    CHECK(c.interfaces[1].mtu == 1500);
     CHECK(c.interfaces[1].device == "net_af_packet0,iface=veth1");
     CHECK(c.interfaces[1].prefix_len == 16);
 
@@ -371,6 +380,23 @@ TEST_CASE("unknown idle, protocol, scheduler and helper names are rejected", "[c
     CHECK(errors_of("bad_helper_protocol.yaml") ==
           std::vector<std::string>{
               "configs/bad_helper_protocol.yaml:14:13: helper 'ftp' needs protocol tcp"});
+}
+
+TEST_CASE("reverse path, reject rate, table shares and MTU take only their ranges", "[config]") {
+    CHECK(errors_of("bad_hostile_input_keys.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_hostile_input_keys.yaml:2:15: 'reverse_path' must be one of strict, "
+              "loose, off, got 'on'",
+              "configs/bad_hostile_input_keys.yaml:3:14: 'reject_rate' must be an integer in "
+              "0..1000000, got '-1'",
+              "configs/bad_hostile_input_keys.yaml:4:26: 'protocol' must be a percentage "
+              "1%..100%, got '0%'",
+              "configs/bad_hostile_input_keys.yaml:4:45: 'source_prefix' must be a percentage "
+              "1%..100%, got '150%'",
+              "configs/bad_hostile_input_keys.yaml:5:38: 'source_prefix_length' must be an "
+              "integer in 1..32, got '33'",
+              "configs/bad_hostile_input_keys.yaml:10:10: 'mtu' must be an integer in 576..2034, "
+              "got '9000'"});
 }
 
 TEST_CASE("workers must be 1..64 and max_connections above 0", "[config]") {

@@ -1,0 +1,253 @@
+// The neighbor resolver (the control thread's side of the neighbor table): what it learns from
+// the workers' reports and what it ignores, how it ages the table through probes and expiry,
+// and how many lines it logs under a flood. Time is a parameter; no EAL, no rings.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "cp/neighbor_resolver.hpp"
+
+using namespace vsnat;
+using namespace vsnat::cp;
+using dp::NeighborKind;
+using dp::NeighborSighting;
+using dp::NeighborTable;
+
+namespace {
+
+constexpr uint16_t kOut = 0, kIn = 1;
+
+uint32_t ip(const char* text) {
+    in_addr a{};
+    inet_pton(AF_INET, text, &a);
+    return a.s_addr;
+}
+
+uint32_t outside_host(uint32_t i) {
+    return htonl(0xc6120000 + 0x100 + i);  // 198.18.1.0 onwards: in the /16, not in the lab
+}
+
+MacAddress mac(uint8_t a, uint8_t b = 0, uint8_t c = 0) {
+    return {0x02, 0x00, 0x00, a, b, c};
+}
+
+NeighborSighting seen(uint16_t port, uint32_t address, MacAddress m) {
+    return {address, port, m, NeighborSighting::Kind::seen};
+}
+NeighborSighting asked(uint16_t port, uint32_t address) {
+    return {address, port, {}, NeighborSighting::Kind::asked};
+}
+
+// The lab with a /16 outside, a static neighbor and two real servers inside.
+struct Resolver {
+    Config config;
+    std::unique_ptr<dp::Snapshot> snapshot;
+    NeighborResolver r;
+    std::vector<std::pair<uint16_t, uint32_t>> sent;  // ARP requests asked of worker 0
+    bool ring_full = false;
+
+    explicit Resolver(uint64_t now_ms) {
+        LoadResult loaded = load_config_text(
+            "interfaces: [{name: out, device: d0, address: 198.18.0.254/16},\n"
+            "             {name: in, device: d1, address: 198.19.0.1/24}]\n"
+            "neighbors: [{address: 198.18.0.50, mac: '02:00:00:00:00:50', interface: out}]\n"
+            "services:\n"
+            "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+            "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n",
+            "test.yaml");
+        REQUIRE(loaded.errors.empty());
+        config = *loaded.config;
+        const std::vector<PortBinding> ports = {{kOut, {}}, {kIn, {}}};
+        snapshot = build_snapshot(config, ports, 1);
+        r.configure(config, ports, *snapshot, now_ms);
+    }
+    void take(std::vector<NeighborSighting> reports, uint64_t now_ms) { r.take(reports, now_ms); }
+    void request(uint64_t now_ms) {
+        r.request(now_ms, [this](uint16_t port, uint32_t address) {
+            if (ring_full) {
+                return false;
+            }
+            sent.emplace_back(port, address);
+            return true;
+        });
+    }
+    size_t requests_for(uint32_t address) const {
+        return static_cast<size_t>(std::count_if(
+            sent.begin(), sent.end(), [address](const auto& s) { return s.second == address; }));
+    }
+    const NeighborTable& table() const { return r.table(); }
+};
+
+// Catches what spdlog writes while it lives.
+struct LogCapture {
+    std::ostringstream text;
+    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+    LogCapture() {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+        sink->set_pattern("%v");
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+    }
+    ~LogCapture() { spdlog::set_default_logger(previous); }
+    std::vector<std::string> lines() const {
+        std::vector<std::string> out;
+        std::istringstream in(text.str());
+        for (std::string line; std::getline(in, line);) {
+            out.push_back(line);
+        }
+        return out;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("resolver: learns next hops and awaited answers only", "[resolver]") {
+    Resolver t(1000);
+    CHECK(t.table().find(kOut, ip("198.18.0.50")) == mac(0, 0, 0x50));  // static
+    t.take({seen(kOut, outside_host(1), mac(1)),        // nobody asked: a gratuitous ARP
+            seen(kIn, ip("198.19.0.2"), mac(2)),        // a next hop: always wanted
+            asked(kOut, ip("198.18.0.7")),              // a worker asked for a client...
+            seen(kOut, ip("198.18.0.7"), mac(7)),       // ...which answered
+            seen(kOut, ip("198.18.0.50"), mac(0x66))},  // static: never changed by ARP
+           1000);
+    CHECK_FALSE(t.table().find(kOut, outside_host(1)).has_value());
+    CHECK(t.table().find(kIn, ip("198.19.0.2")) == mac(2));
+    CHECK(t.table().kind(kIn, ip("198.19.0.2")) == NeighborKind::next_hop);
+    CHECK(t.table().find(kOut, ip("198.18.0.7")) == mac(7));
+    CHECK(t.table().kind(kOut, ip("198.18.0.7")) == NeighborKind::learned);
+    CHECK(t.table().find(kOut, ip("198.18.0.50")) == mac(0, 0, 0x50));
+    CHECK(t.table().size() == 3);
+    // A known neighbor at a new MAC is updated; an answer after kAwaitMs is not awaited.
+    t.take({seen(kOut, ip("198.18.0.7"), mac(8)), asked(kOut, ip("198.18.0.8"))}, 2000);
+    CHECK(t.table().find(kOut, ip("198.18.0.7")) == mac(8));
+    t.take({seen(kOut, ip("198.18.0.8"), mac(9))}, 2000 + NeighborResolver::kAwaitMs);
+    CHECK_FALSE(t.table().find(kOut, ip("198.18.0.8")).has_value());
+    // The same address on the other port was not asked for.
+    t.take({asked(kOut, ip("198.18.0.9")), seen(kIn, ip("198.18.0.9"), mac(9))}, 6000);
+    CHECK_FALSE(t.table().find(kIn, ip("198.18.0.9")).has_value());
+}
+
+TEST_CASE("resolver: a flood of senders takes no room, and its log lines are bounded",
+          "[resolver]") {
+    LogCapture log;
+    const uint64_t t0 = 100000;  // a log window starts at the first event
+    Resolver t(t0);
+    // 5000 gratuitous ARPs from distinct senders (what handle_arp would not even report), then
+    // 5000 unasked "answers" from distinct senders, all within a second.
+    std::vector<NeighborSighting> flood;
+    for (uint32_t i = 0; i < 5000; ++i) {
+        flood.push_back(seen(kOut, outside_host(i),
+                             mac(1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i))));
+    }
+    t.take(flood, t0);
+    CHECK(t.table().size() == 1);  // the static neighbor only
+    // A new client is still learned once a worker asks for it.
+    t.take({asked(kOut, ip("198.18.0.9")), seen(kOut, ip("198.18.0.9"), mac(9))}, t0 + 500);
+    CHECK(t.table().find(kOut, ip("198.18.0.9")) == mac(9));
+    // 20,000 ARPs at random MACs for that known client, within the same second.
+    std::vector<NeighborSighting> changes;
+    for (uint32_t i = 0; i < 20000; ++i) {
+        changes.push_back(seen(kOut, ip("198.18.0.9"),
+                               mac(2, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i))));
+    }
+    t.take(changes, t0 + 600);
+    const size_t during = log.lines().size();
+    CHECK(during <= NeighborResolver::kLogLines);
+    t.r.flush_log(t0 + NeighborResolver::kLogWindowMs - 1);
+    CHECK(log.lines().size() == during);  // the window is not over
+    t.r.flush_log(t0 + NeighborResolver::kLogWindowMs);
+    const auto lines = log.lines();
+    REQUIRE(lines.size() == during + 1);
+    INFO(lines.back());
+    // One line for the client learned, then three of its 20,000 moves; the rest summed up.
+    CHECK(during == NeighborResolver::kLogLines);
+    CHECK(lines.back().find("19997 moved to another MAC") != std::string::npos);
+    CHECK(lines.back().find("5000 ARP senders ignored") != std::string::npos);
+    CHECK(lines.back().find("2 of 4096 entries in use") != std::string::npos);
+    // A quiet window writes nothing.
+    t.r.flush_log(t0 + 3 * NeighborResolver::kLogWindowMs);
+    CHECK(log.lines().size() == during + 1);
+}
+
+TEST_CASE(
+    "resolver: a neighbor in use is probed and kept; unused, it expires and is learned "
+    "again on demand",
+    "[resolver]") {
+    LogCapture log;
+    const uint32_t client = ip("198.18.0.7");
+    Resolver t(1000);
+    t.take({asked(kOut, client), seen(kOut, client, mac(7))}, 1000);
+    MacAddress m;
+    uint64_t now = 1000;
+    // In use: the packet path looks it up between the passes. At 30 s it is asked for.
+    for (; now <= 1000 + NeighborTable::kReachableMs; now += 1000) {
+        REQUIRE(t.table().lookup(kOut, client, m));
+        t.request(now);
+    }
+    CHECK(t.requests_for(client) == 1);
+    // It answers (to the director: the worker reports it) and stays.
+    t.take({seen(kOut, client, mac(7))}, now);
+    const uint64_t last_use = now - 1000;  // the last lookup, seen by the pass that followed it
+    // No longer used: it goes kIdleMs after its last use, and says so.
+    for (; now < last_use + NeighborTable::kIdleMs; now += 1000) {
+        t.request(now);
+    }
+    CHECK(t.table().find(kOut, client).has_value());
+    t.request(now);
+    CHECK_FALSE(t.table().find(kOut, client).has_value());
+    CHECK(t.requests_for(client) == 1);  // never probed while unused
+    CHECK(log.text.str().find("neighbor 198.18.0.7 (02:00:00:07:00:00, port 0) removed: not "
+                              "used for 60 s") != std::string::npos);
+    // Unsolicited, it is not learned back; asked for by a worker, it is.
+    t.take({seen(kOut, client, mac(7))}, now + 2000);
+    CHECK_FALSE(t.table().find(kOut, client).has_value());
+    t.take({asked(kOut, client), seen(kOut, client, mac(7))}, now + 2000);
+    CHECK(t.table().find(kOut, client) == mac(7));
+    // Next hops are asked for every second until they answer, and never expire.
+    CHECK(t.requests_for(ip("198.19.0.2")) >= 60);
+    t.take({seen(kIn, ip("198.19.0.2"), mac(2))}, now);
+    for (uint64_t later = now; later < now + 3 * NeighborTable::kIdleMs; later += 1000) {
+        t.request(later);
+    }
+    CHECK(t.table().find(kIn, ip("198.19.0.2")) == mac(2));
+}
+
+TEST_CASE("resolver: a probe that does not answer removes the neighbor", "[resolver]") {
+    const uint32_t client = ip("198.18.0.7");
+    Resolver t(0);
+    t.take({asked(kOut, client), seen(kOut, client, mac(7))}, 0);
+    MacAddress m;
+    for (uint64_t now = 1000; now <= NeighborTable::kReachableMs + 5000; now += 1000) {
+        REQUIRE(t.table().lookup(kOut, client, m));  // still used: the old MAC meanwhile
+        t.request(now);
+        if (!t.table().find(kOut, client)) {
+            CHECK(now == NeighborTable::kReachableMs + NeighborTable::kProbes * 1000);
+            break;
+        }
+    }
+    CHECK(t.requests_for(client) == NeighborTable::kProbes);
+    CHECK_FALSE(t.table().find(kOut, client).has_value());
+}
+
+TEST_CASE("resolver: a full table learns new hosts once old ones expire", "[resolver]") {
+    Resolver t(1000);
+    const uint32_t room = t.table().capacity() - t.table().size();
+    std::vector<NeighborSighting> reports;
+    for (uint32_t i = 0; i < room; ++i) {
+        reports.push_back(asked(kOut, outside_host(i)));
+        reports.push_back(seen(kOut, outside_host(i), mac(1)));
+    }
+    t.take(reports, 1000);
+    CHECK(t.table().size() == t.table().capacity());
+    const uint32_t newcomer = outside_host(room);
+    t.take({asked(kOut, newcomer), seen(kOut, newcomer, mac(3))}, 2000);
+    CHECK_FALSE(t.table().find(kOut, newcomer).has_value());
+    t.request(1000 + NeighborTable::kIdleMs);  // none of them was used
+    CHECK(t.table().size() == 1);
+    t.take({asked(kOut, newcomer), seen(kOut, newcomer, mac(3))}, 2000 + NeighborTable::kIdleMs);
+    CHECK(t.table().find(kOut, newcomer) == mac(3));
+}
