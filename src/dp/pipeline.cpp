@@ -231,19 +231,42 @@ bool evictable(const Conn& c) {
            c.state == ConnState::udp_replied;
 }
 
-// Ends the oldest connection of `queue` still unanswered, to make room. Returns whether one was
-// found.
+void evict(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
+    retire(ctx, ctx.table->conn(id), now_ms);
+    ctx.table->erase(id);
+    ++ctx.counters.connections_evicted;
+}
+
+// Ends the oldest evictable connection of `queue`, to make room; returns whether there was one.
+// Among the candidates it looks at, one with nothing left to wait for goes before a UDP one still
+// waiting for its answer, which may be a real client's query in flight while a flood the server
+// answers churns past it (the waiting ones it passes over go back in line).
 bool evict_unanswered(WorkerContext& ctx, UnansweredQueue& queue, uint32_t now_ms) {
+    uint32_t waiting = ConnTable::kNoConn;  // the oldest candidate still waiting for an answer
     uint32_t id;
     for (uint32_t i = 0; i < kEvictionTries && queue.pop(id); ++i) {
-        if (ctx.table->live(id) && evictable(ctx.table->conn(id))) {
-            retire(ctx, ctx.table->conn(id), now_ms);
-            ctx.table->erase(id);
-            ++ctx.counters.connections_evicted;
-            return true;
+        if (!ctx.table->live(id) || !evictable(ctx.table->conn(id))) {
+            continue;
         }
+        if (ctx.table->conn(id).state == ConnState::udp_unanswered) {
+            if (waiting == ConnTable::kNoConn) {
+                waiting = id;
+            } else {
+                queue.push(id);
+            }
+            continue;
+        }
+        evict(ctx, id, now_ms);
+        if (waiting != ConnTable::kNoConn) {
+            queue.push(waiting);
+        }
+        return true;
     }
-    return false;
+    if (waiting == ConnTable::kNoConn) {
+        return false;
+    }
+    evict(ctx, waiting, now_ms);
+    return true;
 }
 
 UnansweredQueue& unanswered_queue(WorkerContext& ctx, size_t protocol_slot) {

@@ -644,6 +644,35 @@ TEST_CASE("UDP flood from forged sources: held to its protocol's share, others s
     CHECK(h.ctx.counters.connections_evicted == 200 - 57 + 1 + 57);
 }
 
+TEST_CASE("a flood the server answers churns past a real query still waiting for its answer") {
+    PipelineHarness h(64);  // UDP: 57 of 64
+    // One forged datagram and the real server's answer to it: a finished exchange.
+    auto answered_flood = [&h](uint32_t i) {
+        const std::string source =
+            "198.18." + std::to_string(i % 250) + "." + std::to_string(1 + i / 250);
+        h.run({udp_from(source, static_cast<uint16_t>(1024 + i))});
+        const PacketFields out = read_fields(h.sent.back().bytes);
+        PacketSpec answer =
+            server_packet(17, format_ip(out.dst_ip), 53, 0, static_cast<uint16_t>(1024 + i));
+        answer.dst_ip = source;
+        h.run({build_packet(answer)});
+    };
+    for (uint32_t i = 0; i < 57; ++i) {
+        answered_flood(i);
+    }
+    h.run({udp_from("202.100.1.2", 5300)});  // a real query; its answer takes a while
+    const size_t query = h.sent.size() - 1;
+    for (uint32_t i = 57; i < 157; ++i) {
+        answered_flood(i);
+    }
+    CHECK(h.ctx.counters.connections_evicted == 101);
+    const std::string rip = format_ip(read_fields(h.sent[query].bytes).dst_ip);
+    const size_t before = h.sent.size();
+    h.run({build_packet(server_packet(17, rip, 53, 0, 5300))});
+    CHECK(h.sent.size() == before + 1);  // the answer still finds its connection
+    CHECK(format_ip(read_fields(h.sent.back().bytes).dst_ip) == "202.100.1.2");
+}
+
 TEST_CASE("a protocol at its share with nothing unanswered: new connections dropped, counted") {
     PipelineHarness h(10);  // 9 TCP at most
     h.snapshot->prefix_share_percent = 100;
