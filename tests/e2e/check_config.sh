@@ -4,6 +4,8 @@
 #     lab-like files under tests/e2e/configs/ the exact lines, in file order; for every
 #     tests/unit/configs/bad_*.yaml at least one well-formed error line naming the file;
 #   - a missing file is one error at 1:1;
+#   - a directory, /dev/zero, a FIFO and a file over 32 MiB (made here, 33 MiB) are refused at
+#     once (within 2 s) with one "FILE: message" line saying what they are;
 #   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short}-*.yaml,
 #     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line.
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
@@ -54,6 +56,40 @@ expect_errors "$e/bad_lab_syntax.yaml" \
   "$e/bad_lab_syntax.yaml:8:1: YAML syntax error: end of map flow not found"
 expect_errors "$e/no_such_file.yaml" \
   "$e/no_such_file.yaml:1:1: cannot open: No such file or directory"
+
+# expect_whole_file FILE MESSAGE: exit 1 within 2 s, and exactly the line "FILE: MESSAGE".
+# Reading /dev/zero would never end: should vsnatd try, its memory is bounded (4 GiB) and
+# `timeout` ends it.
+expect_whole_file() {
+  local file=$1 want="$1: $2" t0 ms got
+  t0=$(date +%s%N)
+  CHECK_RC=0
+  CHECK_OUT=$( (ulimit -v 4194304 && timeout 10 "$VSNATD" -c "$file" --check) 2>&1) || CHECK_RC=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  got=$(file_lines "$file")
+  if ((CHECK_RC == 1 && ms < 2000)) && [[ $got == "$want" ]]; then
+    pass "check $file" "exit 1 in $ms ms: $got"
+  else
+    fail "check $file" "exit $CHECK_RC in $ms ms; want '$want', output: ${CHECK_OUT:0:300}"
+  fi
+}
+e2e_logdir
+expect_whole_file tests/unit/configs "is a directory, not a regular file"
+expect_whole_file /dev/zero "is a character device, not a regular file"
+mkfifo "$E2E_LOG_DIR/fifo.yaml"
+expect_whole_file "$E2E_LOG_DIR/fifo.yaml" "is a FIFO, not a regular file"
+# A valid file grown past 32 MiB with comment lines: 33 MiB, written here and removed after.
+big="$E2E_LOG_DIR/big.yaml"
+"$PY" - "$big" config/lab.yaml <<'PY'
+import sys
+with open(sys.argv[2]) as f:
+    text = f.read()
+line = "# a comment line of sixty-four bytes, to make the file too big.\n"
+with open(sys.argv[1], "w") as f:
+    f.write(text + line * ((33 * 1024 * 1024 - len(text)) // len(line) + 1))
+PY
+expect_whole_file "$big" "is $(stat -c %s "$big") bytes, over the 33554432-byte (32 MiB) limit of a configuration file"
+rm -f -- "$big"
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).
