@@ -370,8 +370,8 @@ uint32_t Builder::add(Document::Entry entry, YAML::anchor_t anchor) {
     if (nodes_ > kMaxYamlNodes) {
         throw TreeError{entry.position,
                         "more than " + std::to_string(kMaxYamlNodes) +
-                            " YAML nodes (values, lists, mappings; an alias counts what it "
-                            "repeats): more than the largest valid configuration has"};
+                            " YAML nodes (an alias counts as what it repeats): more than any "
+                            "valid configuration has"};
     }
     const uint32_t i = doc_.add(std::move(entry));
     if (!open_.empty()) {

@@ -1,5 +1,6 @@
 #include "cp/daemon.hpp"
 
+#include <malloc.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -228,8 +229,21 @@ void Daemon::publish(std::shared_ptr<const Generation> next) {
 }
 
 ReloadResult Daemon::reload() {
+    ReloadResult result = load_and_publish();
+    // The file's text, its YAML tree, a refused or replaced snapshot are freed by now (unless
+    // telemetry still holds the old generation), but glibc keeps freed memory for later: hand
+    // it back, or a refused reload of a big file leaves the daemon that much bigger.
+    malloc_trim(0);
+    return result;
+}
+
+ReloadResult Daemon::load_and_publish() {
+    // A stop signal ends the reading and the building between two pieces of work, so that a
+    // reload of a big file does not hold vsnatd's exit for seconds.
+    const StopCheck stop = [] { return stop_requested(); };
+    const std::string abandoned = config_path_ + ": reload abandoned: vsnatd is stopping";
     ReloadResult result;
-    LoadResult loaded = load_config_file(config_path_);
+    LoadResult loaded = load_config_file(config_path_, stop);
     for (const ConfigError& e : loaded.errors) {
         result.messages.push_back(e.to_string());
     }
@@ -247,8 +261,14 @@ ReloadResult Daemon::reload() {
     }
     auto next = std::make_shared<Generation>();
     next->config = std::move(*loaded.config);
-    next->snapshot =
-        build_snapshot(next->config, bindings_, config_.workers, generation()->snapshot.get());
+    next->snapshot = build_snapshot(next->config, bindings_, config_.workers,
+                                    generation()->snapshot.get(), stop);
+    if (!next->snapshot) {
+        reloads_refused_.fetch_add(1);
+        spdlog::error("reload refused, the running configuration stays: {}", abandoned);
+        result.messages.push_back(abandoned);
+        return result;
+    }
     config_ = next->config;
     neighbors_.configure(config_, bindings_, *next->snapshot);
     publish(std::move(next));

@@ -61,6 +61,7 @@ class Daemon {
     bool serve_operators(std::string& error);
     void control_loop();
     ReloadResult reload();
+    ReloadResult load_and_publish();
     void publish(std::shared_ptr<const Generation> next);
     void shutdown();
     void log_counters() const;

@@ -210,7 +210,8 @@ uint32_t to_network(Ipv4 address) {
 
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
-                                             uint32_t workers, const dp::Snapshot* previous) {
+                                             uint32_t workers, const dp::Snapshot* previous,
+                                             const StopCheck& stop) {
     auto snap = std::make_unique<dp::Snapshot>();
     for (size_t i = 0; i < config.interfaces.size(); ++i) {
         const Interface& in = config.interfaces[i];
@@ -244,7 +245,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     }
     assign_ids(*snap, previous);
     snap->timeouts = state_timeouts(config.timeouts);
-    snap->finalize(workers);
+    if (!snap->finalize(workers, stop)) {
+        return nullptr;
+    }
     if (previous != nullptr) {
         carry_overload(*snap, *previous);
         mark_dropped_servers(*snap, *previous, config);

@@ -34,7 +34,7 @@ uint32_t FlatIndex::find(uint64_t key) const {
     }
 }
 
-void Snapshot::finalize(uint32_t worker_count) {
+bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop) {
     std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip, by_dest;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const ServiceEntry& s = services[i];
@@ -62,6 +62,9 @@ void Snapshot::finalize(uint32_t worker_count) {
     schedulers.resize(worker_count);
     scheduler_states.clear();
     for (const ServiceEntry& s : services) {
+        if (stop && stop()) {
+            return false;
+        }
         scheduler_states.push_back(make_shared_state(s.scheduler, s.servers));
     }
     for (auto& per_worker : schedulers) {
@@ -70,6 +73,7 @@ void Snapshot::finalize(uint32_t worker_count) {
                 make_scheduler(services[i].scheduler, services[i].servers, *scheduler_states[i]));
         }
     }
+    return true;
 }
 
 const InterfaceEntry* Snapshot::own_address(uint32_t address) const {

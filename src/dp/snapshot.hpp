@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -77,7 +78,9 @@ struct Snapshot {
 
     /// Call once after filling services and interfaces: builds the indexes, the schedulers'
     /// shared states (overload flags clear) and every worker's schedulers. Control thread.
-    void finalize(uint32_t worker_count);
+    /// `stop` is asked before each service's scheduler tables (an mh table takes a third of a
+    /// millisecond); when it says so, finalize returns false and the snapshot must not be used.
+    bool finalize(uint32_t worker_count, const std::function<bool()>& stop = {});
 
     /// The service for (protocol, vip, port), or null. Any thread.
     const ServiceEntry* find_service(uint8_t protocol, uint32_t vip, uint16_t port) const {
