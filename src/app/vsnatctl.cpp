@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cp/telemetry_client.hpp"
+#include "cp/telemetry_text.hpp"
 #include "vsnat/counters.hpp"
 #include "vsnat/types.hpp"
 
@@ -180,6 +181,23 @@ void print_stats(const json& stats, const json& ports) {
     }
 }
 
+// A reload's messages, each joined from the telemetry strings it was sent in (an older vsnatd
+// sends no "pieces": one string each).
+std::vector<std::string> reload_messages(const json& reply) {
+    std::vector<std::string> pieces;
+    for (const json& m : reply.value("messages", json::array())) {
+        pieces.push_back(m.is_string() ? m.get<std::string>() : m.dump());
+    }
+    std::vector<uint64_t> counts(pieces.size(), 1);
+    if (reply.contains("pieces") && reply["pieces"].is_array()) {
+        counts.clear();
+        for (const json& n : reply["pieces"]) {
+            counts.push_back(n.is_number_unsigned() ? n.get<uint64_t>() : 1);
+        }
+    }
+    return vsnat::cp::join_telemetry_pieces(pieces, counts);
+}
+
 bool parse(int argc, char** argv, Options& o) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -249,14 +267,16 @@ int main(int argc, char** argv) {
             return 1;
         }
         const bool applied = reply->value("applied", 0) == 1;
+        const std::vector<std::string> messages = reload_messages(*reply);
         if (o.json_output) {
-            std::printf("%s\n", reply->dump(2).c_str());
-        } else if (applied) {
-            std::printf("reload applied\n");
-        }
-        if (!o.json_output) {
-            for (const json& m : reply->value("messages", json::array())) {
-                std::fprintf(stderr, "%s\n", m.get<std::string>().c_str());
+            std::printf("%s\n",
+                        json{{"applied", applied ? 1 : 0}, {"messages", messages}}.dump(2).c_str());
+        } else {
+            if (applied) {
+                std::printf("reload applied\n");
+            }
+            for (const std::string& m : messages) {
+                std::fprintf(stderr, "%s\n", m.c_str());
             }
         }
         return applied ? 0 : 1;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cp/daemon.hpp"
+#include "cp/telemetry_text.hpp"
 
 namespace vsnat::cp {
 namespace {
@@ -284,8 +285,16 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-// Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
+static_assert(kTelemetryStringBytes == RTE_TEL_MAX_STRING_LEN - 1);
+static_assert(kMaxServiceNameBytes == kTelemetryStringBytes, "service names must not be cut");
+
+// Re-reads the config file now; answers {"applied": 0|1, "pieces": [...], "messages": [...]}.
+// A message longer than a telemetry string goes in pieces ("pieces": how many each took, for
+// vsnatctl to join). DPDK cuts a reply at 16 kB: messages past what fits are left out, and a
+// last one says how many (vsnatd's log has them all).
 int handle_reload(const char*, const char*, rte_tel_data* d) {
+    // Of the 16 kB, what the messages may take: the rest is for the keys and "applied".
+    constexpr size_t kBudget = 15 * 1024;
     const DaemonCall daemon;
     if (!daemon) {
         return -1;
@@ -293,11 +302,38 @@ int handle_reload(const char*, const char*, rte_tel_data* d) {
     const ReloadResult r = daemon->request_reload();
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "applied", r.applied ? 1 : 0);
+    rte_tel_data* counts = rte_tel_data_alloc();
     rte_tel_data* messages = rte_tel_data_alloc();
+    rte_tel_data_start_array(counts, RTE_TEL_U64_VAL);
     rte_tel_data_start_array(messages, RTE_TEL_STRING_VAL);
+    auto add = [&](const std::vector<std::string>& pieces) {
+        for (const std::string& p : pieces) {
+            rte_tel_data_add_array_string(messages, p.c_str());
+        }
+        rte_tel_data_add_array_u64(counts, pieces.size());
+    };
+    const std::string left_out =
+        " more messages did not fit in the telemetry reply: vsnatd's "
+        "log has them, and so has vsnatd -c FILE --check";
+    size_t used = 0;
+    size_t sent = 0;
     for (const std::string& m : r.messages) {
-        rte_tel_data_add_array_string(messages, m.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+        const std::vector<std::string> pieces = telemetry_pieces(m);
+        size_t bytes = 0;
+        for (const std::string& p : pieces) {
+            bytes += telemetry_json_bytes(p) + 4;  // and its count
+        }
+        if (used + bytes + telemetry_json_bytes(left_out) + 32 > kBudget) {
+            break;
+        }
+        add(pieces);
+        used += bytes;
+        ++sent;
     }
+    if (sent < r.messages.size()) {
+        add(telemetry_pieces(std::to_string(r.messages.size() - sent) + left_out));
+    }
+    rte_tel_data_add_dict_container(d, "pieces", counts, 0);
     rte_tel_data_add_dict_container(d, "messages", messages, 0);
     return 0;
 }
