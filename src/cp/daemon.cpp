@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cp/memory_budget.hpp"
 #include "cp/signals.hpp"
 #include "cp/telemetry.hpp"
 
@@ -54,18 +55,6 @@ io::LinkSide link_side(const Config& config, const Interface& in) {
         }
     }
     return io::LinkSide::clients;
-}
-
-// Packet buffers for every RX and TX ring, the handover rings and each lcore's cache. A power
-// of two minus one is the mempool's most efficient size. `packet_buffers` only ever raises it,
-// exactly (a net_pcap port with infinite_rx holds its whole file).
-unsigned packet_buffer_count(const Config& config) {
-    const auto ports = static_cast<unsigned>(config.interfaces.size());
-    const unsigned workers = config.workers;
-    const unsigned needed = ports * workers * 2048 +
-                            workers * workers * Workers::kHandoverRingSize + (workers + 1) * 512 +
-                            4096;
-    return std::max<unsigned>(std::bit_ceil(needed) - 1, config.packet_buffers);
 }
 
 std::string ip_text(uint32_t network_order) {
@@ -124,6 +113,18 @@ int Daemon::run() {
 
 // EAL, packet buffers, ports, the first snapshot, the workers; then the operators' views.
 bool Daemon::start(std::string& error) {
+    // Before anything is allocated: a configuration the machine cannot hold is refused whole
+    // rather than failing half-way, or drawing the OOM killer (config/README.md, "Memory").
+    if (const auto machine = read_machine_memory()) {
+        const MemoryVerdict verdict = check_start(memory_need(config_), *machine);
+        if (verdict.refusal) {
+            error = config_path_ + ": " + *verdict.refusal + ": this machine cannot run it";
+            return false;
+        }
+        if (verdict.advice) {
+            spdlog::warn("{}: {}", config_path_, *verdict.advice);
+        }
+    }
     if (!eal_.init(eal_arguments(config_), error)) {
         return false;
     }
@@ -250,6 +251,15 @@ ReloadResult Daemon::load_and_publish() {
     if (loaded.config) {
         for (const std::string& m : startup_only_changes(config_, *loaded.config)) {
             result.messages.push_back(config_path_ + ": " + m);
+        }
+    }
+    if (loaded.config && result.messages.empty()) {
+        // The new snapshot is built while the running one is held.
+        const auto machine = read_machine_memory();
+        const auto refusal =
+            machine ? check_reload(memory_need(*loaded.config), *machine) : std::nullopt;
+        if (refusal) {
+            result.messages.push_back(config_path_ + ": " + *refusal);
         }
     }
     if (!result.messages.empty()) {

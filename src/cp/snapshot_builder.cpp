@@ -9,32 +9,6 @@
 namespace vsnat::cp {
 namespace {
 
-dp::SchedulerKind dataplane_scheduler(Scheduler s) {
-    switch (s) {
-        case Scheduler::rr:
-            return dp::SchedulerKind::rr;
-        case Scheduler::wrr:
-            return dp::SchedulerKind::wrr;
-        case Scheduler::lc:
-            return dp::SchedulerKind::lc;
-        case Scheduler::wlc:
-            return dp::SchedulerKind::wlc;
-        case Scheduler::sed:
-            return dp::SchedulerKind::sed;
-        case Scheduler::nq:
-            return dp::SchedulerKind::nq;
-        case Scheduler::sh:
-            return dp::SchedulerKind::sh;
-        case Scheduler::dh:
-            return dp::SchedulerKind::dh;
-        case Scheduler::mh:
-            return dp::SchedulerKind::mh;
-        case Scheduler::fo:
-            return dp::SchedulerKind::fo;
-    }
-    return dp::SchedulerKind::wrr;  // unreachable: the switch names every scheduler
-}
-
 uint32_t prefix_to_netmask(uint8_t prefix_len) {
     const uint32_t host = prefix_len == 0 ? 0 : ~0u << (32 - prefix_len);
     return htonl(host);
@@ -203,6 +177,32 @@ void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, cons
 }
 
 }  // namespace
+
+dp::SchedulerKind dataplane_scheduler(Scheduler s) {
+    switch (s) {
+        case Scheduler::rr:
+            return dp::SchedulerKind::rr;
+        case Scheduler::wrr:
+            return dp::SchedulerKind::wrr;
+        case Scheduler::lc:
+            return dp::SchedulerKind::lc;
+        case Scheduler::wlc:
+            return dp::SchedulerKind::wlc;
+        case Scheduler::sed:
+            return dp::SchedulerKind::sed;
+        case Scheduler::nq:
+            return dp::SchedulerKind::nq;
+        case Scheduler::sh:
+            return dp::SchedulerKind::sh;
+        case Scheduler::dh:
+            return dp::SchedulerKind::dh;
+        case Scheduler::mh:
+            return dp::SchedulerKind::mh;
+        case Scheduler::fo:
+            return dp::SchedulerKind::fo;
+    }
+    return dp::SchedulerKind::wrr;  // unreachable: the switch names every scheduler
+}
 
 uint32_t to_network(Ipv4 address) {
     return htonl(address);

@@ -28,6 +28,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const dp::Snapshot* previous = nullptr,
                                              const StopCheck& stop = {});
 
+/// The dataplane's form of a configured scheduler. Any thread.
+dp::SchedulerKind dataplane_scheduler(Scheduler s);
+
 /// Network-order form of a host-order address (the dataplane keeps packet byte order).
 uint32_t to_network(Ipv4 address);
 

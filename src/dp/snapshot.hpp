@@ -51,6 +51,8 @@ class FlatIndex {
     static constexpr uint32_t kMissing = UINT32_MAX;
     void build(std::span<const std::pair<uint64_t, uint32_t>> entries);
     uint32_t find(uint64_t key) const;
+    /// What build() allocates for `entries` entries. Any thread.
+    static size_t memory_bytes_for(size_t entries);
 
   private:
     struct Slot {
@@ -59,6 +61,12 @@ class FlatIndex {
     };
     std::vector<Slot> slots_;
     uint64_t mask_ = 0;
+};
+
+/// A service as far as its snapshot's size goes.
+struct ServiceShape {
+    SchedulerKind scheduler = SchedulerKind::wrr;
+    uint32_t servers = 0;
 };
 
 struct Snapshot {
@@ -75,6 +83,12 @@ struct Snapshot {
     /// name it). Kept by the snapshot builder; the dataplane does not read them.
     uint32_t next_service_id = 0;
     uint32_t next_dest_id = 0;
+
+    /// Heap bytes a snapshot of `services` takes once finalized for `workers` (what
+    /// cp::build_snapshot leaves allocated, the allocator's overhead included), so that a
+    /// configuration too big for the machine can be refused before it is built. Any thread.
+    static size_t memory_bytes_for(std::span<const ServiceShape> services, size_t interfaces,
+                                   uint32_t workers);
 
     /// Call once after filling services and interfaces: builds the indexes, the schedulers'
     /// shared states (overload flags clear) and every worker's schedulers. Control thread.

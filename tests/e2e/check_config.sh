@@ -7,7 +7,12 @@
 #   - a directory, /dev/zero, a FIFO and a file over 32 MiB (made here, 33 MiB) are refused at
 #     once (within 2 s) with one "FILE: message" line saying what they are;
 #   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short}-*.yaml,
-#     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line.
+#     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line;
+#   - the summary says the memory the file needs, part by part (config/lab.yaml: 4.5 MiB of
+#     connection tables for 65536 connections), and what the machine has; 4,000 mh services
+#     (made here) need some 517 MiB of snapshot; config/lab.yaml with max_connections
+#     4294967295 (288 GiB of connection tables) is refused, exit 1, with one "FILE: needs ...:
+#     this machine cannot run it" line (on a machine with less than 300 GiB available).
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -90,6 +95,51 @@ with open(sys.argv[1], "w") as f:
 PY
 expect_whole_file "$big" "is $(stat -c %s "$big") bytes, over the 33554432-byte (32 MiB) limit of a configuration file"
 rm -f -- "$big"
+
+# The memory a file needs, and what is refused for want of it.
+run_check config/lab.yaml
+if ((CHECK_RC == 0)) &&
+  grep -qE '^  memory: [0-9.]+ MiB of hugepages, [0-9.]+ MiB of other memory; a reload to this file needs [0-9.]+ KiB more$' <<<"$CHECK_OUT" &&
+  grep -qE '^    connection tables +4\.5 MiB  hugepages +65536 connections, 1 table$' <<<"$CHECK_OUT" &&
+  grep -qE '^    snapshot +[0-9.]+ KiB  memory +3 services; a reload holds two$' <<<"$CHECK_OUT" &&
+  grep -qE '^  machine: [0-9.]+ [MG]iB available \(MemAvailable\); hugepages of 2\.0 MiB: [0-9]+ reserved, [0-9]+ free$' <<<"$CHECK_OUT"; then
+  pass check-memory-summary "$(grep -E '^  (memory|machine):' <<<"$CHECK_OUT" | paste -sd ';')"
+else
+  fail check-memory-summary "exit $CHECK_RC, output: $CHECK_OUT"
+fi
+mh="$E2E_LOG_DIR/mh4000.yaml"
+"$PY" - "$mh" config/lab.yaml <<'PY'
+import sys
+with open(sys.argv[2]) as f:
+    text = f.read()
+text = text[:text.index("services:")] + "services:\n" + "".join(
+    f"  - {{name: s{i}, protocol: tcp, vip: 198.18.{1 + i // 256}.{i % 256}, port: 80, "
+    f"scheduler: mh, real_servers: [{{address: 198.19.0.2}}]}}\n" for i in range(4000))
+with open(sys.argv[1], "w") as f:
+    f.write(text)
+PY
+run_check "$mh"
+snapshot=$(awk '$1 == "snapshot" && $3 == "MiB" {print int($2)}' <<<"$CHECK_OUT")
+if ((CHECK_RC == 0 && ${snapshot:-0} >= 500 && ${snapshot:-0} <= 530)); then
+  pass check-memory-mh "4000 mh services: $(grep -E '^    snapshot' <<<"$CHECK_OUT" | xargs)"
+else
+  fail check-memory-mh "exit $CHECK_RC, snapshot '${snapshot:-}' MiB (want 500..530): $CHECK_OUT"
+fi
+available_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+if ((available_kb < 300 * 1024 * 1024)); then
+  huge="$E2E_LOG_DIR/huge.yaml"
+  sed -E 's/^max_connections: .*/max_connections: 4294967295/' config/lab.yaml >"$huge"
+  run_check "$huge"
+  lines=$(file_lines "$huge")
+  if ((CHECK_RC == 1)) &&
+    [[ $lines =~ ^"$huge: needs 288."[0-9]" GiB of hugepages (the largest part: connection tables, 288."[0-9]" GiB for 4294967295 connections, 1 table), more than the "[0-9.]+" "[MG]"iB reserved and the "[0-9.]+" "[MG]"iB more that could be (MemAvailable): this machine cannot run it"$ ]]; then
+    pass check-memory-refused "exit 1: $lines"
+  else
+    fail check-memory-refused "exit $CHECK_RC, output: $CHECK_OUT"
+  fi
+else
+  log "check-memory-refused not run: this machine has $((available_kb >> 20)) GiB available"
+fi
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).

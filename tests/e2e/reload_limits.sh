@@ -5,18 +5,22 @@
 #     reload` exits 1 within 1 s with the one line "FILE: is N bytes, over the ... limit", and
 #     vsnatd's resident memory (VmRSS) does not grow;
 #   - a 10 MB file whose list of 5 million items passes the YAML node limit: refused within
-#     15 s at the node limit; vsnatd's memory grows while it reads (so the check can fail), and
+#     30 s at the node limit; vsnatd's memory grows while it reads (so the check can fail), and
 #     within 2 s of the refusal it is back within 32 MiB of what it was before;
 #   - wrk sees no error and the old configuration stays (the next 30 connections 10 : 20).
 # Then SIGTERM while a reload of 65,535 services (11 MB, some 4 s to read) is being read: vsnatd
 # exits within 2 s, with status 0.
+# Last, memory (config/README.md, "Memory"): a vsnatd that sees MemAvailable at 200 MiB (its own
+# /proc/meminfo, bind-mounted in a mount namespace of its own) refuses a reload to 2,000 mh
+# services (some 260 MiB of scheduler tables) with the need and what is available, without
+# growing; a reload back to the lab's file is applied.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
 kernel_mode && skip "the kernel director has no reload"
 ((E2E_WORKERS == 1)) || skip "exact proportions need one worker (--workers 1)"
-readonly REFUSE_BIG_MS=1000 REFUSE_NODES_MS=15000 SETTLE_S=2 RSS_SLACK_KB=$((32 * 1024))
+readonly REFUSE_BIG_MS=1000 REFUSE_NODES_MS=30000 SETTLE_S=2 RSS_SLACK_KB=$((32 * 1024))
 readonly EXIT_LIMIT_MS=2000
 BASE=$(e2e_config vsnat)
 readonly BASE
@@ -45,11 +49,12 @@ if kind == "oversized":  # comment lines to 33 MiB
     text += line * ((33 * 1024 * 1024 - len(text)) // len(line) + 1)
 elif kind == "nodes":  # one more key, a list of 5 million items: 10 MB
     text += "eal_extra: [" + "1," * 4999999 + "1]\n"
-elif kind == "services":  # 65,535 services, 11 MB: valid, some seconds to read
+elif kind in ("services", "mh"):  # 65,535 services (11 MB, seconds to read), or 2,000 mh
+    count, scheduler = (65535, "wrr") if kind == "services" else (2000, "mh")
     text = text[:text.index("services:")] + "services:\n" + "".join(
         f"  - name: s{i}\n    protocol: tcp\n    vip: 198.18.{1 + i // 256}.{i % 256}\n"
-        f"    port: 80\n    scheduler: wrr\n    real_servers:\n"
-        f"      - {{address: 198.19.0.2, port: 80, weight: 1}}\n" for i in range(65535))
+        f"    port: 80\n    scheduler: {scheduler}\n    real_servers:\n"
+        f"      - {{address: 198.19.0.2, port: 80, weight: 1}}\n" for i in range(count))
 with open(out, "w") as f:
     f.write(text)
 PY
@@ -149,5 +154,37 @@ if ((rc == 0 && took <= EXIT_LIMIT_MS)) && grep -q 'reading abandoned' "$VSNATD_
 else
   fail stop-during-reload "SIGTERM 0.5 s into reading 65,535 services: $VSNATD_STOP in $took ms (want exit 0 within $EXIT_LIMIT_MS ms, the reading abandoned)"
   vsnatd_log_tail
+fi
+
+# A vsnatd whose /proc/meminfo says MemAvailable: 200 MiB (the rest as the machine's). It runs
+# through a wrapper beside a link to vsnatctl (scripts/lab/daemon.sh finds vsnatctl there).
+fake="$E2E_LOG_DIR/meminfo"
+sed -E 's/^MemAvailable: .*/MemAvailable:     204800 kB/' /proc/meminfo >"$fake"
+mkdir -p "$E2E_LOG_DIR/bin"
+ln -sf "$VSNATCTL" "$E2E_LOG_DIR/bin/vsnatctl"
+printf '#!/bin/sh\nexec unshare --mount --propagation private sh -c %s %s %s "$@"\n' \
+  "'mount --bind \"\$0\" /proc/meminfo && exec \"\$@\"'" "$fake" "$VSNATD" >"$E2E_LOG_DIR/bin/vsnatd"
+chmod +x "$E2E_LOG_DIR/bin/vsnatd"
+cp "$BASE" "$RUNNING"
+real_vsnatd=$VSNATD
+VSNATD="$E2E_LOG_DIR/bin/vsnatd"
+cp "$VSNATD_LOG" "$E2E_LOG_DIR/vsnatd-first.log"
+start_vsnatd "$RUNNING"
+VSNATD=$real_vsnatd
+write mh
+before=$(rss_kb)
+reload_refused memory-refused 10000 \
+  "^$RUNNING: the new configuration needs [0-9.]+ MiB more while the running one is held, more than the 200.0 MiB available \(MemAvailable\)$"
+now=$(rss_kb)
+if ((PEAK_KB <= before + RSS_SLACK_KB && now <= before + RSS_SLACK_KB)); then
+  pass memory-refused-early "VmRSS $((before / 1024)) MiB before, $((PEAK_KB / 1024)) MiB at most: refused before the tables were built"
+else
+  fail memory-refused-early "VmRSS $((before / 1024)) MiB before, $((PEAK_KB / 1024)) MiB while reloading, $((now / 1024)) MiB after"
+fi
+cp "$BASE" "$RUNNING"
+if out=$(timeout 30 "$VSNATCTL" --prefix "$E2E_PREFIX" reload 2>&1); then
+  pass memory-small-applied "the lab's file again: $out"
+else
+  fail memory-small-applied "the lab's file again: $out"
 fi
 e2e_end

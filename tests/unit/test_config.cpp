@@ -223,7 +223,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     Config c = accepted("configs/good_full.yaml");
     CHECK(c.eal == std::vector<std::string>{"-l", "0-4", "--file-prefix", "full", "--no-pci"});
     CHECK(c.workers == 4);
-    CHECK(c.max_connections == 4294967295u);
+    CHECK(c.max_connections == 4194304);
     CHECK(c.idle == IdleMode::poll);
     CHECK(c.packet_buffers == 100000);
     REQUIRE(c.interfaces.size() == 2);
@@ -280,6 +280,7 @@ TEST_CASE("boundary values are accepted", "[config]") {
         " {name: b, device: e, address: 192.168.0.1/0}]\n";
     LoadResult r = load_config_text(interfaces +
                                         "workers: 64\n"
+                                        "max_connections: 4294967295\n"
                                         "services:\n"
                                         "  - {name: s, protocol: udp, vip: 10.0.0.2, port: 65535,\n"
                                         "     real_servers: [{address: 0.0.0.1, port: 1}]}\n",
@@ -287,6 +288,7 @@ TEST_CASE("boundary values are accepted", "[config]") {
     REQUIRE(texts(r) == std::vector<std::string>{});
     REQUIRE(r.config.has_value());
     CHECK(r.config->workers == 64);
+    CHECK(r.config->max_connections == 4294967295u);
     CHECK(r.config->interfaces[0].prefix_len == 32);
     CHECK(r.config->interfaces[1].prefix_len == 0);
     CHECK(r.config->services[0].port == 65535);
