@@ -4,7 +4,10 @@
 # vsnatd exits non-zero within 30 s without printing "vsnatd ready", and says something. The
 # same when the last step fails, after the workers run (configs/metrics-busy.yaml: null ports,
 # its /metrics address held by the test): the launched workers are stopped and everything
-# released, no crash. No lab: the interfaces are ones that exist nowhere, or null ports.
+# released, no crash. And a second vsnatd on the file prefix of one that runs
+# (configs/second-instance.yaml): it says the prefix is in use by that vsnatd's PID (not EAL's
+# "Success"), and the first one still answers and stops cleanly. No lab: the interfaces are ones
+# that exist nowhere, or null ports.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_require_root
@@ -49,4 +52,15 @@ if grep -q 'worker 1 on lcore' "$E2E_LOG_DIR/vsnatd-metrics-busy.log"; then
 else
   fail metrics-busy-late "the workers were not launched before the failure: $(tail -n 3 "$E2E_LOG_DIR/vsnatd-metrics-busy.log")"
 fi
+
+trap e2e_on_exit EXIT  # stops the first vsnatd, whatever happens
+start_vsnatd "$E2E_DIR/configs/second-instance.yaml"
+bad_start second-instance "$E2E_DIR/configs/second-instance.yaml" \
+  "file prefix 'vsnat-e2e' is in use by another DPDK process \\(pid $VSNATD_PID holds /var/run/dpdk/vsnat-e2e/config\\)"
+if out=$(timeout 10 "$(dirname "$VSNATD")/vsnatctl" --prefix "$E2E_PREFIX" stats 2>&1); then
+  pass second-instance-harmless "the first vsnatd (pid $VSNATD_PID) still answers: $(head -n 1 <<<"$out")"
+else
+  fail second-instance-harmless "the first vsnatd no longer answers: $out"
+fi
+stop_vsnatd || true
 e2e_end
