@@ -14,6 +14,7 @@ namespace {
 
 using nlohmann::json;
 using vsnat::cp::columns_to_rows;
+using vsnat::cp::servers_by_service;
 using vsnat::cp::TelemetryClient;
 
 enum class ListMode { plain, stats, rate };
@@ -96,17 +97,17 @@ void print_list(const json& services, const json& servers, ListMode mode) {
                 "OutBPS\n  -> RemoteAddress:Port\n");
             break;
     }
-    for (const json& svc : services) {
+    const std::vector<std::vector<size_t>> by_service = servers_by_service(services, servers);
+    for (size_t i = 0; i < services.size(); ++i) {
+        const json& svc = services[i];
         const std::string label = upper(svc.value("protocol", "?")) + "  " + endpoint(svc);
         if (mode == ListMode::plain) {
             std::printf("%s %s\n", label.c_str(), svc.value("scheduler", "?").c_str());
         } else {
             print_numbers(label, svc, mode == ListMode::stats ? kStats : kRates);
         }
-        for (const json& rs : servers) {
-            if (rs.value("service", "") != svc.value("name", "")) {
-                continue;
-            }
+        for (const size_t j : by_service[i]) {
+            const json& rs = servers[j];
             const std::string dest = "  -> " + endpoint(rs);
             if (mode == ListMode::plain) {
                 std::printf("  -> %-28s %-7s %-6llu %-10llu %-10llu\n", endpoint(rs).c_str(),
@@ -233,7 +234,7 @@ int main(int argc, char** argv) {
         usage(stderr);
         return 2;
     }
-    TelemetryClient client(o.prefix);
+    TelemetryClient client(vsnat::cp::telemetry_socket(o.prefix));
     auto fetch = [&client](const char* command) {
         auto v = client.query(command);
         if (!v) {

@@ -205,16 +205,17 @@ int answer_table(const char* params, rte_tel_data* d, Fill&& fill) {
     return 0;
 }
 
-// One row per service, its real servers' counters summed.
+// One row per service, its real servers' counters summed. "id" is the service's id, which its
+// real servers' rows carry as "service_id": a name may be cut by telemetry, an id is not.
 int handle_services(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
-            for (size_t i = 0; i < snap.services.size(); ++i) {
-                if (!page.contains(i)) {
-                    continue;
-                }
+            const size_t end =
+                std::min<size_t>(snap.services.size(), size_t{page.offset} + page.count);
+            for (size_t i = page.offset; i < end; ++i) {
                 const Service& cs = gen.config.services[i];
+                t.u64("id", snap.services[i].service_id);
                 t.text("name", cs.name);
                 t.text("protocol", std::string(protocol_name(cs.protocol)));
                 t.text("vip", format_ipv4(cs.vip));
@@ -233,19 +234,25 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
         });
 }
 
-// One row per real server of every service.
+// One row per real server of every service, with its service's id and name.
 int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
             size_t row = 0;
-            for (size_t i = 0; i < snap.services.size(); ++i) {
-                for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            for (size_t i = 0; i < snap.services.size() && row < page.offset + page.count; ++i) {
+                const size_t servers = snap.services[i].servers.size();
+                if (row + servers <= page.offset) {  // the whole service is before the page
+                    row += servers;
+                    continue;
+                }
+                for (size_t j = 0; j < servers; ++j) {
                     if (!page.contains(row++)) {
                         continue;
                     }
                     const RealServer& rs = gen.config.services[i].real_servers[j];
                     const dp::Destination& dest = snap.services[i].servers[j];
+                    t.u64("service_id", snap.services[i].service_id);
                     t.text("service", gen.config.services[i].name);
                     t.text("address", format_ipv4(rs.address));
                     t.u64("port", rs.port);
