@@ -224,7 +224,8 @@ class Document {
     std::deque<Entry> entries_;  // grows without moving what it holds
 };
 
-struct NodePair;
+template <bool kPairs>
+class NodeRange;
 
 // A node of a Document, aliases seen through; or no node at all (an absent key).
 class Node {
@@ -244,44 +245,9 @@ class Node {
     const std::string& scalar() const { return doc_->at(index_).scalar; }
     Position position() const { return is_defined() ? doc_->at(index_).position : Position{}; }
 
-    using Pair = NodePair;
-    // A sequence's entries (kPairs false) or a mapping's pairs (true), in file order.
-    template <bool kPairs>
-    class Children {
-      public:
-        class Iterator {
-          public:
-            Iterator(const Document* doc, uint32_t i) : doc_(doc), i_(i) {}
-            auto operator*() const {
-                if constexpr (kPairs) {
-                    return Pair{Node(doc_, i_), Node(doc_, doc_->at(i_).next)};
-                } else {
-                    return Node(doc_, i_);
-                }
-            }
-            Iterator& operator++() {
-                i_ = doc_->at(i_).next;
-                if constexpr (kPairs) {
-                    i_ = doc_->at(i_).next;
-                }
-                return *this;
-            }
-            bool operator!=(const Iterator& other) const { return i_ != other.i_; }
-
-          private:
-            const Document* doc_;
-            uint32_t i_;
-        };
-        Children(const Document* doc, uint32_t first) : doc_(doc), first_(first) {}
-        Iterator begin() const { return Iterator(doc_, first_); }
-        Iterator end() const { return Iterator(doc_, Document::kNone); }
-
-      private:
-        const Document* doc_;
-        uint32_t first_;
-    };
-    Children<false> items() const { return {doc_, first_child(NodeKind::sequence)}; }
-    Children<true> pairs() const { return {doc_, first_child(NodeKind::map)}; }
+    // A sequence's entries, a mapping's (key, value) pairs, in file order; none for others.
+    NodeRange<false> items() const;
+    NodeRange<true> pairs() const;
 
   private:
     bool is(NodeKind kind) const { return is_defined() && doc_->at(index_).kind == kind; }
@@ -297,6 +263,49 @@ struct NodePair {
     Node key;
     Node value;
 };
+
+// The children of a node, one by one (kPairs false) or two by two (true: a mapping's pairs).
+template <bool kPairs>
+class NodeRange {
+  public:
+    class Iterator {
+      public:
+        Iterator(const Document* doc, uint32_t i) : doc_(doc), i_(i) {}
+        auto operator*() const {
+            if constexpr (kPairs) {
+                return NodePair{Node(doc_, i_), Node(doc_, doc_->at(i_).next)};
+            } else {
+                return Node(doc_, i_);
+            }
+        }
+        Iterator& operator++() {
+            i_ = doc_->at(i_).next;
+            if constexpr (kPairs) {
+                i_ = doc_->at(i_).next;
+            }
+            return *this;
+        }
+        bool operator!=(const Iterator& other) const { return i_ != other.i_; }
+
+      private:
+        const Document* doc_;
+        uint32_t i_;
+    };
+    NodeRange(const Document* doc, uint32_t first) : doc_(doc), first_(first) {}
+    Iterator begin() const { return Iterator(doc_, first_); }
+    Iterator end() const { return Iterator(doc_, Document::kNone); }
+
+  private:
+    const Document* doc_;
+    uint32_t first_;
+};
+
+NodeRange<false> Node::items() const {
+    return {doc_, first_child(NodeKind::sequence)};
+}
+NodeRange<true> Node::pairs() const {
+    return {doc_, first_child(NodeKind::map)};
+}
 
 // Thrown out of yaml-cpp's parser by the Builder, or by ChunkedText when `stop` says so.
 struct TreeError {
@@ -656,7 +665,7 @@ void Loader::unique(FirstSeen<Key>& seen, const Key& key, const Node& at, std::s
 
 Field Loader::field(const Node& map, std::string_view name) const {
     // Found by walking the pairs: we need the key's position too.
-    for (const Node::Pair& pair : map.pairs()) {
+    for (const NodePair& pair : map.pairs()) {
         if (pair.key.is_scalar() && pair.key.scalar() == name) {
             return key_field(name, pair.key, pair.value);
         }
@@ -682,7 +691,7 @@ bool Loader::check_map(const Field& f, std::string_view what,
         return false;
     }
     FirstSeen<std::string> seen;
-    for (const Node::Pair& pair : f.value.pairs()) {
+    for (const NodePair& pair : f.value.pairs()) {
         if (!pair.key.is_scalar()) {
             fail(pair.key, "keys in " + std::string(what) + " must be plain strings, got " +
                                describe(pair.key));
