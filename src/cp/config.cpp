@@ -425,7 +425,9 @@ void Builder::close() {
     }
 }
 
-// The text, handed to yaml-cpp's parser a piece at a time: `stop` is asked before each piece.
+// The text, handed to yaml-cpp's parser a piece at a time: `stop` is asked before each piece
+// but the first, which yaml-cpp reads in a constructor that would leak if it threw (the loader
+// asks before it starts).
 class ChunkedText : public std::streambuf {
   public:
     ChunkedText(const std::string& text, const StopCheck& stop) : text_(text), stop_(stop) {}
@@ -438,7 +440,7 @@ class ChunkedText : public std::streambuf {
         if (offset_ >= text_.size()) {
             return traits_type::eof();
         }
-        if (stop_ && stop_()) {
+        if (offset_ > 0 && stop_ && stop_()) {
             throw Abandoned{};
         }
         // The parser only reads: the get area may be the string's own bytes.
@@ -795,6 +797,7 @@ std::optional<E> Loader::choice(const Field& f, const std::array<Choice<E>, N>& 
 LoadResult Loader::load(const std::string& text, const StopCheck& stop) {
     stop_ = &stop;
     try {
+        check_stop();
         Document doc;
         {
             // Only the first document, as YAML::Load.

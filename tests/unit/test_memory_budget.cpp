@@ -20,7 +20,20 @@ using namespace vsnat::cp;
 
 // Every operator new of this program counted as the chunk malloc gives it (its usable size and
 // its 8-byte header), so that a snapshot's allocations can be summed exactly: mallinfo2() would
-// not see chunks reused from the allocator's per-thread cache.
+// not see chunks reused from the allocator's per-thread cache. Not under AddressSanitizer, whose
+// allocator is another (and which replaces operator new itself).
+#if defined(__SANITIZE_ADDRESS__)
+#define VSNAT_COUNTED_HEAP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VSNAT_COUNTED_HEAP 0
+#endif
+#endif
+#ifndef VSNAT_COUNTED_HEAP
+#define VSNAT_COUNTED_HEAP 1
+#endif
+
+#if VSNAT_COUNTED_HEAP
 namespace {
 std::atomic<int64_t> g_heap_bytes{0};
 
@@ -58,6 +71,7 @@ void operator delete(void* p, std::align_val_t) noexcept {
 void operator delete(void* p, size_t, std::align_val_t) noexcept {
     uncounted(p);
 }
+#endif
 
 namespace {
 
@@ -84,10 +98,6 @@ Config config_of(const std::string& scheduler, int services, int servers, int wo
     return *r.config;
 }
 
-uint64_t heap_in_use() {
-    return static_cast<uint64_t>(g_heap_bytes.load());
-}
-
 const MemoryPart& part(const MemoryNeed& need, const std::string& what) {
     for (const MemoryPart& p : need.parts) {
         if (p.what == what) {
@@ -98,17 +108,23 @@ const MemoryPart& part(const MemoryNeed& need, const std::string& what) {
     return need.parts.front();
 }
 
+#if VSNAT_COUNTED_HEAP
 // What building the snapshot of `c` leaves allocated, and what the budget says it would.
 std::pair<uint64_t, uint64_t> measured_and_estimated(const Config& c) {
-    const uint64_t before = heap_in_use();
+    const auto before = static_cast<uint64_t>(g_heap_bytes.load());
     auto snap = build_snapshot(c, {{0, {}}}, c.workers);
-    const uint64_t measured = heap_in_use() - before;
+    const auto measured = static_cast<uint64_t>(g_heap_bytes.load()) - before;
     return {measured, part(memory_need(c), "snapshot").bytes};
 }
+#endif
 
 }  // namespace
 
 TEST_CASE("the snapshot estimate is within 5% of what a build allocates", "[budget]") {
+#if !VSNAT_COUNTED_HEAP
+    WARN("not measured under AddressSanitizer: its allocator rounds otherwise");
+    return;
+#else
     struct Case {
         const char* scheduler;
         int services;
@@ -126,6 +142,7 @@ TEST_CASE("the snapshot estimate is within 5% of what a build allocates", "[budg
         CHECK(static_cast<double>(estimated) >= 0.95 * static_cast<double>(measured));
         CHECK(static_cast<double>(estimated) <= 1.05 * static_cast<double>(measured));
     }
+#endif
 }
 
 TEST_CASE("an mh service's snapshot costs its 65537-slot table", "[budget]") {
