@@ -1172,13 +1172,15 @@ LoadResult file_error(const std::string& path, int line, std::string message) {
     return LoadResult{std::nullopt, {{path, line, line, std::move(message)}}};
 }
 
+std::string limit_text() {
+    return std::to_string(kMaxFileBytes) + "-byte (" + std::to_string(kMaxFileBytes >> 20) +
+           " MiB) limit of a configuration file";
+}
+
 // The file's text, if it is a regular file of at most kMaxFileBytes: reading /dev/zero or a
 // FIFO would never end, and a huge file would cost its size many times over in the YAML tree.
 std::optional<LoadResult> read_file(const std::string& path, std::string& text,
                                     const StopCheck& stop) {
-    const std::string too_big = "bytes, over the " + std::to_string(kMaxFileBytes) + "-byte (" +
-                                std::to_string(kMaxFileBytes >> 20) +
-                                " MiB) limit of a configuration file";
     struct stat st {};
     // stat first: a device is not even opened (opening one can have effects).
     if (::stat(path.c_str(), &st) != 0) {
@@ -1189,7 +1191,8 @@ std::optional<LoadResult> read_file(const std::string& path, std::string& text,
                           std::string("is ") + file_kind(st.st_mode) + ", not a regular file");
     }
     if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
-        return file_error(path, 0, "is " + std::to_string(st.st_size) + " " + too_big);
+        return file_error(path, 0,
+                          "is " + std::to_string(st.st_size) + " bytes, over the " + limit_text());
     }
     // O_NONBLOCK: should the path have become a FIFO since, opening it does not wait.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1216,9 +1219,7 @@ std::optional<LoadResult> read_file(const std::string& path, std::string& text,
         if (n < 0 && errno != EINTR) {
             error = file_error(path, 1, std::string("cannot read: ") + std::strerror(errno));
         } else if (text.size() > kMaxFileBytes) {
-            error = file_error(path, 0,
-                               "is more than " + std::to_string(kMaxFileBytes) + " " +
-                                   too_big.substr(too_big.find("bytes, ") + 7));
+            error = file_error(path, 0, "grew past the " + limit_text() + " while it was read");
         } else if (n == 0) {
             break;
         }
@@ -1233,11 +1234,9 @@ LoadResult load_config_text(const std::string& text, const std::string& file_nam
                             const StopCheck& stop) {
     try {
         if (text.size() > kMaxFileBytes) {
-            return file_error(file_name, 0,
-                              "is " + std::to_string(text.size()) + " bytes, over the " +
-                                  std::to_string(kMaxFileBytes) + "-byte (" +
-                                  std::to_string(kMaxFileBytes >> 20) +
-                                  " MiB) limit of a configuration file");
+            return file_error(
+                file_name, 0,
+                "is " + std::to_string(text.size()) + " bytes, over the " + limit_text());
         }
         return Loader(file_name).load(text, stop);
     } catch (const std::exception& e) {  // only allocation can get here
