@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cp/telemetry_client.hpp"
+#include "cp/telemetry_text.hpp"
 #include "vsnat/counters.hpp"
 #include "vsnat/types.hpp"
 
@@ -13,6 +14,7 @@ namespace {
 
 using nlohmann::json;
 using vsnat::cp::columns_to_rows;
+using vsnat::cp::servers_by_service;
 using vsnat::cp::TelemetryClient;
 
 enum class ListMode { plain, stats, rate };
@@ -95,17 +97,17 @@ void print_list(const json& services, const json& servers, ListMode mode) {
                 "OutBPS\n  -> RemoteAddress:Port\n");
             break;
     }
-    for (const json& svc : services) {
+    const std::vector<std::vector<size_t>> by_service = servers_by_service(services, servers);
+    for (size_t i = 0; i < services.size(); ++i) {
+        const json& svc = services[i];
         const std::string label = upper(svc.value("protocol", "?")) + "  " + endpoint(svc);
         if (mode == ListMode::plain) {
             std::printf("%s %s\n", label.c_str(), svc.value("scheduler", "?").c_str());
         } else {
             print_numbers(label, svc, mode == ListMode::stats ? kStats : kRates);
         }
-        for (const json& rs : servers) {
-            if (rs.value("service", "") != svc.value("name", "")) {
-                continue;
-            }
+        for (const size_t j : by_service[i]) {
+            const json& rs = servers[j];
             const std::string dest = "  -> " + endpoint(rs);
             if (mode == ListMode::plain) {
                 std::printf("  -> %-28s %-7s %-6llu %-10llu %-10llu\n", endpoint(rs).c_str(),
@@ -180,6 +182,23 @@ void print_stats(const json& stats, const json& ports) {
     }
 }
 
+// A reload's messages, each joined from the telemetry strings it was sent in (an older vsnatd
+// sends no "pieces": one string each).
+std::vector<std::string> reload_messages(const json& reply) {
+    std::vector<std::string> pieces;
+    for (const json& m : reply.value("messages", json::array())) {
+        pieces.push_back(m.is_string() ? m.get<std::string>() : m.dump());
+    }
+    std::vector<uint64_t> counts(pieces.size(), 1);
+    if (reply.contains("pieces") && reply["pieces"].is_array()) {
+        counts.clear();
+        for (const json& n : reply["pieces"]) {
+            counts.push_back(n.is_number_unsigned() ? n.get<uint64_t>() : 1);
+        }
+    }
+    return vsnat::cp::join_telemetry_pieces(pieces, counts);
+}
+
 bool parse(int argc, char** argv, Options& o) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -215,7 +234,7 @@ int main(int argc, char** argv) {
         usage(stderr);
         return 2;
     }
-    TelemetryClient client(o.prefix);
+    TelemetryClient client(vsnat::cp::telemetry_socket(o.prefix));
     auto fetch = [&client](const char* command) {
         auto v = client.query(command);
         if (!v) {
@@ -249,14 +268,16 @@ int main(int argc, char** argv) {
             return 1;
         }
         const bool applied = reply->value("applied", 0) == 1;
+        const std::vector<std::string> messages = reload_messages(*reply);
         if (o.json_output) {
-            std::printf("%s\n", reply->dump(2).c_str());
-        } else if (applied) {
-            std::printf("reload applied\n");
-        }
-        if (!o.json_output) {
-            for (const json& m : reply->value("messages", json::array())) {
-                std::fprintf(stderr, "%s\n", m.get<std::string>().c_str());
+            std::printf("%s\n",
+                        json{{"applied", applied ? 1 : 0}, {"messages", messages}}.dump(2).c_str());
+        } else {
+            if (applied) {
+                std::printf("reload applied\n");
+            }
+            for (const std::string& m : messages) {
+                std::fprintf(stderr, "%s\n", m.c_str());
             }
         }
         return applied ? 0 : 1;

@@ -7,6 +7,7 @@
 
 #include "cp/config.hpp"
 #include "cp/daemon.hpp"
+#include "cp/memory_budget.hpp"
 #include "cp/snapshot_builder.hpp"
 
 namespace {
@@ -17,7 +18,8 @@ void usage(std::FILE* out) {
     std::fprintf(out,
                  "usage: vsnatd -c FILE [--check]\n"
                  "  -c, --config FILE  the configuration (YAML; see config/README.md)\n"
-                 "      --check        validate FILE, print a summary, exit 0 (valid) or 1\n"
+                 "      --check        validate FILE, print a summary and the memory it needs,\n"
+                 "                     exit 0 (valid, and the machine can hold it) or 1\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the file.\n");
@@ -47,6 +49,32 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
                         rs.weight);
         }
     }
+}
+
+// The memory the configuration needs, part by part, and what the machine has.
+void print_memory(std::FILE* out, const vsnat::cp::MemoryNeed& need,
+                  const std::optional<vsnat::cp::MachineMemory>& machine) {
+    using vsnat::cp::format_bytes;
+    const char* eal = need.hugepages ? "hugepages" : "EAL";
+    std::fprintf(out,
+                 "  memory: %s of %s, %s of other memory; a reload to this file needs %s more\n",
+                 format_bytes(need.eal).c_str(), need.hugepages ? "hugepages" : "EAL memory",
+                 format_bytes(need.ordinary).c_str(), format_bytes(need.reload).c_str());
+    for (const vsnat::cp::MemoryPart& p : need.parts) {
+        std::fprintf(out, "    %-18s %10s  %-9s %s\n", p.what.c_str(),
+                     format_bytes(p.bytes).c_str(), p.eal ? eal : "memory", p.detail.c_str());
+    }
+    if (!machine) {
+        std::fprintf(out, "  machine: /proc/meminfo unreadable: not compared\n");
+        return;
+    }
+    std::fprintf(out,
+                 "  machine: %s available (MemAvailable); hugepages of %s: %llu reserved, %llu "
+                 "free\n",
+                 format_bytes(machine->available).c_str(),
+                 format_bytes(machine->hugepage_size).c_str(),
+                 static_cast<unsigned long long>(machine->hugepages_total),
+                 static_cast<unsigned long long>(machine->hugepages_free));
 }
 
 }  // namespace
@@ -84,7 +112,21 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check) {
+        const vsnat::cp::MemoryNeed need = vsnat::cp::memory_need(*loaded.config);
+        const auto machine = vsnat::cp::read_machine_memory();
+        const vsnat::cp::MemoryVerdict verdict =
+            machine ? vsnat::cp::check_start(need, *machine) : vsnat::cp::MemoryVerdict{};
+        if (verdict.refusal) {
+            std::fprintf(stderr, "%s: %s: this machine cannot run it\n", path.c_str(),
+                         verdict.refusal->c_str());
+            print_memory(stderr, need, machine);
+            return 1;
+        }
         print_summary(*loaded.config, path);
+        print_memory(stdout, need, machine);
+        if (verdict.advice) {
+            std::printf("  %s\n", verdict.advice->c_str());
+        }
         return 0;
     }
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");

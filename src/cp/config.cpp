@@ -2,6 +2,13 @@
 // The only file that includes yaml-cpp, so the rest of vsnat never sees a YAML type.
 #include "cp/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,11 +17,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
+#include <deque>
+#include <istream>
 #include <limits>
 #include <map>
 #include <span>
-#include <sstream>
+#include <streambuf>
 #include <tuple>
 #include <utility>
 
@@ -214,6 +222,288 @@ std::string format_endpoint(Ipv4 address, uint16_t port) {
     return format_ipv4(address) + ":" + std::to_string(port);
 }
 
+// ---- The YAML tree. ---------------------------------------------------------------------------
+
+// Where a node starts, from 0 as yaml-cpp counts; line -1 for nowhere (an absent value).
+struct Position {
+    int line = -1;
+    int column = -1;
+
+    bool is_null() const { return line < 0; }
+};
+
+Position position_of(const YAML::Mark& mark) {
+    return mark.is_null() ? Position{} : Position{mark.line, mark.column};
+}
+
+enum class NodeKind : uint8_t { null, scalar, sequence, map, alias };
+
+// The nodes of one YAML document, as yaml-cpp's parser reports them. The loader builds this
+// instead of calling YAML::Load, whose tree costs several hundred bytes a node and is complete
+// before anyone can count it: an entry here is about 70 bytes, and the Builder below counts
+// them as they come and stops at kMaxYamlNodes.
+class Document {
+  public:
+    static constexpr uint32_t kNone = UINT32_MAX;
+
+    struct Entry {
+        NodeKind kind = NodeKind::null;
+        bool complete = false;  // a list or mapping is not until its end
+        Position position;
+        uint32_t first_child = kNone;  // a sequence's entries; a mapping's keys and values in turn
+        uint32_t next = kNone;         // the next sibling
+        uint32_t target = kNone;       // an alias: the node it repeats
+        uint64_t weight = 1;           // nodes it stands for, what its aliases repeat included
+        std::string scalar;
+    };
+
+    uint32_t add(Entry entry) {
+        entries_.push_back(std::move(entry));
+        return static_cast<uint32_t>(entries_.size() - 1);
+    }
+    Entry& at(uint32_t i) { return entries_[i]; }
+    const Entry& at(uint32_t i) const { return entries_[i]; }
+    bool empty() const { return entries_.empty(); }
+
+  private:
+    std::deque<Entry> entries_;  // grows without moving what it holds
+};
+
+template <bool kPairs>
+class NodeRange;
+
+// A node of a Document, aliases seen through; or no node at all (an absent key).
+class Node {
+  public:
+    Node() = default;
+    Node(const Document* doc, uint32_t index) : doc_(doc), index_(index) {
+        while (doc_->at(index_).kind == NodeKind::alias) {
+            index_ = doc_->at(index_).target;
+        }
+    }
+
+    bool is_defined() const { return doc_ != nullptr; }
+    bool is_null() const { return is(NodeKind::null); }
+    bool is_scalar() const { return is(NodeKind::scalar); }
+    bool is_sequence() const { return is(NodeKind::sequence); }
+    bool is_map() const { return is(NodeKind::map); }
+    const std::string& scalar() const { return doc_->at(index_).scalar; }
+    Position position() const { return is_defined() ? doc_->at(index_).position : Position{}; }
+
+    // A sequence's entries, a mapping's (key, value) pairs, in file order; none for others.
+    NodeRange<false> items() const;
+    NodeRange<true> pairs() const;
+
+  private:
+    bool is(NodeKind kind) const { return is_defined() && doc_->at(index_).kind == kind; }
+    uint32_t first_child(NodeKind kind) const {
+        return is(kind) ? doc_->at(index_).first_child : Document::kNone;
+    }
+
+    const Document* doc_ = nullptr;
+    uint32_t index_ = Document::kNone;
+};
+
+struct NodePair {
+    Node key;
+    Node value;
+};
+
+// The children of a node, one by one (kPairs false) or two by two (true: a mapping's pairs).
+template <bool kPairs>
+class NodeRange {
+  public:
+    class Iterator {
+      public:
+        Iterator(const Document* doc, uint32_t i) : doc_(doc), i_(i) {}
+        auto operator*() const {
+            if constexpr (kPairs) {
+                return NodePair{Node(doc_, i_), Node(doc_, doc_->at(i_).next)};
+            } else {
+                return Node(doc_, i_);
+            }
+        }
+        Iterator& operator++() {
+            i_ = doc_->at(i_).next;
+            if constexpr (kPairs) {
+                i_ = doc_->at(i_).next;
+            }
+            return *this;
+        }
+        bool operator!=(const Iterator& other) const { return i_ != other.i_; }
+
+      private:
+        const Document* doc_;
+        uint32_t i_;
+    };
+    NodeRange(const Document* doc, uint32_t first) : doc_(doc), first_(first) {}
+    Iterator begin() const { return Iterator(doc_, first_); }
+    Iterator end() const { return Iterator(doc_, Document::kNone); }
+
+  private:
+    const Document* doc_;
+    uint32_t first_;
+};
+
+NodeRange<false> Node::items() const {
+    return {doc_, first_child(NodeKind::sequence)};
+}
+NodeRange<true> Node::pairs() const {
+    return {doc_, first_child(NodeKind::map)};
+}
+
+// Thrown out of yaml-cpp's parser by the Builder, or by ChunkedText when `stop` says so.
+struct TreeError {
+    Position position;
+    std::string message;
+};
+struct Abandoned {};
+
+// Builds a Document from yaml-cpp's parser events, counting nodes as they come: an alias counts
+// as many as the node it repeats, since the loader walks through aliases.
+class Builder : public YAML::EventHandler {
+  public:
+    explicit Builder(Document& doc) : doc_(doc) {}
+
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        leaf(NodeKind::null, mark, anchor, {});
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  const std::string& value) override {
+        leaf(NodeKind::scalar, mark, anchor, value);
+    }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override;
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+        open(NodeKind::sequence, mark, anchor);
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+        open(NodeKind::map, mark, anchor);
+    }
+    void OnMapEnd() override { close(); }
+
+  private:
+    struct Open {
+        uint32_t index;
+        uint32_t last_child = Document::kNone;
+    };
+
+    uint32_t add(Document::Entry entry, YAML::anchor_t anchor);
+    static Document::Entry make_entry(NodeKind kind, const YAML::Mark& mark) {
+        Document::Entry e;
+        e.kind = kind;
+        e.position = position_of(mark);
+        return e;
+    }
+    void leaf(NodeKind kind, const YAML::Mark& mark, YAML::anchor_t anchor, std::string scalar) {
+        Document::Entry e = make_entry(kind, mark);
+        e.complete = true;
+        e.scalar = std::move(scalar);
+        add(std::move(e), anchor);
+    }
+    // Complete at its end; its children's weights add to its own as they come.
+    void open(NodeKind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
+        open_.push_back(Open{add(make_entry(kind, mark), anchor), Document::kNone});
+    }
+    void close();
+
+    Document& doc_;
+    std::vector<Open> open_;
+    std::vector<uint32_t> anchors_;  // by yaml-cpp's anchor number, from 1
+    uint64_t nodes_ = 0;
+};
+
+// Links a new node under the open list or mapping, if any; its weight counts towards
+// kMaxYamlNodes.
+uint32_t Builder::add(Document::Entry entry, YAML::anchor_t anchor) {
+    nodes_ += entry.weight;
+    if (nodes_ > kMaxYamlNodes) {
+        throw TreeError{entry.position,
+                        "more than " + std::to_string(kMaxYamlNodes) +
+                            " YAML nodes (an alias counts as what it repeats): more than any "
+                            "valid configuration has"};
+    }
+    const uint32_t i = doc_.add(std::move(entry));
+    if (!open_.empty()) {
+        Open& parent = open_.back();
+        doc_.at(parent.index).weight += doc_.at(i).weight;
+        if (parent.last_child == Document::kNone) {
+            doc_.at(parent.index).first_child = i;
+        } else {
+            doc_.at(parent.last_child).next = i;
+        }
+        parent.last_child = i;
+    }
+    if (anchor != YAML::NullAnchor) {
+        if (anchors_.size() <= anchor) {
+            anchors_.resize(anchor + 1, Document::kNone);
+        }
+        anchors_[anchor] = i;
+    }
+    return i;
+}
+
+void Builder::OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    // yaml-cpp has refused an unknown anchor already.
+    const uint32_t target = anchor < anchors_.size() ? anchors_[anchor] : Document::kNone;
+    if (target == Document::kNone || !doc_.at(target).complete) {
+        throw TreeError{position_of(mark), "an alias inside the node it refers to"};
+    }
+    Document::Entry e = make_entry(NodeKind::alias, mark);
+    e.complete = true;
+    e.target = target;
+    e.weight = doc_.at(target).weight;
+    add(std::move(e), YAML::NullAnchor);
+}
+
+void Builder::close() {
+    Document::Entry& closed = doc_.at(open_.back().index);
+    closed.complete = true;
+    open_.pop_back();
+    if (!open_.empty()) {
+        // Its own 1 was added when it opened.
+        doc_.at(open_.back().index).weight += closed.weight - 1;
+    }
+}
+
+// The text, handed to yaml-cpp's parser a piece at a time: `stop` is asked before each piece
+// but the first, which yaml-cpp reads in a constructor that would leak if it threw (the loader
+// asks before it starts).
+class ChunkedText : public std::streambuf {
+  public:
+    ChunkedText(const std::string& text, const StopCheck& stop) : text_(text), stop_(stop) {}
+
+  protected:
+    int_type underflow() override {
+        if (gptr() != nullptr && gptr() < egptr()) {
+            return traits_type::to_int_type(*gptr());
+        }
+        if (offset_ >= text_.size()) {
+            return traits_type::eof();
+        }
+        if (offset_ > 0 && stop_ && stop_()) {
+            throw Abandoned{};
+        }
+        // The parser only reads: the get area may be the string's own bytes.
+        char* piece = const_cast<char*>(text_.data()) + offset_;
+        const size_t n = std::min(kPieceBytes, text_.size() - offset_);
+        offset_ += n;
+        setg(piece, piece, piece + n);
+        return traits_type::to_int_type(*gptr());
+    }
+
+  private:
+    // yaml-cpp scans about 3 MB/s on a small VM: 64 KiB is some 20 ms.
+    static constexpr size_t kPieceBytes = 64 << 10;
+    const std::string& text_;
+    const StopCheck& stop_;
+    size_t offset_ = 0;
+};
+
 // ---- YAML to value, collecting errors. ----------------------------------------------------
 
 // Remembers where each key was first seen, so a duplicate can name the line of the original.
@@ -234,32 +524,36 @@ class FirstSeen {
 // A value in the file and how to talk about it: a mapping's key, a list entry, or the file.
 struct Field {
     std::string subject;  // "'port'", "each entry of 'services'", "the file"
-    YAML::Node key{YAML::NodeType::Undefined};
-    YAML::Node value{YAML::NodeType::Undefined};
+    Node key;
+    Node value;
 
-    bool present() const { return value.IsDefined(); }
+    bool present() const { return value.is_defined(); }
 };
 
-Field key_field(std::string_view name, const YAML::Node& key, const YAML::Node& value) {
+Field key_field(std::string_view name, const Node& key, const Node& value) {
     return Field{"'" + std::string(name) + "'", key, value};
 }
 
-Field item_field(std::string_view list, const YAML::Node& value) {
-    return Field{"each entry of '" + std::string(list) + "'", YAML::Node(YAML::NodeType::Undefined),
-                 value};
+Field item_field(std::string_view list, const Node& value) {
+    return Field{"each entry of '" + std::string(list) + "'", Node(), value};
 }
 
-std::string describe(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Scalar:
-            return "'" + node.Scalar() + "'";
-        case YAML::NodeType::Sequence:
-            return "a list";
-        case YAML::NodeType::Map:
-            return "a mapping";
-        default:
-            return "nothing";
+// A value from the file, quoted for a message; a long one is not echoed whole, so that an error
+// stays one short line.
+std::string quote(std::string_view text) {
+    constexpr size_t kShown = 64;
+    if (text.size() <= kShown) {
+        return "'" + std::string(text) + "'";
     }
+    return "'" + std::string(text.substr(0, kShown)) + "...' (" + std::to_string(text.size()) +
+           " bytes)";
+}
+
+std::string describe(const Node& node) {
+    if (node.is_scalar()) {
+        return quote(node.scalar());
+    }
+    return node.is_sequence() ? "a list" : node.is_map() ? "a mapping" : "nothing";
 }
 
 constexpr std::array<std::string_view, 14> kTopKeys{
@@ -318,25 +612,26 @@ class Loader {
   public:
     explicit Loader(std::string file) : file_(std::move(file)) {}
 
-    LoadResult load(const std::string& text);
+    LoadResult load(const std::string& text, const StopCheck& stop);
 
   private:
+    void check_stop() const;
     // Reporting: LINE and COL from 1; a value that is empty is reported at its key.
-    int line_of(const YAML::Node& node) const;
-    void fail_at(const YAML::Mark& mark, std::string message);
-    void fail(const YAML::Node& at, std::string message) {
-        fail_at(mark_of(at), std::move(message));
-    }
+    static int line_of(const Node& node);
+    void fail_at(Position position, std::string message);
+    void fail(const Node& at, std::string message) { fail_at(at.position(), std::move(message)); }
     void fail(const Field& at, std::string message);
-    YAML::Mark mark_of(const YAML::Node& node) const;
     template <typename Key>
-    void unique(FirstSeen<Key>& seen, const Key& key, const YAML::Node& at, std::string what);
+    void unique(FirstSeen<Key>& seen, const Key& key, const Node& at, std::string what);
 
     // Structure.
-    Field field(const YAML::Node& map, std::string_view name) const;
-    Field required(const YAML::Node& map, std::string_view name, std::string_view what);
+    Field field(const Node& map, std::string_view name) const;
+    Field required(const Node& map, std::string_view name, std::string_view what);
     bool check_map(const Field& f, std::string_view what, std::span<const std::string_view> keys);
-    std::vector<Field> items(const Field& f, std::string_view list, std::string_view at_least_one);
+    // The entries of list `f`, at most `limit` of them (what the dataplane can hold: more is an
+    // error at the first one too many, and the rest is not read).
+    std::vector<Field> items(const Field& f, std::string_view list, std::string_view at_least_one,
+                             uint32_t limit, std::string_view too_many);
 
     // One reader per value kind; each returns nothing when the key is absent or the value bad.
     template <typename Parse>
@@ -364,7 +659,7 @@ class Loader {
     void read_timeouts(const Field& f);
     void read_table_shares(const Field& f);
     void read_service(const Field& item);
-    bool read_service_values(const YAML::Node& n, Service& s);
+    bool read_service_values(const Node& n, Service& s);
     void read_real_server(const Field& item, Service& s,
                           FirstSeen<std::pair<Ipv4, uint16_t>>& seen);
 
@@ -372,9 +667,9 @@ class Loader {
     void check_gateway(const Field& f, const Interface& i);
     void check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
     void check_reachable(const Field& f, Ipv4 address);
-    void check_service_unique(const YAML::Node& at, const Service& s);
-    void read_persistence(const YAML::Node& n, Service& s);
-    void read_thresholds(const YAML::Node& n, RealServer& rs);
+    void check_service_unique(const Node& at, const Service& s);
+    void read_persistence(const Node& n, Service& s);
+    void read_thresholds(const Node& n, RealServer& rs);
 
     std::string file_;
     Config config_;
@@ -387,49 +682,53 @@ class Loader {
     FirstSeen<std::string> service_names_;
     FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
     uint32_t real_servers_ = 0;  // in all services so far
+    size_t omitted_errors_ = 0;  // beyond kMaxErrors
+    ConfigError first_omitted_;
+    const StopCheck* stop_ = nullptr;
 };
 
-YAML::Mark Loader::mark_of(const YAML::Node& node) const {
-    return node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+int Loader::line_of(const Node& node) {
+    const Position p = node.position();
+    return p.is_null() ? 1 : p.line + 1;
 }
 
-int Loader::line_of(const YAML::Node& node) const {
-    YAML::Mark m = mark_of(node);
-    return m.is_null() ? 1 : m.line + 1;
-}
-
-void Loader::fail_at(const YAML::Mark& mark, std::string message) {
-    // An empty document has no mark at all: blame its start.
-    int line = mark.is_null() ? 1 : mark.line + 1;
-    int column = mark.is_null() ? 1 : mark.column + 1;
+void Loader::fail_at(Position position, std::string message) {
+    // An empty document has no position at all: blame its start.
+    const int line = position.is_null() ? 1 : position.line + 1;
+    const int column = position.is_null() ? 1 : position.column + 1;
+    if (errors_.size() == kMaxErrors) {  // the rest are counted, at the first one's place
+        if (omitted_errors_++ == 0) {
+            first_omitted_ = ConfigError{file_, line, column, {}};
+        }
+        return;
+    }
     errors_.push_back(ConfigError{file_, line, column, std::move(message)});
 }
 
 void Loader::fail(const Field& at, std::string message) {
     // yaml-cpp marks an empty value ("gateway:") at the next token, which may be lines away.
-    bool blame_key = at.key.IsDefined() && (!at.present() || at.value.IsNull());
+    bool blame_key = at.key.is_defined() && (!at.present() || at.value.is_null());
     fail(blame_key ? at.key : at.value, std::move(message));
 }
 
 template <typename Key>
-void Loader::unique(FirstSeen<Key>& seen, const Key& key, const YAML::Node& at, std::string what) {
+void Loader::unique(FirstSeen<Key>& seen, const Key& key, const Node& at, std::string what) {
     if (auto first = seen.add(key, line_of(at))) {
         fail(at, what + " (first at line " + std::to_string(*first) + ")");
     }
 }
 
-Field Loader::field(const YAML::Node& map, std::string_view name) const {
-    // Found by walking the pairs, not operator[]: we need the key's mark too.
-    for (const auto& pair : map) {
-        if (pair.first.IsScalar() && pair.first.Scalar() == name) {
-            return key_field(name, pair.first, pair.second);
+Field Loader::field(const Node& map, std::string_view name) const {
+    // Found by walking the pairs: we need the key's position too.
+    for (const NodePair& pair : map.pairs()) {
+        if (pair.key.is_scalar() && pair.key.scalar() == name) {
+            return key_field(name, pair.key, pair.value);
         }
     }
-    return key_field(name, YAML::Node(YAML::NodeType::Undefined),
-                     YAML::Node(YAML::NodeType::Undefined));
+    return key_field(name, Node(), Node());
 }
 
-Field Loader::required(const YAML::Node& map, std::string_view name, std::string_view what) {
+Field Loader::required(const Node& map, std::string_view name, std::string_view what) {
     Field f = field(map, name);
     if (!f.present()) {
         fail(map, "missing key '" + std::string(name) + "' in " + std::string(what));
@@ -442,38 +741,43 @@ bool Loader::check_map(const Field& f, std::string_view what,
     if (!f.present()) {
         return false;
     }
-    if (!f.value.IsMap()) {
+    if (!f.value.is_map()) {
         fail(f, f.subject + " must be a mapping, got " + describe(f.value));
         return false;
     }
     FirstSeen<std::string> seen;
-    for (const auto& pair : f.value) {
-        if (!pair.first.IsScalar()) {
-            fail(pair.first, "keys in " + std::string(what) + " must be plain strings, got " +
-                                 describe(pair.first));
+    for (const NodePair& pair : f.value.pairs()) {
+        if (!pair.key.is_scalar()) {
+            fail(pair.key, "keys in " + std::string(what) + " must be plain strings, got " +
+                               describe(pair.key));
             continue;
         }
-        const std::string& name = pair.first.Scalar();
+        const std::string& name = pair.key.scalar();
         if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
-            fail(pair.first, "unknown key '" + name + "' in " + std::string(what));
+            fail(pair.key, "unknown key " + quote(name) + " in " + std::string(what));
         } else {
-            unique(seen, name, pair.first, "duplicate key '" + name + "' in " + std::string(what));
+            unique(seen, name, pair.key, "duplicate key '" + name + "' in " + std::string(what));
         }
     }
     return true;
 }
 
 std::vector<Field> Loader::items(const Field& f, std::string_view list,
-                                 std::string_view at_least_one) {
+                                 std::string_view at_least_one, uint32_t limit,
+                                 std::string_view too_many) {
     std::vector<Field> out;
     if (!f.present()) {
         return out;
     }
-    if (!f.value.IsSequence()) {
+    if (!f.value.is_sequence()) {
         fail(f, f.subject + " must be a list, got " + describe(f.value));
         return out;
     }
-    for (const auto& item : f.value) {
+    for (const Node& item : f.value.items()) {
+        if (out.size() == limit) {
+            fail(item, "more than " + std::to_string(limit) + " " + std::string(too_many));
+            break;
+        }
         out.push_back(item_field(list, item));
     }
     if (out.empty() && !at_least_one.empty()) {
@@ -488,8 +792,8 @@ auto Loader::scalar(const Field& f, const std::string& expected, Parse parse)
     if (!f.present()) {
         return std::nullopt;
     }
-    if (f.value.IsScalar()) {
-        if (auto value = parse(f.value.Scalar())) {
+    if (f.value.is_scalar()) {
+        if (auto value = parse(f.value.scalar())) {
             return value;
         }
     }
@@ -566,24 +870,57 @@ std::optional<E> Loader::choice(const Field& f, const std::array<Choice<E>, N>& 
                   [&](std::string_view t) { return parse_choice(table, t); });
 }
 
-LoadResult Loader::load(const std::string& text) {
+LoadResult Loader::load(const std::string& text, const StopCheck& stop) {
+    stop_ = &stop;
     try {
-        read_root(Field{"the file", YAML::Node(YAML::NodeType::Undefined), YAML::Load(text)});
+        check_stop();
+        Document doc;
+        {
+            // Only the first document, as YAML::Load.
+            ChunkedText chunks(text, stop);
+            std::istream in(&chunks);
+            in.exceptions(std::ios::badbit);  // what ChunkedText throws comes through
+            YAML::Parser parser(in);
+            Builder builder(doc);
+            parser.HandleNextDocument(builder);
+        }
+        read_root(Field{"the file", Node(), doc.empty() ? Node() : Node(&doc, 0)});
+    } catch (const YAML::DeepRecursion& e) {
+        // yaml-cpp 0.7 says "bad file".
+        fail_at(position_of(e.mark), "YAML syntax error: lists and mappings nested too deep");
     } catch (const YAML::ParserException& e) {
-        // Thrown by YAML::Load before anything is read, so it is the only error.
-        fail_at(e.mark, "YAML syntax error: " + e.msg);
+        // Thrown before anything is read, so it is the only error.
+        fail_at(position_of(e.mark), "YAML syntax error: " + e.msg);
+    } catch (const TreeError& e) {
+        fail_at(e.position, e.message);
+    } catch (const Abandoned&) {
+        errors_.assign(1, ConfigError{file_, 0, 0, "reading abandoned: the daemon is stopping"});
+        omitted_errors_ = 0;
     } catch (const std::exception& e) {
-        fail_at(YAML::Mark::null_mark(), std::string("internal error: ") + e.what());
+        fail_at(Position{}, std::string("internal error: ") + e.what());
     }
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
     });
+    if (omitted_errors_ > 0) {
+        first_omitted_.message = "... and " + std::to_string(omitted_errors_) +
+                                 " more errors, the first of them here, not shown (at most " +
+                                 std::to_string(kMaxErrors) + " are)";
+        errors_.push_back(std::move(first_omitted_));
+    }
     LoadResult result;
     if (errors_.empty()) {
         result.config = std::move(config_);
     }
     result.errors = std::move(errors_);
     return result;
+}
+
+// Between services, the one long list, the reading can be abandoned.
+void Loader::check_stop() const {
+    if (*stop_ && (*stop_)()) {
+        throw Abandoned{};
+    }
 }
 
 // `metrics: ADDRESS:PORT` where /metrics and /healthz are served, or `off`.
@@ -605,21 +942,21 @@ void Loader::read_metrics(const Field& f) {
                          std::stoul(port_text) >= 1 && std::stoul(port_text) <= 65535;
     if (!address || !port_ok) {
         fail(f,
-             "'metrics' must be ADDRESS:PORT (e.g. 127.0.0.1:9640) or off, got '" + *value + "'");
+             "'metrics' must be ADDRESS:PORT (e.g. 127.0.0.1:9640) or off, got " + quote(*value));
         return;
     }
     config_.metrics = MetricsEndpoint{*address, static_cast<uint16_t>(std::stoul(port_text))};
 }
 
 void Loader::read_root(const Field& root) {
-    if (!root.present() || root.value.IsNull()) {
+    if (!root.present() || root.value.is_null()) {
         fail(root.value, "the file is empty; it needs at least 'interfaces'");
         return;
     }
     if (!check_map(root, "config", kTopKeys)) {
         return;
     }
-    const YAML::Node& n = root.value;
+    const Node& n = root.value;
     read_eal(field(n, "eal"));
     assign_if(config_.workers, integer(field(n, "workers"), 1, kMaxWorkers));
     assign_if(config_.max_connections,
@@ -631,24 +968,27 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.reject_rate, integer(field(n, "reject_rate"), 0, kMaxRejectRate));
     read_table_shares(field(n, "table_shares"));
     read_metrics(field(n, "metrics"));
-    for (const Field& item :
-         items(required(n, "interfaces", "config"), "interfaces", "interface")) {
+    for (const Field& item : items(required(n, "interfaces", "config"), "interfaces", "interface",
+                                   kMaxInterfaces, "interfaces (vsnatd drives at most 8 ports)")) {
         read_interface(item);
     }
     if (config_.interfaces.empty()) {
         interfaces_complete_ = false;  // already reported: missing, empty, or not a list
     }
-    for (const Field& item : items(field(n, "neighbors"), "neighbors", "")) {
+    for (const Field& item : items(field(n, "neighbors"), "neighbors", "", kMaxNeighbors,
+                                   "neighbors (the neighbor table holds 4096)")) {
         read_neighbor(item);
     }
     read_timeouts(field(n, "timeouts"));
-    for (const Field& item : items(field(n, "services"), "services", "")) {
+    for (const Field& item :
+         items(field(n, "services"), "services", "", kMaxServices, "services")) {
+        check_stop();
         read_service(item);
     }
 }
 
 void Loader::read_eal(const Field& f) {
-    for (const Field& item : items(f, "eal", "")) {
+    for (const Field& item : items(f, "eal", "", kMaxEalArguments, "EAL arguments")) {
         assign_if(config_.eal.emplace_back(), text(item));
     }
 }
@@ -658,7 +998,7 @@ void Loader::read_interface(const Field& item) {
         interfaces_complete_ = false;
         return;
     }
-    const YAML::Node& n = item.value;
+    const Node& n = item.value;
     Field name = required(n, "name", "interface");
     Field device = required(n, "device", "interface");
     Field gateway = field(n, "gateway");
@@ -668,11 +1008,11 @@ void Loader::read_interface(const Field& item) {
     auto gateway_value = address(gateway);
     if (name_value) {
         unique(interface_names_, *name_value, name.value,
-               "duplicate interface name '" + *name_value + "'");
+               "duplicate interface name " + quote(*name_value));
     }
     if (device_value) {
         unique(interface_devices_, *device_value, device.value,
-               "duplicate interface device '" + *device_value + "'");
+               "duplicate interface device " + quote(*device_value));
     }
     if (!name_value || !device_value || !prefix_value ||
         gateway_value.has_value() != gateway.present()) {
@@ -704,7 +1044,7 @@ void Loader::read_neighbor(const Field& item) {
     if (!check_map(item, "neighbor", kNeighborKeys)) {
         return;
     }
-    const YAML::Node& n = item.value;
+    const Node& n = item.value;
     Field address_field = required(n, "address", "neighbor");
     Field interface = required(n, "interface", "neighbor");
     auto address_value = address(address_field);
@@ -715,7 +1055,7 @@ void Loader::read_neighbor(const Field& item) {
                "duplicate neighbor " + format_ipv4(*address_value));
     }
     if (interface_value && !interface_names_.contains(*interface_value)) {
-        fail(interface, "unknown interface '" + *interface_value + "'");
+        fail(interface, "unknown interface " + quote(*interface_value));
     }
     if (address_value && mac_value && interface_value) {
         config_.neighbors.push_back(Neighbor{*address_value, *mac_value, *interface_value});
@@ -746,12 +1086,13 @@ void Loader::read_service(const Field& item) {
     if (!check_map(item, "service", kServiceKeys)) {
         return;
     }
-    const YAML::Node& n = item.value;
+    const Node& n = item.value;
     Service s;
     bool key_complete = read_service_values(n, s);
     FirstSeen<std::pair<Ipv4, uint16_t>> seen;
     Field servers = required(n, "real_servers", "service");
-    for (const Field& server : items(servers, "real_servers", "real server")) {
+    for (const Field& server : items(servers, "real_servers", "real server", kMaxRealServers,
+                                     "real servers in one service")) {
         read_real_server(server, s, seen);
     }
     if (key_complete) {  // a half-read key would report false duplicates
@@ -761,7 +1102,7 @@ void Loader::read_service(const Field& item) {
 }
 
 // Returns whether the service's identity (protocol, vip, port) was read completely.
-bool Loader::read_service_values(const YAML::Node& n, Service& s) {
+bool Loader::read_service_values(const Node& n, Service& s) {
     Field name = required(n, "name", "service");
     Field vip = required(n, "vip", "service");
     Field helper = field(n, "helper");
@@ -778,8 +1119,13 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     assign_if(s.scheduler, choice(field(n, "scheduler"), kSchedulers));
     read_persistence(n, s);
     assign_if(s.helper, choice(helper, kHelpers));
-    if (!s.name.empty()) {
-        unique(service_names_, s.name, name.value, "duplicate service name '" + s.name + "'");
+    if (s.name.size() > kMaxServiceNameBytes) {
+        fail(name, "'name' must be at most " + std::to_string(kMaxServiceNameBytes) +
+                       " bytes (vsnatctl reads it over DPDK telemetry, which cuts strings there), "
+                       "got " +
+                       std::to_string(s.name.size()));
+    } else if (!s.name.empty()) {
+        unique(service_names_, s.name, name.value, "duplicate service name " + quote(s.name));
     }
     if (vip_value) {
         check_not_own_address(vip, *vip_value, "vip");
@@ -790,7 +1136,7 @@ bool Loader::read_service_values(const YAML::Node& n, Service& s) {
     return protocol_value && vip_value && port_value;
 }
 
-void Loader::read_persistence(const YAML::Node& n, Service& s) {
+void Loader::read_persistence(const Node& n, Service& s) {
     Field persistence = field(n, "persistence");
     Field netmask_field = field(n, "persistence_netmask");
     auto seconds = duration(persistence, 0);
@@ -808,7 +1154,7 @@ void Loader::read_persistence(const YAML::Node& n, Service& s) {
     }
 }
 
-void Loader::check_service_unique(const YAML::Node& at, const Service& s) {
+void Loader::check_service_unique(const Node& at, const Service& s) {
     std::string what = "duplicate service " + std::string(protocol_name(s.protocol)) + " " +
                        format_endpoint(s.vip, s.port);
     unique(service_keys_, std::tuple{s.protocol, s.vip, s.port}, at, what);
@@ -819,7 +1165,7 @@ void Loader::read_real_server(const Field& item, Service& s,
     if (!check_map(item, "real server", kRealServerKeys)) {
         return;
     }
-    const YAML::Node& n = item.value;
+    const Node& n = item.value;
     Field address_field = required(n, "address", "real server");
     Field port_field = field(n, "port");
     RealServer rs;
@@ -844,7 +1190,7 @@ void Loader::read_real_server(const Field& item, Service& s,
     s.real_servers.push_back(rs);
 }
 
-void Loader::read_thresholds(const YAML::Node& n, RealServer& rs) {
+void Loader::read_thresholds(const Node& n, RealServer& rs) {
     Field max_field = field(n, "max_connections");
     Field min_field = field(n, "min_connections");
     auto max_value = integer(max_field, 0, kMaxThreshold);
@@ -888,30 +1234,115 @@ void Loader::check_reachable(const Field& f, Ipv4 address) {
 }  // namespace
 
 std::string ConfigError::to_string() const {
+    if (line == 0) {
+        return file + ": " + message;
+    }
     return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
-LoadResult load_config_text(const std::string& text, const std::string& file_name) {
+namespace {
+
+const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISCHR(mode)) {
+        return "a character device";
+    }
+    if (S_ISBLK(mode)) {
+        return "a block device";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+    return S_ISSOCK(mode) ? "a socket" : "a special file";
+}
+
+LoadResult file_error(const std::string& path, int line, std::string message) {
+    return LoadResult{std::nullopt, {{path, line, line, std::move(message)}}};
+}
+
+std::string limit_text() {
+    return std::to_string(kMaxFileBytes) + "-byte (" + std::to_string(kMaxFileBytes >> 20) +
+           " MiB) limit of a configuration file";
+}
+
+// The file's text, if it is a regular file of at most kMaxFileBytes: reading /dev/zero or a
+// FIFO would never end, and a huge file would cost its size many times over in the YAML tree.
+std::optional<LoadResult> read_file(const std::string& path, std::string& text,
+                                    const StopCheck& stop) {
+    struct stat st {};
+    // stat first: a device is not even opened (opening one can have effects).
+    if (::stat(path.c_str(), &st) != 0) {
+        return file_error(path, 1, std::string("cannot open: ") + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return file_error(path, 0,
+                          std::string("is ") + file_kind(st.st_mode) + ", not a regular file");
+    }
+    if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+        return file_error(path, 0,
+                          "is " + std::to_string(st.st_size) + " bytes, over the " + limit_text());
+    }
+    // O_NONBLOCK: should the path have become a FIFO since, opening it does not wait.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        return file_error(path, 1, std::string("cannot open: ") + std::strerror(errno));
+    }
+    std::optional<LoadResult> error;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        error = file_error(path, 0, "is not a regular file any more");
+    }
+    constexpr size_t kChunk = size_t{1} << 20;
+    text.reserve(static_cast<size_t>(st.st_size));
+    while (!error) {
+        if (stop && stop()) {
+            error = file_error(path, 0, "reading abandoned: the daemon is stopping");
+            break;
+        }
+        // One byte more than the limit tells a file that grew since stat.
+        const size_t room = std::min(kChunk, kMaxFileBytes + 1 - text.size());
+        const size_t used = text.size();
+        text.resize(used + room);
+        const ssize_t n = ::read(fd, text.data() + used, room);
+        text.resize(used + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+        if (n < 0 && errno != EINTR) {
+            error = file_error(path, 1, std::string("cannot read: ") + std::strerror(errno));
+        } else if (text.size() > kMaxFileBytes) {
+            error = file_error(path, 0, "grew past the " + limit_text() + " while it was read");
+        } else if (n == 0) {
+            break;
+        }
+    }
+    ::close(fd);
+    return error;
+}
+
+}  // namespace
+
+LoadResult load_config_text(const std::string& text, const std::string& file_name,
+                            const StopCheck& stop) {
     try {
-        return Loader(file_name).load(text);
+        if (text.size() > kMaxFileBytes) {
+            return file_error(
+                file_name, 0,
+                "is " + std::to_string(text.size()) + " bytes, over the " + limit_text());
+        }
+        return Loader(file_name).load(text, stop);
     } catch (const std::exception& e) {  // only allocation can get here
-        return LoadResult{std::nullopt,
-                          {{file_name, 1, 1, std::string("internal error: ") + e.what()}}};
+        return file_error(file_name, 1, std::string("internal error: ") + e.what());
     }
 }
 
-LoadResult load_config_file(const std::string& path) {
+LoadResult load_config_file(const std::string& path, const StopCheck& stop) {
     try {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) {
-            return LoadResult{std::nullopt,
-                              {{path, 1, 1, std::string("cannot open: ") + std::strerror(errno)}}};
+        std::string text;
+        if (std::optional<LoadResult> error = read_file(path, text, stop)) {
+            return std::move(*error);
         }
-        std::ostringstream text;
-        text << in.rdbuf();
-        return load_config_text(text.str(), path);
+        return load_config_text(text, path, stop);
     } catch (const std::exception& e) {
-        return LoadResult{std::nullopt, {{path, 1, 1, std::string("cannot read: ") + e.what()}}};
+        return file_error(path, 1, std::string("cannot read: ") + e.what());
     }
 }
 

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -99,8 +101,35 @@ struct Service {
 
 /// The longest persistence: templates' expiries are compared on a 32-bit millisecond clock.
 constexpr uint32_t kMaxPersistence = 24 * 86400;
+
+// Limits of the file (README.md, "Limits of the configuration file"): each bounds what reading
+// a mistaken or hostile file can cost, and none is below what the dataplane can hold.
+
+/// Bytes in the file. A file of 65,535 services, each with one real server, weighs 11 MB
+/// written one key a line, 22 MB with every optional key: this leaves room for comments.
+constexpr size_t kMaxFileBytes = size_t{32} << 20;
 /// Real servers in all services together: each gets a 16-bit id, and a reload needs one free.
 constexpr uint32_t kMaxRealServers = 65535;
+/// Services: each needs a real server, and service ids are 16 bits too.
+constexpr uint32_t kMaxServices = kMaxRealServers;
+/// Static neighbors: the neighbor table the workers read holds 4096 entries
+/// (NeighborResolver's dp::NeighborTable).
+constexpr uint32_t kMaxNeighbors = 4096;
+/// Interfaces: vsnatd drives at most 8 DPDK ports (dp::kMaxPorts).
+constexpr uint32_t kMaxInterfaces = 8;
+/// EAL arguments: far more than any EAL command line needs.
+constexpr uint32_t kMaxEalArguments = 256;
+/// Bytes in a service name: vsnatctl reads names over DPDK 22.11 telemetry, which cuts strings
+/// at RTE_TEL_MAX_STRING_LEN (128) bytes with their NUL.
+constexpr size_t kMaxServiceNameBytes = 127;
+/// YAML nodes (values, lists and mappings; an alias counts as what it repeats): as many as the
+/// largest file the limits above allow has with every optional key written (a service mapping
+/// with 10 keys and their values, a real server's with 5, a neighbor's with 3, and so on).
+constexpr uint64_t kMaxYamlNodes = 2 * (1 + 11 * 2) + kMaxEalArguments +
+                                   kMaxInterfaces * (1 + 4 * 2) + kMaxNeighbors * (1 + 3 * 2) +
+                                   kMaxServices * (1 + 10 * 2) + kMaxRealServers * (1 + 5 * 2);
+/// Errors reported for one file; one more line says how many were left out.
+constexpr size_t kMaxErrors = 100;
 
 /// Where the Prometheus endpoint listens.
 struct MetricsEndpoint {
@@ -131,7 +160,8 @@ struct Config {
     std::vector<Service> services;
 };
 
-/// One problem in a config file, printed as `FILE:LINE:COL: message` (LINE and COL from 1).
+/// One problem in a config file, printed as `FILE:LINE:COL: message` (LINE and COL from 1), or
+/// as `FILE: message` when it is about the file as a whole (line 0: not a regular file, too big).
 struct ConfigError {
     std::string file;
     int line = 0;
@@ -147,11 +177,18 @@ struct LoadResult {
     std::vector<ConfigError> errors;
 };
 
-/// Reads and validates a config file. Control thread only; never throws.
-LoadResult load_config_file(const std::string& path);
+/// Asked now and then while a file is read (at least every 64 KiB of text and every service);
+/// true abandons the reading, and the result is one error saying so.
+using StopCheck = std::function<bool()>;
+
+/// Reads and validates a config file: a regular file of at most kMaxFileBytes, within the other
+/// limits above. Control thread only; never throws. Memory: the file's text and a tree of its
+/// YAML nodes (about 70 bytes each) while it is read, then the Config.
+LoadResult load_config_file(const std::string& path, const StopCheck& stop = {});
 
 /// Same, from text already in memory; `file_name` is used in error messages.
-LoadResult load_config_text(const std::string& text, const std::string& file_name);
+LoadResult load_config_text(const std::string& text, const std::string& file_name,
+                            const StopCheck& stop = {});
 
 /// Names as written in the config file ("wrr", "tcp", "ftp", "adaptive"); any thread.
 std::string_view scheduler_name(Scheduler s);

@@ -1,5 +1,6 @@
 #include "cp/daemon.hpp"
 
+#include <malloc.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cp/memory_budget.hpp"
 #include "cp/signals.hpp"
 #include "cp/telemetry.hpp"
 
@@ -57,18 +59,6 @@ io::LinkSide link_side(const Config& config, const Interface& in) {
         }
     }
     return io::LinkSide::clients;
-}
-
-// Packet buffers for every RX and TX ring, the handover rings and each lcore's cache. A power
-// of two minus one is the mempool's most efficient size. `packet_buffers` only ever raises it,
-// exactly (a net_pcap port with infinite_rx holds its whole file).
-unsigned packet_buffer_count(const Config& config) {
-    const auto ports = static_cast<unsigned>(config.interfaces.size());
-    const unsigned workers = config.workers;
-    const unsigned needed = ports * workers * 2048 +
-                            workers * workers * Workers::kHandoverRingSize + (workers + 1) * 512 +
-                            4096;
-    return std::max<unsigned>(std::bit_ceil(needed) - 1, config.packet_buffers);
 }
 
 std::string ip_text(uint32_t network_order) {
@@ -127,6 +117,18 @@ int Daemon::run() {
 
 // EAL, packet buffers, ports, the first snapshot, the workers; then the operators' views.
 bool Daemon::start(std::string& error) {
+    // Before anything is allocated: a configuration the machine cannot hold is refused whole
+    // rather than failing half-way, or drawing the OOM killer (config/README.md, "Memory").
+    if (const auto machine = read_machine_memory()) {
+        const MemoryVerdict verdict = check_start(memory_need(config_), *machine);
+        if (verdict.refusal) {
+            error = config_path_ + ": " + *verdict.refusal + ": this machine cannot run it";
+            return false;
+        }
+        if (verdict.advice) {
+            spdlog::warn("{}: {}", config_path_, *verdict.advice);
+        }
+    }
     if (!lock_devices(error) || !eal_.init(eal_arguments(config_), error)) {
         return false;
     }
@@ -264,14 +266,36 @@ void Daemon::publish(std::shared_ptr<const Generation> next) {
 }
 
 ReloadResult Daemon::reload() {
+    ReloadResult result = load_and_publish();
+    // The file's text, its YAML tree, a refused or replaced snapshot are freed by now (unless
+    // telemetry still holds the old generation), but glibc keeps freed memory for later: hand
+    // it back, or a refused reload of a big file leaves the daemon that much bigger.
+    malloc_trim(0);
+    return result;
+}
+
+ReloadResult Daemon::load_and_publish() {
+    // A stop signal ends the reading and the building between two pieces of work, so that a
+    // reload of a big file does not hold vsnatd's exit for seconds.
+    const StopCheck stop = [] { return stop_requested(); };
+    const std::string abandoned = config_path_ + ": reload abandoned: vsnatd is stopping";
     ReloadResult result;
-    LoadResult loaded = load_config_file(config_path_);
+    LoadResult loaded = load_config_file(config_path_, stop);
     for (const ConfigError& e : loaded.errors) {
         result.messages.push_back(e.to_string());
     }
     if (loaded.config) {
         for (const std::string& m : startup_only_changes(config_, *loaded.config)) {
             result.messages.push_back(config_path_ + ": " + m);
+        }
+    }
+    if (loaded.config && result.messages.empty()) {
+        // The new snapshot is built while the running one is held.
+        const auto machine = read_machine_memory();
+        const auto refusal =
+            machine ? check_reload(memory_need(*loaded.config), *machine) : std::nullopt;
+        if (refusal) {
+            result.messages.push_back(config_path_ + ": " + *refusal);
         }
     }
     if (!result.messages.empty()) {
@@ -283,8 +307,14 @@ ReloadResult Daemon::reload() {
     }
     auto next = std::make_shared<Generation>();
     next->config = std::move(*loaded.config);
-    next->snapshot =
-        build_snapshot(next->config, bindings_, config_.workers, generation()->snapshot.get());
+    next->snapshot = build_snapshot(next->config, bindings_, config_.workers,
+                                    generation()->snapshot.get(), stop);
+    if (!next->snapshot) {
+        reloads_refused_.fetch_add(1);
+        spdlog::error("reload refused, the running configuration stays: {}", abandoned);
+        result.messages.push_back(abandoned);
+        return result;
+    }
     config_ = next->config;
     neighbors_.configure(config_, bindings_, *next->snapshot, steady_ms());
     publish(std::move(next));

@@ -65,6 +65,7 @@ class Daemon {
     void keep_metrics_up(uint64_t now_ms);
     void control_loop();
     ReloadResult reload();
+    ReloadResult load_and_publish();
     void publish(std::shared_ptr<const Generation> next);
     void shutdown();
     void log_counters() const;

@@ -3,7 +3,10 @@
 // vsnatd leaks one or releases it twice.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,17 @@ using UniqueRte = std::unique_ptr<T, RteFreeDeleter>;
 UniqueRing create_ring(const std::string& name, unsigned element_size, unsigned count,
                        unsigned flags, std::string& error);
 
+/// Where EAL keeps the shared configuration of the process started with EAL arguments `args`
+/// (its --file-prefix, "rte" by default): /var/run/dpdk/PREFIX/config for root, else under
+/// $XDG_RUNTIME_DIR or /tmp; nullopt with --in-memory or --no-shconf, which keep none. Any
+/// thread.
+std::optional<std::string> eal_config_path(const std::vector<std::string>& args);
+
+/// The process holding the lock EAL's primary process takes on `config_path` (its
+/// "Cannot create lock ... Is another primary process running?"), or nullopt: no file, no
+/// lock, or the caller's own. Any thread.
+std::optional<pid_t> eal_config_holder(const std::string& config_path);
+
 /// EAL for the life of the process's daemon: rte_eal_cleanup() when it goes, if init succeeded.
 class EalSession {
   public:
@@ -43,7 +57,8 @@ class EalSession {
     EalSession& operator=(const EalSession&) = delete;
 
     /// rte_eal_init with `args` (args[0] is the program name). Main thread, once. False, with
-    /// `error` set, when EAL refuses.
+    /// `error` set to the reason when EAL refuses: another process on the same --file-prefix,
+    /// rte_errno's, or a pointer to EAL's own log lines when it set none.
     bool init(const std::vector<std::string>& args, std::string& error);
 
   private:

@@ -9,32 +9,6 @@
 namespace vsnat::cp {
 namespace {
 
-dp::SchedulerKind dataplane_scheduler(Scheduler s) {
-    switch (s) {
-        case Scheduler::rr:
-            return dp::SchedulerKind::rr;
-        case Scheduler::wrr:
-            return dp::SchedulerKind::wrr;
-        case Scheduler::lc:
-            return dp::SchedulerKind::lc;
-        case Scheduler::wlc:
-            return dp::SchedulerKind::wlc;
-        case Scheduler::sed:
-            return dp::SchedulerKind::sed;
-        case Scheduler::nq:
-            return dp::SchedulerKind::nq;
-        case Scheduler::sh:
-            return dp::SchedulerKind::sh;
-        case Scheduler::dh:
-            return dp::SchedulerKind::dh;
-        case Scheduler::mh:
-            return dp::SchedulerKind::mh;
-        case Scheduler::fo:
-            return dp::SchedulerKind::fo;
-    }
-    return dp::SchedulerKind::wrr;  // unreachable: the switch names every scheduler
-}
-
 uint32_t prefix_to_netmask(uint8_t prefix_len) {
     const uint32_t host = prefix_len == 0 ? 0 : ~0u << (32 - prefix_len);
     return htonl(host);
@@ -206,6 +180,32 @@ void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, cons
 
 }  // namespace
 
+dp::SchedulerKind dataplane_scheduler(Scheduler s) {
+    switch (s) {
+        case Scheduler::rr:
+            return dp::SchedulerKind::rr;
+        case Scheduler::wrr:
+            return dp::SchedulerKind::wrr;
+        case Scheduler::lc:
+            return dp::SchedulerKind::lc;
+        case Scheduler::wlc:
+            return dp::SchedulerKind::wlc;
+        case Scheduler::sed:
+            return dp::SchedulerKind::sed;
+        case Scheduler::nq:
+            return dp::SchedulerKind::nq;
+        case Scheduler::sh:
+            return dp::SchedulerKind::sh;
+        case Scheduler::dh:
+            return dp::SchedulerKind::dh;
+        case Scheduler::mh:
+            return dp::SchedulerKind::mh;
+        case Scheduler::fo:
+            return dp::SchedulerKind::fo;
+    }
+    return dp::SchedulerKind::wrr;  // unreachable: the switch names every scheduler
+}
+
 uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
@@ -224,7 +224,8 @@ dp::ReversePathMode dataplane_reverse_path(ReversePath r) {
 
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
-                                             uint32_t workers, const dp::Snapshot* previous) {
+                                             uint32_t workers, const dp::Snapshot* previous,
+                                             const StopCheck& stop) {
     auto snap = std::make_unique<dp::Snapshot>();
     for (size_t i = 0; i < config.interfaces.size(); ++i) {
         const Interface& in = config.interfaces[i];
@@ -264,7 +265,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     snap->protocol_share_percent = config.table_shares.protocol_percent;
     snap->prefix_share_percent = config.table_shares.source_prefix_percent;
     snap->source_prefix_mask = prefix_to_netmask(config.table_shares.source_prefix_length);
-    snap->finalize(workers);
+    if (!snap->finalize(workers, stop)) {
+        return nullptr;
+    }
     if (previous != nullptr) {
         carry_overload(*snap, *previous);
         mark_dropped_servers(*snap, *previous, config);

@@ -21,11 +21,16 @@ struct PortBinding {
 /// in `previous` (the snapshot being replaced on a reload; null at start-up), matched by
 /// (protocol, VIP, port) and, within a service, (address, port): so per-server counters,
 /// connections and persistence templates stay with their server; so do the servers' overload
-/// flags (connection thresholds). New ones get ids no recent snapshot used.
+/// flags (connection thresholds). New ones get ids no recent snapshot used. `stop` is asked
+/// between services (65,535 mh services take some 25 s); null when it said stop.
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
                                              uint32_t workers,
-                                             const dp::Snapshot* previous = nullptr);
+                                             const dp::Snapshot* previous = nullptr,
+                                             const StopCheck& stop = {});
+
+/// The dataplane's form of a configured scheduler. Any thread.
+dp::SchedulerKind dataplane_scheduler(Scheduler s);
 
 /// Network-order form of a host-order address (the dataplane keeps packet byte order).
 uint32_t to_network(Ipv4 address);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cp/daemon.hpp"
+#include "cp/telemetry_text.hpp"
 
 namespace vsnat::cp {
 namespace {
@@ -204,16 +205,17 @@ int answer_table(const char* params, rte_tel_data* d, Fill&& fill) {
     return 0;
 }
 
-// One row per service, its real servers' counters summed.
+// One row per service, its real servers' counters summed. "id" is the service's id, which its
+// real servers' rows carry as "service_id": a name may be cut by telemetry, an id is not.
 int handle_services(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
-            for (size_t i = 0; i < snap.services.size(); ++i) {
-                if (!page.contains(i)) {
-                    continue;
-                }
+            const size_t end =
+                std::min<size_t>(snap.services.size(), size_t{page.offset} + page.count);
+            for (size_t i = page.offset; i < end; ++i) {
                 const Service& cs = gen.config.services[i];
+                t.u64("id", snap.services[i].service_id);
                 t.text("name", cs.name);
                 t.text("protocol", std::string(protocol_name(cs.protocol)));
                 t.text("vip", format_ipv4(cs.vip));
@@ -232,19 +234,25 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
         });
 }
 
-// One row per real server of every service.
+// One row per real server of every service, with its service's id and name.
 int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
             size_t row = 0;
-            for (size_t i = 0; i < snap.services.size(); ++i) {
-                for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            for (size_t i = 0; i < snap.services.size() && row < page.offset + page.count; ++i) {
+                const size_t servers = snap.services[i].servers.size();
+                if (row + servers <= page.offset) {  // the whole service is before the page
+                    row += servers;
+                    continue;
+                }
+                for (size_t j = 0; j < servers; ++j) {
                     if (!page.contains(row++)) {
                         continue;
                     }
                     const RealServer& rs = gen.config.services[i].real_servers[j];
                     const dp::Destination& dest = snap.services[i].servers[j];
+                    t.u64("service_id", snap.services[i].service_id);
                     t.text("service", gen.config.services[i].name);
                     t.text("address", format_ipv4(rs.address));
                     t.u64("port", rs.port);
@@ -310,8 +318,16 @@ int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-// Re-reads the config file now; answers {"applied": 0|1, "messages": [...]}.
+static_assert(kTelemetryStringBytes == RTE_TEL_MAX_STRING_LEN - 1);
+static_assert(kMaxServiceNameBytes == kTelemetryStringBytes, "service names must not be cut");
+
+// Re-reads the config file now; answers {"applied": 0|1, "pieces": [...], "messages": [...]}.
+// A message longer than a telemetry string goes in pieces ("pieces": how many each took, for
+// vsnatctl to join). DPDK cuts a reply at 16 kB: messages past what fits are left out, and a
+// last one says how many (vsnatd's log has them all).
 int handle_reload(const char*, const char*, rte_tel_data* d) {
+    // Of the 16 kB, what the messages may take: the rest is for the keys and "applied".
+    constexpr size_t kBudget = 15 * 1024;
     const DaemonCall daemon;
     if (!daemon) {
         return -1;
@@ -319,11 +335,38 @@ int handle_reload(const char*, const char*, rte_tel_data* d) {
     const ReloadResult r = daemon->request_reload();
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_u64(d, "applied", r.applied ? 1 : 0);
+    rte_tel_data* counts = rte_tel_data_alloc();
     rte_tel_data* messages = rte_tel_data_alloc();
+    rte_tel_data_start_array(counts, RTE_TEL_U64_VAL);
     rte_tel_data_start_array(messages, RTE_TEL_STRING_VAL);
+    auto add = [&](const std::vector<std::string>& pieces) {
+        for (const std::string& p : pieces) {
+            rte_tel_data_add_array_string(messages, p.c_str());
+        }
+        rte_tel_data_add_array_u64(counts, pieces.size());
+    };
+    const std::string left_out =
+        " more messages did not fit in the telemetry reply: vsnatd's "
+        "log has them, and so has vsnatd -c FILE --check";
+    size_t used = 0;
+    size_t sent = 0;
     for (const std::string& m : r.messages) {
-        rte_tel_data_add_array_string(messages, m.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+        const std::vector<std::string> pieces = telemetry_pieces(m);
+        size_t bytes = 0;
+        for (const std::string& p : pieces) {
+            bytes += telemetry_json_bytes(p) + 4;  // and its count
+        }
+        if (used + bytes + telemetry_json_bytes(left_out) + 32 > kBudget) {
+            break;
+        }
+        add(pieces);
+        used += bytes;
+        ++sent;
     }
+    if (sent < r.messages.size()) {
+        add(telemetry_pieces(std::to_string(r.messages.size() - sent) + left_out));
+    }
+    rte_tel_data_add_dict_container(d, "pieces", counts, 0);
     rte_tel_data_add_dict_container(d, "messages", messages, 0);
     return 0;
 }

@@ -17,9 +17,6 @@ namespace {
 
 constexpr unsigned kSightingRingSize = 4096;
 constexpr unsigned kArpOrderRingSize = 256;
-// Unanswered connections remembered per protocol (4 bytes each): a flood's oldest beyond this
-// are forgotten, which only narrows the choice of what to evict.
-constexpr uint32_t kMaxUnanswered = 1u << 20;
 
 int worker_main(void* setup) {
     return dp::run_worker(*static_cast<dp::WorkerSetup*>(setup));

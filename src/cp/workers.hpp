@@ -71,6 +71,9 @@ class Workers {
 
     /// Packets a handover ring holds: the packet pool must have room for all of them.
     static constexpr unsigned kHandoverRingSize = 1024;
+    /// Evictable connections remembered per protocol (4 bytes each), at most: a flood's oldest
+    /// beyond this are forgotten, which only narrows the choice of what to evict.
+    static constexpr uint32_t kMaxUnanswered = 1u << 20;
 
   private:
     struct Worker;

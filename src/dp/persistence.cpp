@@ -75,9 +75,7 @@ std::unique_ptr<PersistenceTable> PersistenceTable::create(uint32_t capacity, st
         }
         return nullptr;
     }
-    // Twice as many slots as templates: with 4 per 8-slot bucket on average, a full bucket
-    // (a template that cannot be recorded) is about a 2% event even when the table is full.
-    const uint32_t buckets = (capacity + 3) / 4;
+    const uint32_t buckets = bucket_count_for(capacity);
     std::unique_ptr<PersistenceTable> t(new (std::nothrow) PersistenceTable(buckets));
     if (t == nullptr || t->buckets_ == nullptr || t->locks_ == nullptr) {
         if (error != nullptr) {
@@ -99,6 +97,11 @@ PersistenceTable::~PersistenceTable() = default;
 
 size_t PersistenceTable::memory_bytes() const {
     return static_cast<size_t>(bucket_count_) * (sizeof(Bucket) + sizeof(std::atomic<uint8_t>));
+}
+
+size_t PersistenceTable::memory_bytes_for(uint32_t capacity) {
+    return static_cast<size_t>(bucket_count_for(capacity)) *
+           (sizeof(Bucket) + sizeof(std::atomic<uint8_t>));
 }
 
 uint32_t PersistenceTable::bucket_of(uint16_t service_id, uint32_t client) const {

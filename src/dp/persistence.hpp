@@ -99,6 +99,8 @@ class PersistenceTable {
     uint32_t live(uint32_t now_ms) const;
     uint32_t slot_count() const { return bucket_count_ * kSlotsPerBucket; }
     size_t memory_bytes() const;
+    /// What create(capacity) allocates: memory_bytes() of the table it makes. Any thread.
+    static size_t memory_bytes_for(uint32_t capacity);
 
   private:
     struct Slot {
@@ -110,6 +112,9 @@ class PersistenceTable {
     };
 
     explicit PersistenceTable(uint32_t bucket_count);
+    // Twice as many slots as templates: with 4 per 8-slot bucket on average, a full bucket
+    // (a template that cannot be recorded) is about a 2% event even when the table is full.
+    static uint32_t bucket_count_for(uint32_t capacity) { return (capacity + 3) / 4; }
     uint32_t bucket_of(uint16_t service_id, uint32_t client) const;
     Slot& slot(uint32_t index) {
         return buckets_[index / kSlotsPerBucket].slots[index % kSlotsPerBucket];

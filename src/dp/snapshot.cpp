@@ -1,15 +1,31 @@
 #include "dp/snapshot.hpp"
+#include "dp/heap.hpp"
 #include "dp/mix.hpp"
 
 #include <algorithm>
 #include <bit>
 
 namespace vsnat::dp {
-namespace {}  // namespace
+namespace {
+
+// A vector filled one push_back at a time holds a power of two (libstdc++ doubles it).
+size_t grown_vector_bytes(size_t count, size_t element) {
+    return count == 0 ? 0 : malloc_bytes(std::bit_ceil(count) * element);
+}
+
+// At most half full, so probes stay short and a free slot always exists.
+size_t slot_count(size_t entries) {
+    return std::bit_ceil(std::max<size_t>(2 * entries, 8));
+}
+
+}  // namespace
+
+size_t FlatIndex::memory_bytes_for(size_t entries) {
+    return malloc_bytes(slot_count(entries) * sizeof(Slot));
+}
 
 void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
-    // At most half full, so probes stay short and a free slot always exists.
-    size_t size = std::bit_ceil(std::max<size_t>(2 * entries.size(), 8));
+    size_t size = slot_count(entries.size());
     slots_.assign(size, Slot{0, kMissing});
     mask_ = size - 1;
     for (const auto& [key, value] : entries) {
@@ -34,7 +50,30 @@ uint32_t FlatIndex::find(uint64_t key) const {
     }
 }
 
-void Snapshot::finalize(uint32_t worker_count) {
+size_t Snapshot::memory_bytes_for(std::span<const ServiceShape> services, size_t interfaces,
+                                  uint32_t workers) {
+    // As cp::build_snapshot and finalize() make them.
+    size_t servers = 0;
+    size_t bytes =
+        malloc_bytes(sizeof(Snapshot)) + grown_vector_bytes(services.size(), sizeof(ServiceEntry)) +
+        grown_vector_bytes(interfaces, sizeof(InterfaceEntry)) +
+        grown_vector_bytes(services.size(), sizeof(std::unique_ptr<SharedSchedulerState>)) +
+        malloc_bytes(workers * sizeof(std::vector<std::unique_ptr<Scheduler>>)) +
+        workers * grown_vector_bytes(services.size(), sizeof(std::unique_ptr<Scheduler>));
+    for (const ServiceShape& s : services) {
+        const SchedulerFootprint f = scheduler_footprint(s.scheduler, s.servers);
+        bytes +=
+            grown_vector_bytes(s.servers, sizeof(Destination)) + f.shared + workers * f.instance;
+        servers += s.servers;
+    }
+    // The indexes: by (protocol, vip, port), by vip, ours (vips and interface addresses), by
+    // (service, dest id).
+    return bytes + 2 * FlatIndex::memory_bytes_for(services.size()) +
+           FlatIndex::memory_bytes_for(services.size() + interfaces) +
+           FlatIndex::memory_bytes_for(servers);
+}
+
+bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop) {
     std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip, by_dest;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const ServiceEntry& s = services[i];
@@ -64,6 +103,9 @@ void Snapshot::finalize(uint32_t worker_count) {
     schedulers.resize(worker_count);
     scheduler_states.clear();
     for (const ServiceEntry& s : services) {
+        if (stop && stop()) {
+            return false;
+        }
         scheduler_states.push_back(make_shared_state(s.scheduler, s.servers));
     }
     for (auto& per_worker : schedulers) {
@@ -72,6 +114,7 @@ void Snapshot::finalize(uint32_t worker_count) {
                 make_scheduler(services[i].scheduler, services[i].servers, *scheduler_states[i]));
         }
     }
+    return true;
 }
 
 const InterfaceEntry* Snapshot::own_address(uint32_t address) const {

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -58,6 +59,8 @@ class FlatIndex {
     static constexpr uint32_t kMissing = UINT32_MAX;
     void build(std::span<const std::pair<uint64_t, uint32_t>> entries);
     uint32_t find(uint64_t key) const;
+    /// What build() allocates for `entries` entries. Any thread.
+    static size_t memory_bytes_for(size_t entries);
 
   private:
     struct Slot {
@@ -66,6 +69,12 @@ class FlatIndex {
     };
     std::vector<Slot> slots_;
     uint64_t mask_ = 0;
+};
+
+/// A service as far as its snapshot's size goes.
+struct ServiceShape {
+    SchedulerKind scheduler = SchedulerKind::wrr;
+    uint32_t servers = 0;
 };
 
 struct Snapshot {
@@ -92,9 +101,17 @@ struct Snapshot {
     uint32_t next_service_id = 0;
     uint32_t next_dest_id = 0;
 
+    /// Heap bytes a snapshot of `services` takes once finalized for `workers` (what
+    /// cp::build_snapshot leaves allocated, the allocator's overhead included), so that a
+    /// configuration too big for the machine can be refused before it is built. Any thread.
+    static size_t memory_bytes_for(std::span<const ServiceShape> services, size_t interfaces,
+                                   uint32_t workers);
+
     /// Call once after filling services and interfaces: builds the indexes, the schedulers'
     /// shared states (overload flags clear) and every worker's schedulers. Control thread.
-    void finalize(uint32_t worker_count);
+    /// `stop` is asked before each service's scheduler tables (an mh table takes a third of a
+    /// millisecond); when it says so, finalize returns false and the snapshot must not be used.
+    bool finalize(uint32_t worker_count, const std::function<bool()>& stop = {});
 
     /// The service for (protocol, vip, port), or null. Any thread.
     const ServiceEntry* find_service(uint8_t protocol, uint32_t vip, uint16_t port) const {

@@ -5,7 +5,9 @@
 # A /metrics address another user holds is no reason to fail (configs/metrics-busy.yaml: null
 # ports, the address held by `nobody`): vsnatd comes up, its workers poll their ports, it logs
 # why /metrics is missing, and it takes the address within one retry (5 s) once it is free.
-# No lab: the interfaces are ones that exist nowhere, or null ports.
+# And a second vsnatd on the file prefix of one that runs (configs/second-instance.yaml): it
+# says the prefix is in use by that vsnatd's PID (not EAL's "Success"), and the first one still
+# answers and stops cleanly. No lab: the interfaces are ones that exist nowhere, or null ports.
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_require_root
@@ -102,4 +104,15 @@ if ((rc == 0)); then
     fail metrics-busy-retry "/metrics not served 8 s after the address was freed"
   fi
 fi
+stop_vsnatd || true
+
+start_vsnatd "$E2E_DIR/configs/second-instance.yaml"
+bad_start second-instance "$E2E_DIR/configs/second-instance.yaml" \
+  "file prefix 'vsnat-e2e' is in use by another DPDK process \\(pid $VSNATD_PID holds /var/run/dpdk/vsnat-e2e/config\\)"
+if out=$(timeout 10 "$(dirname "$VSNATD")/vsnatctl" --prefix "$E2E_PREFIX" stats 2>&1); then
+  pass second-instance-harmless "the first vsnatd (pid $VSNATD_PID) still answers: $(head -n 1 <<<"$out")"
+else
+  fail second-instance-harmless "the first vsnatd no longer answers: $out"
+fi
+stop_vsnatd || true
 e2e_end

@@ -4,8 +4,15 @@
 #     lab-like files under tests/e2e/configs/ the exact lines, in file order; for every
 #     tests/unit/configs/bad_*.yaml at least one well-formed error line naming the file;
 #   - a missing file is one error at 1:1;
+#   - a directory, /dev/zero, a FIFO and a file over 32 MiB (made here, 33 MiB) are refused at
+#     once (within 2 s) with one "FILE: message" line saying what they are;
 #   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short}-*.yaml,
-#     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line.
+#     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line;
+#   - the summary says the memory the file needs, part by part (config/lab.yaml: 4.5 MiB of
+#     connection tables for 65536 connections), and what the machine has; 4,000 mh services
+#     (made here) need some 517 MiB of snapshot; config/lab.yaml with max_connections
+#     4294967295 (288 GiB of connection tables) is refused, exit 1, with one "FILE: needs ...:
+#     this machine cannot run it" line (on a machine with less than 300 GiB available).
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -54,6 +61,85 @@ expect_errors "$e/bad_lab_syntax.yaml" \
   "$e/bad_lab_syntax.yaml:8:1: YAML syntax error: end of map flow not found"
 expect_errors "$e/no_such_file.yaml" \
   "$e/no_such_file.yaml:1:1: cannot open: No such file or directory"
+
+# expect_whole_file FILE MESSAGE: exit 1 within 2 s, and exactly the line "FILE: MESSAGE".
+# Reading /dev/zero would never end: should vsnatd try, its memory is bounded (4 GiB) and
+# `timeout` ends it.
+expect_whole_file() {
+  local file=$1 want="$1: $2" t0 ms got
+  t0=$(date +%s%N)
+  CHECK_RC=0
+  CHECK_OUT=$( (ulimit -v 4194304 && timeout 10 "$VSNATD" -c "$file" --check) 2>&1) || CHECK_RC=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  got=$(file_lines "$file")
+  if ((CHECK_RC == 1 && ms < 2000)) && [[ $got == "$want" ]]; then
+    pass "check $file" "exit 1 in $ms ms: $got"
+  else
+    fail "check $file" "exit $CHECK_RC in $ms ms; want '$want', output: ${CHECK_OUT:0:300}"
+  fi
+}
+e2e_logdir
+expect_whole_file tests/unit/configs "is a directory, not a regular file"
+expect_whole_file /dev/zero "is a character device, not a regular file"
+mkfifo "$E2E_LOG_DIR/fifo.yaml"
+expect_whole_file "$E2E_LOG_DIR/fifo.yaml" "is a FIFO, not a regular file"
+# A valid file grown past 32 MiB with comment lines: 33 MiB, written here and removed after.
+big="$E2E_LOG_DIR/big.yaml"
+"$PY" - "$big" config/lab.yaml <<'PY'
+import sys
+with open(sys.argv[2]) as f:
+    text = f.read()
+line = "# a comment line of sixty-four bytes, to make the file too big.\n"
+with open(sys.argv[1], "w") as f:
+    f.write(text + line * ((33 * 1024 * 1024 - len(text)) // len(line) + 1))
+PY
+expect_whole_file "$big" "is $(stat -c %s "$big") bytes, over the 33554432-byte (32 MiB) limit of a configuration file"
+rm -f -- "$big"
+
+# The memory a file needs, and what is refused for want of it.
+run_check config/lab.yaml
+if ((CHECK_RC == 0)) &&
+  grep -qE '^  memory: [0-9.]+ MiB of hugepages, [0-9.]+ MiB of other memory; a reload to this file needs [0-9.]+ KiB more$' <<<"$CHECK_OUT" &&
+  grep -qE '^    connection tables +4\.5 MiB  hugepages +65536 connections, 1 table$' <<<"$CHECK_OUT" &&
+  grep -qE '^    snapshot +[0-9.]+ KiB  memory +3 services; a reload holds two$' <<<"$CHECK_OUT" &&
+  grep -qE '^  machine: [0-9.]+ [MG]iB available \(MemAvailable\); hugepages of 2\.0 MiB: [0-9]+ reserved, [0-9]+ free$' <<<"$CHECK_OUT"; then
+  pass check-memory-summary "$(grep -E '^  (memory|machine):' <<<"$CHECK_OUT" | paste -sd ';')"
+else
+  fail check-memory-summary "exit $CHECK_RC, output: $CHECK_OUT"
+fi
+mh="$E2E_LOG_DIR/mh4000.yaml"
+"$PY" - "$mh" config/lab.yaml <<'PY'
+import sys
+with open(sys.argv[2]) as f:
+    text = f.read()
+text = text[:text.index("services:")] + "services:\n" + "".join(
+    f"  - {{name: s{i}, protocol: tcp, vip: 198.18.{1 + i // 256}.{i % 256}, port: 80, "
+    f"scheduler: mh, real_servers: [{{address: 198.19.0.2}}]}}\n" for i in range(4000))
+with open(sys.argv[1], "w") as f:
+    f.write(text)
+PY
+run_check "$mh"
+snapshot=$(awk '$1 == "snapshot" && $3 == "MiB" {print int($2)}' <<<"$CHECK_OUT")
+if ((CHECK_RC == 0 && ${snapshot:-0} >= 500 && ${snapshot:-0} <= 530)); then
+  pass check-memory-mh "4000 mh services: $(grep -E '^    snapshot' <<<"$CHECK_OUT" | xargs)"
+else
+  fail check-memory-mh "exit $CHECK_RC, snapshot '${snapshot:-}' MiB (want 500..530): $CHECK_OUT"
+fi
+available_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+if ((available_kb < 300 * 1024 * 1024)); then
+  huge="$E2E_LOG_DIR/huge.yaml"
+  sed -E 's/^max_connections: .*/max_connections: 4294967295/' config/lab.yaml >"$huge"
+  run_check "$huge"
+  lines=$(file_lines "$huge")
+  if ((CHECK_RC == 1)) &&
+    [[ $lines =~ ^"$huge: needs 288."[0-9]" GiB of hugepages (the largest part: connection tables, 288."[0-9]" GiB for 4294967295 connections, 1 table), more than the "[0-9.]+" "[MG]"iB reserved and the "[0-9.]+" "[MG]"iB more that could be (MemAvailable): this machine cannot run it"$ ]]; then
+    pass check-memory-refused "exit 1: $lines"
+  else
+    fail check-memory-refused "exit $CHECK_RC, output: $CHECK_OUT"
+  fi
+else
+  log "check-memory-refused not run: this machine has $((available_kb >> 20)) GiB available"
+fi
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).

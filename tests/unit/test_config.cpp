@@ -1,10 +1,18 @@
 // Config loader: the shipped files are accepted with the values they say, every rejection rule
 // gives its exact `FILE:LINE:COL: message`, and nothing ever throws.
 // Runs from tests/unit (meson's workdir), so paths are relative to it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cp/config.hpp"
@@ -46,6 +54,36 @@ void check_real_server(const RealServer& rs, Ipv4 address, uint16_t port, uint32
     CHECK(format_ipv4(rs.address) == format_ipv4(address));
     CHECK(rs.port == port);
     CHECK(rs.weight == weight);
+}
+
+// A scratch directory of the test's own, removed with what it holds.
+class ScratchDir {
+  public:
+    ScratchDir()
+        : path_(std::filesystem::temp_directory_path() /
+                ("vsnat-test-config-" + std::to_string(getpid()))) {
+        std::filesystem::create_directories(path_);
+    }
+    ~ScratchDir() { std::filesystem::remove_all(path_); }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// One interface and `services` services of one real server each, written one to a line.
+std::string config_with_services(uint32_t services) {
+    std::string text =
+        "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\n"
+        "services:\n";
+    for (uint32_t i = 0; i < services; ++i) {
+        const std::string n = std::to_string(i);
+        text += "  - {name: s" + n + ", protocol: tcp, vip: 10.1." + std::to_string(i / 256) + "." +
+                std::to_string(i % 256) + ", port: 80, real_servers: [{address: 10.0.0.2}]}\n";
+    }
+    return text;
 }
 
 void check_default_tcp_timeouts(const Timeouts& t) {
@@ -189,7 +227,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     Config c = accepted("configs/good_full.yaml");
     CHECK(c.eal == std::vector<std::string>{"-l", "0-4", "--file-prefix", "full", "--no-pci"});
     CHECK(c.workers == 4);
-    CHECK(c.max_connections == 4294967295u);
+    CHECK(c.max_connections == 4194304);
     CHECK(c.idle == IdleMode::poll);
     CHECK(c.packet_buffers == 100000);
     CHECK(c.reverse_path == ReversePath::loose);
@@ -251,6 +289,7 @@ TEST_CASE("boundary values are accepted", "[config]") {
         " {name: b, device: e, address: 192.168.0.1/0}]\n";
     LoadResult r = load_config_text(interfaces +
                                         "workers: 64\n"
+                                        "max_connections: 4294967295\n"
                                         "services:\n"
                                         "  - {name: s, protocol: udp, vip: 10.0.0.2, port: 65535,\n"
                                         "     real_servers: [{address: 0.0.0.1, port: 1}]}\n",
@@ -258,6 +297,7 @@ TEST_CASE("boundary values are accepted", "[config]") {
     REQUIRE(texts(r) == std::vector<std::string>{});
     REQUIRE(r.config.has_value());
     CHECK(r.config->workers == 64);
+    CHECK(r.config->max_connections == 4294967295u);
     CHECK(r.config->interfaces[0].prefix_len == 32);
     CHECK(r.config->interfaces[1].prefix_len == 0);
     CHECK(r.config->services[0].port == 65535);
@@ -310,6 +350,202 @@ TEST_CASE("a missing file is reported, not thrown", "[config]") {
     CHECK_FALSE(r.config.has_value());
     CHECK(texts(r) == std::vector<std::string>{
                           "configs/no_such_file.yaml:1:1: cannot open: No such file or directory"});
+}
+
+TEST_CASE("only a regular file is read: a directory, a device or a FIFO is named", "[config]") {
+    CHECK(texts(load_config_file("configs")) ==
+          std::vector<std::string>{"configs: is a directory, not a regular file"});
+    CHECK(texts(load_config_file("/dev/null")) ==
+          std::vector<std::string>{"/dev/null: is a character device, not a regular file"});
+
+    const ScratchDir dir;
+    const std::string fifo = dir.file("config.yaml");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    // Opening a FIFO waits for a writer: should the loader try, one comes after 3 s, so that a
+    // regression fails instead of hanging.
+    std::mutex mutex;
+    std::condition_variable returned;
+    bool done = false;
+    std::thread writer([&] {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (!returned.wait_for(lock, std::chrono::seconds(3), [&] { return done; })) {
+            const int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+            if (fd >= 0) {
+                close(fd);
+            }
+        }
+    });
+    const LoadResult r = load_config_file(fifo);
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        done = true;
+    }
+    returned.notify_one();
+    writer.join();
+    CHECK(texts(r) == std::vector<std::string>{fifo + ": is a FIFO, not a regular file"});
+}
+
+TEST_CASE("a file over 32 MiB is refused before it is read", "[config]") {
+    const ScratchDir dir;
+    const std::string big = dir.file("big.yaml");
+    std::ofstream(big).close();
+    std::filesystem::resize_file(big, kMaxFileBytes + 1);  // sparse: nothing is written
+    CHECK(texts(load_config_file(big)) ==
+          std::vector<std::string>{big +
+                                   ": is 33554433 bytes, over the 33554432-byte (32 MiB) limit "
+                                   "of a configuration file"});
+
+    // Text already in memory: the same limit, and exactly 32 MiB is read.
+    std::string text =
+        "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\n"
+        "# ";
+    text.resize(kMaxFileBytes - 1, 'x');
+    text += '\n';
+    CHECK(texts(load_config_text(text, "limit.yaml")) == std::vector<std::string>{});
+    text += '\n';
+    CHECK(texts(load_config_text(text, "over.yaml")) ==
+          std::vector<std::string>{"over.yaml: is 33554433 bytes, over the 33554432-byte (32 MiB) "
+                                   "limit of a configuration file"});
+}
+
+TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[config]") {
+    // A list of 1000 values with an anchor, then aliases to it and single values, to exactly
+    // `nodes` nodes: 1 (the file's list) + 1001 (the anchored one) + 1001 per alias + 1 each.
+    auto list_of = [](uint64_t nodes) {
+        const uint64_t aliases = (nodes - 1) / 1001 - 1;
+        const uint64_t singles = (nodes - 1) % 1001;
+        std::string text = "[&a [x";
+        for (int i = 1; i < 1000; ++i) {
+            text += ", x";
+        }
+        text += "]";
+        for (uint64_t i = 0; i < aliases; ++i) {
+            text += ", *a";
+        }
+        for (uint64_t i = 0; i < singles; ++i) {
+            text += ", y";
+        }
+        return text + "]\n";
+    };
+    CHECK(kMaxYamlNodes == 2126166);
+    CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
+          std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
+    const std::string over = list_of(kMaxYamlNodes + 1);
+    CHECK(texts(load_config_text(over, "nodes.yaml")) ==
+          std::vector<std::string>{
+              "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
+              ": more than 2126166 YAML nodes (an alias counts as what it repeats): more than "
+              "any valid configuration has"});
+    CHECK(errors_of("bad_alias_repeats.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_alias_repeats.yaml:5:8504: more than 2126166 YAML nodes (an alias "
+              "counts as what it repeats): more than any valid configuration has"});
+    CHECK(errors_of("bad_alias_recursive.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_alias_recursive.yaml:3:15: an alias inside the node it refers to"});
+    CHECK(errors_of("bad_too_deep.yaml") ==
+          std::vector<std::string>{"configs/bad_too_deep.yaml:3:1206: YAML syntax error: lists "
+                                   "and mappings nested too deep"});
+}
+
+TEST_CASE("lists stop at what the dataplane holds", "[config]") {
+    CHECK(errors_of("bad_too_many_interfaces.yaml") ==
+          std::vector<std::string>{"configs/bad_too_many_interfaces.yaml:11:5: more than 8 "
+                                   "interfaces (vsnatd drives at most 8 ports)"});
+
+    std::string eal = "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\neal:\n";
+    for (uint32_t i = 0; i <= kMaxEalArguments; ++i) {  // line 3 + i
+        eal += "  - x\n";
+    }
+    CHECK(texts(load_config_text(eal, "eal.yaml")) ==
+          std::vector<std::string>{"eal.yaml:259:5: more than 256 EAL arguments"});
+
+    std::string neighbors = "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\nneighbors:\n";
+    for (uint32_t i = 0; i <= kMaxNeighbors; ++i) {  // line 3 + i
+        neighbors += "  - {address: 10.2." + std::to_string(i / 256) + "." +
+                     std::to_string(i % 256) + ", mac: \"02:00:00:00:00:01\", interface: a}\n";
+    }
+    CHECK(texts(load_config_text(neighbors, "neighbors.yaml")) ==
+          std::vector<std::string>{
+              "neighbors.yaml:4099:5: more than 4096 neighbors (the neighbor table holds 4096)"});
+
+    // One service too many: the one past the limit is not read, so its real server is not
+    // counted against kMaxRealServers either.
+    CHECK(texts(load_config_text(config_with_services(kMaxServices), "services.yaml")) ==
+          std::vector<std::string>{});
+    CHECK(texts(load_config_text(config_with_services(kMaxServices + 1), "services.yaml")) ==
+          std::vector<std::string>{"services.yaml:65538:5: more than 65535 services"});
+
+    std::string one =
+        "interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\n"
+        "services:\n"
+        "  - {name: s, protocol: tcp, vip: 10.0.0.2, port: 80, real_servers: [\n";
+    for (uint32_t i = 0; i <= kMaxRealServers; ++i) {  // line 4 + i
+        one += "      {address: 10.3." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+               "},\n";
+    }
+    one += "    ]}\n";
+    CHECK(texts(load_config_text(one, "servers.yaml")) ==
+          std::vector<std::string>{
+              "servers.yaml:65539:7: more than 65535 real servers in one service"});
+}
+
+TEST_CASE("service names fit what telemetry carries", "[config]") {
+    CHECK(errors_of("bad_service_name.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_service_name.yaml:13:11: 'name' must be at most 127 bytes (vsnatctl "
+              "reads it over DPDK telemetry, which cuts strings there), got 128"});
+}
+
+TEST_CASE("at most 100 errors, then one line for the rest; long values cut short", "[config]") {
+    const std::vector<std::string> errors = errors_of("bad_too_many_errors.yaml");
+    REQUIRE(errors.size() == kMaxErrors + 1);
+    CHECK(errors.front() ==
+          "configs/bad_too_many_errors.yaml:3:1: unknown key 'unknown0' in config");
+    CHECK(errors[kMaxErrors - 1] ==
+          "configs/bad_too_many_errors.yaml:102:1: unknown key 'unknown99' in config");
+    CHECK(errors.back() ==
+          "configs/bad_too_many_errors.yaml:103:1: ... and 50 more errors, the first of them "
+          "here, not shown (at most 100 are)");
+
+    CHECK(texts(load_config_text("interfaces: [{name: a, device: d, address: 10.0.0.1/8}]\n"
+                                 "workers: " +
+                                     std::string(100, 'w') + "\n",
+                                 "long.yaml")) ==
+          std::vector<std::string>{"long.yaml:2:10: 'workers' must be an integer in 1..64, got '" +
+                                   std::string(64, 'w') + "...' (100 bytes)"});
+}
+
+TEST_CASE("reading stops when asked: in the file, the YAML and between services", "[config]") {
+    const std::string text = config_with_services(20000);  // about 1.9 MB
+    REQUIRE(text.size() > (size_t{1} << 20));
+    const std::vector<std::string> stopped{"big.yaml: reading abandoned: the daemon is stopping"};
+
+    uint64_t calls = 0;
+    auto count = [&calls] {
+        ++calls;
+        return false;
+    };
+    REQUIRE(texts(load_config_text(text, "big.yaml", count)) == std::vector<std::string>{});
+    // Asked for every 64 KiB piece of the YAML and for every service.
+    const uint64_t pieces = (text.size() + 65535) / 65536;
+    CHECK(calls == pieces + 20000);
+
+    auto stop_at = [](uint64_t call) {
+        return [call, n = uint64_t{0}]() mutable { return ++n >= call; };
+    };
+    CHECK(texts(load_config_text(text, "big.yaml", stop_at(1))) == stopped);
+    CHECK(texts(load_config_text(text, "big.yaml", stop_at(pieces))) == stopped);
+    CHECK(texts(load_config_text(text, "big.yaml", stop_at(pieces + 100))) == stopped);
+
+    const ScratchDir dir;
+    const std::string file = dir.file("big.yaml");
+    std::ofstream(file) << text;
+    CHECK(texts(load_config_file(file, stop_at(1))) ==
+          std::vector<std::string>{file + ": reading abandoned: the daemon is stopping"});
+    calls = 0;
+    CHECK(texts(load_config_file(file, count)) == std::vector<std::string>{});
+    CHECK(calls == 3 + pieces + 20000);  // and each MiB read, and the read that finds the end
 }
 
 TEST_CASE("unknown, missing and repeated keys are rejected", "[config]") {

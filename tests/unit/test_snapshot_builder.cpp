@@ -197,3 +197,23 @@ TEST_CASE("builder: removed real servers are marked for dropping under drain: dr
               .services[0]
               .drain == Drain::finish);
 }
+
+TEST_CASE("builder: a stop request ends the build between services", "[builder]") {
+    std::string services;
+    for (int port = 1; port <= 10; ++port) {
+        services += "  - {name: s" + std::to_string(port) +
+                    ", protocol: tcp, vip: 198.18.0.100, port: " + std::to_string(port) +
+                    ", scheduler: mh, real_servers: [{address: 198.19.0.2}]}\n";
+    }
+    const Config c = parse(services);
+    int asked = 0;
+    auto stop_at = [&asked](int call) { return [&asked, call] { return ++asked >= call; }; };
+    CHECK(build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, stop_at(100)) != nullptr);
+    CHECK(asked == 10);  // once per service
+    asked = 0;
+    CHECK(build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, stop_at(5)) == nullptr);
+    CHECK(asked == 5);
+    asked = 0;
+    const auto first = build(c);
+    CHECK(build_snapshot(c, {{0, {}}, {1, {}}}, 2, first.get(), stop_at(1)) == nullptr);
+}

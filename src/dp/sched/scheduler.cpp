@@ -1,5 +1,6 @@
 #include "dp/sched/scheduler.hpp"
 
+#include "dp/heap.hpp"
 #include "dp/sched/dh.hpp"
 #include "dp/sched/fo.hpp"
 #include "dp/sched/lc.hpp"
@@ -93,6 +94,51 @@ std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind, std::span<const De
             return std::make_unique<WeightedFailover>(shared);
     }
     return nullptr;
+}
+
+SchedulerFootprint scheduler_footprint(SchedulerKind kind, size_t servers) {
+    // The shared state: itself, its overload flags, and for the hashing ones its slot table.
+    size_t slots = 0;
+    size_t instance = 0;
+    switch (kind) {
+        case SchedulerKind::rr:
+            instance = sizeof(RoundRobin);
+            break;
+        case SchedulerKind::wrr:
+            instance = sizeof(WeightedRoundRobin);
+            break;
+        case SchedulerKind::lc:
+            instance = sizeof(LeastConnection);
+            break;
+        case SchedulerKind::wlc:
+            instance = sizeof(WeightedLeastConnection);
+            break;
+        case SchedulerKind::sed:
+            instance = sizeof(ShortestExpectedDelay);
+            break;
+        case SchedulerKind::nq:
+            instance = sizeof(NeverQueue);
+            break;
+        case SchedulerKind::sh:
+            instance = sizeof(SourceHash);
+            slots = 256;
+            break;
+        case SchedulerKind::dh:
+            instance = sizeof(DestinationHash);
+            slots = 256;
+            break;
+        case SchedulerKind::mh:
+            instance = sizeof(MaglevHash);
+            slots = MaglevHash::kTableSize;
+            break;
+        case SchedulerKind::fo:
+            instance = sizeof(WeightedFailover);
+            break;
+    }
+    return SchedulerFootprint{malloc_bytes(sizeof(SharedSchedulerState)) +
+                                  malloc_bytes(servers * sizeof(std::atomic<uint8_t>)) +
+                                  malloc_bytes(slots * sizeof(uint16_t)),
+                              malloc_bytes(instance)};
 }
 
 }  // namespace vsnat::dp

@@ -95,4 +95,12 @@ std::unique_ptr<SharedSchedulerState> make_shared_state(SchedulerKind kind,
 std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind, std::span<const Destination> servers,
                                           SharedSchedulerState& shared);
 
+/// Heap bytes, the allocator's overhead included, of make_shared_state(kind, servers) and of one
+/// make_scheduler(kind, ...): for estimating a snapshot before building it. Any thread.
+struct SchedulerFootprint {
+    size_t shared = 0;
+    size_t instance = 0;
+};
+SchedulerFootprint scheduler_footprint(SchedulerKind kind, size_t servers);
+
 }  // namespace vsnat::dp
