@@ -18,6 +18,9 @@ packages=(
   # back with Prometheus's own parser)
   iproute2 ethtool iputils-ping curl nginx-light vsftpd python3 socat wrk jq
   python3-prometheus-client
+  # the kernel side of the director (tests/e2e/kernel_*.sh): BIRD 2 peers by BGP over a port's
+  # kernel mirror; tcpdump watches the mirror
+  bird2 tcpdump
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
   # scripts/pktgen.sh builds Pktgen-DPDK 23.06.1 (not a Debian package) with its Lua scripting,

@@ -44,6 +44,8 @@ constexpr std::array kDrainModes{Choice<Drain>{"finish", Drain::finish},
 constexpr std::array kReversePaths{Choice<ReversePath>{"strict", ReversePath::strict},
                                    Choice<ReversePath>{"loose", ReversePath::loose},
                                    Choice<ReversePath>{"off", ReversePath::off}};
+constexpr std::array kKernelTypes{Choice<KernelType>{"tap", KernelType::tap},
+                                  Choice<KernelType>{"virtio_user", KernelType::virtio_user}};
 constexpr std::array kProtocols{Choice<Protocol>{"tcp", Protocol::tcp},
                                 Choice<Protocol>{"udp", Protocol::udp}};
 constexpr std::array kHelpers{Choice<Helper>{"none", Helper::none},
@@ -1361,6 +1363,10 @@ std::string_view idle_mode_name(IdleMode m) {
 
 std::string_view reverse_path_name(ReversePath r) {
     return name_of(kReversePaths, r);
+}
+
+std::string_view kernel_type_name(KernelType t) {
+    return name_of(kKernelTypes, t);
 }
 
 std::string format_ipv4(Ipv4 address) {

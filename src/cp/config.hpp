@@ -39,6 +39,13 @@ struct TableShares {
     bool operator==(const TableShares&) const = default;
 };
 
+/// How a port's kernel mirror is made (README.md, "The kernel side of the director"): a TAP
+/// interface (DPDK's net_tap), or virtio-user over the kernel's vhost-net.
+enum class KernelType : uint8_t { tap, virtio_user };
+
+/// Where vhost-net is; a mirror of kernel_type virtio_user needs it.
+constexpr const char* kVhostNetPath = "/dev/vhost-net";
+
 struct Interface {
     std::string name;
     std::string device;  // PCI address or vdev string
@@ -46,6 +53,10 @@ struct Interface {
     uint8_t prefix_len = 0;
     std::optional<Ipv4> gateway;  // next hop for destinations outside every connected prefix
     uint16_t mtu = 1500;          // the largest IP datagram sent on this link
+    /// The kernel mirror interface's name (at most 15 bytes, as Linux allows); empty: none.
+    std::string kernel;
+    /// As written, or the default: virtio_user where kVhostNetPath exists, else tap.
+    KernelType kernel_type = KernelType::tap;
 };
 
 /// The MTUs an interface may have: IPv4's minimum, and what one 2 KiB packet buffer holds
@@ -153,6 +164,9 @@ struct Config {
     /// TCP resets, and ICMP port unreachables, each kind its own budget. 0: none are sent.
     uint32_t reject_rate = 1000;
     TableShares table_shares;
+    /// The network namespace that holds the kernel mirrors (created when missing); empty:
+    /// vsnatd's own.
+    std::string kernel_netns;
     std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;
     std::vector<Neighbor> neighbors;
@@ -196,6 +210,7 @@ std::string_view protocol_name(Protocol p);
 std::string_view helper_name(Helper h);
 std::string_view idle_mode_name(IdleMode m);
 std::string_view reverse_path_name(ReversePath r);
+std::string_view kernel_type_name(KernelType t);
 
 /// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
 std::string format_ipv4(Ipv4 address);
