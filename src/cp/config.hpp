@@ -54,7 +54,7 @@ struct Interface {
     std::optional<Ipv4> gateway;  // next hop for destinations outside every connected prefix
     uint16_t mtu = 1500;          // the largest IP datagram sent on this link
     /// The kernel mirror interface's name (at most 15 bytes, as Linux allows); empty: none.
-    std::string kernel;
+    std::string kernel{};
     /// As written, or the default: virtio_user where kVhostNetPath exists, else tap.
     KernelType kernel_type = KernelType::tap;
 };
