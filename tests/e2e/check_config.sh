@@ -132,7 +132,7 @@ if ((available_kb < 300 * 1024 * 1024)); then
   run_check "$huge"
   lines=$(file_lines "$huge")
   if ((CHECK_RC == 1)) &&
-    [[ $lines =~ ^"$huge: needs 288."[0-9]" GiB of hugepages (the largest part: connection tables, 288."[0-9]" GiB for 4294967295 connections, 1 table), more than the "[0-9.]+" "[MG]"iB reserved and the "[0-9.]+" "[MG]"iB more that could be (MemAvailable): this machine cannot run it"$ ]]; then
+    [[ $lines =~ ^"$huge: needs 288."[0-9]" GiB of hugepages (the largest part: connection tables, 288."[0-9]" GiB for 4294967295 connections, 1 table), more than the "[0-9.]+" "[KMG]"iB reserved and the "[0-9.]+" "[KMG]"iB more that could be (MemAvailable): this machine cannot run it"$ ]]; then
     pass check-memory-refused "exit 1: $lines"
   else
     fail check-memory-refused "exit $CHECK_RC, output: $CHECK_OUT"
