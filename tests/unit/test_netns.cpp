@@ -1,0 +1,189 @@
+// Named network namespaces and the rtnetlink requests that set up a kernel mirror. They need
+// root (CAP_SYS_ADMIN, CAP_NET_ADMIN); without it every case says so and passes nothing.
+// Namespaces are named vsnat-test-PID-*, removed by the objects under test or, if a check
+// fails half way, by the cleanup at the end of each case.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "io/netns.hpp"
+#include "io/rtnetlink.hpp"
+
+using namespace vsnat;
+using vsnat::io::NetworkNamespace;
+using vsnat::io::RtNetlink;
+
+namespace {
+
+std::string test_name(const char* what) {
+    return "vsnat-test-" + std::to_string(getpid()) + "-" + what;
+}
+
+bool netns_exists(const std::string& name) {
+    struct stat st {};
+    return stat((std::string(io::kNetnsDirectory) + "/" + name).c_str(), &st) == 0;
+}
+
+// Output of a shell command (iproute2, to check what the requests did from outside).
+std::string run(const std::string& command) {
+    std::string out;
+    if (FILE* p = popen(command.c_str(), "r")) {
+        char buf[512];
+        while (fgets(buf, sizeof buf, p) != nullptr) {
+            out += buf;
+        }
+        pclose(p);
+    }
+    return out;
+}
+
+// Removes a namespace a failed check may have left; the happy path leaves nothing to remove.
+struct NetnsCleanup {
+    std::string name;
+    ~NetnsCleanup() {
+        if (netns_exists(name)) {
+            std::system(("ip netns del " + name + " 2>/dev/null").c_str());
+        }
+    }
+};
+
+bool can_run() {
+    if (geteuid() != 0) {
+        WARN("not root: network namespace tests skipped");
+        return false;
+    }
+    return true;
+}
+
+bool wait_until_gone(const std::string& name) {
+    for (int i = 0; i < 100 && netns_exists(name); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return !netns_exists(name);
+}
+
+}  // namespace
+
+TEST_CASE("a namespace created is removed with its object, one that existed is kept", "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string name = test_name("own");
+    NetnsCleanup cleanup{name};
+    std::string error;
+    {
+        auto ns = NetworkNamespace::open_or_create(name, error);
+        REQUIRE(ns);
+        CHECK(error.empty());
+        CHECK(ns->created());
+        CHECK(ns->name() == name);
+        CHECK(ns->fd() >= 0);
+        CHECK(ns->describe() == "network namespace " + name);
+        CHECK(netns_exists(name));
+        // Loopback is up, as after `ip netns add` and `ip link set lo up`.
+        CHECK(run("ip -n " + name + " -o link show lo").find("UP") != std::string::npos);
+        {
+            auto again = NetworkNamespace::open_or_create(name, error);
+            REQUIRE(again);
+            CHECK_FALSE(again->created());
+        }
+        CHECK(netns_exists(name));  // the second object did not make it: it keeps it
+    }
+    CHECK(wait_until_gone(name));
+}
+
+TEST_CASE("a namespace outlives no process that made it: its guard removes it", "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string name = test_name("guard");
+    NetnsCleanup cleanup{name};
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        std::string error;
+        auto ns = NetworkNamespace::open_or_create(name, error);
+        _exit(ns ? 0 : 1);  // no destructor runs: as after kill -9
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(wait_until_gone(name));
+}
+
+TEST_CASE("names that are not one path component, and non-namespaces, are refused", "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    std::string error;
+    CHECK_FALSE(NetworkNamespace::open_or_create("../etc", error));
+    CHECK_FALSE(error.empty());
+    error.clear();
+    CHECK_FALSE(NetworkNamespace::open_or_create("", error));
+    CHECK_FALSE(error.empty());
+    auto own = NetworkNamespace::current(error);
+    REQUIRE(own);
+    CHECK(own->name().empty());
+    CHECK_FALSE(own->created());
+    CHECK(own->describe() == "vsnatd's network namespace");
+}
+
+TEST_CASE("rtnetlink sets up an interface as a kernel mirror needs it", "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string from_name = test_name("from"), to_name = test_name("to");
+    NetnsCleanup from_cleanup{from_name}, to_cleanup{to_name};
+    std::string error;
+    auto from = NetworkNamespace::open_or_create(from_name, error);
+    auto to = NetworkNamespace::open_or_create(to_name, error);
+    REQUIRE(from);
+    REQUIRE(to);
+    REQUIRE(run("ip -n " + from_name + " link add vsnt0 type veth peer name vsnt1 && echo ok") ==
+            "ok\n");
+
+    auto here = RtNetlink::open(*from, error);
+    auto there = RtNetlink::open(*to, error);
+    REQUIRE(here);
+    REQUIRE(there);
+    auto index = here->link_index("vsnt0", error);
+    REQUIRE(index);
+    CHECK_FALSE(there->link_index("vsnt0", error));
+    CHECK(error.find("vsnt0") != std::string::npos);
+    CHECK(error.find(to_name) != std::string::npos);
+
+    REQUIRE(here->move_link(*index, *to, error));
+    CHECK_FALSE(here->link_index("vsnt0", error));
+    index = there->link_index("vsnt0", error);
+    REQUIRE(index);
+
+    const MacAddress mac{0x02, 0x00, 0x5e, 0x12, 0x34, 0x56};
+    REQUIRE(there->set_link(*index, mac, 1400, error));
+    const Ipv4 own = 0xC612'00FE;      // 198.18.0.254
+    const Ipv4 gateway = 0xC612'0001;  // 198.18.0.1
+    REQUIRE(there->add_address(*index, own, 24, error));
+    CHECK_FALSE(there->add_address(*index, own, 24, error));
+    CHECK(error.find("File exists") != std::string::npos);
+    REQUIRE(there->set_up(*index, true, error));
+    REQUIRE(there->add_default_route(*index, gateway, 3, error));
+
+    const std::string link = run("ip -n " + to_name + " -o link show vsnt0");
+    CHECK(link.find("mtu 1400") != std::string::npos);
+    CHECK(link.find("02:00:5e:12:34:56") != std::string::npos);
+    CHECK(run("ip -n " + to_name + " -o -4 addr show vsnt0")
+              .find("198.18.0.254/24 brd 198.18.0.255") != std::string::npos);
+    // "linkdown" may follow: the veth's peer is down in the other namespace.
+    CHECK(run("ip -n " + to_name + " route show default")
+              .starts_with("default via 198.18.0.1 dev vsnt0 proto static metric 3 "));
+
+    REQUIRE(there->delete_link(*index, error));
+    CHECK_FALSE(there->link_index("vsnt0", error));
+}
