@@ -40,6 +40,16 @@ namespace vsnat {
     X(ftp_expectations_full, "FTP data connections not recorded: the expectation table is full.")  \
     X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")
 
+/// X(name, help) for every counter of a port's kernel mirror (README.md, "The kernel side of the
+/// director"), summed over the workers and the mirrors' thread.
+#define VSNAT_MIRROR_COUNTERS(X)                                                                 \
+    X(punted, "Packets given to the kernel mirror.")                                             \
+    X(punted_control, "Of those, control traffic: ARP, BGP, VRRP, OSPF, link-local multicast.")  \
+    X(punt_dropped, "Packets for the kernel mirror dropped: its queue was full, or it refused.") \
+    X(punt_dropped_control, "Of those, control traffic (queue full).")                           \
+    X(from_kernel, "Packets the kernel sent on the mirror, queued to leave by the port.")        \
+    X(from_kernel_dropped, "Packets the kernel sent on the mirror, dropped: the queue was full.")
+
 struct CounterInfo {
     std::string_view name;
     std::string_view help;
@@ -52,5 +62,13 @@ inline constexpr std::array kWorkerCounters = {
 };
 
 constexpr size_t kWorkerCounterCount = kWorkerCounters.size();
+
+inline constexpr std::array kMirrorCounters = {
+#define VSNAT_COUNTER_INFO(name, help) CounterInfo{#name, help},
+    VSNAT_MIRROR_COUNTERS(VSNAT_COUNTER_INFO)
+#undef VSNAT_COUNTER_INFO
+};
+
+constexpr size_t kMirrorCounterCount = kMirrorCounters.size();
 
 }  // namespace vsnat

@@ -47,15 +47,16 @@ using MacAddress = std::array<uint8_t, 6>;
     X(protocol_share)  /* a new connection of a protocol that holds its table share */             \
     X(prefix_share)    /* a new connection from a source prefix that holds its table share */      \
     X(over_mtu)        /* larger than the link it would leave by (DF: fragmentation needed) */     \
-    X(to_director)     /* TCP/UDP to the director's own address: it offers no services */          \
-    X(icmp_untracked)  /* an ICMP error about no tracked connection, or ICMP not answered */       \
-    X(rate_limited)    /* a reply the director would build (RST, unreachable), over reject_rate */ \
-    X(no_mbuf)         /* no buffer for a packet the director had to build */                      \
-    X(tx_full)         /* the port refused the packet */                                           \
-    X(handover_full)   /* the owning worker's handover ring was full */                            \
-    X(drained)         /* its real server was removed, under `drain: drop` */                      \
-    X(helper_full)     /* no FTP helper state left for a new control connection */                 \
-    X(bad_l4_checksum) /* a segment the FTP helper must rewrite has a wrong checksum */
+    X(to_director)    /* TCP/UDP to the director's own address, on a port without kernel mirror */ \
+    X(icmp_untracked) /* an ICMP error about no tracked connection, or ICMP not answered */        \
+    X(rate_limited)   /* a reply the director would build (RST, unreachable), over reject_rate */  \
+    X(no_mbuf)        /* no buffer for a packet the director had to build */                       \
+    X(tx_full)        /* the port refused the packet */                                            \
+    X(handover_full)  /* the owning worker's handover ring was full */                             \
+    X(drained)        /* its real server was removed, under `drain: drop` */                       \
+    X(helper_full)    /* no FTP helper state left for a new control connection */                  \
+    X(bad_l4_checksum) /* a segment the FTP helper must rewrite has a wrong checksum */            \
+    X(kernel_full)     /* for the kernel mirror, whose queue from this worker was full */
 
 enum class DropReason : uint8_t {
 #define VSNAT_ENUM_VALUE(name) name,

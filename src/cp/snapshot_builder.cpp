@@ -236,6 +236,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.address = to_network(in.address);
         e.netmask = prefix_to_netmask(in.prefix_len);
         e.gateway = in.gateway ? to_network(*in.gateway) : 0;
+        e.kernel_mirror = !in.kernel.empty();
         snap->interfaces.push_back(e);
     }
     for (const Service& s : config.services) {

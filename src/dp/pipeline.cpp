@@ -38,6 +38,74 @@ void drop(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
     rte_pktmbuf_free(m);
 }
 
+// The kernel side of the director (PuntClass): what goes to the mirror of the port a packet
+// came in on, and in which queue.
+constexpr uint8_t kProtoOspf = 89, kProtoVrrp = 112;
+constexpr uint16_t kBgpPort = 179;
+
+bool mirrored(const WorkerContext& ctx, const rte_mbuf* m) {
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    return in != nullptr && in->kernel_mirror;
+}
+
+void punt(WorkerContext& ctx, rte_mbuf* m, PuntClass cls) {
+    ctx.punt[static_cast<size_t>(cls)].push(m);
+}
+
+uint32_t destination_of(const Flow& f) {
+    return load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kDst);
+}
+
+bool is_ipv4_multicast(const Flow& f) {
+    return (f.frame[eth::kDst] & 1) != 0 && (rte_be_to_cpu_32(destination_of(f)) >> 28) == 0xe;
+}
+
+// Link-local multicast (224.0.0.0/24: VRRP, OSPF, IPVS connection sync), the routing and
+// failover protocols and BGP are control; everything else for the kernel is bulk.
+PuntClass punt_class_of(const Flow& f) {
+    const uint32_t dst = rte_be_to_cpu_32(destination_of(f));
+    if ((dst & 0xffffff00) == 0xe0000000) {
+        return PuntClass::control;
+    }
+    switch (f.parsed.ip_protocol) {
+        case kProtoOspf:
+        case kProtoVrrp:
+            return PuntClass::control;
+        case ipv4::kProtoTcp: {
+            if (f.parsed.fragment) {
+                return PuntClass::bulk;
+            }
+            const uint8_t* l4p = f.frame + f.parsed.l4_offset;
+            const bool bgp = load_be16(l4p + l4::kSrcPort) == kBgpPort ||
+                             load_be16(l4p + l4::kDstPort) == kBgpPort;
+            return bgp ? PuntClass::control : PuntClass::bulk;
+        }
+        default:
+            return PuntClass::bulk;
+    }
+}
+
+// Whether the packet is for the kernel: addressed to an interface's own address (not a VIP)
+// and arrived on a port with a kernel mirror.
+bool for_kernel(const WorkerContext& ctx, const Flow& f) {
+    return mirrored(ctx, f.mbuf) && ctx.snapshot->own_address(destination_of(f)) != nullptr;
+}
+
+// The kernel gets a copy of every ARP packet the port receives (the dataplane keeps answering
+// and learning from the original): it resolves its own neighbors and answers for itself.
+void punt_copy(WorkerContext& ctx, rte_mbuf* m) {
+    rte_mbuf* copy = ctx.pool != nullptr ? rte_pktmbuf_copy(m, ctx.pool, 0, UINT32_MAX) : nullptr;
+    if (copy == nullptr) {
+        PuntCounters& c = ctx.punt_counters[m->port];
+        ++c.dropped;
+        ++c.control_dropped;
+        ctx.counters.drop(DropReason::no_mbuf);
+        return;
+    }
+    copy->port = m->port;
+    punt(ctx, copy, PuntClass::control);
+}
+
 // Sends a reply the director built in the received frame back out of the port it came in on.
 void reply(WorkerContext& ctx, rte_mbuf* m, size_t new_len) {
     if (new_len != 0) {
@@ -421,7 +489,11 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         if (snap.is_vip(key.dst_ip) && in != nullptr) {
             reject(ctx, f, in->mac, key.dst_ip, now_ms);
         } else if (snap.own_address(key.dst_ip) != nullptr) {
-            drop(ctx, f.mbuf, DropReason::to_director);
+            if (mirrored(ctx, f.mbuf)) {
+                punt(ctx, f.mbuf, punt_class_of(f));
+            } else {
+                drop(ctx, f.mbuf, DropReason::to_director);
+            }
         } else {
             drop(ctx, f.mbuf, DropReason::not_for_us);
         }
@@ -591,6 +663,9 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         drop(ctx, f.mbuf, DropReason::arp_claims_ours);
         return;
     }
+    if (iface->kernel_mirror) {
+        punt_copy(ctx, f.mbuf);
+    }
     const bool sender_on_link =
         arp.sender_ip != 0 && (arp.sender_ip & iface->netmask) == (iface->address & iface->netmask);
     bool reported = false;
@@ -626,6 +701,10 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     if (parse_icmp_error(f.frame, f.parsed, error)) {
         const uint32_t id = ctx.table->lookup(error.reply_key);
         if (id == ConnTable::kNoConn) {
+            if (for_kernel(ctx, f)) {
+                punt(ctx, f.mbuf, PuntClass::bulk);  // about a connection of the kernel's
+                return;
+            }
             drop(ctx, f.mbuf, DropReason::icmp_untracked);
             return;
         }
@@ -648,6 +727,10 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     if (iface != nullptr && ours && make_echo_reply(f.frame, f.parsed, iface->mac)) {
         ++ctx.counters.echo_replies;
         reply(ctx, f.mbuf, 0);
+        return;
+    }
+    if (for_kernel(ctx, f)) {
+        punt(ctx, f.mbuf, PuntClass::bulk);  // echo replies and the rest: the kernel's
         return;
     }
     drop(ctx, f.mbuf, DropReason::icmp_untracked);
@@ -707,8 +790,14 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     }
     // RFC 1812 5.3.4: what arrived as a link-layer broadcast or multicast is not forwarded, nor
     // what was sent to another host's MAC (an AF_PACKET or promiscuous port sees those too).
+    // Multicast goes to the kernel mirror, which takes the groups it joined (VRRP, OSPF,
+    // connection sync) and drops the rest.
     const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
     if (in == nullptr || std::memcmp(f.frame + eth::kDst, in->mac.data(), in->mac.size()) != 0) {
+        if (in != nullptr && in->kernel_mirror && is_ipv4_multicast(f)) {
+            punt(ctx, m, punt_class_of(f));
+            return false;
+        }
         drop(ctx, m, DropReason::not_our_mac);
         return false;
     }
@@ -729,6 +818,10 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         return false;
     }
     if (f.parsed.fragment) {
+        if (for_kernel(ctx, f)) {
+            punt(ctx, m, PuntClass::bulk);  // the kernel reassembles what is its own
+            return false;
+        }
         drop(ctx, m, DropReason::ip_fragment);
         return false;
     }
@@ -736,7 +829,8 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         case ipv4::kProtoTcp:
         case ipv4::kProtoUdp:
             // Checked before any lookup, so a packet that cannot be forwarded opens nothing.
-            if (f.frame[f.parsed.l3_offset + ipv4::kTtl] <= 1) {
+            // The kernel's packets are not forwarded: eBGP sends with TTL 1.
+            if (f.frame[f.parsed.l3_offset + ipv4::kTtl] <= 1 && !for_kernel(ctx, f)) {
                 drop(ctx, m, DropReason::ttl_expired);
                 return false;
             }
@@ -745,6 +839,10 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
             handle_icmp(ctx, f, now_ms);
             return false;
         default:
+            if (for_kernel(ctx, f)) {
+                punt(ctx, m, punt_class_of(f));
+                return false;
+            }
             drop(ctx, m, DropReason::unsupported_l4);
             return false;
     }
@@ -808,6 +906,9 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     assert(count <= kMaxBurst);
     assert(std::all_of(ctx.tx.begin(), ctx.tx.end(), [count](const PacketBatch& b) {
         return b.count + count + kMaxPorts <= b.packets.size();
+    }));
+    assert(std::all_of(ctx.punt.begin(), ctx.punt.end(), [count](const PacketBatch& b) {
+        return b.count + count <= b.packets.size();
     }));
     Flow flows[kMaxBurst];
     FlowKey keys[kMaxBurst];

@@ -81,6 +81,21 @@ struct PacketBatch {
     }
 };
 
+/// What goes to a port's kernel mirror, in two queues (README.md, "The kernel side of the
+/// director"): `control` for what keeps the director's routing and failover alive (ARP, BGP,
+/// VRRP, OSPF, link-local multicast), `bulk` for the rest (SSH, health-check answers, pings),
+/// so that a flood to the director's own addresses fills the bulk queue and control traffic
+/// still gets through.
+enum class PuntClass : uint8_t { control, bulk };
+constexpr size_t kPuntClasses = 2;
+
+/// Per port: what one worker could not hand the kernel mirror (its queue was full, or no
+/// buffer for an ARP copy). Plain: only the worker writes it.
+struct PuntCounters {
+    uint64_t dropped = 0;
+    uint64_t control_dropped = 0;  // of which control
+};
+
 /// What a worker tells the control thread (the neighbor table's one writer) about neighbors, in
 /// the order it happened: an ARP request it sent (`asked`: the answer is awaited, and may be
 /// learned), or an ARP packet whose sender may be worth learning (`seen`: an answer to the
@@ -207,6 +222,10 @@ struct alignas(64) WorkerContext {
     TableShareCounts shares;
     ArpThrottle arp_throttle;
     HoldQueue held;
+    /// Packets for the kernel mirrors, by PuntClass; the caller queues them for the mirrors'
+    /// thread after each burst, as it sends `tx`. Each packet's `port` is the one it came in on.
+    std::array<PacketBatch, kPuntClasses> punt{};
+    std::array<PuntCounters, kMaxPorts> punt_counters{};
     WorkerCounters counters;
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
     /// Every worker's dest_counters (this one's included), for least-connection schedulers.
@@ -248,9 +267,11 @@ class WorkerLoad final : public ServerLoad {
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf
 /// ends in exactly one place: a `tx` batch (forwarded, or turned into the director's own reply),
-/// the `held` queue (its next hop's MAC is being resolved), or freed (a counted drop, or ARP
-/// taken in). The batches must have room for `count` + ports
-/// more packets (ARP requests) on entry: callers empty them after each burst.
+/// the `held` queue (its next hop's MAC is being resolved), a `punt` batch (for the kernel
+/// mirror of the port it came in on), or freed (a counted drop, or ARP taken in; a copy of ARP
+/// may go to the mirror as well). The `tx` batches must have room for `count` + ports more
+/// packets (ARP requests), the `punt` batches for `count`, on entry: callers empty them after
+/// each burst.
 void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms);
 
 /// Queues an ARP request for `ip` on `iface` (no throttling). Worker thread only. Returns false

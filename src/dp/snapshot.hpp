@@ -51,6 +51,9 @@ struct InterfaceEntry {
     uint32_t gateway = 0;  // 0: none
     MacAddress mac{};
     uint16_t mtu = 1500;  // the largest IP datagram it sends
+    /// Whether the port has a kernel mirror: what the fast path does not serve of what is
+    /// addressed to the director goes to the kernel (pipeline.hpp, PuntClass).
+    bool kernel_mirror = false;
 };
 
 /// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.

@@ -22,8 +22,35 @@ constexpr uint32_t kBusyPolls = 256;    // empty polls before backing off
 constexpr uint32_t kPausePolls = 4096;  // then polls with a pause in between
 constexpr uint32_t kMaxSleepUs = 100;   // then sleeps, doubling up to this
 
+// Queues the burst's packets for the kernel mirrors; what does not fit is counted per port.
+void flush_punts(WorkerSetup& s) {
+    WorkerContext& ctx = *s.ctx;
+    for (size_t cls = 0; cls < kPuntClasses; ++cls) {
+        PacketBatch& batch = ctx.punt[cls];
+        if (batch.count == 0) {
+            continue;
+        }
+        const unsigned queued =
+            s.punt_to[cls] == nullptr
+                ? 0
+                : rte_ring_sp_enqueue_burst(s.punt_to[cls],
+                                            reinterpret_cast<void**>(batch.packets.data()),
+                                            batch.count, nullptr);
+        for (unsigned i = queued; i < batch.count; ++i) {
+            rte_mbuf* m = batch.packets[i];
+            PuntCounters& c = ctx.punt_counters[m->port % kMaxPorts];
+            ++c.dropped;
+            c.control_dropped += cls == static_cast<size_t>(PuntClass::control);
+            ctx.counters.drop(DropReason::kernel_full);
+            rte_pktmbuf_free(m);
+        }
+        batch.count = 0;
+    }
+}
+
 void flush_tx(WorkerSetup& s) {
     WorkerContext& ctx = *s.ctx;
+    flush_punts(s);
     if (ctx.sighting_count > 0) {
         // Before the packets: an ARP request's `asked` must reach the control thread before the
         // answer, which it learns only if awaited. Lost ones cost a later ARP request, no more.
@@ -92,6 +119,20 @@ uint32_t poll_ports(WorkerSetup& s, uint32_t now_ms) {
         }
     }
     return work;
+}
+
+// Sends what the kernels sent on their mirrors out of the mirrors' ports.
+uint32_t send_from_kernel(WorkerSetup& s) {
+    rte_mbuf* pkts[kRxBurst];
+    const unsigned n =
+        rte_ring_sc_dequeue_burst(s.from_kernel, reinterpret_cast<void**>(pkts), kRxBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        s.ctx->tx[pkts[i]->port].push(pkts[i]);
+    }
+    if (n > 0) {
+        flush_tx(s);
+    }
+    return n;
 }
 
 void serve_arp_orders(WorkerSetup& s) {
@@ -172,7 +213,10 @@ int run_worker(WorkerSetup& s) {
         if (s.ctx->snapshot != adopted) {
             end_drained_connections(*s.ctx, now_ms);
         }
-        const uint32_t work = poll_ports(s, now_ms);
+        uint32_t work = poll_ports(s, now_ms);
+        if (s.from_kernel != nullptr) {
+            work += send_from_kernel(s);
+        }
         serve_arp_orders(s);
         if (s.ctx->held.count > 0) {
             release_held(*s.ctx, now_ms);

@@ -1,6 +1,7 @@
 // The worker lcore loop: poll, hand over, process, transmit, expire, back off when idle.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -41,6 +42,12 @@ struct WorkerSetup {
     std::vector<rte_ring*> handover_from;  // rings other workers hand this one packets on
     rte_ring* sightings = nullptr;         // to the control thread (many producers)
     rte_ring* arp_orders = nullptr;        // from the control thread: (port << 32 | ip)
+    /// To the kernel mirrors' thread, by PuntClass (this worker is the one producer); null when
+    /// no port has a mirror.
+    std::array<rte_ring*, kPuntClasses> punt_to{};
+    /// From the kernel mirrors' thread: what the kernels send, each packet to leave by its
+    /// `port`. One worker gets it (the first), so that it never races another's TX queue.
+    rte_ring* from_kernel = nullptr;
     IdleMode idle = IdleMode::adaptive;
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     const std::atomic<bool>* stop = nullptr;

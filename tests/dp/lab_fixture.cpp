@@ -2,13 +2,32 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "dp/bytes.hpp"
 #include "dp/owner.hpp"
 #include "dp/parse.hpp"
 
 namespace vsnat::test {
+
+std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddress sender_mac,
+                               const std::string& target, MacAddress dst_mac) {
+    std::vector<uint8_t> f(60, 0);
+    std::memcpy(&f[0], dst_mac.data(), 6);
+    std::memcpy(&f[6], sender_mac.data(), 6);
+    dp::store_be16(&f[12], 0x0806);
+    dp::store_be16(&f[14], 1);
+    dp::store_be16(&f[16], 0x0800);
+    f[18] = 6;
+    f[19] = 4;
+    dp::store_be16(&f[20], op);
+    std::memcpy(&f[22], sender_mac.data(), 6);
+    dp::store_u32_raw(&f[28], ip_raw(sender));
+    dp::store_u32_raw(&f[38], ip_raw(target));
+    return f;
+}
 
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weight) {
     auto snap = std::make_unique<dp::Snapshot>();
@@ -167,6 +186,15 @@ void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint3
         for (uint16_t i = 0; i < batch.count; ++i) {
             sent.push_back({port, bytes_of(batch.packets[i])});
             rte_pktmbuf_free(batch.packets[i]);
+        }
+        batch.count = 0;
+    }
+    for (size_t cls = 0; cls < dp::kPuntClasses; ++cls) {
+        dp::PacketBatch& batch = ctx.punt[cls];
+        for (uint16_t i = 0; i < batch.count; ++i) {
+            rte_mbuf* m = batch.packets[i];
+            punted.push_back({m->port, static_cast<dp::PuntClass>(cls), bytes_of(m)});
+            rte_pktmbuf_free(m);
         }
         batch.count = 0;
     }

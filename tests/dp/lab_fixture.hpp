@@ -25,6 +25,12 @@ constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
 
 constexpr uint8_t SYN = 0x02, ACK = 0x10;
+inline const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/// An Ethernet ARP frame (`op` 1 request, 2 reply) from `sender` at `sender_mac` about `target`,
+/// to `dst_mac`.
+std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddress sender_mac,
+                               const std::string& target, MacAddress dst_mac);
 
 /// A packet of `protocol` from the seed's client 202.100.1.2:`client_port` to VIP:`vport`, as
 /// it arrives on the outside link from the gateway.
@@ -60,7 +66,8 @@ class PipelineHarness {
 
     /// Runs one burst of frames, each received on the link of its destination MAC (broadcasts:
     /// outside), through the pipeline at `now_ms`; the TX batches are emptied
-    /// into `sent` (copied out as bytes, mbufs freed), neighbor sightings into `sightings`.
+    /// into `sent` (copied out as bytes, mbufs freed), the punt batches into `punted`, neighbor
+    /// sightings into `sightings`.
     void run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms = 0);
 
     struct Sent {
@@ -68,6 +75,13 @@ class PipelineHarness {
         std::vector<uint8_t> bytes;
     };
     std::vector<Sent> sent;
+    /// What went to the kernel mirrors (the punt batches), emptied the same way.
+    struct Punted {
+        uint16_t port;
+        dp::PuntClass cls;
+        std::vector<uint8_t> bytes;
+    };
+    std::vector<Punted> punted;
     std::vector<dp::NeighborSighting> sightings;
 
     dp::WorkerContext ctx;

@@ -148,25 +148,6 @@ TEST_CASE("packets that must not pass are counted under their reason") {
     }
 }
 
-std::vector<uint8_t> arp_frame(uint16_t op, const std::string& sender, MacAddress sender_mac,
-                               const std::string& target, MacAddress dst_mac) {
-    std::vector<uint8_t> f(60, 0);
-    std::memcpy(&f[0], dst_mac.data(), 6);
-    std::memcpy(&f[6], sender_mac.data(), 6);
-    store_be16(&f[12], 0x0806);
-    store_be16(&f[14], 1);
-    store_be16(&f[16], 0x0800);
-    f[18] = 6;
-    f[19] = 4;
-    store_be16(&f[20], op);
-    std::memcpy(&f[22], sender_mac.data(), 6);
-    store_u32_raw(&f[28], ip_raw(sender));
-    store_u32_raw(&f[38], ip_raw(target));
-    return f;
-}
-
-const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
 TEST_CASE("ARP: the director answers for its addresses and VIPs, and reports answers to it") {
     PipelineHarness h;
     h.run({arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.5", kBroadcast),
