@@ -152,6 +152,26 @@ void print_counter_table(const json& workers) {
     }
 }
 
+// One line per kernel mirror (/vsnat/kernel's rows): every counter of VSNAT_MIRROR_COUNTERS.
+void print_mirrors(const json& kernel) {
+    const std::string netns = kernel.value("netns", "");
+    for (const json& m : columns_to_rows(kernel)) {
+        std::printf("kernel mirror %s (interface %s, port %llu, %s, namespace %s):",
+                    m.value("kernel", "?").c_str(), m.value("interface", "?").c_str(),
+                    static_cast<unsigned long long>(number(m, "port")),
+                    m.value("kernel_type", "?").c_str(),
+                    netns.empty() ? "vsnatd's own" : netns.c_str());
+        const char* separator = " ";
+        for (const vsnat::CounterInfo& c : vsnat::kMirrorCounters) {
+            const std::string name(c.name);
+            std::printf("%s%s %llu", separator, name.c_str(),
+                        static_cast<unsigned long long>(number(m, name.c_str())));
+            separator = ", ";
+        }
+        std::printf("\n");
+    }
+}
+
 void print_stats(const json& stats, const json& ports) {
     const json rows = columns_to_rows(stats);
     std::printf("connections: %llu\n",
@@ -319,11 +339,15 @@ int main(int argc, char** argv) {
                 ports.push_back(*p);
             }
         }
+        // The kernel mirrors (a vsnatd from before them has no /vsnat/kernel).
+        const json kernel = client.query("/vsnat/kernel").value_or(json::object());
         if (o.json_output) {
             (*stats)["ports"] = ports;
+            (*stats)["kernel"] = columns_to_rows(kernel);
             std::printf("%s\n", stats->dump(2).c_str());
         } else {
             print_stats(*stats, ports);
+            print_mirrors(kernel);
         }
         return 0;
     }

@@ -129,7 +129,8 @@ bool Daemon::start(std::string& error) {
             spdlog::warn("{}: {}", config_path_, *verdict.advice);
         }
     }
-    if (!lock_devices(error) || !eal_.init(eal_arguments(config_), error)) {
+    if (!lock_devices(error) || !kernel_.prepare(config_, error) ||
+        !eal_.init(eal_arguments(config_), error)) {
         return false;
     }
     const uint32_t workers = config_.workers;
@@ -147,7 +148,7 @@ bool Daemon::start(std::string& error) {
                 " packet buffers: " + rte_strerror(rte_errno) + " (too few hugepages?)";
         return false;
     }
-    if (!open_ports(error)) {
+    if (!open_ports(error) || !kernel_.create(config_, ports_.list(), workers, error)) {
         return false;
     }
     auto first = std::make_shared<Generation>();
@@ -165,10 +166,15 @@ bool Daemon::start(std::string& error) {
     spec.ports = ports_.list();
     spec.snapshot = &snapshot_;
     spec.neighbors = &neighbors_.table();
+    for (uint32_t w = 0; kernel_.any() && w < workers; ++w) {
+        spec.punt_to.push_back(kernel_.punt_rings(w));
+    }
+    spec.from_kernel = kernel_.to_ports();
     workers_ = Workers::create(spec, error);
     if (!workers_ || !workers_->launch(error)) {
         return false;
     }
+    kernel_.start();
     return serve_operators(error);
 }
 
@@ -333,6 +339,9 @@ void Daemon::shutdown() {
     metrics_.stop();
     if (workers_) {
         workers_->stop();
+    }
+    kernel_.stop();
+    if (workers_) {
         log_counters();
     }
 }
@@ -350,6 +359,16 @@ void Daemon::log_counters() const {
             line += " drop_";
             line += drop_reason_name(static_cast<DropReason>(r));
             line += ' ' + std::to_string(w->counters.drops[r]);
+        }
+        spdlog::info("{}", line);
+    }
+    for (const KernelMirrors::Mirror& m : kernel_.mirrors()) {
+        const MirrorTotals totals = kernel_.totals(m.port_id, workers_->contexts());
+        std::string line = "kernel mirror " + m.name + " of interface " + m.interface + ":";
+        for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+            line += ' ';
+            line += kMirrorCounters[i].name;
+            line += ' ' + std::to_string(totals[i]);
         }
         spdlog::info("{}", line);
     }

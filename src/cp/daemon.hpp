@@ -9,6 +9,7 @@
 
 #include "cp/config.hpp"
 #include "cp/dpdk_handles.hpp"
+#include "cp/kernel_mirrors.hpp"
 #include "cp/metrics.hpp"
 #include "cp/neighbor_resolver.hpp"
 #include "cp/rate_estimator.hpp"
@@ -52,6 +53,7 @@ class Daemon {
     Workers& workers() { return *workers_; }
     const RateEstimator& rates() const { return rates_; }
     const dp::NeighborTable& neighbors() const { return neighbors_.table(); }
+    const KernelMirrors& kernel_mirrors() const { return kernel_; }
 
     /// Has the control thread re-read the file; waits up to 30 s for the outcome, refused at
     /// once when vsnatd is stopping. Any thread but the control thread.
@@ -76,6 +78,9 @@ class Daemon {
     io::DeviceLocks device_locks_;  // released last: after EAL let go of the devices
     EalSession eal_;
     UniqueMempool pool_;
+    // Made before EAL (its namespace) and after the ports (its interfaces); released after the
+    // ports, which may still hold its packet buffers.
+    KernelMirrors kernel_;
     io::OpenPorts ports_;
     std::vector<PortBinding> bindings_;
     std::atomic<std::shared_ptr<const Generation>> generation_;

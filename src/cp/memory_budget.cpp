@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "cp/kernel_mirrors.hpp"
 #include "cp/snapshot_builder.hpp"
 #include "cp/workers.hpp"
 #include "dp/alg/expectation.hpp"
@@ -110,14 +111,21 @@ std::optional<MachineMemory> read_machine_memory() {
     return parse_meminfo(text);
 }
 
+unsigned mirror_count(const Config& config) {
+    return static_cast<unsigned>(
+        std::count_if(config.interfaces.begin(), config.interfaces.end(),
+                      [](const Interface& in) { return !in.kernel.empty(); }));
+}
+
 unsigned packet_buffer_count(const Config& config) {
     // A power of two minus one is the mempool's most efficient size. `packet_buffers` only
     // ever raises it, exactly (a net_pcap port with infinite_rx holds its whole file).
     const auto ports = static_cast<unsigned>(config.interfaces.size());
     const unsigned workers = config.workers;
+    const unsigned punt_rings = mirror_count(config) > 0 ? workers * dp::kPuntClasses : 0;
     const unsigned needed = ports * workers * 2048 +
-                            workers * workers * Workers::kHandoverRingSize + (workers + 1) * 512 +
-                            4096;
+                            workers * workers * Workers::kHandoverRingSize +
+                            punt_rings * KernelMirrors::kPuntRingSize + (workers + 1) * 512 + 4096;
     return std::max<unsigned>(std::bit_ceil(needed) - 1, config.packet_buffers);
 }
 
@@ -145,6 +153,17 @@ MemoryNeed memory_need(const Config& config) {
         uint64_t{workers} * (workers - 1) * Workers::kHandoverRingSize * sizeof(void*) +
         4096 * sizeof(dp::NeighborSighting) + workers * 256 * sizeof(uint64_t);
     add("rings", "handover between workers, ARP", rings, true);
+    if (const unsigned mirrors = mirror_count(config); mirrors > 0) {
+        const unsigned buffers = mirrors * KernelMirrors::kBuffersPerMirror;
+        const uint64_t mirror_rings =
+            (uint64_t{workers} * dp::kPuntClasses * KernelMirrors::kPuntRingSize +
+             KernelMirrors::kToPortsRingSize) *
+            sizeof(void*);
+        add("kernel mirrors",
+            std::to_string(mirrors) + " mirrors: " + std::to_string(buffers) +
+                " packet buffers and their rings",
+            uint64_t{buffers} * (mbuf_bytes + sizeof(void*)) + mirror_rings, true);
+    }
 
     const uint32_t templates = std::min(config.max_connections, dp::PersistenceTable::kMaxCapacity);
     add("persistence table", std::to_string(templates) + " templates",

@@ -69,8 +69,12 @@ std::optional<std::string> check_reload(const MemoryNeed& need, const MachineMem
 /// Bytes as "512.0 KiB", "12.3 MiB" or "8.4 GiB". Any thread.
 std::string format_bytes(uint64_t bytes);
 
-/// Packet buffers (mbufs) in the pool: enough for every RX and TX ring, the handover rings and
-/// each lcore's cache, or `packet_buffers` when that is more. Any thread.
+/// Interfaces with a kernel mirror (`kernel:`). Any thread.
+unsigned mirror_count(const Config& config);
+
+/// Packet buffers (mbufs) in the pool: enough for every RX and TX ring, the handover rings, the
+/// rings to the kernel mirrors and each lcore's cache, or `packet_buffers` when that is more.
+/// Any thread.
 unsigned packet_buffer_count(const Config& config);
 
 }  // namespace vsnat::cp

@@ -82,6 +82,27 @@ void worker_counter_families(Exposition& e, const Daemon& d) {
     }
 }
 
+// Every counter of each port's kernel mirror, as
+// vsnat_kernel_<name>_total{interface="outside",kernel="vsn-outside"}.
+void mirror_counter_families(Exposition& e, const Daemon& d) {
+    const KernelMirrors& kernel = d.kernel_mirrors();
+    std::vector<MirrorTotals> totals;
+    for (const KernelMirrors::Mirror& m : kernel.mirrors()) {
+        totals.push_back(kernel.totals(m.port_id, d.workers().contexts()));
+    }
+    for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+        const std::string family =
+            "vsnat_kernel_" + std::string(kMirrorCounters[i].name) + "_total";
+        const std::string help(kMirrorCounters[i].help);
+        for (size_t m = 0; m < totals.size(); ++m) {
+            const KernelMirrors::Mirror& mirror = kernel.mirrors()[m];
+            e.sample(family.c_str(), "counter", help.c_str(),
+                     label("interface", mirror.interface) + "," + label("kernel", mirror.name),
+                     totals[m][i]);
+        }
+    }
+}
+
 }  // namespace
 
 // The text format's rule for label values (Prometheus, "Exposition formats", "Text format
@@ -143,6 +164,7 @@ std::string render_metrics(const Daemon& d) {
                  label("worker", std::to_string(w->worker_id)), w->table->size());
     }
     worker_counter_families(e, d);
+    mirror_counter_families(e, d);
     return e.text();
 }
 

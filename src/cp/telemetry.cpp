@@ -89,6 +89,9 @@ class Columns {
         column(name, RTE_TEL_STRING_VAL).text(value);
     }
     void scalar(const char* name, uint64_t value) { rte_tel_data_add_dict_u64(d_, name, value); }
+    void scalar_text(const char* name, const std::string& value) {
+        rte_tel_data_add_dict_string(d_, name, value.c_str());
+    }
     // Hands the columns to the dict, which frees them after sending.
     ~Columns() {
         for (auto& [name, c] : columns_) {
@@ -318,6 +321,31 @@ int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
+// The kernel mirrors by column (README.md, "The kernel side of the director"): one row per
+// port with a mirror, every counter of VSNAT_MIRROR_COUNTERS.
+int handle_kernel(const char*, const char*, rte_tel_data* d) {
+    const DaemonCall daemon;
+    if (!daemon) {
+        return -1;
+    }
+    const KernelMirrors& kernel = daemon->kernel_mirrors();
+    Columns t(d);
+    t.scalar("mirrors", kernel.mirrors().size());
+    t.scalar_text("netns", kernel.netns_name());
+    for (const KernelMirrors::Mirror& m : kernel.mirrors()) {
+        t.text("interface", m.interface);
+        t.u64("port", m.port_id);
+        t.text("kernel", m.name);
+        t.text("kernel_type", std::string(kernel_type_name(m.type)));
+        t.u64("mirror_port", m.mirror_port_id);
+        const MirrorTotals totals = kernel.totals(m.port_id, daemon->workers().contexts());
+        for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+            t.u64(std::string(kMirrorCounters[i].name).c_str(), totals[i]);
+        }
+    }
+    return 0;
+}
+
 static_assert(kTelemetryStringBytes == RTE_TEL_MAX_STRING_LEN - 1);
 static_assert(kMaxServiceNameBytes == kTelemetryStringBytes, "service names must not be cut");
 
@@ -389,6 +417,8 @@ bool register_telemetry(Daemon& daemon, std::string& error) {
          "Per-service counters, by column. Parameters: offset,count (count <= 32)"},
         {"/vsnat/real_servers", handle_real_servers,
          "Per-real-server counters, by column. Parameters: offset,count (count <= 32)"},
+        {"/vsnat/kernel", handle_kernel,
+         "The ports' kernel mirrors and their counters, by column. No parameters"},
         {"/vsnat/neighbors", handle_neighbors,
          "The neighbor table, by column. Parameters: offset,count (count <= 128)"},
     };

@@ -156,6 +156,10 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     }
     s.sightings = sightings_.get();
     s.arp_orders = worker->arp_orders.get();
+    if (id < spec.punt_to.size()) {
+        s.punt_to = spec.punt_to[id];
+    }
+    s.from_kernel = id == 0 ? spec.from_kernel : nullptr;
     s.idle = spec.idle;
     s.snapshot = spec.snapshot;
     s.qsbr = qsbr_.get();
