@@ -38,6 +38,21 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
         std::printf("  interface %s %s/%u on %s\n", in.name.c_str(),
                     format_ipv4(in.address).c_str(), in.prefix_len, in.device.c_str());
     }
+    std::string mirrors;
+    for (const Interface& in : config.interfaces) {
+        if (!in.kernel.empty()) {
+            mirrors += (mirrors.empty() ? "" : ", ") + in.kernel + " (interface " + in.name + ", " +
+                       std::string(kernel_type_name(in.kernel_type)) + ")";
+        }
+    }
+    if (!mirrors.empty()) {
+        const std::string where = config.kernel_netns.empty() ? "vsnatd's own namespace"
+                                                              : "namespace " + config.kernel_netns;
+        std::printf("  kernel mirrors: %s in %s\n", mirrors.c_str(), where.c_str());
+    } else if (!config.kernel_netns.empty()) {
+        std::printf("  kernel_netns %s: unused, no interface has a kernel mirror\n",
+                    config.kernel_netns.c_str());
+    }
     for (const Service& s : config.services) {
         const std::string helper =
             s.helper == Helper::none ? "" : " helper " + std::string(helper_name(s.helper));

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -558,14 +559,14 @@ std::string describe(const Node& node) {
     return node.is_sequence() ? "a list" : node.is_map() ? "a mapping" : "nothing";
 }
 
-constexpr std::array<std::string_view, 14> kTopKeys{
-    "eal",         "workers",     "max_connections", "idle",  "metrics",        "interfaces",
-    "neighbors",   "timeouts",    "services",        "drain", "packet_buffers", "reverse_path",
-    "reject_rate", "table_shares"};
+constexpr std::array<std::string_view, 15> kTopKeys{
+    "eal",         "workers",      "max_connections", "idle",  "metrics",        "interfaces",
+    "neighbors",   "timeouts",     "services",        "drain", "packet_buffers", "reverse_path",
+    "reject_rate", "table_shares", "kernel_netns"};
 constexpr std::array<std::string_view, 3> kTableShareKeys{"protocol", "source_prefix",
                                                           "source_prefix_length"};
-constexpr std::array<std::string_view, 5> kInterfaceKeys{"name", "device", "address", "gateway",
-                                                         "mtu"};
+constexpr std::array<std::string_view, 7> kInterfaceKeys{"name", "device", "address",    "gateway",
+                                                         "mtu",  "kernel", "kernel_type"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
 constexpr std::array<std::string_view, 10> kServiceKeys{
     "name",   "protocol",     "vip",  "port", "scheduler", "persistence", "persistence_netmask",
@@ -594,6 +595,19 @@ constexpr auto kTimeoutKeys = [] {
     return keys;
 }();
 
+// kMaxYamlNodes counts the keys each mapping may have.
+static_assert(kMaxYamlNodes == 1 + kTopKeys.size() * 2 + kTimeoutKeys.size() * 2 +
+                                   kTableShareKeys.size() * 2 + kMaxEalArguments +
+                                   kMaxInterfaces * (1 + kInterfaceKeys.size() * 2) +
+                                   kMaxNeighbors * (1 + kNeighborKeys.size() * 2) +
+                                   kMaxServices * (1 + kServiceKeys.size() * 2) +
+                                   kMaxRealServers * (1 + kRealServerKeys.size() * 2));
+
+// Linux's limits: an interface name is shorter than IFNAMSIZ (16); a network namespace is a file
+// under /run/netns.
+constexpr size_t kMaxKernelNameBytes = 15;
+constexpr size_t kMaxNetnsNameBytes = 255;
+
 constexpr uint64_t kMaxWorkers = 64;
 // An mbuf pool of 2^28 default-sized buffers would need over half a TiB of hugepages.
 constexpr uint64_t kMaxPacketBuffers = 1u << 28;
@@ -612,7 +626,8 @@ void assign_if(T& to, const std::optional<V>& value) {
 // that one run reports every mistake; the Config it builds is handed out only when none was found.
 class Loader {
   public:
-    explicit Loader(std::string file) : file_(std::move(file)) {}
+    Loader(std::string file, const VhostNetCheck& vhost_net)
+        : file_(std::move(file)), vhost_net_(vhost_net) {}
 
     LoadResult load(const std::string& text, const StopCheck& stop);
 
@@ -641,6 +656,7 @@ class Loader {
         -> decltype(parse(std::string_view{}));
     std::optional<std::string> text(const Field& f);
     std::optional<std::string> name_text(const Field& f);
+    std::optional<std::string> kernel_name(const Field& f, std::string_view what, size_t limit);
     void read_metrics(const Field& f);
     std::optional<uint64_t> integer(const Field& f, uint64_t lo, uint64_t hi);
     std::optional<uint16_t> port(const Field& f);
@@ -657,6 +673,7 @@ class Loader {
     void read_root(const Field& root);
     void read_eal(const Field& f);
     void read_interface(const Field& item);
+    void read_kernel_mirror(const Node& n, Interface& i);
     void read_neighbor(const Field& item);
     void read_timeouts(const Field& f);
     void read_table_shares(const Field& f);
@@ -680,6 +697,8 @@ class Loader {
     bool interfaces_complete_ = true;
     FirstSeen<std::string> interface_names_;
     FirstSeen<std::string> interface_devices_;
+    FirstSeen<std::string> kernel_names_;
+    const VhostNetCheck& vhost_net_;
     FirstSeen<Ipv4> neighbor_addresses_;
     FirstSeen<std::string> service_names_;
     FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
@@ -816,6 +835,25 @@ std::optional<std::string> Loader::name_text(const Field& f) {
     if (value && has_control_character(*value)) {
         fail(f,
              f.subject + " must not contain control characters, got '" + printable(*value) + "'");
+        return std::nullopt;
+    }
+    return value;
+}
+
+// A name the kernel takes: an interface (at most 15 bytes) or a network namespace (a file name).
+// Neither may hold '/', whitespace or a control character, nor be "." or "..".
+std::optional<std::string> Loader::kernel_name(const Field& f, std::string_view what,
+                                               size_t limit) {
+    std::optional<std::string> value = name_text(f);
+    if (!value) {
+        return std::nullopt;
+    }
+    const bool bad_character = std::any_of(value->begin(), value->end(), [](char c) {
+        return c == '/' || std::isspace(static_cast<unsigned char>(c));
+    });
+    if (value->size() > limit || bad_character || *value == "." || *value == "..") {
+        fail(f, f.subject + " must be " + std::string(what) + ": at most " + std::to_string(limit) +
+                    " bytes, no '/' or whitespace, not '.' or '..', got " + quote(*value));
         return std::nullopt;
     }
     return value;
@@ -970,6 +1008,8 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.reject_rate, integer(field(n, "reject_rate"), 0, kMaxRejectRate));
     read_table_shares(field(n, "table_shares"));
     read_metrics(field(n, "metrics"));
+    assign_if(config_.kernel_netns, kernel_name(field(n, "kernel_netns"),
+                                                "a network namespace name", kMaxNetnsNameBytes));
     for (const Field& item : items(required(n, "interfaces", "config"), "interfaces", "interface",
                                    kMaxInterfaces, "interfaces (vsnatd drives at most 8 ports)")) {
         read_interface(item);
@@ -1025,7 +1065,31 @@ void Loader::read_interface(const Field& item) {
                 gateway_value};
     assign_if(i.mtu, integer(field(n, "mtu"), kMinMtu, kMaxMtu));
     check_gateway(gateway, i);
+    read_kernel_mirror(n, i);
     config_.interfaces.push_back(std::move(i));
+}
+
+// `kernel` names the interface's kernel mirror, `kernel_type` says how it is made.
+void Loader::read_kernel_mirror(const Node& n, Interface& i) {
+    const Field kernel = field(n, "kernel");
+    const Field type = field(n, "kernel_type");
+    std::optional<std::string> name =
+        kernel_name(kernel, "a Linux interface name", kMaxKernelNameBytes);
+    if (name) {
+        unique(kernel_names_, *name, kernel.value, "duplicate kernel mirror name " + quote(*name));
+        i.kernel = *name;
+    }
+    std::optional<KernelType> chosen = choice(type, kKernelTypes);
+    if (type.present() && !kernel.present()) {
+        fail(type, "kernel_type without kernel: name the mirror interface too");
+    }
+    const bool has_vhost_net = vhost_net_ && vhost_net_();
+    if (chosen == KernelType::virtio_user && !has_vhost_net) {
+        fail(type, std::string("kernel_type virtio_user needs ") + kVhostNetPath +
+                       ", which this machine does not have (load the vhost_net module, or use "
+                       "kernel_type: tap)");
+    }
+    i.kernel_type = chosen.value_or(has_vhost_net ? KernelType::virtio_user : KernelType::tap);
 }
 
 void Loader::check_gateway(const Field& f, const Interface& i) {
@@ -1322,27 +1386,32 @@ std::optional<LoadResult> read_file(const std::string& path, std::string& text,
 
 }  // namespace
 
+bool vhost_net_present() {
+    return access(kVhostNetPath, R_OK | W_OK) == 0;
+}
+
 LoadResult load_config_text(const std::string& text, const std::string& file_name,
-                            const StopCheck& stop) {
+                            const StopCheck& stop, const VhostNetCheck& vhost_net) {
     try {
         if (text.size() > kMaxFileBytes) {
             return file_error(
                 file_name, 0,
                 "is " + std::to_string(text.size()) + " bytes, over the " + limit_text());
         }
-        return Loader(file_name).load(text, stop);
+        return Loader(file_name, vhost_net).load(text, stop);
     } catch (const std::exception& e) {  // only allocation can get here
         return file_error(file_name, 1, std::string("internal error: ") + e.what());
     }
 }
 
-LoadResult load_config_file(const std::string& path, const StopCheck& stop) {
+LoadResult load_config_file(const std::string& path, const StopCheck& stop,
+                            const VhostNetCheck& vhost_net) {
     try {
         std::string text;
         if (std::optional<LoadResult> error = read_file(path, text, stop)) {
             return std::move(*error);
         }
-        return load_config_text(text, path, stop);
+        return load_config_text(text, path, stop, vhost_net);
     } catch (const std::exception& e) {
         return file_error(path, 1, std::string("cannot read: ") + e.what());
     }

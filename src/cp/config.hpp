@@ -134,10 +134,12 @@ constexpr uint32_t kMaxEalArguments = 256;
 /// at RTE_TEL_MAX_STRING_LEN (128) bytes with their NUL.
 constexpr size_t kMaxServiceNameBytes = 127;
 /// YAML nodes (values, lists and mappings; an alias counts as what it repeats): as many as the
-/// largest file the limits above allow has with every optional key written (a service mapping
-/// with 10 keys and their values, a real server's with 5, a neighbor's with 3, and so on).
-constexpr uint64_t kMaxYamlNodes = 2 * (1 + 11 * 2) + kMaxEalArguments +
-                                   kMaxInterfaces * (1 + 4 * 2) + kMaxNeighbors * (1 + 3 * 2) +
+/// largest file the limits above allow has with every optional key written: the file's mapping
+/// with its 15 keys and their values, 11 timeouts, 3 table shares, and per entry of each list a
+/// mapping with its keys and values (an interface 7, a neighbor 3, a service 10, a real server
+/// 5). config.cpp checks these counts against the keys it reads.
+constexpr uint64_t kMaxYamlNodes = 1 + 15 * 2 + 11 * 2 + 3 * 2 + kMaxEalArguments +
+                                   kMaxInterfaces * (1 + 7 * 2) + kMaxNeighbors * (1 + 3 * 2) +
                                    kMaxServices * (1 + 10 * 2) + kMaxRealServers * (1 + 5 * 2);
 /// Errors reported for one file; one more line says how many were left out.
 constexpr size_t kMaxErrors = 100;
@@ -195,14 +197,21 @@ struct LoadResult {
 /// true abandons the reading, and the result is one error saying so.
 using StopCheck = std::function<bool()>;
 
+/// Whether this machine has vhost-net (kVhostNetPath, readable and writable): the default
+/// kernel_type, and whether virtio_user can be had. Tests stand in for the machine.
+using VhostNetCheck = std::function<bool()>;
+bool vhost_net_present();
+
 /// Reads and validates a config file: a regular file of at most kMaxFileBytes, within the other
 /// limits above. Control thread only; never throws. Memory: the file's text and a tree of its
 /// YAML nodes (about 70 bytes each) while it is read, then the Config.
-LoadResult load_config_file(const std::string& path, const StopCheck& stop = {});
+LoadResult load_config_file(const std::string& path, const StopCheck& stop = {},
+                            const VhostNetCheck& vhost_net = vhost_net_present);
 
 /// Same, from text already in memory; `file_name` is used in error messages.
 LoadResult load_config_text(const std::string& text, const std::string& file_name,
-                            const StopCheck& stop = {});
+                            const StopCheck& stop = {},
+                            const VhostNetCheck& vhost_net = vhost_net_present);
 
 /// Names as written in the config file ("wrr", "tcp", "ftp", "adaptive"); any thread.
 std::string_view scheduler_name(Scheduler s);

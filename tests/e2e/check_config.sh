@@ -6,13 +6,14 @@
 #   - a missing file is one error at 1:1;
 #   - a directory, /dev/zero, a FIFO and a file over 32 MiB (made here, 33 MiB) are refused at
 #     once (within 2 s) with one "FILE: message" line saying what they are;
-#   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short}-*.yaml,
+#   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short,kernel}-*.yaml,
 #     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line;
 #   - the summary says the memory the file needs, part by part (config/lab.yaml: 4.5 MiB of
 #     connection tables for 65536 connections), and what the machine has; 4,000 mh services
 #     (made here) need some 517 MiB of snapshot; config/lab.yaml with max_connections
 #     4294967295 (288 GiB of connection tables) is refused, exit 1, with one "FILE: needs ...:
-#     this machine cannot run it" line (on a machine with less than 300 GiB available).
+#     this machine cannot run it" line (on a machine with less than 300 GiB available);
+#   - the summary names each kernel mirror, its interface and type, and kernel_netns.
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -141,6 +142,15 @@ else
   log "check-memory-refused not run: this machine has $((available_kb >> 20)) GiB available"
 fi
 
+# The kernel mirrors a file asks for, in the summary.
+run_check tests/e2e/configs/kernel-1w.yaml
+want="  kernel mirrors: vsk-out (interface outside, tap), vsk-in (interface inside, tap) in namespace vsnat-kernel"
+if ((CHECK_RC == 0)) && grep -qxF "$want" <<<"$CHECK_OUT"; then
+  pass check-kernel-mirrors "$want"
+else
+  fail check-kernel-mirrors "exit $CHECK_RC, want '$want', output: $CHECK_OUT"
+fi
+
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).
 n=0 bad=""
@@ -162,7 +172,7 @@ fi
 # Good files: exit 0, a summary, no error lines. A file the grammar accepts but that uses a
 # feature this build lacks (a scheduler, persistence, a helper) may be refused, as long as each
 # refusal is a FILE:LINE:COL: line saying "not available in this build".
-for f in config/*.yaml tests/e2e/configs/vsnat-*.yaml tests/e2e/configs/short-*.yaml tests/unit/configs/good_*.yaml; do
+for f in config/*.yaml tests/e2e/configs/{vsnat,short,kernel}-*.yaml tests/unit/configs/good_*.yaml; do
   run_check "$f"
   lines=$(file_lines "$f")
   errors=$(error_lines "$f")

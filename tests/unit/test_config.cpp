@@ -239,6 +239,10 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.interfaces[1].mtu == 1500);
     CHECK(c.interfaces[1].device == "net_af_packet0,iface=veth1");
     CHECK(c.interfaces[1].prefix_len == 16);
+    CHECK(c.kernel_netns == "vsnat-kernel");
+    CHECK(c.interfaces[0].kernel == "vsk-outside");
+    CHECK(c.interfaces[0].kernel_type == KernelType::tap);
+    CHECK(c.interfaces[1].kernel.empty());
 
     REQUIRE(c.neighbors.size() == 2);
     CHECK(c.neighbors[0].address == ip(198, 18, 0, 1));
@@ -427,18 +431,18 @@ TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[co
         }
         return text + "]\n";
     };
-    CHECK(kMaxYamlNodes == 2126166);
+    CHECK(kMaxYamlNodes == 2126227);
     CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
           std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
     const std::string over = list_of(kMaxYamlNodes + 1);
     CHECK(texts(load_config_text(over, "nodes.yaml")) ==
           std::vector<std::string>{
               "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
-              ": more than 2126166 YAML nodes (an alias counts as what it repeats): more than "
+              ": more than 2126227 YAML nodes (an alias counts as what it repeats): more than "
               "any valid configuration has"});
     CHECK(errors_of("bad_alias_repeats.yaml") ==
           std::vector<std::string>{
-              "configs/bad_alias_repeats.yaml:5:8504: more than 2126166 YAML nodes (an alias "
+              "configs/bad_alias_repeats.yaml:5:8504: more than 2126227 YAML nodes (an alias "
               "counts as what it repeats): more than any valid configuration has"});
     CHECK(errors_of("bad_alias_recursive.yaml") ==
           std::vector<std::string>{
@@ -783,6 +787,49 @@ TEST_CASE("names refuse control characters, shown escaped; quotes and backslashe
     REQUIRE(texts(r) == std::vector<std::string>{});
     CHECK(r.config->interfaces[0].name == "out \"side\" \\");
     CHECK(r.config->services[0].name == "web \"a\" \\b\\");
+}
+
+TEST_CASE("kernel mirrors: names Linux takes, unique, a known kernel_type", "[config]") {
+    CHECK(errors_of("bad_kernel_names.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_kernel_names.yaml:3:15: 'kernel_netns' must be a network namespace "
+              "name: at most 255 bytes, no '/' or whitespace, not '.' or '..', got '../etc'",
+              "configs/bad_kernel_names.yaml:8:13: 'kernel' must be a Linux interface name: at "
+              "most 15 bytes, no '/' or whitespace, not '.' or '..', got 'vsnat-outside-mirror'",
+              "configs/bad_kernel_names.yaml:12:13: 'kernel' must be a Linux interface name: at "
+              "most 15 bytes, no '/' or whitespace, not '.' or '..', got 'in side'",
+              "configs/bad_kernel_names.yaml:16:13: 'kernel' must be a Linux interface name: at "
+              "most 15 bytes, no '/' or whitespace, not '.' or '..', got 'vsk/3'",
+              "configs/bad_kernel_names.yaml:24:13: duplicate kernel mirror name 'vsk-dup' "
+              "(first at line 20)",
+              "configs/bad_kernel_names.yaml:28:13: 'kernel' must be a Linux interface name: at "
+              "most 15 bytes, no '/' or whitespace, not '.' or '..', got '..'"});
+    const std::vector<std::string> type_errors{
+        "configs/bad_kernel_type.yaml:8:18: 'kernel_type' must be one of tap, virtio_user, got "
+        "'kni'",
+        "configs/bad_kernel_type.yaml:13:18: kernel_type virtio_user needs /dev/vhost-net, which "
+        "this machine does not have (load the vhost_net module, or use kernel_type: tap)",
+        "configs/bad_kernel_type.yaml:17:18: kernel_type without kernel: name the mirror "
+        "interface too"};
+    const auto no_vhost_net = [] { return false; };
+    CHECK(texts(load_config_file("configs/bad_kernel_type.yaml", {}, no_vhost_net)) == type_errors);
+}
+
+TEST_CASE("kernel_type defaults to virtio_user where vhost-net is, else tap", "[config]") {
+    const std::string text =
+        "interfaces: [{name: outside, device: net_null0, address: 198.18.0.254/24, "
+        "kernel: vsk-out}]\n";
+    const auto kernel_type = [&](bool vhost_net) {
+        LoadResult r = load_config_text(text, "default.yaml", {}, [=] { return vhost_net; });
+        REQUIRE(r.config.has_value());
+        return r.config->interfaces[0].kernel_type;
+    };
+    CHECK(kernel_type(false) == KernelType::tap);
+    CHECK(kernel_type(true) == KernelType::virtio_user);
+    const std::string virtio =
+        "interfaces: [{name: outside, device: net_null0, address: "
+        "198.18.0.254/24, kernel: vsk-out, kernel_type: virtio_user}]\n";
+    CHECK(load_config_text(virtio, "virtio.yaml", {}, [] { return true; }).config.has_value());
 }
 
 TEST_CASE("real servers: at least one, no repeats, reachable", "[config]") {
