@@ -49,7 +49,10 @@ readonly QUEUES="${VSNAT_LAB_QUEUES:-1}"
 
 # --- names and the address plan (docs/ARCHITECTURE.md, "The lab") ------------------------
 readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-rs2 NS_KDIR=vsnat-kdir
-readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR")
+# vsnatd's kernel_netns in the lab's configs with kernel mirrors: vsnatd makes and removes it;
+# `down` removes it too, should a vsnatd have left it (and kills what runs in it).
+readonly NS_KERNEL=vsnat-kernel
+readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR" "$NS_KERNEL")
 readonly IF_OUT=vsn-out IF_IN=vsn-in
 readonly ROOT_LINKS=("$IF_OUT" "$IF_IN")
 
@@ -377,6 +380,7 @@ LAB_NS_LAN=$NS_LAN
 LAB_NS_RS1=$NS_RS1
 LAB_NS_RS2=$NS_RS2
 LAB_NS_DIRECTOR=$([[ $mode == kernel-director ]] && echo "$NS_KDIR")
+LAB_NS_KERNEL=$NS_KERNEL
 LAB_IF_OUT=$IF_OUT
 LAB_IF_IN=$IF_IN
 LAB_QUEUES=$QUEUES

@@ -69,7 +69,8 @@ bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interfac
     return std::equal(
         a.begin(), a.end(), b.begin(), b.end(), [](const Interface& x, const Interface& y) {
             return x.name == y.name && x.device == y.device && x.address == y.address &&
-                   x.prefix_len == y.prefix_len && x.gateway == y.gateway && x.mtu == y.mtu;
+                   x.prefix_len == y.prefix_len && x.gateway == y.gateway && x.mtu == y.mtu &&
+                   x.kernel == y.kernel && x.kernel_type == y.kernel_type;
         });
 }
 
@@ -88,6 +89,7 @@ std::vector<std::string> startup_only_changes(const Config& running, const Confi
     check(running.idle == next.idle, "idle");
     check(running.packet_buffers == next.packet_buffers, "packet_buffers");
     check(running.metrics == next.metrics, "metrics");
+    check(running.kernel_netns == next.kernel_netns, "kernel_netns");
     check(same_interfaces(running.interfaces, next.interfaces), "interfaces");
     return out;
 }

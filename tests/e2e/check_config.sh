@@ -13,7 +13,8 @@
 #     (made here) need some 517 MiB of snapshot; config/lab.yaml with max_connections
 #     4294967295 (288 GiB of connection tables) is refused, exit 1, with one "FILE: needs ...:
 #     this machine cannot run it" line (on a machine with less than 300 GiB available);
-#   - the summary names each kernel mirror, its interface and type, and kernel_netns.
+#   - the kernel side's mistakes, each on its line; the summary names each kernel mirror, its
+#     interface and type, and kernel_netns.
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -141,6 +142,22 @@ if ((available_kb < 300 * 1024 * 1024)); then
 else
   log "check-memory-refused not run: this machine has $((available_kb >> 20)) GiB available"
 fi
+
+# The kernel side's mistakes (exact texts: tests/unit/test_config.cpp).
+u=tests/unit/configs
+kernel_name_rule="at most 15 bytes, no '/' or whitespace, not '.' or '..'"
+expect_errors "$u/bad_kernel_names.yaml" \
+  "$u/bad_kernel_names.yaml:3:15: 'kernel_netns' must be a network namespace name: at most 255 bytes, no '/' or whitespace, not '.' or '..', got '../etc'" \
+  "$u/bad_kernel_names.yaml:8:13: 'kernel' must be a Linux interface name: $kernel_name_rule, got 'vsnat-outside-mirror'" \
+  "$u/bad_kernel_names.yaml:12:13: 'kernel' must be a Linux interface name: $kernel_name_rule, got 'in side'" \
+  "$u/bad_kernel_names.yaml:16:13: 'kernel' must be a Linux interface name: $kernel_name_rule, got 'vsk/3'" \
+  "$u/bad_kernel_names.yaml:24:13: duplicate kernel mirror name 'vsk-dup' (first at line 20)" \
+  "$u/bad_kernel_names.yaml:28:13: 'kernel' must be a Linux interface name: $kernel_name_rule, got '..'"
+kernel_type_errors=("$u/bad_kernel_type.yaml:8:18: 'kernel_type' must be one of tap, virtio_user, got 'kni'")
+[[ -r /dev/vhost-net && -w /dev/vhost-net ]] ||
+  kernel_type_errors+=("$u/bad_kernel_type.yaml:13:18: kernel_type virtio_user needs /dev/vhost-net, which this machine does not have (load the vhost_net module, or use kernel_type: tap)")
+expect_errors "$u/bad_kernel_type.yaml" "${kernel_type_errors[@]}" \
+  "$u/bad_kernel_type.yaml:17:18: kernel_type without kernel: name the mirror interface too"
 
 # The kernel mirrors a file asks for, in the summary.
 run_check tests/e2e/configs/kernel-1w.yaml

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# e2e: BGP over the kernel side of the director (README.md, "The kernel side of the director").
+# BIRD 2 in vsnatd's kernel_netns (vsnat-kernel, configs/kernel-*.yaml) peers by eBGP with BIRD
+# in the client namespace, which stands for the upstream router, and announces the VIP as a /32
+# (hold time 6 s, keepalives every 2 s: a control path stalled for 6 s ends the session).
+#   - the session comes up, the client's kernel routes the VIP /32 via the director
+#   - LOAD_SECONDS of wrk through the VIP and, at the same time, a UDP flood from forged
+#     sources to the director's own outside address (scripts/lab/synflood.py --udp: every
+#     datagram is punted to the kernel, as bulk): the session stays up the whole time (the same
+#     "since" before and after, no state change in either BIRD's log), no control packet was
+#     dropped (punt_dropped_control 0), the VIP kept serving
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_parse_args "$@"
+e2e_require_root
+readonly LOAD_SECONDS=${VSNAT_E2E_BGP_SECONDS:-60} FLOOD_RATE=50000
+readonly AS_DIRECTOR=65001 AS_UPSTREAM=65000
+e2e_start "$(e2e_config kernel)"
+readonly NS=$LAB_NS_KERNEL
+VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
+readonly VSNATCTL
+out_addr=${LAB_DIRECTOR_OUT%/*}
+
+# bird_conf ROUTER_ID LOCAL_AS PEER PEER_AS SIDE: a BGP speaker; the director's side exports
+# the VIP (a static /32 kept inside BIRD), the upstream's side imports it into its kernel.
+bird_conf() {
+  local id=$1 as=$2 peer=$3 peer_as=$4 side=$5
+  echo "log \"$E2E_LOG_DIR/bird-$side.log\" all;"
+  echo "router id $id;"
+  echo "protocol device {}"
+  if [[ $side == director ]]; then
+    echo "protocol static vips { ipv4; route $LAB_VIP/32 blackhole; }"
+    echo "protocol bgp peer { local $id as $as; neighbor $peer as $peer_as;"
+    echo "  hold time 6; keepalive time 2; connect retry time 2;"
+    echo "  ipv4 { import none; export where proto = \"vips\"; }; }"
+  else
+    echo "protocol kernel { ipv4 { import none; export all; }; }"
+    echo "protocol bgp peer { local $id as $as; neighbor $peer as $peer_as;"
+    echo "  hold time 6; keepalive time 2; connect retry time 2;"
+    echo "  ipv4 { import all; export none; }; }"
+  fi
+}
+bird_pids=()
+start_bird() {  # start_bird SIDE NAMESPACE
+  local side=$1 ns=$2
+  ip netns exec "$ns" bird -f -c "$E2E_LOG_DIR/bird-$side.conf" -s "$E2E_LOG_DIR/bird-$side.ctl" \
+    >>"$E2E_LOG_DIR/bird-$side.out" 2>&1 &
+  bird_pids+=($!)
+}
+stop_birds() {
+  ((${#bird_pids[@]})) || return 0
+  kill -TERM "${bird_pids[@]}" 2>/dev/null || true
+  wait "${bird_pids[@]}" 2>/dev/null || true
+  bird_pids=()
+}
+on_exit() {
+  local rc=$?
+  stop_birds
+  (exit "$rc")
+  e2e_on_exit
+}
+trap on_exit EXIT
+birdc_show() { timeout 5 birdc -s "$E2E_LOG_DIR/bird-$1.ctl" show protocols peer 2>&1 | awk '$1 == "peer"'; }
+
+bird_conf "$out_addr" "$AS_DIRECTOR" "$LAB_CLIENT" "$AS_UPSTREAM" director >"$E2E_LOG_DIR/bird-director.conf"
+bird_conf "$LAB_CLIENT" "$AS_UPSTREAM" "$out_addr" "$AS_DIRECTOR" upstream >"$E2E_LOG_DIR/bird-upstream.conf"
+start_bird director "$NS"
+start_bird upstream "$LAB_NS_CLIENT"
+
+route="" t0=$SECONDS
+while ((SECONDS - t0 < 30)); do
+  route=$(ip -n "$LAB_NS_CLIENT" route show "$LAB_VIP/32" proto bird)
+  [[ -n $route ]] && break
+  sleep 0.5
+done
+if [[ $route == "$LAB_VIP via $out_addr "* ]]; then
+  pass bgp-route "after $((SECONDS - t0)) s the client routes: $route"
+else
+  fail bgp-route "no BGP route to $LAB_VIP/32 in the client after 30 s: $(birdc_show upstream)"
+  stop_birds
+  e2e_end
+fi
+# BIRD logs every change of a protocol's state ("State changed to ..."): none may follow.
+state_changes() {
+  cat "$E2E_LOG_DIR/bird-director.log" "$E2E_LOG_DIR/bird-upstream.log" 2>/dev/null |
+    grep -c "State changed" || true
+}
+before=$(birdc_show director)
+changes_before=$(state_changes)
+
+# The flood's sources are forged from 198.18.128.0/17, which the config routes via the client
+# (reverse path ok); the kernel's answers to them die in the client namespace.
+client "$PY" "$REPO_DIR/scripts/lab/synflood.py" --udp --dst "$out_addr" --dport 9 \
+  --seconds "$LOAD_SECONDS" --rate "$FLOOD_RATE" >"$E2E_LOG_DIR/flood.log" 2>&1 &
+flood_pid=$!
+load=$(client timeout $((LOAD_SECONDS + 20)) wrk -t2 -c50 -d"${LOAD_SECONDS}s" --timeout 2s \
+  "http://$LAB_VIP/" 2>&1) || true
+wait "$flood_pid" || fail flood "synflood.py failed: $(tail -n 2 "$E2E_LOG_DIR/flood.log")"
+require_daemon_alive
+echo "$load" >"$E2E_LOG_DIR/wrk.log"
+
+after=$(birdc_show director)
+changes=$(($(state_changes) - changes_before))
+if [[ $after == *Established* && $after == "$before" ]] && ((changes == 0)); then
+  pass bgp-no-flap "$LOAD_SECONDS s of wrk and $(cat "$E2E_LOG_DIR/flood.log"): still '$after'"
+else
+  fail bgp-no-flap "before: '$before', after: '$after' ($changes state changes logged)"
+fi
+requests=$(awk '/requests in/ {print $1}' <<<"$load")
+if [[ $load != *"Socket errors"* && ${requests:-0} -gt 0 ]]; then
+  pass vip-under-flood "wrk: ${requests} requests, $(awk '/Requests\/sec/ {print $2}' <<<"$load")/s, no socket errors"
+else
+  fail vip-under-flood "wrk: $(tr '\n' ' ' <<<"$load")"
+fi
+counts=$("$VSNATCTL" --prefix "$E2E_PREFIX" stats --json | "$PY" -c '
+import json, sys
+m = next(m for m in json.load(sys.stdin)["kernel"] if m["interface"] == "outside")
+print(m["punted"], m["punted_control"], m["punt_dropped"], m["punt_dropped_control"])
+' 2>&1) || true
+read -r punted control dropped control_dropped <<<"$counts"
+if [[ ${control_dropped:-x} == 0 && ${control:-0} -gt 0 ]]; then
+  pass control-not-starved "outside mirror: punted $punted (control $control), punt_dropped $dropped, punt_dropped_control 0"
+else
+  fail control-not-starved "outside mirror counters: $counts"
+fi
+stop_birds
+e2e_end
