@@ -10,6 +10,7 @@
 #     download; ARP is copied, a request for the VIP too); the mirrors' counters (vsnatctl stats --json) count what went through
 #   - a 100 MB download through the VIP as fast with mirrors as without (best of 3 each,
 #     within 10%)
+#   - a reload that changes a mirror or kernel_netns is refused, the mirrors kept
 #   - nothing is left behind: after SIGTERM and after kill -9 neither the mirrors nor the
 #     namespace vsnatd made remain; a namespace that existed before is kept (without mirrors)
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -190,12 +191,30 @@ left=$(wait_clean)
 if [[ -z $left ]]; then pass cleanup-kill-9 "no mirror, no namespace $NS"; else fail cleanup-kill-9 "left:$left"; fi
 
 ip netns add "$NS"
-start_vsnatd "$(e2e_config kernel)"
+config="$E2E_LOG_DIR/kernel.yaml"
+cp -- "$(e2e_config kernel)" "$config"
+start_vsnatd "$config"
 if ip -n "$NS" link show "$MIRROR_OUT" >/dev/null 2>&1; then
   pass existing-netns "mirrors made in the namespace that existed"
 else
   fail existing-netns "no $MIRROR_OUT in the existing namespace $NS"
 fi
+
+# The mirrors and their namespace are startup-only: a reload that changes them is refused and
+# the mirrors stay as they are.
+reload_refused() {  # NAME SED-EXPRESSION KEY
+  local name=$1 rc=0 out
+  sed -E "$2" "$(e2e_config kernel)" >"$config"
+  out=$("$VSNATCTL" --prefix "$E2E_PREFIX" reload 2>&1) || rc=$?
+  if ((rc == 1)) && [[ $out == *"'$3' is startup-only"* ]] &&
+    ip -n "$NS" link show "$MIRROR_OUT" >/dev/null 2>&1; then
+    pass "$name" "refused: $out"
+  else
+    fail "$name" "vsnatctl reload exit $rc (want 1, '$3' is startup-only, $MIRROR_OUT kept): $out"
+  fi
+}
+reload_refused reload-mirror-name "s/kernel: $MIRROR_OUT/kernel: vsk-other/" interfaces
+reload_refused reload-kernel-netns "s/^kernel_netns: .*/kernel_netns: vsnat-other/" kernel_netns
 stop_vsnatd
 left=$(wait_clean keep-netns)
 if netns_present && [[ -z $left ]]; then
