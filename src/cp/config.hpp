@@ -86,6 +86,39 @@ struct Timeouts {
     uint32_t udp = 5 * 60;
 };
 
+/// How a real server is checked (README.md, "Health checks"; keys in config/README.md).
+enum class CheckType : uint8_t { tcp, http, udp, exec };
+
+/// What a real server that goes down loses: new connections only, or its connections too.
+enum class OnDown : uint8_t { quiesce, drop };
+
+/// A health check as it applies to one real server: the service's `health_check` with the real
+/// server's override laid over it.
+struct HealthCheck {
+    CheckType type = CheckType::tcp;
+    uint32_t interval_ms = 2000;
+    uint32_t timeout_ms = 1000;        // at most interval_ms
+    uint32_t rise = 2;                 // consecutive successes that bring a down server up
+    uint32_t fall = 2;                 // consecutive failures that take an up server down
+    uint16_t port = 0;                 // 0: the real server's port
+    std::string path;                  // http: the path of the GET
+    uint16_t expect_status = 200;      // http
+    std::string payload;               // udp: the datagram sent (may be empty)
+    std::vector<std::string> command;  // exec: argv; %address and %port replaced
+    bool start_down = false;           // `start: down`: down until `rise` successes
+    bool passive = false;              // also watch the server's answers to SYNs
+
+    bool operator==(const HealthCheck&) const = default;
+};
+
+/// Where a service's new connections go while none of its real servers is up.
+struct SorryServer {
+    Ipv4 address = 0;
+    uint16_t port = 0;  // 0: the service's port
+
+    bool operator==(const SorryServer&) const = default;
+};
+
 struct RealServer {
     Ipv4 address = 0;
     uint16_t port = 0;
@@ -95,6 +128,8 @@ struct RealServer {
     /// min_connections (or 3/4 of max_connections when min_connections is 0).
     uint32_t max_connections = 0;
     uint32_t min_connections = 0;
+    /// The check this server gets (the service's, overridden); none: not checked, always up.
+    std::optional<HealthCheck> health_check{};
 };
 
 struct Service {
@@ -107,6 +142,8 @@ struct Service {
     uint8_t persistence_prefix = 32;  // persistence_netmask as a prefix length
     Helper helper = Helper::none;
     std::optional<Drain> drain;  // unset: the global `drain`
+    OnDown on_down = OnDown::quiesce;
+    std::optional<SorryServer> sorry_server{};
     std::vector<RealServer> real_servers;
 };
 
