@@ -34,7 +34,7 @@ using MacAddress = std::array<uint8_t, 6>;
     X(ttl_expired)     /* TTL would reach zero on forwarding */                                    \
     X(no_service)      /* to a VIP port no service offers (rejected: RST / unreachable) */         \
     X(no_connection)   /* not a SYN, and no tracked connection */                                  \
-    X(no_real_server)  /* the scheduler found no available real server */                          \
+    X(no_real_server)  /* no real server available (rejected: RST / unreachable) */                \
     X(table_full)      /* the connection table has no room for a new connection */                 \
     X(flow_conflict)   /* the new connection's reply key belongs to another connection */          \
     X(no_route)        /* no interface or gateway reaches the destination */                       \

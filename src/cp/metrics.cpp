@@ -49,12 +49,12 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
     const dp::Snapshot& snap = *gen->snapshot;
     for (size_t i = 0; i < snap.services.size(); ++i) {
         const Service& s = gen->config.services[i];
-        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
-            const RealServer& rs = s.real_servers[j];
-            const dp::DestCounters c = d.workers().dest_totals(snap.services[i].servers[j].dest_id);
+        for (const dp::Destination& dest : snap.services[i].servers) {
+            const dp::DestCounters c = d.workers().dest_totals(dest.dest_id);
             const std::string labels =
                 service_labels(s) + "," +
-                label("real_server", format_ipv4(rs.address) + ":" + std::to_string(rs.port));
+                label("real_server", format_ipv4(__builtin_bswap32(dest.ip)) + ":" +
+                                         std::to_string(__builtin_bswap16(dest.port)));
             e.sample(family, type, help, labels, value(c));
         }
     }

@@ -222,10 +222,57 @@ dp::ReversePathMode dataplane_reverse_path(ReversePath r) {
     return dp::ReversePathMode::off;
 }
 
+namespace {
+
+// The dataplane's servers of `s`: its real servers, each as its health check has it, then its
+// sorry server, which takes the new connections while none of them is up.
+std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& health) {
+    std::vector<dp::Destination> out;
+    bool any_up = false;
+    for (const RealServer& rs : s.real_servers) {
+        dp::Destination d;
+        d.ip = to_network(rs.address);
+        d.port = htons(rs.port);
+        d.down = health && !health(s, rs);
+        d.weight = d.down ? 0 : rs.weight;
+        d.max_connections = rs.max_connections;
+        d.min_connections = rs.min_connections;
+        any_up = any_up || !d.down;
+        out.push_back(d);
+    }
+    if (s.sorry_server) {
+        dp::Destination d;
+        d.ip = to_network(s.sorry_server->address);
+        d.port = htons(s.sorry_server->port != 0 ? s.sorry_server->port : s.port);
+        d.down = any_up;
+        d.weight = any_up ? 0 : 1;
+        out.push_back(d);
+    }
+    return out;
+}
+
+// Servers whose health check took them down, in services that say `on_down: drop`: their
+// connections end now.
+void mark_dropped_by_health(dp::Snapshot& snap, const Config& config) {
+    for (size_t i = 0; i < snap.services.size(); ++i) {
+        if (config.services[i].on_down != OnDown::drop) {
+            continue;
+        }
+        const size_t real = config.services[i].real_servers.size();
+        for (size_t j = 0; j < real; ++j) {
+            if (snap.services[i].servers[j].down) {
+                snap.mark_dropped(snap.services[i].servers[j].dest_id);
+            }
+        }
+    }
+}
+
+}  // namespace
+
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
                                              uint32_t workers, const dp::Snapshot* previous,
-                                             const StopCheck& stop) {
+                                             const StopCheck& stop, const ServerHealth& health) {
     auto snap = std::make_unique<dp::Snapshot>();
     for (size_t i = 0; i < config.interfaces.size(); ++i) {
         const Interface& in = config.interfaces[i];
@@ -248,15 +295,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
         e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
         e.helper = s.helper == Helper::ftp ? dp::AppHelper::ftp : dp::AppHelper::none;
-        for (const RealServer& rs : s.real_servers) {
-            dp::Destination d;
-            d.ip = to_network(rs.address);
-            d.port = htons(rs.port);
-            d.weight = rs.weight;
-            d.max_connections = rs.max_connections;
-            d.min_connections = rs.min_connections;
-            e.servers.push_back(d);
-        }
+        e.servers = destinations(s, health);
         snap->services.push_back(std::move(e));
     }
     assign_ids(*snap, previous);
@@ -273,6 +312,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         carry_overload(*snap, *previous);
         mark_dropped_servers(*snap, *previous, config);
     }
+    mark_dropped_by_health(*snap, config);
     return snap;
 }
 

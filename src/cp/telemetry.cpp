@@ -253,12 +253,11 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
                     if (!page.contains(row++)) {
                         continue;
                     }
-                    const RealServer& rs = gen.config.services[i].real_servers[j];
                     const dp::Destination& dest = snap.services[i].servers[j];
                     t.u64("service_id", snap.services[i].service_id);
                     t.text("service", gen.config.services[i].name);
-                    t.text("address", format_ipv4(rs.address));
-                    t.u64("port", rs.port);
+                    t.text("address", format_ipv4(__builtin_bswap32(dest.ip)));
+                    t.u64("port", __builtin_bswap16(dest.port));
                     t.u64("weight", dest.weight);
                     add_counters(t, daemon.workers().dest_totals(dest.dest_id));
                     add_rates(t, daemon.rates().rates(dest.dest_id));

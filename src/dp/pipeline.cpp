@@ -199,17 +199,19 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
     ++ctx.counters.held_for_arp;
 }
 
-// A connection attempt to a VIP port no service offers: refuse it so the client fails at once.
+// A connection attempt the director cannot serve (a VIP port no service offers, a service with
+// no real server available): refuse it so the client fails at once, as LVS's ip_vs_leave does,
+// and count it as `reason`.
 void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32_t vip,
-            uint32_t now_ms) {
+            uint32_t now_ms, DropReason reason) {
     rte_mbuf* m = f.mbuf;
     const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
     RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
     if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
-        drop(ctx, m, DropReason::rate_limited);  // its one reason: not no_service as well
+        drop(ctx, m, DropReason::rate_limited);  // its one reason: not `reason` as well
         return;
     }
-    ctx.counters.drop(DropReason::no_service);
+    ctx.counters.drop(reason);
     if (tcp) {
         const size_t len = make_tcp_reset(f.frame, f.parsed, our_mac);
         if (len == 0) {
@@ -236,8 +238,17 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
 // load now (LVS sends persistent clients to a quiesced server too, unless the
 // expire_quiescent_template sysctl is set; vsnat keeps that default). A template naming a
 // server the current snapshot no longer has is pointed at a freshly scheduled one (LVS expires
-// it, ip_vs_check_template). `slot` receives the template the connection will hold, or
-// kNoSlot. Returns the server's index, or kNone.
+// it, ip_vs_check_template), and so is one naming a server its health check took down.
+// `slot` receives the template the connection will hold, or kNoSlot. Returns the server's
+// index, or kNone.
+// The index of the server `dest_id` names in `svc`, or -1 when the snapshot lacks it or its
+// health check took it down.
+int32_t live_server_index(const Snapshot& snap, const ServiceEntry& svc, size_t service_index,
+                          uint16_t dest_id) {
+    const int32_t i = snap.server_index(service_index, dest_id);
+    return i >= 0 && !svc.servers[static_cast<size_t>(i)].down ? i : -1;
+}
+
 int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_index,
                  const FlowKey& key, uint32_t now_ms, uint32_t& slot) {
     const Snapshot& snap = *ctx.snapshot;
@@ -254,8 +265,9 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
     PersistenceTable& table = *ctx.persistence;
     const uint32_t client = key.src_ip & svc.persistence_mask;
     PersistenceTable::Ref ref = table.acquire(svc.service_id, client, now_ms);
-    int32_t i =
-        ref.slot == PersistenceTable::kNoSlot ? -1 : snap.server_index(service_index, ref.dest_id);
+    int32_t i = ref.slot == PersistenceTable::kNoSlot
+                    ? -1
+                    : live_server_index(snap, svc, service_index, ref.dest_id);
     if (i >= 0) {
         ++ctx.counters.persistence_hits;
         slot = ref.slot;
@@ -275,11 +287,11 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
             ++ctx.counters.persistence_unrecorded;
             return pick;
         }
-        i = snap.server_index(service_index, ref.dest_id);
+        i = live_server_index(snap, svc, service_index, ref.dest_id);
     }
     if (i < 0) {
         ref.dest_id = table.redirect(ref.slot, ref.dest_id, chosen);
-        i = snap.server_index(service_index, ref.dest_id);
+        i = live_server_index(snap, svc, service_index, ref.dest_id);
     }
     slot = ref.slot;
     // Another worker redirected it to a server this (older) snapshot lacks: our own pick.
@@ -487,7 +499,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     if (svc == nullptr) {
         const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
         if (snap.is_vip(key.dst_ip) && in != nullptr) {
-            reject(ctx, f, in->mac, key.dst_ip, now_ms);
+            reject(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_service);
         } else if (snap.own_address(key.dst_ip) != nullptr) {
             if (mirrored(ctx, f.mbuf)) {
                 punt(ctx, f.mbuf, punt_class_of(f));
@@ -522,7 +534,12 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         if (helper != FtpControlPool::kNone) {
             ctx.ftp_controls->release(helper);
         }
-        drop(ctx, f.mbuf, DropReason::no_real_server);
+        const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
+        if (in == nullptr) {
+            drop(ctx, f.mbuf, DropReason::no_real_server);
+            return ConnTable::kNoConn;
+        }
+        reject(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_real_server);
         return ConnTable::kNoConn;
     }
     const Destination& dest = svc->servers[static_cast<size_t>(pick)];
@@ -550,9 +567,22 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     return id;
 }
 
+// The real server's first word on a connection the client opened: a SYN-ACK says it is alive, a
+// reset that it refused (the passive health check reads both).
+void count_handshake_answer(DestCounters& dc, uint8_t tcp_flags) {
+    if (tcp_flags & l4::kTcpRst) {
+        ++dc.syn_refused;
+    } else if ((tcp_flags & (l4::kTcpSyn | l4::kTcpAckFlag)) == (l4::kTcpSyn | l4::kTcpAckFlag)) {
+        ++dc.syn_answered;
+    }
+}
+
 void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8_t tcp_flags,
                   uint32_t now_ms) {
     if (c.protocol == ipv4::kProtoTcp) {
+        if (dir == Direction::from_server && c.state == ConnState::syn_recv) {
+            count_handshake_answer(ctx.dest_counters[c.dest_id], tcp_flags);
+        }
         ConnState next = tcp_next_state(c.state, dir, tcp_flags);
         if (next != c.state) {
             DestCounters& dc = ctx.dest_counters[c.dest_id];

@@ -35,6 +35,10 @@ struct DestCounters {
     uint64_t out_bytes = 0;
     int64_t active = 0;    // ESTABLISHED now
     int64_t inactive = 0;  // any other state now
+    /// How the server answered new TCP connections (the passive health check): with a
+    /// SYN-ACK, or with a reset.
+    uint64_t syn_answered = 0;
+    uint64_t syn_refused = 0;
     DestCounters& operator+=(const DestCounters& o) {
         connections += o.connections;
         in_packets += o.in_packets;
@@ -43,6 +47,8 @@ struct DestCounters {
         out_bytes += o.out_bytes;
         active += o.active;
         inactive += o.inactive;
+        syn_answered += o.syn_answered;
+        syn_refused += o.syn_refused;
         return *this;
     }
 };

@@ -1157,3 +1157,81 @@ TEST_CASE("two services on one real server port: a finished connection gives way
     CHECK(g.counter(&WorkerCounters::connections_reused) == 1);
     CHECK(g.workers[0]->ctx.counters.dropped(DropReason::flow_conflict) == 1);
 }
+
+TEST_CASE("a server its health check took down: no new connections, its persistent client moved") {
+    WorkerGroup g(web(SchedulerKind::rr, kFiveMinutes), 2);
+    g.run({build_packet(from_client(32000, SYN))}, 0);
+    const std::string first = servers_reached(g).at(0);
+    const size_t first_index = first == "172.16.0.2" ? 0 : 1;
+
+    // What the snapshot builder makes of a server whose check failed: weight 0 and down.
+    auto down = web(SchedulerKind::rr, kFiveMinutes);
+    down->services[0].servers[first_index].weight = 0;
+    down->services[0].servers[first_index].down = true;
+    g.publish(std::move(down));
+    const size_t before = g.sent.size();
+    for (uint16_t port = 32001; port < 32011; ++port) {
+        g.run({build_packet(from_client(port, SYN))}, 100);
+    }
+    g.publish(web(SchedulerKind::rr, kFiveMinutes));  // up again: the client stays moved
+    for (uint16_t port = 32011; port < 32021; ++port) {
+        g.run({build_packet(from_client(port, SYN))}, 200);
+    }
+    const auto after = servers_reached(g, before);
+    REQUIRE(after.size() == 20);
+    CHECK(count_of(after, first) == 0);
+}
+
+TEST_CASE("no real server available: TCP gets a RST, UDP a port unreachable, as no_real_server") {
+    PipelineHarness h;
+    auto none_up = seed_snapshot();
+    for (ServiceEntry& s : none_up->services) {
+        for (Destination& d : s.servers) {
+            d.weight = 0;
+            d.down = true;
+        }
+    }
+    none_up->finalize(1);
+    h.ctx.snapshot = none_up.get();
+    h.run({build_packet(from_client(4200, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    CHECK(h.sent[0].bytes[34 + 13] == (RST | ACK));
+    CHECK(format_ip(read_fields(h.sent[0].bytes).src_ip) == "202.103.106.5");
+    CHECK(read_fields(h.sent[0].bytes).src_port == 80);
+    CHECK(h.ctx.counters.resets_sent == 1);
+
+    PacketSpec udp = from_client(4201, 0, 53);
+    udp.protocol = 17;
+    h.run({build_packet(udp)});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(h.sent[1].bytes[34] == 3);  // destination unreachable
+    CHECK(h.sent[1].bytes[35] == 3);  // port unreachable
+    CHECK(h.ctx.counters.drops[static_cast<size_t>(DropReason::no_real_server)] == 2);
+    CHECK(h.ctx.counters.drops[static_cast<size_t>(DropReason::no_service)] == 0);
+    CHECK(h.table->size() == 0);
+}
+
+TEST_CASE("a server's answers to new connections are counted: SYN-ACK, or a reset") {
+    PipelineHarness h;
+    h.run({build_packet(from_client(7500, SYN)), build_packet(from_client(7501, SYN))});
+    REQUIRE(h.sent.size() == 2);
+    const PacketFields to_first = read_fields(h.sent[0].bytes);
+    const PacketFields to_second = read_fields(h.sent[1].bytes);
+    h.run(
+        {build_packet(from_server(format_ip(to_first.dst_ip), to_first.dst_port, 7500, SYN | ACK)),
+         build_packet(
+             from_server(format_ip(to_second.dst_ip), to_second.dst_port, 7501, RST | ACK))},
+        10);
+    // Later packets of an answered connection are not answers to a SYN.
+    h.run({build_packet(from_client(7500, ACK)),
+           build_packet(from_server(format_ip(to_first.dst_ip), to_first.dst_port, 7500, ACK))},
+          20);
+    DestCounters total;
+    for (const ServiceEntry& s : h.snapshot->services) {
+        for (const Destination& d : s.servers) {
+            total += h.dest_counters[d.dest_id];
+        }
+    }
+    CHECK(total.syn_answered == 1);
+    CHECK(total.syn_refused == 1);
+}

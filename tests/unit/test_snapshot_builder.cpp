@@ -217,3 +217,45 @@ TEST_CASE("builder: a stop request ends the build between services", "[builder]"
     const auto first = build(c);
     CHECK(build_snapshot(c, {{0, {}}, {1, {}}}, 2, first.get(), stop_at(1)) == nullptr);
 }
+
+TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry server follows",
+          "[builder]") {
+    Config c = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2, weight: 3}, {address: 198.19.0.3}]}\n"
+        "  - {name: dns, protocol: udp, vip: 198.18.0.100, port: 53,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n");
+    c.services[0].sorry_server = SorryServer{0xc6130009, 0};  // 198.19.0.9, the service's port
+    c.services[1].on_down = OnDown::drop;
+    std::set<Ipv4> down;
+    const ServerHealth health = [&down](const Service&, const RealServer& rs) {
+        return down.count(rs.address) == 0;
+    };
+    auto all_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, {}, health);
+    const auto& web = all_up->services[0].servers;
+    REQUIRE(web.size() == 3);
+    CHECK((web[0].weight == 3 && !web[0].down));
+    CHECK(ntohl(web[2].ip) == 0xc6130009);
+    CHECK(ntohs(web[2].port) == 80);
+    CHECK((web[2].weight == 0 && web[2].down));  // not while a real server is up
+
+    down = {0xc6130002};
+    auto one_down = build_snapshot(c, {{0, {}}, {1, {}}}, 2, all_up.get(), {}, health);
+    CHECK((one_down->services[0].servers[0].weight == 0 && one_down->services[0].servers[0].down));
+    CHECK(one_down->services[0].servers[1].weight == 1);
+    CHECK(one_down->services[0].servers[2].weight == 0);
+    // web quiesces (its connections go on); dns says drop.
+    CHECK_FALSE(one_down->dest_dropped(one_down->services[0].servers[0].dest_id));
+    CHECK(one_down->dest_dropped(one_down->services[1].servers[0].dest_id));
+    CHECK_FALSE(one_down->dest_dropped(one_down->services[1].servers[1].dest_id));
+
+    down = {0xc6130002, 0xc6130003};
+    auto none_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, one_down.get(), {}, health);
+    CHECK((none_up->services[0].servers[2].weight == 1 && !none_up->services[0].servers[2].down));
+    CHECK(none_up->services[0].servers[2].dest_id == all_up->services[0].servers[2].dest_id);
+
+    down.clear();  // back up: nothing dropped any more
+    auto back = build_snapshot(c, {{0, {}}, {1, {}}}, 2, none_up.get(), {}, health);
+    CHECK_FALSE(back->dest_dropped(back->services[1].servers[0].dest_id));
+    CHECK(back->services[0].servers[0].weight == 3);
+}

@@ -23,6 +23,9 @@ struct Destination {
     /// Scheduler::available().
     uint32_t max_connections = 0;
     uint32_t min_connections = 0;
+    /// Its health check says down: weight 0 as well, and a persistence template naming it sends
+    /// the client elsewhere (unlike a server the operator quiesced).
+    bool down = false;
 };
 
 /// Connection counts of real servers (by dest id) summed over all workers, as LVS keeps
