@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -87,12 +88,27 @@ class RtNetlink::Request {
         auto* a = reinterpret_cast<rtattr*>(bytes_.data() + at);
         a->rta_type = type;
         a->rta_len = static_cast<uint16_t>(RTA_LENGTH(size));
-        std::memcpy(RTA_DATA(a), data, size);
+        if (size > 0) {
+            std::memcpy(RTA_DATA(a), data, size);
+        }
         h->nlmsg_len = static_cast<uint32_t>(at + RTA_SPACE(size));
     }
     template <typename T>
     void add(uint16_t type, const T& value) {
         add(type, &value, sizeof(T));
+    }
+    void add(uint16_t type, const std::string& text) { add(type, text.c_str(), text.size() + 1); }
+
+    /// Opens an attribute that holds attributes (IFLA_LINKINFO); the ones added until
+    /// end_nested(what this returns) go inside it.
+    size_t begin_nested(uint16_t type) {
+        const size_t at = NLMSG_ALIGN(header()->nlmsg_len);
+        add(type, nullptr, 0);
+        return at;
+    }
+    void end_nested(size_t at) {
+        auto* a = reinterpret_cast<rtattr*>(bytes_.data() + at);
+        a->rta_len = static_cast<uint16_t>(header()->nlmsg_len - at);
     }
 
     nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(bytes_.data()); }
@@ -301,6 +317,33 @@ bool RtNetlink::add_default_route(int ifindex, Ipv4 gateway, uint32_t metric, st
                     "cannot add a default route via " + ipv4_text(gateway) + " metric " +
                         std::to_string(metric) + " out of interface " + std::to_string(ifindex) +
                         " in " + where_,
+                    error);
+}
+
+bool RtNetlink::add_link(const std::string& ifname, const std::string& kind, std::string& error) {
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    Request request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifi);
+    request.add(IFLA_IFNAME, ifname);
+    const size_t info = request.begin_nested(IFLA_LINKINFO);
+    request.add(IFLA_INFO_KIND, kind);
+    request.end_nested(info);
+    return transact(request,
+                    "cannot add interface " + ifname + " of type " + kind + " in " + where_, error);
+}
+
+bool RtNetlink::delete_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::string& error) {
+    ifaddrmsg ifa{};
+    ifa.ifa_family = AF_INET;
+    ifa.ifa_prefixlen = prefix_len;
+    ifa.ifa_index = static_cast<uint32_t>(ifindex);
+    Request request(RTM_DELADDR, 0, ifa);
+    const uint32_t local = htonl(address);
+    request.add(IFA_LOCAL, local);
+    request.add(IFA_ADDRESS, local);
+    return transact(request,
+                    "cannot remove " + ipv4_text(address) + "/" + std::to_string(prefix_len) +
+                        " from interface " + std::to_string(ifindex) + " in " + where_,
                     error);
 }
 

@@ -62,6 +62,13 @@ class RtNetlink {
     /// `error` set on failure ("File exists" when that route is there already).
     bool add_default_route(int ifindex, Ipv4 gateway, uint32_t metric, std::string& error);
 
+    /// Makes interface `ifname` of link type `kind` ("dummy", "ifb"), as `ip link add NAME type
+    /// KIND`. False with `error` set on failure ("Operation not supported" when the kernel has
+    /// no such type, "File exists" when the name is taken).
+    bool add_link(const std::string& ifname, const std::string& kind, std::string& error);
+    /// Removes `address`/`prefix_len` (host byte order) from interface `ifindex`. False with
+    /// `error` set on failure ("Cannot assign requested address" when it is not there).
+    bool delete_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::string& error);
     /// Deletes interface `ifindex` (RTM_DELLINK). False with `error` set on failure.
     bool delete_link(int ifindex, std::string& error);
 

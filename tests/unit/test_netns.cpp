@@ -187,3 +187,39 @@ TEST_CASE("rtnetlink sets up an interface as a kernel mirror needs it", "[netns]
     REQUIRE(there->delete_link(*index, error));
     CHECK_FALSE(there->link_index("vsnt0", error));
 }
+
+TEST_CASE("rtnetlink makes a link of a type, and adds and removes host addresses on it",
+          "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string name = test_name("vips");
+    NetnsCleanup cleanup{name};
+    std::string error;
+    auto ns = NetworkNamespace::open_or_create(name, error);
+    REQUIRE(ns);
+    auto nl = RtNetlink::open(*ns, error);
+    REQUIRE(nl);
+    // A kernel without the dummy module says so, and ifb does instead.
+    if (!nl->add_link("vsnt-vips", "dummy", error)) {
+        CHECK(
+            error.starts_with("cannot add interface vsnt-vips of type dummy in network "
+                              "namespace " +
+                              name + ": Operation not supported"));
+        REQUIRE(nl->add_link("vsnt-vips", "ifb", error));
+    }
+    CHECK_FALSE(nl->add_link("vsnt-vips", "ifb", error));
+    CHECK(error.find("File exists") != std::string::npos);
+    const auto index = nl->link_index("vsnt-vips", error);
+    REQUIRE(index);
+    const Ipv4 vip = 0xC612'0064, other = 0xC612'0065;  // 198.18.0.100, .101
+    REQUIRE(nl->add_address(*index, vip, 32, error));
+    REQUIRE(nl->add_address(*index, other, 32, error));
+    REQUIRE(nl->delete_address(*index, vip, 32, error));
+    CHECK_FALSE(nl->delete_address(*index, vip, 32, error));
+    CHECK(error.find("cannot remove 198.18.0.100/32 from interface") == 0);
+    const std::string addresses = run("ip -n " + name + " -o -4 addr show vsnt-vips");
+    CHECK(addresses.find("198.18.0.100/32") == std::string::npos);
+    CHECK(addresses.find("198.18.0.101/32") != std::string::npos);
+    REQUIRE(nl->delete_link(*index, error));
+}
