@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -109,6 +110,7 @@ struct HealthCheck {
     bool passive = false;              // also watch the server's answers to SYNs
 
     bool operator==(const HealthCheck&) const = default;
+    auto operator<=>(const HealthCheck&) const = default;  // the health checker's map key
 };
 
 /// Where a service's new connections go while none of its real servers is up.
