@@ -75,6 +75,17 @@ void print_numbers(const std::string& label, const json& row, const char* const*
     std::printf("\n");
 }
 
+// A real server's health as `list` shows it: "up", "down: http 503", "-" (no check); a sorry
+// server "sorry: in use" or "sorry: standby". Empty from a vsnatd without health checks.
+std::string health_text(const json& rs) {
+    const std::string health = rs.value("health", "");
+    const std::string reason = rs.value("health_reason", "");
+    if (rs.value("role", "real") == "sorry") {
+        return "sorry: " + health;
+    }
+    return health == "down" && !reason.empty() ? "down: " + reason : health;
+}
+
 void print_list(const json& services, const json& servers, ListMode mode) {
     static const char* const kStats[] = {"connections", "in_packets", "out_packets", "in_bytes",
                                          "out_bytes"};
@@ -84,7 +95,7 @@ void print_list(const json& services, const json& servers, ListMode mode) {
         case ListMode::plain:
             std::printf(
                 "Prot LocalAddress:Port Scheduler Flags\n"
-                "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+                "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health\n");
             break;
         case ListMode::stats:
             std::printf(
@@ -110,11 +121,12 @@ void print_list(const json& services, const json& servers, ListMode mode) {
             const json& rs = servers[j];
             const std::string dest = "  -> " + endpoint(rs);
             if (mode == ListMode::plain) {
-                std::printf("  -> %-28s %-7s %-6llu %-10llu %-10llu\n", endpoint(rs).c_str(),
+                std::printf("  -> %-28s %-7s %-6llu %-10llu %-10llu %s\n", endpoint(rs).c_str(),
                             "Masq",
                             static_cast<unsigned long long>(rs.value("weight", uint64_t{0})),
                             static_cast<unsigned long long>(rs.value("active", uint64_t{0})),
-                            static_cast<unsigned long long>(rs.value("inactive", uint64_t{0})));
+                            static_cast<unsigned long long>(rs.value("inactive", uint64_t{0})),
+                            health_text(rs).c_str());
             } else {
                 print_numbers(dest, rs, mode == ListMode::stats ? kStats : kRates);
             }

@@ -153,9 +153,12 @@ bool Daemon::start(std::string& error) {
     if (!open_ports(error) || !kernel_.create(config_, ports_.list(), workers, error)) {
         return false;
     }
+    health_ =
+        std::make_unique<HealthMonitor>(kernel_.netns() != nullptr ? kernel_.netns()->fd() : -1);
+    health_->configure(config_);
     auto first = std::make_shared<Generation>();
     first->config = config_;
-    first->snapshot = build_snapshot(config_, bindings_, workers);
+    first->snapshot = build_snapshot(config_, bindings_, workers, nullptr, {}, server_health());
     snapshot_.store(first->snapshot.get(), std::memory_order_release);
     neighbors_.configure(config_, bindings_, *first->snapshot, steady_ms());
     generation_.store(std::move(first), std::memory_order_release);
@@ -177,7 +180,39 @@ bool Daemon::start(std::string& error) {
         return false;
     }
     kernel_.start();
+    if (!health_->start(error) || !start_vip_advertisement(error)) {
+        return false;
+    }
     return serve_operators(error);
+}
+
+// With kernel_netns, the VIPs being served are kept as addresses there for a routing daemon.
+bool Daemon::start_vip_advertisement(std::string& error) {
+    if (config_.kernel_netns.empty() || kernel_.netns() == nullptr) {
+        return true;
+    }
+    if (!vips_.start(*kernel_.netns(), error)) {
+        return false;
+    }
+    vips_.advertise(health_->served_vips(config_));
+    return true;
+}
+
+ServerHealth Daemon::server_health() const {
+    return [this](const Service& s, const RealServer& rs) { return health_->up(s, rs); };
+}
+
+void Daemon::apply_health() {
+    const StopCheck stop = [] { return stop_requested(); };
+    auto next = std::make_shared<Generation>();
+    next->config = config_;
+    next->snapshot = build_snapshot(config_, bindings_, config_.workers,
+                                    generation()->snapshot.get(), stop, server_health());
+    if (!next->snapshot) {
+        return;  // stopping
+    }
+    publish(std::move(next));
+    vips_.advertise(health_->served_vips(config_));
 }
 
 // Before EAL attaches to anything: a device another vsnatd holds ends the start here, so the
@@ -251,6 +286,9 @@ void Daemon::control_loop() {
         neighbors_.poll(workers_->sightings(), workers_->arp_orders(), now_ms);
         rates_.update(*generation()->snapshot, *workers_, now_ms);
         keep_metrics_up(now_ms);
+        if (health_->poll(now_ms, config_, *generation()->snapshot, *workers_)) {
+            apply_health();
+        }
         if (take_reload_request()) {
             spdlog::info("SIGHUP: reloading {}", config_path_);
             reload();
@@ -315,8 +353,9 @@ ReloadResult Daemon::load_and_publish() {
     }
     auto next = std::make_shared<Generation>();
     next->config = std::move(*loaded.config);
+    health_->configure(next->config);  // servers whose check is unchanged keep their state
     next->snapshot = build_snapshot(next->config, bindings_, config_.workers,
-                                    generation()->snapshot.get(), stop);
+                                    generation()->snapshot.get(), stop, server_health());
     if (!next->snapshot) {
         reloads_refused_.fetch_add(1);
         spdlog::error("reload refused, the running configuration stays: {}", abandoned);
@@ -326,6 +365,7 @@ ReloadResult Daemon::load_and_publish() {
     config_ = next->config;
     neighbors_.configure(config_, bindings_, *next->snapshot, steady_ms());
     publish(std::move(next));
+    vips_.advertise(health_->served_vips(config_));
     reloads_applied_.fetch_add(1);
     result.applied = true;
     spdlog::info("reload applied: {} services", config_.services.size());
@@ -336,6 +376,10 @@ ReloadResult Daemon::load_and_publish() {
 // `vsnatctl reload` is refused); then the workers stop, and their final counters are logged.
 // What start() made is released by the members' destructors, in reverse.
 void Daemon::shutdown() {
+    vips_.stop();  // first: a routing daemon withdraws the VIPs while vsnatd still serves them
+    if (health_) {
+        health_->stop();
+    }
     reload_channel_.close();
     unregister_telemetry();
     metrics_.stop();

@@ -9,12 +9,14 @@
 
 #include "cp/config.hpp"
 #include "cp/dpdk_handles.hpp"
+#include "cp/health_monitor.hpp"
 #include "cp/kernel_mirrors.hpp"
 #include "cp/metrics.hpp"
 #include "cp/neighbor_resolver.hpp"
 #include "cp/rate_estimator.hpp"
 #include "cp/reload_channel.hpp"
 #include "cp/snapshot_builder.hpp"
+#include "cp/vip_advertiser.hpp"
 #include "cp/workers.hpp"
 #include "dp/snapshot.hpp"
 #include "io/device_lock.hpp"
@@ -54,6 +56,7 @@ class Daemon {
     const RateEstimator& rates() const { return rates_; }
     const dp::NeighborTable& neighbors() const { return neighbors_.table(); }
     const KernelMirrors& kernel_mirrors() const { return kernel_; }
+    const HealthMonitor& health() const { return *health_; }
 
     /// Has the control thread re-read the file; waits up to 30 s for the outcome, refused at
     /// once when vsnatd is stopping. Any thread but the control thread.
@@ -64,10 +67,15 @@ class Daemon {
     bool lock_devices(std::string& error);
     bool open_ports(std::string& error);
     bool serve_operators(std::string& error);
+    bool start_vip_advertisement(std::string& error);
     void keep_metrics_up(uint64_t now_ms);
     void control_loop();
     ReloadResult reload();
     ReloadResult load_and_publish();
+    // The health checks' verdicts, for build_snapshot.
+    ServerHealth server_health() const;
+    // A new snapshot of the running configuration with the servers' health as it is now.
+    void apply_health();
     void publish(std::shared_ptr<const Generation> next);
     void shutdown();
     void log_counters() const;
@@ -87,6 +95,8 @@ class Daemon {
     std::atomic<const dp::Snapshot*> snapshot_{nullptr};  // what workers read
     NeighborResolver neighbors_;
     std::unique_ptr<Workers> workers_;
+    std::unique_ptr<HealthMonitor> health_;  // its probes run in the kernel mirrors' namespace
+    VipAdvertiser vips_;
     RateEstimator rates_;
     ReloadChannel reload_channel_;
     MetricsServer metrics_;

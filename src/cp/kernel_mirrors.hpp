@@ -68,6 +68,8 @@ class KernelMirrors {
     const std::vector<Mirror>& mirrors() const { return mirrors_; }
     /// The namespace the mirrors are in ("" for vsnatd's own).
     std::string netns_name() const;
+    /// The namespace the mirrors are in, open; null when no interface has a mirror.
+    const io::NetworkNamespace* netns() const { return netns_ ? &*netns_ : nullptr; }
 
     /// Worker `w`'s rings to the mirrors, by PuntClass; null without mirrors.
     std::array<rte_ring*, dp::kPuntClasses> punt_rings(uint32_t w) const;

@@ -1,6 +1,7 @@
 #include "cp/metrics.hpp"
 
 #include <array>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -42,20 +43,38 @@ std::string service_labels(const Service& s) {
            label("vip", format_ipv4(s.vip)) + "," + label("port", std::to_string(s.port));
 }
 
-// One family at a time over every real server, as the format wants families contiguous.
+// What the families below read of one real server (or sorry server).
+struct ServerSample {
+    dp::DestCounters counters;
+    std::optional<ServerHealthView> health;  // none: no check
+    bool down = false;                       // by its check; a sorry server: on standby
+};
+
+// One family at a time over every real server, as the format wants families contiguous; a
+// server `value` gives nothing for is left out of the family.
+template <typename Value>
 void real_server_family(Exposition& e, const Daemon& d, const char* family, const char* type,
-                        const char* help, uint64_t (*value)(const dp::DestCounters&)) {
+                        const char* help, Value value) {
     const auto gen = d.generation();
     const dp::Snapshot& snap = *gen->snapshot;
     for (size_t i = 0; i < snap.services.size(); ++i) {
         const Service& s = gen->config.services[i];
-        for (const dp::Destination& dest : snap.services[i].servers) {
-            const dp::DestCounters c = d.workers().dest_totals(dest.dest_id);
+        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            const dp::Destination& dest = snap.services[i].servers[j];
+            ServerSample sample{d.workers().dest_totals(dest.dest_id), std::nullopt, dest.down};
+            if (j < s.real_servers.size()) {
+                sample.health = d.health().view(s.real_servers[j]);
+            }
+            const std::optional<uint64_t> v = value(sample);
+            if (!v) {
+                continue;
+            }
             const std::string labels =
                 service_labels(s) + "," +
                 label("real_server", format_ipv4(__builtin_bswap32(dest.ip)) + ":" +
-                                         std::to_string(__builtin_bswap16(dest.port)));
-            e.sample(family, type, help, labels, value(c));
+                                         std::to_string(__builtin_bswap16(dest.port))) +
+                (j < s.real_servers.size() ? "" : "," + label("role", "sorry"));
+            e.sample(family, type, help, labels, *v);
         }
     }
 }
@@ -132,25 +151,39 @@ std::string render_metrics(const Daemon& d) {
     Exposition e;
     real_server_family(e, d, "vsnat_real_server_connections_total", "counter",
                        "Connections scheduled to the real server.",
-                       [](const dp::DestCounters& c) { return c.connections; });
+                       [](const ServerSample& x) { return x.counters.connections; });
     real_server_family(e, d, "vsnat_real_server_active_connections", "gauge",
                        "Connections in ESTABLISHED (ipvsadm ActiveConn).",
-                       [](const dp::DestCounters& c) { return non_negative(c.active); });
+                       [](const ServerSample& x) { return non_negative(x.counters.active); });
     real_server_family(e, d, "vsnat_real_server_inactive_connections", "gauge",
                        "Connections in any other state (ipvsadm InActConn).",
-                       [](const dp::DestCounters& c) { return non_negative(c.inactive); });
+                       [](const ServerSample& x) { return non_negative(x.counters.inactive); });
     real_server_family(e, d, "vsnat_real_server_in_packets_total", "counter",
                        "Packets from clients forwarded to the real server.",
-                       [](const dp::DestCounters& c) { return c.in_packets; });
+                       [](const ServerSample& x) { return x.counters.in_packets; });
     real_server_family(e, d, "vsnat_real_server_out_packets_total", "counter",
                        "Packets from the real server forwarded to clients.",
-                       [](const dp::DestCounters& c) { return c.out_packets; });
+                       [](const ServerSample& x) { return x.counters.out_packets; });
     real_server_family(e, d, "vsnat_real_server_in_bytes_total", "counter",
                        "IP bytes from clients forwarded to the real server.",
-                       [](const dp::DestCounters& c) { return c.in_bytes; });
+                       [](const ServerSample& x) { return x.counters.in_bytes; });
     real_server_family(e, d, "vsnat_real_server_out_bytes_total", "counter",
                        "IP bytes from the real server forwarded to clients.",
-                       [](const dp::DestCounters& c) { return c.out_bytes; });
+                       [](const ServerSample& x) { return x.counters.out_bytes; });
+    real_server_family(e, d, "vsnat_real_server_up", "gauge",
+                       "1 while the real server takes new connections by its health check "
+                       "(always, without one); a sorry server: 1 while in use.",
+                       [](const ServerSample& x) { return static_cast<uint64_t>(!x.down); });
+    real_server_family(e, d, "vsnat_real_server_health_checks_total", "counter",
+                       "Health check probes of the real server that ended.",
+                       [](const ServerSample& x) {
+                           return x.health ? std::optional(x.health->probes) : std::nullopt;
+                       });
+    real_server_family(e, d, "vsnat_real_server_health_check_failures_total", "counter",
+                       "Health check probes of the real server that failed.",
+                       [](const ServerSample& x) {
+                           return x.health ? std::optional(x.health->failures) : std::nullopt;
+                       });
     for (size_t r = 0; r < kDropReasonCount; ++r) {
         uint64_t total = 0;
         for (const dp::WorkerContext* w : d.workers().contexts()) {

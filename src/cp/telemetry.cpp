@@ -237,6 +237,24 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
         });
 }
 
+// A real server's health columns: "role" real or sorry; "health" up, down, or "-" without a
+// check (a sorry server: in use, standby); "health_reason" the check's last result.
+void add_health(Columns& t, const Daemon& daemon, const Service& service, size_t index,
+                const dp::Destination& dest) {
+    const bool sorry = index >= service.real_servers.size();
+    t.text("role", sorry ? "sorry" : "real");
+    std::optional<ServerHealthView> view;
+    if (!sorry) {
+        view = daemon.health().view(service.real_servers[index]);
+    }
+    if (sorry) {
+        t.text("health", dest.down ? "standby" : "in use");
+    } else {
+        t.text("health", !view ? "-" : view->up ? "up" : "down");
+    }
+    t.text("health_reason", view ? view->reason : "");
+}
+
 // One row per real server of every service, with its service's id and name.
 int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
@@ -254,11 +272,13 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
                         continue;
                     }
                     const dp::Destination& dest = snap.services[i].servers[j];
+                    const Service& service = gen.config.services[i];
                     t.u64("service_id", snap.services[i].service_id);
-                    t.text("service", gen.config.services[i].name);
+                    t.text("service", service.name);
                     t.text("address", format_ipv4(__builtin_bswap32(dest.ip)));
                     t.u64("port", __builtin_bswap16(dest.port));
                     t.u64("weight", dest.weight);
+                    add_health(t, daemon, service, j, dest);
                     add_counters(t, daemon.workers().dest_totals(dest.dest_id));
                     add_rates(t, daemon.rates().rates(dest.dest_id));
                 }
