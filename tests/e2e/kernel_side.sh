@@ -144,6 +144,10 @@ rate_once() {  # Mbit/s of one download of the 100 MB file through the VIP; 0 if
   echo $((MB * 8 * 1049 / ms))
 }
 netns_present() { ip netns list | grep -qw "$NS"; }
+# The guard processes of the running vsnatd (children named vsnatd-netns; other programs'
+# guards have that name too): kernel_started records them.
+guards=""
+kernel_started() { guards=$(pgrep -P "$VSNATD_PID" -x vsnatd-netns | xargs); }
 leftovers() {  # what of the mirrors, the namespace and its guard remains; empty when nothing
   local found="" m
   for m in "$MIRROR_OUT" "$MIRROR_IN"; do
@@ -151,7 +155,10 @@ leftovers() {  # what of the mirrors, the namespace and its guard remains; empty
     netns_present && ip -n "$NS" link show "$m" >/dev/null 2>&1 && found+=" $m in $NS"
   done
   [[ ${1:-} == keep-netns ]] || ! netns_present || found+=" namespace $NS"
-  pgrep -x vsnatd-netns >/dev/null && found+=" the namespace's guard process"
+  local g
+  for g in $guards; do
+    [[ $(cat "/proc/$g/comm" 2>/dev/null) == vsnatd-netns ]] && found+=" the namespace's guard process $g"
+  done
   echo "$found"
 }
 wait_clean() {  # up to 5 s for the guard or the kernel to finish
@@ -164,6 +171,7 @@ wait_clean() {  # up to 5 s for the guard or the kernel to finish
   echo "$left"
 }
 
+kernel_started
 with=$(rate_once)
 stop_vsnatd
 left=$(wait_clean)
@@ -180,6 +188,7 @@ for pair in 1 2 3; do
   stop_vsnatd
   ((pair < 3)) || break
   start_vsnatd "$(e2e_config kernel)"
+  kernel_started
   rate=$(rate_once)
   withs+=" $rate"
   ((rate > with)) && with=$rate
@@ -193,6 +202,7 @@ else
 fi
 
 start_vsnatd "$(e2e_config kernel)"
+kernel_started
 kill -KILL "$VSNATD_PID"
 wait "$VSNATD_PID" 2>/dev/null || true
 VSNATD_PID=""
