@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "cp/config.hpp"
 #include "cp/daemon.hpp"
@@ -23,6 +24,78 @@ void usage(std::FILE* out) {
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the file.\n");
+}
+
+// "http /health every 2s, timeout 1s, rise 2 fall 2", and the keys that are not their default.
+std::string describe_check(const vsnat::cp::HealthCheck& c) {
+    using namespace vsnat::cp;
+    std::string out(check_type_name(c.type));
+    if (c.type == CheckType::http) {
+        out += " " + c.path;
+        out += c.expect_status == 200 ? "" : " expect " + std::to_string(c.expect_status);
+    } else if (c.type == CheckType::udp && !c.payload.empty()) {
+        out += " payload of " + std::to_string(c.payload.size()) + " bytes";
+    } else if (c.type == CheckType::exec) {
+        for (const std::string& argument : c.command) {  // quoted when a space is in it
+            const bool quote = argument.find(' ') != std::string::npos;
+            out += quote ? " '" + argument + "'" : " " + argument;
+        }
+    }
+    out += c.port == 0 ? "" : " port " + std::to_string(c.port);
+    out += " every " + format_duration_ms(c.interval_ms) + ", timeout " +
+           format_duration_ms(c.timeout_ms) + ", rise " + std::to_string(c.rise) + " fall " +
+           std::to_string(c.fall);
+    out += c.start_down ? ", start down" : "";
+    out += c.passive ? ", passive" : "";
+    return out;
+}
+
+// What a real server's check changes of its service's, briefly ("port 8081, rise 3"); the whole
+// check when its type is another; empty when it is the same.
+std::string check_difference(const vsnat::cp::HealthCheck& service,
+                             const vsnat::cp::HealthCheck& own) {
+    using vsnat::cp::format_duration_ms;
+    if (own.type != service.type) {
+        return describe_check(own);
+    }
+    std::vector<std::string> parts;
+    const auto differs = [&parts](bool differ, const std::string& what) {
+        if (differ) {
+            parts.push_back(what);
+        }
+    };
+    differs(own.interval_ms != service.interval_ms,
+            "interval " + format_duration_ms(own.interval_ms));
+    differs(own.timeout_ms != service.timeout_ms, "timeout " + format_duration_ms(own.timeout_ms));
+    differs(own.rise != service.rise, "rise " + std::to_string(own.rise));
+    differs(own.fall != service.fall, "fall " + std::to_string(own.fall));
+    differs(own.port != service.port,
+            own.port == 0 ? "the server's port" : "port " + std::to_string(own.port));
+    differs(own.path != service.path, "path " + own.path);
+    differs(own.expect_status != service.expect_status,
+            "expect " + std::to_string(own.expect_status));
+    differs(own.payload != service.payload,
+            own.payload.empty() ? "no payload"
+                                : "payload of " + std::to_string(own.payload.size()) + " bytes");
+    differs(own.command != service.command, "its own command");
+    differs(own.start_down != service.start_down, own.start_down ? "start down" : "start up");
+    differs(own.passive != service.passive, own.passive ? "passive" : "not passive");
+    std::string out;
+    for (const std::string& part : parts) {
+        out += (out.empty() ? "" : ", ") + part;
+    }
+    return out;
+}
+
+// A real server's check, as the summary shows it after the server: "check none", what its
+// override changes, or nothing.
+std::string real_server_check(const vsnat::cp::Service& s, const vsnat::cp::RealServer& rs) {
+    if (!rs.health_check) {
+        return s.health_check ? " check none" : "";
+    }
+    const std::string own = s.health_check ? check_difference(*s.health_check, *rs.health_check)
+                                           : describe_check(*rs.health_check);
+    return own.empty() ? "" : " check " + own;
 }
 
 void print_summary(const vsnat::cp::Config& config, const std::string& path) {
@@ -59,9 +132,25 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
         std::printf("  service %s %s %s:%u %s%s\n", s.name.c_str(),
                     std::string(protocol_name(s.protocol)).c_str(), format_ipv4(s.vip).c_str(),
                     s.port, std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str());
+        bool checked = false;
         for (const RealServer& rs : s.real_servers) {
-            std::printf("    -> %s:%u weight %u\n", format_ipv4(rs.address).c_str(), rs.port,
-                        rs.weight);
+            checked = checked || rs.health_check.has_value();
+        }
+        const std::string on_down = "on_down " + std::string(on_down_name(s.on_down));
+        if (s.health_check) {
+            std::printf("    health_check %s; %s\n", describe_check(*s.health_check).c_str(),
+                        on_down.c_str());
+        } else if (checked) {
+            std::printf("    health_check only the real servers' own; %s\n", on_down.c_str());
+        }
+        if (s.sorry_server) {
+            const uint16_t port = s.sorry_server->port != 0 ? s.sorry_server->port : s.port;
+            std::printf("    sorry_server %s:%u\n", format_ipv4(s.sorry_server->address).c_str(),
+                        port);
+        }
+        for (const RealServer& rs : s.real_servers) {
+            std::printf("    -> %s:%u weight %u%s\n", format_ipv4(rs.address).c_str(), rs.port,
+                        rs.weight, real_server_check(s, rs).c_str());
         }
     }
 }

@@ -17,6 +17,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <istream>
@@ -51,6 +52,15 @@ constexpr std::array kProtocols{Choice<Protocol>{"tcp", Protocol::tcp},
                                 Choice<Protocol>{"udp", Protocol::udp}};
 constexpr std::array kHelpers{Choice<Helper>{"none", Helper::none},
                               Choice<Helper>{"ftp", Helper::ftp}};
+constexpr std::array kCheckTypes{
+    Choice<CheckType>{"tcp", CheckType::tcp}, Choice<CheckType>{"http", CheckType::http},
+    Choice<CheckType>{"udp", CheckType::udp}, Choice<CheckType>{"exec", CheckType::exec}};
+constexpr std::array kOnDowns{Choice<OnDown>{"quiesce", OnDown::quiesce},
+                              Choice<OnDown>{"drop", OnDown::drop}};
+// `start`: whether a checked server starts down (true) or up.
+constexpr std::array kCheckStarts{Choice<bool>{"up", false}, Choice<bool>{"down", true}};
+// YAML 1.2's core booleans only: "yes", "on" and "True" are typos here, not booleans.
+constexpr std::array kBooleans{Choice<bool>{"true", true}, Choice<bool>{"false", false}};
 constexpr std::array kSchedulers{
     Choice<Scheduler>{"rr", Scheduler::rr},   Choice<Scheduler>{"wrr", Scheduler::wrr},
     Choice<Scheduler>{"lc", Scheduler::lc},   Choice<Scheduler>{"wlc", Scheduler::wlc},
@@ -116,6 +126,26 @@ std::optional<uint32_t> parse_duration(std::string_view text, uint32_t min) {
     constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
     auto count = parse_uint(text, 0, kMax);
     if (!count || *count * unit > kMax || *count * unit < min) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(*count * unit);
+}
+
+// A check's interval or timeout, in milliseconds: "500ms", or as parse_duration reads it ("2s",
+// "1m", a bare number of seconds); within [min_ms, max_ms].
+std::optional<uint32_t> parse_duration_ms(std::string_view text, uint64_t min_ms, uint64_t max_ms) {
+    constexpr std::array<std::pair<std::string_view, uint64_t>, 5> kUnits{
+        {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
+    uint64_t unit = 1000;
+    for (auto [suffix, milliseconds] : kUnits) {
+        if (text.ends_with(suffix)) {
+            unit = milliseconds;
+            text.remove_suffix(suffix.size());
+            break;
+        }
+    }
+    auto count = parse_uint(text, 0, std::numeric_limits<uint32_t>::max());
+    if (!count || *count * unit < min_ms || *count * unit > max_ms) {
         return std::nullopt;
     }
     return static_cast<uint32_t>(*count * unit);
@@ -519,6 +549,11 @@ class FirstSeen {
         return inserted ? std::nullopt : std::optional<int>(it->second);
     }
     bool contains(const Key& key) const { return lines_.contains(key); }
+    /// The line `key` was recorded at, if it was.
+    std::optional<int> line_of(const Key& key) const {
+        auto it = lines_.find(key);
+        return it == lines_.end() ? std::nullopt : std::optional<int>(it->second);
+    }
 
   private:
     std::map<Key, int> lines_;
@@ -568,11 +603,52 @@ constexpr std::array<std::string_view, 3> kTableShareKeys{"protocol", "source_pr
 constexpr std::array<std::string_view, 7> kInterfaceKeys{"name", "device", "address",    "gateway",
                                                          "mtu",  "kernel", "kernel_type"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
-constexpr std::array<std::string_view, 10> kServiceKeys{
-    "name",   "protocol",     "vip",  "port", "scheduler", "persistence", "persistence_netmask",
-    "helper", "real_servers", "drain"};
-constexpr std::array<std::string_view, 5> kRealServerKeys{"address", "port", "weight",
-                                                          "max_connections", "min_connections"};
+constexpr std::array<std::string_view, 13> kServiceKeys{
+    "name", "protocol", "vip", "port", "scheduler", "persistence", "persistence_netmask", "helper",
+    "real_servers", "drain",
+    // what becomes of it when its real servers fail their checks
+    "health_check", "on_down", "sorry_server"};
+constexpr std::array<std::string_view, 6> kRealServerKeys{
+    "address", "port", "weight", "max_connections", "min_connections", "health_check"};
+constexpr std::array<std::string_view, 2> kSorryServerKeys{"address", "port"};
+
+// The keys of a `health_check` that every check type takes...
+constexpr std::array<std::string_view, 8> kCheckKeys{"type", "interval", "timeout", "rise",
+                                                     "fall", "port",     "start",   "passive"};
+// ... and those of one type only: whether that type needs it, and how long its list may be.
+struct CheckTypeKey {
+    std::string_view name;
+    CheckType type;
+    bool required;
+    uint32_t list_limit;  // 0: a single value
+};
+constexpr std::array<CheckTypeKey, 4> kCheckTypeKeys{{
+    {"path", CheckType::http, true, 0},
+    {"expect_status", CheckType::http, false, 0},
+    {"payload", CheckType::udp, false, 0},
+    {"command", CheckType::exec, true, kMaxCheckArguments},
+}};
+constexpr auto kHealthCheckKeys = [] {
+    std::array<std::string_view, kCheckKeys.size() + kCheckTypeKeys.size()> keys{};
+    std::copy(kCheckKeys.begin(), kCheckKeys.end(), keys.begin());
+    for (size_t i = 0; i < kCheckTypeKeys.size(); ++i) {
+        keys[kCheckKeys.size() + i] = kCheckTypeKeys[i].name;
+    }
+    return keys;
+}();
+// The most nodes under one `health_check` mapping: its keys and values, and its lists' entries,
+// for the type that has most.
+constexpr uint64_t kMostCheckNodes = [] {
+    uint64_t most = 0;
+    for (const auto& type : kCheckTypes) {
+        uint64_t nodes = kCheckKeys.size() * 2;
+        for (const CheckTypeKey& key : kCheckTypeKeys) {
+            nodes += key.type == type.value ? 2 + key.list_limit : 0;
+        }
+        most = std::max(most, nodes);
+    }
+    return most;
+}();
 
 constexpr std::array<std::pair<std::string_view, uint32_t Timeouts::*>, 11> kTimeoutFields{{
     {"tcp_syn", &Timeouts::tcp_syn},
@@ -596,12 +672,14 @@ constexpr auto kTimeoutKeys = [] {
 }();
 
 // kMaxYamlNodes counts the keys each mapping may have.
-static_assert(kMaxYamlNodes == 1 + kTopKeys.size() * 2 + kTimeoutKeys.size() * 2 +
-                                   kTableShareKeys.size() * 2 + kMaxEalArguments +
-                                   kMaxInterfaces * (1 + kInterfaceKeys.size() * 2) +
-                                   kMaxNeighbors * (1 + kNeighborKeys.size() * 2) +
-                                   kMaxServices * (1 + kServiceKeys.size() * 2) +
-                                   kMaxRealServers * (1 + kRealServerKeys.size() * 2));
+static_assert(kMaxCheckNodes == kMostCheckNodes);
+static_assert(kMaxYamlNodes ==
+              1 + kTopKeys.size() * 2 + kTimeoutKeys.size() * 2 + kTableShareKeys.size() * 2 +
+                  kMaxEalArguments + kMaxInterfaces * (1 + kInterfaceKeys.size() * 2) +
+                  kMaxNeighbors * (1 + kNeighborKeys.size() * 2) +
+                  kMaxServices * (1 + kServiceKeys.size() * 2 + kMostCheckNodes +
+                                  kSorryServerKeys.size() * 2) +
+                  kMaxRealServers * (1 + kRealServerKeys.size() * 2 + kMostCheckNodes));
 
 // Linux's limits: an interface name is shorter than IFNAMSIZ (16); a network namespace is a file
 // under /run/netns.
@@ -614,11 +692,55 @@ constexpr uint64_t kMaxPacketBuffers = 1u << 28;
 constexpr uint64_t kMaxRejectRate = 1'000'000;
 constexpr uint64_t kMaxWeight = 65535;
 constexpr uint64_t kMaxThreshold = 1ULL << 31;
+// A check's interval (and timeout, which is at most the interval): from 100 ms, so that probes
+// stay a trickle on the control path, to an hour.
+constexpr uint64_t kMinCheckMs = 100;
+constexpr uint64_t kMaxCheckMs = 3'600'000;
+constexpr uint64_t kMaxCheckCount = 100;  // rise, fall
+// Where execvp looks when PATH is unset (glibc's default, without the working directory).
+constexpr const char* kDefaultPath = "/bin:/usr/bin";
 
 template <typename T, typename V>
 void assign_if(T& to, const std::optional<V>& value) {
     if (value) {
         to = static_cast<T>(*value);
+    }
+}
+
+// One `health_check` mapping as written, the service's or a real server's override: each value
+// it sets (nullopt when absent, or wrong and reported), and where it is.
+struct CheckLayer {
+    Field at;  // the `health_check` key and its mapping
+    std::optional<CheckType> type{};
+    std::optional<uint32_t> interval_ms{};
+    std::optional<uint32_t> timeout_ms{};
+    std::optional<uint64_t> rise{};
+    std::optional<uint64_t> fall{};
+    std::optional<uint16_t> port{};
+    std::optional<std::string> path{};
+    std::optional<uint64_t> expect_status{};
+    std::optional<std::string> payload{};
+    std::optional<std::vector<std::string>> command{};
+    std::optional<bool> start_down{};
+    std::optional<bool> passive{};
+};
+
+// Lays `layer`'s values over `check`: all of them, or (`common_only`) those of the keys every
+// check type takes.
+void lay_over(HealthCheck& check, const CheckLayer& layer, bool common_only) {
+    assign_if(check.type, layer.type);
+    assign_if(check.interval_ms, layer.interval_ms);
+    assign_if(check.timeout_ms, layer.timeout_ms);
+    assign_if(check.rise, layer.rise);
+    assign_if(check.fall, layer.fall);
+    assign_if(check.port, layer.port);
+    assign_if(check.start_down, layer.start_down);
+    assign_if(check.passive, layer.passive);
+    if (!common_only) {
+        assign_if(check.path, layer.path);
+        assign_if(check.expect_status, layer.expect_status);
+        assign_if(check.payload, layer.payload);
+        assign_if(check.command, layer.command);
     }
 }
 
@@ -668,6 +790,11 @@ class Loader {
     std::optional<uint32_t> percent(const Field& f);
     template <typename E, size_t N>
     std::optional<E> choice(const Field& f, const std::array<Choice<E>, N>& table);
+    std::optional<uint32_t> check_duration(const Field& f);
+    std::optional<std::string> http_path(const Field& f);
+    std::optional<std::string> payload(const Field& f);
+    std::optional<std::vector<std::string>> command(const Field& f);
+    bool check_program(const Field& f, const std::string& program);
 
     // Sections, in dependency order: interfaces before what is checked against them.
     void read_root(const Field& root);
@@ -679,13 +806,25 @@ class Loader {
     void read_table_shares(const Field& f);
     void read_service(const Field& item);
     bool read_service_values(const Node& n, Service& s);
-    void read_real_server(const Field& item, Service& s,
-                          FirstSeen<std::pair<Ipv4, uint16_t>>& seen);
+    void read_real_server(const Field& item, Service& s, FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+                          const std::optional<CheckLayer>& service_check,
+                          std::vector<Node>& checked_at);
+    std::optional<CheckLayer> read_check_layer(const Field& f);
+    HealthCheck resolve_check(const CheckLayer* base, const CheckLayer& top,
+                              std::string_view missing_type);
+    void read_real_server_check(const Field& f, const Service& s,
+                                const std::optional<CheckLayer>& service_check, RealServer& rs);
+    void read_down_policy(const Node& n, Service& s,
+                          const FirstSeen<std::pair<Ipv4, uint16_t>>& seen, bool checks_written);
+    void read_sorry_server(const Field& f, Service& s,
+                           const FirstSeen<std::pair<Ipv4, uint16_t>>& seen);
 
     // Cross-checks.
     void check_gateway(const Field& f, const Interface& i);
     void check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
-    void check_reachable(const Field& f, Ipv4 address);
+    void check_reachable(const Field& f, Ipv4 address, std::string_view what);
+    const Interface* route(Ipv4 address) const;
+    void check_probe_routes(const Service& s, const std::vector<Node>& checked_at);
     void check_service_unique(const Node& at, const Service& s);
     void read_persistence(const Node& n, Service& s);
     void read_thresholds(const Node& n, RealServer& rs);
@@ -908,6 +1047,104 @@ template <typename E, size_t N>
 std::optional<E> Loader::choice(const Field& f, const std::array<Choice<E>, N>& table) {
     return scalar(f, describe_choices(table),
                   [&](std::string_view t) { return parse_choice(table, t); });
+}
+
+std::optional<uint32_t> Loader::check_duration(const Field& f) {
+    return scalar(
+        f, "a duration of 100ms..1h (like 500ms, 2s, 1m; a bare number is seconds)",
+        [](std::string_view t) { return parse_duration_ms(t, kMinCheckMs, kMaxCheckMs); });
+}
+
+// The path of an http check's GET: it goes into the request line as it is, so it must start
+// with '/' and hold no space (which would end it) and no control character.
+std::optional<std::string> Loader::http_path(const Field& f) {
+    std::optional<std::string> value = text(f);
+    if (value && ((*value)[0] != '/' || value->find(' ') != std::string::npos ||
+                  has_control_character(*value))) {
+        fail(f, f.subject +
+                    " must be an HTTP path: '/' first, no spaces or control characters, got '" +
+                    printable(*value) + "'");
+        return std::nullopt;
+    }
+    return value;
+}
+
+// A udp check's datagram: any bytes (YAML's "\x00" escapes write binary), possibly none.
+std::optional<std::string> Loader::payload(const Field& f) {
+    auto value =
+        scalar(f, "a string", [](std::string_view t) { return std::optional<std::string>(t); });
+    if (value && value->size() > kMaxCheckPayloadBytes) {
+        fail(f, f.subject + " must be at most " + std::to_string(kMaxCheckPayloadBytes) +
+                    " bytes (one datagram), got " + std::to_string(value->size()));
+        return std::nullopt;
+    }
+    return value;
+}
+
+// An exec check's argv: the program and its arguments, each a string without control
+// characters (a NUL would cut it short), and a program that can be run.
+std::optional<std::vector<std::string>> Loader::command(const Field& f) {
+    const std::vector<Field> arguments =
+        items(f, "command", "argument, the program", kMaxCheckArguments, "arguments in 'command'");
+    size_t written = 0;
+    for ([[maybe_unused]] const Node& argument : f.value.items()) {
+        ++written;
+    }
+    bool read = !arguments.empty() && written == arguments.size();  // none past the limit
+    std::vector<std::string> argv;
+    for (const Field& argument : arguments) {
+        std::optional<std::string> value = name_text(argument);
+        read = read && value.has_value();
+        argv.push_back(value.value_or(""));
+    }
+    if (!arguments.empty() && !argv[0].empty() && !check_program(arguments[0], argv[0])) {
+        read = false;
+    }
+    return read ? std::optional(std::move(argv)) : std::nullopt;
+}
+
+// Whether `program` can be run as the checker will run it: an absolute path, or a name looked up
+// in PATH as execvp does (only PATH's absolute directories: vsnatd's working directory is not
+// the operator's). Says why not at `f`.
+bool Loader::check_program(const Field& f, const std::string& program) {
+    const std::string cannot = "cannot run " + quote(printable(program)) + ": ";
+    if (program.find('/') != std::string::npos && program.front() != '/') {
+        fail(f, cannot + "a program must be an absolute path, or a name looked up in PATH");
+        return false;
+    }
+    const auto runnable = [](const std::string& file, std::string* why) {
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0) {
+            *why = std::strerror(errno);
+        } else if (!S_ISREG(st.st_mode)) {
+            *why = "not a regular file";
+        } else if (::access(file.c_str(), X_OK) != 0) {
+            *why = "not executable";
+        } else {
+            return true;
+        }
+        return false;
+    };
+    std::string why;
+    if (program.front() == '/') {
+        if (runnable(program, &why)) {
+            return true;
+        }
+        fail(f, cannot + why);
+        return false;
+    }
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path != nullptr ? path : kDefaultPath;
+    while (!dirs.empty()) {
+        const std::string_view dir = dirs.substr(0, dirs.find(':'));
+        dirs.remove_prefix(std::min(dirs.size(), dir.size() + 1));
+        if (!dir.empty() && dir.front() == '/' &&
+            runnable(std::string(dir) + "/" + program, &why)) {
+            return true;
+        }
+    }
+    fail(f, cannot + "no executable file of that name in PATH");
+    return false;
 }
 
 LoadResult Loader::load(const std::string& text, const StopCheck& stop) {
@@ -1155,16 +1392,77 @@ void Loader::read_service(const Field& item) {
     const Node& n = item.value;
     Service s;
     bool key_complete = read_service_values(n, s);
+    const Field check_field = field(n, "health_check");
+    std::optional<CheckLayer> check = read_check_layer(check_field);
+    if (check) {
+        s.health_check = resolve_check(nullptr, *check, "");
+    } else if (check_field.present()) {
+        check = CheckLayer{check_field};  // wrong, and reported: it lays nothing over
+    }
     FirstSeen<std::pair<Ipv4, uint16_t>> seen;
+    std::vector<Node> checked_at;  // per real server, where its check is written
     Field servers = required(n, "real_servers", "service");
     for (const Field& server : items(servers, "real_servers", "real server", kMaxRealServers,
                                      "real servers in one service")) {
-        read_real_server(server, s, seen);
+        read_real_server(server, s, seen, check, checked_at);
     }
+    bool checks_written = check_field.present();
+    for (const Node& server : servers.value.items()) {
+        checks_written = checks_written || field(server, "health_check").value.is_map();
+    }
+    read_down_policy(n, s, seen, checks_written);
+    check_probe_routes(s, checked_at);
     if (key_complete) {  // a half-read key would report false duplicates
         check_service_unique(n, s);
     }
     config_.services.push_back(std::move(s));
+}
+
+// `on_down` and `sorry_server`: what the service does when its real servers go down, which
+// only a health check can make them.
+void Loader::read_down_policy(const Node& n, Service& s,
+                              const FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+                              bool checks_written) {
+    const Field on_down = field(n, "on_down");
+    const Field sorry = field(n, "sorry_server");
+    assign_if(s.on_down, choice(on_down, kOnDowns));
+    read_sorry_server(sorry, s, seen);
+    for (const Field* f : {&on_down, &sorry}) {
+        if (f->present() && !checks_written) {
+            fail(*f, f->subject +
+                         " needs a health check (the service's or a real server's): without one "
+                         "no real server is ever down");
+        }
+    }
+}
+
+// `sorry_server: {address, port}`: reached like a real server, and not one of this service's.
+void Loader::read_sorry_server(const Field& f, Service& s,
+                               const FirstSeen<std::pair<Ipv4, uint16_t>>& seen) {
+    if (!check_map(f, "sorry_server", kSorryServerKeys)) {
+        return;
+    }
+    const Field address_field = required(f.value, "address", "sorry_server");
+    const Field port_field = field(f.value, "port");
+    const std::optional<Ipv4> address_value = address(address_field);
+    const std::optional<uint16_t> port_value = port(port_field);
+    if (address_value) {
+        check_not_own_address(address_field, *address_value, "sorry server");
+        check_reachable(address_field, *address_value, "sorry server");
+    }
+    if (!address_value || port_value.has_value() != port_field.present()) {
+        return;
+    }
+    const SorryServer sorry{*address_value, port_value.value_or(0)};
+    const uint16_t sorry_port = sorry.port != 0 ? sorry.port : s.port;
+    if (sorry_port != 0) {  // 0: the service's port is wrong, and reported
+        if (auto line = seen.line_of(std::pair{sorry.address, sorry_port})) {
+            fail(f, "sorry server " + format_endpoint(sorry.address, sorry_port) +
+                        " is a real server of service " + quote(s.name) + " (line " +
+                        std::to_string(*line) + ")");
+        }
+    }
+    s.sorry_server = sorry;
 }
 
 // Returns whether the service's identity (protocol, vip, port) was read completely.
@@ -1227,7 +1525,9 @@ void Loader::check_service_unique(const Node& at, const Service& s) {
 }
 
 void Loader::read_real_server(const Field& item, Service& s,
-                              FirstSeen<std::pair<Ipv4, uint16_t>>& seen) {
+                              FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+                              const std::optional<CheckLayer>& service_check,
+                              std::vector<Node>& checked_at) {
     if (!check_map(item, "real server", kRealServerKeys)) {
         return;
     }
@@ -1247,13 +1547,114 @@ void Loader::read_real_server(const Field& item, Service& s,
     }
     if (address_value) {
         check_not_own_address(address_field, rs.address, "real server");
-        check_reachable(address_field, rs.address);
+        check_reachable(address_field, rs.address, "real server");
     }
     if (address_value && rs.port != 0) {
         unique(seen, std::pair{rs.address, rs.port}, n,
                "duplicate real server " + format_endpoint(rs.address, rs.port));
     }
-    s.real_servers.push_back(rs);
+    const Field check_field = field(n, "health_check");
+    read_real_server_check(check_field, s, service_check, rs);
+    const Node written = check_field.present() ? check_field.key
+                         : service_check       ? service_check->at.key
+                                               : Node();
+    checked_at.push_back(address_value ? written : Node());
+    s.real_servers.push_back(std::move(rs));
+}
+
+// A real server's `health_check`: absent, the service's; `none`, no check; a mapping, laid over
+// the service's check key by key, or a whole check of its own when the service has none.
+void Loader::read_real_server_check(const Field& f, const Service& s,
+                                    const std::optional<CheckLayer>& service_check,
+                                    RealServer& rs) {
+    if (!f.present()) {
+        rs.health_check = s.health_check;
+    } else if (f.value.is_scalar() && f.value.scalar() == "none") {
+        rs.health_check.reset();
+    } else if (!f.value.is_map()) {
+        fail(f, f.subject + " must be a mapping or none, got " + describe(f.value));
+    } else if (std::optional<CheckLayer> layer = read_check_layer(f)) {
+        const CheckLayer* base = service_check ? &*service_check : nullptr;
+        rs.health_check = resolve_check(
+            base, *layer, " (service " + quote(s.name) + " has no health_check to lay it over)");
+    }
+}
+
+// The values of one `health_check` mapping, each checked on its own.
+std::optional<CheckLayer> Loader::read_check_layer(const Field& f) {
+    if (!check_map(f, "health_check", kHealthCheckKeys)) {
+        return std::nullopt;
+    }
+    const Node& n = f.value;
+    CheckLayer layer{f};
+    layer.type = choice(field(n, "type"), kCheckTypes);
+    layer.interval_ms = check_duration(field(n, "interval"));
+    layer.timeout_ms = check_duration(field(n, "timeout"));
+    layer.rise = integer(field(n, "rise"), 1, kMaxCheckCount);
+    layer.fall = integer(field(n, "fall"), 1, kMaxCheckCount);
+    layer.port = port(field(n, "port"));
+    layer.path = http_path(field(n, "path"));
+    layer.expect_status = integer(field(n, "expect_status"), 100, 599);
+    layer.payload = payload(field(n, "payload"));
+    layer.command = command(field(n, "command"));
+    layer.start_down = choice(field(n, "start"), kCheckStarts);
+    layer.passive = choice(field(n, "passive"), kBooleans);
+    return layer;
+}
+
+// The check `top` makes: laid over `base` (the service's check, for a real server's override)
+// or over the defaults. Checks what only the whole can tell: a key of another type, a key the
+// type needs, a timeout longer than the interval; each reported where `top` writes it (what
+// `base` writes alone was reported when `base` was read). `missing_type` ends the message for
+// a check without a type.
+HealthCheck Loader::resolve_check(const CheckLayer* base, const CheckLayer& top,
+                                  std::string_view missing_type) {
+    const Node& n = top.at.value;
+    // An override of another type keeps only the service's keys every type takes, and must
+    // say whatever its own type needs.
+    const bool retyped = base != nullptr && top.type && base->type != top.type;
+    const bool whole = base == nullptr || (retyped && base->type);
+    HealthCheck check;
+    if (base != nullptr) {
+        lay_over(check, *base, retyped);
+    }
+    lay_over(check, top, false);
+    const std::optional<CheckType> type = top.type ? top.type : base ? base->type : std::nullopt;
+    if (!type) {  // missing, or wrong and reported
+        if (base == nullptr && !field(n, "type").present()) {
+            fail(n, "missing key 'type' in health_check" + std::string(missing_type));
+        }
+        return check;
+    }
+    for (const CheckTypeKey& key : kCheckTypeKeys) {
+        const Field f = field(n, key.name);
+        if (f.present() && key.type != *type) {
+            fail(f.key, f.subject + " is for " + std::string(name_of(kCheckTypes, key.type)) +
+                            " checks, not " + std::string(name_of(kCheckTypes, *type)));
+        } else if (!f.present() && key.required && key.type == *type && whole) {
+            fail(n, "missing key '" + std::string(key.name) + "' in health_check (" +
+                        std::string(name_of(kCheckTypes, *type)) + " checks need it)");
+        }
+    }
+    const Field interval = field(n, "interval");
+    const Field timeout = field(n, "timeout");
+    // A wrong interval or timeout, reported already, leaves nothing to compare.
+    const auto unread = [this](const CheckLayer& layer) {
+        return layer.interval_ms.has_value() != field(layer.at.value, "interval").present() ||
+               layer.timeout_ms.has_value() != field(layer.at.value, "timeout").present();
+    };
+    if (check.timeout_ms > check.interval_ms && !unread(top) && !(base && unread(*base))) {
+        if (timeout.present()) {
+            fail(timeout, "'timeout' (" + format_duration_ms(check.timeout_ms) +
+                              ") must not be longer than 'interval' (" +
+                              format_duration_ms(check.interval_ms) + ")");
+        } else if (interval.present()) {
+            fail(interval, "'interval' (" + format_duration_ms(check.interval_ms) +
+                               ") must not be shorter than 'timeout' (" +
+                               format_duration_ms(check.timeout_ms) + ")");
+        }
+    }
+    return check;
 }
 
 void Loader::read_thresholds(const Node& n, RealServer& rs) {
@@ -1286,14 +1687,47 @@ void Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_vie
     }
 }
 
-void Loader::check_reachable(const Field& f, Ipv4 address) {
+void Loader::check_reachable(const Field& f, Ipv4 address, std::string_view what) {
+    if (interfaces_complete_ && route(address) == nullptr) {
+        fail(f, std::string(what) + " " + format_ipv4(address) +
+                    " is in no interface's prefix and no interface has a gateway");
+    }
+}
+
+// The interface the dataplane sends to `address` through (dp::Snapshot::route): the first whose
+// prefix holds it, else the first with a gateway; null for none.
+const Interface* Loader::route(Ipv4 address) const {
+    for (const Interface& i : config_.interfaces) {
+        if (in_prefix(i, address)) {
+            return &i;
+        }
+    }
+    for (const Interface& i : config_.interfaces) {
+        if (i.gateway) {
+            return &i;
+        }
+    }
+    return nullptr;
+}
+
+// Probes are sockets in kernel_netns, and leave through the kernel mirror of the interface that
+// reaches the real server: without one they would go nowhere, or out of the wrong port. Said
+// once per service, where the first such server's check is written.
+void Loader::check_probe_routes(const Service& s, const std::vector<Node>& checked_at) {
     if (!interfaces_complete_) {
         return;
     }
-    auto routes = [&](const Interface& i) { return i.gateway || in_prefix(i, address); };
-    if (std::none_of(config_.interfaces.begin(), config_.interfaces.end(), routes)) {
-        fail(f, "real server " + format_ipv4(address) +
-                    " is in no interface's prefix and no interface has a gateway");
+    for (size_t i = 0; i < s.real_servers.size(); ++i) {
+        const RealServer& rs = s.real_servers[i];
+        const Interface* out =
+            rs.health_check && checked_at[i].is_defined() ? route(rs.address) : nullptr;
+        if (out != nullptr && out->kernel.empty()) {
+            fail(checked_at[i], "health checks of service " + quote(s.name) +
+                                    " need a kernel mirror on interface " + quote(out->name) +
+                                    " (kernel:), which reaches " + format_ipv4(rs.address) +
+                                    ": the probes leave from kernel_netns");
+            return;
+        }
     }
 }
 
@@ -1436,6 +1870,25 @@ std::string_view reverse_path_name(ReversePath r) {
 
 std::string_view kernel_type_name(KernelType t) {
     return name_of(kKernelTypes, t);
+}
+
+std::string_view check_type_name(CheckType t) {
+    return name_of(kCheckTypes, t);
+}
+
+std::string_view on_down_name(OnDown o) {
+    return name_of(kOnDowns, o);
+}
+
+std::string format_duration_ms(uint32_t milliseconds) {
+    constexpr std::array<std::pair<uint32_t, const char*>, 3> kUnits{
+        {{3'600'000, "h"}, {60'000, "m"}, {1000, "s"}}};
+    for (auto [unit, suffix] : kUnits) {
+        if (milliseconds != 0 && milliseconds % unit == 0) {
+            return std::to_string(milliseconds / unit) + suffix;
+        }
+    }
+    return std::to_string(milliseconds) + "ms";
 }
 
 std::string format_ipv4(Ipv4 address) {

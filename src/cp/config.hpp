@@ -94,7 +94,8 @@ enum class CheckType : uint8_t { tcp, http, udp, exec };
 enum class OnDown : uint8_t { quiesce, drop };
 
 /// A health check as it applies to one real server: the service's `health_check` with the real
-/// server's override laid over it.
+/// server's override laid over it (a key of the override replaces the service's; an override of
+/// another type keeps only the service's keys every type has).
 struct HealthCheck {
     CheckType type = CheckType::tcp;
     uint32_t interval_ms = 2000;
@@ -107,7 +108,7 @@ struct HealthCheck {
     std::string payload;               // udp: the datagram sent (may be empty)
     std::vector<std::string> command;  // exec: argv; %address and %port replaced
     bool start_down = false;           // `start: down`: down until `rise` successes
-    bool passive = false;              // also watch the server's answers to SYNs
+    bool passive = false;              // also watch whether the server answers new connections
 
     bool operator==(const HealthCheck&) const = default;
     auto operator<=>(const HealthCheck&) const = default;  // the health checker's map key
@@ -147,6 +148,9 @@ struct Service {
     OnDown on_down = OnDown::quiesce;
     std::optional<SorryServer> sorry_server{};
     std::vector<RealServer> real_servers;
+    /// The service's own `health_check`, as written with the defaults; what each real server
+    /// gets is its RealServer::health_check. Kept for `vsnatd --check` and the logs.
+    std::optional<HealthCheck> health_check{};
 };
 
 /// The longest persistence: templates' expiries are compared on a 32-bit millisecond clock.
@@ -156,7 +160,8 @@ constexpr uint32_t kMaxPersistence = 24 * 86400;
 // a mistaken or hostile file can cost, and none is below what the dataplane can hold.
 
 /// Bytes in the file. A file of 65,535 services, each with one real server, weighs 11 MB
-/// written one key a line, 22 MB with every optional key: this leaves room for comments.
+/// written one key a line, 22 MB with every optional key but the health checks' (which YAML
+/// aliases repeat for 1 MB more): this leaves room for comments.
 constexpr size_t kMaxFileBytes = size_t{32} << 20;
 /// Real servers in all services together: each gets a 16-bit id, and a reload needs one free.
 constexpr uint32_t kMaxRealServers = 65535;
@@ -172,14 +177,23 @@ constexpr uint32_t kMaxEalArguments = 256;
 /// Bytes in a service name: vsnatctl reads names over DPDK 22.11 telemetry, which cuts strings
 /// at RTE_TEL_MAX_STRING_LEN (128) bytes with their NUL.
 constexpr size_t kMaxServiceNameBytes = 127;
+/// Arguments in a health check's `command`, the program included: far more than a check needs.
+constexpr uint32_t kMaxCheckArguments = 32;
+/// Bytes in a udp check's `payload`: one datagram, unfragmented on a 1500-byte link.
+constexpr size_t kMaxCheckPayloadBytes = 1400;
+/// Nodes under a `health_check` mapping at most: an exec check's 9 keys with their values and
+/// its command's arguments (the largest check: an http one has 10 keys and no list).
+constexpr uint64_t kMaxCheckNodes = 9 * 2 + kMaxCheckArguments;
 /// YAML nodes (values, lists and mappings; an alias counts as what it repeats): as many as the
 /// largest file the limits above allow has with every optional key written: the file's mapping
 /// with its 15 keys and their values, 11 timeouts, 3 table shares, and per entry of each list a
-/// mapping with its keys and values (an interface 7, a neighbor 3, a service 10, a real server
-/// 5). config.cpp checks these counts against the keys it reads.
+/// mapping with its keys and values (an interface 7, a neighbor 3, a service 13 with its
+/// health_check and its sorry_server's 2, a real server 6 with its health_check).
+/// config.cpp checks these counts against the keys it reads.
 constexpr uint64_t kMaxYamlNodes = 1 + 15 * 2 + 11 * 2 + 3 * 2 + kMaxEalArguments +
                                    kMaxInterfaces * (1 + 7 * 2) + kMaxNeighbors * (1 + 3 * 2) +
-                                   kMaxServices * (1 + 10 * 2) + kMaxRealServers * (1 + 5 * 2);
+                                   kMaxServices * (1 + 13 * 2 + kMaxCheckNodes + 2 * 2) +
+                                   kMaxRealServers * (1 + 6 * 2 + kMaxCheckNodes);
 /// Errors reported for one file; one more line says how many were left out.
 constexpr size_t kMaxErrors = 100;
 
@@ -259,6 +273,11 @@ std::string_view helper_name(Helper h);
 std::string_view idle_mode_name(IdleMode m);
 std::string_view reverse_path_name(ReversePath r);
 std::string_view kernel_type_name(KernelType t);
+std::string_view check_type_name(CheckType t);
+std::string_view on_down_name(OnDown o);
+
+/// A check's interval or timeout as the file may write it: "2s", "500ms", "1m", "1h"; any thread.
+std::string format_duration_ms(uint32_t milliseconds);
 
 /// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
 std::string format_ipv4(Ipv4 address);

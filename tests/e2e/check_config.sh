@@ -14,7 +14,9 @@
 #     4294967295 (288 GiB of connection tables) is refused, exit 1, with one "FILE: needs ...:
 #     this machine cannot run it" line (on a machine with less than 300 GiB available);
 #   - the kernel side's mistakes, each on its line; the summary names each kernel mirror, its
-#     interface and type, and kernel_netns.
+#     interface and type, and kernel_netns;
+#   - the summary shows each service's health check, on_down and sorry server, and after a real
+#     server `check none` or what its override changes (tests/unit/configs/good_full.yaml).
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -166,6 +168,29 @@ if ((CHECK_RC == 0)) && grep -qxF "$want" <<<"$CHECK_OUT"; then
   pass check-kernel-mirrors "$want"
 else
   fail check-kernel-mirrors "exit $CHECK_RC, want '$want', output: $CHECK_OUT"
+fi
+
+# The health checks in the summary: the service's, its sorry server, and the real servers'
+# differences from it.
+run_check tests/unit/configs/good_full.yaml
+want_lines=(
+  "    health_check udp payload of 6 bytes port 5300 every 500ms, timeout 200ms, rise 3 fall 4, start down, passive; on_down drop"
+  "    sorry_server 198.19.0.9:5353"
+  "    -> 198.19.0.2:53 weight 0"
+  "    -> 198.19.0.3:5353 weight 65535 check rise 1, no payload"
+  "    -> 203.0.113.7:53 weight 1 check none"
+  "    health_check http /health?full=1 expect 204 every 1m, timeout 30s, rise 2 fall 2; on_down quiesce"
+  "    sorry_server 198.19.0.9:53"
+)
+missing=""
+for line in "${want_lines[@]}"; do
+  grep -qxF -- "$line" <<<"$CHECK_OUT" || missing+=$'\n'"$line"
+done
+if ((CHECK_RC == 0)) && [[ -z $missing ]]; then
+  pass check-health-summary "${#want_lines[@]} lines: $(grep -c 'health_check' <<<"$CHECK_OUT") health_check lines"
+else
+  fail check-health-summary "exit $CHECK_RC, missing:$missing
+output: $CHECK_OUT"
 fi
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form

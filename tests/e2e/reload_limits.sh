@@ -4,7 +4,7 @@
 #   - a file over 32 MiB (the lab's config grown with comment lines, made here): `vsnatctl
 #     reload` exits 1 within 1 s with the one line "FILE: is N bytes, over the ... limit", and
 #     vsnatd's resident memory (VmRSS) does not grow;
-#   - a 10 MB file whose list of 5 million items passes the YAML node limit: refused within
+#   - a 20 MB file whose list of 10 million items passes the YAML node limit: refused within
 #     30 s at the node limit; vsnatd's memory grows while it reads (so the check can fail), and
 #     within 2 s of the refusal it is back within 32 MiB of what it was before;
 #   - wrk sees no error and the old configuration stays (the next 30 connections 10 : 20).
@@ -50,8 +50,8 @@ with open(base) as f:
 if kind == "oversized":  # comment lines to 33 MiB
     line = "# a comment line of sixty-four bytes, to make the file too big.\n"
     text += line * ((33 * 1024 * 1024 - len(text)) // len(line) + 1)
-elif kind == "nodes":  # one more key, a list of 5 million items: 10 MB
-    text += "eal_extra: [" + "1," * 4999999 + "1]\n"
+elif kind == "nodes":  # one more key, a list of 10 million items: 20 MB
+    text += "eal_extra: [" + "1," * 9999999 + "1]\n"
 elif kind in ("services", "mh"):  # 65,535 services (11 MB, seconds to read), or 2,000 mh
     count, scheduler = (65535, "wrr") if kind == "services" else (2000, "mh")
     text = text[:text.index("services:")] + "services:\n" + "".join(
@@ -115,7 +115,7 @@ memory_back oversized-memory "$before"
 
 write nodes
 before=$(rss_kb)
-reload_refused nodes-refused "$REFUSE_NODES_MS" "^$RUNNING:[0-9]+:[0-9]+: more than 2126227 YAML nodes"
+reload_refused nodes-refused "$REFUSE_NODES_MS" "^$RUNNING:[0-9]+:[0-9]+: more than 9466147 YAML nodes"
 if ((PEAK_KB > before + 2 * RSS_SLACK_KB)); then
   pass nodes-memory-grew "VmRSS $((before / 1024)) MiB, $((PEAK_KB / 1024)) MiB while reading"
 else

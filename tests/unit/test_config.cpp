@@ -242,7 +242,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.kernel_netns == "vsnat-kernel");
     CHECK(c.interfaces[0].kernel == "vsk-outside");
     CHECK(c.interfaces[0].kernel_type == KernelType::tap);
-    CHECK(c.interfaces[1].kernel.empty());
+    CHECK(c.interfaces[1].kernel == "vsk-inside");
 
     REQUIRE(c.neighbors.size() == 2);
     CHECK(c.neighbors[0].address == ip(198, 18, 0, 1));
@@ -285,6 +285,246 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.services[2].persistence == 900);
     CHECK(c.services[2].persistence_prefix == 32);  // the default
     CHECK(c.services[2].helper == Helper::ftp);
+}
+
+TEST_CASE("health checks: the service's, laid over by a real server's, or none", "[config]") {
+    Config c = accepted("configs/good_full.yaml");
+    const Service& dns = c.services[0];
+    HealthCheck udp;
+    udp.type = CheckType::udp;
+    udp.interval_ms = 500;
+    udp.timeout_ms = 200;
+    udp.rise = 3;
+    udp.fall = 4;
+    udp.port = 5300;
+    udp.payload = std::string("\0\x01ping", 6);
+    udp.start_down = true;
+    udp.passive = true;
+    CHECK(dns.health_check == udp);
+    CHECK(dns.on_down == OnDown::drop);
+    CHECK(dns.sorry_server == SorryServer{ip(198, 19, 0, 9), 5353});
+    CHECK(dns.real_servers[0].health_check == udp);  // the service's, as it is
+    HealthCheck overridden = udp;                    // two keys laid over it
+    overridden.payload.clear();
+    overridden.rise = 1;
+    CHECK(dns.real_servers[1].health_check == overridden);
+    CHECK_FALSE(dns.real_servers[2].health_check.has_value());  // `none`
+
+    const Service& dns_tcp = c.services[1];
+    HealthCheck http;
+    http.type = CheckType::http;
+    http.interval_ms = 60'000;  // 1m
+    http.timeout_ms = 30'000;   // a bare number: seconds
+    http.path = "/health?full=1";
+    http.expect_status = 204;
+    CHECK(dns_tcp.health_check == http);
+    CHECK(dns_tcp.on_down == OnDown::quiesce);                         // the default
+    CHECK(dns_tcp.sorry_server == SorryServer{ip(198, 19, 0, 9), 0});  // 0: the service's port
+    CHECK(dns_tcp.real_servers[0].health_check == http);
+    // Another type keeps the service's interval and timeout, and not its path or status.
+    HealthCheck exec;
+    exec.type = CheckType::exec;
+    exec.interval_ms = 60'000;
+    exec.timeout_ms = 30'000;
+    exec.command = {"sh", "-c", "exec nc -z -w 1 \"$0\" \"$1\"", "%address", "%port"};
+    CHECK(dns_tcp.real_servers[1].health_check == exec);
+
+    // No check of the service's: a real server's stands alone, with the defaults.
+    const Service& ftp = c.services[2];
+    CHECK_FALSE(ftp.health_check.has_value());
+    CHECK_FALSE(ftp.sorry_server.has_value());
+    HealthCheck tcp;
+    tcp.type = CheckType::tcp;
+    CHECK(ftp.real_servers[0].health_check == tcp);
+    CHECK(tcp.interval_ms == 2000);
+    CHECK(tcp.timeout_ms == 1000);
+    CHECK(tcp.rise == 2);
+    CHECK(tcp.fall == 2);
+    CHECK_FALSE(tcp.start_down);
+    CHECK_FALSE(tcp.passive);
+
+    // Without a health_check anywhere, nothing is checked.
+    Config minimal = accepted("configs/good_minimal.yaml");
+    CHECK_FALSE(minimal.services[0].health_check.has_value());
+    CHECK_FALSE(minimal.services[0].real_servers[0].health_check.has_value());
+    CHECK(minimal.services[0].on_down == OnDown::quiesce);
+}
+
+TEST_CASE("check intervals and timeouts: 100ms..1h, in milliseconds or the other forms",
+          "[config]") {
+    const auto check_of = [](const std::string& interval, const std::string& timeout) {
+        LoadResult r = load_config_text(
+            "interfaces: [{name: a, device: d, address: 10.0.0.1/8, kernel: vsk-a}]\n"
+            "services: [{name: s, protocol: tcp, vip: 10.0.0.2, port: 80, health_check: {type: "
+            "tcp, interval: " +
+                interval + ", timeout: " + timeout + "}, real_servers: [{address: 10.0.0.3}]}]\n",
+            "durations.yaml");
+        INFO(interval << " " << timeout);
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        return *r.config->services[0].health_check;
+    };
+    CHECK(check_of("100ms", "100ms").interval_ms == 100);
+    CHECK(check_of("1h", "60m").interval_ms == 3'600'000);
+    CHECK(check_of("1h", "60m").timeout_ms == 3'600'000);
+    CHECK(check_of("3600", "1500ms").interval_ms == 3'600'000);
+    CHECK(check_of("3600", "1500ms").timeout_ms == 1500);
+    CHECK(check_of("2s", "2000ms").timeout_ms == 2000);  // equal is fine
+
+    CHECK(format_duration_ms(500) == "500ms");
+    CHECK(format_duration_ms(1500) == "1500ms");
+    CHECK(format_duration_ms(2000) == "2s");
+    CHECK(format_duration_ms(90'000) == "90s");
+    CHECK(format_duration_ms(120'000) == "2m");
+    CHECK(format_duration_ms(3'600'000) == "1h");
+    CHECK(check_type_name(CheckType::exec) == "exec");
+    CHECK(on_down_name(OnDown::drop) == "drop");
+}
+
+TEST_CASE("health check values out of range or of the wrong kind", "[config]") {
+    const std::string duration =
+        "must be a duration of 100ms..1h (like 500ms, 2s, 1m; a bare number is seconds), got ";
+    const std::string path =
+        "must be an HTTP path: '/' first, no spaces or control characters, got ";
+    CHECK(errors_of("bad_health_values.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_values.yaml:10:14: 'on_down' must be one of quiesce, drop, got "
+              "'shutdown'",
+              "configs/bad_health_values.yaml:13:17: 'interval' " + duration + "'50ms'",
+              "configs/bad_health_values.yaml:14:16: 'timeout' " + duration + "'1.5s'",
+              "configs/bad_health_values.yaml:15:13: 'rise' must be an integer in 1..100, got '0'",
+              "configs/bad_health_values.yaml:16:13: 'fall' must be an integer in 1..100, got "
+              "'101'",
+              "configs/bad_health_values.yaml:17:13: 'port' must be an integer in 1..65535, got "
+              "'0'",
+              "configs/bad_health_values.yaml:18:13: 'path' " + path + "'health'",
+              "configs/bad_health_values.yaml:19:22: 'expect_status' must be an integer in "
+              "100..599, got '600'",
+              "configs/bad_health_values.yaml:20:14: 'start' must be one of up, down, got "
+              "'sideways'",
+              "configs/bad_health_values.yaml:21:16: 'passive' must be one of true, false, got "
+              "'yes'",
+              "configs/bad_health_values.yaml:22:7: unknown key 'retries' in health_check",
+              "configs/bad_health_values.yaml:29:26: 'type' must be one of tcp, http, udp, exec, "
+              "got 'icmp'",
+              "configs/bad_health_values.yaml:29:42: 'interval' " + duration + "'2h'",
+              "configs/bad_health_values.yaml:29:55: 'timeout' " + duration + "'0ms'",
+              "configs/bad_health_values.yaml:36:38: 'path' " + path + "'/a b'",
+              "configs/bad_health_values.yaml:36:61: 'expect_status' must be an integer in "
+              "100..599, got '99'",
+              "configs/bad_health_values.yaml:38:52: 'path' " + path + "'/\\x1b[31m'",
+              "configs/bad_health_values.yaml:39:52: 'rise' must be an integer in 1..100, got "
+              "'-1'",
+              "configs/bad_health_values.yaml:39:62: 'fall' must be an integer in 1..100, got "
+              "'1.0'"});
+    CHECK(errors_of("bad_health_payload.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_payload.yaml:9:40: 'payload' must be at most 1400 bytes (one "
+              "datagram), got 1401",
+              "configs/bad_health_payload.yaml:13:55: 'payload' must be a string, got a list",
+              "configs/bad_health_payload.yaml:14:46: 'payload' must be a string, got nothing"});
+}
+
+TEST_CASE("health check keys belong to their type; a type's own keys are needed", "[config]") {
+    CHECK(errors_of("bad_health_types.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_types.yaml:10:31: 'path' is for http checks, not tcp",
+              "configs/bad_health_types.yaml:10:40: 'expect_status' is for http checks, not tcp",
+              "configs/bad_health_types.yaml:10:69: 'timeout' (3s) must not be longer than "
+              "'interval' (2s)",
+              "configs/bad_health_types.yaml:18:7: missing key 'path' in health_check (http "
+              "checks need it)",
+              "configs/bad_health_types.yaml:19:7: 'payload' is for udp checks, not http",
+              "configs/bad_health_types.yaml:20:17: 'interval' (500ms) must not be shorter than "
+              "'timeout' (1s)",
+              "configs/bad_health_types.yaml:27:31: 'command' is for exec checks, not udp",
+              "configs/bad_health_types.yaml:27:74: 'timeout' (61s) must not be longer than "
+              "'interval' (1m)",
+              "configs/bad_health_types.yaml:34:19: missing key 'command' in health_check (exec "
+              "checks need it)",
+              "configs/bad_health_types.yaml:34:32: 'expect_status' is for http checks, not exec",
+              "configs/bad_health_types.yaml:41:19: missing key 'type' in health_check"});
+}
+
+TEST_CASE("an exec check's command: 1 to 32 clean strings, a program that can be run", "[config]") {
+    CHECK(errors_of("bad_health_command.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_command.yaml:10:41: 'command' must list at least one argument, "
+              "the program",
+              "configs/bad_health_command.yaml:12:55: 'command' must be a list, got '/bin/sh'",
+              "configs/bad_health_command.yaml:13:56: cannot run '/nonexistent/vsnat-check': No "
+              "such file or directory",
+              "configs/bad_health_command.yaml:14:56: cannot run '/etc/passwd': not executable",
+              "configs/bad_health_command.yaml:15:56: cannot run '/tmp': not a regular file",
+              "configs/bad_health_command.yaml:16:56: cannot run 'bin/check-web': a program must "
+              "be an absolute path, or a name looked up in PATH",
+              "configs/bad_health_command.yaml:17:56: cannot run 'vsnat-no-such-check': no "
+              "executable file of that name in PATH",
+              "configs/bad_health_command.yaml:18:60: each entry of 'command' must not contain "
+              "control characters, got '-c\\x00'",
+              "configs/bad_health_command.yaml:18:68: each entry of 'command' must be a non-empty "
+              "string, got ''",
+              "configs/bad_health_command.yaml:18:72: each entry of 'command' must be a non-empty "
+              "string, got a list",
+              "configs/bad_health_command.yaml:21:68: more than 32 arguments in 'command'"});
+}
+
+TEST_CASE("a real server's health_check: none, or an override reported where it says it",
+          "[config]") {
+    CHECK(errors_of("bad_health_override.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_override.yaml:12:45: missing key 'command' in health_check "
+              "(exec checks need it)",
+              "configs/bad_health_override.yaml:13:57: 'path' is for http checks, not tcp",
+              "configs/bad_health_override.yaml:14:55: 'timeout' (3s) must not be longer than "
+              "'interval' (2s)",
+              "configs/bad_health_override.yaml:15:56: 'interval' (500ms) must not be shorter "
+              "than 'timeout' (1s)",
+              "configs/bad_health_override.yaml:16:46: 'payload' is for udp checks, not http",
+              "configs/bad_health_override.yaml:17:45: 'health_check' must be a mapping or none, "
+              "got 'off'",
+              "configs/bad_health_override.yaml:18:45: 'health_check' must be a mapping or none, "
+              "got a list",
+              "configs/bad_health_override.yaml:25:19: 'health_check' must be a mapping, got "
+              "'none'",
+              "configs/bad_health_override.yaml:33:45: missing key 'type' in health_check "
+              "(service 'alone' has no health_check to lay it over)",
+              "configs/bad_health_override.yaml:34:45: missing key 'path' in health_check (http "
+              "checks need it)",
+              "configs/bad_health_override.yaml:35:57: unknown key 'unknown' in health_check"});
+}
+
+TEST_CASE("a sorry server is reachable and not a real server; on_down needs a check", "[config]") {
+    const std::string needs =
+        "needs a health check (the service's or a real server's): without one no real server is "
+        "ever down";
+    CHECK(errors_of("bad_health_sorry.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_sorry.yaml:12:19: sorry server 198.19.0.3:80 is a real server "
+              "of service 'web' (line 15)",
+              "configs/bad_health_sorry.yaml:21:29: sorry server 203.0.113.9 is in no interface's "
+              "prefix and no interface has a gateway",
+              "configs/bad_health_sorry.yaml:21:54: unknown key 'weight' in sorry_server",
+              "configs/bad_health_sorry.yaml:29:29: sorry server 198.19.0.1 is the address of "
+              "interface 'inside'",
+              "configs/bad_health_sorry.yaml:29:47: 'port' must be an integer in 1..65535, got "
+              "'0'",
+              "configs/bad_health_sorry.yaml:37:19: 'sorry_server' must be a mapping, got "
+              "'198.19.0.9'",
+              "configs/bad_health_sorry.yaml:45:19: missing key 'address' in sorry_server",
+              "configs/bad_health_sorry.yaml:52:14: 'on_down' " + needs,
+              "configs/bad_health_sorry.yaml:53:19: 'sorry_server' " + needs});
+}
+
+TEST_CASE("checked real servers are reached through an interface with a kernel mirror",
+          "[config]") {
+    CHECK(errors_of("bad_health_mirror.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_mirror.yaml:12:5: health checks of service 'web' need a kernel "
+              "mirror on interface 'inside' (kernel:), which reaches 198.19.0.2: the probes leave "
+              "from kernel_netns",
+              "configs/bad_health_mirror.yaml:23:31: health checks of service 'dns' need a kernel "
+              "mirror on interface 'inside' (kernel:), which reaches 198.19.0.3: the probes leave "
+              "from kernel_netns"});
 }
 
 TEST_CASE("boundary values are accepted", "[config]") {
@@ -431,18 +671,18 @@ TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[co
         }
         return text + "]\n";
     };
-    CHECK(kMaxYamlNodes == 2126227);
+    CHECK(kMaxYamlNodes == 9466147);
     CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
           std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
     const std::string over = list_of(kMaxYamlNodes + 1);
     CHECK(texts(load_config_text(over, "nodes.yaml")) ==
           std::vector<std::string>{
               "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
-              ": more than 2126227 YAML nodes (an alias counts as what it repeats): more than "
+              ": more than 9466147 YAML nodes (an alias counts as what it repeats): more than "
               "any valid configuration has"});
     CHECK(errors_of("bad_alias_repeats.yaml") ==
           std::vector<std::string>{
-              "configs/bad_alias_repeats.yaml:5:8504: more than 2126227 YAML nodes (an alias "
+              "configs/bad_alias_repeats.yaml:5:37832: more than 9466147 YAML nodes (an alias "
               "counts as what it repeats): more than any valid configuration has"});
     CHECK(errors_of("bad_alias_recursive.yaml") ==
           std::vector<std::string>{
