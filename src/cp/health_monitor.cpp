@@ -10,20 +10,6 @@ namespace {
 // The passive check reads the counts this often: its detection is within this of `timeout`.
 constexpr uint64_t kPassiveSampleMs = 100;
 
-const char* check_type_name(CheckType t) {
-    switch (t) {
-        case CheckType::tcp:
-            return "tcp";
-        case CheckType::http:
-            return "http";
-        case CheckType::udp:
-            return "udp";
-        case CheckType::exec:
-            return "exec";
-    }
-    return "?";
-}
-
 }  // namespace
 
 CheckTarget HealthMonitor::target_of(const RealServer& rs) {
