@@ -7,7 +7,6 @@
 #include <deque>
 #include <optional>
 #include <string>
-#include <utility>
 
 namespace vsnat::cp {
 
@@ -18,9 +17,12 @@ struct HandshakeCounts {
     uint64_t refused = 0;      // resets to them
 };
 
-/// Watches one real server of one service. A connection counts as unanswered once `timeout_ms`
-/// has passed since it was made with no answer from the server since; a reset counts at once.
-/// Any SYN-ACK shows the server alive and starts the count again. Control thread only.
+/// Watches one real server of one service. The server is judged down when it has sent no
+/// SYN-ACK for `timeout_ms` and the connections made to it between 2 x timeout and timeout ago
+/// (old enough to have been answered) outnumber its SYN-ACKs of the last 2 x timeout by `fall`;
+/// or when it reset `fall` new connections since its last SYN-ACK. A server that answers, if
+/// late, or that answers newer connections, is not judged; a client that gave up before the
+/// answer weighs only within that window. Control thread only.
 class PassiveWatch {
   public:
     PassiveWatch(uint32_t fall, uint32_t timeout_ms) : fall_(fall), timeout_ms_(timeout_ms) {}
@@ -31,16 +33,19 @@ class PassiveWatch {
     std::optional<std::string> sample(uint64_t now_ms, const HandshakeCounts& counts);
 
   private:
-    // Connections made by `now_ms` that are old enough to have been answered.
-    uint64_t connections_before(uint64_t now_ms) const;
+    struct Sample {
+        uint64_t at_ms;
+        HandshakeCounts counts;
+    };
+    // The counts of the newest sample taken by `at_ms` (the oldest kept, if none was).
+    const HandshakeCounts& counts_at(uint64_t at_ms) const;
 
     uint32_t fall_;
     uint32_t timeout_ms_;
-    bool started_ = false;
-    HandshakeCounts base_{};  // at the start of the count
-    // (time, connections) of recent samples: the newest one at least timeout_ms old and those
-    // after it.
-    std::deque<std::pair<uint64_t, uint64_t>> history_;
+    uint64_t refused_base_ = 0;  // resets before the last SYN-ACK do not count
+    uint64_t last_answer_ms_ = 0;
+    // The samples of the last 2 x timeout, and the newest one before.
+    std::deque<Sample> history_;
 };
 
 }  // namespace vsnat::cp
