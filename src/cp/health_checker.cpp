@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -148,6 +149,8 @@ int child_main(void* p) {
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setpgid(0, 0);  // its own process group: a timeout kills the command and what it started
+    // Killed if the checker's thread, its parent, goes without reaping it (a crashed daemon).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int null = ::open("/dev/null", O_RDWR);
     if (null < 0) {
         args->error = errno;
@@ -623,8 +626,13 @@ void HealthChecker::Loop::read_response(Probe& probe, Clock::time_point now) {
 
 void HealthChecker::Loop::on_child(Probe& probe, Clock::time_point now) {
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(probe.fd), &info, WEXITED | WNOHANG | __WALL) != 0 ||
-        info.si_pid == 0) {
+    if (::waitid(P_PIDFD, static_cast<id_t>(probe.fd), &info, WEXITED | WNOHANG | __WALL) != 0) {
+        if (errno != EINTR) {  // ECHILD: reaped by someone else's waitpid(-1, __WALL)
+            finish(probe, false, "exec: waitid: " + errno_text(errno), now);
+        }
+        return;
+    }
+    if (info.si_pid == 0) {
         return;  // not exited yet (a spurious wake-up)
     }
     close_fd(probe.fd);
