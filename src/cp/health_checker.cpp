@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,6 +34,10 @@ using Clock = std::chrono::steady_clock;
 
 /// The most of an HTTP response read: its status line must be in it.
 constexpr size_t kMaxHttpResponse = 4096;
+/// How late the thread may wake for what is due: everything due within it is done in one
+/// wake-up (1,000 targets spread over a second would otherwise wake it 1,000 times a second to
+/// start one probe each). Starts and timeouts are that much late at most.
+constexpr std::chrono::milliseconds kTimerSlack{5};
 /// The stack an exec child runs on until execve: a few system calls deep.
 constexpr size_t kChildStackBytes = 64 * 1024;
 /// epoll data: the wake eventfd is 0, a probe is its target's id (from 1), and an abandoned
@@ -144,6 +149,8 @@ int child_main(void* p) {
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setpgid(0, 0);  // its own process group: a timeout kills the command and what it started
+    // Killed if the checker's thread, its parent, goes without reaping it (a crashed daemon).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int null = ::open("/dev/null", O_RDWR);
     if (null < 0) {
         args->error = errno;
@@ -211,6 +218,7 @@ class HealthChecker::Loop {
         uint64_t id = 0;
         Phase phase = Phase::idle;
         Clock::time_point due;  // the next start when idle, else the deadline: its schedule_ key
+        Clock::time_point planned;  // when the probe in flight was due to start
         Clock::time_point started;
         int fd = -1;     // the socket, or the child's pidfd
         pid_t pid = -1;  // the child (exec)
@@ -293,8 +301,11 @@ void HealthChecker::Loop::run() {
         int timeout_ms = -1;
         if (!schedule_.empty()) {
             const auto until = schedule_.begin()->first - Clock::now();
-            // Rounded up: waking before the due time would only wait again.
-            const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
+            // Rounded up (waking before the due time would only wait again), plus the slack.
+            const auto ms =
+                until <= Clock::duration::zero()
+                    ? 0
+                    : (std::chrono::ceil<std::chrono::milliseconds>(until) + kTimerSlack).count();
             timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, INT_MAX));
         }
         const int n =
@@ -387,6 +398,7 @@ void HealthChecker::Loop::close_fd(int& fd) {
 }
 
 void HealthChecker::Loop::start_probe(Probe& probe, Clock::time_point now) {
+    probe.planned = probe.due;
     probe.started = now;
     const std::chrono::milliseconds timeout(std::max<uint32_t>(probe.target.check.timeout_ms, 1));
     schedule(probe, now + timeout);
@@ -614,8 +626,13 @@ void HealthChecker::Loop::read_response(Probe& probe, Clock::time_point now) {
 
 void HealthChecker::Loop::on_child(Probe& probe, Clock::time_point now) {
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(probe.fd), &info, WEXITED | WNOHANG | __WALL) != 0 ||
-        info.si_pid == 0) {
+    if (::waitid(P_PIDFD, static_cast<id_t>(probe.fd), &info, WEXITED | WNOHANG | __WALL) != 0) {
+        if (errno != EINTR) {  // ECHILD: reaped by someone else's waitpid(-1, __WALL)
+            finish(probe, false, "exec: waitid: " + errno_text(errno), now);
+        }
+        return;
+    }
+    if (info.si_pid == 0) {
         return;  // not exited yet (a spurious wake-up)
     }
     close_fd(probe.fd);
@@ -629,14 +646,14 @@ void HealthChecker::Loop::on_child(Probe& probe, Clock::time_point now) {
 }
 
 // Ends the probe in flight: records its result, and the next starts one interval after this
-// one started (or now, if that is past).
+// one was due to (or now, if that is past): the slack does not make the schedule drift.
 void HealthChecker::Loop::finish(Probe& probe, bool ok, std::string reason, Clock::time_point now) {
     close_fd(probe.fd);
     probe.io.clear();
     probe.phase = Phase::idle;
     schedule_.erase({probe.due, probe.id});
     const std::chrono::milliseconds interval(std::max<uint32_t>(probe.target.check.interval_ms, 1));
-    schedule(probe, std::max(probe.started + interval, now));
+    schedule(probe, std::max(probe.planned + interval, now));
     owner_.record(probe.target, probe.id, ok, std::move(reason));
 }
 

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dirent.h>
@@ -821,6 +822,30 @@ TEST_CASE("stop kills and reaps the children in flight", "[health]") {
     hc.reset();
     CHECK(processes_with(marker) == 0);  // reaped before the destructor returned
     CHECK(zombie_children() == 0);
+}
+
+TEST_CASE("a child outlives no daemon that dies without stopping the checker", "[health]") {
+    if (!can_run()) {
+        return;
+    }
+    // A process that starts a checker (in its own namespace: the command only sleeps), waits
+    // for the child, and exits without destructors, as after kill -9.
+    const std::string seconds = sleep_seconds(5), marker = "sleep " + seconds + " ";
+    const pid_t daemon = fork();
+    REQUIRE(daemon >= 0);
+    if (daemon == 0) {
+        HealthChecker hc;
+        hc.set_targets({exec_target({"sleep", seconds}, 5000)});
+        std::string error;
+        const bool running =
+            hc.start(error) && eventually([&] { return processes_with(marker) == 1; });
+        _exit(running ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(daemon, &status, 0) == daemon);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(eventually([&] { return processes_with(marker) == 0; }));  // PR_SET_PDEATHSIG
 }
 
 TEST_CASE("the first probes of many targets are spread over one interval", "[health]") {
