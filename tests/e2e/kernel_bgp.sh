@@ -14,45 +14,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
 readonly LOAD_SECONDS=${VSNAT_E2E_BGP_SECONDS:-60} FLOOD_RATE=50000
-readonly AS_DIRECTOR=65001 AS_UPSTREAM=65000
 e2e_start "$(e2e_config kernel)"
-readonly NS=$LAB_NS_KERNEL
 VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
 readonly VSNATCTL
 out_addr=${LAB_DIRECTOR_OUT%/*}
-
-# bird_conf ROUTER_ID LOCAL_AS PEER PEER_AS SIDE: a BGP speaker; the director's side exports
-# the VIP (a static /32 kept inside BIRD), the upstream's side imports it into its kernel.
-bird_conf() {
-  local id=$1 as=$2 peer=$3 peer_as=$4 side=$5
-  echo "log \"$E2E_LOG_DIR/bird-$side.log\" all;"
-  echo "router id $id;"
-  echo "protocol device {}"
-  if [[ $side == director ]]; then
-    echo "protocol static vips { ipv4; route $LAB_VIP/32 blackhole; }"
-    echo "protocol bgp peer { local $id as $as; neighbor $peer as $peer_as;"
-    echo "  hold time 6; keepalive time 2; connect retry time 2;"
-    echo "  ipv4 { import none; export where proto = \"vips\"; }; }"
-  else
-    echo "protocol kernel { ipv4 { import none; export all; }; }"
-    echo "protocol bgp peer { local $id as $as; neighbor $peer as $peer_as;"
-    echo "  hold time 6; keepalive time 2; connect retry time 2;"
-    echo "  ipv4 { import all; export none; }; }"
-  fi
-}
-bird_pids=()
-start_bird() {  # start_bird SIDE NAMESPACE
-  local side=$1 ns=$2
-  ip netns exec "$ns" bird -f -c "$E2E_LOG_DIR/bird-$side.conf" -s "$E2E_LOG_DIR/bird-$side.ctl" \
-    >>"$E2E_LOG_DIR/bird-$side.out" 2>&1 &
-  bird_pids+=($!)
-}
-stop_birds() {
-  ((${#bird_pids[@]})) || return 0
-  kill -TERM "${bird_pids[@]}" 2>/dev/null || true
-  wait "${bird_pids[@]}" 2>/dev/null || true
-  bird_pids=()
-}
+# shellcheck source=SCRIPTDIR/bird.sh
+source "$E2E_DIR/bird.sh"
 on_exit() {
   local rc=$?
   stop_birds
@@ -60,16 +27,11 @@ on_exit() {
   e2e_on_exit
 }
 trap on_exit EXIT
-birdc_show() { timeout 5 birdc -s "$E2E_LOG_DIR/bird-$1.ctl" show protocols peer 2>&1 | awk '$1 == "peer"'; }
-
-bird_conf "$out_addr" "$AS_DIRECTOR" "$LAB_CLIENT" "$AS_UPSTREAM" director >"$E2E_LOG_DIR/bird-director.conf"
-bird_conf "$LAB_CLIENT" "$AS_UPSTREAM" "$out_addr" "$AS_DIRECTOR" upstream >"$E2E_LOG_DIR/bird-upstream.conf"
-start_bird director "$NS"
-start_bird upstream "$LAB_NS_CLIENT"
+start_birds static
 
 route="" t0=$SECONDS
 while ((SECONDS - t0 < 30)); do
-  route=$(ip -n "$LAB_NS_CLIENT" route show "$LAB_VIP/32" proto bird)
+  route=$(bgp_route "$LAB_VIP")
   [[ -n $route ]] && break
   sleep 0.5
 done
