@@ -12,7 +12,7 @@
 #     rise x interval + 1 s (3 s). Detection and recovery times are printed.
 #   - rs2 answering 503: down on the http check ("http 503"), up on the tcp check
 #   - both stopped: clients of :80 are refused at once (RST), of UDP :5353 get a port
-#     unreachable; vsnatctl list, --json and /metrics show it
+#     unreachable; a reload keeps the servers down; vsnatctl list, --json and /metrics show it
 #   - on_down: drop ends a running download when its server goes down, quiesce lets it finish
 #     (sha256 checked)
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -226,6 +226,13 @@ if [[ $udp == "refused in "* ]]; then
   pass refused-udp "UDP :$UDP_PORT with no server up: $udp"
 else
   fail refused-udp "UDP :$UDP_PORT with no server up: $udp"
+fi
+rc=0
+out=$("$VSNATCTL" --prefix "$E2E_PREFIX" reload 2>&1) || rc=$?
+if ((rc == 0)) && [[ $(health web 1) == down* && $(health web 2) == down* ]]; then
+  pass reload-keeps-state "a reload of the same file: web's servers still down ($(health web 1))"
+else
+  fail reload-keeps-state "reload exit $rc ($out): web rs1 '$(health web 1)', rs2 '$(health web 2)'"
 fi
 list=$("$VSNATCTL" --prefix "$E2E_PREFIX" list 2>&1)
 echo "$list" >"$E2E_LOG_DIR/list-all-down.txt"
