@@ -814,6 +814,7 @@ class Loader {
                               std::string_view missing_type);
     void read_real_server_check(const Field& f, const Service& s,
                                 const std::optional<CheckLayer>& service_check, RealServer& rs);
+    void check_passive_protocol(const Field& check_field, const Field& servers, const Service& s);
     void read_down_policy(const Node& n, Service& s,
                           const FirstSeen<std::pair<Ipv4, uint16_t>>& seen, bool checks_written);
     void read_sorry_server(const Field& f, Service& s,
@@ -1412,10 +1413,30 @@ void Loader::read_service(const Field& item) {
     }
     read_down_policy(n, s, seen, checks_written);
     check_probe_routes(s, checked_at);
+    check_passive_protocol(check_field, servers, s);
     if (key_complete) {  // a half-read key would report false duplicates
         check_service_unique(n, s);
     }
     config_.services.push_back(std::move(s));
+}
+
+// The passive check watches TCP handshakes: on a UDP service it would watch nothing.
+void Loader::check_passive_protocol(const Field& check_field, const Field& servers,
+                                    const Service& s) {
+    if (s.protocol != Protocol::udp) {
+        return;
+    }
+    std::vector<Field> checks{check_field};
+    for (const Node& server : servers.value.items()) {
+        checks.push_back(field(server, "health_check"));
+    }
+    for (const Field& check : checks) {
+        const Field passive = check.value.is_map() ? field(check.value, "passive") : Field{};
+        if (passive.present() && passive.value.is_scalar() && passive.value.scalar() == "true") {
+            fail(passive,
+                 "a passive check watches TCP handshakes: service " + quote(s.name) + " is UDP");
+        }
+    }
 }
 
 // `on_down` and `sorry_server`: what the service does when its real servers go down, which

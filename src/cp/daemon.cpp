@@ -5,11 +5,14 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "cp/memory_budget.hpp"
@@ -103,6 +106,7 @@ Daemon::~Daemon() = default;
 
 int Daemon::run() {
     install_signal_handlers();
+    raise_open_file_limit();
     std::string error;
     if (!start(error)) {
         shutdown();
@@ -115,6 +119,20 @@ int Daemon::run() {
     spdlog::info("vsnatd stopping");
     shutdown();
     return 0;
+}
+
+// Every health-check probe in flight holds a descriptor, and /metrics and DPDK hold more: the
+// soft limit (often 1024) goes up to the hard one, as servers with many sockets do.
+void Daemon::raise_open_file_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) {
+        return;
+    }
+    const rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        spdlog::warn("open files: cannot raise the limit from {}: {}", was, std::strerror(errno));
+    }
 }
 
 // EAL, packet buffers, ports, the first snapshot, the workers; then the operators' views.

@@ -63,6 +63,7 @@ class Daemon {
     ReloadResult request_reload() { return reload_channel_.request(); }
 
   private:
+    static void raise_open_file_limit();
     bool start(std::string& error);
     bool lock_devices(std::string& error);
     bool open_ports(std::string& error);

@@ -174,12 +174,12 @@ fi
 # differences from it.
 run_check tests/unit/configs/good_full.yaml
 want_lines=(
-  "    health_check udp payload of 6 bytes port 5300 every 500ms, timeout 200ms, rise 3 fall 4, start down, passive; on_down drop"
+  "    health_check udp payload of 6 bytes port 5300 every 500ms, timeout 200ms, rise 3 fall 4, start down; on_down drop"
   "    sorry_server 198.19.0.9:5353"
   "    -> 198.19.0.2:53 weight 0"
   "    -> 198.19.0.3:5353 weight 65535 check rise 1, no payload"
   "    -> 203.0.113.7:53 weight 1 check none"
-  "    health_check http /health?full=1 expect 204 every 1m, timeout 30s, rise 2 fall 2; on_down quiesce"
+  "    health_check http /health?full=1 expect 204 every 1m, timeout 30s, rise 2 fall 2, passive; on_down quiesce"
   "    sorry_server 198.19.0.9:53"
 )
 missing=""

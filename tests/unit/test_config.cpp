@@ -299,7 +299,6 @@ TEST_CASE("health checks: the service's, laid over by a real server's, or none",
     udp.port = 5300;
     udp.payload = std::string("\0\x01ping", 6);
     udp.start_down = true;
-    udp.passive = true;
     CHECK(dns.health_check == udp);
     CHECK(dns.on_down == OnDown::drop);
     CHECK(dns.sorry_server == SorryServer{ip(198, 19, 0, 9), 5353});
@@ -317,6 +316,7 @@ TEST_CASE("health checks: the service's, laid over by a real server's, or none",
     http.timeout_ms = 30'000;   // a bare number: seconds
     http.path = "/health?full=1";
     http.expect_status = 204;
+    http.passive = true;
     CHECK(dns_tcp.health_check == http);
     CHECK(dns_tcp.on_down == OnDown::quiesce);                         // the default
     CHECK(dns_tcp.sorry_server == SorryServer{ip(198, 19, 0, 9), 0});  // 0: the service's port
@@ -326,6 +326,7 @@ TEST_CASE("health checks: the service's, laid over by a real server's, or none",
     exec.type = CheckType::exec;
     exec.interval_ms = 60'000;
     exec.timeout_ms = 30'000;
+    exec.passive = true;
     exec.command = {"sh", "-c", "exec nc -z -w 1 \"$0\" \"$1\"", "%address", "%port"};
     CHECK(dns_tcp.real_servers[1].health_check == exec);
 
@@ -422,6 +423,15 @@ TEST_CASE("health check values out of range or of the wrong kind", "[config]") {
               "datagram), got 1401",
               "configs/bad_health_payload.yaml:13:55: 'payload' must be a string, got a list",
               "configs/bad_health_payload.yaml:14:46: 'payload' must be a string, got nothing"});
+}
+
+TEST_CASE("a passive check is for TCP services", "[config]") {
+    CHECK(errors_of("bad_health_passive_udp.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_health_passive_udp.yaml:11:40: a passive check watches TCP handshakes: "
+              "service 'dns' is UDP",
+              "configs/bad_health_passive_udp.yaml:13:55: a passive check watches TCP handshakes: "
+              "service 'dns' is UDP"});
 }
 
 TEST_CASE("health check keys belong to their type; a type's own keys are needed", "[config]") {
