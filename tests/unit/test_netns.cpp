@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "io/address_watch.hpp"
 #include "io/netns.hpp"
 #include "io/rtnetlink.hpp"
 
@@ -222,4 +223,42 @@ TEST_CASE("rtnetlink makes a link of a type, and adds and removes host addresses
     CHECK(addresses.find("198.18.0.100/32") == std::string::npos);
     CHECK(addresses.find("198.18.0.101/32") != std::string::npos);
     REQUIRE(nl->delete_link(*index, error));
+}
+
+TEST_CASE("an address watch sees the addresses there, then each one added or removed", "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string name = test_name("watch");
+    NetnsCleanup cleanup{name};
+    std::string error;
+    auto ns = NetworkNamespace::open_or_create(name, error);
+    REQUIRE(ns);
+    const std::string ip = "ip -n " + name + " ";
+    REQUIRE(run(ip + "link add vsnt0 type veth peer name vsnt1 && " + ip +
+                "addr add 198.18.0.254/24 dev vsnt0 && echo ok") == "ok\n");
+    auto watch = io::AddressWatch::open(*ns, error);
+    REQUIRE(watch);
+    auto nl = RtNetlink::open(*ns, error);
+    REQUIRE(nl);
+    const auto index = nl->link_index("vsnt0", error);
+    REQUIRE(index);
+    const Ipv4 own = 0xC612'00FE, vip = 0xC612'0064;  // 198.18.0.254, 198.18.0.100
+    CHECK(watch->has(*index, own));
+    CHECK(watch->has(1, 0x7F00'0001));  // the loopback's 127.0.0.1
+    CHECK_FALSE(watch->has(*index, vip));
+
+    // What keepalived does to a mirror when it becomes master, and when it steps down.
+    REQUIRE(run(ip + "addr add 198.18.0.100/32 dev vsnt0 && echo ok") == "ok\n");
+    bool changed = false;
+    REQUIRE(watch->poll(changed, error));
+    CHECK(changed);
+    CHECK(watch->has(*index, vip));
+    REQUIRE(watch->poll(changed, error));
+    CHECK_FALSE(changed);
+    REQUIRE(run(ip + "addr del 198.18.0.100/32 dev vsnt0 && echo ok") == "ok\n");
+    REQUIRE(watch->poll(changed, error));
+    CHECK(changed);
+    CHECK_FALSE(watch->has(*index, vip));
+    CHECK(watch->has(*index, own));
 }
