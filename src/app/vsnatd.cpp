@@ -98,6 +98,28 @@ std::string real_server_check(const vsnat::cp::Service& s, const vsnat::cp::Real
     return own.empty() ? "" : " check " + own;
 }
 
+// "addresses follow_kernel; sync on inside to 224.0.0.81:8848, syncid 1".
+std::string describe_ha(const vsnat::cp::HaConfig& ha) {
+    using namespace vsnat::cp;
+    std::string out = "addresses " + std::string(address_ownership_name(ha.addresses)) + "; ";
+    if (!ha.sync) {
+        return out + "no connection sync";
+    }
+    const SyncConfig& sync = *ha.sync;
+    const std::string port = ":" + std::to_string(sync.port);
+    out += "sync on " + sync.interface + " to ";
+    if (sync.group) {
+        out += format_ipv4(*sync.group) + port;
+    } else {
+        out += sync.peers.size() == 1 ? "peer " : "peers ";
+        for (size_t i = 0; i < sync.peers.size(); ++i) {
+            out += (i == 0 ? "" : ", ") + format_ipv4(sync.peers[i]) + port;
+        }
+    }
+    out += ", syncid " + std::to_string(sync.syncid);
+    return sync.syncid == 0 ? out + " (receives any)" : out;
+}
+
 void print_summary(const vsnat::cp::Config& config, const std::string& path) {
     using namespace vsnat::cp;
     size_t servers = 0;
@@ -108,8 +130,14 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
                 path.c_str(), config.services.size(), servers, config.interfaces.size(),
                 config.workers);
     for (const Interface& in : config.interfaces) {
-        std::printf("  interface %s %s/%u on %s\n", in.name.c_str(),
-                    format_ipv4(in.address).c_str(), in.prefix_len, in.device.c_str());
+        std::string floating;
+        for (const Prefix& p : in.floating) {
+            floating += (floating.empty() ? " floating " : ", ") + format_ipv4(p.address) + "/" +
+                        std::to_string(p.length);
+        }
+        std::printf("  interface %s %s/%u on %s%s\n", in.name.c_str(),
+                    format_ipv4(in.address).c_str(), in.prefix_len, in.device.c_str(),
+                    floating.c_str());
     }
     std::string mirrors;
     for (const Interface& in : config.interfaces) {
@@ -125,6 +153,9 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
     } else if (!config.kernel_netns.empty()) {
         std::printf("  kernel_netns %s: unused, no interface has a kernel mirror\n",
                     config.kernel_netns.c_str());
+    }
+    if (config.ha != HaConfig{}) {
+        std::printf("  ha: %s\n", describe_ha(config.ha).c_str());
     }
     for (const Service& s : config.services) {
         const std::string helper =

@@ -57,6 +57,9 @@ constexpr std::array kCheckTypes{
     Choice<CheckType>{"udp", CheckType::udp}, Choice<CheckType>{"exec", CheckType::exec}};
 constexpr std::array kOnDowns{Choice<OnDown>{"quiesce", OnDown::quiesce},
                               Choice<OnDown>{"drop", OnDown::drop}};
+constexpr std::array kAddressOwnerships{
+    Choice<AddressOwnership>{"always", AddressOwnership::always},
+    Choice<AddressOwnership>{"follow_kernel", AddressOwnership::follow_kernel}};
 // `start`: whether a checked server starts down (true) or up.
 constexpr std::array kCheckStarts{Choice<bool>{"up", false}, Choice<bool>{"down", true}};
 // YAML 1.2's core booleans only: "yes", "on" and "True" are typos here, not booleans.
@@ -168,11 +171,6 @@ std::optional<MacAddress> parse_mac(std::string_view text) {
     return mac;
 }
 
-struct Prefix {
-    Ipv4 address = 0;
-    uint8_t length = 0;
-};
-
 std::optional<Prefix> parse_prefix(std::string_view text) {
     size_t slash = text.find('/');
     if (slash == std::string_view::npos) {
@@ -246,9 +244,41 @@ std::string printable(std::string_view text) {
     return out;
 }
 
+Ipv4 prefix_mask(uint8_t length) {
+    return length == 0 ? 0 : ~Ipv4{0} << (32 - length);
+}
+
 bool in_prefix(const Interface& i, Ipv4 address) {
-    Ipv4 mask = i.prefix_len == 0 ? 0 : ~Ipv4{0} << (32 - i.prefix_len);
+    const Ipv4 mask = prefix_mask(i.prefix_len);
     return (address & mask) == (i.address & mask);
+}
+
+// 224.0.0.0/4 (RFC 1112 4).
+bool is_multicast(Ipv4 address) {
+    return address >> 28 == 0xe;
+}
+
+// Not what no host has: "this network" 0.0.0.0/8, loopback 127.0.0.0/8, multicast, and the
+// reserved 240.0.0.0/4 with the limited broadcast (RFC 1122 3.2.1.3).
+bool is_unicast(Ipv4 address) {
+    const Ipv4 first = address >> 24;
+    return first != 0 && first != 127 && first < 224;
+}
+constexpr std::string_view kNotUnicast =
+    " is not a unicast address (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)";
+
+// "network" or "broadcast" when `address` is the first or last of interface `i`'s prefix,
+// which no host on the link has (but on /31 and /32, RFC 3021); empty otherwise.
+std::string_view not_a_host(const Interface& i, Ipv4 address) {
+    if (i.prefix_len > 30 || !in_prefix(i, address)) {
+        return {};
+    }
+    const Ipv4 host = address & ~prefix_mask(i.prefix_len);
+    return host == 0 ? "network" : host == ~prefix_mask(i.prefix_len) ? "broadcast" : "";
+}
+
+std::string format_prefix(Ipv4 address, uint8_t length) {
+    return format_ipv4(address) + "/" + std::to_string(length);
 }
 
 std::string format_endpoint(Ipv4 address, uint16_t port) {
@@ -594,14 +624,18 @@ std::string describe(const Node& node) {
     return node.is_sequence() ? "a list" : node.is_map() ? "a mapping" : "nothing";
 }
 
-constexpr std::array<std::string_view, 15> kTopKeys{
+constexpr std::array<std::string_view, 16> kTopKeys{
     "eal",         "workers",      "max_connections", "idle",  "metrics",        "interfaces",
     "neighbors",   "timeouts",     "services",        "drain", "packet_buffers", "reverse_path",
-    "reject_rate", "table_shares", "kernel_netns"};
+    "reject_rate", "table_shares", "kernel_netns",    "ha"};
 constexpr std::array<std::string_view, 3> kTableShareKeys{"protocol", "source_prefix",
                                                           "source_prefix_length"};
-constexpr std::array<std::string_view, 7> kInterfaceKeys{"name", "device", "address",    "gateway",
-                                                         "mtu",  "kernel", "kernel_type"};
+constexpr std::array<std::string_view, 8> kInterfaceKeys{
+    "name", "device", "address", "gateway", "mtu", "kernel", "kernel_type", "floating"};
+constexpr std::array<std::string_view, 2> kHaKeys{"addresses", "sync"};
+// `group` and `peers` exclude each other: a valid sync mapping has 4 of these keys at most.
+constexpr std::array<std::string_view, 5> kSyncKeys{"interface", "group", "peers", "port",
+                                                    "syncid"};
 constexpr std::array<std::string_view, 3> kNeighborKeys{"address", "mac", "interface"};
 constexpr std::array<std::string_view, 13> kServiceKeys{
     "name", "protocol", "vip", "port", "scheduler", "persistence", "persistence_netmask", "helper",
@@ -675,7 +709,9 @@ constexpr auto kTimeoutKeys = [] {
 static_assert(kMaxCheckNodes == kMostCheckNodes);
 static_assert(kMaxYamlNodes ==
               1 + kTopKeys.size() * 2 + kTimeoutKeys.size() * 2 + kTableShareKeys.size() * 2 +
-                  kMaxEalArguments + kMaxInterfaces * (1 + kInterfaceKeys.size() * 2) +
+                  kHaKeys.size() * 2 + ((kSyncKeys.size() - 1) * 2 + kMaxSyncPeers) +
+                  kMaxEalArguments +
+                  kMaxInterfaces * (1 + kInterfaceKeys.size() * 2 + kMaxFloating) +
                   kMaxNeighbors * (1 + kNeighborKeys.size() * 2) +
                   kMaxServices * (1 + kServiceKeys.size() * 2 + kMostCheckNodes +
                                   kSorryServerKeys.size() * 2) +
@@ -801,6 +837,9 @@ class Loader {
     void read_eal(const Field& f);
     void read_interface(const Field& item);
     void read_kernel_mirror(const Node& n, Interface& i);
+    void read_floating(const Field& f, Interface& i);
+    void read_ha(const Field& f);
+    void read_sync(const Field& f);
     void read_neighbor(const Field& item);
     void read_timeouts(const Field& f);
     void read_table_shares(const Field& f);
@@ -822,7 +861,11 @@ class Loader {
 
     // Cross-checks.
     void check_gateway(const Field& f, const Interface& i);
-    void check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
+    bool check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
+    bool check_not_floating(const Field& f, Ipv4 address, std::string_view what);
+    void check_floating();
+    void check_follow_kernel(const Field& addresses);
+    void check_peer(const Field& f, Ipv4 peer, const Interface* sync_interface);
     void check_reachable(const Field& f, Ipv4 address, std::string_view what);
     const Interface* route(Ipv4 address) const;
     void check_probe_routes(const Service& s, const std::vector<Node>& checked_at);
@@ -839,6 +882,22 @@ class Loader {
     FirstSeen<std::string> interface_devices_;
     FirstSeen<std::string> kernel_names_;
     const VhostNetCheck& vhost_net_;
+    // Floating addresses, each where it is written; and per interface of config_.interfaces
+    // its `floating` key (none when absent).
+    struct FloatingAt {
+        Prefix prefix;
+        Node at;
+    };
+    std::vector<FloatingAt> floating_at_;
+    std::vector<Node> floating_keys_;
+    FirstSeen<Ipv4> floating_addresses_;
+    // Each VIP, with the first service that has it (its index in config_.services) and the
+    // line it is written on.
+    struct VipAt {
+        size_t service = 0;
+        int line = 0;
+    };
+    std::map<Ipv4, VipAt> vips_;
     FirstSeen<Ipv4> neighbor_addresses_;
     FirstSeen<std::string> service_names_;
     FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
@@ -1265,6 +1324,9 @@ void Loader::read_root(const Field& root) {
         check_stop();
         read_service(item);
     }
+    // Last: what it says is checked against the interfaces and the VIPs.
+    check_floating();
+    read_ha(field(n, "ha"));
 }
 
 void Loader::read_eal(const Field& f) {
@@ -1304,7 +1366,190 @@ void Loader::read_interface(const Field& item) {
     assign_if(i.mtu, integer(field(n, "mtu"), kMinMtu, kMaxMtu));
     check_gateway(gateway, i);
     read_kernel_mirror(n, i);
+    const Field floating = field(n, "floating");
+    read_floating(floating, i);
+    floating_keys_.push_back(floating.key);
     config_.interfaces.push_back(std::move(i));
+}
+
+// `floating`: the addresses VRRP moves between the pair on this link, such as the real servers'
+// gateway. Each is an address of the interface's own subnet, so it is written with the
+// interface's prefix length (as keepalived's virtual_ipaddress for it is best written, so that
+// the kernel gives it the same connected route), not as a subnet of its own. What it must not
+// be equal to is checked once the interfaces and the VIPs are read (check_floating).
+void Loader::read_floating(const Field& f, Interface& i) {
+    const std::string own = format_prefix(i.address, i.prefix_len);
+    for (const Field& item :
+         items(f, "floating", "", kMaxFloating, "floating addresses on one interface")) {
+        const std::optional<Prefix> p = prefix(item);
+        if (!p) {
+            continue;
+        }
+        const std::string what = "floating " + format_prefix(p->address, p->length);
+        if (!is_unicast(p->address)) {
+            fail(item, what + std::string(kNotUnicast));
+        } else if (!in_prefix(i, p->address)) {
+            fail(item, what + " is outside " + own + " of interface '" + i.name + "'");
+        } else if (p->length != i.prefix_len) {
+            fail(item, what + " must have the prefix length of interface '" + i.name + "', " + own +
+                           ": write " + format_prefix(p->address, i.prefix_len));
+        } else if (const std::string_view kind = not_a_host(i, p->address); !kind.empty()) {
+            fail(item, what + " is the " + std::string(kind) + " address of " + own +
+                           " of interface '" + i.name + "'");
+        } else if (auto first = floating_addresses_.add(p->address, line_of(item.value))) {
+            fail(item, "duplicate floating address " + format_ipv4(p->address) +
+                           " (first at line " + std::to_string(*first) + ")");
+        } else {
+            floating_at_.push_back(FloatingAt{*p, item.value});
+            i.floating.push_back(*p);
+        }
+    }
+}
+
+// A floating address is none of the director's other addresses: not an interface's own, not a
+// gateway (the next hop is another machine), not a VIP (VIPs follow `ha.addresses` by
+// themselves).
+void Loader::check_floating() {
+    for (const FloatingAt& at : floating_at_) {
+        const Ipv4 address = at.prefix.address;
+        const std::string what = "floating " + format_prefix(address, at.prefix.length);
+        for (const Interface& i : config_.interfaces) {
+            if (i.address == address) {
+                fail(at.at, what + " is the address of interface '" + i.name + "'");
+            } else if (i.gateway == address) {
+                fail(at.at, what + " is the gateway of interface '" + i.name + "'");
+            }
+        }
+        if (auto vip = vips_.find(address); vip != vips_.end()) {
+            fail(at.at, what + " is the vip of service " +
+                            quote(config_.services[vip->second.service].name) + " (line " +
+                            std::to_string(vip->second.line) + ")");
+        }
+    }
+}
+
+// `ha`: how this director shares its addresses and its connections with the other of a pair.
+void Loader::read_ha(const Field& f) {
+    if (!check_map(f, "ha", kHaKeys)) {
+        return;
+    }
+    const Field addresses = field(f.value, "addresses");
+    assign_if(config_.ha.addresses, choice(addresses, kAddressOwnerships));
+    if (config_.ha.addresses == AddressOwnership::follow_kernel) {
+        check_follow_kernel(addresses);
+    }
+    read_sync(field(f.value, "sync"));
+}
+
+// With follow_kernel an address is served while a kernel mirror holds it: without any mirror
+// none ever would be, and a floating address is held by its own interface's mirror (VRRP adds
+// it on the link it belongs to).
+void Loader::check_follow_kernel(const Field& addresses) {
+    if (!interfaces_complete_) {
+        return;  // the mirrors of the interfaces not read are unknown
+    }
+    const bool any_mirror = std::any_of(config_.interfaces.begin(), config_.interfaces.end(),
+                                        [](const Interface& i) { return !i.kernel.empty(); });
+    if (!any_mirror) {
+        fail(addresses,
+             "'addresses' follow_kernel needs a kernel mirror: the VIPs and floating addresses "
+             "served are those the kernel mirrors hold, and no interface has one (kernel:)");
+    }
+    for (size_t k = 0; k < config_.interfaces.size(); ++k) {
+        const Interface& i = config_.interfaces[k];
+        if (!i.floating.empty() && i.kernel.empty()) {
+            fail(floating_keys_[k], "the floating addresses of interface " + quote(i.name) +
+                                        " are served while its kernel mirror holds them "
+                                        "(addresses: follow_kernel), and it has none (kernel:)");
+        }
+    }
+}
+
+// `sync`: IPVS's connection sync, through one interface's kernel mirror, to a multicast group
+// (224.0.0.81 unless another is written) or to unicast peers.
+void Loader::read_sync(const Field& f) {
+    if (!check_map(f, "sync", kSyncKeys)) {
+        return;
+    }
+    const Node& n = f.value;
+    const Field interface = required(n, "interface", "sync");
+    const Field group = field(n, "group");
+    const Field peers = field(n, "peers");
+    SyncConfig sync;
+    const Interface* out = nullptr;
+    if (std::optional<std::string> name = name_text(interface)) {
+        for (const Interface& i : config_.interfaces) {
+            out = i.name == *name ? &i : out;
+        }
+        if (!interface_names_.contains(*name)) {
+            fail(interface, "unknown interface " + quote(*name));
+        } else if (out != nullptr && out->kernel.empty()) {
+            fail(interface, "sync interface " + quote(*name) +
+                                " has no kernel mirror (kernel:), which carries the sync "
+                                "datagrams");
+        }
+        sync.interface = std::move(*name);
+    }
+    sync.group = scalar(group, "a multicast IPv4 address in 224.0.0.0/4", [](std::string_view t) {
+        const std::optional<Ipv4> a = parse_ipv4(t);
+        return a && is_multicast(*a) ? a : std::nullopt;
+    });
+    if (group.present() && peers.present()) {
+        fail(peers.key,
+             "'group' and 'peers' together: sync goes to a multicast group or to unicast peers, "
+             "not both");
+    }
+    FirstSeen<Ipv4> seen;
+    for (const Field& item : items(peers, "peers", "peer", kMaxSyncPeers, "peers in 'sync'")) {
+        if (const std::optional<Ipv4> peer = address(item)) {
+            unique(seen, *peer, item.value, "duplicate peer " + format_ipv4(*peer));
+            check_peer(item, *peer, out);
+            sync.peers.push_back(*peer);
+        }
+    }
+    if (!group.present() && !peers.present()) {
+        sync.group = kDefaultSyncGroup;
+    }
+    assign_if(sync.port, port(field(n, "port")));
+    // 0 on the receiving side takes any syncid, as IPVS's backup does.
+    assign_if(sync.syncid, integer(field(n, "syncid"), 0, 255));
+    config_.ha.sync = std::move(sync);
+}
+
+// A peer is the other director: a host, not one of this director's addresses, reached through
+// the sync interface (whose kernel mirror sends the datagrams).
+void Loader::check_peer(const Field& f, Ipv4 peer, const Interface* sync_interface) {
+    const std::string what = "peer " + format_ipv4(peer);
+    if (!is_unicast(peer)) {
+        fail(f, what + std::string(kNotUnicast));
+        return;
+    }
+    // One of this director's own addresses: where it leads matters no more.
+    const bool own = !check_not_own_address(f, peer, "peer");
+    const bool floating = !check_not_floating(f, peer, "peer");
+    if (auto vip = vips_.find(peer); vip != vips_.end()) {
+        fail(f, what + " is the vip of service " +
+                    quote(config_.services[vip->second.service].name) + " (line " +
+                    std::to_string(vip->second.line) + ")");
+        return;
+    }
+    if (own || floating) {
+        return;
+    }
+    check_reachable(f, peer, "peer");
+    const Interface* via = interfaces_complete_ ? route(peer) : nullptr;
+    if (via == nullptr) {
+        return;
+    }
+    if (const std::string_view kind = not_a_host(*via, peer); !kind.empty()) {
+        fail(f, what + " is the " + std::string(kind) + " address of " +
+                    format_prefix(via->address, via->prefix_len) + " of interface '" + via->name +
+                    "'");
+    } else if (sync_interface != nullptr && via != sync_interface) {
+        fail(f, what + " is reached through interface " + quote(via->name) +
+                    ", not through the sync interface " + quote(sync_interface->name) +
+                    " whose kernel mirror carries the datagrams");
+    }
 }
 
 // `kernel` names the interface's kernel mirror, `kernel_type` says how it is made.
@@ -1469,6 +1714,7 @@ void Loader::read_sorry_server(const Field& f, Service& s,
     const std::optional<uint16_t> port_value = port(port_field);
     if (address_value) {
         check_not_own_address(address_field, *address_value, "sorry server");
+        check_not_floating(address_field, *address_value, "sorry server");
         check_reachable(address_field, *address_value, "sorry server");
     }
     if (!address_value || port_value.has_value() != port_field.present()) {
@@ -1514,6 +1760,7 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     }
     if (vip_value) {
         check_not_own_address(vip, *vip_value, "vip");
+        vips_.try_emplace(*vip_value, VipAt{config_.services.size(), line_of(vip.value)});
     }
     if (s.helper == Helper::ftp && s.protocol != Protocol::tcp) {
         fail(helper, "helper 'ftp' needs protocol tcp");
@@ -1568,6 +1815,7 @@ void Loader::read_real_server(const Field& item, Service& s,
     }
     if (address_value) {
         check_not_own_address(address_field, rs.address, "real server");
+        check_not_floating(address_field, rs.address, "real server");
         check_reachable(address_field, rs.address, "real server");
     }
     if (address_value && rs.port != 0) {
@@ -1699,13 +1947,31 @@ void Loader::read_thresholds(const Node& n, RealServer& rs) {
     }
 }
 
-void Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_view what) {
+// Both return whether `address` is none of those (and say so at `f` when it is one).
+bool Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_view what) {
+    bool fine = true;
     for (const Interface& i : config_.interfaces) {
         if (i.address == address) {
             fail(f, std::string(what) + " " + format_ipv4(address) +
                         " is the address of interface '" + i.name + "'");
+            fine = false;
         }
     }
+    return fine;
+}
+
+bool Loader::check_not_floating(const Field& f, Ipv4 address, std::string_view what) {
+    bool fine = true;
+    for (const Interface& i : config_.interfaces) {
+        for (const Prefix& p : i.floating) {
+            if (p.address == address) {
+                fail(f, std::string(what) + " " + format_ipv4(address) +
+                            " is a floating address of interface '" + i.name + "'");
+                fine = false;
+            }
+        }
+    }
+    return fine;
 }
 
 void Loader::check_reachable(const Field& f, Ipv4 address, std::string_view what) {
@@ -1899,6 +2165,10 @@ std::string_view check_type_name(CheckType t) {
 
 std::string_view on_down_name(OnDown o) {
     return name_of(kOnDowns, o);
+}
+
+std::string_view address_ownership_name(AddressOwnership a) {
+    return name_of(kAddressOwnerships, a);
 }
 
 std::string format_duration_ms(uint32_t milliseconds) {

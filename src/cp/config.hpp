@@ -47,6 +47,14 @@ enum class KernelType : uint8_t { tap, virtio_user };
 /// Where vhost-net is; a mirror of kernel_type virtio_user needs it.
 constexpr const char* kVhostNetPath = "/dev/vhost-net";
 
+/// An IPv4 address with a prefix length, as the file writes it ("172.16.0.1/16").
+struct Prefix {
+    Ipv4 address = 0;
+    uint8_t length = 0;
+
+    bool operator==(const Prefix&) const = default;
+};
+
 struct Interface {
     std::string name;
     std::string device;  // PCI address or vdev string
@@ -58,6 +66,41 @@ struct Interface {
     std::string kernel{};
     /// As written, or the default: virtio_user where kVhostNetPath exists, else tap.
     KernelType kernel_type = KernelType::tap;
+    /// Addresses the director serves on this link besides `address`, which VRRP (keepalived)
+    /// moves between the two directors of a pair: the real servers' gateway. Each inside
+    /// `address`'s prefix, with its length; at most kMaxFloating.
+    std::vector<Prefix> floating{};
+};
+
+/// Which of the addresses a pair of directors shares (the VIPs and the interfaces' `floating`)
+/// this director serves, answering ARP for them and taking their traffic: all of them always,
+/// or each only while a kernel mirror holds it (where VRRP adds it on the master and removes
+/// it on the backup).
+enum class AddressOwnership : uint8_t { always, follow_kernel };
+
+/// IPVS's sync defaults (linux/ip_vs.h, ip_vs_sync.c): multicast group 224.0.0.81, port 8848.
+constexpr Ipv4 kDefaultSyncGroup = 0xe0000051;
+constexpr uint16_t kDefaultSyncPort = 8848;
+
+/// Connection sync between the directors of a pair, IPVS's sync protocol version 1 on the wire.
+struct SyncConfig {
+    std::string interface;      // an interface's `name`; its kernel mirror carries the datagrams
+    std::optional<Ipv4> group;  // multicast, kDefaultSyncGroup unless `peers` are given instead
+    std::vector<Ipv4> peers;    // unicast to each of these instead of a group
+    uint16_t port = kDefaultSyncPort;
+    /// Stamped on what this director sends; what it receives is taken only with the same
+    /// syncid, or any when 0 (IPVS's meaning of 0 on the backup).
+    uint8_t syncid = 0;
+
+    bool operator==(const SyncConfig&) const = default;
+};
+
+/// The directors of a pair (keepalived's VRRP moving the addresses, IPVS sync the connections).
+struct HaConfig {
+    AddressOwnership addresses = AddressOwnership::always;
+    std::optional<SyncConfig> sync;  // none: connections are not synced
+
+    bool operator==(const HaConfig&) const = default;
 };
 
 /// The MTUs an interface may have: IPv4's minimum, and what one 2 KiB packet buffer holds
@@ -172,6 +215,11 @@ constexpr uint32_t kMaxServices = kMaxRealServers;
 constexpr uint32_t kMaxNeighbors = 4096;
 /// Interfaces: vsnatd drives at most 8 DPDK ports (dp::kMaxPorts).
 constexpr uint32_t kMaxInterfaces = 8;
+/// Floating addresses on one interface: the real servers' gateway is one; 16 is far more than a
+/// pair of directors uses.
+constexpr uint32_t kMaxFloating = 16;
+/// Unicast sync peers: a pair of directors needs one.
+constexpr uint32_t kMaxSyncPeers = 16;
 /// EAL arguments: far more than any EAL command line needs.
 constexpr uint32_t kMaxEalArguments = 256;
 /// Bytes in a service name: vsnatctl reads names over DPDK 22.11 telemetry, which cuts strings
@@ -186,12 +234,14 @@ constexpr size_t kMaxCheckPayloadBytes = 1400;
 constexpr uint64_t kMaxCheckNodes = 9 * 2 + kMaxCheckArguments;
 /// YAML nodes (values, lists and mappings; an alias counts as what it repeats): as many as the
 /// largest file the limits above allow has with every optional key written: the file's mapping
-/// with its 15 keys and their values, 11 timeouts, 3 table shares, and per entry of each list a
-/// mapping with its keys and values (an interface 7, a neighbor 3, a service 13 with its
-/// health_check and its sorry_server's 2, a real server 6 with its health_check).
+/// with its 16 keys and their values, 11 timeouts, 3 table shares, ha's 2 and its sync's 4 (of
+/// 5: group or peers, not both) with the peers, and per entry of each list a mapping with its
+/// keys and values (an interface 8 with its floating addresses, a neighbor 3, a service 13 with
+/// its health_check and its sorry_server's 2, a real server 6 with its health_check).
 /// config.cpp checks these counts against the keys it reads.
-constexpr uint64_t kMaxYamlNodes = 1 + 15 * 2 + 11 * 2 + 3 * 2 + kMaxEalArguments +
-                                   kMaxInterfaces * (1 + 7 * 2) + kMaxNeighbors * (1 + 3 * 2) +
+constexpr uint64_t kMaxYamlNodes = 1 + 16 * 2 + 11 * 2 + 3 * 2 + 2 * 2 + (4 * 2 + kMaxSyncPeers) +
+                                   kMaxEalArguments + kMaxInterfaces * (1 + 8 * 2 + kMaxFloating) +
+                                   kMaxNeighbors * (1 + 3 * 2) +
                                    kMaxServices * (1 + 13 * 2 + kMaxCheckNodes + 2 * 2) +
                                    kMaxRealServers * (1 + 6 * 2 + kMaxCheckNodes);
 /// Errors reported for one file; one more line says how many were left out.
@@ -224,6 +274,7 @@ struct Config {
     std::string kernel_netns;
     std::optional<MetricsEndpoint> metrics = MetricsEndpoint{};  // nullopt: `metrics: off`
     std::vector<Interface> interfaces;
+    HaConfig ha;
     std::vector<Neighbor> neighbors;
     Timeouts timeouts;
     std::vector<Service> services;
@@ -275,6 +326,7 @@ std::string_view reverse_path_name(ReversePath r);
 std::string_view kernel_type_name(KernelType t);
 std::string_view check_type_name(CheckType t);
 std::string_view on_down_name(OnDown o);
+std::string_view address_ownership_name(AddressOwnership a);
 
 /// A check's interval or timeout as the file may write it: "2s", "500ms", "1m", "1h"; any thread.
 std::string format_duration_ms(uint32_t milliseconds);

@@ -69,12 +69,13 @@ std::string ip_text(uint32_t network_order) {
 }
 
 bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interface>& b) {
-    return std::equal(
-        a.begin(), a.end(), b.begin(), b.end(), [](const Interface& x, const Interface& y) {
-            return x.name == y.name && x.device == y.device && x.address == y.address &&
-                   x.prefix_len == y.prefix_len && x.gateway == y.gateway && x.mtu == y.mtu &&
-                   x.kernel == y.kernel && x.kernel_type == y.kernel_type;
-        });
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Interface& x, const Interface& y) {
+                          return x.name == y.name && x.device == y.device &&
+                                 x.address == y.address && x.prefix_len == y.prefix_len &&
+                                 x.gateway == y.gateway && x.mtu == y.mtu && x.kernel == y.kernel &&
+                                 x.kernel_type == y.kernel_type && x.floating == y.floating;
+                      });
 }
 
 // Keys read once at start-up (config/README.md): a reload may not change them.
@@ -94,6 +95,7 @@ std::vector<std::string> startup_only_changes(const Config& running, const Confi
     check(running.metrics == next.metrics, "metrics");
     check(running.kernel_netns == next.kernel_netns, "kernel_netns");
     check(same_interfaces(running.interfaces, next.interfaces), "interfaces");
+    check(running.ha == next.ha, "ha");
     return out;
 }
 

@@ -61,7 +61,12 @@ uint64_t config_bytes(const Config& config) {
         }
     }
     for (const Interface& i : config.interfaces) {
-        bytes += string_bytes(i.name) + string_bytes(i.device);
+        bytes += string_bytes(i.name) + string_bytes(i.device) +
+                 dp::malloc_bytes(i.floating.size() * sizeof(Prefix));
+    }
+    if (config.ha.sync) {
+        bytes += string_bytes(config.ha.sync->interface) +
+                 dp::malloc_bytes(config.ha.sync->peers.size() * sizeof(Ipv4));
     }
     for (const Neighbor& n : config.neighbors) {
         bytes += string_bytes(n.interface);

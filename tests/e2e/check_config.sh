@@ -16,7 +16,9 @@
 #   - the kernel side's mistakes, each on its line; the summary names each kernel mirror, its
 #     interface and type, and kernel_netns;
 #   - the summary shows each service's health check, on_down and sorry server, and after a real
-#     server `check none` or what its override changes (tests/unit/configs/good_full.yaml).
+#     server `check none` or what its override changes (tests/unit/configs/good_full.yaml);
+#   - the summary shows an interface's floating addresses, and `ha`: how addresses are owned,
+#     where connections are synced (good_full.yaml: peers; good_ha_group.yaml: a group).
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -192,6 +194,29 @@ else
   fail check-health-summary "exit $CHECK_RC, missing:$missing
 output: $CHECK_OUT"
 fi
+
+# A pair of directors in the summary: the floating addresses after their interface, and how
+# addresses are owned and connections synced.
+ha_summary() {
+  local file=$1 line missing=""
+  shift
+  run_check "$file"
+  for line in "$@"; do
+    grep -qxF -- "$line" <<<"$CHECK_OUT" || missing+=$'\n'"$line"
+  done
+  if ((CHECK_RC == 0)) && [[ -z $missing ]]; then
+    pass "check-ha-summary $(basename "$file")" "$(grep -E '^  (ha:|interface .* floating)' <<<"$CHECK_OUT" | paste -sd ';')"
+  else
+    fail "check-ha-summary $(basename "$file")" "exit $CHECK_RC, missing:$missing
+output: $CHECK_OUT"
+  fi
+}
+ha_summary tests/unit/configs/good_full.yaml \
+  "  interface inside 198.19.0.1/16 on net_af_packet0,iface=veth1 floating 198.19.0.254/16, 198.19.1.254/16" \
+  "  ha: addresses follow_kernel; sync on inside to peer 198.19.0.12:8849, syncid 7"
+ha_summary tests/unit/configs/good_ha_group.yaml \
+  "  interface inside 172.16.0.11/16 on net_null1 floating 172.16.0.1/16" \
+  "  ha: addresses follow_kernel; sync on inside to 239.255.0.81:8848, syncid 1"
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).

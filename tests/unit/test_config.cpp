@@ -206,6 +206,10 @@ TEST_CASE("omitted keys take their documented defaults", "[config]") {
     CHECK(c.reject_rate == 1000);
     CHECK(c.table_shares == TableShares{90, 50, 24});
     CHECK(c.interfaces[0].mtu == 1500);
+    CHECK(c.interfaces[0].floating.empty());
+    CHECK(c.ha == HaConfig{});  // every address served always, no connection sync
+    CHECK(c.ha.addresses == AddressOwnership::always);
+    CHECK_FALSE(c.ha.sync.has_value());
     CHECK(c.neighbors.empty());
     CHECK(c.timeouts.tcp_syn == 60);
     CHECK(c.timeouts.tcp_established == 900);
@@ -243,6 +247,16 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.interfaces[0].kernel == "vsk-outside");
     CHECK(c.interfaces[0].kernel_type == KernelType::tap);
     CHECK(c.interfaces[1].kernel == "vsk-inside");
+    CHECK(c.interfaces[0].floating.empty());
+    CHECK(c.interfaces[1].floating ==
+          std::vector<Prefix>{{ip(198, 19, 0, 254), 16}, {ip(198, 19, 1, 254), 16}});
+    CHECK(c.ha.addresses == AddressOwnership::follow_kernel);
+    REQUIRE(c.ha.sync.has_value());
+    CHECK(c.ha.sync->interface == "inside");
+    CHECK_FALSE(c.ha.sync->group.has_value());  // peers instead
+    CHECK(c.ha.sync->peers == std::vector<Ipv4>{ip(198, 19, 0, 12)});
+    CHECK(c.ha.sync->port == 8849);
+    CHECK(c.ha.sync->syncid == 7);
 
     REQUIRE(c.neighbors.size() == 2);
     CHECK(c.neighbors[0].address == ip(198, 18, 0, 1));
@@ -537,6 +551,179 @@ TEST_CASE("checked real servers are reached through an interface with a kernel m
               "from kernel_netns"});
 }
 
+TEST_CASE("ha: a pair syncing to a multicast group, IPVS's by default", "[config]") {
+    Config c = accepted("configs/good_ha_group.yaml");
+    CHECK(c.ha.addresses == AddressOwnership::follow_kernel);
+    REQUIRE(c.ha.sync.has_value());
+    CHECK(c.ha.sync == SyncConfig{"inside", ip(239, 255, 0, 81), {}, 8848, 1});
+    CHECK(c.interfaces[1].floating == std::vector<Prefix>{{ip(172, 16, 0, 1), 16}});
+
+    const std::string interfaces =
+        "interfaces: [{name: inside, device: d, address: 172.16.0.11/16, kernel: vsk-in,\n"
+        "              gateway: 172.16.0.254}]\n";
+    const auto ha_of = [&](const std::string& ha) {
+        LoadResult r = load_config_text(interfaces + ha, "ha.yaml");
+        INFO(ha);
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        return r.config->ha;
+    };
+    // Neither group nor peers: IPVS's group 224.0.0.81 and port 8848; syncid 0 takes any.
+    CHECK(ha_of("ha: {sync: {interface: inside}}\n") ==
+          HaConfig{AddressOwnership::always, SyncConfig{"inside", ip(224, 0, 0, 81), {}, 8848, 0}});
+    CHECK(ha_of("ha: {}\n") == HaConfig{});
+    CHECK(ha_of("ha: {addresses: always}\n") == HaConfig{});
+    // The edges of each range, and a peer beyond the sync interface's gateway.
+    const HaConfig edges = ha_of(
+        "ha: {sync: {interface: inside, peers: [172.16.0.12, 10.20.0.12], port: 65535, "
+        "syncid: 255}}\n");
+    REQUIRE(edges.sync.has_value());
+    CHECK(edges.sync->peers == std::vector<Ipv4>{ip(172, 16, 0, 12), ip(10, 20, 0, 12)});
+    CHECK_FALSE(edges.sync->group.has_value());
+    CHECK(edges.sync->port == 65535);
+    CHECK(edges.sync->syncid == 255);
+    CHECK(ha_of("ha: {sync: {interface: inside, group: 239.255.255.255, port: 1}}\n").sync ==
+          SyncConfig{"inside", ip(239, 255, 255, 255), {}, 1, 0});
+    CHECK(ha_of("ha: {sync: {interface: inside, group: 224.0.0.0}}\n").sync->group ==
+          ip(224, 0, 0, 0));
+}
+
+TEST_CASE("ha: values in their ranges, only the keys it has", "[config]") {
+    CHECK(errors_of("bad_ha_values.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_values.yaml:8:14: 'addresses' must be one of always, "
+              "follow_kernel, got 'kernel'",
+              "configs/bad_ha_values.yaml:9:3: unknown key 'preempt' in ha",
+              "configs/bad_ha_values.yaml:12:12: 'group' must be a multicast IPv4 address in "
+              "224.0.0.0/4, got '172.16.0.81'",
+              "configs/bad_ha_values.yaml:13:11: 'port' must be an integer in 1..65535, got '0'",
+              "configs/bad_ha_values.yaml:14:13: 'syncid' must be an integer in 0..255, got "
+              "'256'",
+              "configs/bad_ha_values.yaml:15:5: unknown key 'ttl' in sync"});
+    const std::string interfaces =
+        "interfaces: [{name: inside, device: d, address: 172.16.0.11/16, kernel: vsk-in}]\n";
+    CHECK(texts(load_config_text(interfaces + "ha: follow_kernel\n", "ha.yaml")) ==
+          std::vector<std::string>{"ha.yaml:2:5: 'ha' must be a mapping, got 'follow_kernel'"});
+    CHECK(texts(load_config_text(interfaces + "ha: {sync: inside}\n", "ha.yaml")) ==
+          std::vector<std::string>{"ha.yaml:2:12: 'sync' must be a mapping, got 'inside'"});
+    CHECK(
+        texts(load_config_text(interfaces + "ha: {sync: {interface: inside, syncid: -1}}\n",
+                               "ha.yaml")) ==
+        std::vector<std::string>{"ha.yaml:2:40: 'syncid' must be an integer in 0..255, got '-1'"});
+}
+
+TEST_CASE("ha: follow_kernel needs the kernel mirrors that hold the addresses", "[config]") {
+    CHECK(errors_of("bad_ha_follow_kernel.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_follow_kernel.yaml:9:5: the floating addresses of interface "
+              "'inside' are served while its kernel mirror holds them (addresses: follow_kernel), "
+              "and it has none (kernel:)",
+              "configs/bad_ha_follow_kernel.yaml:11:14: 'addresses' follow_kernel needs a kernel "
+              "mirror: the VIPs and floating addresses served are those the kernel mirrors hold, "
+              "and no interface has one (kernel:)"});
+}
+
+TEST_CASE("floating addresses: the interface's subnet and length, none of the director's others",
+          "[config]") {
+    CHECK(errors_of("bad_ha_floating.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_floating.yaml:11:16: floating 198.18.0.1/24 is the gateway of "
+              "interface 'outside'",
+              "configs/bad_ha_floating.yaml:11:31: floating 198.18.0.100/24 is the vip of service "
+              "'web' (line 30)",
+              "configs/bad_ha_floating.yaml:11:48: floating 198.18.0.255/24 is the broadcast "
+              "address of 198.18.0.254/24 of interface 'outside'",
+              "configs/bad_ha_floating.yaml:15:5: the floating addresses of interface 'inside' are "
+              "served while its kernel mirror holds them (addresses: follow_kernel), and it has "
+              "none (kernel:)",
+              "configs/bad_ha_floating.yaml:17:9: duplicate floating address 172.16.0.1 (first at "
+              "line 16)",
+              "configs/bad_ha_floating.yaml:18:9: each entry of 'floating' must be an IPv4 address "
+              "with prefix length a.b.c.d/0..32, got '172.16.0.2'",
+              "configs/bad_ha_floating.yaml:19:9: floating 172.16.0.3/24 must have the prefix "
+              "length of interface 'inside', 172.16.0.11/16: write 172.16.0.3/16",
+              "configs/bad_ha_floating.yaml:20:9: floating 10.0.0.1/16 is outside 172.16.0.11/16 "
+              "of interface 'inside'",
+              "configs/bad_ha_floating.yaml:21:9: floating 172.16.0.11/16 is the address of "
+              "interface 'inside'",
+              "configs/bad_ha_floating.yaml:22:9: floating 172.16.0.0/16 is the network address of "
+              "172.16.0.11/16 of interface 'inside'",
+              "configs/bad_ha_floating.yaml:26:15: 'floating' must be a list, got '192.0.2.2/24'",
+              "configs/bad_ha_floating.yaml:32:53: real server 172.16.0.1 is a floating address "
+              "of interface 'inside'"});
+    // An interface of prefix 0 holds every address: those no host has are still refused.
+    CHECK(texts(load_config_text("interfaces: [{name: any, device: d, address: 10.0.0.1/0,\n"
+                                 "  floating: [127.0.0.1/0, 224.0.0.1/0, 0.0.0.1/0, "
+                                 "255.255.255.255/0, 10.0.0.2/0]}]\n",
+                                 "unicast.yaml")) ==
+          std::vector<std::string>{
+              "unicast.yaml:2:14: floating 127.0.0.1/0 is not a unicast address (0.0.0.0/8, "
+              "127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)",
+              "unicast.yaml:2:27: floating 224.0.0.1/0 is not a unicast address (0.0.0.0/8, "
+              "127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)",
+              "unicast.yaml:2:40: floating 0.0.0.1/0 is not a unicast address (0.0.0.0/8, "
+              "127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)",
+              "unicast.yaml:2:51: floating 255.255.255.255/0 is not a unicast address (0.0.0.0/8, "
+              "127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)"});
+    // A sorry server is not a floating address either; /31 and /32 have no network or
+    // broadcast address (RFC 3021).
+    CHECK(texts(load_config_text(
+              "interfaces: [{name: in, device: d, address: 10.0.0.1/24, kernel: vsk-in,\n"
+              "  floating: [10.0.0.254/24]}, {name: p2p, device: e, address: 10.1.0.0/31,\n"
+              "  floating: [10.1.0.1/31]}]\n"
+              "services: [{name: s, protocol: tcp, vip: 10.2.0.1, port: 80, health_check: {type: "
+              "tcp},\n"
+              "  sorry_server: {address: 10.0.0.254}, real_servers: [{address: 10.0.0.2}]}]\n",
+              "sorry.yaml")) ==
+          std::vector<std::string>{
+              "sorry.yaml:5:27: sorry server 10.0.0.254 is a floating address of interface 'in'"});
+}
+
+TEST_CASE("sync: through an interface with a kernel mirror, to a group or to peers", "[config]") {
+    CHECK(errors_of("bad_ha_sync_interface.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_sync_interface.yaml:8:21: unknown interface 'dmz'"});
+    CHECK(errors_of("bad_ha_sync_mirror.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_sync_mirror.yaml:13:16: sync interface 'inside' has no kernel "
+              "mirror (kernel:), which carries the sync datagrams"});
+    CHECK(errors_of("bad_ha_sync_missing.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_sync_missing.yaml:10:5: missing key 'interface' in sync",
+              "configs/bad_ha_sync_missing.yaml:10:12: 'peers' must list at least one peer"});
+    const std::string not_unicast =
+        " is not a unicast address (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)";
+    CHECK(errors_of("bad_ha_peers.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_peers.yaml:17:5: 'group' and 'peers' together: sync goes to a "
+              "multicast group or to unicast peers, not both",
+              "configs/bad_ha_peers.yaml:19:9: duplicate peer 172.16.0.12 (first at line 18)",
+              "configs/bad_ha_peers.yaml:20:9: peer 224.0.0.18" + not_unicast,
+              "configs/bad_ha_peers.yaml:21:9: peer 127.0.0.1" + not_unicast,
+              "configs/bad_ha_peers.yaml:22:9: peer 172.16.0.11 is the address of interface "
+              "'inside'",
+              "configs/bad_ha_peers.yaml:23:9: peer 172.16.0.1 is a floating address of interface "
+              "'inside'",
+              "configs/bad_ha_peers.yaml:24:9: peer 198.18.0.100 is the vip of service 'web' "
+              "(line 30)",
+              "configs/bad_ha_peers.yaml:25:9: peer 198.18.0.7 is reached through interface "
+              "'outside', not through the sync interface 'inside' whose kernel mirror carries the "
+              "datagrams",
+              "configs/bad_ha_peers.yaml:26:9: peer 203.0.113.7 is in no interface's prefix and no "
+              "interface has a gateway",
+              "configs/bad_ha_peers.yaml:27:9: peer 172.16.255.255 is the broadcast address of "
+              "172.16.0.11/16 of interface 'inside'",
+              "configs/bad_ha_peers.yaml:28:9: each entry of 'peers' must be an IPv4 address "
+              "a.b.c.d, got 'peer-b'"});
+}
+
+TEST_CASE("at most 16 floating addresses on an interface, 16 sync peers", "[config]") {
+    CHECK(errors_of("bad_ha_too_many.yaml") ==
+          std::vector<std::string>{
+              "configs/bad_ha_too_many.yaml:24:9: more than 16 floating addresses on one "
+              "interface",
+              "configs/bad_ha_too_many.yaml:45:9: more than 16 peers in 'sync'"});
+}
+
 TEST_CASE("boundary values are accepted", "[config]") {
     const std::string interfaces =
         "interfaces: [{name: a, device: d, address: 10.0.0.1/32},"
@@ -681,18 +868,18 @@ TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[co
         }
         return text + "]\n";
     };
-    CHECK(kMaxYamlNodes == 9466147);
+    CHECK(kMaxYamlNodes == 9466321);
     CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
           std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
     const std::string over = list_of(kMaxYamlNodes + 1);
     CHECK(texts(load_config_text(over, "nodes.yaml")) ==
           std::vector<std::string>{
               "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
-              ": more than 9466147 YAML nodes (an alias counts as what it repeats): more than "
+              ": more than 9466321 YAML nodes (an alias counts as what it repeats): more than "
               "any valid configuration has"});
     CHECK(errors_of("bad_alias_repeats.yaml") ==
           std::vector<std::string>{
-              "configs/bad_alias_repeats.yaml:5:37832: more than 9466147 YAML nodes (an alias "
+              "configs/bad_alias_repeats.yaml:5:37832: more than 9466321 YAML nodes (an alias "
               "counts as what it repeats): more than any valid configuration has"});
     CHECK(errors_of("bad_alias_recursive.yaml") ==
           std::vector<std::string>{
@@ -1193,6 +1380,8 @@ TEST_CASE("name and address helpers", "[config]") {
     CHECK(protocol_name(Protocol::udp) == "udp");
     CHECK(helper_name(Helper::ftp) == "ftp");
     CHECK(idle_mode_name(IdleMode::poll) == "poll");
+    CHECK(address_ownership_name(AddressOwnership::always) == "always");
+    CHECK(address_ownership_name(AddressOwnership::follow_kernel) == "follow_kernel");
 
     CHECK(format_ipv4(ip(202, 103, 106, 5)) == "202.103.106.5");
     CHECK(format_ipv4(0) == "0.0.0.0");
