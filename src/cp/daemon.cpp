@@ -176,9 +176,12 @@ bool Daemon::start(std::string& error) {
     health_ =
         std::make_unique<HealthMonitor>(kernel_.netns() != nullptr ? kernel_.netns()->fd() : -1);
     health_->configure(config_);
+    if (!follow_kernel_addresses(error)) {
+        return false;
+    }
     auto first = std::make_shared<Generation>();
     first->config = config_;
-    first->snapshot = build_snapshot(config_, bindings_, workers, nullptr, {}, server_health());
+    first->snapshot = build_snapshot(config_, bindings_, workers, nullptr, {}, live_state());
     snapshot_.store(first->snapshot.get(), std::memory_order_release);
     neighbors_.configure(config_, bindings_, *first->snapshot, steady_ms());
     generation_.store(std::move(first), std::memory_order_release);
@@ -214,25 +217,55 @@ bool Daemon::start_vip_advertisement(std::string& error) {
     if (!vips_.start(*kernel_.netns(), error)) {
         return false;
     }
-    vips_.advertise(health_->served_vips(config_));
+    advertise_vips();
     return true;
 }
 
-ServerHealth Daemon::server_health() const {
-    return [this](const Service& s, const RealServer& rs) { return health_->up(s, rs); };
+// The VIPs with a real server up; under follow_kernel, of those, the ones this director holds.
+void Daemon::advertise_vips() {
+    std::set<Ipv4> vips = health_->served_vips(config_);
+    if (held_.active()) {
+        std::erase_if(vips, [this](Ipv4 vip) { return !held_.held(vip); });
+    }
+    vips_.advertise(vips);
 }
 
-void Daemon::apply_health() {
+// Under `ha.addresses: follow_kernel`, what the kernel mirrors hold decides what is served.
+bool Daemon::follow_kernel_addresses(std::string& error) {
+    if (config_.ha.addresses != AddressOwnership::follow_kernel || kernel_.netns() == nullptr) {
+        return true;
+    }
+    std::vector<std::string> mirrors;
+    for (const KernelMirrors::Mirror& m : kernel_.mirrors()) {
+        mirrors.push_back(m.name);
+    }
+    if (!held_.start(*kernel_.netns(), mirrors, error)) {
+        return false;
+    }
+    held_.poll(config_);  // logs what is held at start
+    return true;
+}
+
+LiveState Daemon::live_state() const {
+    LiveState live;
+    live.health = [this](const Service& s, const RealServer& rs) { return health_->up(s, rs); };
+    if (held_.active()) {
+        live.held = [this](Ipv4 address) { return held_.held(address); };
+    }
+    return live;
+}
+
+void Daemon::republish() {
     const StopCheck stop = [] { return stop_requested(); };
     auto next = std::make_shared<Generation>();
     next->config = config_;
     next->snapshot = build_snapshot(config_, bindings_, config_.workers,
-                                    generation()->snapshot.get(), stop, server_health());
+                                    generation()->snapshot.get(), stop, live_state());
     if (!next->snapshot) {
         return;  // stopping
     }
     publish(std::move(next));
-    vips_.advertise(health_->served_vips(config_));
+    advertise_vips();
 }
 
 // Before EAL attaches to anything: a device another vsnatd holds ends the start here, so the
@@ -306,8 +339,11 @@ void Daemon::control_loop() {
         neighbors_.poll(workers_->sightings(), workers_->arp_orders(), now_ms);
         rates_.update(*generation()->snapshot, *workers_, now_ms);
         keep_metrics_up(now_ms);
-        if (health_->poll(now_ms, config_, *generation()->snapshot, *workers_)) {
-            apply_health();
+        const bool health_changed =
+            health_->poll(now_ms, config_, *generation()->snapshot, *workers_);
+        const bool addresses_changed = held_.poll(config_);
+        if (health_changed || addresses_changed) {
+            republish();
         }
         if (take_reload_request()) {
             spdlog::info("SIGHUP: reloading {}", config_path_);
@@ -375,7 +411,7 @@ ReloadResult Daemon::load_and_publish() {
     next->config = std::move(*loaded.config);
     health_->configure(next->config);  // servers whose check is unchanged keep their state
     next->snapshot = build_snapshot(next->config, bindings_, config_.workers,
-                                    generation()->snapshot.get(), stop, server_health());
+                                    generation()->snapshot.get(), stop, live_state());
     if (!next->snapshot) {
         reloads_refused_.fetch_add(1);
         spdlog::error("reload refused, the running configuration stays: {}", abandoned);
@@ -385,7 +421,7 @@ ReloadResult Daemon::load_and_publish() {
     config_ = next->config;
     neighbors_.configure(config_, bindings_, *next->snapshot, steady_ms());
     publish(std::move(next));
-    vips_.advertise(health_->served_vips(config_));
+    advertise_vips();
     reloads_applied_.fetch_add(1);
     result.applied = true;
     spdlog::info("reload applied: {} services", config_.services.size());

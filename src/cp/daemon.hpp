@@ -10,6 +10,7 @@
 #include "cp/config.hpp"
 #include "cp/dpdk_handles.hpp"
 #include "cp/health_monitor.hpp"
+#include "cp/held_addresses.hpp"
 #include "cp/kernel_mirrors.hpp"
 #include "cp/metrics.hpp"
 #include "cp/neighbor_resolver.hpp"
@@ -73,10 +74,12 @@ class Daemon {
     void control_loop();
     ReloadResult reload();
     ReloadResult load_and_publish();
-    // The health checks' verdicts, for build_snapshot.
-    ServerHealth server_health() const;
-    // A new snapshot of the running configuration with the servers' health as it is now.
-    void apply_health();
+    bool follow_kernel_addresses(std::string& error);
+    // The servers' health and the addresses the mirrors hold, for build_snapshot.
+    LiveState live_state() const;
+    // A new snapshot of the running configuration with the live state as it is now.
+    void republish();
+    void advertise_vips();
     void publish(std::shared_ptr<const Generation> next);
     void shutdown();
     void log_counters() const;
@@ -98,6 +101,7 @@ class Daemon {
     std::unique_ptr<Workers> workers_;
     std::unique_ptr<HealthMonitor> health_;  // its probes run in the kernel mirrors' namespace
     VipAdvertiser vips_;
+    HeldAddresses held_;  // under ha.addresses: follow_kernel
     RateEstimator rates_;
     ReloadChannel reload_channel_;
     MetricsServer metrics_;

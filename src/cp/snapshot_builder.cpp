@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace vsnat::cp {
@@ -251,6 +252,29 @@ std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& 
     return out;
 }
 
+// The VIPs and floating addresses a kernel mirror holds (network order), each once.
+std::vector<uint32_t> held_addresses(const Config& config, const std::function<bool(Ipv4)>& held) {
+    std::set<Ipv4> out;
+    auto add = [&](Ipv4 a) {
+        if (held && held(a)) {
+            out.insert(a);
+        }
+    };
+    for (const Service& s : config.services) {
+        add(s.vip);
+    }
+    for (const Interface& in : config.interfaces) {
+        for (const Prefix& f : in.floating) {
+            add(f.address);
+        }
+    }
+    std::vector<uint32_t> network;
+    for (const Ipv4 a : out) {
+        network.push_back(to_network(a));
+    }
+    return network;
+}
+
 // Servers whose health check took them down, in services that say `on_down: drop`: their
 // connections end now.
 void mark_dropped_by_health(dp::Snapshot& snap, const Config& config) {
@@ -272,7 +296,7 @@ void mark_dropped_by_health(dp::Snapshot& snap, const Config& config) {
 std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
                                              const std::vector<PortBinding>& ports,
                                              uint32_t workers, const dp::Snapshot* previous,
-                                             const StopCheck& stop, const ServerHealth& health) {
+                                             const StopCheck& stop, const LiveState& live) {
     auto snap = std::make_unique<dp::Snapshot>();
     for (size_t i = 0; i < config.interfaces.size(); ++i) {
         const Interface& in = config.interfaces[i];
@@ -284,6 +308,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.netmask = prefix_to_netmask(in.prefix_len);
         e.gateway = in.gateway ? to_network(*in.gateway) : 0;
         e.kernel_mirror = !in.kernel.empty();
+        for (const Prefix& f : in.floating) {
+            e.floating.push_back(to_network(f.address));
+        }
         snap->interfaces.push_back(e);
     }
     for (const Service& s : config.services) {
@@ -295,7 +322,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
         e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
         e.helper = s.helper == Helper::ftp ? dp::AppHelper::ftp : dp::AppHelper::none;
-        e.servers = destinations(s, health);
+        e.servers = destinations(s, live.health);
         snap->services.push_back(std::move(e));
     }
     assign_ids(*snap, previous);
@@ -305,6 +332,10 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     snap->protocol_share_percent = config.table_shares.protocol_percent;
     snap->prefix_share_percent = config.table_shares.source_prefix_percent;
     snap->source_prefix_mask = prefix_to_netmask(config.table_shares.source_prefix_length);
+    snap->follow_kernel = config.ha.addresses == AddressOwnership::follow_kernel;
+    if (snap->follow_kernel) {
+        snap->held = held_addresses(config, live.held);
+    }
     if (!snap->finalize(workers, stop)) {
         return nullptr;
     }

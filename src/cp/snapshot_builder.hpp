@@ -21,6 +21,14 @@ struct PortBinding {
 /// Whether real server `rs` of service `s` is up by its health check (one without a check is).
 using ServerHealth = std::function<bool(const Service& s, const RealServer& rs)>;
 
+/// What the running director knows beyond the file.
+struct LiveState {
+    ServerHealth health{};  // none: every server up
+    /// Under `ha.addresses: follow_kernel`, whether a kernel mirror holds VIP or floating
+    /// address `address`; none: none does.
+    std::function<bool(Ipv4 address)> held{};
+};
+
 /// Builds the snapshot. Control thread only. Services and real servers keep the ids they have
 /// in `previous` (the snapshot being replaced on a reload; null at start-up), matched by
 /// (protocol, VIP, port) and, within a service, (address, port): so per-server counters,
@@ -28,16 +36,14 @@ using ServerHealth = std::function<bool(const Service& s, const RealServer& rs)>
 /// flags (connection thresholds). New ones get ids no recent snapshot used. `stop` is asked
 /// between services (65,535 mh services take some 25 s); null when it said stop.
 ///
-/// `health` (none: every server up) decides each real server's availability: a server that is
-/// down gets weight 0 and `down`, and with `on_down: drop` its connections end. A service's
-/// `sorry_server` follows its real servers, as its last server: weight 1 while none of them is
-/// up, else weight 0 and `down`.
-std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
-                                             const std::vector<PortBinding>& ports,
-                                             uint32_t workers,
-                                             const dp::Snapshot* previous = nullptr,
-                                             const StopCheck& stop = {},
-                                             const ServerHealth& health = {});
+/// `live.health` decides each real server's availability: a server that is down gets weight 0
+/// and `down`, and with `on_down: drop` its connections end. A service's `sorry_server` follows
+/// its real servers, as its last server: weight 1 while none of them is up, else weight 0 and
+/// `down`. Under `ha.addresses: follow_kernel`, `live.held` says which VIPs and floating
+/// addresses are served.
+std::unique_ptr<dp::Snapshot> build_snapshot(
+    const Config& config, const std::vector<PortBinding>& ports, uint32_t workers,
+    const dp::Snapshot* previous = nullptr, const StopCheck& stop = {}, const LiveState& live = {});
 
 /// The dataplane's form of a configured scheduler. Any thread.
 dp::SchedulerKind dataplane_scheduler(Scheduler s);

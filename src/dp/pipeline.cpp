@@ -495,6 +495,10 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         }
     }
     const Snapshot& snap = *ctx.snapshot;
+    if (snap.is_vip(key.dst_ip) && !snap.serves(key.dst_ip)) {  // the other director's now
+        drop(ctx, f.mbuf, DropReason::not_for_us);
+        return ConnTable::kNoConn;
+    }
     const ServiceEntry* svc = snap.find_service(key.protocol, key.dst_ip, key.dst_port);
     if (svc == nullptr) {
         const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
@@ -708,8 +712,8 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
             reported = true;
         }
     }
-    const bool for_us =
-        arp.target_ip == iface->address || ctx.snapshot->answers_arp_for_vip(*iface, arp.target_ip);
+    const bool for_us = ctx.snapshot->own_address(arp.target_ip) == iface ||
+                        ctx.snapshot->answers_arp_for_vip(*iface, arp.target_ip);
     if (arp.operation == 1 && for_us) {
         make_arp_reply(f.frame, f.parsed, iface->mac);
         ++ctx.counters.arp_replies;
@@ -753,7 +757,7 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     }
     const uint32_t dst = load_u32_raw(f.frame + f.parsed.l3_offset + ipv4::kDst);
     const InterfaceEntry* iface = ctx.snapshot->interface_of_port(f.mbuf->port);
-    const bool ours = ctx.snapshot->is_ours(dst);
+    const bool ours = ctx.snapshot->answers_for(dst);
     if (iface != nullptr && ours && make_echo_reply(f.frame, f.parsed, iface->mac)) {
         ++ctx.counters.echo_replies;
         reply(ctx, f.mbuf, 0);

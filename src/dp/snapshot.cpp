@@ -88,8 +88,16 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
     std::vector<std::pair<uint64_t, uint32_t>> ours = by_vip;
     for (uint32_t i = 0; i < interfaces.size(); ++i) {
         ours.emplace_back(interfaces[i].address, i);
+        for (const uint32_t f : interfaces[i].floating) {
+            ours.emplace_back(f, i);
+        }
     }
     ours_index_.build(ours);
+    std::vector<std::pair<uint64_t, uint32_t>> held_entries;
+    for (const uint32_t a : held) {
+        held_entries.emplace_back(a, 0);
+    }
+    held_index_.build(held_entries);
     server_index_.build(by_dest);
     port_interface_.fill(-1);
     smallest_mtu_ = UINT16_MAX;
@@ -122,12 +130,20 @@ const InterfaceEntry* Snapshot::own_address(uint32_t address) const {
         if (i.address == address) {
             return &i;
         }
+        if (std::find(i.floating.begin(), i.floating.end(), address) != i.floating.end()) {
+            return serves(address) ? &i : nullptr;
+        }
     }
     return nullptr;
 }
 
+bool Snapshot::interface_address(uint32_t address) const {
+    return std::any_of(interfaces.begin(), interfaces.end(),
+                       [address](const InterfaceEntry& i) { return i.address == address; });
+}
+
 bool Snapshot::answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address) const {
-    if (!is_vip(address)) {
+    if (!is_vip(address) || !serves(address)) {
         return false;
     }
     auto on_link = [address](const InterfaceEntry& i) {

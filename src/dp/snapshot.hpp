@@ -54,6 +54,9 @@ struct InterfaceEntry {
     /// Whether the port has a kernel mirror: what the fast path does not serve of what is
     /// addressed to the director goes to the kernel (pipeline.hpp, PuntClass).
     bool kernel_mirror = false;
+    /// Addresses VRRP moves between directors (the real servers' gateway): answered for like
+    /// `address`, while served (Snapshot::serves).
+    std::vector<uint32_t> floating{};
 };
 
 /// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.
@@ -93,6 +96,10 @@ struct Snapshot {
     uint32_t protocol_share_percent = 90;
     uint32_t prefix_share_percent = 50;
     uint32_t source_prefix_mask = __builtin_bswap32(0xffffff00);
+    /// `ha.addresses: follow_kernel`: VIPs and floating addresses are served only while a
+    /// kernel mirror holds them, which `held` lists (network order); otherwise always.
+    bool follow_kernel = false;
+    std::vector<uint32_t> held;
     /// Per service: what every worker's scheduler of it shares (the sh, dh or mh table, the
     /// servers' overload flags).
     std::vector<std::unique_ptr<SharedSchedulerState>> scheduler_states;
@@ -122,6 +129,11 @@ struct Snapshot {
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
     bool is_vip(uint32_t address) const { return vip_index_.find(address) != FlatIndex::kMissing; }
+    /// Whether the director serves VIP or floating address `address` now: always, unless
+    /// `follow_kernel` says only while a kernel mirror holds it. Any thread.
+    bool serves(uint32_t address) const {
+        return !follow_kernel || held_index_.find(address) != FlatIndex::kMissing;
+    }
     /// Whether `address` is the director's: a VIP or an interface's own address. One probe, for
     /// the packet path. Any thread.
     bool is_ours(uint32_t address) const {
@@ -141,10 +153,16 @@ struct Snapshot {
                    : nullptr;
     }
     /// Whether the director answers ARP for VIP `address` on `iface`: on the links whose prefix
-    /// holds it, or on every link when none does (the VIP is routed to us).
+    /// holds it, or on every link when none does (the VIP is routed to us); only while it
+    /// serves it.
     bool answers_arp_for_vip(const InterfaceEntry& iface, uint32_t address) const;
-    /// The interface whose own address is `address`, or null.
+    /// The interface whose own address, or served floating address, is `address`, or null.
     const InterfaceEntry* own_address(uint32_t address) const;
+    /// Whether the director answers for `address` itself (echo requests): an interface's own
+    /// address, or a VIP or floating address it serves.
+    bool answers_for(uint32_t address) const {
+        return is_ours(address) && (serves(address) || interface_address(address));
+    }
     /// The interface to send to `dst` and the next hop's address; null when no route. Inline:
     /// every forwarded packet asks it, and the reverse-path filter once more.
     const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const {
@@ -190,13 +208,16 @@ struct Snapshot {
     }
 
   private:
+    bool interface_address(uint32_t address) const;
+
     std::array<uint64_t, kMaxDestinations / 64> dropped_dests_{};
     bool any_dropped_ = false;
     std::array<int16_t, kMaxPorts> port_interface_{};
     uint16_t smallest_mtu_ = UINT16_MAX;
     FlatIndex service_index_;
     FlatIndex vip_index_;
-    FlatIndex ours_index_;    // VIPs and interface addresses
+    FlatIndex ours_index_;    // VIPs, interface addresses and floating addresses
+    FlatIndex held_index_;    // `held`
     FlatIndex server_index_;  // (service index << 16 | dest id) -> server index
 };
 

@@ -1235,3 +1235,38 @@ TEST_CASE("a server's answers to new connections are counted: SYN-ACK, or a rese
     CHECK(total.syn_answered == 1);
     CHECK(total.syn_refused == 1);
 }
+
+TEST_CASE("follow_kernel: a VIP or floating address is answered and served only while held") {
+    PipelineHarness h;
+    // What the builder makes under ha.addresses: follow_kernel with nothing on the mirrors:
+    // the real servers' gateway 172.16.0.254 floats on the inside link.
+    auto backup = seed_snapshot();
+    backup->interfaces[kInsidePort].floating = {ip_raw("172.16.0.254")};
+    backup->follow_kernel = true;
+    backup->finalize(1);
+    h.ctx.snapshot = backup.get();
+    const auto ask_vip = arp_frame(1, "202.103.106.254", kGatewayMac, "202.103.106.5", kBroadcast);
+    // (The harness takes a frame to kInsideMac for one of the inside link.)
+    const auto ask_gateway = arp_frame(1, "172.16.0.2", kRs1Mac, "172.16.0.254", kInsideMac);
+    const auto ask_own = arp_frame(1, "172.16.0.2", kRs1Mac, "172.16.0.1", kInsideMac);
+    h.run({ask_vip, ask_gateway, ask_own, build_packet(from_client(7600, SYN))});
+    REQUIRE(h.sent.size() == 1);  // only the director's own address is answered
+    CHECK(load_u32_raw(&h.sent[0].bytes[28]) == ip_raw("172.16.0.1"));
+    CHECK(dropped(h, DropReason::not_for_us) == 1);  // the SYN to the VIP
+    CHECK(h.table->size() == 0);
+
+    // keepalived made this director master: both addresses on its mirrors.
+    auto master = seed_snapshot();
+    master->interfaces[kInsidePort].floating = {ip_raw("172.16.0.254")};
+    master->follow_kernel = true;
+    master->held = {ip_raw("202.103.106.5"), ip_raw("172.16.0.254")};
+    master->finalize(1);
+    h.ctx.snapshot = master.get();
+    h.run({ask_vip, ask_gateway, build_packet(from_client(7601, SYN))});
+    REQUIRE(h.sent.size() == 4);
+    CHECK(load_u32_raw(&h.sent[1].bytes[28]) == ip_raw("202.103.106.5"));
+    CHECK(load_u32_raw(&h.sent[2].bytes[28]) == ip_raw("172.16.0.254"));
+    CHECK(std::equal(kInsideMac.begin(), kInsideMac.end(), &h.sent[2].bytes[22]));
+    CHECK(h.sent[3].port == kInsidePort);  // the SYN, to a real server
+    CHECK(h.table->size() == 1);
+}

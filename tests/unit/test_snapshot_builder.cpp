@@ -231,7 +231,7 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     const ServerHealth health = [&down](const Service&, const RealServer& rs) {
         return down.count(rs.address) == 0;
     };
-    auto all_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, {}, health);
+    auto all_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, {}, {health});
     const auto& web = all_up->services[0].servers;
     REQUIRE(web.size() == 3);
     CHECK((web[0].weight == 3 && !web[0].down));
@@ -240,7 +240,7 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     CHECK((web[2].weight == 0 && web[2].down));  // not while a real server is up
 
     down = {0xc6130002};
-    auto one_down = build_snapshot(c, {{0, {}}, {1, {}}}, 2, all_up.get(), {}, health);
+    auto one_down = build_snapshot(c, {{0, {}}, {1, {}}}, 2, all_up.get(), {}, {health});
     CHECK((one_down->services[0].servers[0].weight == 0 && one_down->services[0].servers[0].down));
     CHECK(one_down->services[0].servers[1].weight == 1);
     CHECK(one_down->services[0].servers[2].weight == 0);
@@ -250,12 +250,12 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     CHECK_FALSE(one_down->dest_dropped(one_down->services[1].servers[1].dest_id));
 
     down = {0xc6130002, 0xc6130003};
-    auto none_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, one_down.get(), {}, health);
+    auto none_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, one_down.get(), {}, {health});
     CHECK((none_up->services[0].servers[2].weight == 1 && !none_up->services[0].servers[2].down));
     CHECK(none_up->services[0].servers[2].dest_id == all_up->services[0].servers[2].dest_id);
 
     down.clear();  // back up: nothing dropped any more
-    auto back = build_snapshot(c, {{0, {}}, {1, {}}}, 2, none_up.get(), {}, health);
+    auto back = build_snapshot(c, {{0, {}}, {1, {}}}, 2, none_up.get(), {}, {health});
     CHECK_FALSE(back->dest_dropped(back->services[1].servers[0].dest_id));
     CHECK(back->services[0].servers[0].weight == 3);
 }
