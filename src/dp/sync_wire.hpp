@@ -66,8 +66,8 @@ constexpr size_t kMaxRecords = 255;
 /// The size field is 16 bits.
 constexpr size_t kMaxMessageSize = 65535;
 /// A 1500-byte MTU less the IPv4 and UDP headers: the largest message a kernel backup on such a
-/// link takes (its receive buffer is the MTU less 28). A kernel master itself stops at 1444
-/// there (set_sync_mesg_maxlen sizes for version 0 records), so its messages fit too.
+/// link takes (its receive buffer is the MTU less 28). A kernel master by default stops at
+/// 1444 there (set_sync_mesg_maxlen sizes for version 0 records), so its messages fit too.
 constexpr size_t kDefaultMaxMessageSize = 1500 - 20 - 8;
 
 // IPVS's connection flags (include/uapi/linux/ip_vs.h), as a record's `flags` carries them: the
@@ -142,7 +142,9 @@ struct Record {
     uint16_t vport = 0;
     uint16_t real_port = 0;
     uint32_t fwmark = 0;
-    uint32_t timeout_s = 0;  // what is left of its timeout; 0: the backup's own for the state
+    /// The connection's timeout in its state (cp->timeout / HZ), not the time left: the backup
+    /// restarts its timer with it. 0: the backup's own timeout for the state.
+    uint32_t timeout_s = 0;
     /// IPVS_OPT_SEQ_DATA. A kernel master sends it exactly when flags has a kConnSeqMask bit;
     /// the writer sends it exactly when it is set, whatever the flags say.
     std::optional<SeqOptions> seq;
