@@ -259,3 +259,34 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     CHECK_FALSE(back->dest_dropped(back->services[1].servers[0].dest_id));
     CHECK(back->services[0].servers[0].weight == 3);
 }
+
+TEST_CASE("builder: floating addresses, and under follow_kernel the held ones served",
+          "[builder]") {
+    Config c = parse(
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n"
+        "  - {name: web2, protocol: tcp, vip: 198.18.0.101, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}]}\n");
+    c.interfaces[1].floating = {Prefix{0xc61300fe, 24}};  // 198.19.0.254
+    auto always = build(c);
+    CHECK(always->interfaces[1].floating == std::vector<uint32_t>{htonl(0xc61300fe)});
+    CHECK_FALSE(always->follow_kernel);
+    CHECK(always->serves(htonl(0xc6120064)));
+    CHECK(always->own_address(htonl(0xc61300fe)) == &always->interfaces[1]);
+
+    c.ha.addresses = AddressOwnership::follow_kernel;
+    LiveState live;
+    live.held = [](Ipv4 a) { return a == 0xc6120064 || a == 0xc61300fe; };  // .100, the gateway
+    auto master = build_snapshot(c, {{0, {}}, {1, {}}}, 2, always.get(), {}, live);
+    CHECK(master->follow_kernel);
+    CHECK(master->serves(htonl(0xc6120064)));
+    CHECK_FALSE(master->serves(htonl(0xc6120065)));  // .101: the other director's
+    CHECK(master->own_address(htonl(0xc61300fe)) == &master->interfaces[1]);
+
+    auto backup = build_snapshot(c, {{0, {}}, {1, {}}}, 2, master.get());  // nothing held
+    CHECK_FALSE(backup->serves(htonl(0xc6120064)));
+    CHECK(backup->own_address(htonl(0xc61300fe)) == nullptr);
+    CHECK(backup->own_address(htonl(0xc6130001)) == &backup->interfaces[1]);  // its own: always
+    CHECK(backup->answers_for(htonl(0xc6130001)));
+    CHECK_FALSE(backup->answers_for(htonl(0xc6120064)));
+}
