@@ -495,7 +495,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         }
     }
     const Snapshot& snap = *ctx.snapshot;
-    if (snap.is_vip(key.dst_ip) && !snap.serves(key.dst_ip)) {  // the other director's now
+    // Under follow_kernel, a VIP the other director holds now; nothing to look up otherwise.
+    if (snap.follow_kernel && snap.is_vip(key.dst_ip) && !snap.serves(key.dst_ip)) {
         drop(ctx, f.mbuf, DropReason::not_for_us);
         return ConnTable::kNoConn;
     }
