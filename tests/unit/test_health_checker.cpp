@@ -287,6 +287,15 @@ HealthStatus status_of(const HealthChecker& hc, const CheckTarget& t) {
     return *s;
 }
 
+// Waits until every target has ended at least `probes` probes.
+bool every_target_probed(const HealthChecker& hc, uint64_t probes) {
+    return eventually([&] {
+        const auto all = hc.statuses();
+        return std::all_of(all.begin(), all.end(),
+                           [&](const auto& s) { return s.second.probes >= probes; });
+    });
+}
+
 // The transitions taken so far, and those of one target.
 struct Transitions {
     HealthChecker& hc;
@@ -495,11 +504,7 @@ TEST_CASE("http: the status line decides; bad answers, silence and refusal fail"
     HealthChecker hc(lab.ns().fd());
     hc.set_targets({good, wrong, bad, junk, quiet, flood, refused, short_204});
     start(hc);
-    REQUIRE(eventually([&] {
-        const auto all = hc.statuses();
-        return std::all_of(all.begin(), all.end(),
-                           [](const auto& s) { return s.second.probes >= 2; });
-    }));
+    REQUIRE(every_target_probed(hc, 2));
     const auto reason = [&](const CheckTarget& t) { return status_of(hc, t).reason; };
     CHECK(status_of(hc, good).up);
     CHECK(reason(good) == "ok");
@@ -533,11 +538,7 @@ TEST_CASE("udp: any answer is up, a port unreachable is refused, silence a timeo
     HealthChecker hc(lab.ns().fd());
     hc.set_targets({answered, answered_empty, closed, quiet});
     start(hc);
-    REQUIRE(eventually([&] {
-        const auto all = hc.statuses();
-        return std::all_of(all.begin(), all.end(),
-                           [](const auto& s) { return s.second.probes >= 2; });
-    }));
+    REQUIRE(every_target_probed(hc, 2));
     CHECK(status_of(hc, answered).up);
     CHECK(status_of(hc, answered).reason == "ok");
     CHECK(status_of(hc, answered_empty).reason == "ok");
@@ -588,11 +589,7 @@ TEST_CASE("exec: exit status, signals, substitution, the namespace, nothing inhe
     HealthChecker hc(lab.ns().fd());
     hc.set_targets({yes, no, killed, missing, substituted, in_lab, in_own, clean});
     start(hc);
-    REQUIRE(eventually([&] {
-        const auto all = hc.statuses();
-        return std::all_of(all.begin(), all.end(),
-                           [](const auto& s) { return s.second.probes >= 2; });
-    }));
+    REQUIRE(every_target_probed(hc, 2));
     const auto reason = [&](const CheckTarget& t) { return status_of(hc, t).reason; };
     CHECK(reason(yes) == "ok");
     CHECK(status_of(hc, yes).up);
