@@ -64,33 +64,6 @@ std::optional<AddressWatch> AddressWatch::open(const NetworkNamespace& ns, std::
     return watch;
 }
 
-AddressWatch::~AddressWatch() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
-AddressWatch::AddressWatch(AddressWatch&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      seq_(other.seq_),
-      where_(std::move(other.where_)),
-      addresses_(std::move(other.addresses_)),
-      buffer_(std::move(other.buffer_)) {}
-
-AddressWatch& AddressWatch::operator=(AddressWatch&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-        seq_ = other.seq_;
-        where_ = std::move(other.where_);
-        addresses_ = std::move(other.addresses_);
-        buffer_ = std::move(other.buffer_);
-    }
-    return *this;
-}
-
 // Every IPv4 address of the namespace (RTM_GETADDR with NLM_F_DUMP), replacing what was known.
 bool AddressWatch::dump(std::string& error) {
     struct {
@@ -103,18 +76,18 @@ bool AddressWatch::dump(std::string& error) {
     request.header.nlmsg_seq = ++seq_;
     request.ifa.ifa_family = AF_INET;
     const std::string doing = "cannot read the addresses of " + where_;
-    if (::send(fd_, &request, request.header.nlmsg_len, 0) < 0) {
+    if (::send(fd_.get(), &request, request.header.nlmsg_len, 0) < 0) {
         error = doing + ": " + std::strerror(errno);
         return false;
     }
     addresses_.clear();
     for (bool done = false; !done;) {
-        pollfd p{fd_, POLLIN, 0};
+        pollfd p{fd_.get(), POLLIN, 0};
         if (::poll(&p, 1, kDumpWaitMs) <= 0) {
             error = doing + ": no answer from the kernel";
             return false;
         }
-        const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+        const ssize_t n = ::recv(fd_.get(), buffer_.data(), buffer_.size(), 0);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
@@ -161,7 +134,7 @@ bool AddressWatch::apply(size_t n, bool& done, std::string& error) {
 bool AddressWatch::poll(bool& changed, std::string& error) {
     const auto before = addresses_;
     for (;;) {
-        const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), 0);
+        const ssize_t n = ::recv(fd_.get(), buffer_.data(), buffer_.size(), 0);
         if (n < 0 && errno == EINTR) {
             continue;
         }

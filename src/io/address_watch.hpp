@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/unique_fd.hpp"
 #include "vsnat/types.hpp"
 
 namespace vsnat::io {
@@ -23,11 +24,6 @@ class AddressWatch {
     /// Subscribes to the address notices of `ns`, then reads its addresses as they are. Returns
     /// nullopt with `error` set to one line on failure.
     static std::optional<AddressWatch> open(const NetworkNamespace& ns, std::string& error);
-    ~AddressWatch();
-    AddressWatch(AddressWatch&& other) noexcept;
-    AddressWatch& operator=(AddressWatch&& other) noexcept;
-    AddressWatch(const AddressWatch&) = delete;
-    AddressWatch& operator=(const AddressWatch&) = delete;
 
     /// Reads the notices that arrived since the last call, without waiting. Returns whether the
     /// addresses changed. When the kernel dropped notices (the socket's buffer overflowed), it
@@ -39,7 +35,7 @@ class AddressWatch {
     /// (interface index, address) of every IPv4 address in the namespace.
     const std::set<std::pair<int, Ipv4>>& addresses() const { return addresses_; }
     /// The socket, for a caller's poll loop: readable when notices wait.
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
 
   private:
     AddressWatch(int fd, std::string where) : fd_(fd), where_(std::move(where)) {}
@@ -47,7 +43,7 @@ class AddressWatch {
     // Applies the messages in buffer_[0, n); sets `done` at the end of a dump.
     bool apply(size_t n, bool& done, std::string& error);
 
-    int fd_ = -1;
+    UniqueFd fd_;
     uint32_t seq_ = 0;
     std::string where_;  // "network namespace NAME", for messages
     std::set<std::pair<int, Ipv4>> addresses_;

@@ -132,44 +132,19 @@ std::optional<RtNetlink> RtNetlink::open(const NetworkNamespace& ns, std::string
     return nl;
 }
 
-RtNetlink::~RtNetlink() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-    }
-}
-
-RtNetlink::RtNetlink(RtNetlink&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      seq_(other.seq_),
-      where_(std::move(other.where_)),
-      buffer_(std::move(other.buffer_)) {}
-
-RtNetlink& RtNetlink::operator=(RtNetlink&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-        seq_ = other.seq_;
-        where_ = std::move(other.where_);
-        buffer_ = std::move(other.buffer_);
-    }
-    return *this;
-}
-
 bool RtNetlink::transact(Request& request, const std::string& doing, std::string& error,
                          std::vector<uint8_t>* reply) {
     nlmsghdr* req = request.header();
     req->nlmsg_seq = ++seq_;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    if (::sendto(fd_, req, req->nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
+    if (::sendto(fd_.get(), req, req->nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
                  sizeof(kernel)) < 0) {
         error = doing + ": cannot send to the kernel: " + std::strerror(errno);
         return false;
     }
     for (;;) {
-        const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC);
+        const ssize_t n = ::recv(fd_.get(), buffer_.data(), buffer_.size(), MSG_TRUNC);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/unique_fd.hpp"
 #include "vsnat/types.hpp"
 
 namespace vsnat::io {
@@ -27,12 +28,6 @@ class RtNetlink {
     /// A socket in `ns` (made through ns.open_socket): interface indexes and everything the
     /// requests change are those of `ns`. Returns nullopt with `error` set on failure.
     static std::optional<RtNetlink> open(const NetworkNamespace& ns, std::string& error);
-
-    ~RtNetlink();
-    RtNetlink(RtNetlink&& other) noexcept;
-    RtNetlink& operator=(RtNetlink&& other) noexcept;
-    RtNetlink(const RtNetlink&) = delete;
-    RtNetlink& operator=(const RtNetlink&) = delete;
 
     /// The index of interface `ifname` (RTM_GETLINK), or nullopt with `error` set ("cannot find
     /// interface X in ...: No such device").
@@ -80,7 +75,7 @@ class RtNetlink {
     bool transact(Request& request, const std::string& doing, std::string& error,
                   std::vector<uint8_t>* reply = nullptr);
 
-    int fd_ = -1;
+    UniqueFd fd_;
     uint32_t seq_ = 0;
     std::string where_;  // "network namespace NAME", for messages
     std::vector<uint8_t> buffer_;
