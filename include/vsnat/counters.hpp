@@ -38,7 +38,11 @@ namespace vsnat {
     X(ftp_malformed_lines, "FTP lines whose address or port does not parse.")                      \
     X(ftp_foreign_addresses, "FTP 227/PORT lines naming a host other than the connection's.")      \
     X(ftp_expectations_full, "FTP data connections not recorded: the expectation table is full.")  \
-    X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")
+    X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")        \
+    X(sync_queued, "Connection sync records queued for the other directors.")                      \
+    X(sync_dropped, "Connection sync records not sent: the queue to the sync thread was full.")    \
+    X(sync_applied, "Connection sync records from the other directors applied to the table.")      \
+    X(sync_refused, "Connection sync records refused: no such service or server, table full.")
 
 /// X(name, help) for every counter of a port's kernel mirror (README.md, "The kernel side of the
 /// director"), summed over the workers and the mirrors' thread.
@@ -49,6 +53,19 @@ namespace vsnat {
     X(punt_dropped_control, "Of those, control traffic (queue full).")                           \
     X(from_kernel, "Packets the kernel sent on the mirror, queued to leave by the port.")        \
     X(from_kernel_dropped, "Packets the kernel sent on the mirror, dropped: the queue was full.")
+
+/// X(name, help) for every counter of the connection sync thread (README.md, "A pair of
+/// directors"); the workers' side is in VSNAT_WORKER_COUNTERS (sync_*).
+#define VSNAT_SYNC_COUNTERS(X)                                                                 \
+    X(messages_sent, "Sync messages sent (one UDP datagram each, to each destination).")       \
+    X(records_sent, "Connection records sent in them.")                                        \
+    X(send_errors, "Sync messages the socket refused (counted once per destination).")         \
+    X(datagrams_received, "Sync datagrams received from other directors.")                     \
+    X(records_received, "Connection records read from them.")                                  \
+    X(datagrams_malformed, "Sync datagrams cut short or malformed: the rest of each ignored.") \
+    X(datagrams_foreign, "Sync datagrams of another syncid: ignored.")                         \
+    X(records_skipped, "Records not for vsnat: IPv6, another protocol, a state out of range.") \
+    X(records_queue_full, "Records received but dropped: the owning worker's queue was full.")
 
 struct CounterInfo {
     std::string_view name;
@@ -70,5 +87,20 @@ inline constexpr std::array kMirrorCounters = {
 };
 
 constexpr size_t kMirrorCounterCount = kMirrorCounters.size();
+
+inline constexpr std::array kSyncCounters = {
+#define VSNAT_COUNTER_INFO(name, help) CounterInfo{#name, help},
+    VSNAT_SYNC_COUNTERS(VSNAT_COUNTER_INFO)
+#undef VSNAT_COUNTER_INFO
+};
+
+constexpr size_t kSyncCounterCount = kSyncCounters.size();
+
+/// Indexes of kSyncCounters, by name.
+enum class SyncCounter : size_t {
+#define VSNAT_COUNTER_ENUM(name, help) name,
+    VSNAT_SYNC_COUNTERS(VSNAT_COUNTER_ENUM)
+#undef VSNAT_COUNTER_ENUM
+};
 
 }  // namespace vsnat

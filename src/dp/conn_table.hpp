@@ -73,15 +73,18 @@ class ConnTable {
     uint32_t expiry(uint32_t id) const { return conns_[id].expires_ms; }
 
     /// Expires due connections with at most `budget` units of work; `on_expire(const Conn&)` is
-    /// called before each record is freed. Returns how many expired.
-    template <class OnExpire>
-    uint32_t expire(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire) {
+    /// called before each record is freed, `on_rearm(id)` for each connection found live at a
+    /// deadline it has passed (TimerWheel::advance). Returns how many expired.
+    template <class OnExpire, class OnRearm = TimerWheel::NoRearm>
+    uint32_t expire(uint32_t now_ms, uint32_t budget, OnExpire&& on_expire,
+                    OnRearm&& on_rearm = {}) {
         return wheel_.advance(
             now_ms, budget, [this](uint32_t id) { return conns_[id].expires_ms; },
             [&](uint32_t id) {
                 on_expire(conns_[id]);
                 remove_keys_and_free(id);
-            });
+            },
+            on_rearm);
     }
 
     /// Calls `visit(id, const Conn&)` for every live connection. Not for the packet path.

@@ -11,6 +11,7 @@
 #include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
+#include "dp/conn_sync.hpp"
 #include "dp/local.hpp"
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
@@ -147,10 +148,6 @@ FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
     k.dst_port = load_u16_raw(l4p + l4::kDstPort);
     k.protocol = p.ip_protocol;
     return k;
-}
-
-void count_state(DestCounters& d, ConnState s, int64_t delta) {
-    (conn_state_is_active(s) ? d.active : d.inactive) += delta;
 }
 
 uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
@@ -298,8 +295,6 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
     return i >= 0 ? i : pick;
 }
 
-void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms);
-
 // Candidates one new connection may look at for an unanswered one to evict: bounded work per
 // packet, even when a queue holds only connections that were answered since.
 constexpr uint32_t kEvictionTries = 8;
@@ -312,7 +307,7 @@ bool evictable(const Conn& c) {
 }
 
 void evict(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
-    retire(ctx, ctx.table->conn(id), now_ms);
+    retire_connection(ctx, ctx.table->conn(id), now_ms);
     ctx.table->erase(id);
     ++ctx.counters.connections_evicted;
 }
@@ -412,7 +407,7 @@ bool finished(const Conn& c) {
 
 // Ends connection `id` so that a new one can take its keys (LVS's conn_reuse_mode).
 void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
-    retire(ctx, ctx.table->conn(id), now_ms);
+    retire_connection(ctx, ctx.table->conn(id), now_ms);
     ctx.table->erase(id);
     ++ctx.counters.connections_reused;
 }
@@ -453,8 +448,10 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32
     ++ctx.counters.connections_created;
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
-    count_state(dc, c.state, +1);
-    count_share(ctx, c, +1);
+    count_connection(ctx, c, +1);
+    if (ctx.sync != nullptr) {
+        sync_on_insert(ctx, id);
+    }
     if (ctx.unanswered != nullptr) {
         if (c.protocol == ipv4::kProtoUdp) {
             ctx.unanswered->udp.push(id);
@@ -658,7 +655,11 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_ttl(ip);  // cannot fail: classify() refused TTL <= 1
+    const ConnState old_state = c.state;
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+    if (ctx.sync != nullptr) {
+        sync_after_packet(ctx, id, c, old_state, dir);
+    }
     if (c.helper != FtpControlPool::kNone && !ftp_process(ctx, f.mbuf, f.parsed, c, dir, now_ms)) {
         return;
     }
@@ -771,22 +772,6 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     drop(ctx, f.mbuf, DropReason::icmp_untracked);
 }
 
-// What a connection leaving the table gives back: its state count, its persistence template's
-// reference and its helper state.
-void retire(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
-    count_state(ctx.dest_counters[c.dest_id], c.state, -1);
-    count_share(ctx, c, -1);
-    if (c.helper != FtpControlPool::kNone) {
-        ftp_release(ctx, c.helper);
-    }
-    if (c.persistence_slot != PersistenceTable::kNoSlot) {
-        // The template's timeout is the service's as it is now (0 if a reload removed it).
-        const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
-        ctx.persistence->release(c.persistence_slot, now_ms,
-                                 svc != nullptr ? svc->persistence_ms : 0);
-    }
-}
-
 // LVS's conn_reuse_mode: a client's new SYN (no ACK) on a connection in TIME_WAIT or CLOSE is
 // a new connection from a reused port, to be scheduled afresh, not sent to the old server.
 // Connections pinned by persistence keep their server, as in LVS (they have a controller).
@@ -895,6 +880,24 @@ void recount_source_prefixes(WorkerContext& ctx) {
 
 }  // namespace
 
+void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
+    count_connection(ctx, c, -1);
+    if (c.helper != FtpControlPool::kNone) {
+        ftp_release(ctx, c.helper);
+    }
+    if (c.persistence_slot != PersistenceTable::kNoSlot) {
+        // The template's timeout is the service's as it is now (0 if a reload removed it).
+        const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
+        ctx.persistence->release(c.persistence_slot, now_ms,
+                                 svc != nullptr ? svc->persistence_ms : 0);
+    }
+}
+
+void count_connection(WorkerContext& ctx, const Conn& c, int32_t delta) {
+    count_state(ctx.dest_counters[c.dest_id], c.state, delta);
+    count_share(ctx, c, delta);
+}
+
 bool RateLimiter::allow(uint32_t now_ms, uint32_t per_second) {
     const uint32_t burst = std::max<uint32_t>(per_second / 10, per_second == 0 ? 0 : 1);
     const uint32_t elapsed = now_ms - last_ms;
@@ -989,7 +992,7 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
             ctx.snapshot->dest_dropped(ctx.table->conn(id).dest_id)) {
             // Its real server was removed under `drain: drop`: the connection ends here.
-            retire(ctx, ctx.table->conn(id), now_ms);
+            retire_connection(ctx, ctx.table->conn(id), now_ms);
             ctx.table->erase(id);
             drop(ctx, flows[i].mbuf, DropReason::drained);
             continue;
@@ -1016,7 +1019,7 @@ uint32_t end_drained_connections(WorkerContext& ctx, uint32_t now_ms) {
     uint32_t ended = 0;
     ctx.table->for_each([&](uint32_t id, const Conn& c) {
         if (ctx.snapshot->dest_dropped(c.dest_id)) {
-            retire(ctx, c, now_ms);
+            retire_connection(ctx, c, now_ms);
             ctx.table->erase(id);  // safe here: for_each goes by id, not by list
             ++ended;
         }
@@ -1045,10 +1048,14 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
 }
 
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
-    const uint32_t expired = ctx.table->expire(now_ms, budget, [&ctx, now_ms](const Conn& c) {
-        retire(ctx, c, now_ms);
+    const auto on_expire = [&ctx, now_ms](const Conn& c) {
+        retire_connection(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
-    });
+    };
+    const uint32_t expired =
+        ctx.sync == nullptr ? ctx.table->expire(now_ms, budget, on_expire)
+                            : ctx.table->expire(now_ms, budget, on_expire,
+                                                [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);
     }

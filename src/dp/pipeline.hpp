@@ -23,6 +23,8 @@ struct rte_mempool;
 
 namespace vsnat::dp {
 
+struct ConnSync;
+
 constexpr uint16_t kMaxBurst = ConnTable::kMaxBurst;  // one bulk lookup per burst
 
 /// Per real server, per worker. Plain counters: only the owning worker writes them; the control
@@ -249,6 +251,8 @@ struct alignas(64) WorkerContext {
     FtpControlPool* ftp_controls = nullptr;
     ExpectationTable* expectations = nullptr;
     uint32_t expectation_sweep = 0;  // this worker's sweep cursor
+    /// Connection sync (dp/conn_sync.hpp); null when `ha.sync` is not configured.
+    ConnSync* sync = nullptr;
 };
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.
@@ -270,6 +274,19 @@ class WorkerLoad final : public ServerLoad {
     }
     std::span<DestCounters* const> workers_;
 };
+
+/// Moves a connection's count in its real server's active or inactive connections.
+inline void count_state(DestCounters& d, ConnState s, int64_t delta) {
+    (conn_state_is_active(s) ? d.active : d.inactive) += delta;
+}
+
+/// Counts connection `c` in (delta +1) or out of (-1) its real server's state counts and the
+/// table's shares. Worker thread only.
+void count_connection(WorkerContext& ctx, const Conn& c, int32_t delta);
+
+/// What a connection leaving the table gives back: its counts, its persistence template's
+/// reference and its helper state. The caller removes it from the table. Worker thread only.
+void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms);
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf
 /// ends in exactly one place: a `tx` batch (forwarded, or turned into the director's own reply),

@@ -46,13 +46,20 @@ class TimerWheel {
     void cancel(uint32_t id);
     bool scheduled(uint32_t id) const { return nodes_[id].next != kNone; }
 
+    /// What advance() calls for an entry it moves on, by default: nothing.
+    struct NoRearm {
+        void operator()(uint32_t) const {}
+    };
+
     /// Visits due entries up to `now_ms`, doing at most `budget` units of work (one per entry or
     /// slot looked at); `expires_of(id)` gives an entry's expiry as the caller keeps it. Each
-    /// expired entry is unlinked, then `on_expire(id)` is called. Returns the number expired.
-    /// Work left over is resumed by the next call.
-    template <class ExpiresOf, class OnExpire>
-    uint32_t advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expires_of,
-                     OnExpire&& on_expire);
+    /// expired entry is unlinked, then `on_expire(id)` is called; each one visited that is not
+    /// due yet (its expiry was pushed later, or lies more than a turn of the wheel ahead) is
+    /// moved on, then `on_rearm(id)` is called. Returns the number expired. Work left over is
+    /// resumed by the next call.
+    template <class ExpiresOf, class OnExpire, class OnRearm = NoRearm>
+    uint32_t advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expires_of, OnExpire&& on_expire,
+                     OnRearm&& on_rearm = {});
 
   private:
     // Ticks are kept as the millisecond they start at, so they wrap with the clock.
@@ -79,9 +86,9 @@ class TimerWheel {
     std::span<Node> nodes_;
 };
 
-template <class ExpiresOf, class OnExpire>
+template <class ExpiresOf, class OnExpire, class OnRearm>
 uint32_t TimerWheel::advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expires_of,
-                             OnExpire&& on_expire) {
+                             OnExpire&& on_expire, OnRearm&& on_rearm) {
     const uint32_t now_tick = tick_start(now_ms);
     const uint32_t span_ms = (slot_mask_ + 1) << tick_shift_;
     // After a long pause, one rotation visits every slot: skip the rest.
@@ -106,6 +113,7 @@ uint32_t TimerWheel::advance(uint32_t now_ms, uint32_t budget, ExpiresOf&& expir
         const uint32_t expires_ms = expires_of(id);
         if (before(now_ms, expires_ms)) {
             link_due(id, expires_ms);
+            on_rearm(id);
         } else {
             ++expired;
             on_expire(id);

@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "dp/conn_sync.hpp"
 #include "dp/owner.hpp"
 #include "dp/parse.hpp"
 
@@ -18,9 +19,10 @@ constexpr uint16_t kRxBurst = 32;
 static_assert(kRxBurst <= kMaxBurst, "a received burst is processed in one bulk lookup");
 constexpr uint32_t kExpireBudget = 256;  // wheel work per loop: bounded, whatever the backlog
 constexpr uint32_t kArpOrdersPerLoop = 8;
-constexpr uint32_t kBusyPolls = 256;    // empty polls before backing off
-constexpr uint32_t kPausePolls = 4096;  // then polls with a pause in between
-constexpr uint32_t kMaxSleepUs = 100;   // then sleeps, doubling up to this
+constexpr uint32_t kSyncRecordsPerLoop = 256;  // received records applied per loop, at most
+constexpr uint32_t kBusyPolls = 256;           // empty polls before backing off
+constexpr uint32_t kPausePolls = 4096;         // then polls with a pause in between
+constexpr uint32_t kMaxSleepUs = 100;          // then sleeps, doubling up to this
 
 // Queues the burst's packets for the kernel mirrors; what does not fit is counted per port.
 void flush_punts(WorkerSetup& s) {
@@ -48,9 +50,41 @@ void flush_punts(WorkerSetup& s) {
     }
 }
 
+// Queues the connection sync records made since the last flush for the sync thread.
+void flush_sync(WorkerSetup& s) {
+    ConnSync* sync = s.ctx->sync;
+    if (sync == nullptr || sync->outbox_count == 0) {
+        return;
+    }
+    const unsigned queued = rte_ring_sp_enqueue_burst_elem(
+        s.sync_out, sync->outbox.data(), sizeof(sync::Record), sync->outbox_count, nullptr);
+    s.ctx->counters.sync_queued += queued;
+    s.ctx->counters.sync_dropped += sync->outbox_count - queued;
+    sync->outbox_count = 0;
+}
+
+// Applies what the other directors sent of this worker's connections.
+uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
+    std::array<sync::Record, 32> records;
+    uint32_t applied = 0;
+    while (applied < kSyncRecordsPerLoop) {
+        const unsigned n = rte_ring_sc_dequeue_burst_elem(
+            s.sync_in, records.data(), sizeof(sync::Record), records.size(), nullptr);
+        for (unsigned i = 0; i < n; ++i) {
+            apply_sync_record(*s.ctx, records[i], now_ms);
+        }
+        applied += n;
+        if (n < records.size()) {
+            break;
+        }
+    }
+    return applied;
+}
+
 void flush_tx(WorkerSetup& s) {
     WorkerContext& ctx = *s.ctx;
     flush_punts(s);
+    flush_sync(s);
     if (ctx.sighting_count > 0) {
         // Before the packets: an ARP request's `asked` must reach the control thread before the
         // answer, which it learns only if awaited. Lost ones cost a later ARP request, no more.
@@ -223,6 +257,10 @@ int run_worker(WorkerSetup& s) {
             flush_tx(s);
         }
         expire_connections(*s.ctx, now_ms, kExpireBudget);
+        if (s.sync_in != nullptr) {
+            flush_sync(s);  // what the wheel refreshed
+            work += apply_sync(s, now_ms);
+        }
         if (s.dump != nullptr) {
             serve_dump(s, now_ms);
         }

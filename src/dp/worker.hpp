@@ -48,6 +48,11 @@ struct WorkerSetup {
     /// From the kernel mirrors' thread: what the kernels send, each packet to leave by its
     /// `port`. One worker gets it (the first), so that it never races another's TX queue.
     rte_ring* from_kernel = nullptr;
+    /// Connection sync (dp/conn_sync.hpp), both null without `ha.sync`: records of this
+    /// worker's connections to the sync thread (this worker the one producer), and the
+    /// records received from the other directors that this worker owns (the one consumer).
+    rte_ring* sync_out = nullptr;
+    rte_ring* sync_in = nullptr;
     IdleMode idle = IdleMode::adaptive;
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     const std::atomic<bool>* stop = nullptr;

@@ -8,6 +8,7 @@
 #include "dp/alg/ftp.hpp"
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
+#include "dp/conn_sync.hpp"
 #include "dp/pipeline.hpp"
 
 namespace vsnat::dp {
@@ -180,6 +181,9 @@ bool ftp_process(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed, Conn& c, 
     }
     if (rewrite.grown != 0) {
         control.shift[sender].record(original_seq, rewrite.grown);
+        if (ctx.sync != nullptr) {
+            sync_connection(ctx, c);  // the peer needs the new shift before the next segment
+        }
     }
     uint8_t* check = tcp + l4::kTcpChecksum;
     if (rewrite.changed) {
