@@ -184,6 +184,26 @@ void print_mirrors(const json& kernel) {
     }
 }
 
+// One line for connection sync (/vsnat/sync), when it runs: every counter of
+// VSNAT_SYNC_COUNTERS.
+void print_sync(const json& sync) {
+    if (number(sync, "active") == 0) {
+        return;
+    }
+    std::printf(
+        "connection sync on %s to %s port %llu, syncid %llu:", sync.value("interface", "?").c_str(),
+        sync.value("to", "?").c_str(), static_cast<unsigned long long>(number(sync, "port")),
+        static_cast<unsigned long long>(number(sync, "syncid")));
+    const char* separator = " ";
+    for (const vsnat::CounterInfo& c : vsnat::kSyncCounters) {
+        const std::string name(c.name);
+        std::printf("%s%s %llu", separator, name.c_str(),
+                    static_cast<unsigned long long>(number(sync, name.c_str())));
+        separator = ", ";
+    }
+    std::printf("\n");
+}
+
 void print_stats(const json& stats, const json& ports) {
     const json rows = columns_to_rows(stats);
     std::printf("connections: %llu\n",
@@ -353,13 +373,16 @@ int main(int argc, char** argv) {
         }
         // The kernel mirrors (a vsnatd from before them has no /vsnat/kernel).
         const json kernel = client.query("/vsnat/kernel").value_or(json::object());
+        const json sync = client.query("/vsnat/sync").value_or(json::object());
         if (o.json_output) {
             (*stats)["ports"] = ports;
             (*stats)["kernel"] = columns_to_rows(kernel);
+            (*stats)["sync"] = sync;
             std::printf("%s\n", stats->dump(2).c_str());
         } else {
             print_stats(*stats, ports);
             print_mirrors(kernel);
+            print_sync(sync);
         }
         return 0;
     }

@@ -170,7 +170,8 @@ bool Daemon::start(std::string& error) {
                 " packet buffers: " + rte_strerror(rte_errno) + " (too few hugepages?)";
         return false;
     }
-    if (!open_ports(error) || !kernel_.create(config_, ports_.list(), workers, error)) {
+    if (!open_ports(error) || !kernel_.create(config_, ports_.list(), workers, error) ||
+        !create_sync(error)) {
         return false;
     }
     health_ =
@@ -198,15 +199,35 @@ bool Daemon::start(std::string& error) {
         spec.punt_to.push_back(kernel_.punt_rings(w));
     }
     spec.from_kernel = kernel_.to_ports();
+    for (uint32_t w = 0; sync_.active() && w < workers; ++w) {
+        spec.sync_out.push_back(sync_.from_worker(w));
+        spec.sync_in.push_back(sync_.to_worker(w));
+    }
     workers_ = Workers::create(spec, error);
     if (!workers_ || !workers_->launch(error)) {
         return false;
     }
     kernel_.start();
+    sync_.start();
     if (!health_->start(error) || !start_vip_advertisement(error)) {
         return false;
     }
     return serve_operators(error);
+}
+
+// With ha.sync, the sync thread's rings and socket, on the sync interface's kernel mirror.
+bool Daemon::create_sync(std::string& error) {
+    if (!config_.ha.sync) {
+        return true;
+    }
+    const SyncConfig& sync = *config_.ha.sync;
+    const auto in = std::find_if(config_.interfaces.begin(), config_.interfaces.end(),
+                                 [&](const Interface& i) { return i.name == sync.interface; });
+    if (in == config_.interfaces.end() || in->kernel.empty() || kernel_.netns() == nullptr) {
+        error = "ha.sync: interface " + sync.interface + " has no kernel mirror";
+        return false;
+    }
+    return sync_.create(sync, *in, in->kernel, *kernel_.netns(), config_.workers, error);
 }
 
 // With kernel_netns, the VIPs being served are kept as addresses there for a routing daemon.
@@ -439,6 +460,7 @@ void Daemon::shutdown() {
     reload_channel_.close();
     unregister_telemetry();
     metrics_.stop();
+    sync_.stop();
     if (workers_) {
         workers_->stop();
     }

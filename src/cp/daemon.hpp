@@ -17,6 +17,7 @@
 #include "cp/rate_estimator.hpp"
 #include "cp/reload_channel.hpp"
 #include "cp/snapshot_builder.hpp"
+#include "cp/sync_daemon.hpp"
 #include "cp/vip_advertiser.hpp"
 #include "cp/workers.hpp"
 #include "dp/snapshot.hpp"
@@ -58,6 +59,7 @@ class Daemon {
     const dp::NeighborTable& neighbors() const { return neighbors_.table(); }
     const KernelMirrors& kernel_mirrors() const { return kernel_; }
     const HealthMonitor& health() const { return *health_; }
+    const SyncDaemon& sync() const { return sync_; }
 
     /// Has the control thread re-read the file; waits up to 30 s for the outcome, refused at
     /// once when vsnatd is stopping. Any thread but the control thread.
@@ -70,6 +72,7 @@ class Daemon {
     bool open_ports(std::string& error);
     bool serve_operators(std::string& error);
     bool start_vip_advertisement(std::string& error);
+    bool create_sync(std::string& error);
     void keep_metrics_up(uint64_t now_ms);
     void control_loop();
     ReloadResult reload();
@@ -93,6 +96,7 @@ class Daemon {
     // Made before EAL (its namespace) and after the ports (its interfaces); released after the
     // ports, which may still hold its packet buffers.
     KernelMirrors kernel_;
+    SyncDaemon sync_;  // with ha.sync: its socket is in the mirrors' namespace
     io::OpenPorts ports_;
     std::vector<PortBinding> bindings_;
     std::atomic<std::shared_ptr<const Generation>> generation_;

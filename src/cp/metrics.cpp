@@ -122,6 +122,19 @@ void mirror_counter_families(Exposition& e, const Daemon& d) {
     }
 }
 
+// The connection sync thread's counters, as vsnat_sync_<name>_total (with ha.sync only).
+void sync_counter_families(Exposition& e, const Daemon& d) {
+    if (!d.sync().active()) {
+        return;
+    }
+    const SyncTotals totals = d.sync().totals();
+    for (size_t i = 0; i < kSyncCounterCount; ++i) {
+        const std::string family = "vsnat_sync_" + std::string(kSyncCounters[i].name) + "_total";
+        const std::string help(kSyncCounters[i].help);
+        e.sample(family.c_str(), "counter", help.c_str(), "", totals[i]);
+    }
+}
+
 }  // namespace
 
 // The text format's rule for label values (Prometheus, "Exposition formats", "Text format
@@ -198,6 +211,7 @@ std::string render_metrics(const Daemon& d) {
     }
     worker_counter_families(e, d);
     mirror_counter_families(e, d);
+    sync_counter_families(e, d);
     return e.text();
 }
 

@@ -365,6 +365,35 @@ int handle_kernel(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// Connection sync (README.md, "A pair of directors"): whether it runs, where it sends, and the
+// sync thread's counters (the workers' are in /vsnat/stats, sync_*).
+int handle_sync(const char*, const char*, rte_tel_data* d) {
+    const DaemonCall daemon;
+    if (!daemon) {
+        return -1;
+    }
+    const SyncDaemon& sync = daemon->sync();
+    Columns t(d);
+    t.scalar("active", sync.active() ? 1 : 0);
+    if (!sync.active()) {
+        return 0;
+    }
+    const SyncConfig& config = sync.config();
+    std::string to = config.group ? format_ipv4(*config.group) : std::string();
+    for (const Ipv4 peer : config.peers) {
+        to += (to.empty() ? "" : " ") + format_ipv4(peer);
+    }
+    t.scalar_text("interface", config.interface);
+    t.scalar_text("to", to);
+    t.scalar("port", config.port);
+    t.scalar("syncid", config.syncid);
+    const SyncTotals totals = sync.totals();
+    for (size_t i = 0; i < kSyncCounterCount; ++i) {
+        t.scalar(std::string(kSyncCounters[i].name).c_str(), totals[i]);
+    }
+    return 0;
+}
+
 static_assert(kTelemetryStringBytes == RTE_TEL_MAX_STRING_LEN - 1);
 static_assert(kMaxServiceNameBytes == kTelemetryStringBytes, "service names must not be cut");
 
@@ -438,6 +467,8 @@ bool register_telemetry(Daemon& daemon, std::string& error) {
          "Per-real-server counters, by column. Parameters: offset,count (count <= 32)"},
         {"/vsnat/kernel", handle_kernel,
          "The ports' kernel mirrors and their counters, by column. No parameters"},
+        {"/vsnat/sync", handle_sync,
+         "Connection sync: where it sends and the sync thread's counters. No parameters"},
         {"/vsnat/neighbors", handle_neighbors,
          "The neighbor table, by column. Parameters: offset,count (count <= 128)"},
     };

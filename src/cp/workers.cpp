@@ -12,6 +12,8 @@
 #include <chrono>
 #include <thread>
 
+#include "dp/conn_sync.hpp"
+
 namespace vsnat::cp {
 namespace {
 
@@ -29,6 +31,7 @@ struct Workers::Worker {
     std::unique_ptr<dp::ConnTable> table;
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
     std::unique_ptr<dp::UnansweredQueues> unanswered;
+    std::unique_ptr<dp::ConnSync> sync;  // with ha.sync only
     std::vector<dp::DestCounters> dest_counters;
     UniqueRing arp_orders;
     dp::ConnDump dump;
@@ -160,6 +163,12 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
         s.punt_to = spec.punt_to[id];
     }
     s.from_kernel = id == 0 ? spec.from_kernel : nullptr;
+    if (id < spec.sync_out.size()) {
+        worker->sync = std::make_unique<dp::ConnSync>(capacity);
+        ctx->sync = worker->sync.get();
+        s.sync_out = spec.sync_out[id];
+        s.sync_in = spec.sync_in[id];
+    }
     s.idle = spec.idle;
     s.snapshot = spec.snapshot;
     s.qsbr = qsbr_.get();

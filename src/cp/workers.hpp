@@ -33,6 +33,9 @@ struct WorkersSpec {
     std::vector<std::array<rte_ring*, dp::kPuntClasses>> punt_to;
     /// What the kernels send, for worker 0 to transmit; null without mirrors.
     rte_ring* from_kernel = nullptr;
+    /// Per worker: its rings to and from the sync thread (none without `ha.sync`).
+    std::vector<rte_ring*> sync_out;
+    std::vector<rte_ring*> sync_in;
 };
 
 class Workers {
