@@ -202,6 +202,7 @@ bool Daemon::start(std::string& error) {
     for (uint32_t w = 0; sync_.active() && w < workers; ++w) {
         spec.sync_out.push_back(sync_.from_worker(w));
         spec.sync_in.push_back(sync_.to_worker(w));
+        spec.sync_resend = sync_.resend_request();
     }
     workers_ = Workers::create(spec, error);
     if (!workers_ || !workers_->launch(error)) {

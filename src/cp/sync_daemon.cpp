@@ -13,6 +13,7 @@
 #include <rte_ring_elem.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "dp/owner.hpp"
@@ -23,6 +24,12 @@ namespace {
 namespace sync = dp::sync;
 
 constexpr int kReceiveBufferBytes = 4 << 20;  // a burst of a busy peer's messages
+
+uint64_t steady_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
 
 std::string format_address(uint32_t network_order) {
     char text[INET_ADDRSTRLEN] = {};
@@ -171,12 +178,16 @@ void SyncDaemon::run() {
     bool busy = false;
     while (!stop_.load(std::memory_order_relaxed)) {
         ::poll(&p, 1, busy ? 0 : kFlushMs);
-        busy = receive() == kDatagramsPerRound;
-        busy = send_queued() > 0 || busy;
+        const uint64_t now_ms = steady_ms();
+        busy = receive(now_ms) == kDatagramsPerRound;
+        busy = send_queued(now_ms) > 0 || busy;
+        if (now_ms - last_sent_ms_ >= kHeartbeatMs) {
+            send_message(now_ms);  // empty: a sign of life
+        }
     }
 }
 
-uint32_t SyncDaemon::receive() {
+uint32_t SyncDaemon::receive(uint64_t now_ms) {
     static thread_local std::vector<uint8_t> buffer(sync::kMaxMessageSize + 1);
     uint32_t n = 0;
     for (; n < kDatagramsPerRound; ++n) {
@@ -190,18 +201,20 @@ uint32_t SyncDaemon::receive() {
         if (from.sin_addr.s_addr == own_address_) {
             continue;  // our own, looped back by a peer's switch or bridge
         }
-        deliver({buffer.data(), static_cast<size_t>(len)});
+        deliver({buffer.data(), static_cast<size_t>(len)}, from.sin_addr.s_addr, now_ms);
     }
     return n;
 }
 
 // Reads one datagram as a kernel backup would, and queues each record for its owner.
-void SyncDaemon::deliver(std::span<const uint8_t> datagram) {
+void SyncDaemon::deliver(std::span<const uint8_t> datagram, uint32_t source, uint64_t now_ms) {
     count(SyncCounter::datagrams_received);
     const sync::DecodeError error = sync::decode(datagram, config_.syncid, decoded_);
-    if (error == sync::DecodeError::foreign_syncid) {
+    if (error == sync::DecodeError::none) {
+        heard_from(source, now_ms);
+    } else if (error == sync::DecodeError::foreign_syncid) {
         count(SyncCounter::datagrams_foreign);
-    } else if (error != sync::DecodeError::none) {
+    } else {
         count(SyncCounter::datagrams_malformed);
     }
     count(SyncCounter::records_received, decoded_.records.size());
@@ -215,9 +228,22 @@ void SyncDaemon::deliver(std::span<const uint8_t> datagram) {
     }
 }
 
+// A peer new to us, or back after a silence, gets every connection of every worker.
+void SyncDaemon::heard_from(uint32_t source, uint64_t now_ms) {
+    const auto [it, first] = peers_.try_emplace(source, now_ms);
+    const bool back = !first && now_ms - it->second > kPeerSilenceMs;
+    it->second = now_ms;
+    if (first || back) {
+        count(SyncCounter::peers_joined);
+        resend_.fetch_add(1, std::memory_order_release);
+        spdlog::info("connection sync: peer {} {}: resending every connection to it",
+                     format_address(source), first ? "heard" : "heard again after a silence");
+    }
+}
+
 // Packs what the workers queued into messages, sending each as it fills and the last one
 // however full it is. Returns the records taken.
-uint32_t SyncDaemon::send_queued() {
+uint32_t SyncDaemon::send_queued(uint64_t now_ms) {
     std::array<sync::Record, 64> records;
     uint32_t taken = 0;
     for (const UniqueRing& ring : from_workers_) {
@@ -226,7 +252,7 @@ uint32_t SyncDaemon::send_queued() {
                 ring.get(), records.data(), sizeof(sync::Record), records.size(), nullptr);
             for (unsigned i = 0; i < n; ++i) {
                 if (!writer_.add(records[i])) {
-                    send_message();
+                    send_message(now_ms);
                     writer_.add(records[i]);  // an empty message takes any one record
                 }
             }
@@ -238,12 +264,13 @@ uint32_t SyncDaemon::send_queued() {
         }
     }
     if (!writer_.empty()) {
-        send_message();
+        send_message(now_ms);
     }
     return taken;
 }
 
-void SyncDaemon::send_message() {
+void SyncDaemon::send_message(uint64_t now_ms) {
+    last_sent_ms_ = now_ms;
     const std::span<const uint8_t> message = writer_.finish();
     for (const uint32_t to : destinations_) {
         sockaddr_in dst{};

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cp/config.hpp"
@@ -37,6 +38,12 @@ class SyncDaemon {
     static constexpr unsigned kRecordsPerRound = 4096;
     /// How long a record may wait for others to share its message: the sync delay.
     static constexpr int kFlushMs = 10;
+    /// With nothing to send for this long, an empty message goes: a sign of life, by which a
+    /// peer that restarted is noticed and given every connection (below).
+    static constexpr uint64_t kHeartbeatMs = 1000;
+    /// A peer heard from first, or again after this much silence, may have lost its table (it
+    /// restarted): every worker resends all of its connections.
+    static constexpr uint64_t kPeerSilenceMs = 3000;
 
     SyncDaemon() = default;
     ~SyncDaemon();
@@ -54,6 +61,8 @@ class SyncDaemon {
     /// Worker `w`'s ring of records to send (it produces) and of records to apply (it consumes).
     rte_ring* from_worker(uint32_t w) const { return from_workers_[w].get(); }
     rte_ring* to_worker(uint32_t w) const { return to_workers_[w].get(); }
+    /// Raised when the workers are to resend their whole tables (WorkerSetup::sync_resend).
+    const std::atomic<uint64_t>* resend_request() const { return &resend_; }
 
     /// Starts the thread. Main thread, once the workers run.
     void start();
@@ -66,10 +75,11 @@ class SyncDaemon {
 
   private:
     void run();
-    uint32_t receive();
-    void deliver(std::span<const uint8_t> datagram);
-    uint32_t send_queued();
-    void send_message();
+    uint32_t receive(uint64_t now_ms);
+    void deliver(std::span<const uint8_t> datagram, uint32_t source, uint64_t now_ms);
+    void heard_from(uint32_t source, uint64_t now_ms);
+    uint32_t send_queued(uint64_t now_ms);
+    void send_message(uint64_t now_ms);
     void count(SyncCounter counter, uint64_t n = 1) {
         counters_[static_cast<size_t>(counter)].fetch_add(n, std::memory_order_relaxed);
     }
@@ -83,6 +93,9 @@ class SyncDaemon {
     std::vector<uint32_t> destinations_;  // network order: the group, or the peers
     std::vector<UniqueRing> from_workers_;
     std::vector<UniqueRing> to_workers_;
+    std::unordered_map<uint32_t, uint64_t> peers_;  // source address -> when last heard
+    uint64_t last_sent_ms_ = 0;
+    std::atomic<uint64_t> resend_{0};
     std::array<std::atomic<uint64_t>, kSyncCounterCount> counters_{};
     std::atomic<bool> stop_{false};
     std::thread thread_;

@@ -168,6 +168,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
         ctx->sync = worker->sync.get();
         s.sync_out = spec.sync_out[id];
         s.sync_in = spec.sync_in[id];
+        s.sync_resend = spec.sync_resend;
     }
     s.idle = spec.idle;
     s.snapshot = spec.snapshot;

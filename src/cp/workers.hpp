@@ -36,6 +36,7 @@ struct WorkersSpec {
     /// Per worker: its rings to and from the sync thread (none without `ha.sync`).
     std::vector<rte_ring*> sync_out;
     std::vector<rte_ring*> sync_in;
+    const std::atomic<uint64_t>* sync_resend = nullptr;  // with them
 };
 
 class Workers {

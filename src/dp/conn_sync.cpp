@@ -189,6 +189,24 @@ void sync_on_rearm(WorkerContext& ctx, uint32_t id) {
     sync_connection(ctx, c);
 }
 
+bool sync_resend_some(WorkerContext& ctx, uint32_t ids) {
+    ConnSync& sync = *ctx.sync;
+    const uint32_t capacity = ctx.table->capacity();
+    uint32_t& id = sync.resend_cursor;
+    for (uint32_t seen = 0; id < capacity && seen < ids; ++id, ++seen) {
+        if (sync.outbox_count == ConnSync::kOutboxSize) {
+            return true;  // the rest next time, once the outbox is flushed
+        }
+        if (ctx.table->live(id)) {
+            sync.outbox[sync.outbox_count++] = sync_record_of(ctx, ctx.table->conn(id));
+        }
+    }
+    if (id >= capacity) {
+        id = ConnSync::kNoResend;
+    }
+    return id != ConnSync::kNoResend;
+}
+
 sync::Record sync_record_of(const WorkerContext& ctx, const Conn& c) {
     sync::Record r;
     r.protocol = c.protocol;

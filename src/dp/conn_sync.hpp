@@ -47,12 +47,17 @@ struct ConnSync {
     /// budget produce at most one per packet or expiry visit); more are counted as dropped.
     static constexpr uint16_t kOutboxSize = 512;
 
+    static constexpr uint32_t kNoResend = UINT32_MAX;
+
     explicit ConnSync(uint32_t table_capacity) : packets(table_capacity, 0) {}
 
     /// Per connection id: packets from the client modulo kPeriod, or kPeerCopy.
     std::vector<uint8_t> packets;
     std::array<sync::Record, kOutboxSize> outbox{};
     uint16_t outbox_count = 0;
+    /// A resend of the whole table (a peer appeared: sync_resend_some): the next connection id
+    /// to look at, or kNoResend.
+    uint32_t resend_cursor = kNoResend;
 };
 
 /// After a packet of connection `id` from `dir` moved it from `old_state` to c.state (maybe the
@@ -70,6 +75,12 @@ void sync_on_insert(WorkerContext& ctx, uint32_t id);
 /// The timer wheel found connection `id` live past a deadline: queues its record unless it is
 /// a peer's copy. Worker thread only.
 void sync_on_rearm(WorkerContext& ctx, uint32_t id);
+
+/// Goes on with a resend of the whole table: queues the record of every live connection among
+/// the next `ids` connection ids (the peer's copies too: a peer that restarted lost them), and
+/// at most the outbox's room. Returns false once the resend is done (or none was going on).
+/// Worker thread only.
+bool sync_resend_some(WorkerContext& ctx, uint32_t ids);
 
 /// The record a peer receives for `c`, as it is now.
 sync::Record sync_record_of(const WorkerContext& ctx, const Conn& c);

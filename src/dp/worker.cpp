@@ -20,6 +20,7 @@ static_assert(kRxBurst <= kMaxBurst, "a received burst is processed in one bulk 
 constexpr uint32_t kExpireBudget = 256;  // wheel work per loop: bounded, whatever the backlog
 constexpr uint32_t kArpOrdersPerLoop = 8;
 constexpr uint32_t kSyncRecordsPerLoop = 256;  // received records applied per loop, at most
+constexpr uint32_t kResendIdsPerLoop = 1024;   // connection ids looked at per loop in a resend
 constexpr uint32_t kBusyPolls = 256;           // empty polls before backing off
 constexpr uint32_t kPausePolls = 4096;         // then polls with a pause in between
 constexpr uint32_t kMaxSleepUs = 100;          // then sleeps, doubling up to this
@@ -79,6 +80,23 @@ uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
         }
     }
     return applied;
+}
+
+// Goes on with a resend of the whole table the sync thread asked for, while its ring has room
+// for half of it: a large table goes over in pieces, none lost to a full ring.
+void resend_table(WorkerSetup& s) {
+    ConnSync& sync = *s.ctx->sync;
+    const uint64_t wanted = s.sync_resend->load(std::memory_order_acquire);
+    if (wanted != s.sync_resend_seen) {
+        s.sync_resend_seen = wanted;
+        sync.resend_cursor = 0;
+    }
+    if (sync.resend_cursor == ConnSync::kNoResend ||
+        rte_ring_free_count(s.sync_out) < rte_ring_get_capacity(s.sync_out) / 2) {
+        return;
+    }
+    sync_resend_some(*s.ctx, kResendIdsPerLoop);
+    flush_sync(s);
 }
 
 void flush_tx(WorkerSetup& s) {
@@ -260,6 +278,7 @@ int run_worker(WorkerSetup& s) {
         if (s.sync_in != nullptr) {
             flush_sync(s);  // what the wheel refreshed
             work += apply_sync(s, now_ms);
+            resend_table(s);
         }
         if (s.dump != nullptr) {
             serve_dump(s, now_ms);

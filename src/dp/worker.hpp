@@ -53,6 +53,10 @@ struct WorkerSetup {
     /// records received from the other directors that this worker owns (the one consumer).
     rte_ring* sync_out = nullptr;
     rte_ring* sync_in = nullptr;
+    /// Raised by the sync thread when a peer appears: the worker then resends its whole table
+    /// (records of every connection), paced by the room in `sync_out`.
+    const std::atomic<uint64_t>* sync_resend = nullptr;
+    uint64_t sync_resend_seen = 0;
     IdleMode idle = IdleMode::adaptive;
     const std::atomic<const Snapshot*>* snapshot = nullptr;
     const std::atomic<bool>* stop = nullptr;

@@ -230,3 +230,24 @@ TEST_CASE("sync: a passive FTP data connection lands on the backup under the FTP
     REQUIRE(s.h.sent.size() == 1);
     CHECK(read_fields(s.h.sent[0].bytes).dst_port == 30000);
 }
+
+TEST_CASE("sync: a resend queues every live connection, copies too, a piece at a time") {
+    SyncHarness s;
+    handshake(s, 5003);
+    for (uint16_t port = 6100; port < 6110; ++port) {
+        apply_sync_record(s.h.ctx, web_record(port, ConnState::established), 0);
+    }
+    s.take();
+    s.sync.resend_cursor = 0;
+    size_t records = 0;
+    bool going = true;
+    for (int round = 0; going && round < 100; ++round) {
+        going = sync_resend_some(s.h.ctx, 100);
+        records += s.take().size();
+    }
+    CHECK_FALSE(going);
+    CHECK(records == 11);
+    CHECK(s.sync.resend_cursor == ConnSync::kNoResend);
+    CHECK_FALSE(sync_resend_some(s.h.ctx, 100));  // none going on: nothing queued
+    CHECK(s.take().empty());
+}

@@ -7,6 +7,9 @@
 #   - applied: a record from the peer puts its connection in the table (vsnatctl conns) with
 #     the record's state and timeout; a packet of it from the client is forwarded to the
 #     record's real server, with no connection made
+#   - resent: the peer's first message makes the director resend every connection it has (the
+#     peer may have restarted), the one just applied among them; an empty message goes out
+#     each second with nothing else to send
 #   - refused: another syncid's message, a malformed one and a version 0 one are counted, and
 #     nothing of them applied; the daemon lives on
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -76,6 +79,9 @@ fi
 readonly SYNCED_CLIENT=198.18.0.7 SYNCED_PORT=40000
 applied_before=$(counter sync_applied)
 created_before=$(counter connections_created)
+peer listen --seconds 3 >"$E2E_LOG_DIR/resent.jsonl" 2>>"$E2E_LOG_DIR/peer.err" &
+listener=$!
+sleep 0.3
 peer send --syncid "$SYNCID" \
   --record "$SYNCED_CLIENT:$SYNCED_PORT,$LAB_VIP:80,$LAB_RS2:$LAB_RS2_HTTP_PORT,1,900"
 row=""
@@ -94,6 +100,22 @@ if [[ $state == ESTABLISHED && $dest == "$LAB_RS2:$LAB_RS2_HTTP_PORT" ]] && ((ex
   pass applied "the peer's record is a connection: $SYNCED_CLIENT:$SYNCED_PORT -> $dest, $state, expires in $expire s"
 else
   fail applied "the peer's record gave: '${row:-nothing}' (sync_applied $applied_before -> $(counter sync_applied))"
+fi
+
+wait "$listener" || true
+resent=$("$PY" - "$E2E_LOG_DIR/resent.jsonl" "$SYNCED_CLIENT" <<'EOF'
+import json, sys
+datagrams = [json.loads(line) for line in open(sys.argv[1])]
+records = [r for d in datagrams for r in d["records"]]
+empty = sum(1 for d in datagrams if not d["records"])
+print(len(records), sum(1 for r in records if r["client"] == sys.argv[2]), empty)
+EOF
+)
+read -r resent_records resent_synced heartbeats <<<"$resent"
+if (($(counter peers_joined) == 1 && resent_synced >= 1 && heartbeats >= 1)); then
+  pass resent "the peer's first message: $resent_records records resent in 3 s, the applied one among them; $heartbeats empty messages (signs of life)"
+else
+  fail resent "peers_joined $(counter peers_joined); resent: $resent_records records, $resent_synced of the applied one; $heartbeats empty messages"
 fi
 
 # A segment of that connection from the client: forwarded to real server 2 as it is.
