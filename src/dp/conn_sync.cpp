@@ -1,5 +1,7 @@
 #include "dp/conn_sync.hpp"
 
+#include <algorithm>
+
 #include "dp/alg/ftp_control.hpp"
 #include "dp/bytes.hpp"
 #include "dp/pipeline.hpp"
@@ -66,8 +68,9 @@ int32_t dest_of_record(const Snapshot& snap, const sync::Record& r, const Servic
 // The expiry a received record gives its connection: its timeout, or ours for its state.
 uint32_t synced_expiry(const WorkerContext& ctx, const sync::Record& r, ConnState state,
                        uint32_t now_ms) {
-    const uint32_t timeout_ms =
-        r.timeout_s > 0 ? r.timeout_s * 1000 : ctx.snapshot->timeouts[static_cast<size_t>(state)];
+    const uint32_t timeout_ms = r.timeout_s > 0
+                                    ? std::min(r.timeout_s, ConnSync::kMaxTimeoutS) * 1000
+                                    : ctx.snapshot->timeouts[static_cast<size_t>(state)];
     return now_ms + timeout_ms + ConnSync::kMarginMs;
 }
 

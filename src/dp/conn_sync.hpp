@@ -43,6 +43,9 @@ struct ConnSync {
     /// Added to a received record's timeout: the sender refreshes a connection when its own
     /// deadline passes, so the copy must outlive that deadline by the trip of the record.
     static constexpr uint32_t kMarginMs = 2000;
+    /// The longest timeout a received record may give (a week): beyond 2^31 ms the wheel's
+    /// wrapping clock would take it for a time past.
+    static constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
     /// Records queued by one worker between two flushes to its ring (a burst and the wheel's
     /// budget produce at most one per packet or expiry visit); more are counted as dropped.
     static constexpr uint16_t kOutboxSize = 512;

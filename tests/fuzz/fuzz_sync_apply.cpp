@@ -1,0 +1,127 @@
+// libFuzzer target: received sync messages applied to a worker's table (dp/conn_sync), on the
+// seed's scenario (tests/dp/lab_fixture) with a small table, so that full-table paths are
+// reachable. Each input is a datagram: decoded as the sync thread does (any syncid), its records
+// applied twice (inserts, then updates and replacements), then the clock moved far ahead.
+//
+// Invariants:
+// - after applying, the table holds no more than its capacity, and the per-server active and
+//   inactive counts add up to the connections in it;
+// - every connection in the table goes to a real server of the configuration;
+// - a week and a day later, expiry has emptied the table (no record's timeout outlives what the
+//   wrapping clock can tell), every count is back to zero, and every FTP helper state is free.
+#include <rte_eal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "dp/conn_sync.hpp"
+#include "lab_fixture.hpp"
+
+namespace {
+
+using namespace vsnat;
+using namespace vsnat::dp;
+
+constexpr uint32_t kTableCapacity = 64;
+
+void require(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "fuzz_sync_apply: invariant violated: %s\n", what);
+        std::abort();
+    }
+}
+
+int64_t counted_connections(const test::PipelineHarness& h) {
+    int64_t total = 0;
+    for (const DestCounters& d : h.dest_counters) {
+        require(d.active >= 0 && d.inactive >= 0, "no count below zero");
+        total += d.active + d.inactive;
+    }
+    return total;
+}
+
+bool configured(const Snapshot& snap, const Conn& c) {
+    for (const ServiceEntry& s : snap.services) {
+        for (const Destination& d : s.servers) {
+            if (d.dest_id == c.dest_id && d.ip == c.rip) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+void check_table(const test::PipelineHarness& h) {
+    require(h.table->size() <= h.table->capacity(), "the table within its capacity");
+    require(counted_connections(h) == h.table->size(), "counts match the table");
+    h.table->for_each([&](uint32_t, const Conn& c) {
+        require(configured(*h.snapshot, c), "connections go to configured servers");
+    });
+}
+
+}  // namespace
+
+// One worker for every input, as a daemon's worker lives on: each input ends with its table
+// empty again, a week and a day later on the worker's (wrapping) clock.
+struct World {
+    test::PipelineHarness h{kTableCapacity};
+    ConnSync sync{kTableCapacity};
+    uint32_t now_ms = 1000;
+};
+World* world = nullptr;
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+    const std::string prefix = "vsnat-fuzz-" + std::to_string(getpid());
+    std::vector<std::string> args = {"fuzz_sync_apply",
+                                     "--no-huge",
+                                     "--no-pci",
+                                     "--no-shconf",
+                                     "-m",
+                                     "256",
+                                     "--file-prefix",
+                                     prefix,
+                                     "--log-level",
+                                     "lib.eal:error",
+                                     "--no-telemetry",
+                                     "-l",
+                                     "0"};
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+        argv.push_back(a.data());
+    }
+    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+        std::fprintf(stderr, "fuzz_sync_apply: EAL init failed\n");
+        std::exit(1);
+    }
+    world = new World;
+    world->h.ctx.sync = &world->sync;
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    test::PipelineHarness& h = world->h;
+    uint32_t& now_ms = world->now_ms;
+    sync::Decoded decoded;
+    sync::decode({data, size}, 0, decoded);
+    const uint64_t before = h.ctx.counters.sync_applied + h.ctx.counters.sync_refused;
+    for (int pass = 0; pass < 2; ++pass, now_ms += 1000) {
+        for (const sync::Record& r : decoded.records) {
+            apply_sync_record(h.ctx, r, now_ms);
+        }
+        check_table(h);
+    }
+    require(h.ctx.counters.sync_applied + h.ctx.counters.sync_refused - before ==
+                2 * decoded.records.size(),
+            "every record applied or refused");
+    now_ms += (ConnSync::kMaxTimeoutS + 24 * 3600) * 1000;
+    for (int round = 0; round < 8 && h.table->size() > 0; ++round) {
+        expire_connections(h.ctx, now_ms, UINT32_MAX);
+    }
+    require(h.table->size() == 0, "expiry empties the table");
+    require(counted_connections(h) == 0, "every count back to zero");
+    require(h.ftp_controls->in_use() == 0, "every FTP helper state free");
+    return 0;
+}
