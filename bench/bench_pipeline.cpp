@@ -13,18 +13,15 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "dp/bytes.hpp"
 #include "dp/lab_fixture.hpp"  // tests/dp: the seed's scenario (snapshot, MAC addresses)
 #include "dp/nat.hpp"
@@ -42,6 +40,7 @@
 namespace {
 
 using namespace vsnat;
+using namespace vsnat::bench;
 using dp::ConnTable;
 
 constexpr uint16_t kBurst = 32;
@@ -50,7 +49,6 @@ constexpr size_t kL3 = dp::eth::kHeaderLen;
 constexpr size_t kL4 = kL3 + dp::ipv4::kMinHeaderLen;
 constexpr uint32_t kExpireBudget = 256;  // per burst, as run_worker (src/dp/worker.cpp) does
 constexpr uint32_t kMixNewPercent = 1;
-constexpr uint32_t kClientNet = 0xc6120000;  // 198.18.0.0/15, host order
 constexpr uint32_t kMaxSize = 100'000'000;
 
 // The targets the figures are reported against.
@@ -82,24 +80,6 @@ void usage(FILE* out, const char* argv0) {
                  "  --huge     use hugepages (no --no-huge, no -m: memory grows on demand)\n"
                  "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
                  argv0);
-}
-
-std::optional<uint64_t> parse_count(std::string_view text) {
-    uint64_t multiplier = 1;
-    if (!text.empty() && (text.back() == 'k' || text.back() == 'K')) {
-        multiplier = 1000;
-        text.remove_suffix(1);
-    } else if (!text.empty() && text.back() == 'M') {
-        multiplier = 1'000'000;
-        text.remove_suffix(1);
-    }
-    uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || text.empty() ||
-        value > UINT64_MAX / multiplier) {
-        return std::nullopt;
-    }
-    return value * multiplier;
 }
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -163,79 +143,6 @@ uint64_t eal_memory_mb(uint32_t largest) {
     return (ConnTable::memory_bytes_for(largest) * 9 / 8 >> 20) + 64;
 }
 
-uint64_t mem_available_mb() {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    uint64_t kb = 0;
-    while (meminfo >> key >> kb) {
-        if (key == "MemAvailable:") {
-            return kb >> 10;
-        }
-        meminfo.ignore(64, '\n');
-    }
-    return UINT64_MAX;  // unknown: let the allocation decide
-}
-
-std::string cpu_model() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    for (std::string line; std::getline(cpuinfo, line);) {
-        if (line.rfind("model name", 0) == 0) {
-            return line.substr(line.find(':') + 2);
-        }
-    }
-    return "unknown CPU";
-}
-
-std::string join_quoted(const std::vector<std::string>& args) {
-    std::string out;
-    for (const std::string& a : args) {
-        out += out.empty() ? "" : " ";
-        out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
-    }
-    return out;
-}
-
-// splitmix64: cheap, and good enough to pick connections and directions.
-class Rng {
-  public:
-    explicit Rng(uint64_t seed) : state_(seed) {}
-    uint64_t next() {
-        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
-
-  private:
-    uint64_t state_;
-};
-
-// One end of a client: address and port in network order.
-struct Client {
-    uint32_t ip;
-    uint16_t port;
-};
-
-// Clients never seen before: a bijection (murmur3's finalizer) of a 32-bit counter onto
-// 2^17 addresses of 198.18.0.0/15 times 2^15 ports 32768..65535, so none repeats for 2^32 draws.
-class FreshClients {
-  public:
-    explicit FreshClients(uint32_t seed) : counter_(seed) {}
-    Client next() {
-        uint32_t h = counter_++;
-        h ^= h >> 16;
-        h *= 0x85ebca6bU;
-        h ^= h >> 13;
-        h *= 0xc2b2ae35U;
-        h ^= h >> 16;
-        return {htonl(kClientNet | (h >> 15)), htons(static_cast<uint16_t>(0x8000 | (h & 0x7fff)))};
-    }
-
-  private:
-    uint32_t counter_;
-};
-
 // A live connection as the generator knows it: enough to build packets in both directions.
 struct Live {
     uint32_t client_ip;
@@ -277,15 +184,7 @@ struct Phase {
     std::string ok = "all forwarded";
     double on_cpu = 0;  // percent of the phase's wall time this thread ran
 
-    double median() const {
-        std::vector<double> r = rounds;
-        std::sort(r.begin(), r.end());
-        if (r.empty()) {
-            return 0;
-        }
-        const size_t mid = r.size() / 2;
-        return r.size() % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
-    }
+    double median() const { return bench::median(rounds); }
     double min() const {
         return rounds.empty() ? 0 : *std::min_element(rounds.begin(), rounds.end());
     }
@@ -320,25 +219,6 @@ std::string drops_between(const dp::WorkerCounters& before, const dp::WorkerCoun
     }
     return out;
 }
-
-// How much of the wall time since construction this thread spent on a CPU. Well below 100%,
-// something else ran on this core and the figures are suspect.
-class CpuShare {
-  public:
-    CpuShare() : wall_(seconds(CLOCK_MONOTONIC)), cpu_(seconds(CLOCK_THREAD_CPUTIME_ID)) {}
-    double percent() const {
-        const double wall = seconds(CLOCK_MONOTONIC) - wall_;
-        return wall > 0 ? 100 * (seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_) / wall : 0;
-    }
-
-  private:
-    static double seconds(clockid_t clock) {
-        timespec ts{};
-        clock_gettime(clock, &ts);
-        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-    }
-    double wall_, cpu_;
-};
 
 // One worker on the seed's scenario (tests/dp/lab_fixture.cpp), its clock, and the 32 mbufs it
 // is fed again and again.
