@@ -2,7 +2,10 @@
 // through the real dp::process_burst, no NIC. For each table size it prints packets/s and
 // cycles/packet for new connections, established flows (either direction), replies (server to
 // client only), a 1% mix and an empty-pipeline ceiling (parse + NAT rewrite, no table), and the
-// memory per connection, each next to the target it is held to (issue 7).
+// memory per connection, each next to the target it is held to (issue 7). With --sync, new
+// connections and established flows also run with connection sync on (dp/conn_sync: a ConnSync
+// in the worker's context, its records handed over and packed into messages after each burst),
+// and it prints what sync adds per connection and the share of a core at 100k connections/s.
 //
 // Nothing is sent anywhere: client addresses (198.18.0.0/15, RFC 2544's benchmarking range) are
 // bytes in memory. One worker, on the main lcore.
@@ -13,18 +16,17 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
-#include <time.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,7 +34,9 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "dp/bytes.hpp"
+#include "dp/conn_sync.hpp"
 #include "dp/lab_fixture.hpp"  // tests/dp: the seed's scenario (snapshot, MAC addresses)
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
@@ -42,6 +46,7 @@
 namespace {
 
 using namespace vsnat;
+using namespace vsnat::bench;
 using dp::ConnTable;
 
 constexpr uint16_t kBurst = 32;
@@ -50,8 +55,14 @@ constexpr size_t kL3 = dp::eth::kHeaderLen;
 constexpr size_t kL4 = kL3 + dp::ipv4::kMinHeaderLen;
 constexpr uint32_t kExpireBudget = 256;  // per burst, as run_worker (src/dp/worker.cpp) does
 constexpr uint32_t kMixNewPercent = 1;
-constexpr uint32_t kClientNet = 0xc6120000;  // 198.18.0.0/15, host order
 constexpr uint32_t kMaxSize = 100'000'000;
+// --sync: the connection the CPU figure is made for: its SYN and this many established packets.
+constexpr uint32_t kSyncPacketsPerConnection = 10;
+constexpr double kSyncConnectionsPerSecond = 100'000;
+// --sync: the sync thread's ring of one worker's records (cp::SyncDaemon::kRingSize) and the
+// sync group the messages are for.
+constexpr unsigned kSyncRingSize = 16384;
+constexpr uint8_t kSyncId = 1;
 
 // The targets the figures are reported against.
 constexpr double kTargetBytesPerConn = 128;
@@ -67,39 +78,24 @@ struct Options {
     uint32_t rounds = 9;
     uint64_t seed = 1;
     bool huge = false;
+    bool sync = false;
     std::vector<std::string> eal_extra;
 };
 
 void usage(FILE* out, const char* argv0) {
     std::fprintf(out,
                  "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N] [--huge]\n"
-                 "          [-- EXTRA_EAL_ARGS...]\n"
+                 "          [--sync] [-- EXTRA_EAL_ARGS...]\n"
                  "  --sizes    live connections per run; k and M suffixes allowed\n"
                  "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
                  "  --packets  packets per timed phase and size (default 3000000)\n"
                  "  --rounds   rounds per phase; the median round is reported (default 9)\n"
                  "  --seed     seed of the random choices and client addresses (default 1)\n"
                  "  --huge     use hugepages (no --no-huge, no -m: memory grows on demand)\n"
+                 "  --sync     new connections and established flows also with connection sync\n"
+                 "             on, in rounds alternating with the rounds without it\n"
                  "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
                  argv0);
-}
-
-std::optional<uint64_t> parse_count(std::string_view text) {
-    uint64_t multiplier = 1;
-    if (!text.empty() && (text.back() == 'k' || text.back() == 'K')) {
-        multiplier = 1000;
-        text.remove_suffix(1);
-    } else if (!text.empty() && text.back() == 'M') {
-        multiplier = 1'000'000;
-        text.remove_suffix(1);
-    }
-    uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || text.empty() ||
-        value > UINT64_MAX / multiplier) {
-        return std::nullopt;
-    }
-    return value * multiplier;
 }
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -113,6 +109,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
         }
         if (arg == "--huge") {
             o.huge = true;
+            continue;
+        }
+        if (arg == "--sync") {
+            o.sync = true;
             continue;
         }
         if (arg == "--help" || arg == "-h") {
@@ -163,79 +163,6 @@ uint64_t eal_memory_mb(uint32_t largest) {
     return (ConnTable::memory_bytes_for(largest) * 9 / 8 >> 20) + 64;
 }
 
-uint64_t mem_available_mb() {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    uint64_t kb = 0;
-    while (meminfo >> key >> kb) {
-        if (key == "MemAvailable:") {
-            return kb >> 10;
-        }
-        meminfo.ignore(64, '\n');
-    }
-    return UINT64_MAX;  // unknown: let the allocation decide
-}
-
-std::string cpu_model() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    for (std::string line; std::getline(cpuinfo, line);) {
-        if (line.rfind("model name", 0) == 0) {
-            return line.substr(line.find(':') + 2);
-        }
-    }
-    return "unknown CPU";
-}
-
-std::string join_quoted(const std::vector<std::string>& args) {
-    std::string out;
-    for (const std::string& a : args) {
-        out += out.empty() ? "" : " ";
-        out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
-    }
-    return out;
-}
-
-// splitmix64: cheap, and good enough to pick connections and directions.
-class Rng {
-  public:
-    explicit Rng(uint64_t seed) : state_(seed) {}
-    uint64_t next() {
-        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
-
-  private:
-    uint64_t state_;
-};
-
-// One end of a client: address and port in network order.
-struct Client {
-    uint32_t ip;
-    uint16_t port;
-};
-
-// Clients never seen before: a bijection (murmur3's finalizer) of a 32-bit counter onto
-// 2^17 addresses of 198.18.0.0/15 times 2^15 ports 32768..65535, so none repeats for 2^32 draws.
-class FreshClients {
-  public:
-    explicit FreshClients(uint32_t seed) : counter_(seed) {}
-    Client next() {
-        uint32_t h = counter_++;
-        h ^= h >> 16;
-        h *= 0x85ebca6bU;
-        h ^= h >> 13;
-        h *= 0xc2b2ae35U;
-        h ^= h >> 16;
-        return {htonl(kClientNet | (h >> 15)), htons(static_cast<uint16_t>(0x8000 | (h & 0x7fff)))};
-    }
-
-  private:
-    uint32_t counter_;
-};
-
 // A live connection as the generator knows it: enough to build packets in both directions.
 struct Live {
     uint32_t client_ip;
@@ -275,17 +202,15 @@ struct Phase {
     uint64_t packets = 0;
     std::string check;  // empty when every packet did what the phase expects
     std::string ok = "all forwarded";
+    std::string note;   // printed after the check (sync: the records and their share)
     double on_cpu = 0;  // percent of the phase's wall time this thread ran
+    // With sync on (--sync): records queued, and cycles/packet of each round spent handing them
+    // over and packing them (part of `rounds`).
+    uint64_t sync_records = 0;
+    uint64_t sync_messages = 0;
+    std::vector<double> sync_rounds;
 
-    double median() const {
-        std::vector<double> r = rounds;
-        std::sort(r.begin(), r.end());
-        if (r.empty()) {
-            return 0;
-        }
-        const size_t mid = r.size() / 2;
-        return r.size() % 2 ? r[mid] : (r[mid - 1] + r[mid]) / 2;
-    }
+    double median() const { return bench::median(rounds); }
     double min() const {
         return rounds.empty() ? 0 : *std::min_element(rounds.begin(), rounds.end());
     }
@@ -305,6 +230,7 @@ struct Memory {
 struct SizeResult {
     uint32_t size = 0;
     Phase fresh{""}, established{""}, replies{""}, mix{""}, ceiling{""};
+    Phase fresh_sync{""}, established_sync{""};  // --sync only
     Memory memory;
 };
 
@@ -320,25 +246,6 @@ std::string drops_between(const dp::WorkerCounters& before, const dp::WorkerCoun
     }
     return out;
 }
-
-// How much of the wall time since construction this thread spent on a CPU. Well below 100%,
-// something else ran on this core and the figures are suspect.
-class CpuShare {
-  public:
-    CpuShare() : wall_(seconds(CLOCK_MONOTONIC)), cpu_(seconds(CLOCK_THREAD_CPUTIME_ID)) {}
-    double percent() const {
-        const double wall = seconds(CLOCK_MONOTONIC) - wall_;
-        return wall > 0 ? 100 * (seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_) / wall : 0;
-    }
-
-  private:
-    static double seconds(clockid_t clock) {
-        timespec ts{};
-        clock_gettime(clock, &ts);
-        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-    }
-    double wall_, cpu_;
-};
 
 // One worker on the seed's scenario (tests/dp/lab_fixture.cpp), its clock, and the 32 mbufs it
 // is fed again and again.
@@ -404,10 +311,28 @@ class Bench {
             longest_timeout_ms_ = std::max(longest_timeout_ms_, t);
         }
         self_check();
+        if (options_.sync) {
+            sync_ring_ = rte_ring_create_elem("bench_sync", sizeof(dp::sync::Record), kSyncRingSize,
+                                              static_cast<int>(rte_socket_id()),
+                                              RING_F_SP_ENQ | RING_F_SC_DEQ);
+            if (sync_ring_ == nullptr) {
+                fail(std::string("sync ring: ") + rte_strerror(rte_errno));
+            }
+            // Every slot passed once, so that no timed burst takes the ring's page faults.
+            std::array<dp::sync::Record, 64> records{};
+            for (unsigned done = 0; done < 2 * kSyncRingSize; done += records.size()) {
+                rte_ring_sp_enqueue_burst_elem(sync_ring_, records.data(), sizeof(records[0]),
+                                               records.size(), nullptr);
+                rte_ring_sc_dequeue_burst_elem(sync_ring_, records.data(), sizeof(records[0]),
+                                               records.size(), nullptr);
+            }
+            sync_writer_.begin(kSyncId);
+        }
     }
 
     ~Bench() {
         table_.reset();
+        rte_ring_free(sync_ring_);
         for (rte_mbuf* m : burst_) {
             rte_pktmbuf_free(m);
         }
@@ -420,14 +345,20 @@ class Bench {
         SizeResult r;
         r.size = size;
         create_table(size, r.memory);
-        r.fresh = timed(size, [&] { return new_connections(size); });
+        Phase* fresh_sync = options_.sync ? &r.fresh_sync : nullptr;
+        Phase* established_sync = options_.sync ? &r.established_sync : nullptr;
+        r.fresh = timed(size, [&] { return new_connections(size, fresh_sync); });
+        r.fresh_sync.on_cpu = r.fresh.on_cpu;
         measure_memory(r.memory);
         collect_live();
-        r.established = timed(size, [&] { return established(Direction::either); });
+        r.established =
+            timed(size, [&] { return established(Direction::either, established_sync); });
+        r.established_sync.on_cpu = r.established.on_cpu;
         r.replies = timed(size, [&] { return established(Direction::replies); });
         r.mix = timed(size, [&] { return mix(); });
         r.ceiling = timed(size, [&] { return ceiling(); });
         table_.reset();
+        sync_.reset();
         live_.clear();
         live_.shrink_to_fit();
         return r;
@@ -523,6 +454,9 @@ class Bench {
         mem.capacity = size;
         mem.heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
         ctx_.table = table_.get();
+        if (options_.sync) {
+            sync_ = std::make_unique<dp::ConnSync>(table_->capacity());
+        }
     }
 
     void measure_memory(Memory& mem) const {
@@ -560,11 +494,72 @@ class Bench {
         }
         ctx_.sighting_count = 0;
         dp::expire_connections(ctx_, now, kExpireBudget);
+        if (ctx_.sync != nullptr) {
+            hand_over_sync();
+        }
         const uint64_t cycles = rte_rdtsc() - start;
         for (uint16_t i = back; i < n; ++i) {
             burst_[i] = new_mbuf();
         }
         return cycles;
+    }
+
+    // With sync on: the burst's records go from the outbox to the sync thread's ring (the
+    // worker's flush_sync), and from the ring into messages (SyncDaemon::send_queued, without
+    // sendto: a full message is counted and a new one begun; the partial one stays for the next
+    // burst's records). Times itself into sync_cycles_.
+    void hand_over_sync() {
+        dp::ConnSync& sync = *ctx_.sync;
+        if (sync.outbox_count == 0) {
+            return;
+        }
+        const uint64_t start = rte_rdtsc();
+        const unsigned queued = rte_ring_sp_enqueue_burst_elem(
+            sync_ring_, sync.outbox.data(), sizeof(dp::sync::Record), sync.outbox_count, nullptr);
+        ctx_.counters.sync_queued += queued;
+        ctx_.counters.sync_dropped += sync.outbox_count - queued;
+        sync.outbox_count = 0;
+        std::array<dp::sync::Record, 64> taken;
+        unsigned n = 0;
+        while ((n = rte_ring_sc_dequeue_burst_elem(
+                    sync_ring_, taken.data(), sizeof(dp::sync::Record), taken.size(), nullptr)) >
+               0) {
+            for (unsigned i = 0; i < n; ++i) {
+                if (!sync_writer_.add(taken[i])) {
+                    ++sync_messages_;
+                    sync_writer_.begin(kSyncId);
+                    sync_writer_.add(taken[i]);
+                }
+            }
+        }
+        sync_cycles_ += rte_rdtsc() - start;
+    }
+
+    // Runs `round` (which returns its packets) with sync on, and adds the records it queued and
+    // the cycles their hand-over took to `p`.
+    template <class Round>
+    void with_sync(Phase& p, Round&& round) {
+        ctx_.sync = sync_.get();
+        const uint64_t queued = ctx_.counters.sync_queued;
+        const uint64_t messages = sync_messages_;
+        sync_cycles_ = 0;
+        const uint64_t packets = round();
+        ctx_.sync = nullptr;
+        p.sync_records += ctx_.counters.sync_queued - queued;
+        p.sync_messages += sync_messages_ - messages;
+        p.sync_rounds.push_back(static_cast<double>(sync_cycles_) / static_cast<double>(packets));
+    }
+
+    // The records a sync phase queued, per packet, and what handing them over cost.
+    static void note_sync(Phase& p) {
+        char text[160];
+        std::snprintf(
+            text, sizeof text,
+            "; %llu records (%.4f/pkt) in %llu full msgs, ring+pack %.1f cyc/pkt",
+            static_cast<unsigned long long>(p.sync_records),
+            p.packets ? static_cast<double>(p.sync_records) / static_cast<double>(p.packets) : 0,
+            static_cast<unsigned long long>(p.sync_messages), bench::median(p.sync_rounds));
+        p.note = text;
     }
 
     void expire_all() {
@@ -610,7 +605,8 @@ class Bench {
     // again, until enough fills and packets are measured; each fill is one round. The first
     // fill is a warm-up, not counted: under --no-huge it takes the page faults of the table's
     // fresh memory. The last fill stays for the phases after.
-    Phase new_connections(uint32_t target) {
+    // With `synced`, each fill is followed by one with sync on, measured into it.
+    Phase new_connections(uint32_t target, Phase* synced = nullptr) {
         Phase p("new connections (SYN)");
         uint64_t warm_up = 0;
         fill(target, warm_up);
@@ -629,20 +625,41 @@ class Bench {
             p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
             p.packets += packets;
             ++fills;
+            if (synced != nullptr) {
+                expire_all();
+                with_sync(*synced, [&] {
+                    uint64_t synced_packets = 0;
+                    const uint64_t synced_cycles = fill(target, synced_packets);
+                    if (table_->size() < target) {
+                        fullest_refusal = std::max(fullest_refusal, table_->size());
+                        emptiest_refusal = std::min(emptiest_refusal, table_->size());
+                    }
+                    synced->rounds.push_back(static_cast<double>(synced_cycles) /
+                                             static_cast<double>(synced_packets));
+                    synced->packets += synced_packets;
+                    return synced_packets;
+                });
+            }
         }
-        finish(p, before, p.packets);
+        finish(p, before, p.packets + (synced != nullptr ? synced->packets : 0));
         if (emptiest_refusal != UINT32_MAX) {
             p.check += "; the hash refused inserts at " + std::to_string(emptiest_refusal) +
                        (fullest_refusal != emptiest_refusal ? ".." + std::to_string(fullest_refusal)
                                                             : std::string()) +
                        " connections";
         }
+        if (synced != nullptr) {
+            synced->name = p.name + " + sync";
+            synced->check = p.check;  // the counters are the two phases' together
+            note_sync(*synced);
+        }
         return p;
     }
 
     // Packets of live connections, uniformly random over the live set, in either direction or
     // only from the servers. One untimed warm-up round first.
-    Phase established(Direction direction) {
+    // With `synced`, each round is followed by one with sync on, measured into it.
+    Phase established(Direction direction, Phase* synced = nullptr) {
         Phase p(direction == Direction::either ? "established flows" : "replies (server->client)");
         const uint64_t per_round = packets_per_round();
         for (uint64_t packets = 0; packets < per_round; packets += kBurst) {
@@ -658,8 +675,26 @@ class Bench {
             }
             p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
             p.packets += packets;
+            if (synced != nullptr) {
+                with_sync(*synced, [&] {
+                    uint64_t synced_cycles = 0, synced_packets = 0;
+                    for (; synced_packets < per_round; synced_packets += kBurst) {
+                        write_random_established(direction);
+                        synced_cycles += pipeline_burst(kBurst);
+                    }
+                    synced->rounds.push_back(static_cast<double>(synced_cycles) /
+                                             static_cast<double>(synced_packets));
+                    synced->packets += synced_packets;
+                    return synced_packets;
+                });
+            }
         }
         finish(p, before, 0);
+        if (synced != nullptr) {
+            synced->name = p.name + " + sync";
+            synced->check = p.check;  // the counters are the two phases' together
+            note_sync(*synced);
+        }
         return p;
     }
 
@@ -802,6 +837,13 @@ class Bench {
     dp::NeighborTable neighbors_;
     std::vector<dp::DestCounters> dest_counters_;
     std::unique_ptr<ConnTable> table_;
+    // --sync: the worker's sync state (attached to ctx_ only in sync rounds), the ring to the
+    // sync thread and the sync thread's writer.
+    std::unique_ptr<dp::ConnSync> sync_;
+    rte_ring* sync_ring_ = nullptr;
+    dp::sync::MessageWriter sync_writer_;
+    uint64_t sync_cycles_ = 0;
+    uint64_t sync_messages_ = 0;
     rte_mempool* pool_ = nullptr;
     std::array<rte_mbuf*, kBurst> burst_{};
     dp::WorkerContext ctx_;
@@ -819,10 +861,10 @@ std::string verdict(bool met) {
 // The targets are stated at 1M connections; other sizes show where they stand against them.
 std::string phase_target(const SizeResult& r, const Phase& p, double mpps) {
     char text[64];
-    if (&p == &r.fresh) {
+    if (&p == &r.fresh || &p == &r.fresh_sync) {
         std::snprintf(text, sizeof text, ">=%.0f Mpps: %s", kTargetNewMpps,
                       verdict(mpps >= kTargetNewMpps).c_str());
-    } else if (&p == &r.established || &p == &r.replies) {
+    } else if (&p == &r.established || &p == &r.replies || &p == &r.established_sync) {
         std::snprintf(text, sizeof text, "<=%.0f cyc/pkt: %s", kTargetEstablishedCycles,
                       verdict(p.median() <= kTargetEstablishedCycles).c_str());
     } else {
@@ -842,6 +884,39 @@ std::string memory_target(const Memory& m) {
     return text;
 }
 
+// --sync: what sync adds to a new connection and to an established packet, and the share of a
+// core that costs at 100k new connections a second, for each size.
+void print_sync_cost(const std::vector<SizeResult>& results, double tsc_hz) {
+    std::printf(
+        "\nconnection sync (--sync): extra cycles with sync on, medians of rounds alternating "
+        "without and with it\n%-11s %9s %13s %12s %13s %15s %25s\n",
+        "live conns", "SYN", "estab. pkt", "records/pkt", "ring+pack", "per connection",
+        "CPU at 100k new conn/s");
+    for (const SizeResult& r : results) {
+        const double syn = r.fresh_sync.median() - r.fresh.median();
+        const double pkt = r.established_sync.median() - r.established.median();
+        const Phase& es = r.established_sync;
+        const double records =
+            es.packets ? static_cast<double>(es.sync_records) / static_cast<double>(es.packets) : 0;
+        const double hand_over = median(es.sync_rounds);
+        const double per_connection = syn + kSyncPacketsPerConnection * pkt;
+        std::printf("%-11u %+9.1f %+13.1f %12.4f %9.0f/rec %15.0f %24.2f%%\n", r.size, syn, pkt,
+                    records, records > 0 ? hand_over / records : 0, per_connection,
+                    100 * per_connection * kSyncConnectionsPerSecond / tsc_hz);
+    }
+    std::printf(
+        "  SYN, estab. pkt: cycles/pkt with sync minus without (new connections; established "
+        "flows, with the records\n  they queued, records/pkt). ring+pack: cycles a record took "
+        "from the outbox through the ring into a message\n  (part of estab. pkt). Per "
+        "connection: its SYN and %u established packets = SYN + %u x estab. pkt (with\n  their "
+        "records at the phase's rate: records/pkt x %u a connection). CPU = per connection x "
+        "%.0fk/s / TSC Hz.\n  Not in it: sending the messages (vsnat-bench-sync: sendto), the "
+        "records of closing states, and the backup's\n  decoding and applying "
+        "(vsnat-bench-sync).\n",
+        kSyncPacketsPerConnection, kSyncPacketsPerConnection, kSyncPacketsPerConnection,
+        kSyncConnectionsPerSecond / 1000);
+}
+
 void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     auto mpps = [tsc_hz](double cycles) { return cycles > 0 ? tsc_hz / cycles / 1e6 : 0; };
     std::printf("\n%-11s  %-36s %9s %12s %17s %10s %-24s %10s %7s  %s\n", "live conns", "phase",
@@ -849,13 +924,19 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
                 "on-CPU", "check");
     for (const SizeResult& r : results) {
         const double ceiling = r.ceiling.median();
-        for (const Phase* p : {&r.fresh, &r.established, &r.replies, &r.mix, &r.ceiling}) {
+        std::vector<const Phase*> phases = {&r.fresh, &r.established, &r.replies, &r.mix,
+                                            &r.ceiling};
+        if (!r.fresh_sync.rounds.empty()) {  // --sync: each after its phase without sync
+            phases = {&r.fresh,   &r.fresh_sync, &r.established, &r.established_sync,
+                      &r.replies, &r.mix,        &r.ceiling};
+        }
+        for (const Phase* p : phases) {
             const double c = p->median();
-            std::printf("%-11u  %-36s %9.2f %12.0f %8.0f..%-8.0f %9.1fx %-24s %10llu %6.0f%%  %s\n",
-                        r.size, p->name.c_str(), mpps(c), c, p->min(), p->max(), c / ceiling,
-                        phase_target(r, *p, mpps(c)).c_str(),
-                        static_cast<unsigned long long>(p->packets), p->on_cpu,
-                        p->check.empty() ? p->ok.c_str() : p->check.c_str());
+            std::printf(
+                "%-11u  %-36s %9.2f %12.0f %8.0f..%-8.0f %9.1fx %-24s %10llu %6.0f%%  %s%s\n",
+                r.size, p->name.c_str(), mpps(c), c, p->min(), p->max(), c / ceiling,
+                phase_target(r, *p, mpps(c)).c_str(), static_cast<unsigned long long>(p->packets),
+                p->on_cpu, p->check.empty() ? p->ok.c_str() : p->check.c_str(), p->note.c_str());
         }
     }
 
@@ -915,6 +996,9 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
         std::printf(
             "  10M connections             %7.2f GiB        target <1.5 GiB: %s\n", gib,
             verdict(static_cast<double>(large->memory.table_bytes) < kTargetLargeBytes).c_str());
+    }
+    if (!at->fresh_sync.rounds.empty()) {
+        print_sync_cost(results, tsc_hz);
     }
 }
 
@@ -1000,6 +1084,15 @@ int main(int argc, char** argv) {
         "x ceiling = cycles/pkt over the ceiling's at that size;\n         on-CPU = "
         "this thread's CPU time over the phase's wall time (below 100%%: other work ran here).\n",
         options.rounds, static_cast<unsigned long long>(options.packets / options.rounds));
+    if (options.sync) {
+        std::printf(
+            "sync:    (--sync) new connections and established flows again with a ConnSync in the "
+            "worker's context,\n         in rounds alternating with those without; also timed, "
+            "per burst: the outbox's records into an\n         rte_ring (SP/SC, %u records) as "
+            "flush_sync does, dequeued 64 at a time and packed into IPVS v1\n         messages "
+            "(MessageWriter, %zu bytes) as SyncDaemon::send_queued does, without sendto.\n",
+            kSyncRingSize, dp::sync::kDefaultMaxMessageSize);
+    }
     print_report(results, static_cast<double>(tsc_hz));
 
     // The EAL leaves its (empty, with --no-shconf) runtime directory behind: one per run.

@@ -1,0 +1,148 @@
+// What the in-process benchmarks (bench_pipeline, bench_sync) share: option values, the machine's
+// description, a cheap random generator, fresh client addresses, the median of rounds and how much
+// of a phase this thread ran on a CPU. Header-only; no EAL.
+#pragma once
+
+#include <arpa/inet.h>
+#include <time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vsnat::bench {
+
+/// A count as options take it: digits, optionally followed by k (x1000) or M (x1000000).
+inline std::optional<uint64_t> parse_count(std::string_view text) {
+    uint64_t multiplier = 1;
+    if (!text.empty() && (text.back() == 'k' || text.back() == 'K')) {
+        multiplier = 1000;
+        text.remove_suffix(1);
+    } else if (!text.empty() && text.back() == 'M') {
+        multiplier = 1'000'000;
+        text.remove_suffix(1);
+    }
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty() ||
+        value > UINT64_MAX / multiplier) {
+        return std::nullopt;
+    }
+    return value * multiplier;
+}
+
+/// MemAvailable of /proc/meminfo in MB; UINT64_MAX when unknown (let the allocation decide).
+inline uint64_t mem_available_mb() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t kb = 0;
+    while (meminfo >> key >> kb) {
+        if (key == "MemAvailable:") {
+            return kb >> 10;
+        }
+        meminfo.ignore(64, '\n');
+    }
+    return UINT64_MAX;
+}
+
+inline std::string cpu_model() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+        if (line.rfind("model name", 0) == 0) {
+            return line.substr(line.find(':') + 2);
+        }
+    }
+    return "unknown CPU";
+}
+
+/// Arguments as a shell line, quoted where they need it.
+inline std::string join_quoted(const std::vector<std::string>& args) {
+    std::string out;
+    for (const std::string& a : args) {
+        out += out.empty() ? "" : " ";
+        out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
+    }
+    return out;
+}
+
+/// splitmix64: cheap, and good enough to pick connections and directions.
+class Rng {
+  public:
+    explicit Rng(uint64_t seed) : state_(seed) {}
+    uint64_t next() {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
+
+  private:
+    uint64_t state_;
+};
+
+/// The clients' network, 198.18.0.0/15 (RFC 2544's benchmarking range), host order.
+constexpr uint32_t kClientNet = 0xc6120000;
+
+/// One end of a client: address and port in network order.
+struct Client {
+    uint32_t ip;
+    uint16_t port;
+};
+
+/// Clients never seen before: a bijection (murmur3's finalizer) of a 32-bit counter onto
+/// 2^17 addresses of 198.18.0.0/15 times 2^15 ports 32768..65535, so none repeats for 2^32 draws.
+class FreshClients {
+  public:
+    explicit FreshClients(uint32_t seed) : counter_(seed) {}
+    Client next() { return at(counter_++); }
+    /// The client draw number `n` gives.
+    static Client at(uint32_t n) {
+        uint32_t h = n;
+        h ^= h >> 16;
+        h *= 0x85ebca6bU;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35U;
+        h ^= h >> 16;
+        return {htonl(kClientNet | (h >> 15)), htons(static_cast<uint16_t>(0x8000 | (h & 0x7fff)))};
+    }
+
+  private:
+    uint32_t counter_;
+};
+
+/// The median of `values` (0 when there are none).
+inline double median(std::vector<double> values) {
+    if (values.empty()) {
+        return 0;
+    }
+    std::sort(values.begin(), values.end());
+    const size_t mid = values.size() / 2;
+    return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+/// How much of the wall time since construction this thread spent on a CPU. Well below 100%,
+/// something else ran on this core and the figures are suspect.
+class CpuShare {
+  public:
+    CpuShare() : wall_(seconds(CLOCK_MONOTONIC)), cpu_(seconds(CLOCK_THREAD_CPUTIME_ID)) {}
+    double percent() const {
+        const double wall = seconds(CLOCK_MONOTONIC) - wall_;
+        return wall > 0 ? 100 * (seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_) / wall : 0;
+    }
+
+  private:
+    static double seconds(clockid_t clock) {
+        timespec ts{};
+        clock_gettime(clock, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+    double wall_, cpu_;
+};
+
+}  // namespace vsnat::bench
