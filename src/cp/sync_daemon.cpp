@@ -172,12 +172,15 @@ SyncTotals SyncDaemon::totals() const {
     return out;
 }
 
-// Waits for datagrams at most kFlushMs, so that nothing a worker queued waits longer to leave.
+// Reads datagrams as they come and packs the workers' records as they are queued: a message
+// leaves when full, or kFlushMs after its first record, so that at a high rate messages go full
+// and at a low one no record waits longer than that.
 void SyncDaemon::run() {
     pollfd p{socket_.get(), POLLIN, 0};
     bool busy = false;
     while (!stop_.load(std::memory_order_relaxed)) {
-        ::poll(&p, 1, busy ? 0 : kFlushMs);
+        // The workers' rings wake nobody: look at them every millisecond.
+        ::poll(&p, 1, busy ? 0 : 1);
         const uint64_t now_ms = steady_ms();
         busy = receive(now_ms) == kDatagramsPerRound;
         busy = send_queued(now_ms) > 0 || busy;
@@ -241,8 +244,8 @@ void SyncDaemon::heard_from(uint32_t source, uint64_t now_ms) {
     }
 }
 
-// Packs what the workers queued into messages, sending each as it fills and the last one
-// however full it is. Returns the records taken.
+// Packs what the workers queued into messages, sending each as it fills, and the last one once
+// its first record has waited kFlushMs. Returns the records taken.
 uint32_t SyncDaemon::send_queued(uint64_t now_ms) {
     std::array<sync::Record, 64> records;
     uint32_t taken = 0;
@@ -251,8 +254,12 @@ uint32_t SyncDaemon::send_queued(uint64_t now_ms) {
             const unsigned n = rte_ring_sc_dequeue_burst_elem(
                 ring.get(), records.data(), sizeof(sync::Record), records.size(), nullptr);
             for (unsigned i = 0; i < n; ++i) {
+                if (writer_.empty()) {
+                    first_pending_ms_ = now_ms;
+                }
                 if (!writer_.add(records[i])) {
                     send_message(now_ms);
+                    first_pending_ms_ = now_ms;
                     writer_.add(records[i]);  // an empty message takes any one record
                 }
             }
@@ -263,7 +270,7 @@ uint32_t SyncDaemon::send_queued(uint64_t now_ms) {
             }
         }
     }
-    if (!writer_.empty()) {
+    if (!writer_.empty() && now_ms - first_pending_ms_ >= static_cast<uint64_t>(kFlushMs)) {
         send_message(now_ms);
     }
     return taken;

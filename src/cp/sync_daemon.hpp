@@ -36,7 +36,8 @@ class SyncDaemon {
     static constexpr unsigned kRingSize = 16384;
     static constexpr unsigned kDatagramsPerRound = 64;
     static constexpr unsigned kRecordsPerRound = 4096;
-    /// How long a record may wait for others to share its message: the sync delay.
+    /// How long a record may wait for others to share its message: the sync delay (plus up to
+    /// a millisecond before the thread looks at the rings).
     static constexpr int kFlushMs = 10;
     /// With nothing to send for this long, an empty message goes: a sign of life, by which a
     /// peer that restarted is noticed and given every connection (below).
@@ -95,6 +96,7 @@ class SyncDaemon {
     std::vector<UniqueRing> to_workers_;
     std::unordered_map<uint32_t, uint64_t> peers_;  // source address -> when last heard
     uint64_t last_sent_ms_ = 0;
+    uint64_t first_pending_ms_ = 0;  // when the message being filled got its first record
     std::atomic<uint64_t> resend_{0};
     std::array<std::atomic<uint64_t>, kSyncCounterCount> counters_{};
     std::atomic<bool> stop_{false};

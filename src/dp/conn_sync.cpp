@@ -234,6 +234,35 @@ sync::Record sync_record_of(const WorkerContext& ctx, const Conn& c) {
     return r;
 }
 
+static_assert(2 * ConnSync::kApplyBatch <= ConnTable::kMaxBurst, "one bulk lookup");
+
+void prefetch_sync_records(const WorkerContext& ctx, std::span<const sync::Record> records) {
+    std::array<FlowKey, 2 * ConnSync::kApplyBatch> keys;
+    std::array<const FlowKey*, keys.size()> key_ptrs;
+    std::array<uint32_t, keys.size()> ids;
+    uint32_t n = 0;
+    for (const sync::Record& r : records.first(std::min(records.size(), ConnSync::kApplyBatch))) {
+        FlowKey& in = keys[n++];
+        in = FlowKey{};
+        in.src_ip = r.client_ip;
+        in.dst_ip = r.vip;
+        in.src_port = r.client_port;
+        in.dst_port = r.vport;
+        in.protocol = r.protocol;
+        FlowKey& reply = keys[n++];
+        reply = FlowKey{};
+        reply.src_ip = r.real_ip;
+        reply.dst_ip = r.client_ip;
+        reply.src_port = r.real_port;
+        reply.dst_port = r.client_port;
+        reply.protocol = r.protocol;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        key_ptrs[i] = &keys[i];
+    }
+    ctx.table->lookup_bulk(key_ptrs.data(), n, ids.data());
+}
+
 SyncApplied apply_sync_record(WorkerContext& ctx, const sync::Record& r, uint32_t now_ms) {
     const std::optional<ConnState> state = sync::conn_state_of(r.protocol, r.state);
     if (!state || (r.flags & (sync::kConnTemplate | sync::kConnFwdMask)) != sync::kConnMasq) {

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct ConnSync {
     /// Records queued by one worker between two flushes to its ring (a burst and the wheel's
     /// budget produce at most one per packet or expiry visit); more are counted as dropped.
     static constexpr uint16_t kOutboxSize = 512;
+    /// Received records a worker applies together (prefetch_sync_records: two keys each).
+    static constexpr size_t kApplyBatch = 32;
 
     static constexpr uint32_t kNoResend = UINT32_MAX;
 
@@ -96,6 +99,12 @@ enum class SyncApplied : uint8_t {
     refused,   // no service or real server of this config matches, the table is full, no
                // room for the FTP helper's state, or a key in use by another connection
 };
+
+/// Brings into cache what applying `records` (at most ConnSync::kApplyBatch) will touch in
+/// the table: the buckets of both their keys and the records already there, looked up in one
+/// bulk lookup, so that their misses overlap instead of coming one after another. Worker
+/// thread only.
+void prefetch_sync_records(const WorkerContext& ctx, std::span<const sync::Record> records);
 
 /// Puts the connection `r` describes into the worker's table, with its state and its timeout
 /// (plus kMarginMs), as a peer's copy; counted in sync_applied or sync_refused. `r` must be a

@@ -980,6 +980,9 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     for (uint32_t i = 0; i < n; ++i) {
         if (ids[i] != ConnTable::kNoConn) {
             ctx.table->prefetch(ids[i]);
+            if (ctx.sync != nullptr) {
+                __builtin_prefetch(&ctx.sync->packets[ids[i]], 1);  // its sync packet count
+            }
         }
     }
     bool opened_in_burst = false;

@@ -66,11 +66,12 @@ void flush_sync(WorkerSetup& s) {
 
 // Applies what the other directors sent of this worker's connections.
 uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
-    std::array<sync::Record, 32> records;
+    std::array<sync::Record, ConnSync::kApplyBatch> records;
     uint32_t applied = 0;
     while (applied < kSyncRecordsPerLoop) {
         const unsigned n = rte_ring_sc_dequeue_burst_elem(
             s.sync_in, records.data(), sizeof(sync::Record), records.size(), nullptr);
+        prefetch_sync_records(*s.ctx, {records.data(), n});
         for (unsigned i = 0; i < n; ++i) {
             apply_sync_record(*s.ctx, records[i], now_ms);
         }
