@@ -139,6 +139,15 @@ pair_start() {
     fail pair-start "A does not hold $PAIR_VIP_CIDR and $PAIR_GATEWAY_CIDR alone after 10 s"
     exit 1
   fi
+  # B's two instances say they are backups (they start as such, and stay while A's adverts
+  # arrive).
+  local i
+  for ((i = 0; i < 50; i++)); do
+    (($(grep -c 'Entering BACKUP STATE' "$(pair_keepalived_log b)") >= 2)) && return 0
+    sleep 0.1
+  done
+  fail pair-start "B's keepalived did not report BACKUP for both instances within 5 s"
+  exit 1
 }
 
 # kill -9 of director $1, its vsnatd and its keepalived at once. Returns at once: the dead
