@@ -56,9 +56,11 @@ pair_holds() {
 
 # Director $1's mirrors hold neither address (or are gone).
 pair_holds_none() {
-  local ns=${PAIR_NETNS[$1]} addrs
-  addrs=$(ip -n "$ns" -o -4 addr show 2>/dev/null) || return 0
-  [[ $addrs != *" inet $PAIR_VIP_CIDR "* && $addrs != *" inet $PAIR_GATEWAY_CIDR "* ]]
+  local ns=${PAIR_NETNS[$1]} dev addrs
+  for dev in "${PAIR_MIRROR_OUT[$1]}" "${PAIR_MIRROR_IN[$1]}"; do
+    addrs=$(ip -n "$ns" -o -4 addr show dev "$dev" 2>/dev/null) || continue
+    [[ $addrs != *" inet $PAIR_VIP_CIDR "* && $addrs != *" inet $PAIR_GATEWAY_CIDR "* ]] || return 1
+  done
 }
 
 # pair_wait_master NAME LIMIT_MS: until NAME holds both addresses and the other director
@@ -178,7 +180,7 @@ pair_restart() {
   local name=$1 i
   pair_reap
   for ((i = 0; i < 50; i++)); do
-    ip netns list | grep -qw "${PAIR_NETNS[$name]}" || break
+    ip netns list | awk '{print $1}' | grep -qxF -- "${PAIR_NETNS[$name]}" || break
     sleep 0.1
   done
   if ((i == 50)); then
