@@ -21,6 +21,9 @@ packages=(
   # the kernel side of the director (tests/e2e/kernel_*.sh): BIRD 2 peers by BGP over a port's
   # kernel mirror; tcpdump watches the mirror
   bird2 tcpdump
+  # a pair of directors (scripts/lab/keepalived.sh, tests/e2e/pair_failover.sh): keepalived's
+  # VRRP in each director's kernel_netns; arping asks who answers for the floating addresses
+  keepalived iputils-arping
   # scripts/lab.sh up --kernel-director (nftables DNAT director, kernel baseline benchmark)
   nftables
   # scripts/pktgen.sh builds Pktgen-DPDK 23.06.1 (not a Debian package) with its Lua scripting,

@@ -16,6 +16,20 @@
 # --kernel-director: vsn-out and vsn-in live in namespace vsnat-kdir instead, which carries
 # those addresses and load-balances with nftables DNAT (scripts/lab/kernel-director.nft).
 #
+# --pair: two directors (README.md, "A pair of directors"), DPDK mode, keepalived's VRRP
+# deciding which one serves. The client's eth0 is a port of a second bridge, br1 in vsnat-lan:
+#
+#   vsnat-client eth0 --- lan-cl  +  vsnat-lan br1 (outside)  + lan-out  --- vsn-out   director A
+#   198.18.0.1/24 (+ .2-.20)     |                            + lan-out2 --- vsn-out2  director B
+#   no default route: the VIP is on-link
+#   director A  vsn-in  --- lan-in  + vsnat-lan br0 (inside, the real servers' bridge)
+#   director B  vsn-in2 --- lan-in2 +
+#
+# A is 198.18.0.252/24 + 198.19.0.252/24, B 198.18.0.253/24 + 198.19.0.253/24 (MACs spell them
+# as below); the VIP 198.18.0.100 and the real servers' gateway 198.19.0.1 float: whichever
+# director keepalived makes master holds them (tests/e2e/configs/pair-{a,b}-1w.yaml, their
+# kernel_netns vsnat-kernel-a and vsnat-kernel-b; scripts/lab/keepalived.sh).
+#
 # Real servers: nginx on 198.19.0.2:80 (rs1) and 198.19.0.3:8000 (rs2), answering
 # "rsN ADDR:PORT\n" on /, "rsN CLIENT_IP:PORT\n" on /client, and serving downloads on /files/;
 # a UDP echo (scripts/lab/udp_echo.py) on port 53 of both, replying "rsN\n" + payload;
@@ -52,9 +66,14 @@ readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-r
 # vsnatd's kernel_netns in the lab's configs with kernel mirrors: vsnatd makes and removes it;
 # `down` removes it too, should a vsnatd have left it (and kills what runs in it).
 readonly NS_KERNEL=vsnat-kernel
-readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR" "$NS_KERNEL")
+# The same for the two directors of --pair (tests/e2e/configs/pair-{a,b}-1w.yaml).
+readonly NS_KERNEL_A=vsnat-kernel-a NS_KERNEL_B=vsnat-kernel-b
+readonly ALL_NS=("$NS_CLIENT" "$NS_RS1" "$NS_RS2" "$NS_LAN" "$NS_KDIR" "$NS_KERNEL"
+  "$NS_KERNEL_A" "$NS_KERNEL_B")
 readonly IF_OUT=vsn-out IF_IN=vsn-in
-readonly ROOT_LINKS=("$IF_OUT" "$IF_IN")
+# --pair: director B's links (director A has vsn-out and vsn-in).
+readonly IF_OUT2=vsn-out2 IF_IN2=vsn-in2
+readonly ROOT_LINKS=("$IF_OUT" "$IF_IN" "$IF_OUT2" "$IF_IN2")
 
 readonly CLIENT_ADDR=198.18.0.1 CLIENT_EXTRA_FIRST=2 CLIENT_EXTRA_LAST=20
 readonly DIR_OUT_ADDR=198.18.0.254 DIR_IN_ADDR=198.19.0.1 VIP=198.18.0.100
@@ -71,6 +90,13 @@ readonly MTU=1500
 readonly VSN_OUT_MAC=02:00:c6:12:00:fe VSN_IN_MAC=02:00:c6:13:00:01
 readonly CLIENT_MAC=02:00:c6:12:00:01 RS1_MAC=02:00:c6:13:00:02 RS2_MAC=02:00:c6:13:00:03
 
+# --pair: each director's own addresses and MACs; the VIP and DIR_IN_ADDR (the real servers'
+# gateway) float between them.
+readonly PAIR_A_OUT_ADDR=198.18.0.252 PAIR_A_IN_ADDR=198.19.0.252
+readonly PAIR_B_OUT_ADDR=198.18.0.253 PAIR_B_IN_ADDR=198.19.0.253
+readonly PAIR_A_OUT_MAC=02:00:c6:12:00:fc PAIR_A_IN_MAC=02:00:c6:13:00:fc
+readonly PAIR_B_OUT_MAC=02:00:c6:12:00:fd PAIR_B_IN_MAC=02:00:c6:13:00:fd
+
 # --- small helpers ---------------------------------------------------------------------------
 log() { echo "lab: $*"; }
 die() { echo "lab: error: $*" >&2; exit 1; }
@@ -79,9 +105,13 @@ usage() {
   cat <<EOF
 usage: $(basename "$0") COMMAND
 
-  up [--kernel-director]  build the lab (rebuilds it if one exists). Without the flag vsn-out
+  up [--kernel-director | --pair]
+                          build the lab (rebuilds it if one exists). Without a flag vsn-out
                           and vsn-in stay in the root namespace for vsnatd's DPDK vdevs; with
-                          it, namespace $NS_KDIR load-balances with nftables DNAT instead.
+                          --kernel-director, namespace $NS_KDIR load-balances with nftables
+                          DNAT instead; with --pair, two directors share the client's link
+                          (bridge br1) and the real servers' (br0): A on $IF_OUT/$IF_IN, B on
+                          $IF_OUT2/$IF_IN2, the VIP and $DIR_IN_ADDR moved by VRRP.
   down                    kill the lab's processes, delete its namespaces and veths, remove
                           $LAB_DIR (silent and successful when there is no lab)
   status                  namespaces, links, addresses, routes, server PIDs; exit 0 when the
@@ -178,56 +208,86 @@ prepare_if() {
 
 # --- building the lab ------------------------------------------------------------------------
 
-# Director-side veth ends: $1 = namespace that gets vsn-out/vsn-in ("" = root, DPDK mode).
-build_links() {
-  local dns=$1
+# DPDK mode: the root kernel must stay out of the way on a director link. It carries no
+# address, and arp_ignore=8 makes sure the root stack never answers ARP on it for one of its own
+# addresses (arp_ignore's default answers for any local address on any interface). While no
+# vsnatd is attached (before it starts, after it stops or dies), lab frames reach the root
+# stack: never forward them, even on a host with ip_forward on, so nothing from 198.18.0.0/15
+# can leave through the host's own routes.
+quiet_root_link() {
+  ns_sysctl "" "net.ipv4.conf.$1.arp_ignore" 8
+  ns_sysctl "" "net.ipv4.conf.$1.forwarding" 0
+}
 
-  # Both director links get $QUEUES RX and TX queues on both ends (VSNAT_LAB_QUEUES): a veth
+# A port of bridge $2 in the LAN namespace.
+bridge_port() {
+  ip -n "$NS_LAN" link set "$1" master "$2"
+  prepare_if "$NS_LAN" "$1"
+}
+
+# Director-side veth ends: $1 = namespace that gets vsn-out/vsn-in ("" = root, DPDK mode);
+# $2 = the lab's mode (pair: two directors, both in the root namespace).
+build_links() {
+  local dns=$1 mode=$2
+
+  # The director links get $QUEUES RX and TX queues on both ends (VSNAT_LAB_QUEUES): a veth
   # delivers a frame on the RX queue numbered like the TX queue its peer picked, and XDP on a
   # veth needs at least as many RX queues as its peer has TX queues. With 2, each of vsnatd's two
   # workers polls its own AF_XDP queue (queue_count=2).
-  local q=(numtxqueues "$QUEUES" numrxqueues "$QUEUES")
-  # Outside link: vsn-out <-> vsnat-client eth0.
-  nsip "$dns" link add "$IF_OUT" address "$VSN_OUT_MAC" "${q[@]}" type veth \
-    peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT" "${q[@]}"
-  # Inside link: vsn-in <-> vsnat-lan lan-in (a bridge port).
-  nsip "$dns" link add "$IF_IN" address "$VSN_IN_MAC" "${q[@]}" type veth \
-    peer name lan-in netns "$NS_LAN" "${q[@]}"
-
-  if [[ -z $dns ]]; then
-    # DPDK mode: the root kernel must stay out of the way on these links. They carry no
-    # address, and arp_ignore=8 makes sure the root stack never answers ARP on them for one of
-    # its own addresses (arp_ignore's default answers for any local address on any interface).
-    ns_sysctl "" "net.ipv4.conf.$IF_OUT.arp_ignore" 8
-    ns_sysctl "" "net.ipv4.conf.$IF_IN.arp_ignore" 8
-    # While no vsnatd is attached (before it starts, after it stops or dies), lab frames reach
-    # the root stack: never forward them, even on a host with ip_forward on, so nothing from
-    # 198.18.0.0/15 can leave through the host's own routes.
-    ns_sysctl "" "net.ipv4.conf.$IF_OUT.forwarding" 0
-    ns_sysctl "" "net.ipv4.conf.$IF_IN.forwarding" 0
+  local q=(numtxqueues "$QUEUES" numrxqueues "$QUEUES") links=("$IF_OUT" "$IF_IN") l
+  if [[ $mode == pair ]]; then
+    # Each director's outside link ends in bridge br1, which the client's link joins; each
+    # inside link in br0, the real servers' bridge.
+    links+=("$IF_OUT2" "$IF_IN2")
+    nsip "$dns" link add "$IF_OUT" address "$PAIR_A_OUT_MAC" "${q[@]}" type veth \
+      peer name lan-out netns "$NS_LAN" "${q[@]}"
+    nsip "$dns" link add "$IF_IN" address "$PAIR_A_IN_MAC" "${q[@]}" type veth \
+      peer name lan-in netns "$NS_LAN" "${q[@]}"
+    nsip "$dns" link add "$IF_OUT2" address "$PAIR_B_OUT_MAC" "${q[@]}" type veth \
+      peer name lan-out2 netns "$NS_LAN" "${q[@]}"
+    nsip "$dns" link add "$IF_IN2" address "$PAIR_B_IN_MAC" "${q[@]}" type veth \
+      peer name lan-in2 netns "$NS_LAN" "${q[@]}"
+  else
+    # Outside link: vsn-out <-> vsnat-client eth0.
+    nsip "$dns" link add "$IF_OUT" address "$VSN_OUT_MAC" "${q[@]}" type veth \
+      peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT" "${q[@]}"
+    # Inside link: vsn-in <-> vsnat-lan lan-in (a bridge port).
+    nsip "$dns" link add "$IF_IN" address "$VSN_IN_MAC" "${q[@]}" type veth \
+      peer name lan-in netns "$NS_LAN" "${q[@]}"
   fi
-  prepare_if "$dns" "$IF_OUT"
-  prepare_if "$dns" "$IF_IN"
+  for l in "${links[@]}"; do
+    [[ -n $dns ]] || quiet_root_link "$l"
+    prepare_if "$dns" "$l"
+  done
 
   # The LAN: a plain learning bridge. STP off and forward delay 0 so ports forward at once;
-  # multicast snooping off (nothing to snoop); the host has br_netfilter loaded, which would
-  # push bridged frames through this namespace's netfilter hooks: switch that off too.
+  # multicast snooping off (nothing to snoop; VRRP's and connection sync's groups are flooded);
+  # the host has br_netfilter loaded, which would push bridged frames through this namespace's
+  # netfilter hooks: switch that off too.
   ip -n "$NS_LAN" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
   local k
   for k in iptables ip6tables arptables; do
     ns_sysctl "$NS_LAN" "net.bridge.bridge-nf-call-$k" 0
   done
   prepare_if "$NS_LAN" br0   # carries no address; tx off only for uniformity
-  ip -n "$NS_LAN" link set lan-in master br0
-  prepare_if "$NS_LAN" lan-in
+  bridge_port lan-in br0
+  if [[ $mode == pair ]]; then
+    bridge_port lan-in2 br0
+    # The outside: br1, the directors' outside links and the client's.
+    ip -n "$NS_LAN" link add br1 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+    prepare_if "$NS_LAN" br1
+    bridge_port lan-out br1
+    bridge_port lan-out2 br1
+    ip -n "$NS_LAN" link add lan-cl type veth peer name eth0 address "$CLIENT_MAC" netns "$NS_CLIENT"
+    bridge_port lan-cl br1
+  fi
 
   # Real-server links: lan-rsN <-> vsnat-rsN eth0.
   local n ns mac
   for n in 1 2; do
     ns="vsnat-rs$n"; mac="RS${n}_MAC"
     ip -n "$NS_LAN" link add "lan-rs$n" type veth peer name eth0 address "${!mac}" netns "$ns"
-    ip -n "$NS_LAN" link set "lan-rs$n" master br0
-    prepare_if "$NS_LAN" "lan-rs$n"
+    bridge_port "lan-rs$n" br0
   done
 
   # Client: primary address first so it is the source of everything the client sends; the
@@ -238,14 +298,16 @@ build_links() {
   for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do
     ip -n "$NS_CLIENT" addr add "198.18.0.$i/24" dev eth0
   done
-  ip -n "$NS_CLIENT" route add default via "$DIR_OUT_ADDR" dev eth0
+  # A pair has no fixed outside address in common: the client reaches the VIP on-link.
+  [[ $mode == pair ]] || ip -n "$NS_CLIENT" route add default via "$DIR_OUT_ADDR" dev eth0
 
   local addr
   for n in 1 2; do
     ns="vsnat-rs$n"; addr="RS${n}_ADDR"
     prepare_if "$ns" eth0
     ip -n "$ns" addr add "${!addr}/24" dev eth0
-    # The director is the real servers' gateway: replies must pass through it (VS/NAT).
+    # The director is the real servers' gateway: replies must pass through it (VS/NAT). In a
+    # pair, the gateway is the floating address of the master.
     ip -n "$ns" route add default via "$DIR_IN_ADDR" dev eth0
   done
 }
@@ -384,15 +446,15 @@ LAB_NS_KERNEL=$NS_KERNEL
 LAB_IF_OUT=$IF_OUT
 LAB_IF_IN=$IF_IN
 LAB_QUEUES=$QUEUES
-LAB_MAC_OUT=$VSN_OUT_MAC
-LAB_MAC_IN=$VSN_IN_MAC
+LAB_MAC_OUT=$([[ $mode == pair ]] && echo "$PAIR_A_OUT_MAC" || echo "$VSN_OUT_MAC")
+LAB_MAC_IN=$([[ $mode == pair ]] && echo "$PAIR_A_IN_MAC" || echo "$VSN_IN_MAC")
 LAB_MAC_CLIENT=$CLIENT_MAC
 LAB_MAC_RS1=$RS1_MAC
 LAB_MAC_RS2=$RS2_MAC
 LAB_CLIENT=$CLIENT_ADDR
 LAB_CLIENT_EXTRA="$(for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do printf '198.18.0.%d ' "$i"; done | sed 's/ $//')"
-LAB_DIRECTOR_OUT=$DIR_OUT_ADDR/24
-LAB_DIRECTOR_IN=$DIR_IN_ADDR/24
+LAB_DIRECTOR_OUT=$([[ $mode == pair ]] && echo "$PAIR_A_OUT_ADDR" || echo "$DIR_OUT_ADDR")/24
+LAB_DIRECTOR_IN=$([[ $mode == pair ]] && echo "$PAIR_A_IN_ADDR" || echo "$DIR_IN_ADDR")/24
 LAB_VIP=$VIP
 LAB_RS1=$RS1_ADDR
 LAB_RS1_HTTP_PORT=$RS1_HTTP_PORT
@@ -406,6 +468,23 @@ LAB_FTP_ROOT=$LAB_DIR/ftp
 LAB_FTP_FILE=${FTP_FILE_MB}M.bin
 LAB_FTP_LISTING_FILES=$FTP_LISTING_FILES
 LAB_FTP_PASV_PORTS=$FTP_PASV_MIN-$FTP_PASV_MAX
+LAB_PAIR=$([[ $mode == pair ]] && echo 1 || echo 0)
+EOF
+  [[ $mode == pair ]] || return 0
+  # Two directors: LAB_*_OUT/IN above are director A's, *2 and *_B director B's;
+  # LAB_DIRECTOR_IN is A's own address, the real servers' gateway is LAB_FLOATING_IN.
+  cat >>"$LAB_DIR/lab.env" <<EOF
+LAB_IF_OUT2=$IF_OUT2
+LAB_IF_IN2=$IF_IN2
+LAB_MAC_OUT2=$PAIR_B_OUT_MAC
+LAB_MAC_IN2=$PAIR_B_IN_MAC
+LAB_DIRECTOR_OUT2=$PAIR_B_OUT_ADDR/24
+LAB_DIRECTOR_IN2=$PAIR_B_IN_ADDR/24
+LAB_FLOATING_IN=$DIR_IN_ADDR/24
+LAB_NS_KERNEL_A=$NS_KERNEL_A
+LAB_NS_KERNEL_B=$NS_KERNEL_B
+LAB_BRIDGE_OUT=br1
+LAB_BRIDGE_IN=br0
 EOF
 }
 
@@ -422,9 +501,11 @@ on_up_exit() {
 
 cmd_up() {
   local mode=dpdk
+  (($# <= 1)) || { usage >&2; die "up takes one option at most"; }
   while (($#)); do
     case $1 in
       --kernel-director) mode=kernel-director ;;
+      --pair) mode=pair ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown option for up: $1" ;;
     esac
@@ -464,10 +545,10 @@ cmd_up() {
   for ns in "$NS_CLIENT" "$NS_LAN" "$NS_RS1" "$NS_RS2"; do prepare_ns "$ns"; done
   if [[ $mode == kernel-director ]]; then
     prepare_ns "$NS_KDIR"
-    build_links "$NS_KDIR"
+    build_links "$NS_KDIR" "$mode"
     build_kernel_director
   else
-    build_links ""
+    build_links "" "$mode"
   fi
 
   ((FILE_MB == 0)) || make_file "$FILE_MB"
@@ -481,8 +562,12 @@ cmd_up() {
   write_env "$mode"
   trap - ERR EXIT
 
-  log "up ($mode, $QUEUES queue(s) on $IF_OUT/$IF_IN) in $((SECONDS - t0)) s; state in $LAB_DIR"
-  if [[ $mode == dpdk ]]; then
+  log "up ($mode, $QUEUES queue(s) on $IF_OUT/$IF_IN$([[ $mode != pair ]] || echo " and $IF_OUT2/$IF_IN2")) in $((SECONDS - t0)) s; state in $LAB_DIR"
+  if [[ $mode == pair ]]; then
+    log "director A: vsnatd on $IF_OUT ($PAIR_A_OUT_MAC, be $PAIR_A_OUT_ADDR/24) and $IF_IN ($PAIR_A_IN_MAC, be $PAIR_A_IN_ADDR/24)"
+    log "director B: vsnatd on $IF_OUT2 ($PAIR_B_OUT_MAC, be $PAIR_B_OUT_ADDR/24) and $IF_IN2 ($PAIR_B_IN_MAC, be $PAIR_B_IN_ADDR/24)"
+    log "floating (keepalived on the master): VIP $VIP on outside, $DIR_IN_ADDR/24 on inside"
+  elif [[ $mode == dpdk ]]; then
     log "attach vsnatd to $IF_OUT ($VSN_OUT_MAC, be $DIR_OUT_ADDR/24 + VIP $VIP) and $IF_IN ($VSN_IN_MAC, be $DIR_IN_ADDR/24)"
   else
     log "kernel director in $NS_KDIR: try  ip netns exec $NS_CLIENT curl -s http://$VIP/"

@@ -1,8 +1,14 @@
 # shellcheck shell=bash disable=SC2034  # VSNATD_* are read by the scripts that source this
 # vsnatd's life for the demo, the end-to-end tests and the benchmarks (sourced, not run): start
-# it, wait until it answers on its telemetry socket, stop it by PID. One daemon at a time per
-# sourcing shell.
+# it, wait until it answers on its telemetry socket, stop it by PID. The functions below act on
+# the current daemon, whose state is in the VSNATD_* variables; a shell that runs one daemon
+# needs nothing more.
 #
+#   vsnatd_select NAME
+#       Several daemons from one shell (a pair of directors): makes the daemon called NAME the
+#       current one. The VSNATD_* variables of the daemon that was current are kept under its
+#       name and NAME's are brought back (empty for a name not seen before). The first daemon is
+#       called "" until a name is selected.
 #   vsnatd_start VSNATD CONFIG LOG PREFIX [READY_S]
 #       Starts `VSNATD -c CONFIG` in the background (output to LOG) and waits up to READY_S
 #       seconds (default 30) until `vsnatctl --prefix PREFIX stats` answers: vsnatd answers only
@@ -25,6 +31,19 @@
 source "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
 
 VSNATD_PID="" VSNATD_STARTTIME="" VSNATD_LOG="" VSNATD_EXIT="" VSNATD_STOP=""
+VSNATD_NAME=""
+declare -gA VSNATD_SAVED=()   # "NAME/FIELD" -> value, for the daemons not current
+
+vsnatd_select() {
+  local name=$1 field var
+  [[ $name != "$VSNATD_NAME" ]] || return 0
+  for field in PID STARTTIME LOG EXIT STOP; do
+    var=VSNATD_$field
+    VSNATD_SAVED["$VSNATD_NAME/$field"]=${!var}
+    printf -v "$var" '%s' "${VSNATD_SAVED["$name/$field"]:-}"
+  done
+  VSNATD_NAME=$name
+}
 
 vsnatd_alive() {
   [[ -n $VSNATD_PID ]] && proc_alive "$VSNATD_PID" "$VSNATD_STARTTIME"

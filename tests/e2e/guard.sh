@@ -9,9 +9,11 @@
 #   1. takes the e2e lock (/run/lock/vsnat-e2e.lock) and writes LOG_DIR/guard.ready: the test
 #      builds its lab only then, so one test's cleanup never races the next test's lab;
 #   2. waits for the test's shell (TEST_PID, checked against its start time) to go;
-#   3. unless the test wrote LOG_DIR/cleaned, stops the vsnatd recorded in LOG_DIR/vsnatd.pid
-#      ("PID STARTTIME", so a reused PID is never hit: SIGTERM, 10 s, SIGKILL) and runs
-#      `lab.sh down`; then releases the lock by exiting.
+#   3. unless the test wrote LOG_DIR/cleaned, stops the keepalived recorded in
+#      LOG_DIR/keepalived-*.pid (a pair of directors: tests/e2e/pair.sh), then the vsnatd
+#      recorded in LOG_DIR/vsnatd.pid (or, for a pair, LOG_DIR/vsnatd-*.pid): lines of "PID
+#      STARTTIME", so a reused PID is never hit; SIGTERM, 10 s, SIGKILL. Then it runs
+#      `lab.sh down` and releases the lock by exiting.
 # A test that cleans up itself writes LOG_DIR/cleaned and ends the guard with SIGTERM.
 
 set -uo pipefail
@@ -32,13 +34,11 @@ while alive "$TEST_PID" "$TEST_ST"; do sleep 0.2; done
 [[ -e $LOG_DIR/cleaned ]] && exit 0
 
 echo "guard: test shell $TEST_PID ended without cleaning up; cleaning up"
-if [[ -s $LOG_DIR/vsnatd.pid ]]; then
-  read -r pid st <"$LOG_DIR/vsnatd.pid"
-  if alive "$pid" "$st"; then
-    kill -TERM "$pid"
-    for ((i = 0; i < 100; i++)); do alive "$pid" "$st" || break; sleep 0.1; done
-    if alive "$pid" "$st"; then kill -KILL "$pid"; fi
-    echo "guard: stopped vsnatd $pid"
+# keepalived first: it gives its addresses up while its mirrors are still there.
+for record in "$LOG_DIR"/keepalived-*.pid "$LOG_DIR"/vsnatd.pid "$LOG_DIR"/vsnatd-*.pid; do
+  [[ -s $record ]] || continue
+  if stopped=$(proc_stop_recorded "$record" 10); then
+    echo "guard: stopped $(basename "$record" .pid) (pid $stopped)"
   fi
-fi
+done
 "$LAB_SH" down

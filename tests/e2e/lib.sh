@@ -170,6 +170,13 @@ e2e_on_exit() {
   if [[ -n $VSNATD_PID ]]; then
     stop_vsnatd || rc=1
   fi
+  e2e_finish "$rc"
+}
+
+# The end of every exit trap, once the daemons are stopped: the lab down, the guard told that
+# all is clean, and exit with $1, or 1 when a check failed.
+e2e_finish() {
+  local rc=$1
   if ((E2E_LAB_UP)); then
     local out
     out=$("$LAB_SH" down 2>&1) || { echo "[$E2E_NAME] lab.sh down failed:"; echo "$out"; rc=1; }
@@ -183,14 +190,9 @@ e2e_on_exit() {
   exit "$rc"
 }
 
-# Lab up (2 veth queues for 2 workers), hugepages, vsnatd with config $1 (default
-# e2e_config vsnat). VSNAT_LAB_FILE_MB defaults to 0 here: only the download test needs a file.
-e2e_start() {
-  local config=${1:-$(e2e_config vsnat)}
-  kernel_mode || e2e_require_daemon
-  e2e_logdir
-  trap e2e_on_exit EXIT
-  trap 'exit 143' TERM INT   # meson's timeout sends SIGTERM: still clean up
+# The cleanup guard (guard.sh), in its own session; returns once it holds the e2e lock, so the
+# lab may be built. Exits the test when the guard does not start.
+e2e_start_guard() {
   setsid bash "$E2E_DIR/guard.sh" "$$" "$(proc_starttime $$)" "$E2E_LOG_DIR" "$LAB_SH" \
     </dev/null >>"$E2E_LOG_DIR/guard.log" 2>&1 &
   E2E_GUARD_PID=$!
@@ -204,6 +206,17 @@ e2e_start() {
     fail guard "the cleanup guard did not start: $(cat "$E2E_LOG_DIR/guard.log")"
     exit 1
   fi
+}
+
+# Lab up (2 veth queues for 2 workers), hugepages, vsnatd with config $1 (default
+# e2e_config vsnat). VSNAT_LAB_FILE_MB defaults to 0 here: only the download test needs a file.
+e2e_start() {
+  local config=${1:-$(e2e_config vsnat)}
+  kernel_mode || e2e_require_daemon
+  e2e_logdir
+  trap e2e_on_exit EXIT
+  trap 'exit 143' TERM INT   # meson's timeout sends SIGTERM: still clean up
+  e2e_start_guard
   E2E_LAB_UP=1
   if kernel_mode; then
     log "VSNAT_E2E_KERNEL=1: testing the lab's kernel director, not vsnatd"
