@@ -695,7 +695,9 @@ void handle_arp(WorkerContext& ctx, const Flow& f) {
         drop(ctx, f.mbuf, DropReason::not_for_us);
         return;
     }
-    if (ctx.snapshot->is_ours(arp.sender_ip)) {
+    // A VIP or floating address the other director of a pair holds now is its to announce
+    // (keepalived's gratuitous ARPs on taking it over): only what this one answers for is a claim.
+    if (ctx.snapshot->answers_for(arp.sender_ip)) {
         drop(ctx, f.mbuf, DropReason::arp_claims_ours);
         return;
     }

@@ -1254,6 +1254,12 @@ TEST_CASE("follow_kernel: a VIP or floating address is answered and served only 
     CHECK(load_u32_raw(&h.sent[0].bytes[28]) == ip_raw("172.16.0.1"));
     CHECK(dropped(h, DropReason::not_for_us) == 1);  // the SYN to the VIP
     CHECK(h.table->size() == 0);
+    // The master's gratuitous ARPs for what it holds are no claim on this director's addresses.
+    const auto master_vip = arp_frame(1, "202.103.106.5", kGatewayMac, "202.103.106.5", kBroadcast);
+    const auto master_gateway = arp_frame(1, "172.16.0.254", kRs2Mac, "172.16.0.254", kInsideMac);
+    h.run({master_vip, master_gateway});
+    CHECK(dropped(h, DropReason::arp_claims_ours) == 0);
+    CHECK(h.sent.size() == 1);
 
     // keepalived made this director master: both addresses on its mirrors.
     auto master = seed_snapshot();
@@ -1269,4 +1275,7 @@ TEST_CASE("follow_kernel: a VIP or floating address is answered and served only 
     CHECK(std::equal(kInsideMac.begin(), kInsideMac.end(), &h.sent[2].bytes[22]));
     CHECK(h.sent[3].port == kInsidePort);  // the SYN, to a real server
     CHECK(h.table->size() == 1);
+    // Now someone else announcing them is.
+    h.run({master_vip, master_gateway});
+    CHECK(dropped(h, DropReason::arp_claims_ours) == 2);
 }
