@@ -11,7 +11,8 @@
 #   pair_kill a             # kill -9 of director A: its vsnatd and its keepalived at once
 #   pair_wait_master b MS   # until B holds the VIP and the gateway and A holds neither
 #   pair_restart a          # A again: vsnatd, then keepalived
-#   pair_counter a NAME     # a worker counter of A, summed (vsnatctl stats --json)
+#   pair_restart_vsnatd a   # A's vsnatd only (pair_keepalived_start a later)
+#   pair_counter a NAME     # a counter of A: a worker's, summed, or the sync thread's
 #   pair_end                # both daemons alive; the summary
 # The EXIT trap stops both keepalived, then both vsnatd (SIGTERM; each that the test did not kill
 # must exit 0 within 15 s), then runs `lab.sh down`. When meson kills the test, guard.sh does it
@@ -37,11 +38,13 @@ pair_other() { if [[ $1 == a ]]; then echo b; else echo a; fi; }
 pair_keepalived_dir() { echo "${VSNAT_LAB_DIR:-/run/vsnat-lab}/keepalived-$1"; }
 pair_keepalived_log() { echo "$(pair_keepalived_dir "$1")/keepalived.log"; }
 
-# `vsnatctl stats --json` of director $1: counter $2 summed over the workers.
+# `vsnatctl stats --json` of director $1: counter $2, a worker counter summed over the workers
+# or one of the sync thread's.
 pair_counter() {
   "$VSNATCTL" --prefix "${PAIR_PREFIX[$1]}" stats --json | "$PY" -c '
 import json, sys
-v = json.load(sys.stdin)[sys.argv[1]]
+s, key = json.load(sys.stdin), sys.argv[1]
+v = s["sync"][key] if key in s.get("sync", {}) else s[key]
 print(sum(v) if isinstance(v, list) else v)' "$2"
 }
 
@@ -173,10 +176,16 @@ pair_reap() {
   return 0
 }
 
-# Director $1 again, after pair_kill: its vsnatd, then its keepalived. First waits (5 s at
-# most) until the kernel namespace the killed vsnatd made is gone (its guard process removes
-# it): a new vsnatd must make it afresh, or it would keep one that is about to be removed.
+# Director $1 again, after pair_kill: its vsnatd, then its keepalived.
 pair_restart() {
+  pair_restart_vsnatd "$1"
+  pair_keepalived_start "$1"
+}
+
+# Director $1's vsnatd again, after pair_kill. First waits (5 s at most) until the kernel
+# namespace the killed vsnatd made is gone (its guard process removes it): a new vsnatd must make
+# it afresh, or it would keep one that is about to be removed.
+pair_restart_vsnatd() {
   local name=$1 i
   pair_reap
   for ((i = 0; i < 50; i++)); do
@@ -188,7 +197,6 @@ pair_restart() {
     exit 1
   fi
   pair_vsnatd_start "$name"
-  pair_keepalived_start "$name"
 }
 
 # Both daemons still run (exits the test otherwise).
