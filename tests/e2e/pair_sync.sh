@@ -18,7 +18,7 @@ source "$E2E_DIR/pair.sh"
 e2e_require_root
 # Adverts every 0.2 s: quick, yet not mistaken for a dead master while the load test takes the
 # machine's two CPUs.
-export KEEPALIVED_ADVERT_INT=0.2
+export KEEPALIVED_ADVERT_INT=${KEEPALIVED_ADVERT_INT:-0.2}
 readonly IDLE=200 UNSYNCED=50 FILE_MB=50 RATE_MB=10 FTP_RATE=2M
 readonly KEEPALIVE_PY="$E2E_DIR/keepalive_clients.py" DOWNLOAD_PY="$E2E_DIR/download_gap.py"
 readonly CPS_PY="$E2E_DIR/cps_load.py"
