@@ -63,7 +63,7 @@ namespace vsnat {
     X(datagrams_received, "Sync datagrams received from other directors.")                     \
     X(records_received, "Connection records read from them.")                                  \
     X(datagrams_malformed, "Sync datagrams cut short or malformed: the rest of each ignored.") \
-    X(datagrams_foreign, "Sync datagrams of another syncid: ignored.")                         \
+    X(datagrams_foreign, "Sync datagrams of another syncid, or not from a peer: ignored.")     \
     X(records_skipped, "Records not for vsnat: IPv6, another protocol, a state out of range.") \
     X(records_queue_full, "Records received but dropped: the owning worker's queue was full.") \
     X(peers_joined, "Peers heard first, or again after 3 s of silence: every connection resent.")

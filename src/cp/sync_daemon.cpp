@@ -12,6 +12,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -187,6 +188,7 @@ void SyncDaemon::run() {
         if (now_ms - last_sent_ms_ >= kHeartbeatMs) {
             send_message(now_ms);  // empty: a sign of life
         }
+        request_resend(now_ms);
     }
 }
 
@@ -203,6 +205,11 @@ uint32_t SyncDaemon::receive(uint64_t now_ms) {
         }
         if (from.sin_addr.s_addr == own_address_) {
             continue;  // our own, looped back by a peer's switch or bridge
+        }
+        if (!from_peer(from.sin_addr.s_addr)) {
+            count(SyncCounter::datagrams_received);
+            count(SyncCounter::datagrams_foreign);
+            continue;
         }
         deliver({buffer.data(), static_cast<size_t>(len)}, from.sin_addr.s_addr, now_ms);
     }
@@ -233,15 +240,42 @@ void SyncDaemon::deliver(std::span<const uint8_t> datagram, uint32_t source, uin
 
 // A peer new to us, or back after a silence, gets every connection of every worker.
 void SyncDaemon::heard_from(uint32_t source, uint64_t now_ms) {
-    const auto [it, first] = peers_.try_emplace(source, now_ms);
-    const bool back = !first && now_ms - it->second > kPeerSilenceMs;
-    it->second = now_ms;
-    if (first || back) {
-        count(SyncCounter::peers_joined);
-        resend_.fetch_add(1, std::memory_order_release);
-        spdlog::info("connection sync: peer {} {}: resending every connection to it",
-                     format_address(source), first ? "heard" : "heard again after a silence");
+    const auto it = peers_.find(source);
+    const bool first = it == peers_.end();
+    if (first) {
+        std::erase_if(peers_,
+                      [now_ms](const auto& p) { return now_ms - p.second > kPeerSilenceMs; });
+        if (peers_.size() == kMaxPeers) {
+            return;
+        }
+        peers_.emplace(source, now_ms);
+    } else {
+        const bool back = now_ms - it->second > kPeerSilenceMs;
+        it->second = now_ms;
+        if (!back) {
+            return;
+        }
     }
+    count(SyncCounter::peers_joined);
+    resend_due_ = true;
+    spdlog::info("connection sync: peer {} {}: resending every connection to it",
+                 format_address(source), first ? "heard" : "heard again after a silence");
+}
+
+// Starts a pending whole-table resend once the last one is kResendIntervalMs old.
+void SyncDaemon::request_resend(uint64_t now_ms) {
+    if (!resend_due_ || (last_resend_ms_ != 0 && now_ms - last_resend_ms_ < kResendIntervalMs)) {
+        return;
+    }
+    resend_due_ = false;
+    last_resend_ms_ = now_ms;
+    resend_.fetch_add(1, std::memory_order_release);
+}
+
+// With unicast `peers`, only they are listened to; with a group, whoever sends to it (as IPVS).
+bool SyncDaemon::from_peer(uint32_t source) const {
+    return config_.peers.empty() ||
+           std::find(destinations_.begin(), destinations_.end(), source) != destinations_.end();
 }
 
 // Packs what the workers queued into messages, sending each as it fills, and the last one once

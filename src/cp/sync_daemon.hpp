@@ -45,6 +45,12 @@ class SyncDaemon {
     /// A peer heard from first, or again after this much silence, may have lost its table (it
     /// restarted): every worker resends all of its connections.
     static constexpr uint64_t kPeerSilenceMs = 3000;
+    /// Senders remembered, at most: a pair needs one; datagrams from more are still read, but
+    /// the newcomers get no resend until remembered ones fall silent.
+    static constexpr size_t kMaxPeers = 64;
+    /// Whole-table resends start at most this often, however many peers appear: one in progress
+    /// that a peer missed the start of is followed by another.
+    static constexpr uint64_t kResendIntervalMs = kPeerSilenceMs;
 
     SyncDaemon() = default;
     ~SyncDaemon();
@@ -79,6 +85,8 @@ class SyncDaemon {
     uint32_t receive(uint64_t now_ms);
     void deliver(std::span<const uint8_t> datagram, uint32_t source, uint64_t now_ms);
     void heard_from(uint32_t source, uint64_t now_ms);
+    bool from_peer(uint32_t source) const;
+    void request_resend(uint64_t now_ms);
     uint32_t send_queued(uint64_t now_ms);
     void send_message(uint64_t now_ms);
     void count(SyncCounter counter, uint64_t n = 1) {
@@ -95,6 +103,8 @@ class SyncDaemon {
     std::vector<UniqueRing> from_workers_;
     std::vector<UniqueRing> to_workers_;
     std::unordered_map<uint32_t, uint64_t> peers_;  // source address -> when last heard
+    bool resend_due_ = false;                       // a peer appeared: resend when allowed
+    uint64_t last_resend_ms_ = 0;
     uint64_t last_sent_ms_ = 0;
     uint64_t first_pending_ms_ = 0;  // when the message being filled got its first record
     std::atomic<uint64_t> resend_{0};

@@ -12,6 +12,7 @@
 #     each second with nothing else to send
 #   - refused: another syncid's message, a malformed one and a version 0 one are counted, and
 #     nothing of them applied; the daemon lives on
+#   - unicast: with `peers`, a peer's datagram is taken and another host's counted as foreign
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -161,5 +162,24 @@ if ((foreign == 1 && malformed == 2 && applied == 0)) && require_daemon_alive; t
   pass refused "another syncid: datagrams_foreign +$foreign; bad size and version 0: datagrams_malformed +$malformed; nothing applied"
 else
   fail refused "datagrams_foreign +$foreign, datagrams_malformed +$malformed, sync_applied +$applied"
+fi
+
+# --- unicast peers -----------------------------------------------------------------------------
+# `peers: [real server 2]`: its datagrams are taken, real server 1's (not a peer) are not.
+sed -e "s|^kernel_netns: .*|&\nha: {sync: {interface: inside, peers: [$LAB_RS2], syncid: $SYNCID}}|" \
+  "$(e2e_config kernel)" >"$config"
+stop_vsnatd
+start_vsnatd "$config"
+unicast() {
+  local n=$1 address="LAB_RS$1"; shift
+  in_rs "$n" "$PY" "$PEER_PY" send --bind "${!address}" --to "$director_in" --syncid "$SYNCID" "$@"
+}
+unicast 1 --record "198.18.0.9:40002,$LAB_VIP:80,$LAB_RS1:$LAB_RS1_HTTP_PORT,1,900"
+unicast 2 --record "198.18.0.10:40003,$LAB_VIP:80,$LAB_RS2:$LAB_RS2_HTTP_PORT,1,900"
+sleep 0.5
+if (($(counter datagrams_foreign) == 1 && $(counter sync_applied) == 1)); then
+  pass unicast "with peers: [$LAB_RS2], its record applied; $LAB_RS1's datagram counted as foreign"
+else
+  fail unicast "with peers: [$LAB_RS2]: datagrams_foreign $(counter datagrams_foreign), sync_applied $(counter sync_applied) (want 1 and 1)"
 fi
 e2e_end
