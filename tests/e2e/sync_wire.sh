@@ -75,6 +75,15 @@ if ((ok)); then
 else
   fail sent "$verdict"
 fi
+# The operator's views of the sync thread: vsnatctl stats' line and /metrics.
+line=$("$VSNATCTL" --prefix "$E2E_PREFIX" stats | grep '^connection sync on ' || true)
+metric=$(curl -s --max-time 2 http://127.0.0.1:9640/metrics | grep '^vsnat_sync_records_sent_total ' || true)
+if [[ $line == "connection sync on inside to $GROUP port 8848, syncid $SYNCID: messages_sent "* &&
+  ${metric##* } -gt 0 ]]; then
+  pass views "vsnatctl stats: '${line:0:90}...'; /metrics: $metric"
+else
+  fail views "vsnatctl stats: '${line:-no sync line}'; /metrics: '${metric:-no vsnat_sync_records_sent_total}'"
+fi
 
 # --- applied ---------------------------------------------------------------------------------
 readonly SYNCED_CLIENT=198.18.0.7 SYNCED_PORT=40000
