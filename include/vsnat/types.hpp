@@ -25,7 +25,7 @@ using MacAddress = std::array<uint8_t, 6>;
     X(bad_ip_header_length) /* IHL < 5 or beyond the frame */                                      \
     X(bad_ip_total_length)  /* total length below the header, or beyond the frame */               \
     X(bad_ip_checksum)      /* received IPv4 header checksum is wrong */                           \
-    X(ip_fragment)          /* fragments are not reassembled */                                    \
+    X(ip_fragment)          /* under `fragments: drop`; or of no TCP/UDP connection we forward */  \
     X(bad_l4_header)        /* TCP data offset < 5 or L4 header beyond the datagram */             \
     X(unsupported_l4)       /* an IP protocol we do not balance */                                 \
     X(bad_arp)              /* ARP that is not Ethernet/IPv4 */                                    \
@@ -55,8 +55,10 @@ using MacAddress = std::array<uint8_t, 6>;
     X(handover_full)  /* the owning worker's handover ring was full */                             \
     X(drained)        /* its real server was removed, under `drain: drop` */                       \
     X(helper_full)    /* no FTP helper state left for a new control connection */                  \
-    X(bad_l4_checksum) /* a segment the FTP helper must rewrite has a wrong checksum */            \
-    X(kernel_full)     /* for the kernel mirror, whose queue from this worker was full */
+    X(bad_l4_checksum)    /* a segment the FTP helper must rewrite has a wrong checksum */         \
+    X(kernel_full)        /* for the kernel mirror, whose queue from this worker was full */       \
+    X(fragment_timeout)   /* a later fragment whose first did not come within 1 s */               \
+    X(fragment_hold_full) /* a later fragment before its first, with no room to hold it */
 
 enum class DropReason : uint8_t {
 #define VSNAT_ENUM_VALUE(name) name,

@@ -43,6 +43,8 @@ constexpr std::array kIdleModes{Choice<IdleMode>{"poll", IdleMode::poll},
                                 Choice<IdleMode>{"adaptive", IdleMode::adaptive}};
 constexpr std::array kDrainModes{Choice<Drain>{"finish", Drain::finish},
                                  Choice<Drain>{"drop", Drain::drop}};
+constexpr std::array kFragmentModes{Choice<Fragments>{"forward", Fragments::forward},
+                                    Choice<Fragments>{"drop", Fragments::drop}};
 constexpr std::array kReversePaths{Choice<ReversePath>{"strict", ReversePath::strict},
                                    Choice<ReversePath>{"loose", ReversePath::loose},
                                    Choice<ReversePath>{"off", ReversePath::off}};
@@ -624,10 +626,10 @@ std::string describe(const Node& node) {
     return node.is_sequence() ? "a list" : node.is_map() ? "a mapping" : "nothing";
 }
 
-constexpr std::array<std::string_view, 16> kTopKeys{
+constexpr std::array<std::string_view, 17> kTopKeys{
     "eal",         "workers",      "max_connections", "idle",  "metrics",        "interfaces",
     "neighbors",   "timeouts",     "services",        "drain", "packet_buffers", "reverse_path",
-    "reject_rate", "table_shares", "kernel_netns",    "ha"};
+    "reject_rate", "table_shares", "kernel_netns",    "ha",    "fragments"};
 constexpr std::array<std::string_view, 3> kTableShareKeys{"protocol", "source_prefix",
                                                           "source_prefix_length"};
 constexpr std::array<std::string_view, 8> kInterfaceKeys{
@@ -1302,6 +1304,7 @@ void Loader::read_root(const Field& root) {
     assign_if(config_.packet_buffers, integer(field(n, "packet_buffers"), 0, kMaxPacketBuffers));
     assign_if(config_.drain, choice(field(n, "drain"), kDrainModes));
     assign_if(config_.reverse_path, choice(field(n, "reverse_path"), kReversePaths));
+    assign_if(config_.fragments, choice(field(n, "fragments"), kFragmentModes));
     assign_if(config_.reject_rate, integer(field(n, "reject_rate"), 0, kMaxRejectRate));
     read_table_shares(field(n, "table_shares"));
     read_metrics(field(n, "metrics"));

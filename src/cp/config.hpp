@@ -30,6 +30,9 @@ enum class Drain : uint8_t { finish, drop };
 /// director has a route to, `off` from anywhere.
 enum class ReversePath : uint8_t { strict, loose, off };
 
+/// What becomes of IPv4 fragments through the director (README.md, "Fragments").
+enum class Fragments : uint8_t { forward, drop };
+
 /// The most of each worker's connection table one protocol, and the clients of one source
 /// prefix, may hold: a flood of one kind cannot take the whole table.
 struct TableShares {
@@ -234,12 +237,12 @@ constexpr size_t kMaxCheckPayloadBytes = 1400;
 constexpr uint64_t kMaxCheckNodes = 9 * 2 + kMaxCheckArguments;
 /// YAML nodes (values, lists and mappings; an alias counts as what it repeats): as many as the
 /// largest file the limits above allow has with every optional key written: the file's mapping
-/// with its 16 keys and their values, 11 timeouts, 3 table shares, ha's 2 and its sync's 4 (of
+/// with its 17 keys and their values, 11 timeouts, 3 table shares, ha's 2 and its sync's 4 (of
 /// 5: group or peers, not both) with the peers, and per entry of each list a mapping with its
 /// keys and values (an interface 8 with its floating addresses, a neighbor 3, a service 13 with
 /// its health_check and its sorry_server's 2, a real server 6 with its health_check).
 /// config.cpp checks these counts against the keys it reads.
-constexpr uint64_t kMaxYamlNodes = 1 + 16 * 2 + 11 * 2 + 3 * 2 + 2 * 2 + (4 * 2 + kMaxSyncPeers) +
+constexpr uint64_t kMaxYamlNodes = 1 + 17 * 2 + 11 * 2 + 3 * 2 + 2 * 2 + (4 * 2 + kMaxSyncPeers) +
                                    kMaxEalArguments + kMaxInterfaces * (1 + 8 * 2 + kMaxFloating) +
                                    kMaxNeighbors * (1 + 3 * 2) +
                                    kMaxServices * (1 + 13 * 2 + kMaxCheckNodes + 2 * 2) +
@@ -265,6 +268,7 @@ struct Config {
     uint32_t packet_buffers = 0;
     Drain drain = Drain::finish;  // for services that do not say
     ReversePath reverse_path = ReversePath::strict;
+    Fragments fragments = Fragments::forward;
     /// Replies per second and per worker to connection attempts on VIP ports without a service:
     /// TCP resets, and ICMP port unreachables, each kind its own budget. 0: none are sent.
     uint32_t reject_rate = 1000;

@@ -328,6 +328,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     assign_ids(*snap, previous);
     snap->timeouts = state_timeouts(config.timeouts);
     snap->reverse_path = dataplane_reverse_path(config.reverse_path);
+    snap->drop_fragments = config.fragments == Fragments::drop;
     snap->reject_per_second = config.reject_rate;
     snap->protocol_share_percent = config.table_shares.protocol_percent;
     snap->prefix_share_percent = config.table_shares.source_prefix_percent;

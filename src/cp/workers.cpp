@@ -89,6 +89,7 @@ bool Workers::make(const WorkersSpec& spec, std::string& error) {
         }
     }
     expectations_ = std::make_unique<dp::ExpectationTable>();
+    fragments_ = std::make_unique<dp::FragmentTable>();
     // Always made, so that a service can gain persistence without a restart.
     std::string persistence_error;
     persistence_ = dp::PersistenceTable::create(
@@ -141,6 +142,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->ftp_controls = worker->ftp_controls.get();
     ctx->unanswered = worker->unanswered.get();
     ctx->expectations = expectations_.get();
+    ctx->fragments = fragments_.get();
     ctx->dest_counters = worker->dest_counters.data();
 
     dp::WorkerSetup& s = worker->setup;

@@ -46,7 +46,7 @@ constexpr uint16_t kTypeIpv4 = 0x0800, kTypeArp = 0x0806, kTypeVlan = 0x8100;
 
 namespace ipv4 {
 constexpr size_t kMinHeaderLen = 20;
-constexpr size_t kVersionIhl = 0, kTotalLength = 2, kFragment = 6, kTtl = 8, kProtocol = 9,
+constexpr size_t kVersionIhl = 0, kTotalLength = 2, kId = 4, kFragment = 6, kTtl = 8, kProtocol = 9,
                  kChecksum = 10, kSrc = 12, kDst = 16;
 constexpr uint16_t kMoreFragments = 0x2000, kOffsetMask = 0x1fff;
 constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17;

@@ -24,7 +24,8 @@ uint32_t owner_of_client(uint32_t client_ip, uint16_t client_port, uint32_t work
 
 uint32_t owner_of_frame(const uint8_t* frame, const ParsedFrame& parsed, const Snapshot& snap,
                         uint32_t workers, uint32_t self) {
-    if (parsed.kind != FrameKind::ipv4 || parsed.fragment) {
+    // A later fragment has no ports: whoever receives it forwards it (classify_fragment).
+    if (parsed.kind != FrameKind::ipv4 || (parsed.fragment && !parsed.first_fragment)) {
         return self;
     }
     const uint8_t* ip = frame + parsed.l3_offset;

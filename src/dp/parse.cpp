@@ -12,7 +12,7 @@ ParsedFrame dropped(DropReason reason) {
     return out;
 }
 
-// Validates the L4 header of a non-fragmented datagram and fills the L4 fields.
+// Validates the L4 header of a datagram, or of its first fragment, and fills the L4 fields.
 bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated) {
     const uint8_t* l4p = frame + out.l4_offset;
     size_t need = 0;
@@ -49,7 +49,8 @@ bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated) {
         out.tcp_flags = l4p[l4::kTcpFlags];
     } else if (out.ip_protocol == ipv4::kProtoUdp) {
         uint16_t udp_len = load_be16(l4p + l4::kUdpLength);
-        if (udp_len < l4::kUdpHeaderLen || udp_len > out.l4_length) {
+        // A first fragment's UDP length is the whole datagram's, more than it holds.
+        if (udp_len < l4::kUdpHeaderLen || (udp_len > out.l4_length && !out.fragment)) {
             return false;
         }
     }
@@ -90,7 +91,8 @@ ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
     out.ip_protocol = ip[ipv4::kProtocol];
     uint16_t fragment = load_be16(ip + ipv4::kFragment);
     out.fragment = (fragment & (ipv4::kMoreFragments | ipv4::kOffsetMask)) != 0;
-    if (out.fragment) {
+    out.first_fragment = out.fragment && (fragment & ipv4::kOffsetMask) == 0;
+    if (out.fragment && (!out.first_fragment || allow_truncated_l4)) {
         out.payload_offset = out.l4_offset;
         return out;
     }

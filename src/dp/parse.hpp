@@ -16,7 +16,11 @@ struct ParsedFrame {
     FrameKind kind = FrameKind::drop;
     DropReason drop_reason = DropReason::frame_truncated;  // valid when kind == drop
     bool vlan = false;
-    bool fragment = false;  // MF set or offset != 0: no L4 header is parsed
+    /// MF set or offset != 0. The first fragment (offset 0) has its L4 header parsed (it must
+    /// hold all of it) but not checked against the datagram's length, which is not all here;
+    /// a later one has no L4 header (payload_offset = l4_offset).
+    bool fragment = false;
+    bool first_fragment = false;
     uint8_t ip_protocol = 0;
     uint8_t tcp_flags = 0;
     uint16_t l3_offset = 0;  // ARP or IPv4 header

@@ -150,6 +150,17 @@ FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
     return k;
 }
 
+// The identity of the datagram a fragment belongs to, as it arrived.
+FragmentKey fragment_key_of(const Flow& f) {
+    const uint8_t* ip = f.frame + f.parsed.l3_offset;
+    FragmentKey k;
+    k.src = load_u32_raw(ip + ipv4::kSrc);
+    k.dst = load_u32_raw(ip + ipv4::kDst);
+    k.id = load_u16_raw(ip + ipv4::kId);
+    k.protocol = f.parsed.ip_protocol;
+    return k;
+}
+
 uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
     return now_ms + ctx.snapshot->timeouts[static_cast<size_t>(s)];
 }
@@ -642,6 +653,18 @@ bool fits_egress(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_m
     return false;
 }
 
+// The first fragment of a datagram of connection `c`: records how it is translated, for the
+// datagram's later fragments. False after dropping it: the FTP helper needs whole segments.
+bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Conn& c, bool inbound,
+                           uint32_t now_ms) {
+    if (c.helper != FtpControlPool::kNone) {
+        drop(ctx, f.mbuf, DropReason::ip_fragment);
+        return false;
+    }
+    ctx.fragments->record(fragment_key_of(f), {inbound ? c.rip : c.vip, inbound}, now_ms);
+    return true;
+}
+
 // Rewrites, addresses and queues a packet of a tracked connection.
 void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint32_t now_ms) {
     Conn& c = ctx.table->conn(id);
@@ -651,6 +674,9 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
                               : Direction::from_server;
     const bool inbound = dir == Direction::from_client;
     if (!fits_egress(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
+        return;
+    }
+    if (f.parsed.fragment && !record_first_fragment(ctx, f, c, inbound, now_ms)) {
         return;
     }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
@@ -790,6 +816,68 @@ bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const FlowKey& key
     return true;
 }
 
+// Forwards a later fragment as its datagram's first fragment was translated. False, the packet
+// untouched, when that translation is not known (yet).
+bool forward_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    FragmentRewrite rewrite;
+    if (!ctx.fragments->find(fragment_key_of(f), now_ms, rewrite)) {
+        return false;
+    }
+    uint8_t* ip = f.frame + f.parsed.l3_offset;
+    if (ip[ipv4::kTtl] <= 1) {
+        drop(ctx, f.mbuf, DropReason::ttl_expired);
+        return true;
+    }
+    uint8_t* field = ip + (rewrite.destination ? ipv4::kDst : ipv4::kSrc);
+    const uint32_t old_address = load_u32_raw(field);
+    store_u32_raw(field, rewrite.address);
+    store_u16_raw(ip + ipv4::kChecksum,
+                  csum_replace4(load_u16_raw(ip + ipv4::kChecksum), old_address, rewrite.address));
+    decrement_ttl(ip);
+    const uint32_t dst = load_u32_raw(ip + ipv4::kDst);
+    if (!fits_egress(ctx, f, dst, now_ms)) {
+        return true;
+    }
+    ++ctx.counters.fragments_forwarded;
+    route_and_queue(ctx, f, dst, now_ms);
+    return true;
+}
+
+// Holds a later fragment until its datagram's first is translated (release_fragments).
+void hold_fragment(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
+    FragmentHold& hold = ctx.fragment_hold;
+    if (hold.count == FragmentHold::kCapacity) {
+        drop(ctx, f.mbuf, DropReason::fragment_hold_full);
+        return;
+    }
+    hold.items[hold.count++] = {f.mbuf, now_ms};
+    ++ctx.counters.fragments_held;
+}
+
+// A fragment of a datagram through the director (its own are the kernel's, which reassembles
+// them): a first fragment goes on to the lookup like any TCP or UDP packet (true); a later one
+// follows its first, now or once it came. Under `fragments: drop`, or for a protocol vsnat does
+// not balance, all are dropped.
+bool classify_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    if (for_kernel(ctx, f)) {
+        punt(ctx, f.mbuf, PuntClass::bulk);
+        return false;
+    }
+    const bool balanced =
+        f.parsed.ip_protocol == ipv4::kProtoTcp || f.parsed.ip_protocol == ipv4::kProtoUdp;
+    if (ctx.snapshot->drop_fragments || ctx.fragments == nullptr || !balanced) {
+        drop(ctx, f.mbuf, DropReason::ip_fragment);
+        return false;
+    }
+    if (f.parsed.first_fragment) {
+        return true;
+    }
+    if (!forward_fragment(ctx, f, now_ms)) {
+        hold_fragment(ctx, f, now_ms);
+    }
+    return false;
+}
+
 // Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
 // everything else is handled here.
 bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
@@ -839,12 +927,7 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         drop(ctx, m, DropReason::reverse_path);
         return false;
     }
-    if (f.parsed.fragment) {
-        if (for_kernel(ctx, f)) {
-            punt(ctx, m, PuntClass::bulk);  // the kernel reassembles what is its own
-            return false;
-        }
-        drop(ctx, m, DropReason::ip_fragment);
+    if (f.parsed.fragment && !classify_fragment(ctx, f, now_ms)) {
         return false;
     }
     switch (f.parsed.ip_protocol) {
@@ -1045,6 +1128,28 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
             queue_out(ctx, h.mbuf, *out, mac);
         } else if (out == nullptr || now_ms - h.since_ms > HoldQueue::kMaxWaitMs) {
             drop(ctx, h.mbuf, DropReason::no_neighbor);
+        } else {
+            hold.items[kept++] = h;
+        }
+    }
+    hold.count = kept;
+}
+
+void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
+    FragmentHold& hold = ctx.fragment_hold;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < hold.count; ++i) {
+        const FragmentHold::Held h = hold.items[i];
+        Flow f{h.mbuf, rte_pktmbuf_mtod(h.mbuf, uint8_t*), {}};
+        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(h.mbuf));
+        // Each TX batch keeps room for a burst: what does not fit waits for the next loop.
+        const bool room = std::all_of(ctx.tx.begin(), ctx.tx.end(),
+                                      [](const PacketBatch& b) { return b.count < kMaxBurst; });
+        if (room && forward_fragment(ctx, f, now_ms)) {
+            continue;
+        }
+        if (now_ms - h.since_ms > FragmentHold::kMaxWaitMs) {
+            drop(ctx, h.mbuf, DropReason::fragment_timeout);
         } else {
             hold.items[kept++] = h;
         }

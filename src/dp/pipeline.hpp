@@ -12,6 +12,7 @@
 #include "dp/alg/expectation.hpp"
 #include "dp/alg/ftp_control.hpp"
 #include "dp/conn_table.hpp"
+#include "dp/fragments.hpp"
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
 #include "dp/snapshot.hpp"
@@ -154,6 +155,20 @@ struct HoldQueue {
     uint16_t count = 0;
 };
 
+/// Later fragments that came before their datagram's first (whose translation they need), held
+/// briefly instead of dropped: fragments take different paths, and a sender may send the last
+/// first.
+struct FragmentHold {
+    static constexpr uint16_t kCapacity = 64;
+    static constexpr uint32_t kMaxWaitMs = 1000;
+    struct Held {
+        rte_mbuf* mbuf;
+        uint32_t since_ms;
+    };
+    std::array<Held, kCapacity> items{};
+    uint16_t count = 0;
+};
+
 /// The connections most recently opened that their real server has not answered yet, oldest
 /// first, for the flood defence: when the table is nearly full, or a protocol holds its share
 /// of it, a new connection takes the place of the oldest one still unanswered (a TCP connection
@@ -253,6 +268,11 @@ struct alignas(64) WorkerContext {
     uint32_t expectation_sweep = 0;  // this worker's sweep cursor
     /// Connection sync (dp/conn_sync.hpp); null when `ha.sync` is not configured.
     ConnSync* sync = nullptr;
+    /// How the first fragments of datagrams were translated (one table shared by every
+    /// worker), and this worker's later fragments waiting for theirs. Without the table every
+    /// fragment is dropped (ip_fragment).
+    FragmentTable* fragments = nullptr;
+    FragmentHold fragment_hold;
 };
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.
@@ -308,6 +328,11 @@ void release_held(WorkerContext& ctx, uint32_t now_ms);
 /// Ends every connection whose real server the current snapshot marks as dropped (`drain:
 /// drop`); returns how many. Worker thread only, once after adopting a new snapshot.
 uint32_t end_drained_connections(WorkerContext& ctx, uint32_t now_ms);
+
+/// Forwards held fragments whose datagram's first has been translated since; drops
+/// (fragment_timeout) those held too long. Worker thread only; the caller flushes the TX
+/// batches afterwards.
+void release_fragments(WorkerContext& ctx, uint32_t now_ms);
 
 /// Expires due connections with at most `budget` units of work. Worker thread only.
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget);

@@ -275,6 +275,10 @@ int run_worker(WorkerSetup& s) {
             release_held(*s.ctx, now_ms);
             flush_tx(s);
         }
+        if (s.ctx->fragment_hold.count > 0) {
+            release_fragments(*s.ctx, now_ms);
+            flush_tx(s);
+        }
         expire_connections(*s.ctx, now_ms, kExpireBudget);
         if (s.sync_in != nullptr) {
             flush_sync(s);  // what the wheel refreshed

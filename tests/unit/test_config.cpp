@@ -203,6 +203,7 @@ TEST_CASE("omitted keys take their documented defaults", "[config]") {
     CHECK(c.idle == IdleMode::adaptive);
     CHECK(c.packet_buffers == 0);
     CHECK(c.reverse_path == ReversePath::strict);
+    CHECK(c.fragments == Fragments::forward);
     CHECK(c.reject_rate == 1000);
     CHECK(c.table_shares == TableShares{90, 50, 24});
     CHECK(c.interfaces[0].mtu == 1500);
@@ -235,6 +236,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.idle == IdleMode::poll);
     CHECK(c.packet_buffers == 100000);
     CHECK(c.reverse_path == ReversePath::loose);
+    CHECK(c.fragments == Fragments::drop);
     CHECK(c.reject_rate == 0);
     CHECK(c.table_shares == TableShares{75, 10, 16});
     REQUIRE(c.interfaces.size() == 2);
@@ -868,18 +870,18 @@ TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[co
         }
         return text + "]\n";
     };
-    CHECK(kMaxYamlNodes == 9466321);
+    CHECK(kMaxYamlNodes == 9466323);
     CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
           std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
     const std::string over = list_of(kMaxYamlNodes + 1);
     CHECK(texts(load_config_text(over, "nodes.yaml")) ==
           std::vector<std::string>{
               "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
-              ": more than 9466321 YAML nodes (an alias counts as what it repeats): more than "
+              ": more than 9466323 YAML nodes (an alias counts as what it repeats): more than "
               "any valid configuration has"});
     CHECK(errors_of("bad_alias_repeats.yaml") ==
           std::vector<std::string>{
-              "configs/bad_alias_repeats.yaml:5:37832: more than 9466321 YAML nodes (an alias "
+              "configs/bad_alias_repeats.yaml:5:37832: more than 9466323 YAML nodes (an alias "
               "counts as what it repeats): more than any valid configuration has"});
     CHECK(errors_of("bad_alias_recursive.yaml") ==
           std::vector<std::string>{
@@ -1059,7 +1061,7 @@ TEST_CASE("unknown idle, protocol, scheduler and helper names are rejected", "[c
               "configs/bad_helper_protocol.yaml:14:13: helper 'ftp' needs protocol tcp"});
 }
 
-TEST_CASE("reverse path, reject rate, table shares and MTU take only their ranges", "[config]") {
+TEST_CASE("reverse path, reject rate, table shares, MTU and fragments take only their ranges", "[config]") {
     CHECK(errors_of("bad_hostile_input_keys.yaml") ==
           std::vector<std::string>{
               "configs/bad_hostile_input_keys.yaml:2:15: 'reverse_path' must be one of strict, "
@@ -1073,7 +1075,9 @@ TEST_CASE("reverse path, reject rate, table shares and MTU take only their range
               "configs/bad_hostile_input_keys.yaml:5:38: 'source_prefix_length' must be an "
               "integer in 1..32, got '33'",
               "configs/bad_hostile_input_keys.yaml:10:10: 'mtu' must be an integer in 576..2034, "
-              "got '9000'"});
+              "got '9000'",
+              "configs/bad_hostile_input_keys.yaml:15:12: 'fragments' must be one of forward, "
+              "drop, got 'reassemble'"});
 }
 
 TEST_CASE("workers must be 1..64 and max_connections above 0", "[config]") {

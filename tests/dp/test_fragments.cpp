@@ -1,0 +1,214 @@
+// IPv4 fragments through the real pipeline, on the seed's scenario (UDP 202.103.106.5:53 to
+// 172.16.0.2 and 172.16.0.3, 1:1): the first fragment goes with its connection, the later ones
+// follow its translation in any order, the reply's fragments leave from the VIP.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <numeric>
+
+#include "dp/bytes.hpp"
+#include "lab_fixture.hpp"
+
+using namespace vsnat;
+using namespace vsnat::dp;
+using namespace vsnat::test;
+
+namespace {
+
+constexpr size_t kIp = 14;  // Ethernet header: the IPv4 header starts here
+
+uint16_t ip_header_checksum(const uint8_t* ip) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i < ipv4::kMinHeaderLen; i += 2) {
+        sum += i == ipv4::kChecksum ? 0u : load_be16(ip + i);
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return static_cast<uint16_t>(~sum);
+}
+
+// `frame` (Ethernet, IPv4 without options) cut into fragments of `piece` bytes of IP payload
+// (a multiple of 8), each with its IP header, as a sender's stack fragments it.
+std::vector<std::vector<uint8_t>> fragments_of(const std::vector<uint8_t>& frame, size_t piece) {
+    std::vector<std::vector<uint8_t>> out;
+    const size_t payload = frame.size() - kIp - ipv4::kMinHeaderLen;
+    for (size_t at = 0; at < payload; at += piece) {
+        const size_t len = std::min(piece, payload - at);
+        std::vector<uint8_t> f(frame.begin(), frame.begin() + kIp + ipv4::kMinHeaderLen);
+        const auto* from = frame.data() + kIp + ipv4::kMinHeaderLen + at;
+        f.insert(f.end(), from, from + len);
+        uint8_t* ip = f.data() + kIp;
+        store_be16(ip + ipv4::kTotalLength, static_cast<uint16_t>(ipv4::kMinHeaderLen + len));
+        const bool more = at + len < payload;
+        store_be16(ip + ipv4::kFragment,
+                   static_cast<uint16_t>((more ? ipv4::kMoreFragments : 0) | (at / 8)));
+        store_be16(ip + ipv4::kChecksum, ip_header_checksum(ip));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+// The datagram the fragments in `sent` make, put together again by offset (as the receiver
+// does), as one unfragmented frame.
+std::vector<uint8_t> reassembled(const std::vector<PipelineHarness::Sent>& sent) {
+    std::vector<std::pair<size_t, const std::vector<uint8_t>*>> pieces;
+    for (const auto& s : sent) {
+        pieces.emplace_back((load_be16(s.bytes.data() + kIp + ipv4::kFragment) & ipv4::kOffsetMask) * 8,
+                            &s.bytes);
+    }
+    std::sort(pieces.begin(), pieces.end());
+    std::vector<uint8_t> frame(pieces[0].second->begin(),
+                               pieces[0].second->begin() + kIp + ipv4::kMinHeaderLen);
+    for (const auto& [offset, bytes] : pieces) {
+        REQUIRE(frame.size() - kIp - ipv4::kMinHeaderLen == offset);
+        frame.insert(frame.end(), bytes->begin() + kIp + ipv4::kMinHeaderLen, bytes->end());
+    }
+    uint8_t* ip = frame.data() + kIp;
+    store_be16(ip + ipv4::kTotalLength, static_cast<uint16_t>(frame.size() - kIp));
+    store_be16(ip + ipv4::kFragment, 0);
+    store_be16(ip + ipv4::kChecksum, ip_header_checksum(ip));
+    return frame;
+}
+
+// A 3,000-byte DNS-sized UDP datagram from the seed's client, in three fragments.
+PacketSpec big_query(uint16_t client_port = 5300) {
+    PacketSpec s = client_packet(17, 0, 53, client_port);
+    s.payload.resize(3000);
+    std::iota(s.payload.begin(), s.payload.end(), uint8_t{7});
+    s.ip_id = 0x4242;
+    return s;
+}
+
+struct FragmentHarness {
+    FragmentHarness() { h.ctx.fragments = &table; }
+    ~FragmentHarness() {
+        for (uint16_t i = 0; i < h.ctx.fragment_hold.count; ++i) {
+            rte_pktmbuf_free(h.ctx.fragment_hold.items[i].mbuf);
+        }
+    }
+    // Forwards what the worker loop would release now.
+    void release(uint32_t now_ms) {
+        release_fragments(h.ctx, now_ms);
+        h.run({}, now_ms);
+    }
+    PipelineHarness h;
+    FragmentTable table;
+};
+
+bool all_ip_checksums_valid(const std::vector<PipelineHarness::Sent>& sent) {
+    return std::all_of(sent.begin(), sent.end(), [](const PipelineHarness::Sent& s) {
+        return load_be16(s.bytes.data() + kIp + ipv4::kChecksum) ==
+               ip_header_checksum(s.bytes.data() + kIp);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("fragments: in order, every fragment reaches the real server; the datagram is whole") {
+    FragmentHarness f;
+    const PacketSpec q = big_query();
+    const auto frags = fragments_of(build_packet(q), 1480);
+    REQUIRE(frags.size() == 3);
+    // One burst: the later fragments are sorted before the first is translated, so they wait
+    // for the worker's next loop (release_fragments).
+    f.h.run(frags);
+    CHECK(f.h.sent.size() == 1);
+    f.release(0);
+    REQUIRE(f.h.sent.size() == 3);
+    CHECK(all_ip_checksums_valid(f.h.sent));
+    const std::vector<uint8_t> whole = reassembled(f.h.sent);
+    CHECK(checksums_valid(whole));  // the UDP checksum, adjusted in the first, covers it all
+    const PacketFields out = read_fields(whole);
+    CHECK(format_ip(out.dst_ip) == "172.16.0.2");
+    CHECK(out.dst_port == 53);
+    CHECK(format_ip(out.src_ip) == "202.100.1.2");
+    CHECK(f.h.ctx.counters.fragments_forwarded == 2);
+    CHECK(f.h.ctx.counters.fragments_held == 2);
+}
+
+TEST_CASE("fragments: in any order, the later ones wait for the first") {
+    std::vector<size_t> order = {0, 1, 2};
+    do {
+        FragmentHarness f;
+        const auto frags = fragments_of(build_packet(big_query()), 1480);
+        for (size_t i : order) {
+            f.h.run({frags[i]}, 10);
+            f.release(10);
+        }
+        INFO("order " << order[0] << order[1] << order[2]);
+        REQUIRE(f.h.sent.size() == 3);
+        CHECK(checksums_valid(reassembled(f.h.sent)));
+        CHECK(f.h.ctx.counters.fragments_held == static_cast<uint64_t>(
+                                                     std::find(order.begin(), order.end(), 0) -
+                                                     order.begin()));
+        CHECK(f.h.ctx.fragment_hold.count == 0);
+    } while (std::next_permutation(order.begin(), order.end()));
+}
+
+TEST_CASE("fragments: the real server's fragmented answer leaves from the VIP") {
+    FragmentHarness f;
+    f.h.run({build_packet(client_packet(17, 0, 53, 5301))});
+    REQUIRE(f.h.sent.size() == 1);
+    const std::string rip = format_ip(read_fields(f.h.sent[0].bytes).dst_ip);
+    f.h.sent.clear();
+    PacketSpec answer = server_packet(17, rip, 53, 0, 5301);
+    answer.payload.resize(4000, 0x5a);
+    answer.ip_id = 0x777;
+    const auto frags = fragments_of(build_packet(answer), 1480);
+    f.h.run({frags[2], frags[1]});
+    f.h.run({frags[0]});
+    f.release(0);
+    REQUIRE(f.h.sent.size() == 3);
+    const std::vector<uint8_t> whole = reassembled(f.h.sent);
+    CHECK(checksums_valid(whole));
+    CHECK(format_ip(read_fields(whole).src_ip) == "202.103.106.5");
+    CHECK(read_fields(whole).src_port == 53);
+}
+
+TEST_CASE("fragments: without their first, later ones are dropped after a second; duplicates go") {
+    FragmentHarness f;
+    const auto frags = fragments_of(build_packet(big_query(5302)), 1480);
+    f.h.run({frags[1], frags[2]}, 0);
+    f.release(900);
+    CHECK(f.h.sent.empty());
+    CHECK(f.h.ctx.fragment_hold.count == 2);
+    f.release(1100);
+    CHECK(f.h.ctx.fragment_hold.count == 0);
+    CHECK(dropped(f.h, DropReason::fragment_timeout) == 2);
+
+    // A datagram whose middle fragment comes twice: both copies are forwarded (the receiver
+    // keeps one).
+    const auto again = fragments_of(build_packet(big_query(5303)), 1480);
+    f.h.run({again[0], again[1], again[1], again[2]}, 2000);
+    f.release(2000);
+    CHECK(f.h.sent.size() == 4);
+}
+
+TEST_CASE("fragments: the hold is bounded; a first fragment must hold its whole TCP header") {
+    FragmentHarness f;
+    for (uint16_t id = 0; id < FragmentHold::kCapacity + 3; ++id) {
+        PacketSpec q = big_query();
+        q.ip_id = id;
+        f.h.run({fragments_of(build_packet(q), 1480)[2]});
+    }
+    CHECK(f.h.ctx.fragment_hold.count == FragmentHold::kCapacity);
+    CHECK(dropped(f.h, DropReason::fragment_hold_full) == 3);
+
+    PacketSpec syn = from_client(5400, SYN);
+    syn.payload.resize(64);
+    const auto tiny = fragments_of(build_packet(syn), 8);  // 8 bytes of a 20-byte header
+    f.h.run({tiny[0]});
+    CHECK(dropped(f.h, DropReason::bad_l4_header) == 1);
+}
+
+TEST_CASE("fragments: drop, as configured") {
+    FragmentHarness f;
+    auto snap = seed_snapshot();
+    snap->drop_fragments = true;
+    snap->finalize(1);
+    f.h.ctx.snapshot = snap.get();
+    f.h.run(fragments_of(build_packet(big_query()), 1480));
+    CHECK(f.h.sent.empty());
+    CHECK(dropped(f.h, DropReason::ip_fragment) == 3);
+}
