@@ -843,12 +843,15 @@ bool forward_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     return true;
 }
 
-// Holds a later fragment until its datagram's first is translated (release_fragments).
+// Holds a later fragment until its datagram's first is translated (release_fragments). A full
+// hold gives up its oldest: under a flood of fragments whose first never comes, those are the
+// flood's, and a real datagram's wait for theirs a moment only.
 void hold_fragment(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
     FragmentHold& hold = ctx.fragment_hold;
     if (hold.count == FragmentHold::kCapacity) {
-        drop(ctx, f.mbuf, DropReason::fragment_hold_full);
-        return;
+        drop(ctx, hold.items[0].mbuf, DropReason::fragment_hold_full);
+        std::move(hold.items.begin() + 1, hold.items.begin() + hold.count, hold.items.begin());
+        --hold.count;
     }
     hold.items[hold.count++] = {f.mbuf, now_ms};
     ++ctx.counters.fragments_held;
@@ -873,9 +876,25 @@ bool classify_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         return true;
     }
     if (!forward_fragment(ctx, f, now_ms)) {
-        hold_fragment(ctx, f, now_ms);
+        // Its first may be in this very burst: looked at again once the burst's flows are
+        // forwarded (settle_fragments), held only if it was not.
+        ctx.fragment_hold.deferred[ctx.fragment_hold.deferred_count++] = f.mbuf;
     }
     return false;
+}
+
+// The burst's later fragments whose first had not been translated when they were sorted:
+// forwarded now if it was since, else held.
+void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
+    FragmentHold& hold = ctx.fragment_hold;
+    for (uint16_t i = 0; i < hold.deferred_count; ++i) {
+        Flow f{hold.deferred[i], rte_pktmbuf_mtod(hold.deferred[i], uint8_t*), {}};
+        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(f.mbuf));
+        if (!forward_fragment(ctx, f, now_ms)) {
+            hold_fragment(ctx, f, now_ms);
+        }
+    }
+    hold.deferred_count = 0;
 }
 
 // Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
@@ -1025,43 +1044,11 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
     return true;
 }
 
-void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms) {
-    assert(count <= kMaxBurst);
-    assert(std::all_of(ctx.tx.begin(), ctx.tx.end(), [count](const PacketBatch& b) {
-        return b.count + count + kMaxPorts <= b.packets.size();
-    }));
-    assert(std::all_of(ctx.punt.begin(), ctx.punt.end(), [count](const PacketBatch& b) {
-        return b.count + count <= b.packets.size();
-    }));
-    Flow flows[kMaxBurst];
-    FlowKey keys[kMaxBurst];
-    const FlowKey* key_ptrs[kMaxBurst];
-    uint32_t ids[kMaxBurst];
-    uint32_t n = 0;
+namespace {
 
-    ctx.counters.rx_packets += count;
-    if (ctx.shares.prefix_mask != ctx.snapshot->source_prefix_mask) [[unlikely]] {
-        recount_source_prefixes(ctx);
-    }
-    for (uint32_t i = 0; i < kPrefetchAhead && i < count; ++i) {
-        rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
-    }
-    for (uint32_t i = 0; i < count; ++i) {
-        if (i + kPrefetchAhead < count) {
-            rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
-        }
-        Flow& f = flows[n];
-        f.mbuf = packets[i];
-        if (classify(ctx, f, now_ms)) {
-            keys[n] = flow_key_of(f.frame, f.parsed);
-            key_ptrs[n] = &keys[n];
-            ++n;
-        }
-    }
-    if (n == 0) {
-        return;
-    }
-    ctx.table->lookup_bulk(key_ptrs, n, ids);
+// The lookup stage's hits and misses: each flow forwarded on its connection, or a new one.
+void forward_flows(WorkerContext& ctx, Flow* flows, const FlowKey* keys, const uint32_t* ids,
+                   uint32_t n, uint32_t now_ms) {
     for (uint32_t i = 0; i < n; ++i) {
         if (ids[i] != ConnTable::kNoConn) {
             ctx.table->prefetch(ids[i]);
@@ -1097,6 +1084,50 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
             }
         }
         forward(ctx, flows[i], keys[i], id, now_ms);
+    }
+}
+
+}  // namespace
+
+void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint32_t now_ms) {
+    assert(count <= kMaxBurst);
+    assert(std::all_of(ctx.tx.begin(), ctx.tx.end(), [count](const PacketBatch& b) {
+        return b.count + count + kMaxPorts <= b.packets.size();
+    }));
+    assert(std::all_of(ctx.punt.begin(), ctx.punt.end(), [count](const PacketBatch& b) {
+        return b.count + count <= b.packets.size();
+    }));
+    Flow flows[kMaxBurst];
+    FlowKey keys[kMaxBurst];
+    const FlowKey* key_ptrs[kMaxBurst];
+    uint32_t ids[kMaxBurst];
+    uint32_t n = 0;
+
+    ctx.counters.rx_packets += count;
+    if (ctx.shares.prefix_mask != ctx.snapshot->source_prefix_mask) [[unlikely]] {
+        recount_source_prefixes(ctx);
+    }
+    for (uint32_t i = 0; i < kPrefetchAhead && i < count; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(packets[i], void*));
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        if (i + kPrefetchAhead < count) {
+            rte_prefetch0(rte_pktmbuf_mtod(packets[i + kPrefetchAhead], void*));
+        }
+        Flow& f = flows[n];
+        f.mbuf = packets[i];
+        if (classify(ctx, f, now_ms)) {
+            keys[n] = flow_key_of(f.frame, f.parsed);
+            key_ptrs[n] = &keys[n];
+            ++n;
+        }
+    }
+    if (n > 0) {
+        ctx.table->lookup_bulk(key_ptrs, n, ids);
+        forward_flows(ctx, flows, keys, ids, n, now_ms);
+    }
+    if (ctx.fragment_hold.deferred_count > 0) {
+        settle_fragments(ctx, now_ms);
     }
 }
 

@@ -151,13 +151,16 @@ struct HoldQueue {
         uint32_t since_ms;
         uint16_t port_id;
     };
-    std::array<Held, kCapacity> items{};
+    std::array<Held, kCapacity> items{};  // oldest first
     uint16_t count = 0;
+    /// This burst's later fragments not forwarded yet: their first may come later in it.
+    std::array<rte_mbuf*, kMaxBurst> deferred{};
+    uint16_t deferred_count = 0;
 };
 
 /// Later fragments that came before their datagram's first (whose translation they need), held
-/// briefly instead of dropped: fragments take different paths, and a sender may send the last
-/// first.
+/// briefly instead of dropped: fragments may take different paths, and reach another worker
+/// sooner than their first reaches its owner.
 struct FragmentHold {
     static constexpr uint16_t kCapacity = 64;
     static constexpr uint32_t kMaxWaitMs = 1000;
@@ -165,8 +168,11 @@ struct FragmentHold {
         rte_mbuf* mbuf;
         uint32_t since_ms;
     };
-    std::array<Held, kCapacity> items{};
+    std::array<Held, kCapacity> items{};  // oldest first
     uint16_t count = 0;
+    /// This burst's later fragments not forwarded yet: their first may come later in it.
+    std::array<rte_mbuf*, kMaxBurst> deferred{};
+    uint16_t deferred_count = 0;
 };
 
 /// The connections most recently opened that their real server has not answered yet, oldest

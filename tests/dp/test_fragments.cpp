@@ -54,8 +54,8 @@ std::vector<std::vector<uint8_t>> fragments_of(const std::vector<uint8_t>& frame
 std::vector<uint8_t> reassembled(const std::vector<PipelineHarness::Sent>& sent) {
     std::vector<std::pair<size_t, const std::vector<uint8_t>*>> pieces;
     for (const auto& s : sent) {
-        pieces.emplace_back((load_be16(s.bytes.data() + kIp + ipv4::kFragment) & ipv4::kOffsetMask) * 8,
-                            &s.bytes);
+        pieces.emplace_back(
+            (load_be16(s.bytes.data() + kIp + ipv4::kFragment) & ipv4::kOffsetMask) * 8, &s.bytes);
     }
     std::sort(pieces.begin(), pieces.end());
     std::vector<uint8_t> frame(pieces[0].second->begin(),
@@ -110,11 +110,9 @@ TEST_CASE("fragments: in order, every fragment reaches the real server; the data
     const PacketSpec q = big_query();
     const auto frags = fragments_of(build_packet(q), 1480);
     REQUIRE(frags.size() == 3);
-    // One burst: the later fragments are sorted before the first is translated, so they wait
-    // for the worker's next loop (release_fragments).
+    // One burst: the later fragments are sorted before the first is translated, and forwarded
+    // once it is, at the end of the burst.
     f.h.run(frags);
-    CHECK(f.h.sent.size() == 1);
-    f.release(0);
     REQUIRE(f.h.sent.size() == 3);
     CHECK(all_ip_checksums_valid(f.h.sent));
     const std::vector<uint8_t> whole = reassembled(f.h.sent);
@@ -124,7 +122,7 @@ TEST_CASE("fragments: in order, every fragment reaches the real server; the data
     CHECK(out.dst_port == 53);
     CHECK(format_ip(out.src_ip) == "202.100.1.2");
     CHECK(f.h.ctx.counters.fragments_forwarded == 2);
-    CHECK(f.h.ctx.counters.fragments_held == 2);
+    CHECK(f.h.ctx.counters.fragments_held == 0);
 }
 
 TEST_CASE("fragments: in any order, the later ones wait for the first") {
@@ -139,9 +137,8 @@ TEST_CASE("fragments: in any order, the later ones wait for the first") {
         INFO("order " << order[0] << order[1] << order[2]);
         REQUIRE(f.h.sent.size() == 3);
         CHECK(checksums_valid(reassembled(f.h.sent)));
-        CHECK(f.h.ctx.counters.fragments_held == static_cast<uint64_t>(
-                                                     std::find(order.begin(), order.end(), 0) -
-                                                     order.begin()));
+        CHECK(f.h.ctx.counters.fragments_held ==
+              static_cast<uint64_t>(std::find(order.begin(), order.end(), 0) - order.begin()));
         CHECK(f.h.ctx.fragment_hold.count == 0);
     } while (std::next_permutation(order.begin(), order.end()));
 }
@@ -185,7 +182,7 @@ TEST_CASE("fragments: without their first, later ones are dropped after a second
     CHECK(f.h.sent.size() == 4);
 }
 
-TEST_CASE("fragments: the hold is bounded; a first fragment must hold its whole TCP header") {
+TEST_CASE("fragments: a full hold gives up its oldest; a first fragment holds its TCP header") {
     FragmentHarness f;
     for (uint16_t id = 0; id < FragmentHold::kCapacity + 3; ++id) {
         PacketSpec q = big_query();
@@ -194,6 +191,12 @@ TEST_CASE("fragments: the hold is bounded; a first fragment must hold its whole 
     }
     CHECK(f.h.ctx.fragment_hold.count == FragmentHold::kCapacity);
     CHECK(dropped(f.h, DropReason::fragment_hold_full) == 3);
+    // The newest are kept: the first fragment of the last datagram finds its others.
+    PacketSpec last = big_query();
+    last.ip_id = FragmentHold::kCapacity + 2;
+    f.h.run({fragments_of(build_packet(last), 1480)[0]});
+    f.release(0);
+    CHECK(f.h.sent.size() == 2);
 
     PacketSpec syn = from_client(5400, SYN);
     syn.payload.resize(64);

@@ -24,6 +24,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
+if ((E2E_XDP == 0)) && ! kernel_mode; then
+  skip "vsnatd on net_af_packet never sees a fragment: its fanout has the root namespace's kernel reassemble them (run with --af-xdp)"
+fi
 readonly FLOOD_COUNT=20000 FLOOD_SECONDS=2 FLOOD_RATE=10000 HOLD_LIMIT=64 RSS_GROWTH_KB=4096
 readonly FRAG_SEND="$E2E_DIR/frag_send.py"
 e2e_start "$(e2e_config vsnat)"
@@ -173,14 +176,13 @@ print(v["forwarded_min"], v["forwarded_max"], v["held_min"], v["held_max"], v["o
   else
     fail by-hand-forwarded "fragments_forwarded +$fwd (want $fwd_min..$fwd_max)"
   fi
-  # One worker sees them in the order sent; with two, a later fragment may be polled after its
-  # first was translated on the other worker, and need no holding.
-  held_lo=$held_min
-  ((E2E_WORKERS == 1)) || held_lo=$orphans
-  if is_num "$held" && ((held >= held_lo && held <= held_max)); then
-    pass by-hand-held "fragments_held +$held (fragments sent before their first, the orphan's $orphans included: $held_min..$held_max)"
+  # Only fragments whose first had not come by the end of their burst are held: those sent
+  # before their first, unless it came in the same burst (the hand-made ones go out back to
+  # back, so most do). The orphan's always are.
+  if is_num "$held" && ((held >= orphans && held <= held_max)); then
+    pass by-hand-held "fragments_held +$held (of the $held_min sent before their first, the orphan's $orphans included: held unless their first came in the same burst)"
   else
-    fail by-hand-held "fragments_held +$held (want $held_lo..$held_max)"
+    fail by-hand-held "fragments_held +$held (want $orphans..$held_max)"
   fi
   if [[ $timeout == "$orphans" && $full == 0 ]]; then
     pass orphan-timeout "the $orphans fragments without a first were dropped as drop_fragment_timeout; drop_fragment_hold_full +0"

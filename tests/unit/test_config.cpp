@@ -1061,7 +1061,8 @@ TEST_CASE("unknown idle, protocol, scheduler and helper names are rejected", "[c
               "configs/bad_helper_protocol.yaml:14:13: helper 'ftp' needs protocol tcp"});
 }
 
-TEST_CASE("reverse path, reject rate, table shares, MTU and fragments take only their ranges", "[config]") {
+TEST_CASE("reverse path, reject rate, table shares, MTU and fragments take only their ranges",
+          "[config]") {
     CHECK(errors_of("bad_hostile_input_keys.yaml") ==
           std::vector<std::string>{
               "configs/bad_hostile_input_keys.yaml:2:15: 'reverse_path' must be one of strict, "
