@@ -27,7 +27,8 @@ void check_ipv4(const ParsedFrame& p, size_t len, bool quoted) {
     require(p.l3_offset + ipv4::kMinHeaderLen <= p.l4_offset);
     require(p.l4_offset <= p.ip_end && p.ip_end <= len);
     require(p.l4_length == p.ip_end - p.l4_offset);
-    if (p.fragment) {
+    if (p.fragment && (!p.first_fragment || quoted)) {
+        require(p.payload_offset == p.l4_offset);  // no L4 header read: later, or quoted
         return;
     }
     const bool balanced = p.ip_protocol == ipv4::kProtoTcp || p.ip_protocol == ipv4::kProtoUdp ||

@@ -145,7 +145,7 @@ TEST_CASE("Ethernet padding after the datagram is accepted and excluded") {
     CHECK(p.l4_length == 8);
 }
 
-TEST_CASE("fragments are recognised; later fragments carry no L4 header") {
+TEST_CASE("fragments are recognised; the first has its L4 header, later ones none") {
     PacketSpec s;
     s.payload.assign(4, 0);
     std::vector<uint8_t> first = test::build_packet(s);
@@ -153,6 +153,26 @@ TEST_CASE("fragments are recognised; later fragments carry no L4 header") {
     ParsedFrame p = parse(first);
     CHECK(p.kind == FrameKind::ipv4);
     CHECK(p.fragment);
+    CHECK(p.first_fragment);
+    CHECK(p.payload_offset == p.l4_offset + 20);  // the TCP header, parsed
+    CHECK(p.tcp_flags == s.tcp_flags);
+
+    // A first fragment too short for its TCP header (RFC 1858's tiny fragment) is refused.
+    std::vector<uint8_t> tiny = first;
+    store_be16(&tiny[14 + 2], 20 + 8);  // total length: the IP header and 8 bytes
+    tiny.resize(14 + 20 + 8);
+    CHECK(parse(tiny).drop_reason == DropReason::bad_l4_header);
+
+    // A first UDP fragment: its UDP length is the datagram's, more than the fragment holds.
+    PacketSpec u;
+    u.protocol = 17;
+    u.payload.assign(100, 1);
+    std::vector<uint8_t> udp_first = test::build_packet(u);
+    store_be16(&udp_first[14 + 6], 0x2000);
+    store_be16(&udp_first[34 + 4], 3008);
+    p = parse(udp_first);
+    CHECK(p.kind == FrameKind::ipv4);
+    CHECK(p.first_fragment);
 
     std::vector<uint8_t> later = test::build_packet(s);
     store_be16(&later[14 + 6], 0x0004);  // offset 32 bytes, and garbage where TCP would be
@@ -160,6 +180,7 @@ TEST_CASE("fragments are recognised; later fragments carry no L4 header") {
     p = parse(later);
     CHECK(p.kind == FrameKind::ipv4);
     CHECK(p.fragment);
+    CHECK_FALSE(p.first_fragment);
     CHECK(p.payload_offset == p.l4_offset);
 }
 
