@@ -1,7 +1,7 @@
 // libFuzzer target: the whole pipeline on the seed's scenario (tests/dp/lab_fixture). Input bytes
 // become frames and bursts through dp::process_burst while the clock moves, so connections open,
-// change state, are held for ARP and expire; after every burst the invariants below are checked
-// and any violation aborts.
+// change state, are held for ARP and expire, and fragments follow their first or wait for it; after
+// every burst the invariants below are checked and any violation aborts.
 //
 // Input: tests/fuzz/pipeline_input.hpp.
 //
@@ -9,16 +9,20 @@
 // - nothing is written outside a packet: every received mbuf's buffer is filled with a pattern
 //   around the frame, and the pattern must still be there outside the frame (or the reply the
 //   director built in it), whether the packet was sent, held or freed;
-// - every received packet ends in exactly one place: sent, held for ARP, or freed under a
-//   counted drop (or taken in as ARP), and the counters say which;
+// - every received packet ends in exactly one place: sent, held (for ARP, or as a fragment
+//   before its first), or freed under a counted drop (or taken in as ARP), and the counters
+//   say which;
 // - an IPv4 packet that came in with valid checksums goes out with valid checksums;
 // - a TCP or UDP packet that goes out is forwarded to a configured real server from a tracked
 //   client, or to a tracked client from the VIP:port of its service, by the interface that
 //   routes its destination; or it is the director's RST from a VIP port no service offers,
 //   sent back by the port the refused packet came in by;
-// - an ICMP packet that goes out answers its sender, or goes to a tracked client or real server.
-// After each input: with the clock far ahead, expiry empties the table and every per-server
-// active and inactive count is back to zero; both mbuf pools have every mbuf back.
+// - an ICMP packet that goes out answers its sender, or goes to a tracked client or real server;
+// - a later fragment that goes out (no ports), after its burst or released from the hold, goes
+//   between the ends of a tracked connection, by the route to its destination.
+// After each input: with the clock far ahead, expiry empties the table, held packets and
+// fragments time out, and every per-server active and inactive count is back to zero; both
+// mbuf pools have every mbuf back.
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
@@ -58,6 +62,8 @@ struct World {
     // Received frames come from a pool of their own, so that the ones the pipeline frees are not
     // reused for an ARP request before check_untouched_outside looks at them.
     rte_mempool* rx_pool = nullptr;
+    // Fragments' translations: a fresh table for each input, so that it replays alone.
+    std::unique_ptr<FragmentTable> fragments;
 };
 World* world = nullptr;
 
@@ -129,7 +135,8 @@ struct Endpoints {
 Endpoints endpoints_of(const std::vector<uint8_t>& f, const ParsedFrame& p) {
     const uint8_t* ip = &f[p.l3_offset];
     const uint8_t* l4p = &f[p.l4_offset];
-    const bool ports = p.ip_protocol == ipv4::kProtoTcp || p.ip_protocol == ipv4::kProtoUdp;
+    const bool ports = (p.ip_protocol == ipv4::kProtoTcp || p.ip_protocol == ipv4::kProtoUdp) &&
+                       (!p.fragment || p.first_fragment);
     return {p.ip_protocol,
             load_u32_raw(ip + ipv4::kSrc),
             load_u32_raw(ip + ipv4::kDst),
@@ -179,6 +186,20 @@ void check_tcp_udp_destination(const Snapshot& snap, const std::vector<Conn>& tr
     require(route != nullptr && route->port_id == port, "to the real server by its route");
 }
 
+// Where a later fragment (no ports) may go: as its datagram's first did, so between the ends
+// of a tracked connection, by the route to its destination.
+void check_later_fragment(const Snapshot& snap, const std::vector<Conn>& tracked,
+                          const Endpoints& e, uint16_t port) {
+    const bool between_ends = std::any_of(tracked.begin(), tracked.end(), [&](const Conn& c) {
+        return c.protocol == e.protocol && ((c.vip == e.src_ip && c.client_ip == e.dst_ip) ||
+                                            (c.client_ip == e.src_ip && c.rip == e.dst_ip));
+    });
+    require(between_ends, "a later fragment only between the ends of a tracked connection");
+    uint32_t next_hop = 0;
+    const InterfaceEntry* route = snap.route(e.dst_ip, next_hop);
+    require(route != nullptr && route->port_id == port, "a later fragment by its route");
+}
+
 void check_sent(const Snapshot& snap, const std::vector<Conn>& tracked, uint16_t port,
                 const std::vector<uint8_t>& out, const Received* in) {
     const ParsedFrame p = parse_frame(out.data(), out.size());
@@ -194,6 +215,10 @@ void check_sent(const Snapshot& snap, const std::vector<Conn>& tracked, uint16_t
         require(checksums_valid(out), "valid checksums out when valid in");
     }
     const Endpoints e = endpoints_of(out, p);
+    if (p.fragment && !p.first_fragment) {
+        check_later_fragment(snap, tracked, e, port);
+        return;
+    }
     if (e.protocol == ipv4::kProtoTcp || e.protocol == ipv4::kProtoUdp) {
         check_tcp_udp_destination(snap, tracked, e, port, in);
         return;
@@ -228,6 +253,7 @@ void run_burst(std::vector<Received>& burst, uint32_t now_ms) {
     WorkerContext& ctx = h.ctx;
     const WorkerCounters before = ctx.counters;
     const uint16_t held_before = ctx.held.count;
+    const uint64_t fragments_held_before = ctx.counters.fragments_held;
     std::vector<Conn> tracked = live_connections(*h.table);
 
     std::vector<rte_mbuf*> mbufs;
@@ -268,12 +294,17 @@ void run_burst(std::vector<Received>& burst, uint32_t now_ms) {
     // A refused connection counts no_service whether or not it is answered (rate_limited
     // instead when over the unreachables' rate); no_mbuf counts an ARP request that could not
     // be built.
-    const uint64_t freed = burst.size() - sent_received - (ctx.held.count - held_before);
+    // Held: for ARP, or as a fragment before its first. A full fragment hold gives up its
+    // oldest, an earlier burst's packet: its fragment_hold_full is not this burst's.
+    const uint64_t freed = burst.size() - sent_received - (ctx.held.count - held_before) -
+                           (now.fragments_held - fragments_held_before);
+    const uint64_t evicted = now.dropped(DropReason::fragment_hold_full) -
+                             before.dropped(DropReason::fragment_hold_full);
     const uint64_t counted =
         total_drops(now) - total_drops(before) + (now.arp_received - before.arp_received) +
         (now.arp_ignored - before.arp_ignored) - (now.resets_sent - before.resets_sent) -
         (now.unreachables_sent - before.unreachables_sent) -
-        (now.dropped(DropReason::no_mbuf) - before.dropped(DropReason::no_mbuf));
+        (now.dropped(DropReason::no_mbuf) - before.dropped(DropReason::no_mbuf)) - evicted;
     require(freed == counted, "every packet not sent or held is counted once");
     burst.clear();
 }
@@ -284,6 +315,23 @@ void run_housekeeping(uint32_t now_ms) {
     release_held(ctx, now_ms);  // nothing gets resolved here: held packets only time out
     for (PacketBatch& batch : ctx.tx) {
         require(batch.count == 0, "held packets are not sent to an unresolved next hop");
+    }
+    // Held fragments whose first came since leave; the others time out.
+    const std::vector<Conn> tracked = live_connections(*world->harness.table);
+    release_fragments(ctx, now_ms);
+    for (uint16_t port = 0; port < kMaxPorts; ++port) {
+        PacketBatch& batch = ctx.tx[port];
+        for (uint16_t i = 0; i < batch.count; ++i) {
+            rte_mbuf* m = batch.packets[i];
+            const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
+            const std::vector<uint8_t> out(data, data + m->data_len);
+            const ParsedFrame p = parse_frame(out.data(), out.size());
+            require(p.kind == FrameKind::ipv4 && p.fragment && !p.first_fragment,
+                    "what a release sends is a later fragment");
+            check_later_fragment(*ctx.snapshot, tracked, endpoints_of(out, p), port);
+            rte_pktmbuf_free(m);
+        }
+        batch.count = 0;
     }
     expire_connections(ctx, now_ms, 64);
 }
@@ -316,6 +364,8 @@ void reset_worker() {
     h.ctx.pool = h.pool;
     h.ctx.dest_counters = h.dest_counters.data();
     h.ctx.all_dest_counters = h.all_dest_counters;
+    world->fragments = std::make_unique<FragmentTable>();
+    h.ctx.fragments = world->fragments.get();
 }
 
 void check_all_expire(uint32_t now_ms) {
@@ -323,6 +373,8 @@ void check_all_expire(uint32_t now_ms) {
     const uint32_t later = now_ms + kClockSteps[7] + kClockSteps[6];
     release_held(h.ctx, later);
     require(h.ctx.held.count == 0, "held packets time out");
+    release_fragments(h.ctx, later);
+    require(h.ctx.fragment_hold.count == 0, "held fragments time out");
     expire_connections(h.ctx, later, UINT32_MAX);
     require(h.table->size() == 0, "every connection expires");
     for_each_server(*h.snapshot, [&](uint16_t dest_id) {

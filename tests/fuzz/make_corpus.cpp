@@ -3,6 +3,7 @@
 // as a file of its own for the parser. The committed corpus came from
 //   build-asan/tests/fuzz/make_corpus tests/fuzz/corpus
 // (the config corpus is config/*.yaml and tests/unit/configs/*.yaml, copied).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "dp/bytes.hpp"
+#include "dp/checksum.hpp"
 #include "lab_fixture.hpp"
 #include "pipeline_input.hpp"
 
@@ -69,6 +71,29 @@ PacketSpec ftp_reply(const std::string& text, uint32_t seq) {
     return s;
 }
 
+// `frame` (Ethernet, IPv4 without options) cut into fragments of `piece` bytes of IP payload (a
+// multiple of 8), each with its own header and header checksum.
+std::vector<Frame> fragments_of(const Frame& frame, size_t piece) {
+    constexpr size_t kIp = 14, kHeader = 20;
+    std::vector<Frame> out;
+    const size_t payload = frame.size() - kIp - kHeader;
+    for (size_t at = 0; at < payload; at += piece) {
+        const size_t len = std::min(piece, payload - at);
+        Frame f(frame.begin(), frame.begin() + kIp + kHeader);
+        f.insert(f.end(), frame.begin() + kIp + kHeader + at,
+                 frame.begin() + kIp + kHeader + at + len);
+        uint8_t* ip = f.data() + kIp;
+        dp::store_be16(ip + dp::ipv4::kTotalLength, static_cast<uint16_t>(kHeader + len));
+        dp::store_be16(
+            ip + dp::ipv4::kFragment,
+            static_cast<uint16_t>((at + len < payload ? dp::ipv4::kMoreFragments : 0) | (at / 8)));
+        dp::store_be16(ip + dp::ipv4::kChecksum, 0);
+        dp::store_u16_raw(ip + dp::ipv4::kChecksum, dp::ipv4_header_checksum(ip, kHeader));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
 struct Seed {
     std::string name;
     std::vector<std::pair<uint8_t, Frame>> records;  // control byte, frame
@@ -90,6 +115,12 @@ std::vector<Seed> seeds() {
     dp::store_be16(&fragment[14 + 6], 0x2000);
     recompute_checksums(fragment);
     const uint8_t inside = kFromInside | kAlone;
+    PacketSpec big_query = client_packet(17, 0, 53);
+    big_query.payload.assign(2000, 0x42);
+    const std::vector<Frame> query = fragments_of(build_packet(big_query), 1480);
+    PacketSpec big_answer = server_packet(17, "172.16.0.2", 53);
+    big_answer.payload.assign(3000, 0x24);
+    const std::vector<Frame> answer = fragments_of(build_packet(big_answer), 1480);
     return {
         {"tcp_connection",
          {{kAlone, build_packet(syn)},
@@ -165,6 +196,14 @@ std::vector<Seed> seeds() {
           {inside,
            build_packet(ftp_reply("229 Entering Extended Passive Mode (|||6446|)\r\n", 5000))},
           {inside, build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,", 5100))}}},
+        {"udp_fragments",
+         {{kAlone, query[1]},  // before its first: held
+          {kInBurst, query[0]},
+          {kAlone, query[1]},  // after it, in its burst: forwarded at the burst's end
+          {inside, answer[2]},
+          {kInBurst | kFromInside, answer[0]},
+          {inside, answer[1]},
+          {kAlone | clock_step(2), query[1]}}},  // past the hold time
         {"odd_headers",
          {{kAlone, build_packet(tagged)}, {kAlone, build_packet(options)}, {kAlone, fragment}}},
     };
