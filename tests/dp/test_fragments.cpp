@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "dp/bytes.hpp"
+#include "dp/owner.hpp"
 #include "lab_fixture.hpp"
 
 using namespace vsnat;
@@ -214,4 +215,23 @@ TEST_CASE("fragments: drop, as configured") {
     f.h.run(fragments_of(build_packet(big_query()), 1480));
     CHECK(f.h.sent.empty());
     CHECK(dropped(f.h, DropReason::ip_fragment) == 3);
+}
+
+TEST_CASE("fragments: later ones follow their first across workers") {
+    WorkerGroup g(seed_snapshot(2), 2);
+    FragmentTable shared;
+    for (auto& w : g.workers) {
+        w->ctx.fragments = &shared;
+    }
+    // A client port whose connection worker 1 owns: later fragments (no ports) reach worker 0.
+    uint16_t port = 5500;
+    while (owner_of_client(ip_raw("202.100.1.2"), port_raw(port), 2) != 1) {
+        ++port;
+    }
+    const auto frags = fragments_of(build_packet(big_query(port)), 1480);
+    g.run({frags[0], frags[1], frags[2]});
+    CHECK(g.handled_by == std::vector<uint32_t>{1, 0, 0});
+    REQUIRE(g.sent.size() == 3);
+    CHECK(checksums_valid(reassembled(g.sent)));
+    CHECK(g.counter(&WorkerCounters::fragments_forwarded) == 2);
 }
