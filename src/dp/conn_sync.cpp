@@ -118,6 +118,20 @@ uint32_t pin_client(WorkerContext& ctx, const ServiceEntry& svc, const Conn& c, 
     return ref.slot;
 }
 
+// The connection record `r` describes, its state, real server and helper still to be filled in.
+Conn conn_of(const sync::Record& r) {
+    Conn c{};
+    c.client_ip = r.client_ip;
+    c.vip = r.vip;
+    c.rip = r.real_ip;
+    c.client_port = r.client_port;
+    c.vport = r.vport;
+    c.rport = r.real_port;
+    c.protocol = r.protocol;
+    c.persistence_slot = PersistenceTable::kNoSlot;
+    return c;
+}
+
 SyncApplied refuse(WorkerContext& ctx) {
     ++ctx.counters.sync_refused;
     return SyncApplied::refused;
@@ -242,20 +256,9 @@ void prefetch_sync_records(const WorkerContext& ctx, std::span<const sync::Recor
     std::array<uint32_t, keys.size()> ids;
     uint32_t n = 0;
     for (const sync::Record& r : records.first(std::min(records.size(), ConnSync::kApplyBatch))) {
-        FlowKey& in = keys[n++];
-        in = FlowKey{};
-        in.src_ip = r.client_ip;
-        in.dst_ip = r.vip;
-        in.src_port = r.client_port;
-        in.dst_port = r.vport;
-        in.protocol = r.protocol;
-        FlowKey& reply = keys[n++];
-        reply = FlowKey{};
-        reply.src_ip = r.real_ip;
-        reply.dst_ip = r.client_ip;
-        reply.src_port = r.real_port;
-        reply.dst_port = r.client_port;
-        reply.protocol = r.protocol;
+        const Conn c = conn_of(r);
+        keys[n++] = c.inbound_key();
+        keys[n++] = c.reply_key();
     }
     for (uint32_t i = 0; i < n; ++i) {
         key_ptrs[i] = &keys[i];
@@ -268,16 +271,8 @@ SyncApplied apply_sync_record(WorkerContext& ctx, const sync::Record& r, uint32_
     if (!state || (r.flags & (sync::kConnTemplate | sync::kConnFwdMask)) != sync::kConnMasq) {
         return refuse(ctx);  // persistence templates and other forwarding methods: not ours
     }
-    Conn c{};
-    c.client_ip = r.client_ip;
-    c.vip = r.vip;
-    c.rip = r.real_ip;
-    c.client_port = r.client_port;
-    c.vport = r.vport;
-    c.rport = r.real_port;
-    c.protocol = r.protocol;
+    Conn c = conn_of(r);
     c.state = *state;
-    c.persistence_slot = PersistenceTable::kNoSlot;
 
     SyncApplied outcome = SyncApplied::inserted;
     const uint32_t existing = ctx.table->lookup(c.inbound_key());

@@ -23,9 +23,7 @@
 // After each input: with the clock far ahead, expiry empties the table, held packets and
 // fragments time out, and every per-server active and inactive count is back to zero; both
 // mbuf pools have every mbuf back.
-#include <rte_eal.h>
 #include <rte_mbuf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -38,6 +36,7 @@
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
 #include "dp/parse.hpp"
+#include "fuzz_eal.hpp"
 #include "lab_fixture.hpp"
 #include "pipeline_input.hpp"
 
@@ -388,28 +387,7 @@ void check_all_expire(uint32_t now_ms) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    const std::string prefix = "vsnat-fuzz-" + std::to_string(getpid());
-    std::vector<std::string> args = {"fuzz_pipeline",
-                                     "--no-huge",
-                                     "--no-pci",
-                                     "--no-shconf",
-                                     "-m",
-                                     "512",
-                                     "--file-prefix",
-                                     prefix,
-                                     "--log-level",
-                                     "lib.eal:error",
-                                     "--no-telemetry",
-                                     "-l",
-                                     "0"};
-    std::vector<char*> argv;
-    for (std::string& a : args) {
-        argv.push_back(a.data());
-    }
-    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-        std::fprintf(stderr, "fuzz_pipeline: EAL init failed\n");
-        std::exit(1);
-    }
+    init_eal("fuzz_pipeline", 512);
     world = new World;
     world->rx_pool = rte_pktmbuf_pool_create("fuzz_rx", 2 * kMaxBurst, 0, 0,
                                              RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);

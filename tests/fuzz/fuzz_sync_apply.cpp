@@ -9,15 +9,11 @@
 // - every connection in the table goes to a real server of the configuration;
 // - a week and a day later, expiry has emptied the table (no record's timeout outlives what the
 //   wrapping clock can tell), every count is back to zero, and every FTP helper state is free.
-#include <rte_eal.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-#include <vector>
 
 #include "dp/conn_sync.hpp"
+#include "fuzz_eal.hpp"
 #include "lab_fixture.hpp"
 
 namespace {
@@ -74,28 +70,7 @@ struct World {
 World* world = nullptr;
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-    const std::string prefix = "vsnat-fuzz-" + std::to_string(getpid());
-    std::vector<std::string> args = {"fuzz_sync_apply",
-                                     "--no-huge",
-                                     "--no-pci",
-                                     "--no-shconf",
-                                     "-m",
-                                     "256",
-                                     "--file-prefix",
-                                     prefix,
-                                     "--log-level",
-                                     "lib.eal:error",
-                                     "--no-telemetry",
-                                     "-l",
-                                     "0"};
-    std::vector<char*> argv;
-    for (std::string& a : args) {
-        argv.push_back(a.data());
-    }
-    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-        std::fprintf(stderr, "fuzz_sync_apply: EAL init failed\n");
-        std::exit(1);
-    }
+    fuzz::init_eal("fuzz_sync_apply", 256);
     world = new World;
     world->h.ctx.sync = &world->sync;
     return 0;
