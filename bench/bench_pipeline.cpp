@@ -1023,29 +1023,9 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    std::vector<std::string> eal = {argv[0]};
-    if (!options.huge) {
-        eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(memory_mb)});
-    }
-    eal.insert(eal.end(), {"--no-pci", "--no-shconf", "--file-prefix",
-                           "vsnat-bench-" + std::to_string(getpid()), "--log-level",
-                           "lib.eal:error", "--no-telemetry"});
-    const bool cores_given =
-        std::any_of(options.eal_extra.begin(), options.eal_extra.end(), [](const std::string& a) {
-            return a.starts_with("-l") || a.starts_with("-c") || a.starts_with("--lcores");
-        });
-    if (!cores_given) {
-        eal.insert(eal.end(), {"-l", "0"});
-    }
-    eal.insert(eal.end(), options.eal_extra.begin(), options.eal_extra.end());
-    std::vector<char*> eal_argv;
-    for (std::string& a : eal) {
-        eal_argv.push_back(a.data());
-    }
-    const std::string eal_line = join_quoted({eal.begin() + 1, eal.end()});
-    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-        std::fprintf(stderr, "EAL init failed: %s\nEAL arguments: %s\n", rte_strerror(rte_errno),
-                     eal_line.c_str());
+    const std::optional<std::string> eal_line =
+        init_eal(argv[0], options.huge, memory_mb, "vsnat-bench-", options.eal_extra);
+    if (!eal_line) {
         return 1;
     }
 
@@ -1060,7 +1040,7 @@ int main(int argc, char** argv) {
 
     std::printf("vsnat in-process pipeline benchmark\n");
     std::printf("command: %s\n", join_quoted({argv, argv + argc}).c_str());
-    std::printf("EAL:     %s\n", eal_line.c_str());
+    std::printf("EAL:     %s\n", eal_line->c_str());
     std::printf("CPU:     %s, TSC %.3f GHz (rte_get_tsc_hz); one worker on lcore %u\n",
                 cpu_model().c_str(), static_cast<double>(tsc_hz) / 1e9, rte_lcore_id());
     std::printf(

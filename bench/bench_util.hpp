@@ -1,14 +1,18 @@
 // What the in-process benchmarks (bench_pipeline, bench_sync) share: option values, the machine's
 // description, a cheap random generator, fresh client addresses, the median of rounds and how much
-// of a phase this thread ran on a CPU. Header-only; no EAL.
+// of a phase this thread ran on a CPU, and how they start EAL. Header-only.
 #pragma once
 
 #include <arpa/inet.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -68,6 +72,40 @@ inline std::string join_quoted(const std::vector<std::string>& args) {
         out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
     }
     return out;
+}
+
+/// Starts EAL for an in-process benchmark named `program`: `memory_mb` of ordinary memory unless
+/// `huge`, no PCI, no shared files, a --file-prefix of its own (`prefix` and the PID), lcore 0
+/// unless `extra` (the user's arguments, appended) names cores. Returns the arguments as a shell
+/// line, for the report; nullopt, with why on stderr, when EAL refuses.
+inline std::optional<std::string> init_eal(const char* program, bool huge, uint64_t memory_mb,
+                                           const std::string& prefix,
+                                           const std::vector<std::string>& extra) {
+    std::vector<std::string> eal = {program};
+    if (!huge) {
+        eal.insert(eal.end(), {"--no-huge", "-m", std::to_string(memory_mb)});
+    }
+    eal.insert(eal.end(),
+               {"--no-pci", "--no-shconf", "--file-prefix", prefix + std::to_string(getpid()),
+                "--log-level", "lib.eal:error", "--no-telemetry"});
+    const bool cores_given = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
+        return a.starts_with("-l") || a.starts_with("-c") || a.starts_with("--lcores");
+    });
+    if (!cores_given) {
+        eal.insert(eal.end(), {"-l", "0"});
+    }
+    eal.insert(eal.end(), extra.begin(), extra.end());
+    std::vector<char*> eal_argv;
+    for (std::string& a : eal) {
+        eal_argv.push_back(a.data());
+    }
+    const std::string line = join_quoted({eal.begin() + 1, eal.end()});
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+        std::fprintf(stderr, "EAL init failed: %s\nEAL arguments: %s\n", rte_strerror(rte_errno),
+                     line.c_str());
+        return std::nullopt;
+    }
+    return line;
 }
 
 /// splitmix64: cheap, and good enough to pick connections and directions.
