@@ -41,7 +41,7 @@ namespace eth {
 constexpr size_t kHeaderLen = 14;
 constexpr size_t kVlanTagLen = 4;
 constexpr size_t kDst = 0, kSrc = 6, kType = 12;
-constexpr uint16_t kTypeIpv4 = 0x0800, kTypeArp = 0x0806, kTypeVlan = 0x8100;
+constexpr uint16_t kTypeIpv4 = 0x0800, kTypeArp = 0x0806, kTypeVlan = 0x8100, kTypeIpv6 = 0x86dd;
 }  // namespace eth
 
 namespace ipv4 {
@@ -51,6 +51,19 @@ constexpr size_t kVersionIhl = 0, kTotalLength = 2, kId = 4, kFragment = 6, kTtl
 constexpr uint16_t kMoreFragments = 0x2000, kOffsetMask = 0x1fff;
 constexpr uint8_t kProtoIcmp = 1, kProtoTcp = 6, kProtoUdp = 17;
 }  // namespace ipv4
+
+namespace ipv6 {
+constexpr size_t kHeaderLen = 40;
+constexpr size_t kVersionClassFlow = 0, kPayloadLength = 4, kNextHeader = 6, kHopLimit = 7,
+                 kSrc = 8, kDst = 24;
+constexpr size_t kAddressLen = 16;
+// Next-header values: the extension headers the parser walks (RFC 8200 4.1), and the rest.
+constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragmentHeader = 44, kEsp = 50, kAh = 51,
+                  kProtoIcmpv6 = 58, kNoNextHeader = 59, kDestinationOptions = 60;
+// The fragment header (RFC 8200 4.5): 8 bytes.
+constexpr size_t kFragmentHeaderLen = 8, kFragmentOffsetFlags = 2, kFragmentId = 4;
+constexpr uint16_t kFragmentOffsetMask = 0xfff8, kFragmentMore = 0x0001;
+}  // namespace ipv6
 
 namespace l4 {
 constexpr size_t kSrcPort = 0, kDstPort = 2;

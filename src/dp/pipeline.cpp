@@ -914,6 +914,9 @@ bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         case FrameKind::arp:
             handle_arp(ctx, f);
             return false;
+        case FrameKind::ipv6:
+            drop(ctx, m, DropReason::unsupported_l2);  // until the IPv6 path is in
+            return false;
         case FrameKind::ipv4:
             break;
     }
