@@ -22,21 +22,50 @@ constexpr uint32_t kMaxSearch = 64;
 // Ids are shifted left by one to make room for the direction bit.
 constexpr uint64_t kMaxCapacity = uint64_t{1} << 31;
 
+// The multiply spreads the ports and protocol over all 64 bits before they meet the addresses,
+// so flows differing in only one half never collide before mix64 (a bijection).
+uint64_t flow_hash(const FlowKey& key) {
+    uint64_t addresses;
+    uint64_t ports;
+    std::memcpy(&addresses, &key, sizeof(addresses));
+    std::memcpy(&ports, reinterpret_cast<const char*>(&key) + sizeof(addresses), sizeof(ports));
+    return mix64(addresses ^ ports * 0x9e3779b97f4a7c15ULL);
+}
+
+// An IPv6 key is five words: each is spread by a multiply and chained through mix64, so that
+// a change in any word changes the hash throughout.
+uint64_t flow_hash(const FlowKey6& key) {
+    uint64_t words[5];
+    static_assert(sizeof(words) == sizeof(FlowKey6));
+    std::memcpy(words, &key, sizeof(words));
+    uint64_t h = 0;
+    for (const uint64_t w : words) {
+        h = mix64(h ^ w * 0x9e3779b97f4a7c15ULL);
+    }
+    return h;
+}
+
 }  // namespace
 
-uint32_t ConnTable::bucket_count(uint32_t capacity) {
+template <class Record>
+uint32_t BasicConnTable<Record>::bucket_count(uint32_t capacity) {
     const uint64_t keys = 2ULL * capacity;
     return static_cast<uint32_t>(
         std::bit_ceil(std::max<uint64_t>((keys + kKeysPerBucket - 1) / kKeysPerBucket, 2)));
 }
 
-size_t ConnTable::memory_bytes_for(uint32_t capacity) {
-    return sizeof(Bucket) * size_t{bucket_count(capacity)} + sizeof(Conn) * size_t{capacity} +
+template <class Record>
+size_t BasicConnTable<Record>::memory_bytes_for(uint32_t capacity) {
+    return sizeof(Bucket) * size_t{bucket_count(capacity)} + sizeof(Record) * size_t{capacity} +
            sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity);
 }
 
-std::unique_ptr<ConnTable> ConnTable::create(const std::string& name, uint32_t capacity,
-                                             int socket_id, uint32_t now_ms, std::string* error) {
+template <class Record>
+std::unique_ptr<BasicConnTable<Record>> BasicConnTable<Record>::create(const std::string& name,
+                                                                       uint32_t capacity,
+                                                                       int socket_id,
+                                                                       uint32_t now_ms,
+                                                                       std::string* error) {
     if (capacity > kMaxCapacity) {
         if (error) {
             *error = "cannot create connection table '" + name + "' for " +
@@ -49,8 +78,8 @@ std::unique_ptr<ConnTable> ConnTable::create(const std::string& name, uint32_t c
     // Zeroed: every signature 0, every bucket empty.
     auto* index = static_cast<Bucket*>(rte_zmalloc_socket(
         "vsnat_conn_index", sizeof(Bucket) * size_t{buckets}, RTE_CACHE_LINE_SIZE, socket_id));
-    auto* conns = static_cast<Conn*>(rte_malloc_socket(
-        "vsnat_conn_records", sizeof(Conn) * capacity, RTE_CACHE_LINE_SIZE, socket_id));
+    auto* conns = static_cast<Record*>(rte_malloc_socket(
+        "vsnat_conn_records", sizeof(Record) * capacity, RTE_CACHE_LINE_SIZE, socket_id));
     auto* nodes = static_cast<TimerWheel::Node*>(rte_malloc_socket(
         "vsnat_conn_timers", sizeof(TimerWheel::Node) * TimerWheel::node_count(capacity),
         RTE_CACHE_LINE_SIZE, socket_id));
@@ -64,12 +93,13 @@ std::unique_ptr<ConnTable> ConnTable::create(const std::string& name, uint32_t c
         }
         return nullptr;
     }
-    return std::unique_ptr<ConnTable>(
-        new ConnTable(index, buckets - 1, conns, nodes, capacity, now_ms));
+    return std::unique_ptr<BasicConnTable>(
+        new BasicConnTable(index, buckets - 1, conns, nodes, capacity, now_ms));
 }
 
-ConnTable::ConnTable(Bucket* buckets, uint32_t bucket_mask, Conn* conns, TimerWheel::Node* nodes,
-                     uint32_t capacity, uint32_t now_ms)
+template <class Record>
+BasicConnTable<Record>::BasicConnTable(Bucket* buckets, uint32_t bucket_mask, Record* conns,
+                                       TimerWheel::Node* nodes, uint32_t capacity, uint32_t now_ms)
     : buckets_(buckets),
       bucket_mask_(bucket_mask),
       capacity_(capacity),
@@ -78,35 +108,33 @@ ConnTable::ConnTable(Bucket* buckets, uint32_t bucket_mask, Conn* conns, TimerWh
       nodes_(nodes),
       wheel_({nodes, TimerWheel::node_count(capacity)}, capacity, now_ms) {
     for (uint32_t i = capacity; i-- > 0;) {
-        conns_[i] = Conn{};
+        conns_[i] = Record{};
         push_free(i);  // low ids on top
     }
 }
 
-void ConnTable::push_free(uint32_t id) {
-    conns_[id].rip = free_head_;
+template <class Record>
+void BasicConnTable<Record>::push_free(uint32_t id) {
+    conns_[id].persistence_slot = free_head_;
     free_head_ = id;
 }
 
-ConnTable::~ConnTable() {
+template <class Record>
+BasicConnTable<Record>::~BasicConnTable() {
     rte_free(buckets_);
     rte_free(conns_);
     rte_free(nodes_);
 }
 
-inline ConnTable::Hashed ConnTable::hash(const FlowKey& key) const {
-    uint64_t addresses;
-    uint64_t ports;
-    std::memcpy(&addresses, &key, sizeof(addresses));
-    std::memcpy(&ports, reinterpret_cast<const char*>(&key) + sizeof(addresses), sizeof(ports));
-    // The multiply spreads the ports and protocol over all 64 bits before they meet the
-    // addresses, so flows differing in only one half never collide before mix64 (a bijection).
-    const uint64_t h = mix64(addresses ^ ports * 0x9e3779b97f4a7c15ULL);
+template <class Record>
+inline typename BasicConnTable<Record>::Hashed BasicConnTable<Record>::hash(const Key& key) const {
+    const uint64_t h = flow_hash(key);
     const auto sig = static_cast<uint16_t>(h >> 48);
     return {static_cast<uint32_t>(h) & bucket_mask_, static_cast<uint16_t>(sig + (sig == 0))};
 }
 
-inline uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
+template <class Record>
+inline uint32_t BasicConnTable<Record>::matches(const Bucket& b, uint16_t sig) {
     uint32_t mask = 0;
     for (uint32_t s = 0; s < kSlots; ++s) {
         mask |= uint32_t{b.sig[s] == sig} << s;
@@ -114,14 +142,16 @@ inline uint32_t ConnTable::matches(const Bucket& b, uint16_t sig) {
     return mask;
 }
 
-inline bool ConnTable::holds(uint32_t ref, const FlowKey& key) const {
-    const Conn& c = conns_[ref >> 1];
-    const FlowKey own = ref & 1 ? c.reply_key() : c.inbound_key();
-    return std::memcmp(&own, &key, sizeof(FlowKey)) == 0;
+template <class Record>
+inline bool BasicConnTable<Record>::holds(uint32_t ref, const Key& key) const {
+    const Record& c = conns_[ref >> 1];
+    const Key own = ref & 1 ? c.reply_key() : c.inbound_key();
+    return std::memcmp(&own, &key, sizeof(Key)) == 0;
 }
 
-inline uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates,
-                                    const FlowKey& key) const {
+template <class Record>
+inline uint32_t BasicConnTable<Record>::match_in(const Bucket& b, uint32_t candidates,
+                                                 const Key& key) const {
     for (; candidates != 0; candidates &= candidates - 1) {
         const uint32_t ref = b.ref[std::countr_zero(candidates)];
         if (holds(ref, key)) {
@@ -131,7 +161,8 @@ inline uint32_t ConnTable::match_in(const Bucket& b, uint32_t candidates,
     return kNoConn;
 }
 
-inline uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
+template <class Record>
+inline uint32_t BasicConnTable<Record>::find(const Key& key, Hashed h) const {
     const Bucket& primary = buckets_[h.bucket];
     if (const uint32_t id = match_in(primary, matches(primary, h.sig), key); id != kNoConn) {
         return id;
@@ -143,11 +174,13 @@ inline uint32_t ConnTable::find(const FlowKey& key, Hashed h) const {
     return match_in(other, matches(other, h.sig), key);
 }
 
-uint32_t ConnTable::lookup(const FlowKey& key) const {
+template <class Record>
+uint32_t BasicConnTable<Record>::lookup(const Key& key) const {
     return find(key, hash(key));
 }
 
-void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const {
+template <class Record>
+void BasicConnTable<Record>::lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const {
     assert(n <= kMaxBurst);
     // In passes, so that the burst's memory reads overlap rather than follow one another: hash
     // and fetch every primary bucket; match signatures and fetch each first candidate's record
@@ -191,7 +224,8 @@ void ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* id
     }
 }
 
-void ConnTable::move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot) {
+template <class Record>
+void BasicConnTable<Record>::move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot) {
     Bucket& src = buckets_[from];
     Bucket& dst = buckets_[to];
     const bool was_alternate = (src.in_alternate >> slot) & 1;
@@ -208,7 +242,8 @@ void ConnTable::move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot
     }
 }
 
-bool ConnTable::place(Hashed h, uint32_t ref) {
+template <class Record>
+bool BasicConnTable<Record>::place(Hashed h, uint32_t ref) {
     const uint32_t primary = h.bucket;
     const uint32_t other = alternate(primary, h.sig);
     auto put = [&](uint32_t bucket, uint32_t slot) {
@@ -269,7 +304,8 @@ bool ConnTable::place(Hashed h, uint32_t ref) {
     return false;
 }
 
-uint32_t ConnTable::slot_of(const Bucket& b, uint16_t sig, uint32_t ref) {
+template <class Record>
+uint32_t BasicConnTable<Record>::slot_of(const Bucket& b, uint16_t sig, uint32_t ref) {
     for (uint32_t m = matches(b, sig); m != 0; m &= m - 1) {
         if (b.ref[std::countr_zero(m)] == ref) {
             return std::countr_zero(m);
@@ -278,7 +314,8 @@ uint32_t ConnTable::slot_of(const Bucket& b, uint16_t sig, uint32_t ref) {
     return kSlots;
 }
 
-void ConnTable::remove(Hashed h, uint32_t ref) {
+template <class Record>
+void BasicConnTable<Record>::remove(Hashed h, uint32_t ref) {
     Bucket& primary = buckets_[h.bucket];
     if (const uint32_t s = slot_of(primary, h.sig, ref); s < kSlots) {
         primary.sig[s] = 0;
@@ -292,13 +329,15 @@ void ConnTable::remove(Hashed h, uint32_t ref) {
     }
 }
 
-uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& error) {
+template <class Record>
+uint32_t BasicConnTable<Record>::insert(const Record& conn, uint32_t expires_ms,
+                                        InsertError& error) {
     if (free_head_ == kNoConn) {
         error = InsertError::full;
         return kNoConn;
     }
-    const FlowKey inbound = conn.inbound_key();
-    const FlowKey reply = conn.reply_key();
+    const Key inbound = conn.inbound_key();
+    const Key reply = conn.reply_key();
     const Hashed inbound_hash = hash(inbound);
     const Hashed reply_hash = hash(reply);
     if (find(inbound, inbound_hash) != kNoConn || find(reply, reply_hash) != kNoConn) {
@@ -315,7 +354,7 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
         error = InsertError::full;
         return kNoConn;
     }
-    free_head_ = conns_[id].rip;
+    free_head_ = conns_[id].persistence_slot;
     conns_[id] = conn;
     conns_[id].expires_ms = expires_ms;
     wheel_.schedule(id, expires_ms);
@@ -324,17 +363,22 @@ uint32_t ConnTable::insert(const Conn& conn, uint32_t expires_ms, InsertError& e
     return id;
 }
 
-void ConnTable::remove_keys_and_free(uint32_t id) {
-    const Conn& c = conns_[id];
+template <class Record>
+void BasicConnTable<Record>::remove_keys_and_free(uint32_t id) {
+    const Record& c = conns_[id];
     remove(hash(c.inbound_key()), id << 1);
     remove(hash(c.reply_key()), id << 1 | 1);
     push_free(id);
     --size_;
 }
 
-void ConnTable::erase(uint32_t id) {
+template <class Record>
+void BasicConnTable<Record>::erase(uint32_t id) {
     wheel_.cancel(id);
     remove_keys_and_free(id);
 }
+
+template class BasicConnTable<Conn>;
+template class BasicConnTable<Conn6>;
 
 }  // namespace vsnat::dp

@@ -20,37 +20,42 @@
 
 namespace vsnat::dp {
 
+/// Why an insert failed (BasicConnTable::insert).
+enum class ConnInsertError : uint8_t { none, full, conflict };
+
 /// Owned and used by one worker only (no locks): create on any thread after EAL init, then hand
-/// it to its worker. Capacity is fixed at creation.
-class ConnTable {
+/// it to its worker. Capacity is fixed at creation. `Record` is Conn (IPv4) or Conn6 (IPv6):
+/// each family has a table of its own (ConnTable, ConnTable6).
+template <class Record>
+class BasicConnTable {
   public:
+    using Key = decltype(Record{}.inbound_key());
+    using InsertError = ConnInsertError;
     static constexpr uint32_t kNoConn = UINT32_MAX;
     static constexpr uint32_t kMaxBurst = 64;  // the bulk lookup's per-key state is on the stack
 
-    enum class InsertError : uint8_t { none, full, conflict };
-
     /// Returns null (and fills `error`) when the memory cannot be allocated or `capacity` is
     /// beyond 2^31 connections.
-    static std::unique_ptr<ConnTable> create(const std::string& name, uint32_t capacity,
-                                             int socket_id, uint32_t now_ms,
-                                             std::string* error = nullptr);
+    static std::unique_ptr<BasicConnTable> create(const std::string& name, uint32_t capacity,
+                                                  int socket_id, uint32_t now_ms,
+                                                  std::string* error = nullptr);
     /// What a table of `capacity` connections holds (memory_bytes() once created). Any thread;
     /// needs no EAL.
     static size_t memory_bytes_for(uint32_t capacity);
-    ~ConnTable();
-    ConnTable(const ConnTable&) = delete;
-    ConnTable& operator=(const ConnTable&) = delete;
+    ~BasicConnTable();
+    BasicConnTable(const BasicConnTable&) = delete;
+    BasicConnTable& operator=(const BasicConnTable&) = delete;
 
     /// Looks up `n` (<= kMaxBurst) keys at once; ids[i] is the connection or kNoConn. The hits'
     /// records are in cache afterwards.
-    void lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* ids) const;
-    uint32_t lookup(const FlowKey& key) const;
+    void lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const;
+    uint32_t lookup(const Key& key) const;
 
     /// Adds a connection under both its keys, expiring at `expires_ms` (conn.expires_ms is
     /// ignored). `full`: no free record, or no room for a key in its two buckets after a bounded
     /// search for entries to move; `conflict`: a key already present (either direction's). On
     /// either nothing changes and kNoConn is returned.
-    uint32_t insert(const Conn& conn, uint32_t expires_ms, InsertError& error);
+    uint32_t insert(const Record& conn, uint32_t expires_ms, InsertError& error);
 
     /// Removes a connection and both its keys.
     void erase(uint32_t id);
@@ -62,10 +67,10 @@ class ConnTable {
     bool live(uint32_t id) const { return id < capacity_ && wheel_.scheduled(id); }
     /// The record; its `expires_ms` is changed only through set_expiry(), and the fields its
     /// keys are made of (addresses, ports, protocol) must not change while it is live.
-    Conn& conn(uint32_t id) { return conns_[id]; }
-    const Conn& conn(uint32_t id) const { return conns_[id]; }
+    Record& conn(uint32_t id) { return conns_[id]; }
+    const Record& conn(uint32_t id) const { return conns_[id]; }
     void set_expiry(uint32_t id, uint32_t expires_ms) {
-        Conn& c = conns_[id];
+        Record& c = conns_[id];
         const uint32_t old_ms = c.expires_ms;
         c.expires_ms = expires_ms;
         wheel_.update(id, old_ms, expires_ms);
@@ -123,19 +128,19 @@ class ConnTable {
         uint16_t sig;
     };
 
-    ConnTable(Bucket* buckets, uint32_t bucket_mask, Conn* conns, TimerWheel::Node* nodes,
-              uint32_t capacity, uint32_t now_ms);
+    BasicConnTable(Bucket* buckets, uint32_t bucket_mask, Record* conns, TimerWheel::Node* nodes,
+                   uint32_t capacity, uint32_t now_ms);
     static uint32_t bucket_count(uint32_t capacity);
-    Hashed hash(const FlowKey& key) const;
+    Hashed hash(const Key& key) const;
     uint32_t alternate(uint32_t bucket, uint16_t sig) const {
         // Odd, so never the bucket itself: every key has two places to go. Its own inverse.
         return (bucket ^ ((sig * 0x9e3779b1u) | 1)) & bucket_mask_;
     }
     // Slots of `b` whose signature is `sig`, one bit each (sig 0: the empty slots).
     static uint32_t matches(const Bucket& b, uint16_t sig);
-    bool holds(uint32_t ref, const FlowKey& key) const;
-    uint32_t match_in(const Bucket& b, uint32_t candidates, const FlowKey& key) const;
-    uint32_t find(const FlowKey& key, Hashed h) const;
+    bool holds(uint32_t ref, const Key& key) const;
+    uint32_t match_in(const Bucket& b, uint32_t candidates, const Key& key) const;
+    uint32_t find(const Key& key, Hashed h) const;
     bool place(Hashed h, uint32_t ref);
     void move(uint32_t from, uint32_t slot, uint32_t to, uint32_t to_slot);
     // The slot of `b` holding the entry (sig, ref), or kSlots.
@@ -150,12 +155,17 @@ class ConnTable {
     uint32_t bucket_mask_;
     uint32_t capacity_;
     uint32_t size_ = 0;
-    // Free records form a stack linked through their `rip` field (unused while free), so the
-    // free list costs no memory of its own.
+    // Free records form a stack linked through their `persistence_slot` field (unused while
+    // free), so the free list costs no memory of its own.
     uint32_t free_head_;
-    Conn* conns_;
+    Record* conns_;
     TimerWheel::Node* nodes_;
     TimerWheel wheel_;
 };
+
+extern template class BasicConnTable<Conn>;
+extern template class BasicConnTable<Conn6>;
+using ConnTable = BasicConnTable<Conn>;
+using ConnTable6 = BasicConnTable<Conn6>;
 
 }  // namespace vsnat::dp
