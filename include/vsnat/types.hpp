@@ -26,17 +26,18 @@ using MacAddress = std::array<uint8_t, 6>;
     X(unsupported_l2)       /* an ethertype we do not handle, or a second VLAN tag */              \
     X(bad_ip_version)       /* IPv4 header with version != 4, IPv6 with version != 6 */            \
     X(bad_ip_header_length) /* IHL < 5 or beyond the frame */                                      \
-    X(bad_ip_total_length)  /* total (IPv6: payload) length below the header, or beyond the frame */ \
+    X(bad_ip_total_length)  /* total (IPv6: payload) length below the header, or beyond the frame  \
+                             */                                                                    \
     X(bad_extension_header) /* an IPv6 extension header cut short, misplaced or not understood */  \
     X(extension_chain_too_long) /* more IPv6 extension headers than the parser walks */            \
-    X(bad_fragment)         /* an IPv6 fragment header with an impossible offset or length */      \
-    X(bad_ip_checksum)      /* received IPv4 header checksum is wrong */                           \
-    X(ip_fragment)          /* under `fragments: drop`; or of no TCP/UDP connection we forward */  \
-    X(bad_l4_header)        /* TCP data offset < 5 or L4 header beyond the datagram */             \
-    X(unsupported_l4)       /* an IP protocol we do not balance */                                 \
-    X(bad_arp)              /* ARP that is not Ethernet/IPv4 */                                    \
-    X(bad_nd)               /* IPv6 neighbor discovery that RFC 4861 says to ignore */             \
-    X(multi_segment)        /* a chained mbuf: headers are only read from one segment */           \
+    X(bad_fragment)             /* an IPv6 fragment header with an impossible offset or length */  \
+    X(bad_ip_checksum)          /* received IPv4 header checksum is wrong */                       \
+    X(ip_fragment)    /* under `fragments: drop`; or of no TCP/UDP connection we forward */        \
+    X(bad_l4_header)  /* TCP data offset < 5 or L4 header beyond the datagram */                   \
+    X(unsupported_l4) /* an IP protocol we do not balance */                                       \
+    X(bad_arp)        /* ARP that is not Ethernet/IPv4 */                                          \
+    X(bad_nd)         /* IPv6 neighbor discovery that RFC 4861 says to ignore */                   \
+    X(multi_segment)  /* a chained mbuf: headers are only read from one segment */                 \
     /* forwarding */                                                                               \
     X(ttl_expired)     /* TTL would reach zero on forwarding */                                    \
     X(no_service)      /* to a VIP port no service offers (rejected: RST / unreachable) */         \

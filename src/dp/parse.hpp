@@ -27,8 +27,8 @@ struct ParsedFrame {
     /// extension headers (a later fragment's: what its fragment header names).
     uint8_t ip_protocol = 0;
     uint8_t tcp_flags = 0;
-    uint16_t l3_offset = 0;  // ARP, IPv4 or IPv6 header
-    uint16_t l4_offset = 0;  // IPv6: past every extension header
+    uint16_t l3_offset = 0;       // ARP, IPv4 or IPv6 header
+    uint16_t l4_offset = 0;       // IPv6: past every extension header
     uint16_t l4_length = 0;       // IPv4 total length minus header length; IPv6 what follows
                                   // the extension headers within the payload length
     uint16_t payload_offset = 0;  // after the TCP/UDP/ICMP header
