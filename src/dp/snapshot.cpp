@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace vsnat::dp {
 namespace {
@@ -18,18 +19,30 @@ size_t slot_count(size_t entries) {
     return std::bit_ceil(std::max<size_t>(2 * entries, 8));
 }
 
+uint64_t index_hash(uint64_t key) {
+    return mix64(key);
+}
+
+uint64_t index_hash(const Ipv6& key) {
+    uint64_t halves[2];
+    std::memcpy(halves, key.data(), sizeof(halves));
+    return mix64(halves[0] ^ mix64(halves[1]));
+}
+
 }  // namespace
 
-size_t FlatIndex::memory_bytes_for(size_t entries) {
+template <class Key>
+size_t BasicFlatIndex<Key>::memory_bytes_for(size_t entries) {
     return malloc_bytes(slot_count(entries) * sizeof(Slot));
 }
 
-void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
+template <class Key>
+void BasicFlatIndex<Key>::build(std::span<const std::pair<Key, uint32_t>> entries) {
     size_t size = slot_count(entries.size());
-    slots_.assign(size, Slot{0, kMissing});
+    slots_.assign(size, Slot{Key{}, kMissing});
     mask_ = size - 1;
     for (const auto& [key, value] : entries) {
-        for (uint64_t i = mix64(key) & mask_;; i = (i + 1) & mask_) {
+        for (uint64_t i = index_hash(key) & mask_;; i = (i + 1) & mask_) {
             if (slots_[i].value == kMissing || slots_[i].key == key) {
                 slots_[i] = Slot{key, value};
                 break;
@@ -38,11 +51,12 @@ void FlatIndex::build(std::span<const std::pair<uint64_t, uint32_t>> entries) {
     }
 }
 
-uint32_t FlatIndex::find(uint64_t key) const {
+template <class Key>
+uint32_t BasicFlatIndex<Key>::find(const Key& key) const {
     if (slots_.empty()) {
         return kMissing;
     }
-    for (uint64_t i = mix64(key) & mask_;; i = (i + 1) & mask_) {
+    for (uint64_t i = index_hash(key) & mask_;; i = (i + 1) & mask_) {
         const Slot& s = slots_[i];
         if (s.value == kMissing || s.key == key) {
             return s.value == kMissing ? kMissing : s.value;
@@ -50,10 +64,27 @@ uint32_t FlatIndex::find(uint64_t key) const {
     }
 }
 
+template class BasicFlatIndex<uint64_t>;
+template class BasicFlatIndex<Ipv6>;
+
+bool Prefix6::holds(const Ipv6& a) const {
+    const size_t whole = length / 8;
+    if (std::memcmp(a.data(), address.data(), whole) != 0) {
+        return false;
+    }
+    const unsigned rest = length % 8;
+    if (rest == 0) {
+        return true;
+    }
+    const auto mask = static_cast<uint8_t>(0xff00 >> rest);
+    return ((a[whole] ^ address[whole]) & mask) == 0;
+}
+
 size_t Snapshot::memory_bytes_for(std::span<const ServiceShape> services, size_t interfaces,
                                   uint32_t workers) {
     // As cp::build_snapshot and finalize() make them.
     size_t servers = 0;
+    size_t services6 = 0;
     size_t bytes =
         malloc_bytes(sizeof(Snapshot)) + grown_vector_bytes(services.size(), sizeof(ServiceEntry)) +
         grown_vector_bytes(interfaces, sizeof(InterfaceEntry)) +
@@ -65,20 +96,35 @@ size_t Snapshot::memory_bytes_for(std::span<const ServiceShape> services, size_t
         bytes +=
             grown_vector_bytes(s.servers, sizeof(Destination)) + f.shared + workers * f.instance;
         servers += s.servers;
+        services6 += s.ipv6;
     }
+    const size_t services4 = services.size() - services6;
     // The indexes: by (protocol, vip, port), by vip, ours (vips and interface addresses), by
-    // (service, dest id).
-    return bytes + 2 * FlatIndex::memory_bytes_for(services.size()) +
-           FlatIndex::memory_bytes_for(services.size() + interfaces) +
-           FlatIndex::memory_bytes_for(servers);
+    // (service, dest id); IPv6 VIPs, and ours among IPv6 addresses (at most kMaxAddresses6 and
+    // a link-local address per interface).
+    return bytes + FlatIndex::memory_bytes_for(services.size()) +
+           FlatIndex::memory_bytes_for(services4) +
+           FlatIndex::memory_bytes_for(services4 + interfaces) +
+           FlatIndex::memory_bytes_for(servers) + FlatIndex6::memory_bytes_for(services6) +
+           FlatIndex6::memory_bytes_for(services6 + interfaces * (kMaxAddresses6 + 1));
 }
 
 bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop) {
     std::vector<std::pair<uint64_t, uint32_t>> by_key, by_vip, by_dest;
+    std::vector<std::pair<Ipv6, uint32_t>> vips6;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const ServiceEntry& s = services[i];
-        by_key.emplace_back(service_key(s.protocol, s.vip, s.port), i);
-        by_vip.emplace_back(s.vip, i);
+        if (s.ipv6) {
+            auto known = std::find_if(vips6.begin(), vips6.end(),
+                                      [&](const auto& v) { return v.first == s.vip6; });
+            if (known == vips6.end()) {
+                known = vips6.insert(vips6.end(), {s.vip6, static_cast<uint32_t>(vips6.size())});
+            }
+            by_key.emplace_back(service_key6(s.protocol, known->second, s.port), i);
+        } else {
+            by_key.emplace_back(service_key(s.protocol, s.vip, s.port), i);
+            by_vip.emplace_back(s.vip, i);
+        }
         for (uint32_t j = 0; j < s.servers.size(); ++j) {
             by_dest.emplace_back(static_cast<uint64_t>(i) << 16 | s.servers[j].dest_id, j);
         }
@@ -93,6 +139,17 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
         }
     }
     ours_index_.build(ours);
+    vip6_index_.build(vips6);
+    std::vector<std::pair<Ipv6, uint32_t>> ours6 = vips6;
+    for (uint32_t i = 0; i < interfaces.size(); ++i) {
+        for (const Prefix6& p : interfaces[i].addresses6) {
+            ours6.emplace_back(p.address, i);
+        }
+        if (!interfaces[i].addresses6.empty()) {
+            ours6.emplace_back(interfaces[i].link_local, i);
+        }
+    }
+    ours6_index_.build(ours6);
     std::vector<std::pair<uint64_t, uint32_t>> held_entries;
     for (const uint32_t a : held) {
         held_entries.emplace_back(a, 0);
@@ -132,6 +189,38 @@ const InterfaceEntry* Snapshot::own_address(uint32_t address) const {
         }
         if (std::find(i.floating.begin(), i.floating.end(), address) != i.floating.end()) {
             return serves(address) ? &i : nullptr;
+        }
+    }
+    return nullptr;
+}
+
+const InterfaceEntry* Snapshot::own_address6(const Ipv6& address) const {
+    for (const InterfaceEntry& i : interfaces) {
+        if (i.addresses6.empty()) {
+            continue;
+        }
+        if (i.link_local == address ||
+            std::any_of(i.addresses6.begin(), i.addresses6.end(),
+                        [&](const Prefix6& p) { return p.address == address; })) {
+            return &i;
+        }
+    }
+    return nullptr;
+}
+
+const InterfaceEntry* Snapshot::route6(const Ipv6& dst, Ipv6& next_hop) const {
+    for (const InterfaceEntry& i : interfaces) {
+        for (const Prefix6& p : i.addresses6) {
+            if (p.holds(dst)) {
+                next_hop = dst;
+                return &i;
+            }
+        }
+    }
+    for (const InterfaceEntry& i : interfaces) {
+        if (i.has_gateway6) {
+            next_hop = i.gateway6;
+            return &i;
         }
     }
     return nullptr;

@@ -31,7 +31,7 @@ enum class ReversePathMode : uint8_t {
 struct ServiceEntry {
     uint16_t service_id = 0;  // stable across reloads
     uint8_t protocol = 0;
-    uint32_t vip = 0;
+    uint32_t vip = 0;  // IPv4
     uint16_t port = 0;
     SchedulerKind scheduler = SchedulerKind::wrr;
     std::vector<Destination> servers;
@@ -41,6 +41,20 @@ struct ServiceEntry {
     uint32_t persistence_ms = 0;
     uint32_t persistence_mask = UINT32_MAX;
     AppHelper helper = AppHelper::none;
+    /// An IPv6 service (NAT66): its VIP is `vip6` and its servers' addresses are their `ip6`.
+    bool ipv6 = false;
+    Ipv6 vip6{};
+};
+
+/// IPv6 addresses an interface may have besides its link-local one.
+constexpr size_t kMaxAddresses6 = 4;
+
+/// An IPv6 address of the director's with its prefix length.
+struct Prefix6 {
+    Ipv6 address{};
+    uint8_t length = 64;
+    /// Whether `a` is inside the prefix.
+    bool holds(const Ipv6& a) const;
 };
 
 /// A link of the director: its DPDK port, its own address and prefix, its optional gateway.
@@ -57,30 +71,43 @@ struct InterfaceEntry {
     /// Addresses VRRP moves between directors (the real servers' gateway): answered for like
     /// `address`, while served (Snapshot::serves).
     std::vector<uint32_t> floating{};
+    /// IPv6: the director's addresses on the link, its link-local address (from its MAC, RFC
+    /// 4291 modified EUI-64: what neighbor discovery and routers on the link see), its gateway.
+    std::vector<Prefix6> addresses6{};
+    Ipv6 link_local{};
+    bool has_gateway6 = false;
+    Ipv6 gateway6{};
 };
 
-/// Immutable open-addressing map from 64-bit keys to 32-bit values, built once.
-class FlatIndex {
+/// Immutable open-addressing map from keys (64-bit words, or IPv6 addresses) to 32-bit values,
+/// built once.
+template <class Key>
+class BasicFlatIndex {
   public:
     static constexpr uint32_t kMissing = UINT32_MAX;
-    void build(std::span<const std::pair<uint64_t, uint32_t>> entries);
-    uint32_t find(uint64_t key) const;
+    void build(std::span<const std::pair<Key, uint32_t>> entries);
+    uint32_t find(const Key& key) const;
     /// What build() allocates for `entries` entries. Any thread.
     static size_t memory_bytes_for(size_t entries);
 
   private:
     struct Slot {
-        uint64_t key;
+        Key key;
         uint32_t value;
     };
     std::vector<Slot> slots_;
     uint64_t mask_ = 0;
 };
+extern template class BasicFlatIndex<uint64_t>;
+extern template class BasicFlatIndex<Ipv6>;
+using FlatIndex = BasicFlatIndex<uint64_t>;
+using FlatIndex6 = BasicFlatIndex<Ipv6>;
 
 /// A service as far as its snapshot's size goes.
 struct ServiceShape {
     SchedulerKind scheduler = SchedulerKind::wrr;
     uint32_t servers = 0;
+    bool ipv6 = false;
 };
 
 struct Snapshot {
@@ -131,6 +158,33 @@ struct Snapshot {
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
     bool is_vip(uint32_t address) const { return vip_index_.find(address) != FlatIndex::kMissing; }
+
+    /// The IPv6 service for (protocol, vip, port), or null. Any thread.
+    const ServiceEntry* find_service6(uint8_t protocol, const Ipv6& vip, uint16_t port) const {
+        const uint32_t v = vip6_index_.find(vip);
+        if (v == FlatIndex::kMissing) {
+            return nullptr;
+        }
+        const uint32_t i = service_index_.find(service_key6(protocol, v, port));
+        return i == FlatIndex::kMissing ? nullptr : &services[i];
+    }
+    bool is_vip6(const Ipv6& address) const {
+        return vip6_index_.find(address) != FlatIndex::kMissing;
+    }
+    /// Whether `address` is the director's: an IPv6 VIP, or an interface's IPv6 address
+    /// (link-local included). Any thread.
+    bool is_ours6(const Ipv6& address) const {
+        return ours6_index_.find(address) != FlatIndex::kMissing;
+    }
+    /// The interface whose own IPv6 address (link-local included) is `address`, or null.
+    const InterfaceEntry* own_address6(const Ipv6& address) const;
+    /// Whether the director answers for `address` itself (neighbor solicitations, echo
+    /// requests): one of its interfaces' IPv6 addresses, or an IPv6 VIP it serves.
+    bool answers_for6(const Ipv6& address) const {
+        return is_ours6(address) && (!follow_kernel || own_address6(address) != nullptr);
+    }
+    /// The interface to send to IPv6 `dst` and the next hop's address; null when no route.
+    const InterfaceEntry* route6(const Ipv6& dst, Ipv6& next_hop) const;
     /// Whether the director serves VIP or floating address `address` now: always, unless
     /// `follow_kernel` says only while a kernel mirror holds it. Any thread.
     bool serves(uint32_t address) const {
@@ -208,6 +262,11 @@ struct Snapshot {
     static uint64_t service_key(uint8_t protocol, uint32_t vip, uint16_t port) {
         return (static_cast<uint64_t>(protocol) << 48) | (static_cast<uint64_t>(vip) << 16) | port;
     }
+    /// An IPv6 service's key in the same index: its VIP's number in vip6_index_ (not an
+    /// address), marked by bit 56, which no IPv4 key has (protocols are 8 bits).
+    static uint64_t service_key6(uint8_t protocol, uint32_t vip_number, uint16_t port) {
+        return uint64_t{1} << 56 | service_key(protocol, vip_number, port);
+    }
 
   private:
     bool interface_address(uint32_t address) const;
@@ -221,6 +280,8 @@ struct Snapshot {
     FlatIndex ours_index_;    // VIPs, interface addresses and floating addresses
     FlatIndex held_index_;    // `held`
     FlatIndex server_index_;  // (service index << 16 | dest id) -> server index
+    FlatIndex6 vip6_index_;   // IPv6 VIP -> its number (service_key6)
+    FlatIndex6 ours6_index_;  // IPv6 VIPs, interface addresses and link-local addresses
 };
 
 }  // namespace vsnat::dp

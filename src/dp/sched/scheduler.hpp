@@ -15,7 +15,7 @@ namespace vsnat::dp {
 
 /// A real server as the dataplane sees it. Address and port in network order.
 struct Destination {
-    uint32_t ip = 0;
+    uint32_t ip = 0;  // IPv4
     uint16_t port = 0;
     uint16_t dest_id = 0;  // stable across reloads
     uint32_t weight = 0;   // 0: quiesced, gets no new connections
@@ -26,6 +26,7 @@ struct Destination {
     /// Its health check says down: weight 0 as well, and a persistence template naming it sends
     /// the client elsewhere (unlike a server the operator quiesced).
     bool down = false;
+    Ipv6 ip6{};  // an IPv6 service's
 };
 
 /// Connection counts of real servers (by dest id) summed over all workers, as LVS keeps
