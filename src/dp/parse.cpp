@@ -13,21 +13,21 @@ ParsedFrame dropped(DropReason reason) {
 }
 
 // Validates the L4 header of a datagram, or of its first fragment, and fills the L4 fields.
-bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated) {
+// `icmp_protocol` is the ICMP of the network layer: ICMP (1) under IPv4, ICMPv6 (58) under IPv6;
+// both have an 8-byte header.
+bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated, uint8_t icmp_protocol) {
     const uint8_t* l4p = frame + out.l4_offset;
     size_t need = 0;
-    switch (out.ip_protocol) {
-        case ipv4::kProtoTcp:
-            need = l4::kTcpMinHeaderLen;
-            break;
-        case ipv4::kProtoUdp:
-            need = l4::kUdpHeaderLen;
-            break;
-        case ipv4::kProtoIcmp:
-            need = l4::kIcmpHeaderLen;
-            break;
-        default:
-            return true;  // the pipeline decides what to do with other protocols
+    if (out.ip_protocol == ipv4::kProtoTcp) {
+        need = l4::kTcpMinHeaderLen;
+    } else if (out.ip_protocol == ipv4::kProtoUdp) {
+        need = l4::kUdpHeaderLen;
+    } else if (out.ip_protocol == icmp_protocol) {
+        need = l4::kIcmpHeaderLen;
+    } else {
+        // The pipeline decides what to do with other protocols; nothing of theirs is read.
+        out.payload_offset = out.l4_offset;
+        return true;
     }
     if (allow_truncated) {
         // An ICMP error quotes at least 8 bytes of L4: ports, and for TCP the sequence number.
@@ -96,7 +96,7 @@ ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
         out.payload_offset = out.l4_offset;
         return out;
     }
-    if (!parse_l4(frame, out, allow_truncated_l4)) {
+    if (!parse_l4(frame, out, allow_truncated_l4, ipv4::kProtoIcmp)) {
         return dropped(DropReason::bad_l4_header);
     }
     return out;
