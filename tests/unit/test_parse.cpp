@@ -117,8 +117,8 @@ TEST_CASE("malformed IPv4 and L4 headers are dropped under their own reasons") {
          DropReason::bad_l4_header},
         {"ICMP shorter than 8", 1, [](auto& f) { store_be16(&f[16], 20 + 4); },
          DropReason::bad_l4_header},
-        {"IPv6 ethertype", 6, [](auto& f) { store_be16(&f[12], 0x86dd); },
-         DropReason::unsupported_l2},
+        {"IPv4 under the IPv6 ethertype", 6, [](auto& f) { store_be16(&f[12], 0x86dd); },
+         DropReason::bad_ip_version},
         {"QinQ", 6, [](auto& f) { store_be16(&f[12], 0x88a8); }, DropReason::unsupported_l2},
     };
     for (const Case& c : cases) {
