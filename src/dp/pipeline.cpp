@@ -34,6 +34,32 @@ struct Flow {
     ParsedFrame parsed;
 };
 
+// A family's connection table and table shares: IPv4's Conn records, or IPv6's Conn6.
+template <class Record>
+BasicConnTable<Record>& table_of(WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Record, Conn>) {
+        return *ctx.table;
+    } else {
+        return *ctx.table6;
+    }
+}
+
+template <class Record>
+TableShareCounts& shares_of(WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Record, Conn>) {
+        return ctx.shares;
+    } else {
+        return ctx.shares6;
+    }
+}
+
+constexpr bool is_ipv4(const Conn&) {
+    return true;
+}
+constexpr bool is_ipv4(const Conn6&) {
+    return false;
+}
+
 void drop(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
     ctx.counters.drop(reason);
     rte_pktmbuf_free(m);
@@ -203,7 +229,7 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
         drop(ctx, f.mbuf, DropReason::no_neighbor);
         return;
     }
-    hold.items[hold.count++] = {f.mbuf, next_hop, now_ms, out->port_id};
+    hold.items[hold.count++] = {f.mbuf, next_hop, now_ms, out->port_id, false, {}};
     ++ctx.counters.held_for_arp;
 }
 
@@ -312,7 +338,8 @@ constexpr uint32_t kEvictionTries = 8;
 
 // What a flood's entries look like: a TCP handshake the client never completed; UDP not (or
 // once) answered and not heard from since (Linux conntrack evicts what is not "assured" first).
-bool evictable(const Conn& c) {
+template <class Record>
+bool evictable(const Record& c) {
     return c.state == ConnState::syn_recv || c.state == ConnState::udp_unanswered ||
            c.state == ConnState::udp_replied;
 }
@@ -371,12 +398,14 @@ bool evict_any_unanswered(WorkerContext& ctx, uint32_t now_ms) {
 // Whether the table is nearly full: past this, a new connection first evicts an unanswered one.
 // The table refuses a connection when its records run out (its index has room for all their
 // keys); evicting from 15/16 on keeps a flood from ever getting it there.
-bool nearly_full(const ConnTable& table) {
+template <class Table>
+bool nearly_full(const Table& table) {
     return table.size() >= table.capacity() - table.capacity() / 16;
 }
 
 // What a share of `percent` lets one protocol or prefix hold; 100%: no limit but the table's.
-uint32_t share_limit(const ConnTable& table, uint32_t percent) {
+template <class Table>
+uint32_t share_limit(const Table& table, uint32_t percent) {
     if (percent >= 100) {
         return UINT32_MAX;
     }
@@ -386,18 +415,20 @@ uint32_t share_limit(const ConnTable& table, uint32_t percent) {
 
 // Whether new connection `c` may take a place in the table under the snapshot's shares; over
 // its protocol's share it takes the place of that protocol's oldest unanswered connection if
-// there is one. Drops the packet (counted) when not.
-bool within_shares(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
+// there is one (IPv4's only, for now). Drops the packet (counted) when not.
+template <class Record>
+bool within_shares(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     const Snapshot& snap = *ctx.snapshot;
-    TableShareCounts& shares = ctx.shares;
+    TableShareCounts& shares = shares_of<Record>(ctx);
+    const auto& table = table_of<Record>(ctx);
     if (shares.prefix[shares.prefix_bucket(c.client_ip)] >=
-        share_limit(*ctx.table, snap.prefix_share_percent)) {
+        share_limit(table, snap.prefix_share_percent)) {
         drop(ctx, f.mbuf, DropReason::prefix_share);
         return false;
     }
     const size_t slot = TableShareCounts::protocol_slot(c.protocol);
-    if (shares.protocol[slot] >= share_limit(*ctx.table, snap.protocol_share_percent) &&
-        (ctx.unanswered == nullptr ||
+    if (shares.protocol[slot] >= share_limit(table, snap.protocol_share_percent) &&
+        (!is_ipv4(c) || ctx.unanswered == nullptr ||
          !evict_unanswered(ctx, unanswered_queue(ctx, slot), now_ms))) {
         drop(ctx, f.mbuf, DropReason::protocol_share);
         return false;
@@ -405,65 +436,75 @@ bool within_shares(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t no
     return true;
 }
 
-void count_share(WorkerContext& ctx, const Conn& c, int32_t delta) {
-    TableShareCounts& shares = ctx.shares;
+template <class Record>
+void count_share(WorkerContext& ctx, const Record& c, int32_t delta) {
+    TableShareCounts& shares = shares_of<Record>(ctx);
     shares.protocol[TableShareCounts::protocol_slot(c.protocol)] += static_cast<uint32_t>(delta);
     shares.prefix[shares.prefix_bucket(c.client_ip)] += static_cast<uint32_t>(delta);
 }
 
 // Whether a TCP connection has ended and only waits out its timeout (TIME_WAIT or CLOSE).
-bool finished(const Conn& c) {
+template <class Record>
+bool finished(const Record& c) {
     return c.state == ConnState::time_wait || c.state == ConnState::close;
 }
 
 // Ends connection `id` so that a new one can take its keys (LVS's conn_reuse_mode).
+template <class Record>
 void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
-    retire_connection(ctx, ctx.table->conn(id), now_ms);
-    ctx.table->erase(id);
+    auto& table = table_of<Record>(ctx);
+    retire_connection(ctx, table.conn(id), now_ms);
+    table.erase(id);
     ++ctx.counters.connections_reused;
 }
 
 // Inserts new connection `c`, opened by the packet of `f`, and counts it, within the table's
 // shares; in a nearly full table, in place of an unanswered connection if there is one. Returns
 // its id, or kNoConn after dropping the packet (over a share, table full, or a key in use).
-uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Conn& c, uint32_t now_ms) {
+// The flood defence's evictions and connection sync are IPv4's only, for now.
+template <class Record>
+uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
+    auto& table = table_of<Record>(ctx);
     if (!within_shares(ctx, f, c, now_ms)) {
         return ConnTable::kNoConn;
     }
-    if (ctx.unanswered != nullptr && nearly_full(*ctx.table)) {
+    const bool evicts = is_ipv4(c) && ctx.unanswered != nullptr;
+    if (evicts && nearly_full(table)) {
         evict_any_unanswered(ctx, now_ms);
     }
-    ConnTable::InsertError error;
-    uint32_t id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
-    if (id == ConnTable::kNoConn && error == ConnTable::InsertError::full &&
-        ctx.unanswered != nullptr && evict_any_unanswered(ctx, now_ms)) {
-        id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+    ConnInsertError error;
+    uint32_t id = table.insert(c, expiry_for(ctx, c.state, now_ms), error);
+    if (id == ConnTable::kNoConn && error == ConnInsertError::full && evicts &&
+        evict_any_unanswered(ctx, now_ms)) {
+        id = table.insert(c, expiry_for(ctx, c.state, now_ms), error);
     }
-    if (id == ConnTable::kNoConn && error == ConnTable::InsertError::conflict) {
+    if (id == ConnTable::kNoConn && error == ConnInsertError::conflict) {
         // Two services that send to the same real server port (two VIP ports, one server port)
         // give a client port reused across them the same reply key: a finished connection of
         // the other service gives way, as a finished one of the same service does.
-        const uint32_t old = ctx.table->lookup(c.reply_key());
+        const uint32_t old = table.lookup(c.reply_key());
         if (old != ConnTable::kNoConn && c.protocol == ipv4::kProtoTcp &&
-            finished(ctx.table->conn(old))) {
-            end_for_reuse(ctx, old, now_ms);
-            id = ctx.table->insert(c, expiry_for(ctx, c.state, now_ms), error);
+            finished(table.conn(old))) {
+            end_for_reuse<Record>(ctx, old, now_ms);
+            id = table.insert(c, expiry_for(ctx, c.state, now_ms), error);
         }
     }
     if (id == ConnTable::kNoConn) {
         drop(ctx, f.mbuf,
-             error == ConnTable::InsertError::conflict ? DropReason::flow_conflict
-                                                       : DropReason::table_full);
+             error == ConnInsertError::conflict ? DropReason::flow_conflict
+                                                : DropReason::table_full);
         return id;
     }
     ++ctx.counters.connections_created;
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
     count_connection(ctx, c, +1);
-    if (ctx.sync != nullptr) {
-        sync_on_insert(ctx, id);
+    if constexpr (std::is_same_v<Record, Conn>) {
+        if (ctx.sync != nullptr) {
+            sync_on_insert(ctx, id);
+        }
     }
-    if (ctx.unanswered != nullptr) {
+    if (evicts) {
         if (c.protocol == ipv4::kProtoUdp) {
             ctx.unanswered->udp.push(id);
         } else if ((f.parsed.tcp_flags & l4::kTcpAckFlag) == 0) {
@@ -590,7 +631,8 @@ void count_handshake_answer(DestCounters& dc, uint8_t tcp_flags) {
     }
 }
 
-void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8_t tcp_flags,
+template <class Record>
+void update_state(WorkerContext& ctx, uint32_t id, Record& c, Direction dir, uint8_t tcp_flags,
                   uint32_t now_ms) {
     if (c.protocol == ipv4::kProtoTcp) {
         if (dir == Direction::from_server && c.state == ConnState::syn_recv) {
@@ -608,7 +650,7 @@ void update_state(WorkerContext& ctx, uint32_t id, Conn& c, Direction dir, uint8
     } else if (dir == Direction::from_client && c.state == ConnState::udp_replied) {
         c.state = ConnState::udp;  // both ways more than once: a flood no longer evicts it
     }
-    ctx.table->set_expiry(id, expiry_for(ctx, c.state, now_ms));
+    table_of<Record>(ctx).set_expiry(id, expiry_for(ctx, c.state, now_ms));
 }
 
 // A datagram larger than the link it would leave by takes: the director does not fragment.
@@ -803,16 +845,17 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
 // LVS's conn_reuse_mode: a client's new SYN (no ACK) on a connection in TIME_WAIT or CLOSE is
 // a new connection from a reused port, to be scheduled afresh, not sent to the old server.
 // Connections pinned by persistence keep their server, as in LVS (they have a controller).
-bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const FlowKey& key, uint8_t tcp_flags,
+template <class Record, class Key>
+bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const Key& key, uint8_t tcp_flags,
                              uint32_t now_ms) {
-    const Conn& c = ctx.table->conn(id);
+    const Record& c = table_of<Record>(ctx).conn(id);
     const bool new_syn = (tcp_flags & (l4::kTcpSyn | l4::kTcpAckFlag)) == l4::kTcpSyn;
     if (!new_syn || key.protocol != ipv4::kProtoTcp || key.src_ip != c.client_ip ||
         key.src_port != c.client_port || c.persistence_slot != PersistenceTable::kNoSlot ||
         !finished(c)) {
         return false;
     }
-    end_for_reuse(ctx, id, now_ms);
+    end_for_reuse<Record>(ctx, id, now_ms);
     return true;
 }
 
@@ -987,6 +1030,15 @@ void recount_source_prefixes(WorkerContext& ctx) {
 
 }  // namespace
 
+void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t) {
+    count_connection(ctx, c, -1);
+}
+
+void count_connection(WorkerContext& ctx, const Conn6& c, int32_t delta) {
+    count_state(ctx.dest_counters[c.dest_id], c.state, delta);
+    count_share(ctx, c, delta);
+}
+
 void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
     count_connection(ctx, c, -1);
     if (c.helper != FtpControlPool::kNone) {
@@ -1050,12 +1102,14 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
 namespace {
 
 // The lookup stage's hits and misses: each flow forwarded on its connection, or a new one.
-void forward_flows(WorkerContext& ctx, Flow* flows, const FlowKey* keys, const uint32_t* ids,
+template <class Record, class Key>
+void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint32_t* ids,
                    uint32_t n, uint32_t now_ms) {
+    auto& table = table_of<Record>(ctx);
     for (uint32_t i = 0; i < n; ++i) {
         if (ids[i] != ConnTable::kNoConn) {
-            ctx.table->prefetch(ids[i]);
-            if (ctx.sync != nullptr) {
+            table.prefetch(ids[i]);
+            if (is_ipv4(Record{}) && ctx.sync != nullptr) {
                 __builtin_prefetch(&ctx.sync->packets[ids[i]], 1);  // its sync packet count
             }
         }
@@ -1065,18 +1119,18 @@ void forward_flows(WorkerContext& ctx, Flow* flows, const FlowKey* keys, const u
         uint32_t id = ids[i];
         if (id == ConnTable::kNoConn && opened_in_burst) {
             // An earlier packet of this burst may have opened the connection.
-            id = ctx.table->lookup(keys[i]);
+            id = table.lookup(keys[i]);
         }
         if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
-            ctx.snapshot->dest_dropped(ctx.table->conn(id).dest_id)) {
+            ctx.snapshot->dest_dropped(table.conn(id).dest_id)) {
             // Its real server was removed under `drain: drop`: the connection ends here.
-            retire_connection(ctx, ctx.table->conn(id), now_ms);
-            ctx.table->erase(id);
+            retire_connection(ctx, table.conn(id), now_ms);
+            table.erase(id);
             drop(ctx, flows[i].mbuf, DropReason::drained);
             continue;
         }
         if (id != ConnTable::kNoConn &&
-            ends_for_new_connection(ctx, id, keys[i], flows[i].parsed.tcp_flags, now_ms)) {
+            ends_for_new_connection<Record>(ctx, id, keys[i], flows[i].parsed.tcp_flags, now_ms)) {
             id = ConnTable::kNoConn;
         }
         if (id == ConnTable::kNoConn) {
@@ -1127,7 +1181,7 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     }
     if (n > 0) {
         ctx.table->lookup_bulk(key_ptrs, n, ids);
-        forward_flows(ctx, flows, keys, ids, n, now_ms);
+        forward_flows<Conn>(ctx, flows, keys, ids, n, now_ms);
     }
     if (ctx.fragment_hold.deferred_count > 0) {
         settle_fragments(ctx, now_ms);

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -147,15 +148,14 @@ struct HoldQueue {
     static constexpr uint32_t kMaxWaitMs = 1000;
     struct Held {
         rte_mbuf* mbuf;
-        uint32_t next_hop;
+        uint32_t next_hop;  // IPv4's
         uint32_t since_ms;
         uint16_t port_id;
+        bool ipv6;
+        Ipv6 next_hop6;
     };
     std::array<Held, kCapacity> items{};  // oldest first
     uint16_t count = 0;
-    /// This burst's later fragments not forwarded yet: their first may come later in it.
-    std::array<rte_mbuf*, kMaxBurst> deferred{};
-    uint16_t deferred_count = 0;
 };
 
 /// Later fragments that came before their datagram's first (whose translation they need), held
@@ -230,6 +230,12 @@ struct TableShareCounts {
     size_t prefix_bucket(uint32_t client_ip) const {
         return ((client_ip & prefix_mask) * 0x9e3779b1u) >> 16;
     }
+    /// An IPv6 client's prefix is its /64, what one subscriber or LAN gets (RFC 6177).
+    size_t prefix_bucket(const Ipv6& client_ip) const {
+        uint64_t first_half;
+        std::memcpy(&first_half, client_ip.data(), sizeof(first_half));
+        return (first_half * 0x9e3779b97f4a7c15ULL) >> 48;
+    }
 };
 
 /// Everything one worker owns, passed by reference down the stages. Cache-aligned; never shared
@@ -237,6 +243,8 @@ struct TableShareCounts {
 struct alignas(64) WorkerContext {
     uint32_t worker_id = 0;
     ConnTable* table = nullptr;
+    /// IPv6 connections; null when no interface has an IPv6 address (IPv6 is then dropped).
+    ConnTable6* table6 = nullptr;
     const Snapshot* snapshot = nullptr;  // swapped by the worker between bursts
     const NeighborTable* neighbors = nullptr;
     rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
@@ -249,6 +257,7 @@ struct alignas(64) WorkerContext {
     RateLimiter unreachable_limit;
     RateLimiter reset_limit;
     TableShareCounts shares;
+    TableShareCounts shares6;  // table6's
     ArpThrottle arp_throttle;
     HoldQueue held;
     /// Packets for the kernel mirrors, by PuntClass; the caller queues them for the mirrors'
@@ -309,10 +318,12 @@ inline void count_state(DestCounters& d, ConnState s, int64_t delta) {
 /// Counts connection `c` in (delta +1) or out of (-1) its real server's state counts and the
 /// table's shares. Worker thread only.
 void count_connection(WorkerContext& ctx, const Conn& c, int32_t delta);
+void count_connection(WorkerContext& ctx, const Conn6& c, int32_t delta);
 
 /// What a connection leaving the table gives back: its counts, its persistence template's
 /// reference and its helper state. The caller removes it from the table. Worker thread only.
 void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms);
+void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t now_ms);
 
 /// Processes `count` (<= kMaxBurst) packets received at `now_ms`. Worker thread only. Every mbuf
 /// ends in exactly one place: a `tx` batch (forwarded, or turned into the director's own reply),
