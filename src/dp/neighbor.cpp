@@ -7,6 +7,9 @@
 namespace vsnat::dp {
 namespace {
 
+// A MAC's 6 bytes, and IPv6's 48-bit pieces, go in the low bits of their words.
+static_assert(std::endian::native == std::endian::little);
+
 uint64_t pack_mac(const MacAddress& mac) {
     uint64_t v = 0;
     std::memcpy(&v, mac.data(), mac.size());
@@ -33,65 +36,109 @@ std::string_view neighbor_kind_name(NeighborKind kind) {
     return "?";
 }
 
-NeighborTable::NeighborTable(uint32_t capacity)
+template <class Address>
+BasicNeighborTable<Address>::BasicNeighborTable(uint32_t capacity)
     : capacity_(std::max<uint32_t>(capacity, 1)),
       mask_(std::bit_ceil(capacity_ * 2) - 1),
       probe_limit_(std::min(kProbeLimit, mask_ + 1)),
       entries_(new Entry[mask_ + 1]),
       meta_(new Meta[mask_ + 1]) {}
 
-bool NeighborTable::lookup(uint16_t port_id, uint32_t ip, MacAddress& mac) const {
-    return read<true>(make_key(port_id, ip), mac, [] {});
+template <class Address>
+bool BasicNeighborTable<Address>::lookup(uint16_t port_id, AddressArg ip, MacAddress& mac) const {
+    return read<true>(KeyOf::make(port_id, ip), mac, [] {});
 }
 
-bool NeighborTable::peek(uint16_t port_id, uint32_t ip, MacAddress& mac) const {
-    return read<false>(make_key(port_id, ip), mac, [] {});
+template <class Address>
+bool BasicNeighborTable<Address>::peek(uint16_t port_id, AddressArg ip, MacAddress& mac) const {
+    return read<false>(KeyOf::make(port_id, ip), mac, [] {});
 }
 
-void NeighborTable::for_each(
-    const std::function<void(uint16_t, uint32_t, const MacAddress&, NeighborKind)>& fn) const {
+template <class Address>
+void BasicNeighborTable<Address>::for_each(
+    const std::function<void(uint16_t, AddressArg, const MacAddress&, NeighborKind)>& fn) const {
     for (uint32_t i = 0; i <= mask_; ++i) {
         const Entry& e = entries_[i];
-        const uint64_t k = e.key.load(std::memory_order_acquire);
-        if ((k & kLive) == 0) {
+        Words words;
+        words[0] = e.key.load(std::memory_order_acquire);
+        if ((words[0] & kLive) == 0) {
             continue;
         }
         const uint64_t m = e.mac.load(std::memory_order_relaxed);
-        if (((m ^ k) & kGenMask) != 0) {
+        uint64_t other_generation = (m ^ words[0]) & kGenMask;
+        if constexpr (kWords > 1) {
+            for (size_t w = 1; w < kWords; ++w) {
+                words[w] = e.more[w - 1].load(std::memory_order_relaxed);
+                other_generation |= (words[w] ^ words[0]) & kGenMask;
+            }
+        }
+        if (other_generation != 0) {
             continue;  // given to another key meanwhile: skipped, as if just removed
         }
-        fn(static_cast<uint16_t>(k >> 32), static_cast<uint32_t>(k), unpack_mac(m),
+        fn(static_cast<uint16_t>(words[0] >> 32), KeyOf::address(words), unpack_mac(m),
            meta_[i].kind.load(std::memory_order_relaxed));
     }
 }
 
-uint32_t NeighborTable::slot_of(uint64_t key) const {
+template <class Address>
+bool BasicNeighborTable<Address>::holds(const Entry& e, const Words& key) const {
+    if ((e.key.load(std::memory_order_relaxed) & ~kGenMask) != key[0]) {
+        return false;
+    }
+    if constexpr (kWords > 1) {
+        for (size_t w = 1; w < kWords; ++w) {
+            if ((e.more[w - 1].load(std::memory_order_relaxed) & ~kGenMask) != key[w]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+template <class Address>
+typename BasicNeighborTable<Address>::Words BasicNeighborTable<Address>::words_of(
+    const Entry& e) const {
+    Words words;
+    words[0] = e.key.load(std::memory_order_relaxed);
+    if constexpr (kWords > 1) {
+        for (size_t w = 1; w < kWords; ++w) {
+            words[w] = e.more[w - 1].load(std::memory_order_relaxed);
+        }
+    }
+    return words;
+}
+
+template <class Address>
+uint32_t BasicNeighborTable<Address>::slot_of(const Words& key) const {
     for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
-        const uint64_t k = entries_[i].key.load(std::memory_order_relaxed);
-        if ((k & ~kGenMask) == key) {
+        const Entry& e = entries_[i];
+        if (holds(e, key)) {
             return i;
         }
-        if (k == kEmpty) {
+        if (e.key.load(std::memory_order_relaxed) == kEmpty) {
             break;
         }
     }
     return kNoSlot;
 }
 
-void NeighborTable::start_aging(Meta& m, uint64_t now_ms) {
+template <class Address>
+void BasicNeighborTable<Address>::start_aging(Meta& m, uint64_t now_ms) {
     m.confirmed_ms = now_ms;
     m.used_ms = now_ms;
     m.probes = 0;
 }
 
-NeighborTable::SetResult NeighborTable::set(uint16_t port_id, uint32_t ip, const MacAddress& mac,
-                                            NeighborKind kind, uint64_t now_ms) {
-    const uint64_t key = make_key(port_id, ip);
+template <class Address>
+NeighborTableBase::SetResult BasicNeighborTable<Address>::set(uint16_t port_id, AddressArg ip,
+                                                              const MacAddress& mac,
+                                                              NeighborKind kind, uint64_t now_ms) {
+    const Words key = KeyOf::make(port_id, ip);
     uint32_t free_slot = kNoSlot;
     for (uint32_t n = 0, i = home_slot(key); n < probe_limit_; ++n, i = (i + 1) & mask_) {
         Entry& e = entries_[i];
         const uint64_t k = e.key.load(std::memory_order_relaxed);
-        if ((k & ~kGenMask) == key) {
+        if (holds(e, key)) {
             Meta& meta = meta_[i];
             meta.kind.store(kind, std::memory_order_relaxed);
             meta.confirmed_ms = now_ms;
@@ -132,8 +179,14 @@ NeighborTable::SetResult NeighborTable::set(uint16_t port_id, uint32_t ip, const
     const uint64_t gen = ((e.mac.load(std::memory_order_relaxed) & kGenMask) + kGenOne) & kGenMask;
     e.used.store(0, std::memory_order_relaxed);
     e.mac.store(gen | pack_mac(mac), std::memory_order_relaxed);
-    // Publish the key after the MAC: a reader that sees the key sees this MAC word or a later.
-    e.key.store(gen | key, std::memory_order_release);
+    if constexpr (kWords > 1) {
+        for (size_t w = 1; w < kWords; ++w) {
+            e.more[w - 1].store(gen | key[w], std::memory_order_relaxed);
+        }
+    }
+    // Publish the first key word after the others: a reader that sees it sees this generation's
+    // words or later ones.
+    e.key.store(gen | key[0], std::memory_order_release);
     Meta& meta = meta_[free_slot];
     meta.kind.store(kind, std::memory_order_relaxed);
     start_aging(meta, now_ms);
@@ -141,7 +194,8 @@ NeighborTable::SetResult NeighborTable::set(uint16_t port_id, uint32_t ip, const
     return SetResult::added;
 }
 
-void NeighborTable::remove_at(uint32_t slot) {
+template <class Address>
+void BasicNeighborTable<Address>::remove_at(uint32_t slot) {
     entries_[slot].key.store(kTombstone, std::memory_order_relaxed);
     live_.store(size() - 1, std::memory_order_relaxed);
     // A key's chain runs from its home slot to its own without an empty slot. So when an empty
@@ -156,7 +210,8 @@ void NeighborTable::remove_at(uint32_t slot) {
     }
 }
 
-bool NeighborTable::evict_learned() {
+template <class Address>
+bool BasicNeighborTable<Address>::evict_learned() {
     uint32_t victim = kNoSlot;
     for (uint32_t i = 0; i <= mask_; ++i) {
         const Meta& meta = meta_[i];
@@ -173,8 +228,9 @@ bool NeighborTable::evict_learned() {
     return true;
 }
 
-bool NeighborTable::erase(uint16_t port_id, uint32_t ip) {
-    const uint32_t slot = slot_of(make_key(port_id, ip));
+template <class Address>
+bool BasicNeighborTable<Address>::erase(uint16_t port_id, AddressArg ip) {
+    const uint32_t slot = slot_of(KeyOf::make(port_id, ip));
     if (slot == kNoSlot) {
         return false;
     }
@@ -182,16 +238,20 @@ bool NeighborTable::erase(uint16_t port_id, uint32_t ip) {
     return true;
 }
 
-std::optional<NeighborKind> NeighborTable::kind(uint16_t port_id, uint32_t ip) const {
-    const uint32_t slot = slot_of(make_key(port_id, ip));
+template <class Address>
+std::optional<NeighborKind> BasicNeighborTable<Address>::kind(uint16_t port_id,
+                                                              AddressArg ip) const {
+    const uint32_t slot = slot_of(KeyOf::make(port_id, ip));
     if (slot == kNoSlot) {
         return std::nullopt;
     }
     return meta_[slot].kind.load(std::memory_order_relaxed);
 }
 
-bool NeighborTable::set_kind(uint16_t port_id, uint32_t ip, NeighborKind kind, uint64_t now_ms) {
-    const uint32_t slot = slot_of(make_key(port_id, ip));
+template <class Address>
+bool BasicNeighborTable<Address>::set_kind(uint16_t port_id, AddressArg ip, NeighborKind kind,
+                                           uint64_t now_ms) {
+    const uint32_t slot = slot_of(KeyOf::make(port_id, ip));
     if (slot == kNoSlot) {
         return false;
     }
@@ -203,7 +263,8 @@ bool NeighborTable::set_kind(uint16_t port_id, uint32_t ip, NeighborKind kind, u
     return true;
 }
 
-void NeighborTable::unpin_all(uint64_t now_ms) {
+template <class Address>
+void BasicNeighborTable<Address>::unpin_all(uint64_t now_ms) {
     for (uint32_t i = 0; i <= mask_; ++i) {
         Meta& meta = meta_[i];
         if ((entries_[i].key.load(std::memory_order_relaxed) & kLive) != 0 &&
@@ -214,9 +275,10 @@ void NeighborTable::unpin_all(uint64_t now_ms) {
     }
 }
 
-void NeighborTable::age(uint64_t now_ms,
-                        const std::function<bool(const NeighborAging&)>& on_event) {
-    using What = NeighborAging::What;
+template <class Address>
+void BasicNeighborTable<Address>::age(uint64_t now_ms,
+                                      const std::function<bool(const Aging&)>& on_event) {
+    using What = NeighborAgingWhat;
     for (uint32_t i = 0; i <= mask_; ++i) {
         Entry& e = entries_[i];
         Meta& meta = meta_[i];
@@ -229,8 +291,8 @@ void NeighborTable::age(uint64_t now_ms,
             e.used.store(0, std::memory_order_relaxed);  // a mark made in between is lost: sampling
             meta.used_ms = now_ms;
         }
-        NeighborAging event{What::probe, static_cast<uint16_t>(k >> 32), static_cast<uint32_t>(k),
-                            unpack_mac(e.mac.load(std::memory_order_relaxed))};
+        Aging event{What::probe, static_cast<uint16_t>(k >> 32), KeyOf::address(words_of(e)),
+                    unpack_mac(e.mac.load(std::memory_order_relaxed))};
         if (now_ms - meta.used_ms >= kIdleMs) {
             remove_at(i);
             event.what = What::expired_idle;
@@ -257,5 +319,8 @@ void NeighborTable::age(uint64_t now_ms,
         }
     }
 }
+
+template class BasicNeighborTable<uint32_t>;
+template class BasicNeighborTable<Ipv6>;
 
 }  // namespace vsnat::dp
