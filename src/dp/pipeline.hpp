@@ -106,18 +106,40 @@ struct PuntCounters {
     uint64_t control_dropped = 0;  // of which control
 };
 
-/// What a worker tells the control thread (the neighbor table's one writer) about neighbors, in
-/// the order it happened: an ARP request it sent (`asked`: the answer is awaited, and may be
-/// learned), or an ARP packet whose sender may be worth learning (`seen`: an answer to the
-/// director, or a known neighbor at a new MAC).
+/// What a worker tells the control thread (the neighbor tables' one writer) about neighbors, in
+/// the order it happened: an ARP request or a neighbor solicitation it sent (`asked`: the answer
+/// is awaited, and may be learned), or an ARP packet or neighbor discovery message whose sender
+/// may be worth learning (`seen`: an answer to the director, for IPv6 a neighbor advertisement or
+/// a solicitation's source link-layer address option, or a known neighbor at a new MAC). IPv4's
+/// are built as {ip, port_id, mac, kind}, IPv6's with seen6() and asked6(); either way the
+/// resolver learns only a next hop, a neighbor it has, or an address asked for lately.
 struct NeighborSighting {
     enum class Kind : uint8_t { seen, asked };
-    uint32_t ip;  // network order
+    uint32_t ip;  // network order; IPv4 only
     uint16_t port_id;
     MacAddress mac;  // seen only
     Kind kind = Kind::seen;
+    bool ipv6 = false;  // an IPv6 neighbor, at `ip6`
+    Ipv6 ip6{};         // network order; IPv6 only
+
+    static NeighborSighting seen6(uint16_t port_id, const Ipv6& ip, const MacAddress& mac) {
+        return {0, port_id, mac, Kind::seen, true, ip};
+    }
+    static NeighborSighting asked6(uint16_t port_id, const Ipv6& ip) {
+        return {0, port_id, {}, Kind::asked, true, ip};
+    }
 };
 static_assert(sizeof(NeighborSighting) % 4 == 0, "rte_ring elements are whole 32-bit words");
+
+/// What the control thread asks worker 0 to send for an IPv6 neighbor it resolves or probes: a
+/// neighbor solicitation for `target` out of `port_id`. The IPv6 twin of an ARP order (the word
+/// port << 32 | ip), on a ring of its own.
+struct NeighborSolicitOrder {
+    Ipv6 target;  // network order
+    uint16_t port_id;
+    uint16_t reserved = 0;
+};
+static_assert(sizeof(NeighborSolicitOrder) % 4 == 0, "rte_ring elements are whole 32-bit words");
 
 /// Token bucket for the replies a worker builds to rejected connection attempts (RFC 1812
 /// 4.3.2.8): `per_second` comes from the snapshot each time, so a reload changes it at once.
