@@ -1,10 +1,14 @@
 #include "cp/neighbor_resolver.hpp"
 
+#include <arpa/inet.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
 
 namespace vsnat::cp {
 namespace {
@@ -20,28 +24,71 @@ std::string ip_text(uint32_t network_order) {
     return format_ipv4(__builtin_bswap32(network_order));
 }
 
-constexpr int kAwaitedSlotBits = 12;  // 4096 addresses awaited at once, at most
+std::string ip_text(const Ipv6& ip) {
+    char text[INET6_ADDRSTRLEN];
+    return inet_ntop(AF_INET6, ip.data(), text, sizeof text) != nullptr ? text : "?";
+}
 
-size_t awaited_slot(uint64_t key) {
+// What the director asks a neighbor of the family with.
+template <class Address>
+constexpr std::string_view kRequests =
+    std::is_same_v<Address, Ipv6> ? "neighbor solicitations" : "ARP requests";
+
+constexpr int kAwaitedSlotBits = 12;  // 4096 addresses of each family awaited at once, at most
+
+size_t awaited_slot(uint16_t port_id, uint32_t ip) {
+    const uint64_t key = (1ULL << 63) | (static_cast<uint64_t>(port_id) << 32) | ip;
+    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> (64 - kAwaitedSlotBits));
+}
+
+size_t awaited_slot(uint16_t port_id, const Ipv6& ip) {
+    uint64_t high = 0, low = 0;
+    std::memcpy(&high, ip.data(), 8);
+    std::memcpy(&low, ip.data() + 8, 8);
+    const uint64_t key = (high * 0xc2b2ae3d27d4eb4fULL) ^ low ^ port_id;
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> (64 - kAwaitedSlotBits));
 }
 
 }  // namespace
 
-NeighborResolver::NeighborResolver() : awaited_(size_t{1} << kAwaitedSlotBits) {}
+template <class Address>
+NeighborResolver::Family<Address>::Family() : awaited(size_t{1} << kAwaitedSlotBits) {}
+
+NeighborResolver::NeighborResolver() = default;
+
+template <class Address>
+void NeighborResolver::set_static(Family<Address>& f, uint16_t port_id, const Address& ip,
+                                  const MacAddress& mac, uint64_t now_ms) {
+    if (f.table.set(port_id, ip, mac, dp::NeighborKind::fixed, now_ms) ==
+        dp::NeighborTable::SetResult::full) {
+        spdlog::warn("neighbor table full: static neighbor {} not set", ip_text(ip));
+    }
+}
+
+template <class Address>
+void NeighborResolver::set_next_hops(Family<Address>& f,
+                                     const std::set<std::pair<uint16_t, Address>>& hops,
+                                     uint64_t now_ms) {
+    f.next_hops.clear();
+    f.next_hop_keys.clear();
+    for (const auto& [port, ip] : hops) {
+        if (!f.static_ips.contains(ip)) {
+            f.next_hops.push_back({port, ip});
+            f.next_hop_keys.insert({port, ip});
+            f.table.set_kind(port, ip, dp::NeighborKind::next_hop, now_ms);
+        }
+    }
+}
 
 void NeighborResolver::configure(const Config& config, const std::vector<PortBinding>& ports,
                                  const dp::Snapshot& snapshot, uint64_t now_ms) {
-    table_.unpin_all(now_ms);
-    static_ips_.clear();
+    v4_.table.unpin_all(now_ms);
+    v4_.static_ips.clear();
     for (const Neighbor& n : config.neighbors) {
-        static_ips_.insert(to_network(n.address));
+        v4_.static_ips.insert(to_network(n.address));
         for (size_t i = 0; i < config.interfaces.size(); ++i) {
-            if (config.interfaces[i].name == n.interface &&
-                table_.set(ports[i].port_id, to_network(n.address), n.mac, dp::NeighborKind::fixed,
-                           now_ms) == dp::NeighborTable::SetResult::full) {
-                spdlog::warn("neighbor table full: static neighbor {} not set",
-                             format_ipv4(n.address));
+            if (config.interfaces[i].name == n.interface) {
+                set_static(v4_, ports[i].port_id, to_network(n.address), n.mac, now_ms);
             }
         }
     }
@@ -59,18 +106,26 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
             hops.insert({in.port_id, in.gateway});
         }
     }
-    next_hops_.clear();
-    next_hop_keys_.clear();
-    for (const auto& [port, ip] : hops) {
-        if (!static_ips_.contains(ip)) {
-            next_hops_.push_back({port, ip});
-            next_hop_keys_.insert(key_of(port, ip));
-            table_.set_kind(port, ip, dp::NeighborKind::next_hop, now_ms);
-        }
-    }
+    set_next_hops(v4_, hops, now_ms);
 }
 
-void NeighborResolver::poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t now_ms) {
+void NeighborResolver::configure6(std::span<const StaticNeighbor6> statics,
+                                  std::span<const NextHop6> next_hops, uint64_t now_ms) {
+    v6_.table.unpin_all(now_ms);
+    v6_.static_ips.clear();
+    for (const StaticNeighbor6& n : statics) {
+        v6_.static_ips.insert(n.ip);
+        set_static(v6_, n.port_id, n.ip, n.mac, now_ms);
+    }
+    std::set<std::pair<uint16_t, Ipv6>> hops;
+    for (const NextHop6& hop : next_hops) {
+        hops.insert({hop.port_id, hop.ip});
+    }
+    set_next_hops(v6_, hops, now_ms);
+}
+
+void NeighborResolver::poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t now_ms,
+                            rte_ring* nd_orders) {
     dp::NeighborSighting reports[kReportBatch];
     for (unsigned batch = 0; batch < kReportBatchesPerPoll; ++batch) {
         const unsigned n = rte_ring_sc_dequeue_burst_elem(
@@ -84,84 +139,111 @@ void NeighborResolver::poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t 
         uint64_t order = (static_cast<uint64_t>(port_id) << 32) | ip;
         return rte_ring_sp_enqueue_elem(arp_orders, &order, sizeof order) == 0;
     });
+    if (nd_orders != nullptr) {
+        request6(now_ms, [nd_orders](uint16_t port_id, const Ipv6& target) {
+            dp::NeighborSolicitOrder order{target, port_id};
+            return rte_ring_sp_enqueue_elem(nd_orders, &order, sizeof order) == 0;
+        });
+    }
     flush_log(now_ms);
 }
 
 void NeighborResolver::take(std::span<const dp::NeighborSighting> reports, uint64_t now_ms) {
-    using Result = dp::NeighborTable::SetResult;
     for (const dp::NeighborSighting& s : reports) {
-        if (s.kind == dp::NeighborSighting::Kind::asked) {
-            await(s.port_id, s.ip, now_ms);
-            continue;
+        if (s.ipv6) {
+            take_one(v6_, s, s.ip6, now_ms);
+        } else {
+            take_one(v4_, s, s.ip, now_ms);
         }
-        if (static_ips_.contains(s.ip)) {
-            continue;
-        }
-        const bool next_hop = next_hop_keys_.contains(key_of(s.port_id, s.ip));
-        const auto known = table_.find(s.port_id, s.ip);
-        if (!next_hop && !known && !awaited(s.port_id, s.ip, now_ms)) {
-            may_log(Event::ignored, now_ms);  // never a line of its own
-            continue;
-        }
-        const auto kind = next_hop
-                              ? dp::NeighborKind::next_hop
-                              : table_.kind(s.port_id, s.ip).value_or(dp::NeighborKind::learned);
-        switch (table_.set(s.port_id, s.ip, s.mac, kind, now_ms)) {
-            case Result::added:
-                if (may_log(Event::learned, now_ms)) {
-                    spdlog::info("neighbor {} is at {} (port {})", ip_text(s.ip), format_mac(s.mac),
-                                 s.port_id);
-                }
-                break;
-            case Result::changed:
-                if (may_log(Event::changed, now_ms)) {
-                    spdlog::info("neighbor {} moved from {} to {} (port {})", ip_text(s.ip),
-                                 format_mac(known.value_or(s.mac)), format_mac(s.mac), s.port_id);
-                }
-                break;
-            case Result::confirmed:
-                break;
-            case Result::full:
-                if (may_log(Event::full, now_ms)) {
-                    spdlog::warn("neighbor table full ({} entries): {} not learned",
-                                 table_.capacity(), ip_text(s.ip));
-                }
-                break;
-        }
+    }
+}
+
+template <class Address>
+void NeighborResolver::take_one(Family<Address>& f, const dp::NeighborSighting& s,
+                                const Address& ip, uint64_t now_ms) {
+    using Result = dp::NeighborTable::SetResult;
+    if (s.kind == dp::NeighborSighting::Kind::asked) {
+        await(f, s.port_id, ip, now_ms);
+        return;
+    }
+    if (f.static_ips.contains(ip)) {
+        return;
+    }
+    const bool next_hop = f.next_hop_keys.contains({s.port_id, ip});
+    const auto known = f.table.find(s.port_id, ip);
+    if (!next_hop && !known && !awaited(f, s.port_id, ip, now_ms)) {
+        // Never a line of its own.
+        may_log(std::is_same_v<Address, Ipv6> ? Event::ignored6 : Event::ignored, now_ms);
+        return;
+    }
+    const auto kind = next_hop ? dp::NeighborKind::next_hop
+                               : f.table.kind(s.port_id, ip).value_or(dp::NeighborKind::learned);
+    switch (f.table.set(s.port_id, ip, s.mac, kind, now_ms)) {
+        case Result::added:
+            if (may_log(Event::learned, now_ms)) {
+                spdlog::info("neighbor {} is at {} (port {})", ip_text(ip), format_mac(s.mac),
+                             s.port_id);
+            }
+            break;
+        case Result::changed:
+            if (may_log(Event::changed, now_ms)) {
+                spdlog::info("neighbor {} moved from {} to {} (port {})", ip_text(ip),
+                             format_mac(known.value_or(s.mac)), format_mac(s.mac), s.port_id);
+            }
+            break;
+        case Result::confirmed:
+            break;
+        case Result::full:
+            if (may_log(Event::full, now_ms)) {
+                spdlog::warn("neighbor table full ({} entries): {} not learned", f.table.capacity(),
+                             ip_text(ip));
+            }
+            break;
     }
 }
 
 void NeighborResolver::request(uint64_t now_ms,
                                const std::function<bool(uint16_t, uint32_t)>& send) {
-    for (NextHop& hop : next_hops_) {
-        const bool known = table_.find(hop.port_id, hop.ip).has_value();
+    request_in(v4_, now_ms, send);
+}
+
+void NeighborResolver::request6(uint64_t now_ms,
+                                const std::function<bool(uint16_t, const Ipv6&)>& send) {
+    request_in(v6_, now_ms, send);
+}
+
+template <class Address, class Send>
+void NeighborResolver::request_in(Family<Address>& f, uint64_t now_ms, const Send& send) {
+    for (auto& hop : f.next_hops) {
+        const bool known = f.table.find(hop.port_id, hop.ip).has_value();
         const uint64_t interval = known ? kRefreshMs : kUnresolvedRetryMs;
         if (hop.last_request_ms != 0 && now_ms - hop.last_request_ms < interval) {
             continue;
         }
         if (send(hop.port_id, hop.ip)) {
             hop.last_request_ms = now_ms;
-            await(hop.port_id, hop.ip, now_ms);
+            await(f, hop.port_id, hop.ip, now_ms);
         }
     }
-    if (last_aging_ms_ != 0 && now_ms - last_aging_ms_ < kAgingIntervalMs) {
+    if (f.last_aging_ms != 0 && now_ms - f.last_aging_ms < kAgingIntervalMs) {
         return;
     }
-    last_aging_ms_ = now_ms;
-    using What = dp::NeighborAging::What;
-    table_.age(now_ms, [&](const dp::NeighborAging& a) {
+    f.last_aging_ms = now_ms;
+    using What = dp::NeighborAgingWhat;
+    f.table.age(now_ms, [&](const dp::BasicNeighborAging<Address>& a) {
         if (a.what == What::probe) {
             if (!send(a.port_id, a.ip)) {
                 return false;
             }
-            await(a.port_id, a.ip, now_ms);
+            await(f, a.port_id, a.ip, now_ms);
             return true;
         }
         if (may_log(Event::expired, now_ms)) {
             spdlog::info("neighbor {} ({}, port {}) removed: {}", ip_text(a.ip), format_mac(a.mac),
                          a.port_id,
-                         a.what == What::expired_idle ? "not used for 60 s"
-                                                      : "did not answer 3 ARP requests");
+                         a.what == What::expired_idle
+                             ? std::string("not used for 60 s")
+                             : "did not answer 3 " + std::string(kRequests<Address>));
         }
         return true;
     });
@@ -177,13 +259,20 @@ void NeighborResolver::flush_log(uint64_t now_ms) {
         any |= n != 0;
     }
     if (any) {
+        // The IPv6 parts only when there is IPv6 to speak of: an IPv4-only director's line is
+        // as it was.
+        const uint64_t ignored6 = count(Event::ignored6);
+        const uint32_t entries6 = v6_.table.size();
         spdlog::info(
             "neighbors in the last {} s, not logged one by one: {} learned, {} moved to another "
-            "MAC, {} removed, {} not learned (table full), {} ARP senders ignored (not asked "
-            "for); {} of {} entries in use",
+            "MAC, {} removed, {} not learned (table full), {} ARP senders{} ignored (not asked "
+            "for); {} of {} entries in use{}",
             (now_ms - log_window_ms_) / 1000, count(Event::learned), count(Event::changed),
-            count(Event::expired), count(Event::full), count(Event::ignored), table_.size(),
-            table_.capacity());
+            count(Event::expired), count(Event::full), count(Event::ignored),
+            ignored6 != 0 ? fmt::format(" and {} neighbor discovery senders", ignored6) : "",
+            v4_.table.size(), v4_.table.capacity(),
+            entries6 != 0 ? fmt::format(", {} of {} IPv6 entries", entries6, v6_.table.capacity())
+                          : "");
     }
     log_window_ms_ = now_ms;
     log_lines_ = 0;
@@ -192,7 +281,7 @@ void NeighborResolver::flush_log(uint64_t now_ms) {
 
 bool NeighborResolver::may_log(Event event, uint64_t now_ms) {
     flush_log(now_ms);
-    if (event != Event::ignored && log_lines_ < kLogLines) {
+    if (event != Event::ignored && event != Event::ignored6 && log_lines_ < kLogLines) {
         ++log_lines_;
         return true;
     }
@@ -200,15 +289,17 @@ bool NeighborResolver::may_log(Event event, uint64_t now_ms) {
     return false;
 }
 
-void NeighborResolver::await(uint16_t port_id, uint32_t ip, uint64_t now_ms) {
-    const uint64_t key = key_of(port_id, ip);
-    awaited_[awaited_slot(key)] = {key, now_ms};
+template <class Address>
+void NeighborResolver::await(Family<Address>& f, uint16_t port_id, const Address& ip,
+                             uint64_t now_ms) {
+    f.awaited[awaited_slot(port_id, ip)] = {true, port_id, ip, now_ms};
 }
 
-bool NeighborResolver::awaited(uint16_t port_id, uint32_t ip, uint64_t now_ms) const {
-    const uint64_t key = key_of(port_id, ip);
-    const Awaited& a = awaited_[awaited_slot(key)];
-    return a.key == key && now_ms - a.since_ms < kAwaitMs;
+template <class Address>
+bool NeighborResolver::awaited(const Family<Address>& f, uint16_t port_id, const Address& ip,
+                               uint64_t now_ms) {
+    const auto& a = f.awaited[awaited_slot(port_id, ip)];
+    return a.any && a.port_id == port_id && a.ip == ip && now_ms - a.since_ms < kAwaitMs;
 }
 
 }  // namespace vsnat::cp

@@ -1,13 +1,15 @@
-// Next-hop resolution for the control thread: the neighbor table's one writer. It applies the
-// static neighbors, has worker 0 ask for every next hop the configuration needs (real servers,
-// gateways) until it answers, then now and again, learns from ARP only what the director needs,
-// and ages the rest out (docs/ARCHITECTURE.md, "The neighbor table").
+// Next-hop resolution for the control thread: the neighbor tables' one writer, for IPv4 (ARP)
+// and IPv6 (neighbor discovery) alike. It applies the static neighbors, has worker 0 ask for
+// every next hop the configuration needs (real servers, gateways) until it answers, then now and
+// again, learns from ARP and neighbor discovery only what the director needs, and ages the rest
+// out (docs/ARCHITECTURE.md, "The neighbor table").
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <set>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "cp/config.hpp"
@@ -25,32 +27,57 @@ class NeighborResolver {
     /// How long an address a worker or the resolver asked for is awaited: an answer after that
     /// is unsolicited (a held packet waits 1 s).
     static constexpr uint64_t kAwaitMs = 3000;
-    /// The table is aged this often.
+    /// The tables are aged this often.
     static constexpr uint64_t kAgingIntervalMs = 1000;
     /// Neighbor changes are logged one by one up to kLogLines per kLogWindowMs; past that they
     /// are counted, and one summary line with the counts ends the window.
     static constexpr uint64_t kLogWindowMs = 5000;
     static constexpr uint32_t kLogLines = 4;
 
+    /// An IPv6 static neighbor, for configure6(): never changed by neighbor discovery.
+    struct StaticNeighbor6 {
+        uint16_t port_id;
+        Ipv6 ip;  // network order
+        MacAddress mac;
+    };
+    /// An IPv6 next hop the configuration needs (a real server on a port's link, a gateway6),
+    /// for configure6(): solicited until it answers, then now and again; never ages.
+    struct NextHop6 {
+        uint16_t port_id;
+        Ipv6 ip;  // network order
+    };
+
     NeighborResolver();
 
-    /// The table the workers read. Any thread.
-    const dp::NeighborTable& table() const { return table_; }
+    /// The tables the workers read. Any thread.
+    const dp::NeighborTable& table() const { return v4_.table; }
+    const dp::NeighborTable6& table6() const { return v6_.table; }
 
     /// Takes a configuration in force: sets its static neighbors and lists the next hops to
     /// resolve; entries that were static or next hops and are no more start aging at `now_ms`.
-    /// Control thread, at start-up and after each applied reload.
+    /// IPv4 only (configure6() does IPv6). Control thread, at start-up and after each applied
+    /// reload.
     void configure(const Config& config, const std::vector<PortBinding>& ports,
                    const dp::Snapshot& snapshot, uint64_t now_ms);
 
-    /// take() what the workers put on `sightings`, then request() with orders for worker 0 on
-    /// `arp_orders`, then the log summary if one is due. Control thread, each tick.
-    void poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t now_ms);
+    /// configure() for IPv6, from what the caller read of the configuration: `statics` are set
+    /// (a full table refuses one with a warning), `next_hops` resolved; IPv6 entries that were
+    /// static or next hops and are no more start aging at `now_ms`. Either may be empty. Control
+    /// thread, at start-up and after each applied reload, beside configure() (in either order).
+    void configure6(std::span<const StaticNeighbor6> statics, std::span<const NextHop6> next_hops,
+                    uint64_t now_ms);
 
-    /// Takes the workers' reports, in order. An address a worker asked for is awaited for
-    /// kAwaitMs. An ARP sighting is written to the table if its sender is a next hop, already in
-    /// the table, or awaited; any other is ignored (counted in the log summary). Static
-    /// neighbors are never changed. Control thread.
+    /// take() what the workers put on `sightings`, then request() with orders for worker 0 on
+    /// `arp_orders` (words port << 32 | ip) and request6() with orders on `nd_orders`
+    /// (dp::NeighborSolicitOrder; null: IPv6 neighbors are not asked for, they wait), then the
+    /// log summary if one is due. Control thread, each tick.
+    void poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t now_ms,
+              rte_ring* nd_orders = nullptr);
+
+    /// Takes the workers' reports, IPv4's and IPv6's, in order. An address a worker asked for is
+    /// awaited for kAwaitMs. A sighting is written to its family's table if its sender is a next
+    /// hop, already in the table, or awaited; any other is ignored (counted in the log summary).
+    /// Static neighbors are never changed. Control thread.
     void take(std::span<const dp::NeighborSighting> reports, uint64_t now_ms);
 
     /// ARP requests due at `now_ms`: unresolved next hops each second, resolved ones every 30 s
@@ -60,39 +87,65 @@ class NeighborResolver {
     /// Control thread.
     void request(uint64_t now_ms, const std::function<bool(uint16_t, uint32_t)>& send);
 
+    /// request() for IPv6: the neighbor solicitations due at `now_ms`, by the same rules, each
+    /// queued with `send(port_id, target)`. Control thread.
+    void request6(uint64_t now_ms, const std::function<bool(uint16_t, const Ipv6&)>& send);
+
     /// Writes the summary of what was not logged one by one, once its window is over. Control
     /// thread; poll() calls it.
     void flush_log(uint64_t now_ms);
 
   private:
-    struct NextHop {
-        uint16_t port_id;
-        uint32_t ip;  // network order
-        uint64_t last_request_ms = 0;
-    };
     // One line per event while the window has lines left; then counts for the summary.
-    enum class Event : uint8_t { learned, changed, expired, full, ignored, count_ };
-    struct Awaited {
-        uint64_t key = 0;  // 0: none
-        uint64_t since_ms = 0;
+    enum class Event : uint8_t { learned, changed, expired, full, ignored, ignored6, count_ };
+
+    // What the resolver keeps of one address family; uint32_t (network order) or Ipv6.
+    template <class Address>
+    struct Family {
+        struct NextHop {
+            uint16_t port_id;
+            Address ip;
+            uint64_t last_request_ms = 0;
+        };
+        struct Awaited {
+            bool any = false;  // false: an empty slot
+            uint16_t port_id = 0;
+            Address ip{};
+            uint64_t since_ms = 0;
+        };
+        Family();
+
+        dp::BasicNeighborTable<Address> table;
+        std::set<Address> static_ips;  // never overwritten by what ARP or ND says
+        std::vector<NextHop> next_hops;
+        std::set<std::pair<uint16_t, Address>> next_hop_keys;  // (port, ip) of each next hop
+        // Addresses asked for lately, one direct-mapped slot each: a newer request takes a
+        // colliding slot, whose answer then goes unlearned (and is asked for again).
+        std::vector<Awaited> awaited;
+        uint64_t last_aging_ms = 0;
     };
 
-    static uint64_t key_of(uint16_t port_id, uint32_t ip) {
-        return (1ULL << 63) | (static_cast<uint64_t>(port_id) << 32) | ip;
-    }
-    void await(uint16_t port_id, uint32_t ip, uint64_t now_ms);
-    bool awaited(uint16_t port_id, uint32_t ip, uint64_t now_ms) const;
+    template <class Address>
+    void set_static(Family<Address>& f, uint16_t port_id, const Address& ip, const MacAddress& mac,
+                    uint64_t now_ms);
+    template <class Address>
+    void set_next_hops(Family<Address>& f, const std::set<std::pair<uint16_t, Address>>& hops,
+                       uint64_t now_ms);
+    template <class Address>
+    void take_one(Family<Address>& f, const dp::NeighborSighting& s, const Address& ip,
+                  uint64_t now_ms);
+    template <class Address, class Send>
+    void request_in(Family<Address>& f, uint64_t now_ms, const Send& send);
+    template <class Address>
+    static void await(Family<Address>& f, uint16_t port_id, const Address& ip, uint64_t now_ms);
+    template <class Address>
+    static bool awaited(const Family<Address>& f, uint16_t port_id, const Address& ip,
+                        uint64_t now_ms);
     // Whether the event may have its own line now; counts it for the summary otherwise.
     bool may_log(Event event, uint64_t now_ms);
 
-    dp::NeighborTable table_;
-    std::set<uint32_t> static_ips_;  // network order: never overwritten by what ARP says
-    std::vector<NextHop> next_hops_;
-    std::set<uint64_t> next_hop_keys_;  // key_of(port, ip) of each next hop
-    // Addresses asked for lately, one direct-mapped slot each: a newer request takes a
-    // colliding slot, whose answer then goes unlearned (and is asked for again).
-    std::vector<Awaited> awaited_;
-    uint64_t last_aging_ms_ = 0;
+    Family<uint32_t> v4_;
+    Family<Ipv6> v6_;
     uint64_t log_window_ms_ = 0;
     uint32_t log_lines_ = 0;
     uint64_t unlogged_[static_cast<size_t>(Event::count_)] = {};

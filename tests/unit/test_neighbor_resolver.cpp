@@ -1,13 +1,18 @@
-// The neighbor resolver (the control thread's side of the neighbor table): what it learns from
-// the workers' reports and what it ignores, how it ages the table through probes and expiry,
-// and how many lines it logs under a flood. Time is a parameter; no EAL, no rings.
+// The neighbor resolver (the control thread's side of the neighbor tables): what it learns from
+// the workers' reports and what it ignores, how it ages the tables through probes and expiry,
+// and how many lines it logs under a flood; IPv4 (ARP) and IPv6 (neighbor discovery). Time is a
+// parameter; no EAL (the rings of the last case live in plain memory).
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 #include "cp/neighbor_resolver.hpp"
@@ -43,6 +48,28 @@ NeighborSighting asked(uint16_t port, uint32_t address) {
     return {address, port, {}, NeighborSighting::Kind::asked};
 }
 
+Ipv6 ip6(const char* text) {
+    Ipv6 a{};
+    REQUIRE(inet_pton(AF_INET6, text, a.data()) == 1);
+    return a;
+}
+
+Ipv6 outside_host6(uint32_t i) {
+    Ipv6 a = ip6("2001:db8:0:1::");
+    a[12] = static_cast<uint8_t>(i >> 24);
+    a[13] = static_cast<uint8_t>(i >> 16);
+    a[14] = static_cast<uint8_t>(i >> 8);
+    a[15] = static_cast<uint8_t>(i);
+    return a;
+}
+
+NeighborSighting seen6(uint16_t port, const Ipv6& address, MacAddress m) {
+    return NeighborSighting::seen6(port, address, m);
+}
+NeighborSighting asked6(uint16_t port, const Ipv6& address) {
+    return NeighborSighting::asked6(port, address);
+}
+
 // The lab with a /16 outside, a static neighbor and two real servers inside.
 struct Resolver {
     Config config;
@@ -65,7 +92,15 @@ struct Resolver {
         const std::vector<PortBinding> ports = {{kOut, {}}, {kIn, {}}};
         snapshot = build_snapshot(config, ports, 1);
         r.configure(config, ports, *snapshot, now_ms);
+        // The same lab in IPv6, as the caller reads it from the configuration: a static
+        // neighbor and a gateway outside, two real servers inside.
+        r.configure6(statics6, next_hops6, now_ms);
     }
+    std::vector<NeighborResolver::StaticNeighbor6> statics6 = {
+        {kOut, ip6("2001:db8::50"), mac(0, 0, 0x50)}};
+    std::vector<NeighborResolver::NextHop6> next_hops6 = {
+        {kOut, ip6("2001:db8::1")}, {kIn, ip6("2001:db8:1::2")}, {kIn, ip6("2001:db8:1::3")}};
+    std::vector<std::pair<uint16_t, Ipv6>> sent6;  // solicitations asked of worker 0
     void take(std::vector<NeighborSighting> reports, uint64_t now_ms) { r.take(reports, now_ms); }
     void request(uint64_t now_ms) {
         r.request(now_ms, [this](uint16_t port, uint32_t address) {
@@ -76,11 +111,25 @@ struct Resolver {
             return true;
         });
     }
+    void request6(uint64_t now_ms) {
+        r.request6(now_ms, [this](uint16_t port, const Ipv6& address) {
+            if (ring_full) {
+                return false;
+            }
+            sent6.emplace_back(port, address);
+            return true;
+        });
+    }
+    size_t requests_for(const Ipv6& address) const {
+        return static_cast<size_t>(std::count_if(
+            sent6.begin(), sent6.end(), [&address](const auto& s) { return s.second == address; }));
+    }
     size_t requests_for(uint32_t address) const {
         return static_cast<size_t>(std::count_if(
             sent.begin(), sent.end(), [address](const auto& s) { return s.second == address; }));
     }
     const NeighborTable& table() const { return r.table(); }
+    const dp::NeighborTable6& table6() const { return r.table6(); }
 };
 
 // Catches what spdlog writes while it lives.
@@ -250,4 +299,222 @@ TEST_CASE("resolver: a full table learns new hosts once old ones expire", "[reso
     CHECK(t.table().size() == 1);
     t.take({asked(kOut, newcomer), seen(kOut, newcomer, mac(3))}, 2000 + NeighborTable::kIdleMs);
     CHECK(t.table().find(kOut, newcomer) == mac(3));
+}
+
+TEST_CASE("resolver: IPv6 learns next hops and awaited answers only", "[resolver]") {
+    Resolver t(1000);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::50")) == mac(0, 0, 0x50));  // static
+    CHECK(t.table6().kind(kOut, ip6("2001:db8::50")) == NeighborKind::fixed);
+    t.take({seen6(kOut, outside_host6(1), mac(1)),         // nobody asked: unsolicited
+            seen6(kIn, ip6("2001:db8:1::2"), mac(2)),      // a next hop: always wanted
+            asked6(kOut, ip6("2001:db8::7")),              // a worker solicited a client...
+            seen6(kOut, ip6("2001:db8::7"), mac(7)),       // ...which answered
+            seen6(kOut, ip6("2001:db8::50"), mac(0x66))},  // static: never changed by ND
+           1000);
+    CHECK_FALSE(t.table6().find(kOut, outside_host6(1)).has_value());
+    CHECK(t.table6().find(kIn, ip6("2001:db8:1::2")) == mac(2));
+    CHECK(t.table6().kind(kIn, ip6("2001:db8:1::2")) == NeighborKind::next_hop);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::7")) == mac(7));
+    CHECK(t.table6().kind(kOut, ip6("2001:db8::7")) == NeighborKind::learned);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::50")) == mac(0, 0, 0x50));
+    CHECK(t.table6().size() == 3);
+    CHECK(t.table().size() == 1);  // IPv4's: its static neighbor only
+    // A known neighbor at a new MAC is updated; an answer after kAwaitMs is not awaited.
+    t.take({seen6(kOut, ip6("2001:db8::7"), mac(8)), asked6(kOut, ip6("2001:db8::8"))}, 2000);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::7")) == mac(8));
+    t.take({seen6(kOut, ip6("2001:db8::8"), mac(9))}, 2000 + NeighborResolver::kAwaitMs);
+    CHECK_FALSE(t.table6().find(kOut, ip6("2001:db8::8")).has_value());
+    // The same address on the other port was not asked for.
+    t.take({asked6(kOut, ip6("2001:db8::9")), seen6(kIn, ip6("2001:db8::9"), mac(9))}, 6000);
+    CHECK_FALSE(t.table6().find(kIn, ip6("2001:db8::9")).has_value());
+    // Nor is an address that shares all but one byte with one asked for, nor the IPv4 address
+    // with the same first bytes.
+    t.take({asked6(kOut, ip6("2001:db8::a")), seen6(kOut, ip6("2001:db9::a"), mac(10)),
+            seen(kOut, ip("32.1.13.184"), mac(10))},
+           7000);
+    CHECK_FALSE(t.table6().find(kOut, ip6("2001:db9::a")).has_value());
+    CHECK_FALSE(t.table().find(kOut, ip("32.1.13.184")).has_value());
+}
+
+TEST_CASE(
+    "resolver: an IPv6 neighbor in use is solicited and kept; unused, it expires and is "
+    "learned again on demand",
+    "[resolver]") {
+    LogCapture log;
+    const Ipv6 client = ip6("2001:db8::7");
+    Resolver t(1000);
+    t.take({asked6(kOut, client), seen6(kOut, client, mac(7))}, 1000);
+    MacAddress m;
+    uint64_t now = 1000;
+    // In use: the packet path looks it up between the passes. At 30 s it is solicited.
+    for (; now <= 1000 + NeighborTable::kReachableMs; now += 1000) {
+        REQUIRE(t.table6().lookup(kOut, client, m));
+        t.request6(now);
+    }
+    CHECK(t.requests_for(client) == 1);
+    CHECK(t.sent.empty());  // nothing of IPv6's goes by ARP
+    // It answers and stays.
+    t.take({seen6(kOut, client, mac(7))}, now);
+    const uint64_t last_use = now - 1000;
+    // No longer used: it goes kIdleMs after its last use, and says so.
+    for (; now < last_use + NeighborTable::kIdleMs; now += 1000) {
+        t.request6(now);
+    }
+    CHECK(t.table6().find(kOut, client).has_value());
+    t.request6(now);
+    CHECK_FALSE(t.table6().find(kOut, client).has_value());
+    CHECK(t.requests_for(client) == 1);  // never probed while unused
+    CHECK(log.text.str().find("neighbor 2001:db8::7 (02:00:00:07:00:00, port 0) removed: not "
+                              "used for 60 s") != std::string::npos);
+    // Unsolicited, it is not learned back; asked for by a worker, it is.
+    t.take({seen6(kOut, client, mac(7))}, now + 2000);
+    CHECK_FALSE(t.table6().find(kOut, client).has_value());
+    t.take({asked6(kOut, client), seen6(kOut, client, mac(7))}, now + 2000);
+    CHECK(t.table6().find(kOut, client) == mac(7));
+    // Next hops are solicited every second until they answer, then every 30 s, and never
+    // expire.
+    const Ipv6 server = ip6("2001:db8:1::2");
+    CHECK(t.requests_for(server) >= 60);
+    CHECK(t.requests_for(ip6("2001:db8::1")) == t.requests_for(server));  // the gateway
+    t.take({seen6(kIn, server, mac(2))}, now);
+    const size_t before = t.requests_for(server);
+    for (uint64_t later = now; later < now + 3 * NeighborTable::kIdleMs; later += 1000) {
+        t.request6(later);
+    }
+    CHECK(t.table6().find(kIn, server) == mac(2));
+    CHECK(t.requests_for(server) - before == 5);      // after 30, 60, 90, 120 and 150 s
+    CHECK(t.requests_for(ip6("2001:db8::50")) == 0);  // static: never asked for
+}
+
+TEST_CASE("resolver: an IPv6 probe that does not answer removes the neighbor", "[resolver]") {
+    LogCapture log;
+    const Ipv6 client = ip6("2001:db8::7");
+    Resolver t(0);
+    t.take({asked6(kOut, client), seen6(kOut, client, mac(7))}, 0);
+    MacAddress m;
+    for (uint64_t now = 1000; now <= NeighborTable::kReachableMs + 5000; now += 1000) {
+        REQUIRE(t.table6().lookup(kOut, client, m));  // still used: the old MAC meanwhile
+        t.request6(now);
+        if (!t.table6().find(kOut, client)) {
+            CHECK(now == NeighborTable::kReachableMs + NeighborTable::kProbes * 1000);
+            break;
+        }
+    }
+    CHECK(t.requests_for(client) == NeighborTable::kProbes);
+    CHECK_FALSE(t.table6().find(kOut, client).has_value());
+    CHECK(log.text.str().find("neighbor 2001:db8::7 (02:00:00:07:00:00, port 0) removed: did "
+                              "not answer 3 neighbor solicitations") != std::string::npos);
+}
+
+TEST_CASE("resolver: a flood of IPv6 senders takes no room and is counted apart", "[resolver]") {
+    LogCapture log;
+    const uint64_t t0 = 100000;
+    Resolver t(t0);
+    std::vector<NeighborSighting> flood;
+    for (uint32_t i = 0; i < 5000; ++i) {
+        flood.push_back(seen6(kOut, outside_host6(i),
+                              mac(1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i))));
+    }
+    flood.push_back(seen(kOut, outside_host(1), mac(1)));
+    t.take(flood, t0);
+    CHECK(t.table6().size() == 1);  // the static neighbor only
+    CHECK(log.lines().empty());
+    t.r.flush_log(t0 + NeighborResolver::kLogWindowMs);
+    const auto lines = log.lines();
+    REQUIRE(lines.size() == 1);
+    INFO(lines.back());
+    CHECK(lines.back().find("1 ARP senders and 5000 neighbor discovery senders ignored") !=
+          std::string::npos);
+    CHECK(lines.back().find("1 of 4096 entries in use, 1 of 4096 IPv6 entries") !=
+          std::string::npos);
+}
+
+TEST_CASE("resolver: an IPv6 reconfiguration unpins what it no longer names", "[resolver]") {
+    Resolver t(1000);
+    const Ipv6 gateway = ip6("2001:db8::1"), server = ip6("2001:db8:1::2");
+    t.take({seen6(kOut, gateway, mac(1)), seen6(kIn, server, mac(2))}, 1000);
+    CHECK(t.table6().kind(kOut, gateway) == NeighborKind::next_hop);
+    // The gateway and the static neighbor go from the configuration; the server stays, and
+    // another static neighbor comes.
+    const std::vector<NeighborResolver::StaticNeighbor6> statics = {
+        {kIn, ip6("2001:db8:1::60"), mac(0, 0, 0x60)}};
+    const std::vector<NeighborResolver::NextHop6> hops = {{kIn, server}};
+    t.r.configure6(statics, hops, 5000);
+    CHECK(t.table6().kind(kOut, gateway) == NeighborKind::learned);
+    CHECK(t.table6().kind(kOut, ip6("2001:db8::50")) == NeighborKind::learned);
+    CHECK(t.table6().kind(kIn, server) == NeighborKind::next_hop);
+    CHECK(t.table6().find(kIn, ip6("2001:db8:1::60")) == mac(0, 0, 0x60));
+    // The old static neighbor may now be changed by what it says; the new one may not.
+    t.take({seen6(kOut, ip6("2001:db8::50"), mac(0x51)), seen6(kIn, ip6("2001:db8:1::60"), mac(9))},
+           5000);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::50")) == mac(0x51));
+    CHECK(t.table6().find(kIn, ip6("2001:db8:1::60")) == mac(0, 0, 0x60));
+    // Unused, the unpinned ones age out from the reconfiguration; the others stay.
+    t.request6(5000 + NeighborTable::kIdleMs);
+    CHECK_FALSE(t.table6().find(kOut, gateway).has_value());
+    CHECK_FALSE(t.table6().find(kOut, ip6("2001:db8::50")).has_value());
+    CHECK(t.table6().find(kIn, server) == mac(2));
+    CHECK(t.table6().size() == 2);
+    // IPv4's configuration is its own.
+    CHECK(t.table().kind(kOut, ip("198.18.0.50")) == NeighborKind::fixed);
+}
+
+namespace {
+
+// A ring in plain memory (rte_ring_init needs no EAL), freed with the test.
+struct PlainRing {
+    rte_ring* ring = nullptr;
+    PlainRing(const char* name, unsigned element_size, unsigned count) {
+        const ssize_t bytes = rte_ring_get_memsize_elem(element_size, count);
+        REQUIRE(bytes > 0);
+        ring = static_cast<rte_ring*>(std::aligned_alloc(
+            RTE_CACHE_LINE_SIZE, (static_cast<size_t>(bytes) + RTE_CACHE_LINE_SIZE - 1) /
+                                     RTE_CACHE_LINE_SIZE * RTE_CACHE_LINE_SIZE));
+        REQUIRE(rte_ring_init(ring, name, count, RING_F_SP_ENQ | RING_F_SC_DEQ) == 0);
+    }
+    ~PlainRing() { std::free(ring); }
+};
+
+}  // namespace
+
+TEST_CASE("resolver: poll takes both families' sightings and orders each family on its ring",
+          "[resolver]") {
+    Resolver t(1000);
+    PlainRing sightings("test_sightings", sizeof(NeighborSighting), 64);
+    PlainRing arp("test_arp", sizeof(uint64_t), 64);
+    PlainRing nd("test_nd", sizeof(dp::NeighborSolicitOrder), 64);
+    const NeighborSighting reports[] = {
+        asked6(kOut, ip6("2001:db8::7")), seen6(kOut, ip6("2001:db8::7"), mac(7)),
+        asked(kOut, ip("198.18.0.7")), seen(kOut, ip("198.18.0.7"), mac(8))};
+    REQUIRE(rte_ring_sp_enqueue_bulk_elem(sightings.ring, reports, sizeof(NeighborSighting), 4,
+                                          nullptr) == 4);
+    t.r.poll(sightings.ring, arp.ring, 1000, nd.ring);
+    CHECK(t.table6().find(kOut, ip6("2001:db8::7")) == mac(7));
+    CHECK(t.table().find(kOut, ip("198.18.0.7")) == mac(8));
+    // The unresolved next hops, each on its family's ring: two real servers each, and IPv6's
+    // gateway.
+    uint64_t words[8];
+    const unsigned arp_orders =
+        rte_ring_sc_dequeue_burst_elem(arp.ring, words, sizeof(uint64_t), 8, nullptr);
+    CHECK(arp_orders == 2);
+    for (unsigned i = 0; i < arp_orders; ++i) {
+        CHECK(words[i] >> 32 == kIn);
+    }
+    dp::NeighborSolicitOrder orders[8];
+    const unsigned nd_orders = rte_ring_sc_dequeue_burst_elem(
+        nd.ring, orders, sizeof(dp::NeighborSolicitOrder), 8, nullptr);
+    REQUIRE(nd_orders == 3);
+    std::vector<std::pair<uint16_t, Ipv6>> got;
+    for (unsigned i = 0; i < nd_orders; ++i) {
+        got.emplace_back(orders[i].port_id, orders[i].target);
+    }
+    std::sort(got.begin(), got.end());
+    CHECK(got == std::vector<std::pair<uint16_t, Ipv6>>{{kOut, ip6("2001:db8::1")},
+                                                        {kIn, ip6("2001:db8:1::2")},
+                                                        {kIn, ip6("2001:db8:1::3")}});
+    // Without an IPv6 order ring, IPv6 neighbors are not asked for (nor marked as asked).
+    Resolver quiet(1000);
+    quiet.r.poll(sightings.ring, arp.ring, 1000, nullptr);
+    CHECK(rte_ring_count(nd.ring) == 0);
+    CHECK(rte_ring_count(arp.ring) == 2);
 }
