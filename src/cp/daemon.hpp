@@ -57,6 +57,7 @@ class Daemon {
     Workers& workers() { return *workers_; }
     const RateEstimator& rates() const { return rates_; }
     const dp::NeighborTable& neighbors() const { return neighbors_.table(); }
+    const dp::NeighborTable6& neighbors6() const { return neighbors_.table6(); }
     const KernelMirrors& kernel_mirrors() const { return kernel_; }
     const HealthMonitor& health() const { return *health_; }
     const SyncDaemon& sync() const { return sync_; }

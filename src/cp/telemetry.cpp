@@ -1,5 +1,6 @@
 #include "cp/telemetry.hpp"
 
+#include <arpa/inet.h>
 #include <rte_errno.h>
 #include <rte_telemetry.h>
 
@@ -290,6 +291,11 @@ std::string endpoint_text(uint32_t ip, uint16_t port) {
     return format_ipv4(__builtin_bswap32(ip)) + ":" + std::to_string(__builtin_bswap16(port));
 }
 
+std::string ipv6_text(const Ipv6& ip) {
+    char text[INET6_ADDRSTRLEN];
+    return inet_ntop(AF_INET6, ip.data(), text, sizeof text) != nullptr ? text : "?";
+}
+
 // Connections, by column, one page at a time: /vsnat/conns,OFFSET,COUNT. A page is small
 // enough for DPDK's 16 kB reply limit; the table may change between pages, as ipvsadm's may.
 int handle_conns(const char*, const char* params, rte_tel_data* d) {
@@ -314,8 +320,10 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-// The neighbor table by column, one page at a time: /vsnat/neighbors,OFFSET,COUNT (like
-// `ip neigh`); the table may change between pages. Read without locks, as the workers read it.
+// The neighbor tables by column, one page at a time: /vsnat/neighbors,OFFSET,COUNT (like
+// `ip neigh`), IPv4's rows, then IPv6's; `size` and `capacity` are IPv4's, `size6` and
+// `capacity6` IPv6's. The tables may change between pages. Read without locks, as the workers
+// read them.
 int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
     constexpr uint32_t kPageRows = 128;
     const DaemonCall daemon;
@@ -323,20 +331,29 @@ int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
         return -1;
     }
     const dp::NeighborTable& table = daemon->neighbors();
+    const dp::NeighborTable6& table6 = daemon->neighbors6();
     const Page page = parse_page(params, kPageRows);
     Columns t(d);
     t.scalar("size", table.size());
     t.scalar("capacity", table.capacity());
+    t.scalar("size6", table6.size());
+    t.scalar("capacity6", table6.capacity());
     size_t row = 0;
+    auto add = [&](const std::string& address, uint16_t port_id, const MacAddress& mac,
+                   dp::NeighborKind kind) {
+        if (page.contains(row++)) {
+            t.text("address", address);
+            t.u64("port", port_id);
+            t.text("mac", format_mac(mac));
+            t.text("kind", std::string(dp::neighbor_kind_name(kind)));
+        }
+    };
     table.for_each(
         [&](uint16_t port_id, uint32_t ip, const MacAddress& mac, dp::NeighborKind kind) {
-            if (page.contains(row++)) {
-                t.text("address", format_ipv4(__builtin_bswap32(ip)));
-                t.u64("port", port_id);
-                t.text("mac", format_mac(mac));
-                t.text("kind", std::string(dp::neighbor_kind_name(kind)));
-            }
+            add(format_ipv4(__builtin_bswap32(ip)), port_id, mac, kind);
         });
+    table6.for_each([&](uint16_t port_id, const Ipv6& ip, const MacAddress& mac,
+                        dp::NeighborKind kind) { add(ipv6_text(ip), port_id, mac, kind); });
     return 0;
 }
 
