@@ -195,6 +195,7 @@ bool Daemon::start(std::string& error) {
     spec.ports = ports_.list();
     spec.snapshot = &snapshot_;
     spec.neighbors = &neighbors_.table();
+    spec.neighbors6 = &neighbors_.table6();
     for (uint32_t w = 0; kernel_.any() && w < workers; ++w) {
         spec.punt_to.push_back(kernel_.punt_rings(w));
     }

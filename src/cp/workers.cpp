@@ -137,6 +137,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->table = worker->table.get();
     ctx->snapshot = spec.snapshot->load();
     ctx->neighbors = spec.neighbors;
+    ctx->neighbors6 = spec.neighbors6;
     ctx->pool = spec.pool;
     ctx->persistence = persistence_.get();
     ctx->ftp_controls = worker->ftp_controls.get();

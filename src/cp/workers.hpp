@@ -29,6 +29,7 @@ struct WorkersSpec {
     std::vector<io::OpenPort> ports;
     const std::atomic<const dp::Snapshot*>* snapshot = nullptr;  // set before create()
     const dp::NeighborTable* neighbors = nullptr;
+    const dp::NeighborTable6* neighbors6 = nullptr;
     /// Per worker: its rings to the kernel mirrors (none without mirrors).
     std::vector<std::array<rte_ring*, dp::kPuntClasses>> punt_to;
     /// What the kernels send, for worker 0 to transmit; null without mirrors.
