@@ -81,7 +81,8 @@ void NeighborResolver::set_next_hops(Family<Address>& f,
 }
 
 void NeighborResolver::configure(const Config& config, const std::vector<PortBinding>& ports,
-                                 const dp::Snapshot& snapshot, uint64_t now_ms) {
+                                 const dp::Snapshot& snapshot, uint64_t now_ms,
+                                 std::span<const StaticNeighbor6> statics6) {
     v4_.table.unpin_all(now_ms);
     v4_.static_ips.clear();
     for (const Neighbor& n : config.neighbors) {
@@ -94,6 +95,9 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
     }
     std::set<std::pair<uint16_t, uint32_t>> hops;
     for (const dp::ServiceEntry& s : snapshot.services) {
+        if (s.ipv6) {
+            continue;  // next_hops6()
+        }
         for (const dp::Destination& d : s.servers) {
             uint32_t next_hop = 0;
             if (const dp::InterfaceEntry* out = snapshot.route(d.ip, next_hop)) {
@@ -107,6 +111,28 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
         }
     }
     set_next_hops(v4_, hops, now_ms);
+    configure6(statics6, next_hops6(snapshot), now_ms);
+}
+
+std::vector<NeighborResolver::NextHop6> NeighborResolver::next_hops6(const dp::Snapshot& snapshot) {
+    std::vector<NextHop6> hops;
+    for (const dp::ServiceEntry& s : snapshot.services) {
+        if (!s.ipv6) {
+            continue;
+        }
+        for (const dp::Destination& d : s.servers) {
+            Ipv6 next_hop{};
+            if (const dp::InterfaceEntry* out = snapshot.route6(d.ip6, next_hop)) {
+                hops.push_back({out->port_id, next_hop});
+            }
+        }
+    }
+    for (const dp::InterfaceEntry& in : snapshot.interfaces) {
+        if (in.has_gateway6) {
+            hops.push_back({in.port_id, in.gateway6});
+        }
+    }
+    return hops;  // configure6() drops the repeats
 }
 
 void NeighborResolver::configure6(std::span<const StaticNeighbor6> statics,
@@ -139,12 +165,11 @@ void NeighborResolver::poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t 
         uint64_t order = (static_cast<uint64_t>(port_id) << 32) | ip;
         return rte_ring_sp_enqueue_elem(arp_orders, &order, sizeof order) == 0;
     });
-    if (nd_orders != nullptr) {
-        request6(now_ms, [nd_orders](uint16_t port_id, const Ipv6& target) {
-            dp::NeighborSolicitOrder order{target, port_id};
-            return rte_ring_sp_enqueue_elem(nd_orders, &order, sizeof order) == 0;
-        });
-    }
+    request6(now_ms, [nd_orders](uint16_t port_id, const Ipv6& target) {
+        dp::NeighborSolicitOrder order{target, port_id};
+        return nd_orders != nullptr &&
+               rte_ring_sp_enqueue_elem(nd_orders, &order, sizeof order) == 0;
+    });
     flush_log(now_ms);
 }
 

@@ -53,24 +53,28 @@ class NeighborResolver {
     const dp::NeighborTable& table() const { return v4_.table; }
     const dp::NeighborTable6& table6() const { return v6_.table; }
 
-    /// Takes a configuration in force: sets its static neighbors and lists the next hops to
-    /// resolve; entries that were static or next hops and are no more start aging at `now_ms`.
-    /// IPv4 only (configure6() does IPv6). Control thread, at start-up and after each applied
-    /// reload.
+    /// Takes a configuration in force: sets its static neighbors (IPv4's from `config`, IPv6's
+    /// given as `statics6`) and lists the next hops to resolve (both families', from
+    /// `snapshot`); entries that were static or next hops and are no more start aging at
+    /// `now_ms`. Control thread, at start-up and after each applied reload.
     void configure(const Config& config, const std::vector<PortBinding>& ports,
-                   const dp::Snapshot& snapshot, uint64_t now_ms);
+                   const dp::Snapshot& snapshot, uint64_t now_ms,
+                   std::span<const StaticNeighbor6> statics6 = {});
 
-    /// configure() for IPv6, from what the caller read of the configuration: `statics` are set
-    /// (a full table refuses one with a warning), `next_hops` resolved; IPv6 entries that were
-    /// static or next hops and are no more start aging at `now_ms`. Either may be empty. Control
-    /// thread, at start-up and after each applied reload, beside configure() (in either order).
+    /// configure()'s IPv6 half, from plain inputs: `statics` are set (a full table refuses one
+    /// with a warning), `next_hops` resolved; IPv6 entries that were static or next hops and are
+    /// no more start aging at `now_ms`. Either may be empty. Control thread.
     void configure6(std::span<const StaticNeighbor6> statics, std::span<const NextHop6> next_hops,
                     uint64_t now_ms);
 
+    /// The IPv6 next hops `snapshot` needs: where route6 sends each IPv6 service's real servers,
+    /// and every interface's gateway6. Any thread.
+    static std::vector<NextHop6> next_hops6(const dp::Snapshot& snapshot);
+
     /// take() what the workers put on `sightings`, then request() with orders for worker 0 on
     /// `arp_orders` (words port << 32 | ip) and request6() with orders on `nd_orders`
-    /// (dp::NeighborSolicitOrder; null: IPv6 neighbors are not asked for, they wait), then the
-    /// log summary if one is due. Control thread, each tick.
+    /// (dp::NeighborSolicitOrder; null: no IPv6 neighbor is solicited, but the IPv6 table still
+    /// ages), then the log summary if one is due. Control thread, each tick.
     void poll(rte_ring* sightings, rte_ring* arp_orders, uint64_t now_ms,
               rte_ring* nd_orders = nullptr);
 

@@ -91,15 +91,29 @@ struct Resolver {
         config = *loaded.config;
         const std::vector<PortBinding> ports = {{kOut, {}}, {kIn, {}}};
         snapshot = build_snapshot(config, ports, 1);
-        r.configure(config, ports, *snapshot, now_ms);
-        // The same lab in IPv6, as the caller reads it from the configuration: a static
-        // neighbor and a gateway outside, two real servers inside.
-        r.configure6(statics6, next_hops6, now_ms);
+        add_ipv6(*snapshot);
+        r.configure(config, ports, *snapshot, now_ms, statics6);
+    }
+    // The same lab in IPv6, in the snapshot (as its builder makes it from the configuration's
+    // IPv6 addresses and services) and a static neighbor (as the caller reads it): a gateway
+    // outside, two real servers inside and one beyond the gateway.
+    static void add_ipv6(dp::Snapshot& s) {
+        s.interfaces[kOut].addresses6 = {{ip6("2001:db8::fe"), 64}};
+        s.interfaces[kOut].has_gateway6 = true;
+        s.interfaces[kOut].gateway6 = ip6("2001:db8::1");
+        s.interfaces[kIn].addresses6 = {{ip6("2001:db8:1::1"), 64}};
+        dp::ServiceEntry web6;
+        web6.ipv6 = true;
+        web6.vip6 = ip6("2001:db8::100");
+        for (const char* server : {"2001:db8:1::2", "2001:db8:1::3", "2001:db8:7::9"}) {
+            dp::Destination d;
+            d.ip6 = ip6(server);
+            web6.servers.push_back(d);
+        }
+        s.services.push_back(web6);
     }
     std::vector<NeighborResolver::StaticNeighbor6> statics6 = {
         {kOut, ip6("2001:db8::50"), mac(0, 0, 0x50)}};
-    std::vector<NeighborResolver::NextHop6> next_hops6 = {
-        {kOut, ip6("2001:db8::1")}, {kIn, ip6("2001:db8:1::2")}, {kIn, ip6("2001:db8:1::3")}};
     std::vector<std::pair<uint16_t, Ipv6>> sent6;  // solicitations asked of worker 0
     void take(std::vector<NeighborSighting> reports, uint64_t now_ms) { r.take(reports, now_ms); }
     void request(uint64_t now_ms) {
@@ -299,6 +313,31 @@ TEST_CASE("resolver: a full table learns new hosts once old ones expire", "[reso
     CHECK(t.table().size() == 1);
     t.take({asked(kOut, newcomer), seen(kOut, newcomer, mac(3))}, 2000 + NeighborTable::kIdleMs);
     CHECK(t.table().find(kOut, newcomer) == mac(3));
+}
+
+TEST_CASE("resolver: IPv6 next hops come from the snapshot", "[resolver]") {
+    Resolver t(1000);
+    auto hops = NeighborResolver::next_hops6(*t.snapshot);
+    std::vector<std::pair<uint16_t, Ipv6>> got;
+    for (const auto& h : hops) {
+        got.emplace_back(h.port_id, h.ip);
+    }
+    std::sort(got.begin(), got.end());
+    // The server beyond the gateway is reached through it: the gateway twice.
+    CHECK(got == std::vector<std::pair<uint16_t, Ipv6>>{{kOut, ip6("2001:db8::1")},
+                                                        {kOut, ip6("2001:db8::1")},
+                                                        {kIn, ip6("2001:db8:1::2")},
+                                                        {kIn, ip6("2001:db8:1::3")}});
+    // Each asked for once, each second, until it answers; IPv4's by ARP as before.
+    t.request6(1000);
+    t.request(1000);
+    CHECK(t.sent6.size() == 3);
+    CHECK(t.requests_for(ip6("2001:db8::1")) == 1);
+    CHECK(t.sent.size() == 2);
+    t.request6(1500);
+    CHECK(t.sent6.size() == 3);
+    t.request6(2000);
+    CHECK(t.sent6.size() == 6);
 }
 
 TEST_CASE("resolver: IPv6 learns next hops and awaited answers only", "[resolver]") {
@@ -512,9 +551,14 @@ TEST_CASE("resolver: poll takes both families' sightings and orders each family 
     CHECK(got == std::vector<std::pair<uint16_t, Ipv6>>{{kOut, ip6("2001:db8::1")},
                                                         {kIn, ip6("2001:db8:1::2")},
                                                         {kIn, ip6("2001:db8:1::3")}});
-    // Without an IPv6 order ring, IPv6 neighbors are not asked for (nor marked as asked).
+    // Without an IPv6 order ring no IPv6 neighbor is solicited, but the IPv6 table still ages.
     Resolver quiet(1000);
+    REQUIRE(rte_ring_sp_enqueue_bulk_elem(sightings.ring, reports, sizeof(NeighborSighting), 2,
+                                          nullptr) == 2);
     quiet.r.poll(sightings.ring, arp.ring, 1000, nullptr);
     CHECK(rte_ring_count(nd.ring) == 0);
     CHECK(rte_ring_count(arp.ring) == 2);
+    CHECK(quiet.table6().find(kOut, ip6("2001:db8::7")) == mac(7));
+    quiet.r.poll(sightings.ring, arp.ring, 1000 + NeighborTable::kIdleMs, nullptr);
+    CHECK_FALSE(quiet.table6().find(kOut, ip6("2001:db8::7")).has_value());
 }
