@@ -23,11 +23,16 @@ namespace vsnat {
     X(arp_requests, "ARP requests sent to resolve next hops.")                                     \
     X(arp_received, "ARP answers to the director, or from known hosts at a new MAC: to learn.")    \
     X(arp_ignored, "ARP packets from hosts the director does not talk to: not learned.")           \
-    X(echo_replies, "ICMP echo replies sent for VIPs and the director's addresses.")               \
+    X(nd_advertisements_sent, "IPv6 neighbor advertisements sent for own addresses and VIPs.")     \
+    X(nd_solicitations_sent, "IPv6 neighbor solicitations sent to resolve next hops.")             \
+    X(nd_received, "IPv6 neighbor discovery from hosts to learn: answers, known hosts moved.")     \
+    X(nd_ignored, "IPv6 neighbor discovery from hosts the director does not talk to.")             \
+    X(echo_replies, "ICMP and ICMPv6 echo replies sent for VIPs and the director's addresses.")    \
     X(resets_sent, "TCP resets sent for VIP ports with no service.")                               \
     X(unreachables_sent, "ICMP port unreachables sent for VIP ports with no service.")             \
     X(frag_needed_sent, "ICMP fragmentation-needed sent for datagrams over the egress MTU.")       \
-    X(icmp_errors_translated, "ICMP errors about a tracked connection, translated and forwarded.") \
+    X(packet_too_big_sent, "ICMPv6 packet too big sent for packets over the egress MTU.")          \
+    X(icmp_errors_translated, "ICMP(v6) errors about tracked connections, translated, forwarded.") \
     X(held_for_arp, "Packets held while their next hop's MAC was resolved (sent or dropped).")     \
     X(persistence_hits, "New connections sent where a live persistence template said.")            \
     X(persistence_unrecorded, "New connections of a persistent service left unpinned.")            \

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "vsnat/types.hpp"
+
 namespace vsnat::dp {
 
 inline uint16_t load_u16_raw(const uint8_t* p) {
@@ -34,6 +36,11 @@ inline void store_be16(uint8_t* p, uint16_t v) {
 }
 inline void store_be32(uint8_t* p, uint32_t v) {
     store_u32_raw(p, __builtin_bswap32(v));
+}
+inline Ipv6 load_ipv6(const uint8_t* p) {
+    Ipv6 a;
+    std::memcpy(a.data(), p, a.size());
+    return a;
 }
 
 // Header layouts, as offsets: the parser validates lengths before anyone uses these.

@@ -13,6 +13,7 @@
 #include "dp/checksum.hpp"
 #include "dp/conn_sync.hpp"
 #include "dp/local.hpp"
+#include "dp/local6.hpp"
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
 
@@ -940,29 +941,510 @@ void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
     hold.deferred_count = 0;
 }
 
-// Sorts one received frame: returns true when it is a TCP/UDP flow for the lookup stage;
-// everything else is handled here.
-bool classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+// ---- IPv6 --------------------------------------------------------------------------------------
+// The same stages for IPv6 (NAT66), on the IPv6 connection table: neighbor discovery in place of
+// ARP, ICMPv6 in place of ICMP, no header checksum, the hop limit for the TTL.
+
+const uint8_t* ipv6_source(const Flow& f) {
+    return f.frame + f.parsed.l3_offset + ipv6::kSrc;
+}
+
+const uint8_t* ipv6_destination(const Flow& f) {
+    return f.frame + f.parsed.l3_offset + ipv6::kDst;
+}
+
+bool is_link_local6(const Ipv6& a) {
+    return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+FlowKey6 flow_key6_of(const uint8_t* frame, const ParsedFrame& p) {
+    const uint8_t* ip = frame + p.l3_offset;
+    const uint8_t* l4p = frame + p.l4_offset;
+    FlowKey6 k;
+    std::memcpy(k.src_ip.data(), ip + ipv6::kSrc, ipv6::kAddressLen);
+    std::memcpy(k.dst_ip.data(), ip + ipv6::kDst, ipv6::kAddressLen);
+    k.src_port = load_u16_raw(l4p + l4::kSrcPort);
+    k.dst_port = load_u16_raw(l4p + l4::kDstPort);
+    k.protocol = p.ip_protocol;
+    return k;
+}
+
+// What a scheduler sees of an IPv6 flow: its addresses folded into 32 bits each, as LVS's
+// source and destination hashing schedulers fold them (ip_vs_sh_hashkey), ports and protocol
+// as they are.
+FlowKey scheduling_key(const FlowKey6& k) {
+    auto fold = [](const Ipv6& a) {
+        uint32_t w[4];
+        std::memcpy(w, a.data(), sizeof(w));
+        return w[0] ^ w[1] ^ w[2] ^ w[3];
+    };
+    FlowKey s;
+    s.src_ip = fold(k.src_ip);
+    s.dst_ip = fold(k.dst_ip);
+    s.src_port = k.src_port;
+    s.dst_port = k.dst_port;
+    s.protocol = k.protocol;
+    return s;
+}
+
+// Whether the packet is for the kernel: to an own IPv6 address of the director's (not a VIP),
+// arrived on a port with a kernel mirror.
+bool for_kernel6(const WorkerContext& ctx, const Flow& f) {
+    return mirrored(ctx, f.mbuf) &&
+           ctx.snapshot->own_address6(load_ipv6(ipv6_destination(f))) != nullptr;
+}
+
+// The director's address to send from towards `to` on `iface`: its address whose prefix holds
+// `to`, else its first, else its link-local one.
+const Ipv6& source_address6(const InterfaceEntry& iface, const Ipv6& to) {
+    for (const Prefix6& p : iface.addresses6) {
+        if (p.holds(to)) {
+            return p.address;
+        }
+    }
+    return is_link_local6(to) || iface.addresses6.empty() ? iface.link_local
+                                                          : iface.addresses6.front().address;
+}
+
+// The interface whose link `address` is on: inside one of its prefixes, or link-local (then the
+// link the packet came in on).
+bool on_link6(const InterfaceEntry& iface, const Ipv6& address) {
+    return is_link_local6(address) ||
+           std::any_of(iface.addresses6.begin(), iface.addresses6.end(),
+                       [&](const Prefix6& p) { return p.holds(address); });
+}
+
+bool send_neighbor_solicitation(WorkerContext& ctx, const InterfaceEntry& iface,
+                                const Ipv6& target) {
+    PacketBatch& batch = ctx.tx[iface.port_id];
+    if (ctx.pool == nullptr || batch.count == batch.packets.size()) {
+        return false;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) {
+        ctx.counters.drop(DropReason::no_mbuf);
+        return false;
+    }
+    auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kNeighborSolicitationFrameLen));
+    build_neighbor_solicitation(frame, iface.mac, source_address6(iface, target), target);
+    m->port = iface.port_id;
+    batch.push(m);
+    ++ctx.counters.nd_solicitations_sent;
+    return true;
+}
+
+// The throttle's key for an IPv6 next hop: its words folded (a collision only shares a second's
+// throttling between two next hops).
+uint32_t throttle_key6(const Ipv6& a) {
+    return scheduling_key(FlowKey6{a, {}, 0, 0, 0, {}}).src_ip | 1;
+}
+
+// route_and_queue for IPv6: neighbor solicitation in place of ARP.
+void route_and_queue6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
+    Ipv6 next_hop;
+    const InterfaceEntry* out = ctx.snapshot->route6(dst, next_hop);
+    if (out == nullptr) {
+        drop(ctx, f.mbuf, DropReason::no_route);
+        return;
+    }
+    MacAddress mac;
+    if (ctx.neighbors6->lookup(out->port_id, next_hop, mac)) {
+        queue_out(ctx, f.mbuf, *out, mac);
+        return;
+    }
+    if (ctx.arp_throttle.allow(throttle_key6(next_hop), now_ms) &&
+        send_neighbor_solicitation(ctx, *out, next_hop)) {
+        report(ctx, NeighborSighting::asked6(out->port_id, next_hop));
+    }
+    HoldQueue& hold = ctx.held;
+    if (hold.count == HoldQueue::kCapacity) {
+        drop(ctx, f.mbuf, DropReason::no_neighbor);
+        return;
+    }
+    hold.items[hold.count++] = {f.mbuf, 0, now_ms, out->port_id, true, next_hop};
+    ++ctx.counters.held_for_arp;
+}
+
+// reject() for IPv6: a TCP reset, or an ICMPv6 port unreachable from the VIP.
+void reject6(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, const Ipv6& vip,
+             uint32_t now_ms, DropReason reason) {
+    rte_mbuf* m = f.mbuf;
+    const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
+    RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
+    if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
+        drop(ctx, m, DropReason::rate_limited);
+        return;
+    }
+    ctx.counters.drop(reason);
+    const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
+    const size_t len = tcp ? make_tcp_reset6(f.frame, f.parsed, our_mac)
+                           : make_unreachable6(f.frame, capacity, f.parsed, our_mac, vip,
+                                               Unreachable6::port);
+    if (len == 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    ++(tcp ? ctx.counters.resets_sent : ctx.counters.unreachables_sent);
+    reply(ctx, m, len);
+}
+
+// An IPv6 packet larger than the link it would leave by: routers do not fragment IPv6, the
+// sender is told the link's MTU (RFC 8201), from the address of the link it came in on.
+bool fits_egress6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
+    const auto ip_len = static_cast<uint32_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    if (ip_len <= ctx.snapshot->smallest_mtu()) {
+        return true;
+    }
+    Ipv6 next_hop;
+    const InterfaceEntry* out = ctx.snapshot->route6(dst, next_hop);
+    if (out == nullptr || ip_len <= out->mtu) {
+        return true;
+    }
+    ctx.counters.drop(DropReason::over_mtu);
+    rte_mbuf* m = f.mbuf;
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
+    const size_t len =
+        in == nullptr || !ctx.unreachable_limit.allow(now_ms, ctx.snapshot->reject_per_second)
+            ? 0
+            : make_unreachable6(f.frame, capacity, f.parsed, in->mac,
+                                source_address6(*in, load_ipv6(ipv6_source(f))),
+                                Unreachable6::packet_too_big, out->mtu);
+    if (len == 0) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    ++ctx.counters.packet_too_big_sent;
+    reply(ctx, m, len);
+    return false;
+}
+
+// forward() for IPv6.
+void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint32_t now_ms) {
+    Conn6& c = ctx.table6->conn(id);
+    const Direction dir = key.src_ip == c.client_ip && key.src_port == c.client_port &&
+                                  key.dst_ip == c.vip && key.dst_port == c.vport
+                              ? Direction::from_client
+                              : Direction::from_server;
+    const bool inbound = dir == Direction::from_client;
+    if (!fits_egress6(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
+        return;
+    }
+    uint8_t* ip = f.frame + f.parsed.l3_offset;
+    decrement_hop_limit(ip);  // cannot fail: classify6() refused a hop limit <= 1
+    update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+    uint8_t* l4p = f.frame + f.parsed.l4_offset;
+    if (inbound) {
+        nat6_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
+    } else {
+        nat6_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
+    }
+    const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    DestCounters& dc = ctx.dest_counters[c.dest_id];
+    if (inbound) {
+        ++dc.in_packets;
+        dc.in_bytes += ip_bytes;
+    } else {
+        ++dc.out_packets;
+        dc.out_bytes += ip_bytes;
+    }
+    route_and_queue6(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
+}
+
+// open_connection() for IPv6. Persistence and the FTP helper are IPv4's only for now: the
+// configuration refuses them on IPv6 services.
+uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key, uint32_t now_ms) {
+    const Snapshot& snap = *ctx.snapshot;
+    const ServiceEntry* svc = snap.find_service6(key.protocol, key.dst_ip, key.dst_port);
+    const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
+    if (svc == nullptr) {
+        if (snap.is_vip6(key.dst_ip) && in != nullptr) {
+            reject6(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_service);
+        } else if (snap.own_address6(key.dst_ip) != nullptr) {
+            if (mirrored(ctx, f.mbuf)) {
+                punt(ctx, f.mbuf, PuntClass::bulk);
+            } else {
+                drop(ctx, f.mbuf, DropReason::to_director);
+            }
+        } else {
+            drop(ctx, f.mbuf, DropReason::not_for_us);
+        }
+        return ConnTable::kNoConn;
+    }
+    const bool tcp = key.protocol == ipv4::kProtoTcp;
+    if (tcp && ((f.parsed.tcp_flags & (l4::kTcpSyn | l4::kTcpRst)) != l4::kTcpSyn)) {
+        drop(ctx, f.mbuf, DropReason::no_connection);
+        return ConnTable::kNoConn;
+    }
+    const auto service_index = static_cast<size_t>(svc - snap.services.data());
+    Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
+    const int32_t pick =
+        scheduler.pick(svc->servers, scheduling_key(key), WorkerLoad(ctx.all_dest_counters));
+    if (pick == Scheduler::kNone) {
+        if (in == nullptr) {
+            drop(ctx, f.mbuf, DropReason::no_real_server);
+        } else {
+            reject6(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_real_server);
+        }
+        return ConnTable::kNoConn;
+    }
+    const Destination& dest = svc->servers[static_cast<size_t>(pick)];
+    Conn6 c{};
+    c.client_ip = key.src_ip;
+    c.vip = key.dst_ip;
+    c.rip = dest.ip6;
+    c.client_port = key.src_port;
+    c.vport = key.dst_port;
+    c.rport = dest.port;
+    c.protocol = key.protocol;
+    c.state = tcp ? ConnState::none : ConnState::udp_unanswered;
+    c.dest_id = dest.dest_id;
+    c.helper = FtpControlPool::kNone;
+    c.persistence_slot = PersistenceTable::kNoSlot;
+    return add_connection(ctx, f, c, now_ms);
+}
+
+// Whether the director answers neighbor solicitations for `target` on `iface`: its own addresses
+// on that link, and the VIPs it serves on the links whose prefix holds them (on every link when
+// none does: the VIP is routed to the director).
+bool answers_nd_for(const Snapshot& snap, const InterfaceEntry& iface, const Ipv6& target) {
+    if (snap.own_address6(target) == &iface) {
+        return true;
+    }
+    if (!snap.is_vip6(target) || !snap.answers_for6(target)) {
+        return false;
+    }
+    auto holds = [&](const InterfaceEntry& i) {
+        return std::any_of(i.addresses6.begin(), i.addresses6.end(),
+                           [&](const Prefix6& p) { return p.holds(target); });
+    };
+    return holds(iface) || std::none_of(snap.interfaces.begin(), snap.interfaces.end(), holds);
+}
+
+// Tells the control thread about an on-link neighbor worth learning: one that answered the
+// director, or a known one at a new MAC (handle_arp's rule).
+bool report_neighbor6(WorkerContext& ctx, const InterfaceEntry& iface, const Ipv6& address,
+                      const MacAddress& mac, bool answer_to_us) {
+    MacAddress known;
+    if (!on_link6(iface, address) ||
+        !(answer_to_us || (ctx.neighbors6->peek(iface.port_id, address, known) && known != mac))) {
+        return false;
+    }
+    report(ctx, NeighborSighting::seen6(iface.port_id, address, mac));
+    return true;
+}
+
+// Neighbor solicitations and advertisements: answered for the director's addresses and VIPs,
+// learned from as ARP is; the kernel mirror gets a copy of each, as of ARP.
+void handle_nd(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, uint8_t type) {
+    constexpr uint8_t kSolicitation = 135;
+    bool learned = false;
+    if (type == kSolicitation) {
+        NeighborSolicitation ns;
+        if (!parse_neighbor_solicitation(f.frame, f.parsed, ns)) {
+            drop(ctx, f.mbuf, DropReason::bad_nd);
+            return;
+        }
+        if (ctx.snapshot->answers_for6(ns.source) && ns.source != Ipv6{}) {
+            drop(ctx, f.mbuf, DropReason::arp_claims_ours);
+            return;
+        }
+        if (iface.kernel_mirror) {
+            punt_copy(ctx, f.mbuf);
+        }
+        learned = ns.has_source_mac &&
+                  report_neighbor6(ctx, iface, ns.source, ns.source_mac, false);
+        if (answers_nd_for(*ctx.snapshot, iface, ns.target)) {
+            const size_t capacity = rte_pktmbuf_data_len(f.mbuf) + rte_pktmbuf_tailroom(f.mbuf);
+            const size_t len =
+                make_neighbor_advertisement(f.frame, capacity, f.parsed, ns, iface.mac);
+            if (len != 0) {
+                ++ctx.counters.nd_advertisements_sent;
+                reply(ctx, f.mbuf, len);
+                return;
+            }
+        }
+    } else {
+        NeighborAdvertisement na;
+        if (!parse_neighbor_advertisement(f.frame, f.parsed, na)) {
+            drop(ctx, f.mbuf, DropReason::bad_nd);
+            return;
+        }
+        if (ctx.snapshot->answers_for6(na.target)) {
+            drop(ctx, f.mbuf, DropReason::arp_claims_ours);
+            return;
+        }
+        if (iface.kernel_mirror) {
+            punt_copy(ctx, f.mbuf);
+        }
+        learned = na.has_target_mac &&
+                  report_neighbor6(ctx, iface, na.target, na.target_mac, na.solicited);
+    }
+    ++(learned ? ctx.counters.nd_received : ctx.counters.nd_ignored);
+    rte_pktmbuf_free(f.mbuf);
+}
+
+// handle_icmp() for ICMPv6: errors about tracked connections translated, echo requests to the
+// director answered, neighbor discovery handled; router discovery, multicast listener
+// discovery and the rest are the kernel's.
+void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface,
+                  uint32_t now_ms) {
+    constexpr uint8_t kEchoRequest = 128, kSolicitation = 135, kAdvertisement = 136;
+    const uint8_t type = f.frame[f.parsed.l4_offset];
+    if (type == kSolicitation || type == kAdvertisement) {
+        handle_nd(ctx, f, iface, type);
+        return;
+    }
+    Icmp6Error error;
+    if (parse_icmp6_error(f.frame, f.parsed, error)) {
+        const uint32_t id = ctx.table6->lookup(error.reply_key);
+        if (id != ConnTable::kNoConn) {
+            const Conn6& c = ctx.table6->conn(id);
+            const bool towards_client =
+                error.reply_key.src_ip == c.rip && error.reply_key.src_port == c.rport;
+            if (!decrement_hop_limit(f.frame + f.parsed.l3_offset)) {
+                drop(ctx, f.mbuf, DropReason::ttl_expired);
+                return;
+            }
+            const Ipv6 dst = translate_icmp6_error(f.frame, f.parsed, error, c, towards_client);
+            ++ctx.counters.icmp_errors_translated;
+            route_and_queue6(ctx, f, dst, now_ms);
+            return;
+        }
+    } else if (type == kEchoRequest &&
+               ctx.snapshot->answers_for6(load_ipv6(ipv6_destination(f)))) {
+        const size_t len = make_echo6_reply(f.frame, f.parsed, iface.mac);
+        if (len != 0) {
+            ++ctx.counters.echo_replies;
+            reply(ctx, f.mbuf, len);
+            return;
+        }
+    }
+    if (for_kernel6(ctx, f) || (iface.kernel_mirror && (f.frame[eth::kDst] & 1) != 0)) {
+        punt(ctx, f.mbuf, (f.frame[eth::kDst] & 1) != 0 ? PuntClass::control : PuntClass::bulk);
+        return;
+    }
+    drop(ctx, f.mbuf, DropReason::icmp_untracked);
+}
+
+// No host sends from a multicast, the unspecified, the loopback or an IPv4-mapped address
+// (RFC 4291 2.5), and only the director from its own addresses and VIPs.
+bool is_bad_source6(const Snapshot& snap, const Ipv6& src) {
+    static constexpr Ipv6 kUnspecified{};
+    static constexpr Ipv6 kLoopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return src[0] == 0xff || src == kUnspecified || src == kLoopback ||
+           std::memcmp(src.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0 ||
+           snap.is_ours6(src);
+}
+
+bool reverse_path_ok6(const Snapshot& snap, const InterfaceEntry& in, const Ipv6& src) {
+    if (snap.reverse_path == ReversePathMode::off) {
+        return true;
+    }
+    Ipv6 next_hop;
+    const InterfaceEntry* back = snap.route6(src, next_hop);
+    return snap.reverse_path == ReversePathMode::loose ? back != nullptr : back == &in;
+}
+
+// classify() for IPv6: true when the packet is a TCP or UDP flow for the IPv6 lookup stage.
+bool classify6(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    rte_mbuf* m = f.mbuf;
+    const InterfaceEntry* in = ctx.snapshot->interface_of_port(m->port);
+    if (in == nullptr || in->addresses6.empty() || ctx.table6 == nullptr) {
+        drop(ctx, m, DropReason::not_for_us);  // IPv6 is not configured on this link
+        return false;
+    }
+    const bool our_mac = std::memcmp(f.frame + eth::kDst, in->mac.data(), in->mac.size()) == 0;
+    const bool multicast = (f.frame[eth::kDst] & 1) != 0;
+    if (f.parsed.ip_protocol == ipv6::kProtoIcmpv6 && !f.parsed.fragment &&
+        (our_mac || multicast)) {
+        handle_icmp6(ctx, f, *in, now_ms);
+        return false;
+    }
+    if (!our_mac) {
+        if (multicast && in->kernel_mirror) {
+            punt(ctx, m, PuntClass::control);
+            return false;
+        }
+        drop(ctx, m, DropReason::not_our_mac);
+        return false;
+    }
+    const Ipv6 src = load_ipv6(ipv6_source(f));
+    if (is_bad_source6(*ctx.snapshot, src)) {
+        drop(ctx, m, DropReason::bad_source);
+        return false;
+    }
+    if (!reverse_path_ok6(*ctx.snapshot, *in, src)) {
+        drop(ctx, m, DropReason::reverse_path);
+        return false;
+    }
+    if (f.parsed.fragment) {
+        if (for_kernel6(ctx, f)) {
+            punt(ctx, m, PuntClass::bulk);
+            return false;
+        }
+        drop(ctx, m, DropReason::ip_fragment);
+        return false;
+    }
+    switch (f.parsed.ip_protocol) {
+        case ipv4::kProtoTcp:
+        case ipv4::kProtoUdp:
+            // As for IPv4: the kernel's packets are not forwarded (eBGP sends with hop limit 1).
+            if (f.frame[f.parsed.l3_offset + ipv6::kHopLimit] <= 1 && !for_kernel6(ctx, f)) {
+                drop(ctx, m, DropReason::ttl_expired);
+                return false;
+            }
+            // RFC 8200 8.1: a UDP checksum of zero is invalid over IPv6.
+            if (f.parsed.ip_protocol == ipv4::kProtoUdp &&
+                load_u16_raw(f.frame + f.parsed.l4_offset + l4::kUdpChecksum) == 0) {
+                drop(ctx, m, DropReason::bad_l4_header);
+                return false;
+            }
+            return true;
+        default:
+            if (for_kernel6(ctx, f)) {
+                punt(ctx, m, PuntClass::bulk);
+                return false;
+            }
+            drop(ctx, m, DropReason::unsupported_l4);
+            return false;
+    }
+}
+
+// What classify() made of a frame: a TCP/UDP flow for the lookup stage of its family, or done
+// (handled there).
+enum class Sorted : uint8_t { done, flow4, flow6 };
+
+bool classify4(WorkerContext& ctx, Flow& f, uint32_t now_ms);
+
+// Sorts one received frame; everything but the TCP/UDP flows is handled here.
+Sorted classify(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     rte_mbuf* m = f.mbuf;
     if (m->nb_segs != 1) {
         drop(ctx, m, DropReason::multi_segment);
-        return false;
+        return Sorted::done;
     }
     f.frame = rte_pktmbuf_mtod(m, uint8_t*);
     f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(m));
     switch (f.parsed.kind) {
         case FrameKind::drop:
             drop(ctx, m, f.parsed.drop_reason);
-            return false;
+            return Sorted::done;
         case FrameKind::arp:
             handle_arp(ctx, f);
-            return false;
+            return Sorted::done;
         case FrameKind::ipv6:
-            drop(ctx, m, DropReason::unsupported_l2);  // until the IPv6 path is in
-            return false;
+            return classify6(ctx, f, now_ms) ? Sorted::flow6 : Sorted::done;
         case FrameKind::ipv4:
-            break;
+            return classify4(ctx, f, now_ms) ? Sorted::flow4 : Sorted::done;
     }
+    return Sorted::done;
+}
+
+// classify() for IPv4: true when the packet is a TCP or UDP flow for the lookup stage.
+bool classify4(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    rte_mbuf* m = f.mbuf;
     // RFC 1812 5.3.4: what arrived as a link-layer broadcast or multicast is not forwarded, nor
     // what was sent to another host's MAC (an AF_PACKET or promiscuous port sees those too).
     // Multicast goes to the kernel mirror, which takes the groups it joined (VRRP, OSPF,
@@ -1101,6 +1583,22 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
 
 namespace {
 
+// The burst's IPv6 flows, looked up in the IPv6 table after the IPv4 ones.
+struct FlowBatch6 {
+    Flow flows[kMaxBurst];
+    FlowKey6 keys[kMaxBurst];
+    const FlowKey6* key_ptrs[kMaxBurst];
+    uint32_t ids[kMaxBurst];
+    uint32_t n = 0;
+
+    void add(const Flow& f) {
+        flows[n] = f;
+        keys[n] = flow_key6_of(f.frame, f.parsed);
+        key_ptrs[n] = &keys[n];
+        ++n;
+    }
+};
+
 // The lookup stage's hits and misses: each flow forwarded on its connection, or a new one.
 template <class Record, class Key>
 void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint32_t* ids,
@@ -1159,6 +1657,7 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     const FlowKey* key_ptrs[kMaxBurst];
     uint32_t ids[kMaxBurst];
     uint32_t n = 0;
+    FlowBatch6 v6;
 
     ctx.counters.rx_packets += count;
     if (ctx.shares.prefix_mask != ctx.snapshot->source_prefix_mask) [[unlikely]] {
@@ -1173,15 +1672,26 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         }
         Flow& f = flows[n];
         f.mbuf = packets[i];
-        if (classify(ctx, f, now_ms)) {
-            keys[n] = flow_key_of(f.frame, f.parsed);
-            key_ptrs[n] = &keys[n];
-            ++n;
+        switch (classify(ctx, f, now_ms)) {
+            case Sorted::flow4:
+                keys[n] = flow_key_of(f.frame, f.parsed);
+                key_ptrs[n] = &keys[n];
+                ++n;
+                break;
+            case Sorted::flow6:
+                v6.add(f);
+                break;
+            case Sorted::done:
+                break;
         }
     }
     if (n > 0) {
         ctx.table->lookup_bulk(key_ptrs, n, ids);
         forward_flows<Conn>(ctx, flows, keys, ids, n, now_ms);
+    }
+    if (v6.n > 0) {
+        ctx.table6->lookup_bulk(v6.key_ptrs, v6.n, v6.ids);
+        forward_flows<Conn6>(ctx, v6.flows, v6.keys, v6.ids, v6.n, now_ms);
     }
     if (ctx.fragment_hold.deferred_count > 0) {
         settle_fragments(ctx, now_ms);
@@ -1193,13 +1703,19 @@ uint32_t end_drained_connections(WorkerContext& ctx, uint32_t now_ms) {
         return 0;
     }
     uint32_t ended = 0;
-    ctx.table->for_each([&](uint32_t id, const Conn& c) {
-        if (ctx.snapshot->dest_dropped(c.dest_id)) {
-            retire_connection(ctx, c, now_ms);
-            ctx.table->erase(id);  // safe here: for_each goes by id, not by list
-            ++ended;
-        }
-    });
+    auto end_drained = [&](auto& table) {
+        table.for_each([&](uint32_t id, const auto& c) {
+            if (ctx.snapshot->dest_dropped(c.dest_id)) {
+                retire_connection(ctx, c, now_ms);
+                table.erase(id);  // safe here: for_each goes by id, not by list
+                ++ended;
+            }
+        });
+    };
+    end_drained(*ctx.table);
+    if (ctx.table6 != nullptr) {
+        end_drained(*ctx.table6);
+    }
     ctx.counters.connections_drained += ended;
     return ended;
 }
@@ -1211,7 +1727,9 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
         const HoldQueue::Held& h = hold.items[i];
         const InterfaceEntry* out = ctx.snapshot->interface_of_port(h.port_id);
         MacAddress mac;
-        const bool resolved = out != nullptr && ctx.neighbors->lookup(h.port_id, h.next_hop, mac);
+        const bool resolved =
+            out != nullptr && (h.ipv6 ? ctx.neighbors6->lookup(h.port_id, h.next_hop6, mac)
+                                      : ctx.neighbors->lookup(h.port_id, h.next_hop, mac));
         if (resolved && ctx.tx[h.port_id].count < kMaxBurst) {
             queue_out(ctx, h.mbuf, *out, mac);
         } else if (out == nullptr || now_ms - h.since_ms > HoldQueue::kMaxWaitMs) {
@@ -1246,14 +1764,17 @@ void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
 }
 
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
-    const auto on_expire = [&ctx, now_ms](const Conn& c) {
+    const auto on_expire = [&ctx, now_ms](const auto& c) {
         retire_connection(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
     };
-    const uint32_t expired =
+    uint32_t expired =
         ctx.sync == nullptr ? ctx.table->expire(now_ms, budget, on_expire)
                             : ctx.table->expire(now_ms, budget, on_expire,
                                                 [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
+    if (ctx.table6 != nullptr) {
+        expired += ctx.table6->expire(now_ms, budget, on_expire);
+    }
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);
     }

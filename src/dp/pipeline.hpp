@@ -269,7 +269,7 @@ struct alignas(64) WorkerContext {
     ConnTable6* table6 = nullptr;
     const Snapshot* snapshot = nullptr;  // swapped by the worker between bursts
     const NeighborTable* neighbors = nullptr;
-    const NeighborTable6* neighbors6 = nullptr;
+    const NeighborTable6* neighbors6 = nullptr;  // set with table6
     rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
     std::array<PacketBatch, kMaxPorts> tx{};
     /// Neighbors seen and asked for in this burst (at most one per packet), for the control
