@@ -33,9 +33,10 @@
 # with the same services, FTP through the kernel's ftp conntrack/NAT helper
 # (scripts/lab/kernel-director.nft).
 #
-# --pair: IPv4 only (keepalived.conf.in moves IPv4 addresses only; an IPv6 VIP and gateway would
-# need VRRP instances of their own). Two directors (README.md, "A pair of directors"), DPDK mode, keepalived's VRRP
-# deciding which one serves. The client's eth0 is a port of a second bridge, br1 in vsnat-lan:
+# --pair: two directors (README.md, "A pair of directors"), DPDK mode, keepalived's VRRP
+# deciding which one serves; IPv4 only (keepalived.conf.in moves IPv4 addresses: an IPv6 VIP and
+# gateway would need VRRP instances of their own). The client's eth0 is a port of a second
+# bridge, br1 in vsnat-lan:
 #
 #   vsnat-client eth0 --- lan-cl  +  vsnat-lan br1 (outside)  + lan-out  --- vsn-out   director A
 #   198.18.0.1/24 (+ .2-.20)     |                            + lan-out2 --- vsn-out2  director B
@@ -440,7 +441,7 @@ start_nginx() {
 # start_udp_echo NAME NS ADDR [ADDR6]
 start_udp_echo() {
   local name=$1 ns=$2 addr=$3 addr6=${4:-}
-  local dir="$LAB_DIR/$name" binds=(--bind "$3")
+  local dir="$LAB_DIR/$name" binds=(--bind "$addr")
   [[ -z $addr6 ]] || binds+=(--bind "$addr6")
   mkdir -p "$dir"
   # setsid: no controlling terminal, so closing the shell that ran `lab.sh up` leaves it alone.
@@ -782,7 +783,7 @@ cmd_down() {
 cmd_status() {
   local mode="none" ns l rc=0 up=0 pid st label now f
   [[ -f $LAB_DIR/mode ]] && mode=$(<"$LAB_DIR/mode")
-  echo "mode: $mode   state dir: $LAB_DIR$([[ -e $LAB_DIR ]] || echo ' (absent)')"
+  echo "mode: $mode$(grep -qx 'LAB_IPV6=1' "$LAB_DIR/lab.env" 2>/dev/null && echo ", dual stack")   state dir: $LAB_DIR$([[ -e $LAB_DIR ]] || echo ' (absent)')"
 
   echo "namespaces:"
   for ns in "${ALL_NS[@]}"; do
