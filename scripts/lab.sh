@@ -6,18 +6,37 @@
 #                  |  vsn-out                       vsn-in  |
 #   vsnat-client   |                                        |   vsnat-lan (bridge br0)
 #   eth0 198.18.0.1/24 (+ .2-.20)                  lan-in --+-- lan-rs1 -- eth0 vsnat-rs1 198.19.0.2/24
-#   default via 198.18.0.254                                +-- lan-rs2 -- eth0 vsnat-rs2 198.19.0.3/24
-#   VIP 198.18.0.100 is on-link                             (both: default via 198.19.0.1)
+#        2001:2:0:18::1/64 (+ ::2-::20)                     |                        2001:2:0:19::2/64
+#   default via 198.18.0.254, 2001:2:0:18::254              +-- lan-rs2 -- eth0 vsnat-rs2 198.19.0.3/24
+#   VIPs 198.18.0.100, 2001:2:0:18::100 on-link                                      2001:2:0:19::3/64
+#                                                   (both: default via 198.19.0.1, 2001:2:0:19::1)
 #
-# DPDK mode (default): vsn-out and vsn-in stay in the root namespace, up, without addresses;
+# Dual stack (VSNAT_LAB_IPV6=1, the default; docs/ARCHITECTURE.md, "IPv6 and fragments"): the
+# IPv6 plan is RFC 5180's benchmarking range 2001:2::/48 with the IPv4 plan's last digits: outside
+# 2001:2:0:18::/64 (client ::1, extras ::2-::20, director ::254, VIP ::100), inside
+# 2001:2:0:19::/64 (director ::1, rs1 ::2, rs2 ::3). The hosts' interfaces get IPv6 without
+# duplicate address detection (the plan is unique by construction; DAD would hold each address
+# "tentative" for a second) and without router advertisements or autoconfiguration (every route
+# is static); their link-local addresses stay (fe80::, from the MAC). The client's extra IPv6
+# addresses are deprecated (preferred_lft 0): usable when a test binds them, never picked as a
+# source, so ::1 is the client's address as 198.18.0.1 is (IPv6 source selection has no
+# "primary"). VSNAT_LAB_IPV6=0 builds the IPv4-only lab of old: IPv6 off on every interface.
+#
+# DPDK mode (default): vsn-out and vsn-in stay in the root namespace, up, without addresses and
+# with IPv6 off (the root kernel neither answers nor sends neighbor discovery on them);
 # vsnatd attaches net_af_xdp / net_af_packet to them and owns 198.18.0.254, 198.19.0.1 and the
-# VIP 198.18.0.100 (answers their ARP itself).
+# VIP 198.18.0.100 (answers their ARP itself), and their IPv6 twins (answers their neighbor
+# solicitations).
 #
 # --kernel-director: vsn-out and vsn-in live in namespace vsnat-kdir instead, which carries
-# those addresses and load-balances with nftables DNAT (scripts/lab/kernel-director.nft).
+# those addresses (both families) and load-balances with nftables DNAT, an ip and an ip6 table
+# with the same services, FTP through the kernel's ftp conntrack/NAT helper
+# (scripts/lab/kernel-director.nft).
 #
 # --pair: two directors (README.md, "A pair of directors"), DPDK mode, keepalived's VRRP
-# deciding which one serves. The client's eth0 is a port of a second bridge, br1 in vsnat-lan:
+# deciding which one serves; IPv4 only (keepalived.conf.in moves IPv4 addresses: an IPv6 VIP and
+# gateway would need VRRP instances of their own). The client's eth0 is a port of a second
+# bridge, br1 in vsnat-lan:
 #
 #   vsnat-client eth0 --- lan-cl  +  vsnat-lan br1 (outside)  + lan-out  --- vsn-out   director A
 #   198.18.0.1/24 (+ .2-.20)     |                            + lan-out2 --- vsn-out2  director B
@@ -32,8 +51,13 @@
 #
 # Real servers: nginx on 198.19.0.2:80 (rs1) and 198.19.0.3:8000 (rs2), answering
 # "rsN ADDR:PORT\n" on /, "rsN CLIENT_IP:PORT\n" on /client, and serving downloads on /files/;
-# a UDP echo (scripts/lab/udp_echo.py) on port 53 of both, replying "rsN\n" + payload;
-# vsftpd on 198.19.0.3:21 (rs2; anonymous, passive ports 30000-30099, active from port 20)
+# dual stack, nginx listens on the IPv6 address too, same ports and bodies: ADDR and CLIENT_IP
+# are the addresses of the connection, an IPv6 one written bare as nginx does
+# ("rs1 2001:2:0:19::2:80": the port is after the last colon);
+# a UDP echo (scripts/lab/udp_echo.py) on port 53 of both (and of their IPv6 addresses), replying
+# "rsN\n" + payload;
+# vsftpd on 198.19.0.3:21 (rs2; anonymous, passive ports 30000-30099, active from port 20;
+# dual stack, one socket on [::]:21 serves both families, IPv4 as v4-mapped addresses)
 # serving $VSNAT_LAB_DIR/ftp: <N>M.bin (N = $VSNAT_LAB_FTP_FILE_MB, default 10) with its
 # .sha256, listing/ (1500 files, for long directory listings) and upload/ (writable).
 #
@@ -48,8 +72,8 @@
 #
 # End-to-end check of whichever director serves the VIP: scripts/lab/selftest.sh.
 #
-# Network rule: every address here is in 198.18.0.0/15 and lives only in namespaces this script
-# creates; nothing is routed to or from the root namespace's own network.
+# Network rule: every address here is in 198.18.0.0/15 or 2001:2::/48 and lives only in
+# namespaces this script creates; nothing is routed to or from the root namespace's own network.
 
 set -Eeuo pipefail
 
@@ -60,6 +84,7 @@ readonly LAB_DIR="${VSNAT_LAB_DIR:-/run/vsnat-lab}"
 readonly FILE_MB="${VSNAT_LAB_FILE_MB:-100}"
 readonly ACCESS_LOG="${VSNAT_LAB_ACCESS_LOG:-1}"
 readonly QUEUES="${VSNAT_LAB_QUEUES:-1}"
+readonly IPV6="${VSNAT_LAB_IPV6:-1}"
 
 # --- names and the address plan (docs/ARCHITECTURE.md, "The lab") ------------------------
 readonly NS_CLIENT=vsnat-client NS_LAN=vsnat-lan NS_RS1=vsnat-rs1 NS_RS2=vsnat-rs2 NS_KDIR=vsnat-kdir
@@ -83,6 +108,11 @@ readonly UDP_PORT=53
 readonly FTP_PORT=21 FTP_PASV_MIN=30000 FTP_PASV_MAX=30099 FTP_LISTING_FILES=1500
 readonly FTP_FILE_MB="${VSNAT_LAB_FTP_FILE_MB:-10}"
 readonly MTU=1500
+
+# The IPv6 twin of the plan (2001:2::/48, RFC 5180; the IPv4 plan's last digits).
+readonly NET6_OUT=2001:2:0:18 NET6_IN=2001:2:0:19   # /64 each
+readonly CLIENT_ADDR6=$NET6_OUT::1 DIR_OUT_ADDR6=$NET6_OUT::254 VIP6=$NET6_OUT::100
+readonly DIR_IN_ADDR6=$NET6_IN::1 RS1_ADDR6=$NET6_IN::2 RS2_ADDR6=$NET6_IN::3
 
 # Fixed, locally administered MACs that spell the IPv4 address (02:00:c6:12:00:fe = 198.18.0.254),
 # so tests can write static neighbors and captures are readable. In DPDK mode the vdev port
@@ -123,7 +153,9 @@ environment: VSNAT_LAB_DIR (default /run/vsnat-lab), VSNAT_LAB_FILE_MB (file mad
 default 100, 0 = none), VSNAT_LAB_FTP_FILE_MB (file in the FTP root, default 10, 1..1024),
 VSNAT_LAB_ACCESS_LOG (1 = nginx access logs in the state dir, the
 default; 0 = off, for benchmarks), VSNAT_LAB_QUEUES (RX/TX queues of the vsn-out and vsn-in
-veth pairs, 1..8, default 1; 2 for vsnatd with two workers). Tests can source $LAB_DIR/lab.env for names, addresses and MACs.
+veth pairs, 1..8, default 1; 2 for vsnatd with two workers), VSNAT_LAB_IPV6 (1 = dual stack,
+the default, but --pair is IPv4 only; 0 = IPv4 only). Tests can source $LAB_DIR/lab.env for
+names, addresses and MACs (with LAB_IPV6=1 the *_V6 names too).
 EOF
 }
 
@@ -204,6 +236,28 @@ prepare_if() {
   in_ns "$ns" ethtool -K "$ifname" tx off >/dev/null 2>&1 ||
     die "ethtool -K $ifname tx off failed in ${ns:-root namespace}"
   nsip "$ns" link set "$ifname" up
+}
+
+# Dual stack: 1 when this lab has IPv6 (set by `up`).
+V6=0
+
+# IPv6 on interface $2 of namespace $1, after prepare_if: no duplicate address detection, no
+# router advertisements, autoconfiguration or router solicitations (the lab's addresses and
+# routes are all static), then enabled. Enabling it gives the interface its link-local address.
+enable_ipv6() {
+  local ns=$1 ifname=$2 k
+  for k in accept_dad accept_ra autoconf router_solicitations; do
+    ns_sysctl "$ns" "net.ipv6.conf.$ifname.$k" 0
+  done
+  ns_sysctl "$ns" "net.ipv6.conf.$ifname.disable_ipv6" 0
+}
+
+# IPv6 address $3 on interface $2 of namespace $1 (extra `ip addr` words may follow), usable at
+# once: nodad.
+addr6() {
+  local ns=$1 ifname=$2 addr=$3
+  shift 3
+  ip -n "$ns" -6 addr add "$addr" dev "$ifname" nodad "$@"
 }
 
 # --- building the lab ------------------------------------------------------------------------
@@ -300,6 +354,17 @@ build_links() {
   done
   # A pair has no fixed outside address in common: the client reaches the VIP on-link.
   [[ $mode == pair ]] || ip -n "$NS_CLIENT" route add default via "$DIR_OUT_ADDR" dev eth0
+  if ((V6)); then
+    # ::1 as the client's address; the extras deprecated, so never chosen as a source.
+    ns_sysctl "$NS_CLIENT" net.ipv6.conf.lo.disable_ipv6 0
+    enable_ipv6 "$NS_CLIENT" eth0
+    addr6 "$NS_CLIENT" eth0 "$CLIENT_ADDR6/64"
+    for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do
+      addr6 "$NS_CLIENT" eth0 "$NET6_OUT::$i/64" preferred_lft 0
+    done
+    # The VIP is on-link (2001:2:0:18::/64), the rest through the director, as in IPv4.
+    ip -n "$NS_CLIENT" -6 route add default via "$DIR_OUT_ADDR6" dev eth0
+  fi
 
   local addr
   for n in 1 2; do
@@ -309,6 +374,13 @@ build_links() {
     # The director is the real servers' gateway: replies must pass through it (VS/NAT). In a
     # pair, the gateway is the floating address of the master.
     ip -n "$ns" route add default via "$DIR_IN_ADDR" dev eth0
+    if ((V6)); then
+      addr="RS${n}_ADDR6"
+      ns_sysctl "$ns" net.ipv6.conf.lo.disable_ipv6 0
+      enable_ipv6 "$ns" eth0
+      addr6 "$ns" eth0 "${!addr}/64"
+      ip -n "$ns" -6 route add default via "$DIR_IN_ADDR6" dev eth0
+    fi
   done
 }
 
@@ -319,6 +391,19 @@ build_kernel_director() {
   ip -n "$NS_KDIR" addr add "$VIP/32" dev "$IF_OUT"
   ip -n "$NS_KDIR" addr add "$DIR_IN_ADDR/24" dev "$IF_IN"
   ns_sysctl "$NS_KDIR" net.ipv4.ip_forward 1
+  if ((V6)); then
+    local l
+    ns_sysctl "$NS_KDIR" net.ipv6.conf.lo.disable_ipv6 0
+    for l in "$IF_OUT" "$IF_IN"; do enable_ipv6 "$NS_KDIR" "$l"; done
+    addr6 "$NS_KDIR" "$IF_OUT" "$DIR_OUT_ADDR6/64"
+    # /128 and deprecated: one more local address (answers neighbor solicitations and ping)
+    # that the director's own packets (ICMPv6 errors, neighbor discovery) do not take as their
+    # source, as the IPv4 VIP is a secondary of 198.18.0.254.
+    addr6 "$NS_KDIR" "$IF_OUT" "$VIP6/128" preferred_lft 0
+    addr6 "$NS_KDIR" "$IF_IN" "$DIR_IN_ADDR6/64"
+    ns_sysctl "$NS_KDIR" net.ipv6.conf.all.forwarding 1
+  fi
+  # Both tables (ip and ip6) whatever V6 says: without IPv6 addresses the ip6 one sees nothing.
   ip netns exec "$NS_KDIR" nft -f "$HELPERS/kernel-director.nft"
 }
 
@@ -329,9 +414,11 @@ record_pid() {
   echo "$ns $pid $st $label" >>"$LAB_DIR/pids"
 }
 
+# start_nginx NAME NS ADDR ADDR6 PORT: ADDR6 empty = IPv4 only.
 start_nginx() {
-  local name=$1 ns=$2 addr=$3 port=$4
-  local dir="$LAB_DIR/$name" access_log
+  local name=$1 ns=$2 addr=$3 addr6=$4 port=$5
+  local dir="$LAB_DIR/$name" access_log listen6=""
+  [[ -z $addr6 ]] || listen6="listen [$addr6]:$port backlog=4096;"
   mkdir -p "$dir/tmp"
   # Buffered access log by default (tests can see what the real server saw); benchmarks can
   # turn it off with VSNAT_LAB_ACCESS_LOG=0 so they do not measure logging.
@@ -341,7 +428,7 @@ start_nginx() {
     access_log="$dir/access.log vsnat buffer=256k flush=1s"
   fi
   sed -e "s|@NAME@|$name|g" -e "s|@ACCESS_LOG@|$access_log|g" -e "s|@ADDR@|$addr|g" -e "s|@PORT@|$port|g" \
-    -e "s|@DIR@|$dir|g" -e "s|@FILES@|$LAB_DIR/files|g" \
+    -e "s|@LISTEN6@|$listen6|g" -e "s|@DIR@|$dir|g" -e "s|@FILES@|$LAB_DIR/files|g" \
     "$HELPERS/nginx.conf.in" >"$dir/nginx.conf"
   # -e: the error log must be ours from the first line (not /var/log/nginx/error.log).
   # nginx daemonizes; its pid file appears once the listening socket is open.
@@ -351,14 +438,16 @@ start_nginx() {
   record_pid "$ns" "$(<"$dir/nginx.pid")" "nginx-$name"
 }
 
+# start_udp_echo NAME NS ADDR [ADDR6]
 start_udp_echo() {
-  local name=$1 ns=$2 addr=$3
-  local dir="$LAB_DIR/$name"
+  local name=$1 ns=$2 addr=$3 addr6=${4:-}
+  local dir="$LAB_DIR/$name" binds=(--bind "$addr")
+  [[ -z $addr6 ]] || binds+=(--bind "$addr6")
   mkdir -p "$dir"
   # setsid: no controlling terminal, so closing the shell that ran `lab.sh up` leaves it alone.
   # The server writes its pid file after bind(), which is also the readiness signal.
   setsid ip netns exec "$ns" "$(python_bin)" -u "$HELPERS/udp_echo.py" \
-    --bind "$addr" --port "$UDP_PORT" --name "$name" --pidfile "$dir/udp_echo.pid" \
+    "${binds[@]}" --port "$UDP_PORT" --name "$name" --pidfile "$dir/udp_echo.pid" \
     </dev/null >>"$dir/udp_echo.log" 2>&1 &
   wait_for_file "$dir/udp_echo.pid" 50 ||
     die "udp echo $name not ready within 5 s: $(tail -n 5 "$dir/udp_echo.log" 2>/dev/null)"
@@ -381,23 +470,29 @@ make_ftp_root() {
   done
 }
 
+# start_vsftpd NAME NS ADDR [ADDR6]: with ADDR6, one socket on [::] serves both families (vsftpd
+# listens on one address only: listen_address for IPv4, or listen_ipv6 for both).
 start_vsftpd() {
-  local name=$1 ns=$2 addr=$3
-  local dir="$LAB_DIR/$name/ftp" pid i
+  local name=$1 ns=$2 addr=$3 addr6=${4:-}
+  local dir="$LAB_DIR/$name/ftp" pid i url listen4=YES listen6=NO
+  [[ -z $addr6 ]] || { listen4=NO; listen6=YES; }
   mkdir -p "$dir/empty"
   chmod 0755 "$dir/empty"
-  sed -e "s|@ADDR@|$addr|g" -e "s|@PORT@|$FTP_PORT|g" -e "s|@ROOT@|$LAB_DIR/ftp|g" \
+  sed -e "s|@ADDR@|$addr|g" -e "s|@LISTEN4@|$listen4|g" -e "s|@LISTEN6@|$listen6|g" \
+    -e "s|@PORT@|$FTP_PORT|g" -e "s|@ROOT@|$LAB_DIR/ftp|g" \
     -e "s|@DIR@|$dir|g" -e "s|@PASV_MIN@|$FTP_PASV_MIN|g" -e "s|@PASV_MAX@|$FTP_PASV_MAX|g" \
     "$HELPERS/vsftpd.conf.in" >"$dir/vsftpd.conf"
   # In the foreground (background=NO) under setsid: $! is vsftpd itself.
   setsid ip netns exec "$ns" vsftpd "$dir/vsftpd.conf" </dev/null >>"$dir/start.log" 2>&1 &
   pid=$!
-  for ((i = 0; i < 50; i++)); do
-    ip netns exec "$ns" curl -s --max-time 1 -o /dev/null "ftp://$addr:$FTP_PORT/" && break
-    kill -0 "$pid" 2>/dev/null || die "vsftpd $name exited: $(tail -n 5 "$dir/start.log")"
-    sleep 0.1
+  for url in "ftp://$addr:$FTP_PORT/" ${addr6:+"ftp://[$addr6]:$FTP_PORT/"}; do
+    for ((i = 0; i < 50; i++)); do
+      ip netns exec "$ns" curl -gs --max-time 1 -o /dev/null "$url" && break
+      kill -0 "$pid" 2>/dev/null || die "vsftpd $name exited: $(tail -n 5 "$dir/start.log")"
+      sleep 0.1
+    done
+    ((i < 50)) || die "vsftpd $name does not answer on $url within 5 s"
   done
-  ((i < 50)) || die "vsftpd $name does not answer on $addr:$FTP_PORT within 5 s"
   record_pid "$ns" "$pid" "vsftpd-$name"
 }
 
@@ -422,12 +517,18 @@ make_file() {
 # Check each real server from inside its own namespace, so a failure points at the server,
 # not at the director.
 self_test_servers() {
-  local n ns addr port got
+  local n ns addr port got addr6 host
   for n in 1 2; do
-    ns="vsnat-rs$n"; addr="RS${n}_ADDR"; port="RS${n}_HTTP_PORT"
+    ns="vsnat-rs$n"; addr="RS${n}_ADDR"; port="RS${n}_HTTP_PORT"; addr6="RS${n}_ADDR6"
     got=$(ip netns exec "$ns" curl -s --max-time 3 "http://${!addr}:${!port}/") ||
       die "nginx rs$n does not answer on ${!addr}:${!port}"
     [[ $got == "rs$n ${!addr}:${!port}" ]] || die "nginx rs$n answered '$got'"
+    ((V6)) || continue
+    host="[${!addr6}]:${!port}"
+    got=$(ip netns exec "$ns" curl -gs --max-time 3 "http://$host/") ||
+      die "nginx rs$n does not answer on $host"
+    # nginx writes an IPv6 $server_addr bare: "rs1 2001:2:0:19::2:80".
+    [[ $got == "rs$n ${!addr6}:${!port}" ]] || die "nginx rs$n answered '$got' on $host"
   done
 }
 
@@ -469,7 +570,21 @@ LAB_FTP_FILE=${FTP_FILE_MB}M.bin
 LAB_FTP_LISTING_FILES=$FTP_LISTING_FILES
 LAB_FTP_PASV_PORTS=$FTP_PASV_MIN-$FTP_PASV_MAX
 LAB_PAIR=$([[ $mode == pair ]] && echo 1 || echo 0)
+# IPv6 (LAB_IPV6=1: dual stack; the *_V6 names below are then the IPv4 ones' twins).
+LAB_IPV6=$V6
 EOF
+  if ((V6)); then
+    cat >>"$LAB_DIR/lab.env" <<EOF
+LAB_CLIENT_V6=$CLIENT_ADDR6
+LAB_CLIENT_EXTRA_V6="$(for ((i = CLIENT_EXTRA_FIRST; i <= CLIENT_EXTRA_LAST; i++)); do printf '%s::%d ' "$NET6_OUT" "$i"; done | sed 's/ $//')"
+LAB_DIRECTOR_OUT_V6=$DIR_OUT_ADDR6/64
+LAB_DIRECTOR_IN_V6=$DIR_IN_ADDR6/64
+LAB_VIP_V6=$VIP6
+LAB_RS1_V6=$RS1_ADDR6
+LAB_RS2_V6=$RS2_ADDR6
+LAB_FTP_V6=$RS2_ADDR6
+EOF
+  fi
   [[ $mode == pair ]] || return 0
   # Two directors: LAB_*_OUT/IN above are director A's, *2 and *_B director B's;
   # LAB_DIRECTOR_IN is A's own address, the real servers' gateway is LAB_FLOATING_IN.
@@ -523,6 +638,14 @@ cmd_up() {
   if ! [[ $QUEUES =~ ^[1-8]$ ]]; then
     die "VSNAT_LAB_QUEUES must be 1..8, got '$QUEUES'"
   fi
+  [[ $IPV6 == [01] ]] || die "VSNAT_LAB_IPV6 must be 0 or 1, got '$IPV6'"
+  V6=$IPV6
+  if ((V6)) && [[ $mode == pair ]]; then
+    V6=0   # the pair is IPv4 only (see the top of this file)
+  elif ((V6)) && [[ ! -d /proc/sys/net/ipv6 ]]; then
+    log "this kernel has no IPv6: building an IPv4-only lab"
+    V6=0
+  fi
 
   # Idempotent: whatever lab (or leftover of one) exists is taken down first.
   local ns l existing=0
@@ -552,25 +675,29 @@ cmd_up() {
   fi
 
   ((FILE_MB == 0)) || make_file "$FILE_MB"
-  start_nginx rs1 "$NS_RS1" "$RS1_ADDR" "$RS1_HTTP_PORT"
-  start_nginx rs2 "$NS_RS2" "$RS2_ADDR" "$RS2_HTTP_PORT"
-  start_udp_echo rs1 "$NS_RS1" "$RS1_ADDR"
-  start_udp_echo rs2 "$NS_RS2" "$RS2_ADDR"
+  local rs1_6="" rs2_6=""
+  ((V6 == 0)) || { rs1_6=$RS1_ADDR6; rs2_6=$RS2_ADDR6; }
+  start_nginx rs1 "$NS_RS1" "$RS1_ADDR" "$rs1_6" "$RS1_HTTP_PORT"
+  start_nginx rs2 "$NS_RS2" "$RS2_ADDR" "$rs2_6" "$RS2_HTTP_PORT"
+  start_udp_echo rs1 "$NS_RS1" "$RS1_ADDR" "$rs1_6"
+  start_udp_echo rs2 "$NS_RS2" "$RS2_ADDR" "$rs2_6"
   make_ftp_root
-  start_vsftpd rs2 "$NS_RS2" "$RS2_ADDR"
+  start_vsftpd rs2 "$NS_RS2" "$RS2_ADDR" "$rs2_6"
   self_test_servers
   write_env "$mode"
   trap - ERR EXIT
 
-  log "up ($mode, $QUEUES queue(s) on $IF_OUT/$IF_IN$([[ $mode != pair ]] || echo " and $IF_OUT2/$IF_IN2")) in $((SECONDS - t0)) s; state in $LAB_DIR"
+  log "up ($mode, $( ((V6)) && echo "dual stack" || echo "IPv4 only"), $QUEUES queue(s) on $IF_OUT/$IF_IN$([[ $mode != pair ]] || echo " and $IF_OUT2/$IF_IN2")) in $((SECONDS - t0)) s; state in $LAB_DIR"
   if [[ $mode == pair ]]; then
     log "director A: vsnatd on $IF_OUT ($PAIR_A_OUT_MAC, be $PAIR_A_OUT_ADDR/24) and $IF_IN ($PAIR_A_IN_MAC, be $PAIR_A_IN_ADDR/24)"
     log "director B: vsnatd on $IF_OUT2 ($PAIR_B_OUT_MAC, be $PAIR_B_OUT_ADDR/24) and $IF_IN2 ($PAIR_B_IN_MAC, be $PAIR_B_IN_ADDR/24)"
     log "floating (keepalived on the master): VIP $VIP on outside, $DIR_IN_ADDR/24 on inside"
   elif [[ $mode == dpdk ]]; then
     log "attach vsnatd to $IF_OUT ($VSN_OUT_MAC, be $DIR_OUT_ADDR/24 + VIP $VIP) and $IF_IN ($VSN_IN_MAC, be $DIR_IN_ADDR/24)"
+    ((V6 == 0)) || log "IPv6: be $DIR_OUT_ADDR6/64 + VIP $VIP6 on $IF_OUT, $DIR_IN_ADDR6/64 on $IF_IN"
   else
     log "kernel director in $NS_KDIR: try  ip netns exec $NS_CLIENT curl -s http://$VIP/"
+    ((V6 == 0)) || log "IPv6:  ip netns exec $NS_CLIENT curl -gs 'http://[$VIP6]/'"
   fi
 }
 
@@ -654,9 +781,9 @@ cmd_down() {
 }
 
 cmd_status() {
-  local mode="none" ns l rc=0 up=0 pid st label now
+  local mode="none" ns l rc=0 up=0 pid st label now f
   [[ -f $LAB_DIR/mode ]] && mode=$(<"$LAB_DIR/mode")
-  echo "mode: $mode   state dir: $LAB_DIR$([[ -e $LAB_DIR ]] || echo ' (absent)')"
+  echo "mode: $mode$(grep -qx 'LAB_IPV6=1' "$LAB_DIR/lab.env" 2>/dev/null && echo ", dual stack")   state dir: $LAB_DIR$([[ -e $LAB_DIR ]] || echo ' (absent)')"
 
   echo "namespaces:"
   for ns in "${ALL_NS[@]}"; do
@@ -676,11 +803,15 @@ cmd_status() {
     echo "[$ns]"
     ip -n "$ns" -br addr show | sed 's/^/  /'
     ip -n "$ns" route show | sed 's/^/  route: /'
+    ip -n "$ns" -6 route show 2>/dev/null | grep -v '^fe80::/64' | sed 's/^/  route6: /' || true
   done
 
   if [[ $mode == kernel-director ]] && ns_exists "$NS_KDIR"; then
     echo "[$NS_KDIR nftables]"
-    ip netns exec "$NS_KDIR" nft list table ip vsnat_kdir 2>/dev/null | grep -E 'dnat|reject' | sed 's/^[[:space:]]*/  /' || true
+    for f in ip ip6; do
+      ip netns exec "$NS_KDIR" nft list table "$f" vsnat_kdir 2>/dev/null |
+        grep -E 'dnat|reject|helper set' | sed "s/^[[:space:]]*/  $f: /" || true
+    done
   fi
 
   echo "servers:"

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""IPv4 fragments of UDP datagrams, built by hand, for tests/e2e/fragments.sh (no scapy).
+"""IPv4 and IPv6 fragments of UDP datagrams, built by hand, for tests/e2e/fragments.sh (no scapy).
 
 usage: frag_send.py scenario --vip V --port P --sources A,B,C --dup-source D --orphan-source E
                              [--wait S] [--json FILE]
-       frag_send.py flood --dst V --port P [--src-net 198.18.128.0/17] [--count N]
+       frag_send.py flood --dst V --port P [--src-net NET] [--count N]
                           [--seconds S] [--rate PPS]
 
-Run it inside the lab's client namespace. Every address must lie in 198.18.0.0/15 (the lab's
-range, docs/ARCHITECTURE.md "The lab"). Fragments go out through a raw socket with IP_HDRINCL;
-the IP header and UDP checksums are computed here.
+Run it inside the lab's client namespace. Every address must lie in 198.18.0.0/15 or
+2001:2::/48 (the lab's ranges, docs/ARCHITECTURE.md "The lab"), all of one family: the VIP's
+(--vip, --dst). Fragments go out through a raw socket that takes whole IP packets (IPv4:
+IP_HDRINCL; IPv6: IPPROTO_RAW); the IP header, the IPv6 fragment header (RFC 8200 4.5: 32-bit
+identification) and the UDP checksums are computed here. IPv6 fragments carry no other
+extension header.
 
 scenario: three datagrams, one from each of --sources, cut into fragments and sent out of order
   (each one's last fragment first, its middle ones shuffled, its first one at the end, second or
@@ -21,8 +24,9 @@ scenario: three datagrams, one from each of --sources, cut into fragments and se
   Exit 0 when all is as expected.
 
 flood: --count fragments (at most --seconds, at --rate a second), each a lone non-first
-  fragment of a UDP datagram to --dst (random source in --src-net, random IP id): orphans
-  that can never be completed. Prints one line: fragments sent, seconds, rate.
+  fragment of a UDP datagram to --dst (random source in --src-net, default 198.18.128.0/17 or
+  2001:2:0:ff00::/56 by the family of --dst, random IP id): orphans that can never be
+  completed. Prints one line: fragments sent, seconds, rate.
 """
 
 import argparse
@@ -36,8 +40,10 @@ import struct
 import sys
 import time
 
-LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+LAB_RANGES = {4: ipaddress.ip_network("198.18.0.0/15"), 6: ipaddress.ip_network("2001:2::/48")}
+FLOOD_NETS = {4: "198.18.128.0/17", 6: "2001:2:0:ff00::/56"}
 MF = 0x2000
+NEXTHDR_FRAGMENT = 44
 
 
 def checksum(data: bytes) -> int:
@@ -49,59 +55,90 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def lab_address(text: str) -> int:
+def lab_address(text: str, family: int = 0):
+    """text as an address of the lab's ranges (and of `family`, 4 or 6, when given)."""
     a = ipaddress.ip_address(text)
-    if a not in LAB_RANGE:
-        raise SystemExit(f"frag_send: {a} is not in {LAB_RANGE}")
-    return int(a)
+    if family and a.version != family:
+        raise SystemExit(f"frag_send: {a} is not IPv{family}, the family of the destination")
+    if a not in LAB_RANGES[a.version]:
+        raise SystemExit(f"frag_send: {a} is not in {LAB_RANGES[a.version]}")
+    return a
 
 
-def udp(src: int, dst: int, sport: int, dport: int, payload: bytes) -> bytes:
-    """The whole UDP datagram (header + payload), checksum over all of it."""
-    head = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
-    pseudo = struct.pack("!IIBBH", src, dst, 0, socket.IPPROTO_UDP, 8 + len(payload))
+def udp(src, dst, sport: int, dport: int, payload: bytes) -> bytes:
+    """The whole UDP datagram (header + payload), checksum over all of it and the family's
+    pseudo header (RFC 768; RFC 8200 8.1: mandatory in IPv6, 0 sent as 0xFFFF either way)."""
+    length = 8 + len(payload)
+    head = struct.pack("!HHHH", sport, dport, length, 0)
+    if src.version == 6:
+        pseudo = src.packed + dst.packed + struct.pack("!I3xB", length, socket.IPPROTO_UDP)
+    else:
+        pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, socket.IPPROTO_UDP, length)
     csum = checksum(pseudo + head + payload) or 0xFFFF
     return head[:6] + struct.pack("!H", csum) + payload
 
 
-def ip_fragment(src: int, dst: int, ident: int, offset: int, more: bool, data: bytes) -> bytes:
+def ip_fragment(src, dst, ident: int, offset: int, more: bool, data: bytes) -> bytes:
+    """One fragment: `data` at byte `offset` of the datagram's UDP part."""
     assert offset % 8 == 0
-    hdr = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(data), ident,
-                      (MF if more else 0) | (offset // 8), 64, socket.IPPROTO_UDP, 0, src, dst)
+    if src.version == 6:
+        # IPv6 header (next header: fragment), then the fragment header (next header: UDP).
+        hdr = struct.pack("!IHBB", 6 << 28, 8 + len(data), NEXTHDR_FRAGMENT, 64)
+        frag = struct.pack("!BBHI", socket.IPPROTO_UDP, 0, offset | (1 if more else 0), ident)
+        return hdr + src.packed + dst.packed + frag + data
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), ident,
+                      (MF if more else 0) | (offset // 8), 64, socket.IPPROTO_UDP, 0,
+                      src.packed, dst.packed)
     return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:] + data
 
 
-def fragments(src: int, dst: int, ident: int, l4: bytes, size: int) -> list:
+def where(addr: str, port: int) -> str:
+    """addr:port, an IPv6 address in brackets."""
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def fragments(src, dst, ident: int, l4: bytes, size: int) -> list:
     """l4 cut into fragments of `size` bytes (a multiple of 8), in offset order."""
     assert size % 8 == 0
     return [ip_fragment(src, dst, ident, off, off + size < len(l4), l4[off:off + size])
             for off in range(0, len(l4), size)]
 
 
-def raw_socket() -> socket.socket:
+def raw_socket(family: int) -> socket.socket:
+    if family == 6:
+        # IPPROTO_RAW: the packet is sent as given, from its IPv6 header on (IPV6_HDRINCL).
+        return socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # implies IP_HDRINCL
     s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
     return s
 
 
-def reply_fragments(payload_len: int, name_len: int = 4, mtu: int = 1500) -> int:
+def fragment_payload(family: int, mtu: int = 1500) -> int:
+    """Bytes of the UDP part in each fragment (but the last) a kernel makes on a link of `mtu`:
+    IPv4 behind its 20-byte header; IPv6 behind its 40 bytes and the 8-byte fragment header."""
+    return (mtu - 20) // 8 * 8 if family == 4 else (mtu - 48) // 8 * 8
+
+
+def reply_fragments(payload_len: int, family: int, name_len: int = 4, mtu: int = 1500) -> int:
     """Fragments of the echo's reply ("rsN\\n" + payload) on a link of `mtu`."""
-    per = (mtu - 20) // 8 * 8
-    return -(-(8 + name_len + payload_len) // per)
+    return -(-(8 + name_len + payload_len) // fragment_payload(family, mtu))
 
 
 class Datagram:
     def __init__(self, label, src, vip, port, size, frag_size, rng):
         self.label, self.src_text = label, src
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        src_a, dst_a = lab_address(src), lab_address(vip)
+        self.sock = socket.socket(socket.AF_INET6 if src_a.version == 6 else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
         self.sock.bind((src, 0))
         self.sock.setblocking(False)
         self.sport = self.sock.getsockname()[1]
         self.payload = (f"vsnat-e2e-frag-{label}-".encode() +
                         bytes(rng.getrandbits(8) for _ in range(size)))[:size]
-        src_i, dst_i = lab_address(src), lab_address(vip)
-        self.frags = fragments(src_i, dst_i, rng.getrandbits(16),
-                               udp(src_i, dst_i, self.sport, port, self.payload), frag_size)
+        # IPv4's identification is 16 bits, IPv6's 32.
+        ident = rng.getrandbits(32 if src_a.version == 6 else 16)
+        self.frags = fragments(src_a, dst_a, ident,
+                               udp(src_a, dst_a, self.sport, port, self.payload), frag_size)
         self.replies = []
 
 
@@ -140,7 +177,8 @@ def scenario(a) -> int:
     # The orphan: everything but the first fragment.
     orphan_order = [orphan.frags[-1]] + orphan.frags[1:-1]
 
-    s = raw_socket()
+    family = lab_address(a.vip).version
+    s = raw_socket(family)
     for pkt in interleaved + dup_order + orphan_order:
         s.sendto(pkt, (a.vip, 0))
 
@@ -169,7 +207,7 @@ def scenario(a) -> int:
             continue
         data, peer = d.replies[0]
         name, _, rest = data.partition(b"\n")
-        if peer != (a.vip, a.port):
+        if peer[:2] != (a.vip, a.port):  # an IPv6 peer also has flowinfo and scope id
             problems.append(f"datagram {d.label}: reply from {peer[0]}:{peer[1]}")
         elif name not in (b"rs1", b"rs2") or rest != d.payload:
             problems.append(f"datagram {d.label}: bad reply ({len(data)} bytes, {data[:12]!r})")
@@ -179,7 +217,7 @@ def scenario(a) -> int:
         problems.append(f"the orphan (no first fragment) was answered {len(orphan.replies)} times")
 
     req_later = sum(len(d.frags) - 1 for d in dgs) + (len(dup.frags) - 1)
-    reply_later = sum(reply_fragments(len(d.payload)) - 1 for d in answered)
+    reply_later = sum(reply_fragments(len(d.payload), family) - 1 for d in answered)
     summary = {
         "fragments_sent": len(interleaved) + len(dup_order) + len(orphan_order),
         "duplicates": 2,
@@ -197,7 +235,7 @@ def scenario(a) -> int:
             json.dump(summary, out)
     print(f"{summary['fragments_sent']} fragments sent (3 datagrams from {a.sources} interleaved "
           f"out of order, 1 with duplicates, 1 without its first fragment); "
-          f"{len(servers)} of {len(answered)} answered intact from {a.vip}:{a.port} "
+          f"{len(servers)} of {len(answered)} answered intact from {where(a.vip, a.port)} "
           f"by {','.join(servers) or 'none'}; orphan answered {len(orphan.replies)} times; "
           f"problems {len(problems)} {problems[:3]}")
     return 0 if not problems else 1
@@ -205,19 +243,22 @@ def scenario(a) -> int:
 
 def flood(a) -> int:
     dst = lab_address(a.dst)
-    net = ipaddress.ip_network(a.src_net)
-    if not net.subnet_of(LAB_RANGE):
-        raise SystemExit(f"frag_send: --src-net must be in {LAB_RANGE}")
+    net = ipaddress.ip_network(a.src_net or FLOOD_NETS[dst.version])
+    if net.version != dst.version or not net.subnet_of(LAB_RANGES[dst.version]):
+        raise SystemExit(f"frag_send: --src-net must be in {LAB_RANGES[dst.version]}")
     if not 0 < a.seconds <= 60 or not 0 < a.count <= 1_000_000 or not 0 <= a.rate <= 1_000_000:
         raise SystemExit("frag_send: --seconds 0..60, --count 1..1e6, --rate 0..1e6")
     rng = random.Random(os.getpid())
     first, size = int(net.network_address), net.num_addresses
     data = bytes(64)
+    id_bits = 32 if dst.version == 6 else 16
     # 4096 distinct orphans (source, id, offset), sent round and round.
-    packets = [ip_fragment(first + rng.randrange(size), dst, rng.getrandbits(16),
-                           8 * rng.randrange(1, 1000), rng.random() < 0.5, data)
+    address = type(net.network_address)
+    packets = [ip_fragment(address(first + rng.randrange(size)), dst,
+                           rng.getrandbits(id_bits), 8 * rng.randrange(1, 1000),
+                           rng.random() < 0.5, data)
                for _ in range(4096)]
-    s = raw_socket()
+    s = raw_socket(dst.version)
     target = (a.dst, 0)
     sent = i = 0
     t0 = time.monotonic()
@@ -256,14 +297,15 @@ def main() -> int:
     fl = sub.add_parser("flood")
     fl.add_argument("--dst", required=True)
     fl.add_argument("--port", type=int, default=53)
-    fl.add_argument("--src-net", default="198.18.128.0/17")
+    fl.add_argument("--src-net", help="default: 198.18.128.0/17, or 2001:2:0:ff00::/56 for IPv6")
     fl.add_argument("--count", type=int, default=20000)
     fl.add_argument("--seconds", type=float, default=2.0)
     fl.add_argument("--rate", type=int, default=10000)
     a = p.parse_args()
     if a.cmd == "scenario":
-        for addr in [a.vip, a.dup_source, a.orphan_source] + a.sources.split(","):
-            lab_address(addr)
+        family = lab_address(a.vip).version
+        for addr in [a.dup_source, a.orphan_source] + a.sources.split(","):
+            lab_address(addr, family)
         if not 0 < a.wait <= 10:
             raise SystemExit("frag_send: --wait 0..10")
         return scenario(a)

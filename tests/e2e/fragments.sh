@@ -20,12 +20,21 @@
 #     answered and its 3 fragments are counted as drop_ip_fragment; a small one still is.
 # VSNAT_E2E_KERNEL=1 runs the traffic checks of 1-3 against the kernel director (nftables DNAT,
 # which reassembles); vsnatd's counters, its RSS and part 4 are skipped there.
+#
+# --ipv6: all of it over IPv6 through the VIP 2001:2:0:18::100 (service dns6): fragment headers
+# (RFC 8200 4.5) made by the kernels (1,448 bytes of UDP a fragment at MTU 1500: 3 and 42
+# fragments each way) or by frag_send.py, the by-hand datagrams from the client's extra IPv6
+# addresses, the flood's forged sources in 2001:2:0:ff00::/56 (the config's IPv6 gateway makes
+# them reverse-path valid). The same counters. It runs on AF_PACKET too: the fanout's
+# reassembly is IPv4's only (ip_check_defrag), and the root namespace has IPv6 off on the lab
+# links.
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
-if ((E2E_XDP == 0)) && ! kernel_mode; then
-  skip "vsnatd on net_af_packet never sees a fragment: its fanout has the root namespace's kernel reassemble them (run with --af-xdp)"
+if ((E2E_XDP == 0 && E2E_FAMILY == 4)) && ! kernel_mode; then
+  skip "vsnatd on net_af_packet never sees an IPv4 fragment: its fanout has the root namespace's kernel reassemble them (run with --af-xdp)"
 fi
 readonly FLOOD_COUNT=20000 FLOOD_SECONDS=2 FLOOD_RATE=10000 HOLD_LIMIT=64 RSS_GROWTH_KB=4096
 readonly FRAG_SEND="$E2E_DIR/frag_send.py"
@@ -65,9 +74,14 @@ d() {
 }
 is_num() { [[ $1 =~ ^[0-9]+$ ]]; }
 
-# Ip counters of /proc/net/snmp in a namespace: snmp NS FIELD.
+# IP counters of a namespace, of the test's family: snmp NS FIELD (FragCreates, ReasmOKs) reads
+# the Ip: lines of /proc/net/snmp, or Ip6FIELD in /proc/net/snmp6.
+# shellcheck disable=SC2016  # awk's own $1, $2 and $i
 snmp() {
-  # shellcheck disable=SC2016  # awk's own $i
+  if ((E2E_FAMILY == 6)); then
+    ip netns exec "$1" awk -v f="Ip6$2" '$1 == f { print $2 }' /proc/net/snmp6
+    return
+  fi
   ip netns exec "$1" awk -v f="$2" '/^Ip:/ { if (!n) { for (i = 1; i <= NF; i++) h[i] = $i; n = 1 }
     else for (i = 1; i <= NF; i++) if (h[i] == f) print $i }' /proc/net/snmp
 }
@@ -75,7 +89,16 @@ snmp() {
 root_reasm() { awk '/^Ip:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "ReasmOKs") c = i; n = 1 } else print $c }' /proc/net/snmp; }
 vmrss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$VSNATD_PID/status"; }
 
-read -ra extra <<<"$LAB_CLIENT_EXTRA"
+read -ra extra <<<"$E2E_CLIENT_EXTRA"
+# What the kernels make of a datagram at MTU 1500: UDP bytes a fragment (IPv4: 1500 - 20,
+# IPv6: 1500 - 40 - 8, rounded down to 8), fragments of a query of N bytes and of its reply
+# ("rsN\n" + the payload).
+if ((E2E_FAMILY == 6)); then per_frag=1448; else per_frag=1480; fi
+frags_of() { echo $(((8 + $1 + per_frag - 1) / per_frag)); }
+q4k=$(frags_of 4000) r4k=$(frags_of 4004) q60k=$(frags_of 60000) r60k=$(frags_of 60004)
+want_made=$((10 * (q4k + q60k)))         # by the client; the real servers make 10 x (r4k + r60k)
+want_replies_made=$((10 * (r4k + r60k)))
+want_fwd=$((10 * (q4k - 1 + r4k - 1) + 10 * (q60k - 1 + r60k - 1)))  # non-first, both ways
 
 # --- 1. kernel-fragmented datagrams, both directions ----------------------------------------
 kernel_mode || snapshot before
@@ -83,14 +106,15 @@ root_before=$(root_reasm)
 c_frag0=$(snmp "$LAB_NS_CLIENT" FragCreates) c_reasm0=$(snmp "$LAB_NS_CLIENT" ReasmOKs)
 r_frag0=$(($(snmp "$LAB_NS_RS1" FragCreates) + $(snmp "$LAB_NS_RS2" FragCreates)))
 r_reasm0=$(($(snmp "$LAB_NS_RS1" ReasmOKs) + $(snmp "$LAB_NS_RS2" ReasmOKs)))
-if verdict=$(client "$PY" - "$LAB_VIP" "$LAB_UDP_PORT" <<'PYEOF' 2>&1
+if verdict=$(client "$PY" - "$E2E_VIP" "$LAB_UDP_PORT" "$E2E_IP" <<'PYEOF' 2>&1
 import os, socket, sys
 vip, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if sys.argv[3] == "6" else socket.AF_INET
 seen, problems, n = {"rs1": 0, "rs2": 0}, [], 0
 for size in (4000, 60000):
     for i in range(10):
         n += 1
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         s.settimeout(2.0)
         payload = (b"vsnat-e2e-frag-%d-%02d-" % (size, i) + os.urandom(size))[:size]
@@ -105,8 +129,8 @@ for size in (4000, 60000):
             continue
         s.close()
         name, _, rest = data.partition(b"\n")
-        if peer != (vip, port):
-            problems.append(f"{size} bytes #{i}: reply from {peer[0]}:{peer[1]}")
+        if peer[:2] != (vip, port):  # an IPv6 peer also has flowinfo and scope id
+            problems.append(f"{size} bytes #{i}: reply from {peer[0]} port {peer[1]}")
         elif name.decode(errors="replace") not in seen or rest != payload:
             problems.append(f"{size} bytes #{i}: bad reply ({len(data)} bytes, {data[:12]!r})")
         else:
@@ -114,31 +138,34 @@ for size in (4000, 60000):
     if len(problems) >= 3:
         break
 print(f"{n} queries (10 x 4000, 10 x 60000 bytes): rs1 {seen['rs1']}, rs2 {seen['rs2']} "
-      f"answered intact from {vip}:{port}; problems {len(problems)} {problems[:3]}")
+      f"answered intact from {f'[{vip}]' if family == socket.AF_INET6 else vip}:{port}; "
+      f"problems {len(problems)} {problems[:3]}")
 sys.exit(0 if not problems and seen["rs1"] + seen["rs2"] == 20 and min(seen.values()) > 0 else 1)
 PYEOF
 ); then
   pass kernel-fragmented "$verdict"
 else
-  fail kernel-fragmented "$verdict (want all 20 answered intact from $LAB_VIP:$LAB_UDP_PORT by both servers)"
+  fail kernel-fragmented "$verdict (want all 20 answered intact from $E2E_VIP_URL:$LAB_UDP_PORT by both servers)"
 fi
 c_frag=$(($(snmp "$LAB_NS_CLIENT" FragCreates) - c_frag0)) c_reasm=$(($(snmp "$LAB_NS_CLIENT" ReasmOKs) - c_reasm0))
 r_frag=$(($(snmp "$LAB_NS_RS1" FragCreates) + $(snmp "$LAB_NS_RS2" FragCreates) - r_frag0))
 r_reasm=$(($(snmp "$LAB_NS_RS1" ReasmOKs) + $(snmp "$LAB_NS_RS2" ReasmOKs) - r_reasm0))
-# 4,000 bytes: 3 fragments each way; 60,000 bytes: 41 ("rsN\n" adds 4 bytes to the reply).
-if ((c_frag == 440 && r_reasm == 20 && r_frag == 440 && c_reasm == 20)); then
-  pass both-directions "client: 440 fragments made, 20 replies reassembled; real servers: 20 queries reassembled, 440 reply fragments made"
+# IPv4: 4,000 bytes: 3 fragments each way; 60,000 bytes: 41 ("rsN\n" adds 4 bytes to the
+# reply); 440 each way. IPv6: 3 and 42, 450 each way.
+if ((c_frag == want_made && r_reasm == 20 && r_frag == want_replies_made && c_reasm == 20)); then
+  pass both-directions "client: $c_frag fragments made, 20 replies reassembled; real servers: 20 queries reassembled, $r_frag reply fragments made"
 else
-  fail both-directions "client made $c_frag fragments and reassembled $c_reasm replies, the real servers reassembled $r_reasm queries and made $r_frag fragments (want 440, 20, 20, 440)"
+  fail both-directions "client made $c_frag fragments and reassembled $c_reasm replies, the real servers reassembled $r_reasm queries and made $r_frag fragments (want $want_made, 20, 20, $want_replies_made)"
 fi
 if ! kernel_mode; then
   snapshot after
   fwd=$(d fragments_forwarded)
-  # Non-first fragments: 10 x (2 + 2) for 4,000 bytes, 10 x (40 + 40) for 60,000.
-  if [[ $fwd == 840 ]]; then
-    pass forwarded-counted "fragments_forwarded +840: every non-first fragment of both directions"
+  # Non-first fragments: 10 x (2 + 2) for 4,000 bytes, 10 x (40 + 40) for 60,000 (IPv6:
+  # 10 x (41 + 41)): 840, or 860.
+  if [[ $fwd == "$want_fwd" ]]; then
+    pass forwarded-counted "fragments_forwarded +$fwd: every non-first fragment of both directions"
   else
-    fail forwarded-counted "fragments_forwarded +$fwd (want 840); drop_ip_fragment +$(d drop_ip_fragment)"
+    fail forwarded-counted "fragments_forwarded +$fwd (want $want_fwd); drop_ip_fragment +$(d drop_ip_fragment)"
   fi
   root_delta=$(($(root_reasm) - root_before))
   # DPDK's net_af_packet joins its sockets in a PACKET_FANOUT group with
@@ -152,7 +179,7 @@ require_daemon_alive
 # --- 2. fragments by hand: out of order, interleaved, duplicated, orphaned -----------------
 kernel_mode || snapshot before
 summary="$E2E_LOG_DIR/scenario.json"
-if verdict=$(client "$PY" "$FRAG_SEND" scenario --vip "$LAB_VIP" --port "$LAB_UDP_PORT" \
+if verdict=$(client "$PY" "$FRAG_SEND" scenario --vip "$E2E_VIP" --port "$LAB_UDP_PORT" \
   --sources "${extra[0]},${extra[1]},${extra[2]}" --dup-source "${extra[3]}" \
   --orphan-source "${extra[4]}" --wait 3 --json "$summary" 2>&1); then
   pass by-hand "$verdict"
@@ -194,23 +221,25 @@ require_daemon_alive
 
 # --- 3. a flood of orphan fragments beside real traffic --------------------------------------
 kernel_mode || { snapshot before; rss0=$(vmrss_kb); }
-client "$PY" "$FRAG_SEND" flood --dst "$LAB_VIP" --port "$LAB_UDP_PORT" --count "$FLOOD_COUNT" \
+client "$PY" "$FRAG_SEND" flood --dst "$E2E_VIP" --port "$LAB_UDP_PORT" --count "$FLOOD_COUNT" \
   --seconds "$FLOOD_SECONDS" --rate "$FLOOD_RATE" >"$E2E_LOG_DIR/flood.log" 2>&1 &
 flood_pid=$!
-# 15 rounds, 0.15 s apart (the flood's 2 s): a small query, a 4,000-byte one, an HTTP GET.
-verdict=$(client "$PY" - "$LAB_VIP" "$LAB_UDP_PORT" <<'PYEOF' 2>&1
+# 15 rounds, 0.15 s apart (the flood's 2 s): a small query, a 4,000-byte one, an HTTP GET (only
+# 3 when none of them is answered).
+verdict=$(client "$PY" - "$E2E_VIP" "$LAB_UDP_PORT" "$E2E_IP" <<'PYEOF' 2>&1
 import os, socket, sys, time
 vip, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if sys.argv[3] == "6" else socket.AF_INET
 ok = {"small": 0, "fragmented": 0, "http": 0}
 problems = []
 def udp(size):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
     s.settimeout(1.0)
     payload = os.urandom(size)
     s.sendto(payload, (vip, port))
     try:
         data, peer = s.recvfrom(70000)
-        return peer == (vip, port) and data.partition(b"\n")[2] == payload
+        return peer[:2] == (vip, port) and data.partition(b"\n")[2] == payload
     except OSError:
         return False
     finally:
@@ -229,13 +258,17 @@ def http():
     except OSError:
         return False
 time.sleep(0.2)
+rounds = 0
 for i in range(15):
+    rounds += 1
     ok["small"] += udp(100)
     ok["fragmented"] += udp(4000)
     ok["http"] += http()
+    if i == 2 and sum(ok.values()) == 0:
+        break  # nothing at all goes through: 3 rounds say so, 15 would only cost 45 s
     time.sleep(0.15)
-print(f"during the flood: {ok['small']}/15 small UDP queries, {ok['fragmented']}/15 4000-byte "
-      f"ones, {ok['http']}/15 HTTP requests answered")
+print(f"during the flood: {ok['small']}/{rounds} small UDP queries, {ok['fragmented']}/{rounds} "
+      f"4000-byte ones, {ok['http']}/{rounds} HTTP requests answered")
 sys.exit(0 if ok == {"small": 15, "fragmented": 15, "http": 15} else
          2 if ok["small"] == 15 and ok["http"] == 15 else 1)
 PYEOF
@@ -291,11 +324,12 @@ else
   stop_vsnatd || exit 1
   start_vsnatd "$config"
   snapshot before
-  if verdict=$(client "$PY" - "$LAB_VIP" "$LAB_UDP_PORT" <<'PYEOF' 2>&1
+  if verdict=$(client "$PY" - "$E2E_VIP" "$LAB_UDP_PORT" "$E2E_IP" <<'PYEOF' 2>&1
 import socket, sys
 vip, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if sys.argv[3] == "6" else socket.AF_INET
 def ask(size):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
     s.settimeout(1.5)
     s.sendto(b"d" * size, (vip, port))
     try:

@@ -11,13 +11,25 @@
 # mode. Then 20 sessions in a row, the four modes in turn, each download checked. Finally
 # the helper's counters: one data connection per transfer, a 227 rewrite per PASV, nothing
 # split or malformed, and with two workers both workers carried FTP.
+# --ipv6: the same through the IPv6 VIP [2001:2:0:18::100]:21 (service ftp6, vsftpd on
+# [2001:2:0:19::3]:21) in the two modes IPv6 has: EPSV (229, no address) and EPRT (|2|, the
+# client's IPv6 address; curl sends nothing else over IPv6). The listings in both; no 227, so
+# no rewrite.
+# VSNAT_E2E_KERNEL=1 runs the transfers against the kernel director (its ftp conntrack helper);
+# the helper's counters are vsnatd's and skipped there.
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
 e2e_start "$(e2e_config vsnat)"
 
-readonly MODES=(pasv epsv port eprt) SESSIONS=20
+readonly SESSIONS=20
+if ((E2E_FAMILY == 6)); then
+  readonly MODES=(epsv eprt) LIST_MODES=(epsv eprt)
+else
+  readonly MODES=(pasv epsv port eprt) LIST_MODES=(pasv port)
+fi
 declare -A FLAGS=([pasv]="--ftp-pasv --disable-epsv" [epsv]="--ftp-pasv"
   [port]="-P - --disable-eprt" [eprt]="-P -")
 declare -A COMMAND=([pasv]="PASV" [epsv]="EPSV" [port]="PORT" [eprt]="EPRT")
@@ -31,13 +43,15 @@ count() {
   if [[ $1 == pasv ]]; then pasv_replies=$((pasv_replies + 1)); fi
 }
 
-# ftp_curl MODE LOG CURL_ARGS...: curl through the VIP in MODE, bounded in time, verbose log
-# in LOG; fails when curl fails or the log shows another mode's command.
+# ftp_curl MODE LOG CURL_ARGS...: curl through the VIP in MODE, bounded in time (a 10 MB
+# transfer takes well under a second here: 10 s, 5 s to connect), verbose log in LOG; fails when
+# curl fails or the log shows another mode's command.
 ftp_curl() {
   local mode=$1 log=$2 rc=0
   shift 2
   # shellcheck disable=SC2086  # FLAGS holds several words on purpose
-  client curl -sS -v --max-time 60 ${FLAGS[$mode]} "$@" 2>"$log" || rc=$?
+  client curl -sS -v -g "-$E2E_IP" --connect-timeout 5 --max-time 10 ${FLAGS[$mode]} "$@" 2>"$log" ||
+    rc=$?
   ((rc == 0)) || { echo "curl exit $rc: $(grep -v '^[<>*{}]' "$log" | tail -n 2)"; return 1; }
   grep -q "^> ${COMMAND[$mode]}" "$log" || { echo "no ${COMMAND[$mode]} sent"; return 1; }
   ! grep -q "^> ${FALLBACK[$mode]}" "$log" || { echo "curl fell back to ${FALLBACK[$mode]}"; return 1; }
@@ -46,7 +60,7 @@ ftp_curl() {
 # download MODE NAME: the file through the VIP; prints its sha256, or why it failed.
 download() {
   local mode=$1 name=$2 out="$E2E_LOG_DIR/$2.bin"
-  ftp_curl "$mode" "$E2E_LOG_DIR/$name.log" -o "$out" "ftp://$LAB_VIP/$LAB_FTP_FILE" || return 1
+  ftp_curl "$mode" "$E2E_LOG_DIR/$name.log" -o "$out" "ftp://$E2E_VIP_URL/$LAB_FTP_FILE" || return 1
   sha256sum "$out" | cut -d' ' -f1
   rm -f "$out"
 }
@@ -68,7 +82,7 @@ for mode in "${MODES[@]}"; do
   uploaded="$LAB_FTP_ROOT/upload/up-$mode.bin"
   count "$mode"
   if why=$(ftp_curl "$mode" "$E2E_LOG_DIR/upload-$mode.log" -T "$LAB_FTP_ROOT/$LAB_FTP_FILE" \
-    "ftp://$LAB_VIP/upload/up-$mode.bin"); then
+    "ftp://$E2E_VIP_URL/upload/up-$mode.bin"); then
     got=$(sha256sum "$uploaded" 2>/dev/null | cut -d' ' -f1)
     if [[ $got == "$want" ]]; then
       pass "upload-$mode" "the real server stored it with the right sha256"
@@ -81,10 +95,10 @@ for mode in "${MODES[@]}"; do
   require_daemon_alive
 done
 
-for mode in pasv port; do
+for mode in "${LIST_MODES[@]}"; do
   count "$mode"
   if why=$(ftp_curl "$mode" "$E2E_LOG_DIR/list-$mode.log" -o "$E2E_LOG_DIR/list-$mode.txt" \
-    "ftp://$LAB_VIP/listing/"); then
+    "ftp://$E2E_VIP_URL/listing/"); then
     lines=$(wc -l <"$E2E_LOG_DIR/list-$mode.txt")
     last=$(printf 'file-with-a-rather-long-name-%05d.txt' "$LAB_FTP_LISTING_FILES")
     if ((lines == LAB_FTP_LISTING_FILES)) && grep -q " $last" "$E2E_LOG_DIR/list-$mode.txt"; then
@@ -106,6 +120,8 @@ for ((i = 0; i < SESSIONS; i++)); do
     ok=$((ok + 1))
   else
     errors+=("session $i ($mode): $got")
+    # A director that does not carry FTP would cost up to 10 s a session: 3 failures are enough.
+    ((${#errors[@]} < 3)) || break
   fi
 done
 if ((ok == SESSIONS)); then
@@ -114,6 +130,11 @@ else
   fail sessions "$ok of $SESSIONS intact: ${errors[*]:0:3}"
 fi
 
+if kernel_mode; then
+  log "VSNAT_E2E_KERNEL=1: the helper's counters are vsnatd's; skipped"
+  e2e_end
+  exit 0
+fi
 stats=$(telemetry /vsnat/stats) || { fail telemetry "/vsnat/stats failed"; e2e_end; }
 echo "$stats" | jq . >"$E2E_LOG_DIR/stats.json"
 sum() { jq -r "[.workers[].$1] | add" <<<"$stats"; }

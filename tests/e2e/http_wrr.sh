@@ -3,6 +3,10 @@
 #   --workers 1: exactly 100 to rs1 and 200 to rs2 (LVS wrr is deterministic);
 #   --workers 2: each worker schedules its own share, so within 5 % of 1:2 (rs1 100 +- 5).
 # Zero errors either way, and every answer is one of the two real servers' own lines.
+# --ipv6: the same through the IPv6 VIP, http://[2001:2:0:18::100]/ (service web6 of the
+# dual-stack config), each answer the real server's line for its IPv6 address
+# ("rs1 2001:2:0:19::2:80").
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -13,15 +17,19 @@ readonly N=300
 t0=$(date +%s.%N)
 out=$(http_sequential "$N")
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
-rs1=$(grep -c "^ok [^ ]* [^ ]* rs1 $LAB_RS1:$LAB_RS1_HTTP_PORT\$" <<<"$out" || true)
-rs2=$(grep -c "^ok [^ ]* [^ ]* rs2 $LAB_RS2:$LAB_RS2_HTTP_PORT\$" <<<"$out" || true)
+want1="^ok [^ ]* [^ ]* rs1 $E2E_RS1:$LAB_RS1_HTTP_PORT\$" want2="^ok [^ ]* [^ ]* rs2 $E2E_RS2:$LAB_RS2_HTTP_PORT\$"
+rs1=$(grep -c "$want1" <<<"$out" || true)
+rs2=$(grep -c "$want2" <<<"$out" || true)
 errors=$(grep -c '^err' <<<"$out" || true)
 other=$(($(wc -l <<<"$out") - rs1 - rs2 - errors))
-detail="$N requests in ${secs} s: rs1 $rs1, rs2 $rs2, errors $errors, other $other"
+detail="$N requests to $E2E_VIP_URL in ${secs} s: rs1 $rs1, rs2 $rs2, errors $errors, other $other"
 ((errors == 0)) || detail+="; first error: $(grep -m1 '^err' <<<"$out")"
+((other == 0)) || detail+="; first other: $(grep -v -m1 -e '^err' -e "$want1" -e "$want2" <<<"$out")"
+# The connections went to the VIP itself (curl's remote_ip), in the test's family.
+to_vip=$(grep -c "^ok $E2E_VIP:80 " <<<"$out" || true)
 
-if ((errors != 0 || other != 0 || rs1 + rs2 != N)); then
-  fail http-wrr "$detail"
+if ((errors != 0 || other != 0 || rs1 + rs2 != N || to_vip != N)); then
+  fail http-wrr "$detail; $to_vip connected to $E2E_VIP:80"
 elif kernel_mode || ((E2E_WORKERS == 1)); then
   if ((rs1 == N / 3 && rs2 == 2 * N / 3)); then pass http-wrr "$detail (exactly 1:2)"; else fail http-wrr "$detail (want exactly $((N / 3)) : $((2 * N / 3)))"; fi
 else

@@ -3,7 +3,9 @@
 #
 # A test script does:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-#   e2e_parse_args "$@"        # --workers N (1 or 2): E2E_WORKERS; --af-xdp: E2E_XDP=1
+#   e2e_parse_args "$@"        # --workers N (1 or 2): E2E_WORKERS; --af-xdp: E2E_XDP=1;
+#                              # --ipv6: E2E_FAMILY=6 (only where the test sets E2E_IPV6_TEST=1
+#                              # before: it runs its checks over IPv6, see "Address family")
 #   e2e_require_root           # exit 77 (meson: skipped), loudly, when not root
 #   e2e_start                  # lab up, hugepages, vsnatd started and ready; cleanup trap set
 #   ... checks: pass NAME "detail" / fail NAME "detail"; client CMD ... runs in the client ns
@@ -22,8 +24,20 @@
 #   VSNAT_E2E_LOG_DIR    where each test keeps its daemon log and captures (default
 #                        /tmp/vsnat-e2e/<test>); kept after the run for post-mortems.
 #
+# Address family: a test written for both (E2E_IPV6_TEST=1) runs over IPv4 by default and over
+# IPv6 with --ipv6, on the dual-stack twin of its config (e2e_config) in the dual-stack lab
+# (lab.sh, VSNAT_LAB_IPV6=1). It writes its addresses through the E2E_* names e2e_start sets
+# for the family (the LAB_* names of lab.env, or their *_V6 twins):
+#   E2E_VIP, E2E_CLIENT, E2E_RS1, E2E_RS2, E2E_FTP, E2E_DIRECTOR_OUT, E2E_DIRECTOR_IN (addresses
+#   without prefix length), E2E_CLIENT_EXTRA (space-separated), E2E_VIP_URL (the VIP as a URL
+#   writes it: 198.18.0.100 or [2001:2:0:18::100]; give curl -g so it does not glob the
+#   brackets), E2E_IP (4 or 6: `curl -$E2E_IP`, `ping -$E2E_IP`, a python helper's family).
+# An IPv6 run skips (exit 77) when the lab cannot have IPv6 (VSNAT_LAB_IPV6=0, or a kernel
+# without it).
+#
 # Network rule (docs/ARCHITECTURE.md, "The lab"): traffic only inside the lab's namespaces,
-# addresses in 198.18.0.0/15; every loop bounded in count and every client call in time.
+# addresses in 198.18.0.0/15 and 2001:2::/48; every loop bounded in count and every client call
+# in time.
 
 set -Eeuo pipefail
 
@@ -44,7 +58,7 @@ readonly READY_TIMEOUT_S=30 STOP_TIMEOUT_S=15
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 
-E2E_WORKERS=1 E2E_XDP=0
+E2E_WORKERS=1 E2E_XDP=0 E2E_FAMILY=4
 E2E_PASSED=0 E2E_FAILED=0
 E2E_LOG_DIR=""
 E2E_GUARD_PID=""
@@ -65,10 +79,13 @@ e2e_parse_args() {
     case $1 in
       --workers) E2E_WORKERS=${2:-}; shift ;;
       --af-xdp) E2E_XDP=1 ;;
-      *) echo "$E2E_NAME: unknown argument $1 (known: --workers 1|2, --af-xdp)" >&2; exit 2 ;;
+      --ipv6) E2E_FAMILY=6 ;;
+      *) echo "$E2E_NAME: unknown argument $1 (known: --workers 1|2, --af-xdp, --ipv6)" >&2; exit 2 ;;
     esac
     shift
   done
+  ((E2E_FAMILY == 4 || ${E2E_IPV6_TEST:-0} == 1)) ||
+    { echo "$E2E_NAME: no IPv6 variant (--ipv6) of this test" >&2; exit 2; }
   [[ $E2E_WORKERS == 1 || $E2E_WORKERS == 2 ]] || { echo "$E2E_NAME: --workers 1 or 2" >&2; exit 2; }
   ((E2E_XDP == 0 || E2E_WORKERS == 1)) || { echo "$E2E_NAME: --af-xdp works with 1 worker only" >&2; exit 2; }
 }
@@ -94,13 +111,21 @@ e2e_require_daemon() {
 }
 
 # The config a test runs with: tests/e2e/configs/<base>-<workers>w[-xdp].yaml (AF_PACKET
-# vdevs, like config/lab.yaml; -xdp: AF_XDP).
+# vdevs, like config/lab.yaml; -xdp: AF_XDP). With --ipv6 its dual-stack twin, the same
+# services plus their IPv6 ones: vsnat -> dual-<workers>w[-xdp].yaml, any other base B ->
+# dual-B-<workers>w[-xdp].yaml.
 e2e_variant() { echo "${E2E_WORKERS}w$( ((E2E_XDP == 0)) || echo -xdp)"; }
-e2e_config() { echo "$E2E_DIR/configs/${1:-vsnat}-$(e2e_variant).yaml"; }
+e2e_config() {
+  local base=${1:-vsnat}
+  if ((E2E_FAMILY == 6)); then
+    if [[ $base == vsnat ]]; then base=dual; else base=dual-$base; fi
+  fi
+  echo "$E2E_DIR/configs/$base-$(e2e_variant).yaml"
+}
 
-# Fresh log directory for this test (and variant).
+# Fresh log directory for this test (and variant, and family).
 e2e_logdir() {
-  E2E_LOG_DIR="${VSNAT_E2E_LOG_DIR:-/tmp/vsnat-e2e}/$E2E_NAME-$(e2e_variant)"
+  E2E_LOG_DIR="${VSNAT_E2E_LOG_DIR:-/tmp/vsnat-e2e}/$E2E_NAME-$(e2e_variant)$( ((E2E_FAMILY == 4)) || echo -ipv6)"
   rm -rf -- "$E2E_LOG_DIR"
   mkdir -p "$E2E_LOG_DIR"
 }
@@ -208,10 +233,33 @@ e2e_start_guard() {
   fi
 }
 
+# The E2E_* address names of the test's family (see "Address family" above), from lab.env.
+# shellcheck disable=SC2034  # read by the tests that source this file
+e2e_family_env() {
+  E2E_IP=$E2E_FAMILY
+  if ((E2E_FAMILY == 6)); then
+    [[ ${LAB_IPV6:-0} == 1 ]] ||
+      skip "the lab was built without IPv6 (lab.env LAB_IPV6=${LAB_IPV6:-unset}: VSNAT_LAB_IPV6=0, or no IPv6 in this kernel)"
+    E2E_VIP=$LAB_VIP_V6 E2E_VIP_URL="[$LAB_VIP_V6]" E2E_CLIENT=$LAB_CLIENT_V6
+    E2E_CLIENT_EXTRA=$LAB_CLIENT_EXTRA_V6 E2E_RS1=$LAB_RS1_V6 E2E_RS2=$LAB_RS2_V6
+    E2E_FTP=$LAB_FTP_V6 E2E_DIRECTOR_OUT=${LAB_DIRECTOR_OUT_V6%/*}
+    E2E_DIRECTOR_IN=${LAB_DIRECTOR_IN_V6%/*}
+  else
+    E2E_VIP=$LAB_VIP E2E_VIP_URL=$LAB_VIP E2E_CLIENT=$LAB_CLIENT
+    E2E_CLIENT_EXTRA=$LAB_CLIENT_EXTRA E2E_RS1=$LAB_RS1 E2E_RS2=$LAB_RS2
+    E2E_FTP=$LAB_FTP E2E_DIRECTOR_OUT=${LAB_DIRECTOR_OUT%/*}
+    E2E_DIRECTOR_IN=${LAB_DIRECTOR_IN%/*}
+  fi
+}
+
 # Lab up (2 veth queues for 2 workers), hugepages, vsnatd with config $1 (default
 # e2e_config vsnat). VSNAT_LAB_FILE_MB defaults to 0 here: only the download test needs a file.
 e2e_start() {
   local config=${1:-$(e2e_config vsnat)}
+  if ((E2E_FAMILY == 6)); then
+    [[ ${VSNAT_LAB_IPV6:-1} != 0 ]] || skip "VSNAT_LAB_IPV6=0: the lab is built without IPv6"
+    [[ -d /proc/sys/net/ipv6 ]] || skip "this kernel has no IPv6 (/proc/sys/net/ipv6 is absent)"
+  fi
   kernel_mode || e2e_require_daemon
   e2e_logdir
   trap e2e_on_exit EXIT
@@ -226,6 +274,7 @@ e2e_start() {
   fi
   # shellcheck source=/dev/null
   source "${VSNAT_LAB_DIR:-/run/vsnat-lab}/lab.env"
+  e2e_family_env
   if ! kernel_mode; then
     "$HUGEPAGES_SH" | sed 's/^/  /'
     start_vsnatd "$config"
@@ -241,15 +290,17 @@ e2e_end() {
 # --- traffic helpers -------------------------------------------------------------------------
 
 # http_sequential N [PATH]: N sequential curl requests to http://VIP:80PATH from the client,
-# each a new connection. One line per request on stdout:
+# each a new connection, in the test's family (E2E_VIP_URL; the IPv4 VIP before e2e_start).
+# One line per request on stdout:
 #   "ok <remote_ip>:<remote_port> <local_port> <body>"   or   "err <curl exit> <message>"
-# Gives up after 3 failures (a dead director would otherwise cost N x 2 s).
+# (an IPv6 remote_ip is bare, as curl writes it). Gives up after 3 failures (a dead director
+# would otherwise cost N x 2 s).
 http_sequential() {
   local n=$1 path=${2:-/} i out rc errors=0
   for ((i = 0; i < n; i++)); do
     rc=0
-    out=$(client curl -sS --max-time 2 -w '|%{remote_ip}:%{remote_port}|%{local_port}' \
-      "http://$LAB_VIP$path" 2>&1) || rc=$?
+    out=$(client curl -sS -g "-$E2E_FAMILY" --max-time 2 \
+      -w '|%{remote_ip}:%{remote_port}|%{local_port}' "http://${E2E_VIP_URL:-$LAB_VIP}$path" 2>&1) || rc=$?
     if ((rc == 0)); then
       local body=${out%%|*} rest=${out#*|}
       echo "ok ${rest%%|*} ${rest#*|} ${body%$'\n'}"
