@@ -1,0 +1,77 @@
+// The IPv6 packets the director answers and sends itself (local.hpp's twin): neighbor discovery
+// (RFC 4861) in place of ARP. Built in place in the received frame. Pure: byte buffers in, byte
+// counts out; any thread, the caller owns the buffer before and after.
+//
+// A `parsed` frame is one the parser classified as IPv6; nothing is read outside what it
+// describes. Replies carry no extension headers, whatever the received packet had.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dp/parse.hpp"
+#include "vsnat/types.hpp"
+
+namespace vsnat::dp {
+
+/// What a valid neighbor solicitation asks.
+struct NeighborSolicitation {
+    Ipv6 source{};  // the unspecified address (all zero) for duplicate address detection
+    Ipv6 target{};  // whose link-layer address is asked
+    bool has_source_mac = false;
+    MacAddress source_mac{};  // its source link-layer address option, when it has one
+};
+
+/// Reads a neighbor solicitation (ICMPv6 type 135), validated as RFC 4861 7.1.1 says: hop limit
+/// 255, code 0, ICMPv6 length >= 24, checksum right, target not multicast, every option of
+/// non-zero length and within the message; from the unspecified address only to a
+/// solicited-node multicast address and without a source link-layer address option. Also not
+/// fragmented (RFC 6980 5). Returns false for a message that fails any of these (RFC 4861 says
+/// to discard it silently: count it as bad_nd), or that is not a solicitation.
+bool parse_neighbor_solicitation(const uint8_t* frame, const ParsedFrame& parsed,
+                                 NeighborSolicitation& out);
+
+/// Turns a solicitation read by parse_neighbor_solicitation, for an address of ours, into the
+/// solicited advertisement (RFC 4861 7.2.4): from the target address and `our_mac`, with
+/// `our_mac` as target link-layer address, override flag set, router flag clear, hop limit 255.
+/// It goes to the solicitor's address and MAC (the frame's Ethernet source) with the solicited
+/// flag; or, answering duplicate address detection (unspecified source), to all-nodes ff02::1
+/// (33:33:00:00:00:01) without it. `capacity` is the room in the buffer; returns the new frame
+/// length, or 0 if it does not fit (the advertisement is 8 bytes longer than a solicitation
+/// without an option).
+size_t make_neighbor_advertisement(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
+                                   const NeighborSolicitation& solicitation,
+                                   const MacAddress& our_mac);
+
+/// What a valid neighbor advertisement says.
+struct NeighborAdvertisement {
+    Ipv6 target{};
+    bool router = false;
+    bool solicited = false;
+    bool override = false;
+    bool has_target_mac = false;
+    MacAddress target_mac{};  // its target link-layer address option, when it has one
+};
+
+/// Reads a neighbor advertisement (ICMPv6 type 136), validated as RFC 4861 7.1.2 says: hop limit
+/// 255, code 0, ICMPv6 length >= 24, checksum right, target not multicast, the solicited flag
+/// clear if sent to a multicast address, every option of non-zero length and within the
+/// message; not fragmented (RFC 6980 5). Returns false for a message that fails any of these
+/// (count it as bad_nd), or that is not an advertisement.
+bool parse_neighbor_advertisement(const uint8_t* frame, const ParsedFrame& parsed,
+                                  NeighborAdvertisement& out);
+
+/// Length of the frame build_neighbor_solicitation writes: Ethernet, IPv6, the 24-byte
+/// solicitation and its source link-layer address option.
+constexpr size_t kNeighborSolicitationFrameLen = 14 + 40 + 24 + 8;
+
+/// Writes a neighbor solicitation "who has `target`" from `our_ip` and `our_mac`, with a source
+/// link-layer address option and hop limit 255, into `frame` (at least
+/// kNeighborSolicitationFrameLen bytes). With `target_mac` null it goes to the target's
+/// solicited-node multicast address ff02::1:ffXX:XXXX (Ethernet 33:33:ff:XX:XX:XX) to resolve
+/// it; with the MAC of a known neighbor, to the target itself at that MAC, to re-probe it (RFC
+/// 4861 7.3.3, PROBE). Returns the frame length.
+size_t build_neighbor_solicitation(uint8_t* frame, const MacAddress& our_mac, const Ipv6& our_ip,
+                                   const Ipv6& target, const MacAddress* target_mac = nullptr);
+
+}  // namespace vsnat::dp

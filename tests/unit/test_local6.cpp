@@ -1,0 +1,351 @@
+// The IPv6 packets the director answers and sends (dp/local6): neighbor discovery (RFC 4861),
+// on hand-built frames whose offsets the tests fill in (offsets6), every checksum verified by a
+// full computation.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+
+#include "dp/local6.hpp"
+#include "ipv6_frames.hpp"
+
+using namespace vsnat;
+using namespace vsnat::dp;
+using namespace vsnat::test6;
+
+namespace {
+
+const MacAddress kOurMac = {0x02, 0, 0, 0, 0, 0xfe};
+const MacAddress kPeerMac = {0x02, 0, 0, 0, 0, 0x01};  // Spec6's source MAC
+const Ipv6 kUnspecified{};
+
+MacAddress mac_at(const std::vector<uint8_t>& f, size_t off) {
+    MacAddress m;
+    std::copy_n(f.begin() + static_cast<std::ptrdiff_t>(off), 6, m.begin());
+    return m;
+}
+
+std::vector<uint8_t> cat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+    std::vector<uint8_t> out(a.size() + b.size());
+    std::copy(a.begin(), a.end(), out.begin());
+    std::copy(b.begin(), b.end(), out.begin() + static_cast<std::ptrdiff_t>(a.size()));
+    return out;
+}
+
+std::vector<uint8_t> bytes_of(const Ipv6& a) {
+    return std::vector<uint8_t>(a.begin(), a.end());
+}
+
+std::vector<uint8_t> mac_option(uint8_t type, const MacAddress& mac) {
+    return {type, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]};
+}
+
+// A neighbor solicitation (135) or advertisement (136), flags in the first byte of its data.
+Spec6 nd_spec(uint8_t type, const Ipv6& src, const Ipv6& dst, const Ipv6& target,
+              const std::vector<uint8_t>& options, uint8_t flags = 0) {
+    Spec6 s;
+    s.src = src;
+    s.dst = dst;
+    s.hop_limit = 255;
+    s.next_header = 58;
+    s.l4 =
+        icmp6_message(type, 0, static_cast<uint32_t>(flags) << 24, cat(bytes_of(target), options));
+    return s;
+}
+
+const Ipv6 kSolicitor = ip6("2001:db8:1::7");
+const Ipv6 kOurIp = ip6("2001:db8:1::100");
+const Ipv6 kOurIpGroup = ip6("ff02::1:ff00:100");  // its solicited-node multicast address
+
+Spec6 valid_ns() {
+    return nd_spec(135, kSolicitor, kOurIpGroup, kOurIp, mac_option(1, kPeerMac));
+}
+
+struct Built {
+    std::vector<uint8_t> frame;
+    ParsedFrame parsed;
+};
+
+Built built(const Spec6& s) {
+    Built b{build6(s), {}};
+    b.parsed = offsets6(b.frame, s.vlan >= 0 ? 18 : 14);
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("neighbor solicitations RFC 4861 7.1.1 accepts are read") {
+    NeighborSolicitation ns;
+    SECTION("address resolution, with the solicitor's link-layer address") {
+        Built b = built(valid_ns());
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK(ns.source == kSolicitor);
+        CHECK(ns.target == kOurIp);
+        CHECK(ns.has_source_mac);
+        CHECK(ns.source_mac == kPeerMac);
+    }
+    SECTION("duplicate address detection: unspecified source, to the solicited-node group") {
+        Built b = built(nd_spec(135, kUnspecified, kOurIpGroup, kOurIp, {}));
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK(ns.source == kUnspecified);
+        CHECK_FALSE(ns.has_source_mac);
+    }
+    SECTION("unicast, no option (a neighbor's reachability probe)") {
+        Built b = built(nd_spec(135, kSolicitor, kOurIp, kOurIp, {}));
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK_FALSE(ns.has_source_mac);
+    }
+    SECTION("an unknown option (a nonce, RFC 3971) before the source link-layer address") {
+        const std::vector<uint8_t> nonce = {14, 1, 1, 2, 3, 4, 5, 6};
+        Built b = built(nd_spec(135, kSolicitor, kOurIpGroup, kOurIp,
+                                cat(nonce, mac_option(1, {2, 3, 4, 5, 6, 7}))));
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK(ns.source_mac == MacAddress{2, 3, 4, 5, 6, 7});
+    }
+    SECTION("a source link-layer address option of 16 bytes is not Ethernet's: ignored") {
+        std::vector<uint8_t> long_option = cat(mac_option(1, kPeerMac), std::vector<uint8_t>(8));
+        long_option[1] = 2;
+        Built b = built(nd_spec(135, kSolicitor, kOurIpGroup, kOurIp, long_option));
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK_FALSE(ns.has_source_mac);
+    }
+    SECTION("tagged, and behind a destination options header") {
+        Spec6 s = valid_ns();
+        s.vlan = 12;
+        s.extension_type = 60;
+        s.extension.assign(8, 0);
+        Built b = built(s);
+        REQUIRE(b.parsed.l4_offset == 18 + 48);
+        REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+        CHECK(ns.source_mac == kPeerMac);
+    }
+}
+
+TEST_CASE("neighbor solicitations RFC 4861 7.1.1 (and RFC 6980) says to discard are refused") {
+    struct Case {
+        std::string what;
+        std::function<void(Spec6&)> change;
+        std::function<void(Built&)> after = [](Built&) {};
+    };
+    const std::vector<Case> cases = {
+        {"hop limit 254: from off the link", [](Spec6& s) { s.hop_limit = 254; }},
+        {"code 1", [](Spec6& s) { s.l4[1] = 1; }},
+        {"16 bytes of ICMPv6", [](Spec6& s) { s.l4.resize(16); }},
+        {"a wrong checksum", [](Spec6&) {},
+         [](Built& b) { b.frame[b.parsed.l4_offset + 2] ^= 0x40; }},
+        {"a multicast target",
+         [](Spec6& s) { std::copy_n(ip6("ff02::1").begin(), 16, s.l4.begin() + 8); }},
+        {"an option of length 0", [](Spec6& s) { s.l4[25] = 0; }},
+        {"an option running past the message", [](Spec6& s) { s.l4[25] = 2; }},
+        {"4 bytes after the last option",
+         [](Spec6& s) { s.l4 = cat(s.l4, std::vector<uint8_t>(4)); }},
+        {"from the unspecified address with a source link-layer address",
+         [](Spec6& s) { s.src = kUnspecified; }},
+        {"from the unspecified address to a unicast address",
+         [](Spec6& s) {
+             s.src = kUnspecified;
+             s.dst = kOurIp;
+             s.l4.resize(24);
+         }},
+        {"from the unspecified address to all nodes",
+         [](Spec6& s) {
+             s.src = kUnspecified;
+             s.dst = ip6("ff02::1");
+             s.l4.resize(24);
+         }},
+        {"in an atomic fragment (RFC 6980 5)",
+         [](Spec6& s) {
+             s.extension_type = 44;
+             s.extension.assign(8, 0);
+         }},
+        {"an advertisement", [](Spec6& s) { s.l4[0] = 136; }},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        Spec6 s = valid_ns();
+        c.change(s);
+        Built b = built(s);
+        c.after(b);
+        NeighborSolicitation ns;
+        CHECK_FALSE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+    }
+    // The cases above start from a solicitation that is accepted.
+    Built b = built(valid_ns());
+    NeighborSolicitation ns;
+    CHECK(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+}
+
+TEST_CASE("a solicitation becomes the solicited advertisement, to the solicitor") {
+    Built b = built(valid_ns());
+    NeighborSolicitation ns;
+    REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+    const size_t len =
+        make_neighbor_advertisement(b.frame.data(), b.frame.size(), b.parsed, ns, kOurMac);
+    REQUIRE(len == 14 + 40 + 32);
+    const std::vector<uint8_t>& f = b.frame;
+    CHECK(mac_at(f, 0) == kPeerMac);
+    CHECK(mac_at(f, 6) == kOurMac);
+    CHECK(be16_at(f, 12) == 0x86dd);
+    CHECK(f[14] == 0x60);
+    CHECK(be16_at(f, 18) == 32);
+    CHECK(f[20] == 58);
+    CHECK(f[21] == 255);
+    CHECK(ip6_at(f, 22) == kOurIp);
+    CHECK(ip6_at(f, 38) == kSolicitor);
+    CHECK(f[54] == 136);
+    CHECK(f[55] == 0);
+    CHECK(be32_at(f, 58) == 0x60000000);  // solicited and override, not a router
+    CHECK(ip6_at(f, 62) == kOurIp);
+    CHECK(std::vector<uint8_t>(f.begin() + 78, f.end()) == mac_option(2, kOurMac));
+    CHECK(checksum6_valid(f));
+
+    NeighborAdvertisement na;
+    REQUIRE(parse_neighbor_advertisement(f.data(), offsets6(f, 14), na));
+    CHECK(na.target == kOurIp);
+    CHECK(na.solicited);
+    CHECK(na.override);
+    CHECK_FALSE(na.router);
+    CHECK(na.has_target_mac);
+    CHECK(na.target_mac == kOurMac);
+}
+
+TEST_CASE("duplicate address detection is answered to all nodes, not solicited") {
+    Built b = built(nd_spec(135, kUnspecified, kOurIpGroup, kOurIp, {}));
+    REQUIRE(b.frame.size() == 14 + 40 + 24);  // 8 bytes short of the advertisement
+    NeighborSolicitation ns;
+    REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+    const std::vector<uint8_t> before = b.frame;
+    CHECK(make_neighbor_advertisement(b.frame.data(), b.frame.size(), b.parsed, ns, kOurMac) == 0);
+    CHECK(b.frame == before);
+
+    b.frame.resize(14 + 40 + 32);
+    REQUIRE(make_neighbor_advertisement(b.frame.data(), b.frame.size(), b.parsed, ns, kOurMac) ==
+            b.frame.size());
+    const std::vector<uint8_t>& f = b.frame;
+    CHECK(mac_at(f, 0) == MacAddress{0x33, 0x33, 0, 0, 0, 1});
+    CHECK(mac_at(f, 6) == kOurMac);
+    CHECK(ip6_at(f, 22) == kOurIp);
+    CHECK(ip6_at(f, 38) == ip6("ff02::1"));
+    CHECK(be32_at(f, 58) == 0x20000000);  // override only
+    CHECK(checksum6_valid(f));
+    NeighborAdvertisement na;
+    REQUIRE(parse_neighbor_advertisement(f.data(), offsets6(f, 14), na));
+    CHECK_FALSE(na.solicited);
+}
+
+TEST_CASE("the advertisement of a tagged solicitation behind an extension header") {
+    Spec6 s = valid_ns();
+    s.vlan = 300;
+    s.extension_type = 0;
+    s.extension.assign(16, 0);
+    Built b = built(s);
+    NeighborSolicitation ns;
+    REQUIRE(parse_neighbor_solicitation(b.frame.data(), b.parsed, ns));
+    const size_t len =
+        make_neighbor_advertisement(b.frame.data(), b.frame.size(), b.parsed, ns, kOurMac);
+    REQUIRE(len == 18 + 40 + 32);
+    b.frame.resize(len);
+    CHECK(be16_at(b.frame, 12) == 0x8100);
+    CHECK(be16_at(b.frame, 14) == 300);
+    CHECK(b.frame[18 + 6] == 58);  // no extension header left
+    CHECK(checksum6_valid(b.frame, 18));
+}
+
+TEST_CASE("neighbor advertisements RFC 4861 7.1.2 accepts are read, the others refused") {
+    const Ipv6 neighbor = ip6("2001:db8:1::9");
+    const MacAddress neighbor_mac = {0x02, 0xaa, 0, 0, 0, 9};
+    const Spec6 solicited =
+        nd_spec(136, neighbor, kOurIp, neighbor, mac_option(2, neighbor_mac), 0x40 | 0x20);
+    NeighborAdvertisement na;
+    SECTION("solicited, with the target's link-layer address") {
+        Built b = built(solicited);
+        REQUIRE(parse_neighbor_advertisement(b.frame.data(), b.parsed, na));
+        CHECK(na.target == neighbor);
+        CHECK(na.solicited);
+        CHECK(na.override);
+        CHECK_FALSE(na.router);
+        CHECK(na.has_target_mac);
+        CHECK(na.target_mac == neighbor_mac);
+    }
+    SECTION("unsolicited, from a router, to all nodes, no option") {
+        Built b = built(nd_spec(136, neighbor, ip6("ff02::1"), neighbor, {}, 0x80));
+        REQUIRE(parse_neighbor_advertisement(b.frame.data(), b.parsed, na));
+        CHECK(na.router);
+        CHECK_FALSE(na.solicited);
+        CHECK_FALSE(na.override);
+        CHECK_FALSE(na.has_target_mac);
+    }
+    SECTION("refused") {
+        struct Case {
+            std::string what;
+            std::function<void(Spec6&)> change;
+            std::function<void(Built&)> after = [](Built&) {};
+        };
+        const std::vector<Case> cases = {
+            {"hop limit 64", [](Spec6& s) { s.hop_limit = 64; }},
+            {"code 3", [](Spec6& s) { s.l4[1] = 3; }},
+            {"20 bytes of ICMPv6", [](Spec6& s) { s.l4.resize(20); }},
+            {"a wrong checksum", [](Spec6&) {},
+             [](Built& b) { b.frame[b.parsed.l4_offset + 3] ^= 0x01; }},
+            {"a multicast target",
+             [](Spec6& s) { std::copy_n(ip6("ff02::2").begin(), 16, s.l4.begin() + 8); }},
+            {"solicited, to a multicast address", [](Spec6& s) { s.dst = ip6("ff02::1"); }},
+            {"an option of length 0", [](Spec6& s) { s.l4[25] = 0; }},
+            {"an option running past the message", [](Spec6& s) { s.l4[25] = 3; }},
+            {"one byte after the last option",
+             [](Spec6& s) { s.l4 = cat(s.l4, std::vector<uint8_t>(1)); }},
+            {"in an atomic fragment (RFC 6980 5)",
+             [](Spec6& s) {
+                 s.extension_type = 44;
+                 s.extension.assign(8, 0);
+             }},
+            {"a solicitation", [](Spec6& s) { s.l4[0] = 135; }},
+        };
+        for (const Case& c : cases) {
+            CAPTURE(c.what);
+            Spec6 s = solicited;
+            c.change(s);
+            Built b = built(s);
+            c.after(b);
+            CHECK_FALSE(parse_neighbor_advertisement(b.frame.data(), b.parsed, na));
+        }
+    }
+}
+
+TEST_CASE("neighbor solicitations the director sends: to the solicited-node group, or unicast") {
+    const Ipv6 target = ip6("2001:db8:1::abcd:1234");
+    std::vector<uint8_t> f(200, 0xaa);
+    SECTION("multicast, to resolve") {
+        REQUIRE(build_neighbor_solicitation(f.data(), kOurMac, kOurIp, target) ==
+                kNeighborSolicitationFrameLen);
+        CHECK(mac_at(f, 0) == MacAddress{0x33, 0x33, 0xff, 0xcd, 0x12, 0x34});
+        CHECK(ip6_at(f, 38) == ip6("ff02::1:ffcd:1234"));
+    }
+    SECTION("unicast, to re-probe a known neighbor") {
+        const MacAddress known = {0x02, 0xbb, 0, 0, 0, 1};
+        REQUIRE(build_neighbor_solicitation(f.data(), kOurMac, kOurIp, target, &known) ==
+                kNeighborSolicitationFrameLen);
+        CHECK(mac_at(f, 0) == known);
+        CHECK(ip6_at(f, 38) == target);
+    }
+    CHECK(std::all_of(f.begin() + kNeighborSolicitationFrameLen, f.end(),
+                      [](uint8_t x) { return x == 0xaa; }));
+    f.resize(kNeighborSolicitationFrameLen);
+    CHECK(mac_at(f, 6) == kOurMac);
+    CHECK(be16_at(f, 12) == 0x86dd);
+    CHECK(be32_at(f, 14) == 0x60000000);
+    CHECK(be16_at(f, 18) == 32);
+    CHECK(f[20] == 58);
+    CHECK(f[21] == 255);
+    CHECK(ip6_at(f, 22) == kOurIp);
+    CHECK(f[54] == 135);
+    CHECK(f[55] == 0);
+    CHECK(be32_at(f, 58) == 0);
+    CHECK(ip6_at(f, 62) == target);
+    CHECK(std::vector<uint8_t>(f.begin() + 78, f.end()) == mac_option(1, kOurMac));
+    CHECK(checksum6_valid(f));
+    NeighborSolicitation ns;
+    REQUIRE(parse_neighbor_solicitation(f.data(), offsets6(f, 14), ns));
+    CHECK(ns.target == target);
+    CHECK(ns.source_mac == kOurMac);
+}
