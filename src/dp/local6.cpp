@@ -11,9 +11,12 @@
 namespace vsnat::dp {
 namespace {
 
-// ICMPv6 types (RFC 4861 4).
-constexpr uint8_t kNeighborSolicitation = 135, kNeighborAdvertisement = 136;
-constexpr size_t kIcmp6Checksum = l4::kIcmpChecksum,
+// ICMPv6 types (RFC 4443 2.1, RFC 4861 4).
+constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6EchoRequest = 128,
+                  kIcmp6EchoReply = 129, kNeighborSolicitation = 135, kNeighborAdvertisement = 136,
+                  kRedirect = 137;
+constexpr uint8_t kPortUnreachable = 4;
+constexpr size_t kIcmp6HeaderLen = l4::kIcmpHeaderLen, kIcmp6Checksum = l4::kIcmpChecksum,
                  kIcmp6Data = 4;  // the 32-bit field after the checksum: MTU, ND flags
 
 // Neighbor solicitation and advertisement (RFC 4861 4.3, 4.4): 4 bytes of header, 4 of flags
@@ -22,6 +25,9 @@ constexpr size_t kNdTarget = 8, kNdMinLen = 24, kNdMacOptionLen = 8;
 constexpr uint8_t kOptionSourceMac = 1, kOptionTargetMac = 2;
 constexpr uint8_t kNaRouter = 0x80, kNaSolicited = 0x40, kNaOverride = 0x20;
 constexpr uint8_t kNdHopLimit = 255;  // RFC 4861: proves the sender is on the link
+
+// RFC 8200 5: every link carries 1280 bytes; RFC 4443 2.4(c): an error fits in that.
+constexpr size_t kMinMtu = 1280;
 
 constexpr Ipv6 kAllNodes = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
 constexpr MacAddress kAllNodesMac = {0x33, 0x33, 0, 0, 0, 0x01};
@@ -224,6 +230,109 @@ size_t build_neighbor_solicitation(uint8_t* frame, const MacAddress& our_mac, co
     std::memcpy(icmp + kNdMinLen + 2, our_mac.data(), our_mac.size());
     store_u16_raw(icmp + kIcmp6Checksum, checksum6(our_ip, dst, ipv6::kProtoIcmpv6, icmp, kLen));
     return kNeighborSolicitationFrameLen;
+}
+
+size_t make_echo6_reply(uint8_t* frame, const ParsedFrame& parsed, const MacAddress& our_mac) {
+    uint8_t* ip6 = frame + parsed.l3_offset;
+    uint8_t* icmp = frame + parsed.l4_offset;
+    if (parsed.ip_protocol != ipv6::kProtoIcmpv6 || icmp[0] != kIcmp6EchoRequest || icmp[1] != 0) {
+        return 0;
+    }
+    const uint16_t old_word = load_u16_raw(icmp);
+    icmp[0] = kIcmp6EchoReply;
+    // Over the pseudo-header, never all zero: csum_replace2's corner is a full computation's.
+    store_u16_raw(icmp + kIcmp6Checksum,
+                  csum_replace2(load_u16_raw(icmp + kIcmp6Checksum), old_word, load_u16_raw(icmp)));
+    const Ipv6 src = load_ipv6(ip6 + ipv6::kSrc);
+    const Ipv6 dst = load_ipv6(ip6 + ipv6::kDst);
+    store_ipv6(ip6 + ipv6::kSrc, dst);  // swapping leaves the pseudo-header's sum unchanged
+    store_ipv6(ip6 + ipv6::kDst, src);
+    uint8_t* reply = ip6 + ipv6::kHeaderLen;
+    if (icmp != reply) {
+        std::memmove(reply, icmp, parsed.l4_length);  // the extension headers go
+    }
+    store_be16(ip6 + ipv6::kPayloadLength, parsed.l4_length);
+    ip6[ipv6::kNextHeader] = ipv6::kProtoIcmpv6;
+    ip6[ipv6::kHopLimit] = kDefaultTtl;
+    reply_l2(frame, our_mac);
+    return parsed.l3_offset + ipv6::kHeaderLen + parsed.l4_length;
+}
+
+size_t make_tcp_reset6(uint8_t* frame, const ParsedFrame& parsed, const MacAddress& our_mac) {
+    uint8_t* ip6 = frame + parsed.l3_offset;
+    const uint8_t* in_tcp = frame + parsed.l4_offset;
+    const uint8_t flags = parsed.tcp_flags;
+    if (flags & l4::kTcpRst) {
+        return 0;
+    }
+    const Ipv6 src = load_ipv6(ip6 + ipv6::kSrc), dst = load_ipv6(ip6 + ipv6::kDst);
+    const uint16_t sport = load_u16_raw(in_tcp + l4::kSrcPort);
+    const uint16_t dport = load_u16_raw(in_tcp + l4::kDstPort);
+    const uint32_t seq = load_be32(in_tcp + l4::kTcpSeq), ack = load_be32(in_tcp + l4::kTcpAck);
+    const uint32_t seg_len = static_cast<uint32_t>(parsed.ip_end - parsed.payload_offset) +
+                             ((flags & l4::kTcpSyn) ? 1 : 0) + ((flags & l4::kTcpFin) ? 1 : 0);
+
+    uint8_t* tcp = ip6 + ipv6::kHeaderLen;  // may be where the received header was: read first
+    write_ipv6_header(ip6, l4::kTcpMinHeaderLen, ipv4::kProtoTcp, kDefaultTtl, dst, src);
+    std::memset(tcp, 0, l4::kTcpMinHeaderLen);
+    store_u16_raw(tcp + l4::kSrcPort, dport);
+    store_u16_raw(tcp + l4::kDstPort, sport);
+    if (flags & l4::kTcpAckFlag) {
+        store_be32(tcp + l4::kTcpSeq, ack);
+        tcp[l4::kTcpFlags] = l4::kTcpRst;
+    } else {
+        store_be32(tcp + l4::kTcpAck, seq + seg_len);
+        tcp[l4::kTcpFlags] = l4::kTcpRst | l4::kTcpAckFlag;
+    }
+    tcp[l4::kTcpDataOffset] = 5 << 4;
+    store_u16_raw(tcp + l4::kTcpChecksum,
+                  checksum6(dst, src, ipv4::kProtoTcp, tcp, l4::kTcpMinHeaderLen));
+    reply_l2(frame, our_mac);
+    return parsed.l3_offset + ipv6::kHeaderLen + l4::kTcpMinHeaderLen;
+}
+
+size_t make_unreachable6(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
+                         const MacAddress& our_mac, const Ipv6& from, Unreachable6 kind,
+                         uint32_t mtu) {
+    uint8_t* ip6 = frame + parsed.l3_offset;
+    const Ipv6 source = load_ipv6(ip6 + ipv6::kSrc);
+    const bool too_big = kind == Unreachable6::packet_too_big;
+    // RFC 4443 2.4(e). Packet too big is sent about multicast too: its sender needs it as well.
+    if (is_unspecified(source) || is_multicast(source)) {
+        return 0;
+    }
+    if (!too_big && (is_multicast(load_ipv6(ip6 + ipv6::kDst)) || (frame[eth::kDst] & 0x01))) {
+        return 0;  // the group bit: link-layer multicast and broadcast
+    }
+    if (parsed.ip_protocol == ipv6::kProtoIcmpv6) {
+        // A later fragment's type cannot be seen: it may be an error's.
+        const bool later_fragment = parsed.fragment && !parsed.first_fragment;
+        const uint8_t type = frame[parsed.l4_offset];
+        if (later_fragment || type < kIcmp6EchoRequest || type == kRedirect) {
+            return 0;
+        }
+    }
+    constexpr size_t kHeaders = ipv6::kHeaderLen + kIcmp6HeaderLen;
+    const size_t room =
+        capacity > parsed.l3_offset + kHeaders ? capacity - parsed.l3_offset - kHeaders : 0;
+    const size_t quoted =
+        std::min({static_cast<size_t>(parsed.ip_end - parsed.l3_offset), kMinMtu - kHeaders, room});
+    // At least its headers and the first 8 bytes past them: ports, for the sender to match.
+    const size_t needed = std::min<size_t>(parsed.ip_end, parsed.l4_offset + 8u) - parsed.l3_offset;
+    if (quoted < needed) {
+        return 0;
+    }
+    std::memmove(ip6 + kHeaders, ip6, quoted);
+    uint8_t* icmp = ip6 + ipv6::kHeaderLen;
+    write_ipv6_header(ip6, kIcmp6HeaderLen + quoted, ipv6::kProtoIcmpv6, kDefaultTtl, from, source);
+    icmp[0] = too_big ? kIcmp6PacketTooBig : kIcmp6Unreachable;
+    icmp[1] = too_big ? 0 : kPortUnreachable;
+    store_u16_raw(icmp + kIcmp6Checksum, 0);
+    store_be32(icmp + kIcmp6Data, too_big ? mtu : 0);
+    store_u16_raw(icmp + kIcmp6Checksum,
+                  checksum6(from, source, ipv6::kProtoIcmpv6, icmp, kIcmp6HeaderLen + quoted));
+    reply_l2(frame, our_mac);
+    return parsed.l3_offset + kHeaders + quoted;
 }
 
 }  // namespace vsnat::dp

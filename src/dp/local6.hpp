@@ -1,6 +1,7 @@
 // The IPv6 packets the director answers and sends itself (local.hpp's twin): neighbor discovery
-// (RFC 4861) in place of ARP. Built in place in the received frame. Pure: byte buffers in, byte
-// counts out; any thread, the caller owns the buffer before and after.
+// (RFC 4861) in place of ARP, ICMPv6 echo replies, TCP resets and ICMPv6 errors (RFC 4443) for
+// refused packets. Built in place in the received frame. Pure: byte buffers in, byte counts out;
+// any thread, the caller owns the buffer before and after.
 //
 // A `parsed` frame is one the parser classified as IPv6; nothing is read outside what it
 // describes. Replies carry no extension headers, whatever the received packet had.
@@ -73,5 +74,35 @@ constexpr size_t kNeighborSolicitationFrameLen = 14 + 40 + 24 + 8;
 /// 4861 7.3.3, PROBE). Returns the frame length.
 size_t build_neighbor_solicitation(uint8_t* frame, const MacAddress& our_mac, const Ipv6& our_ip,
                                    const Ipv6& target, const MacAddress* target_mac = nullptr);
+
+/// Turns an ICMPv6 echo request (type 128, code 0) to one of our unicast addresses into the echo
+/// reply (RFC 4443 4.2), sent back to the frame's sender from `our_mac` with hop limit 64; the
+/// request's extension headers are dropped, its data is returned unmodified. Returns the new
+/// frame length, or 0 (frame untouched) if it is not an echo request. The caller passes no
+/// fragment.
+size_t make_echo6_reply(uint8_t* frame, const ParsedFrame& parsed, const MacAddress& our_mac);
+
+/// make_tcp_reset for IPv6: turns a TCP segment into the RST that refuses it (RFC 793: seq = its
+/// ACK if it had one, else ack = seq + length), stripped of options, payload and extension
+/// headers. Returns the new frame length, or 0 if the segment was itself a RST (never
+/// answered).
+size_t make_tcp_reset6(uint8_t* frame, const ParsedFrame& parsed, const MacAddress& our_mac);
+
+/// The ICMPv6 errors the director sends: destination unreachable, port unreachable (type 1,
+/// code 4), and packet too big (type 2, code 0: routers do not fragment IPv6 packets, RFC 8200
+/// 5; its sender learns the path MTU from it, RFC 8201).
+enum class Unreachable6 : uint8_t { port, packet_too_big };
+
+/// Rewrites the frame into the ICMPv6 error `kind` about the packet it holds, from `from` back to
+/// the packet's source, with `mtu` in packet too big's MTU field (0 otherwise). It quotes as
+/// much of the packet as fits in an IPv6 packet of the minimum MTU, 1280 bytes (RFC 4443
+/// 2.4(c)), and in `capacity`, the room in the buffer. Returns the new frame length; 0 if not
+/// even the packet's headers and the first 8 bytes of its upper layer fit, or when RFC 4443
+/// 2.4(e) forbids the error: about an ICMPv6 error or a redirect, about a packet from the
+/// unspecified or a multicast address, and (but for packet too big) about a packet sent to a
+/// multicast address or a link-layer multicast or broadcast.
+size_t make_unreachable6(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
+                         const MacAddress& our_mac, const Ipv6& from, Unreachable6 kind,
+                         uint32_t mtu = 0);
 
 }  // namespace vsnat::dp

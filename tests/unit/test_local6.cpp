@@ -1,6 +1,6 @@
 // The IPv6 packets the director answers and sends (dp/local6): neighbor discovery (RFC 4861),
-// on hand-built frames whose offsets the tests fill in (offsets6), every checksum verified by a
-// full computation.
+// echo replies, resets and ICMPv6 errors (RFC 4443), on hand-built frames whose offsets the
+// tests fill in (offsets6), every checksum verified by a full computation.
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -348,4 +348,250 @@ TEST_CASE("neighbor solicitations the director sends: to the solicited-node grou
     REQUIRE(parse_neighbor_solicitation(f.data(), offsets6(f, 14), ns));
     CHECK(ns.target == target);
     CHECK(ns.source_mac == kOurMac);
+}
+
+TEST_CASE("ICMPv6 echo requests are answered: same data, addresses swapped") {
+    const std::vector<uint8_t> data = {1, 2, 3, 4, 5};  // odd
+    Spec6 s;
+    s.src = kSolicitor;
+    s.dst = kOurIp;
+    s.hop_limit = 3;
+    s.next_header = 58;
+    s.l4 = icmp6_message(128, 0, 0x1234abcd, data);
+    SECTION("plain") {
+        Built b = built(s);
+        const std::vector<uint8_t> request = b.frame;
+        REQUIRE(make_echo6_reply(b.frame.data(), b.parsed, kOurMac) == request.size());
+        const std::vector<uint8_t>& f = b.frame;
+        CHECK(mac_at(f, 0) == kPeerMac);
+        CHECK(mac_at(f, 6) == kOurMac);
+        CHECK(f[21] == 64);
+        CHECK(ip6_at(f, 22) == kOurIp);
+        CHECK(ip6_at(f, 38) == kSolicitor);
+        CHECK(f[54] == 129);
+        CHECK(f[55] == 0);
+        CHECK(std::equal(f.begin() + 58, f.end(), request.begin() + 58));  // id, seq, data
+        CHECK(checksum6_valid(f));
+    }
+    SECTION("its extension headers are not sent back") {
+        s.vlan = 7;
+        s.extension_type = 60;
+        s.extension.assign(16, 0);
+        Built b = built(s);
+        const std::vector<uint8_t> request = b.frame;
+        const size_t len = make_echo6_reply(b.frame.data(), b.parsed, kOurMac);
+        REQUIRE(len == request.size() - 16);
+        b.frame.resize(len);
+        CHECK(be16_at(b.frame, 18 + 4) == 8 + data.size());
+        CHECK(b.frame[18 + 6] == 58);
+        CHECK(b.frame[18 + 40] == 129);
+        CHECK(std::equal(b.frame.begin() + 18 + 44, b.frame.end(), request.begin() + 18 + 60));
+        CHECK(checksum6_valid(b.frame, 18));
+    }
+    SECTION("anything but an echo request is left alone") {
+        for (auto [type, code] : {std::pair<uint8_t, uint8_t>{129, 0}, {128, 1}, {1, 4}}) {
+            s.l4[0] = type;
+            s.l4[1] = code;
+            Built b = built(s);
+            const std::vector<uint8_t> before = b.frame;
+            CHECK(make_echo6_reply(b.frame.data(), b.parsed, kOurMac) == 0);
+            CHECK(b.frame == before);
+        }
+    }
+}
+
+TEST_CASE("TCP over IPv6 to no service is refused with a RST (RFC 793)") {
+    const Ipv6 client = ip6("2001:db8:c::1"), vip = ip6("2001:db8:f::80");
+    Spec6 s;
+    s.src = client;
+    s.dst = vip;
+    s.next_header = 6;
+    struct Case {
+        std::string what;
+        std::vector<uint8_t> segment;
+        uint32_t seq, ack;
+        uint8_t flags;
+    };
+    std::vector<uint8_t> with_options = tcp_segment(40000, 81, 5000, 0, 0x02, {2, 4, 5, 0xa0});
+    with_options[12] = 6 << 4;  // the MSS option
+    const std::vector<Case> cases = {
+        {"a SYN: ack = seq + 1", tcp_segment(40000, 81, 5000, 0, 0x02), 0, 5001, 0x14},
+        {"a SYN with options", with_options, 0, 5001, 0x14},
+        {"data and FIN, no ACK: ack = seq + 10 + 1",
+         tcp_segment(40000, 81, 5000, 0, 0x01, std::vector<uint8_t>(10, 7)), 0, 5011, 0x14},
+        {"an ACK with data: seq = its ack",
+         tcp_segment(40000, 81, 5000, 777, 0x18, std::vector<uint8_t>(100, 7)), 777, 0, 0x04},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        s.l4 = c.segment;
+        for (bool extended : {false, true}) {
+            s.extension_type = 60;
+            s.extension.assign(extended ? 8 : 0, 0);
+            Built b = built(s);
+            const size_t len = make_tcp_reset6(b.frame.data(), b.parsed, kOurMac);
+            REQUIRE(len == 14 + 40 + 20);
+            b.frame.resize(len);
+            const std::vector<uint8_t>& f = b.frame;
+            CHECK(mac_at(f, 0) == kPeerMac);
+            CHECK(mac_at(f, 6) == kOurMac);
+            CHECK(be16_at(f, 18) == 20);
+            CHECK(f[20] == 6);
+            CHECK(f[21] == 64);
+            CHECK(ip6_at(f, 22) == vip);
+            CHECK(ip6_at(f, 38) == client);
+            CHECK(be16_at(f, 54) == 81);
+            CHECK(be16_at(f, 56) == 40000);
+            CHECK(be32_at(f, 58) == c.seq);
+            CHECK(be32_at(f, 62) == c.ack);
+            CHECK(f[66] == 5 << 4);
+            CHECK(f[67] == c.flags);
+            CHECK(checksum6_valid(f));
+        }
+    }
+    s.extension.clear();
+    s.l4 = tcp_segment(40000, 81, 5000, 0, 0x04);
+    Built b = built(s);
+    const std::vector<uint8_t> before = b.frame;
+    CHECK(make_tcp_reset6(b.frame.data(), b.parsed, kOurMac) == 0);  // a RST is never answered
+    CHECK(b.frame == before);
+}
+
+TEST_CASE("ICMPv6 port unreachable and packet too big quote what fits in 1280 bytes") {
+    const Ipv6 client = ip6("2001:db8:c::1"), vip = ip6("2001:db8:f::80");
+    Spec6 s;
+    s.src = client;
+    s.dst = vip;
+    SECTION("a small UDP datagram is quoted whole") {
+        s.next_header = 17;
+        s.l4 = udp_datagram(40000, 53, std::vector<uint8_t>(101, 3));
+        Built b = built(s);
+        const std::vector<uint8_t> packet(b.frame.begin() + 14, b.frame.end());
+        b.frame.resize(2048);
+        const size_t len = make_unreachable6(b.frame.data(), b.frame.size(), b.parsed, kOurMac, vip,
+                                             Unreachable6::port, 1500);
+        REQUIRE(len == 14 + 48 + packet.size());
+        b.frame.resize(len);
+        const std::vector<uint8_t>& f = b.frame;
+        CHECK(mac_at(f, 0) == kPeerMac);
+        CHECK(mac_at(f, 6) == kOurMac);
+        CHECK(be16_at(f, 18) == 8 + packet.size());
+        CHECK(f[20] == 58);
+        CHECK(f[21] == 64);
+        CHECK(ip6_at(f, 22) == vip);
+        CHECK(ip6_at(f, 38) == client);
+        CHECK(f[54] == 1);
+        CHECK(f[55] == 4);
+        CHECK(be32_at(f, 58) == 0);  // no MTU in a port unreachable
+        CHECK(std::vector<uint8_t>(f.begin() + 62, f.end()) == packet);
+        CHECK(checksum6_valid(f));
+    }
+    SECTION("a 1,500-byte TCP packet: packet too big, 1,280 bytes in all") {
+        s.next_header = 6;
+        s.l4 = tcp_segment(40000, 80, 1, 2, 0x18, std::vector<uint8_t>(1440, 9));
+        Built b = built(s);
+        REQUIRE(b.frame.size() == 14 + 1500);
+        const std::vector<uint8_t> packet(b.frame.begin() + 14, b.frame.end());
+        const Ipv6 router = ip6("2001:db8:f::1");
+        const size_t len = make_unreachable6(b.frame.data(), b.frame.size(), b.parsed, kOurMac,
+                                             router, Unreachable6::packet_too_big, 1400);
+        REQUIRE(len == 14 + 1280);
+        b.frame.resize(len);
+        const std::vector<uint8_t>& f = b.frame;
+        CHECK(be16_at(f, 18) == 1240);
+        CHECK(ip6_at(f, 22) == router);
+        CHECK(f[54] == 2);
+        CHECK(f[55] == 0);
+        CHECK(be32_at(f, 58) == 1400);
+        CHECK(std::equal(f.begin() + 62, f.end(), packet.begin()));
+        CHECK(checksum6_valid(f));
+    }
+    SECTION("what fits in the buffer, down to its headers and 8 bytes of TCP") {
+        s.next_header = 6;
+        s.extension_type = 60;
+        s.extension.assign(24, 0);
+        s.l4 = tcp_segment(40000, 80, 1, 2, 0x18, std::vector<uint8_t>(500, 9));
+        Built b = built(s);
+        const std::vector<uint8_t> original = b.frame;
+        const size_t headers = 14 + 48;
+        const size_t least = 40 + 24 + 8;
+        for (size_t quoted : {size_t{300}, least}) {
+            CAPTURE(quoted);
+            b.frame = original;
+            REQUIRE(make_unreachable6(b.frame.data(), headers + quoted, b.parsed, kOurMac, vip,
+                                      Unreachable6::port) == headers + quoted);
+            b.frame.resize(headers + quoted);
+            CHECK(be16_at(b.frame, 18) == 8 + quoted);
+            CHECK(std::equal(b.frame.begin() + 62, b.frame.end(), original.begin() + 14));
+            CHECK(checksum6_valid(b.frame));
+        }
+        b.frame = original;
+        CHECK(make_unreachable6(b.frame.data(), headers + least - 1, b.parsed, kOurMac, vip,
+                                Unreachable6::port) == 0);
+        CHECK(b.frame == original);
+    }
+}
+
+TEST_CASE("no ICMPv6 error where RFC 4443 2.4(e) forbids one") {
+    const Ipv6 vip = ip6("2001:db8:f::80");
+    struct Case {
+        std::string what;
+        std::function<void(Spec6&)> change;
+        bool packet_too_big_sent;  // RFC 4443 2.4(e.3): packet too big about multicast is sent
+    };
+    const auto icmp = [](uint8_t type) {
+        return [type](Spec6& s) {
+            s.next_header = 58;
+            s.l4 = icmp6_message(type, 0, 0, std::vector<uint8_t>(64, 1));
+        };
+    };
+    const std::vector<Case> cases = {
+        {"from the unspecified address", [](Spec6& s) { s.src = Ipv6{}; }, false},
+        {"from a multicast address", [](Spec6& s) { s.src = ip6("ff0e::1"); }, false},
+        {"to a multicast address", [](Spec6& s) { s.dst = ip6("ff05::1:3"); }, true},
+        {"to a link-layer multicast", [](Spec6& s) { s.dst_mac = {0x33, 0x33, 0, 0, 0, 1}; }, true},
+        {"to the link-layer broadcast", [](Spec6& s) { s.dst_mac.fill(0xff); }, true},
+        {"about a destination unreachable", icmp(1), false},
+        {"about a packet too big", icmp(2), false},
+        {"about a parameter problem", icmp(4), false},
+        {"about a redirect", icmp(137), false},
+        {"about a later fragment of ICMPv6",
+         [](Spec6& s) {
+             s.next_header = 58;
+             s.l4 = std::vector<uint8_t>(64, 128);  // looks like an echo request: cannot tell
+             s.extension_type = 44;
+             s.extension = {0, 0, 0x05, 0x00, 0, 0, 0, 1};  // offset 160
+         },
+         false},
+    };
+    for (const Case& c : cases) {
+        for (Unreachable6 kind : {Unreachable6::port, Unreachable6::packet_too_big}) {
+            CAPTURE(c.what, kind == Unreachable6::port);
+            Spec6 s;
+            s.dst = vip;
+            s.next_header = 17;
+            s.l4 = udp_datagram(40000, 53, std::vector<uint8_t>(64, 2));
+            c.change(s);
+            Built b = built(s);
+            b.frame.resize(2048);
+            const std::vector<uint8_t> before = b.frame;
+            const bool sent = kind == Unreachable6::packet_too_big && c.packet_too_big_sent;
+            const size_t len = make_unreachable6(b.frame.data(), b.frame.size(), b.parsed, kOurMac,
+                                                 vip, kind, 1280);
+            CHECK((len != 0) == sent);
+            if (!sent) {
+                CHECK(b.frame == before);
+            }
+        }
+    }
+    // About an echo request (a large ping over a small link), both are sent.
+    Spec6 s;
+    s.dst = vip;
+    icmp(128)(s);
+    for (Unreachable6 kind : {Unreachable6::port, Unreachable6::packet_too_big}) {
+        Built b = built(s);
+        b.frame.resize(2048);
+        CHECK(make_unreachable6(b.frame.data(), b.frame.size(), b.parsed, kOurMac, vip, kind,
+                                1280) != 0);
+    }
 }
