@@ -12,9 +12,9 @@ namespace vsnat::dp {
 namespace {
 
 // ICMPv6 types (RFC 4443 2.1, RFC 4861 4).
-constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6EchoRequest = 128,
-                  kIcmp6EchoReply = 129, kNeighborSolicitation = 135, kNeighborAdvertisement = 136,
-                  kRedirect = 137;
+constexpr uint8_t kIcmp6Unreachable = 1, kIcmp6PacketTooBig = 2, kIcmp6ParameterProblem = 4,
+                  kIcmp6EchoRequest = 128, kIcmp6EchoReply = 129, kNeighborSolicitation = 135,
+                  kNeighborAdvertisement = 136, kRedirect = 137;
 constexpr uint8_t kPortUnreachable = 4;
 constexpr size_t kIcmp6HeaderLen = l4::kIcmpHeaderLen, kIcmp6Checksum = l4::kIcmpChecksum,
                  kIcmp6Data = 4;  // the 32-bit field after the checksum: MTU, ND flags
@@ -333,6 +333,66 @@ size_t make_unreachable6(uint8_t* frame, size_t capacity, const ParsedFrame& par
                   checksum6(from, source, ipv6::kProtoIcmpv6, icmp, kIcmp6HeaderLen + quoted));
     reply_l2(frame, our_mac);
     return parsed.l3_offset + kHeaders + quoted;
+}
+
+bool is_icmp6_error(const uint8_t* frame, const ParsedFrame& outer) {
+    if (outer.ip_protocol != ipv6::kProtoIcmpv6 || outer.fragment) {
+        return false;
+    }
+    const uint8_t type = frame[outer.l4_offset];
+    return type >= kIcmp6Unreachable && type <= kIcmp6ParameterProblem;
+}
+
+bool read_icmp6_error(const uint8_t* frame, const ParsedFrame& inner, Icmp6Error& out) {
+    out.inner = inner;
+    if (inner.kind != FrameKind::ipv6 || inner.fragment ||
+        (inner.ip_protocol != ipv4::kProtoTcp && inner.ip_protocol != ipv4::kProtoUdp)) {
+        return false;
+    }
+    const uint8_t* ip6 = frame + inner.l3_offset;
+    const uint8_t* l4p = frame + inner.l4_offset;
+    out.reply_key = FlowKey6{};
+    out.reply_key.src_ip = load_ipv6(ip6 + ipv6::kDst);
+    out.reply_key.dst_ip = load_ipv6(ip6 + ipv6::kSrc);
+    out.reply_key.src_port = load_u16_raw(l4p + l4::kDstPort);
+    out.reply_key.dst_port = load_u16_raw(l4p + l4::kSrcPort);
+    out.reply_key.protocol = inner.ip_protocol;
+    return true;
+}
+
+Ipv6 translate_icmp6_error(uint8_t* frame, const ParsedFrame& outer, const Icmp6Error& error,
+                           const Conn6& conn, bool towards_client) {
+    uint8_t* ip6 = frame + outer.l3_offset;
+    uint8_t* inner_ip = frame + error.inner.l3_offset;
+    uint8_t* inner_l4 = frame + error.inner.l4_offset;
+    const uint8_t proto = error.inner.ip_protocol;
+    // The quoted L4 checksum is only adjusted when the quote holds it (UDP's always does). What
+    // the quote holds is bounded by the message, whatever length the quoted header announces.
+    const size_t checksum_end = proto == ipv4::kProtoTcp ? l4::kTcpChecksum + 2u : 8u;
+    const size_t quoted_l4 = std::min<size_t>(
+        error.inner.l4_length, static_cast<size_t>(outer.ip_end - error.inner.l4_offset));
+    const uint8_t l4_for_rewrite = quoted_l4 >= checksum_end ? proto : static_cast<uint8_t>(0);
+
+    Ipv6 outer_dst;
+    if (towards_client) {
+        // Quoted: client -> RIP:rport, as we sent it. The client must see VIP:vport.
+        nat6_rewrite(inner_ip, inner_l4, l4_for_rewrite, Endpoint::destination, conn.vip,
+                     conn.vport);
+        store_ipv6(ip6 + ipv6::kSrc, conn.vip);
+        outer_dst = conn.client_ip;
+    } else {
+        // Quoted: VIP:vport -> client, as we sent it. The real server must see RIP:rport.
+        nat6_rewrite(inner_ip, inner_l4, l4_for_rewrite, Endpoint::source, conn.rip, conn.rport);
+        outer_dst = conn.rip;
+        store_ipv6(ip6 + ipv6::kDst, outer_dst);
+    }
+    uint8_t* icmp = frame + outer.l4_offset;
+    const size_t len = static_cast<size_t>(outer.ip_end - outer.l4_offset);
+    store_u16_raw(icmp + kIcmp6Checksum, 0);
+    store_u16_raw(icmp + kIcmp6Checksum,
+                  checksum6(load_ipv6(ip6 + ipv6::kSrc), load_ipv6(ip6 + ipv6::kDst),
+                            ipv6::kProtoIcmpv6, icmp, len));
+    return outer_dst;
 }
 
 }  // namespace vsnat::dp

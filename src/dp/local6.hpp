@@ -1,7 +1,8 @@
 // The IPv6 packets the director answers and sends itself (local.hpp's twin): neighbor discovery
 // (RFC 4861) in place of ARP, ICMPv6 echo replies, TCP resets and ICMPv6 errors (RFC 4443) for
-// refused packets. Built in place in the received frame. Pure: byte buffers in, byte counts out;
-// any thread, the caller owns the buffer before and after.
+// refused packets, and the translation of ICMPv6 errors about tracked connections. Built in
+// place in the received frame. Pure: byte buffers in, byte counts out; any thread, the caller
+// owns the buffer before and after.
 //
 // A `parsed` frame is one the parser classified as IPv6; nothing is read outside what it
 // describes. Replies carry no extension headers, whatever the received packet had.
@@ -10,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dp/conn.hpp"
 #include "dp/parse.hpp"
 #include "vsnat/types.hpp"
 
@@ -104,5 +106,39 @@ enum class Unreachable6 : uint8_t { port, packet_too_big };
 size_t make_unreachable6(uint8_t* frame, size_t capacity, const ParsedFrame& parsed,
                          const MacAddress& our_mac, const Ipv6& from, Unreachable6 kind,
                          uint32_t mtu = 0);
+
+/// An ICMPv6 error (destination unreachable, packet too big, time exceeded, parameter problem)
+/// and the packet it quotes.
+struct Icmp6Error {
+    ParsedFrame inner;   // offsets relative to the frame
+    FlowKey6 reply_key;  // the quoted packet's key reversed: finds the connection
+};
+
+/// Whether `outer` is an ICMPv6 error message (types 1 to 4, RFC 4443 3), not fragmented.
+bool is_icmp6_error(const uint8_t* frame, const ParsedFrame& outer);
+
+/// parse_icmp6_error's second half: takes the quoted packet as parse_ipv6 read it (`inner`)
+/// when it is a TCP or UDP packet that is not a fragment, and finds its reply key. False for
+/// anything else.
+bool read_icmp6_error(const uint8_t* frame, const ParsedFrame& inner, Icmp6Error& out);
+
+/// Parses an ICMPv6 error whose quoted packet is TCP or UDP. False for anything else.
+inline bool parse_icmp6_error(const uint8_t* frame, const ParsedFrame& outer, Icmp6Error& out) {
+    constexpr size_t kIcmp6HeaderLen = 8;  // the quote follows type, code, checksum and 4 bytes
+    return is_icmp6_error(frame, outer) &&
+           read_icmp6_error(
+               frame, parse_ipv6(frame, outer.ip_end, outer.l4_offset + kIcmp6HeaderLen, true),
+               out);
+}
+
+/// translate_icmp_error for IPv6 (LVS ip_vs_nat_icmp_v6): an error travelling towards the client
+/// (it quotes a packet we sent to the real server) gets the VIP as outer source and the quoted
+/// destination; one travelling towards the real server gets the real server as outer
+/// destination and quoted source. The quoted TCP or UDP checksum is adjusted when the quote
+/// holds it; the ICMPv6 checksum is recomputed over the whole message and the pseudo-header.
+/// Packet too big goes through here, so path MTU discovery works through the VIP.
+/// The caller decrements the hop limit. Returns the new outer destination.
+Ipv6 translate_icmp6_error(uint8_t* frame, const ParsedFrame& outer, const Icmp6Error& error,
+                           const Conn6& conn, bool towards_client);
 
 }  // namespace vsnat::dp

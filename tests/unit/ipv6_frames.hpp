@@ -143,15 +143,17 @@ inline std::vector<uint8_t> build6(const Spec6& s) {
     return f;
 }
 
-/// The offsets parse_ipv6 gives such a frame: hop-by-hop, routing, destination options and
-/// fragment headers walked, nothing validated. With `truncated` (a quoted packet) the payload
-/// length may run past the frame and the L4 header is not read.
-inline dp::ParsedFrame offsets6(const std::vector<uint8_t>& f, size_t l3, bool truncated = false) {
+/// The offsets parse_ipv6 gives such a frame of `len` bytes (all of `f` when 0): hop-by-hop,
+/// routing, destination options and fragment headers walked, nothing validated. With
+/// `truncated` (a quoted packet) the payload length may run past `len` and the L4 header is not
+/// read.
+inline dp::ParsedFrame offsets6(const std::vector<uint8_t>& f, size_t l3, bool truncated = false,
+                                size_t len = 0) {
     dp::ParsedFrame p;
     p.kind = dp::FrameKind::ipv6;
     p.vlan = l3 == 18;
     p.l3_offset = static_cast<uint16_t>(l3);
-    const size_t end = std::min(l3 + 40 + be16_at(f, l3 + 4), f.size());
+    const size_t end = std::min(l3 + 40 + be16_at(f, l3 + 4), len != 0 ? len : f.size());
     uint8_t next = f[l3 + 6];
     size_t off = l3 + 40;
     while (next == 0 || next == 43 || next == 44 || next == 60) {

@@ -1,8 +1,9 @@
 // The IPv6 packets the director answers and sends (dp/local6): neighbor discovery (RFC 4861),
-// echo replies, resets and ICMPv6 errors (RFC 4443), on hand-built frames whose offsets the
-// tests fill in (offsets6), every checksum verified by a full computation.
+// echo replies, resets, ICMPv6 errors (RFC 4443) and their translation, on hand-built frames
+// whose offsets the tests fill in (offsets6), every checksum verified by a full computation.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -594,4 +595,193 @@ TEST_CASE("no ICMPv6 error where RFC 4443 2.4(e) forbids one") {
         CHECK(make_unreachable6(b.frame.data(), b.frame.size(), b.parsed, kOurMac, vip, kind,
                                 1280) != 0);
     }
+}
+
+namespace {
+
+// A TCP connection through the VIP, and the ICMPv6 errors about its packets.
+Conn6 make_conn(uint8_t protocol) {
+    Conn6 c{};
+    c.client_ip = ip6("2001:db8:c::1");
+    c.vip = ip6("2001:db8:f::80");
+    c.rip = ip6("2001:db8:5::3");
+    c.client_port = __builtin_bswap16(40000);
+    c.vport = __builtin_bswap16(80);
+    c.rport = __builtin_bswap16(8080);
+    c.protocol = protocol;
+    return c;
+}
+
+// A whole packet of the connection, as the director sent it: Ethernet header included.
+std::vector<uint8_t> sent_packet(uint8_t protocol, const Ipv6& src, uint16_t sport, const Ipv6& dst,
+                                 uint16_t dport, size_t payload) {
+    Spec6 s;
+    s.src = src;
+    s.dst = dst;
+    s.next_header = protocol;
+    std::vector<uint8_t> data(payload);
+    for (size_t i = 0; i < payload; ++i) {
+        data[i] = static_cast<uint8_t>(i * 7);
+    }
+    s.l4 = protocol == 6 ? tcp_segment(sport, dport, 1000, 2000, 0x10, data)
+                         : udp_datagram(sport, dport, data);
+    return build6(s);
+}
+
+// An ICMPv6 error of `type` from `from` to `to`, quoting the first `quoted` bytes of the IPv6
+// packet in `packet`; 6 bytes of Ethernet padding after it.
+Built icmp6_error(uint8_t type, uint32_t data, const Ipv6& from, const Ipv6& to,
+                  const std::vector<uint8_t>& packet, size_t quoted) {
+    Spec6 s;
+    s.src = from;
+    s.dst = to;
+    s.next_header = 58;
+    s.hop_limit = 60;
+    s.l4 =
+        icmp6_message(type, 0, data,
+                      std::vector<uint8_t>(packet.begin() + 14,
+                                           packet.begin() + 14 + static_cast<ptrdiff_t>(quoted)));
+    Built b = built(s);
+    b.frame.resize(b.frame.size() + 6, 0xee);
+    return b;
+}
+
+// The quoted packet's offsets, as parse_icmp6_error has parse_ipv6 find them: within the
+// message, the frame's padding excluded.
+ParsedFrame quoted_offsets(const Built& b) {
+    return offsets6(b.frame, b.parsed.l4_offset + 8u, true, b.parsed.ip_end);
+}
+
+}  // namespace
+
+TEST_CASE("ICMPv6 errors: types 1 to 4 quoting TCP or UDP are read, with their reply key") {
+    const Conn6 conn = make_conn(6);
+    const Ipv6 router = ip6("2001:db8:5::fe");
+    const std::vector<uint8_t> packet = sent_packet(6, conn.client_ip, 40000, conn.rip, 8080, 100);
+    for (uint8_t type : {uint8_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4}}) {
+        CAPTURE(type);
+        Built b = icmp6_error(type, 0, router, conn.client_ip, packet, 40 + 60);
+        REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
+        Icmp6Error error;
+        REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+        const FlowKey6 expected = conn.reply_key();
+        CHECK(std::memcmp(&error.reply_key, &expected, sizeof expected) == 0);
+        CHECK(error.inner.l3_offset == b.parsed.l4_offset + 8);
+    }
+    for (int type : {0, 5, 127, 128, 129, 135}) {
+        CAPTURE(type);
+        Built b =
+            icmp6_error(static_cast<uint8_t>(type), 0, router, conn.client_ip, packet, 40 + 60);
+        CHECK_FALSE(is_icmp6_error(b.frame.data(), b.parsed));
+    }
+    SECTION("a fragment is no error we translate") {
+        Built b = icmp6_error(1, 0, router, conn.client_ip, packet, 40 + 60);
+        b.parsed.fragment = true;
+        CHECK_FALSE(is_icmp6_error(b.frame.data(), b.parsed));
+    }
+    SECTION("quoting ICMPv6, or a fragment") {
+        Spec6 echo;
+        echo.next_header = 58;
+        echo.l4 = icmp6_message(128, 0, 1, std::vector<uint8_t>(20));
+        Spec6 fragment;
+        fragment.l4 = tcp_segment(40000, 8080, 1, 2, 0x10, std::vector<uint8_t>(40));
+        fragment.extension_type = 44;
+        fragment.extension = {0, 0, 0, 0x01, 0, 0, 0, 9};  // the first, more to come
+        for (const Spec6& quoted : {echo, fragment}) {
+            const std::vector<uint8_t> q = build6(quoted);
+            Built b = icmp6_error(1, 0, router, conn.client_ip, q, q.size() - 14);
+            REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
+            Icmp6Error error;
+            CHECK_FALSE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+        }
+    }
+}
+
+TEST_CASE("ICMPv6 errors about a tracked connection are translated, both ways") {
+    const Ipv6 router = ip6("2001:db8:5::fe"), client_router = ip6("2001:db8:c::fe");
+    for (uint8_t protocol : {uint8_t{6}, uint8_t{17}}) {
+        const Conn6 conn = make_conn(protocol);
+        const size_t checksum_at = protocol == 6 ? 16 : 6;
+        // Whole packets as the director sent them, and as the other end must see them.
+        const size_t payload = 1400;
+        const std::vector<uint8_t> to_server =
+            sent_packet(protocol, conn.client_ip, 40000, conn.rip, 8080, payload);
+        const std::vector<uint8_t> as_client_sent =
+            sent_packet(protocol, conn.client_ip, 40000, conn.vip, 80, payload);
+        const std::vector<uint8_t> to_client =
+            sent_packet(protocol, conn.vip, 80, conn.client_ip, 40000, payload);
+        const std::vector<uint8_t> as_server_sent =
+            sent_packet(protocol, conn.rip, 8080, conn.client_ip, 40000, payload);
+
+        // Quotes: as much as fits in 1280 bytes; to the checksum; short of it (8 bytes of L4).
+        for (size_t quoted : {size_t{1232}, 40 + checksum_at + 2, size_t{48}}) {
+            const bool has_checksum = quoted >= 40 + checksum_at + 2;
+            CAPTURE(protocol, quoted);
+            {  // towards the client: packet too big from a router by the real server
+                Built b = icmp6_error(2, 1400, router, conn.client_ip, to_server, quoted);
+                const std::vector<uint8_t> before = b.frame;
+                Icmp6Error error;
+                REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
+                REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+                CHECK(translate_icmp6_error(b.frame.data(), b.parsed, error, conn, true) ==
+                      conn.client_ip);
+                const std::vector<uint8_t>& f = b.frame;
+                CHECK(ip6_at(f, 22) == conn.vip);
+                CHECK(ip6_at(f, 38) == conn.client_ip);
+                CHECK(be32_at(f, 58) == 1400);  // the MTU
+                // The quote reads as what the client sent, to the checksum if quoted.
+                const size_t q = 62;
+                const size_t compare = has_checksum ? quoted : 40 + 4;
+                CHECK(std::equal(f.begin() + q, f.begin() + q + compare,
+                                 as_client_sent.begin() + 14));
+                if (!has_checksum) {
+                    CHECK(std::equal(f.begin() + q + compare, f.begin() + q + quoted,
+                                     before.begin() + q + compare));
+                }
+                CHECK(std::all_of(f.end() - 6, f.end(), [](uint8_t x) { return x == 0xee; }));
+                CHECK(checksum6_valid(f));
+            }
+            {  // towards the real server: unreachable from a router by the client
+                Built b = icmp6_error(1, 0, client_router, conn.vip, to_client, quoted);
+                const std::vector<uint8_t> before = b.frame;
+                Icmp6Error error;
+                REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+                const FlowKey6 inbound = conn.inbound_key();
+                CHECK(std::memcmp(&error.reply_key, &inbound, sizeof inbound) == 0);
+                CHECK(translate_icmp6_error(b.frame.data(), b.parsed, error, conn, false) ==
+                      conn.rip);
+                const std::vector<uint8_t>& f = b.frame;
+                CHECK(ip6_at(f, 22) == client_router);
+                CHECK(ip6_at(f, 38) == conn.rip);
+                const size_t q = 62;
+                const size_t compare = has_checksum ? quoted : 40 + 4;
+                CHECK(std::equal(f.begin() + q, f.begin() + q + compare,
+                                 as_server_sent.begin() + 14));
+                if (!has_checksum) {
+                    CHECK(std::equal(f.begin() + q + compare, f.begin() + q + quoted,
+                                     before.begin() + q + compare));
+                }
+                CHECK(std::all_of(f.end() - 6, f.end(), [](uint8_t x) { return x == 0xee; }));
+                CHECK(checksum6_valid(f));
+            }
+        }
+    }
+}
+
+TEST_CASE("a quoted UDP checksum of 0 stays 0 through the translation") {
+    const Conn6 conn = make_conn(17);
+    Spec6 s;
+    s.src = conn.client_ip;
+    s.dst = conn.rip;
+    s.next_header = 17;
+    s.l4 = udp_datagram(40000, 8080, std::vector<uint8_t>(30, 1));
+    s.fill_checksum = false;
+    const std::vector<uint8_t> packet = build6(s);
+    Built b = icmp6_error(3, 0, ip6("2001:db8:5::fe"), conn.client_ip, packet, 40 + 38);
+    Icmp6Error error;
+    REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+    translate_icmp6_error(b.frame.data(), b.parsed, error, conn, true);
+    CHECK(be16_at(b.frame, 62 + 40 + 2) == 80);
+    CHECK(be16_at(b.frame, 62 + 40 + 6) == 0);
+    CHECK(checksum6_valid(b.frame));
 }
