@@ -31,4 +31,13 @@ uint64_t csum_pseudo_header(uint32_t src_raw, uint32_t dst_raw, uint8_t protocol
     return sum;
 }
 
+uint64_t csum_pseudo_header6(const Ipv6& src, const Ipv6& dst, uint32_t upper_length,
+                             uint8_t next_header) {
+    uint64_t sum = csum_partial(src.data(), src.size());
+    sum = csum_partial(dst.data(), dst.size(), sum);
+    sum += __builtin_bswap32(upper_length);
+    sum += __builtin_bswap16(next_header);  // three zero bytes, then the next header
+    return sum;
+}
+
 }  // namespace vsnat::dp

@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "vsnat/types.hpp"
 
 namespace vsnat::dp {
 
@@ -23,6 +26,12 @@ uint64_t csum_partial(const uint8_t* data, size_t len, uint64_t sum = 0);
 /// Sum of the TCP/UDP pseudo-header; addresses as in the packet, length in host order.
 uint64_t csum_pseudo_header(uint32_t src_raw, uint32_t dst_raw, uint8_t protocol,
                             uint16_t l4_length);
+
+/// Sum of the IPv6 pseudo-header (RFC 8200 8.1) for TCP, UDP and ICMPv6: addresses as in the
+/// packet; the upper-layer length (the payload length minus extension headers) and the next
+/// header in host order.
+uint64_t csum_pseudo_header6(const Ipv6& src, const Ipv6& dst, uint32_t upper_length,
+                             uint8_t next_header);
 
 /// Checksum to store for the IPv4 header of `len` bytes (its checksum field included as is:
 /// callers zero it first).
@@ -45,6 +54,28 @@ inline uint16_t csum_replace4(uint16_t check, uint32_t from, uint32_t to) {
     uint64_t sum = static_cast<uint16_t>(~check);
     sum += static_cast<uint32_t>(~from & 0xffff) + (~from >> 16);
     sum += (to & 0xffff) + (to >> 16);
+    uint16_t result = static_cast<uint16_t>(~csum_fold(sum));
+    return result == 0xffff ? 0 : result;
+}
+
+/// Adds the one's complement of each 32-bit word of `from` and each word of `to` to `sum`: the
+/// RFC 1624 eqn. 3 terms for an IPv6 address changing, to fold with the rest of a rewrite.
+inline uint64_t csum_add_replaced16(uint64_t sum, const Ipv6& from, const Ipv6& to) {
+    for (size_t i = 0; i < 16; i += 4) {
+        uint32_t f, t;
+        std::memcpy(&f, from.data() + i, 4);
+        std::memcpy(&t, to.data() + i, 4);
+        sum += static_cast<uint32_t>(~f);  // the fold adds its two halves: same sum
+        sum += t;
+    }
+    return sum;
+}
+
+/// RFC 1624 eqn. 3 for a 128-bit field (an IPv6 address) changing from `from` to `to`. Every
+/// checksum over an IPv6 address also covers a non-zero next header, so a full computation
+/// never yields 0xFFFF and neither does this.
+inline uint16_t csum_replace16(uint16_t check, const Ipv6& from, const Ipv6& to) {
+    const uint64_t sum = csum_add_replaced16(static_cast<uint16_t>(~check), from, to);
     uint16_t result = static_cast<uint16_t>(~csum_fold(sum));
     return result == 0xffff ? 0 : result;
 }

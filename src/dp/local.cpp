@@ -5,21 +5,15 @@
 
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
+#include "dp/local_common.hpp"
 #include "dp/nat.hpp"
 
 namespace vsnat::dp {
 namespace {
 
-constexpr uint8_t kDefaultTtl = 64;
 constexpr uint8_t kIcmpEchoReply = 0, kIcmpUnreachable = 3, kIcmpSourceQuench = 4,
                   kIcmpEchoRequest = 8, kIcmpTimeExceeded = 11, kIcmpParameterProblem = 12;
 constexpr size_t kMinFrame = 60;  // Ethernet minimum without FCS
-
-// Replies go back to whoever sent the frame on this link.
-void reply_l2(uint8_t* frame, const MacAddress& our_mac) {
-    std::memcpy(frame + eth::kDst, frame + eth::kSrc, 6);
-    std::memcpy(frame + eth::kSrc, our_mac.data(), 6);
-}
 
 bool is_all_zero(const uint8_t* data, size_t len) {
     return std::all_of(data, data + len, [](uint8_t b) { return b == 0; });
