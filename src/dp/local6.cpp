@@ -35,12 +35,6 @@ constexpr MacAddress kAllNodesMac = {0x33, 0x33, 0, 0, 0, 0x01};
 static_assert(kNeighborSolicitationFrameLen ==
               eth::kHeaderLen + ipv6::kHeaderLen + kNdMinLen + kNdMacOptionLen);
 
-Ipv6 load_ipv6(const uint8_t* p) {
-    Ipv6 a;
-    std::memcpy(a.data(), p, a.size());
-    return a;
-}
-
 void store_ipv6(uint8_t* p, const Ipv6& a) {
     std::memcpy(p, a.data(), a.size());
 }

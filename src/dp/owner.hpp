@@ -21,8 +21,8 @@ uint32_t owner_of_client(uint32_t client_ip, uint16_t client_port, uint32_t work
 /// The same for an IPv6 client.
 uint32_t owner_of_client(const Ipv6& client_ip, uint16_t client_port, uint32_t workers);
 
-/// The owner of a parsed IPv4 or IPv6 frame, or `self` when any worker may handle it (ARP, ICMP that
-/// is not an error about TCP/UDP, anything that does not parse).
+/// The owner of a parsed IPv4 or IPv6 frame, or `self` when any worker may handle it (ARP, ICMP
+/// that is not an error about TCP/UDP, anything that does not parse).
 uint32_t owner_of_frame(const uint8_t* frame, const ParsedFrame& parsed, const Snapshot& snap,
                         uint32_t workers, uint32_t self);
 

@@ -1077,9 +1077,9 @@ void reject6(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, const
     }
     ctx.counters.drop(reason);
     const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
-    const size_t len = tcp ? make_tcp_reset6(f.frame, f.parsed, our_mac)
-                           : make_unreachable6(f.frame, capacity, f.parsed, our_mac, vip,
-                                               Unreachable6::port);
+    const size_t len =
+        tcp ? make_tcp_reset6(f.frame, f.parsed, our_mac)
+            : make_unreachable6(f.frame, capacity, f.parsed, our_mac, vip, Unreachable6::port);
     if (len == 0) {
         rte_pktmbuf_free(m);
         return;
@@ -1252,8 +1252,8 @@ void handle_nd(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, u
         if (iface.kernel_mirror) {
             punt_copy(ctx, f.mbuf);
         }
-        learned = ns.has_source_mac &&
-                  report_neighbor6(ctx, iface, ns.source, ns.source_mac, false);
+        learned =
+            ns.has_source_mac && report_neighbor6(ctx, iface, ns.source, ns.source_mac, false);
         if (answers_nd_for(*ctx.snapshot, iface, ns.target)) {
             const size_t capacity = rte_pktmbuf_data_len(f.mbuf) + rte_pktmbuf_tailroom(f.mbuf);
             const size_t len =
@@ -1287,8 +1287,7 @@ void handle_nd(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, u
 // handle_icmp() for ICMPv6: errors about tracked connections translated, echo requests to the
 // director answered, neighbor discovery handled; router discovery, multicast listener
 // discovery and the rest are the kernel's.
-void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface,
-                  uint32_t now_ms) {
+void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, uint32_t now_ms) {
     constexpr uint8_t kEchoRequest = 128, kSolicitation = 135, kAdvertisement = 136;
     const uint8_t type = f.frame[f.parsed.l4_offset];
     if (type == kSolicitation || type == kAdvertisement) {
@@ -1311,8 +1310,7 @@ void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface
             route_and_queue6(ctx, f, dst, now_ms);
             return;
         }
-    } else if (type == kEchoRequest &&
-               ctx.snapshot->answers_for6(load_ipv6(ipv6_destination(f)))) {
+    } else if (type == kEchoRequest && ctx.snapshot->answers_for6(load_ipv6(ipv6_destination(f)))) {
         const size_t len = make_echo6_reply(f.frame, f.parsed, iface.mac);
         if (len != 0) {
             ++ctx.counters.echo_replies;
@@ -1334,8 +1332,7 @@ bool is_bad_source6(const Snapshot& snap, const Ipv6& src) {
     static constexpr Ipv6 kLoopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     return src[0] == 0xff || src == kUnspecified || src == kLoopback ||
-           std::memcmp(src.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0 ||
-           snap.is_ours6(src);
+           std::memcmp(src.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0 || snap.is_ours6(src);
 }
 
 bool reverse_path_ok6(const Snapshot& snap, const InterfaceEntry& in, const Ipv6& src) {
@@ -1768,10 +1765,10 @@ uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget
         retire_connection(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
     };
-    uint32_t expired =
-        ctx.sync == nullptr ? ctx.table->expire(now_ms, budget, on_expire)
-                            : ctx.table->expire(now_ms, budget, on_expire,
-                                                [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
+    uint32_t expired = ctx.sync == nullptr
+                           ? ctx.table->expire(now_ms, budget, on_expire)
+                           : ctx.table->expire(now_ms, budget, on_expire,
+                                               [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
     if (ctx.table6 != nullptr) {
         expired += ctx.table6->expire(now_ms, budget, on_expire);
     }

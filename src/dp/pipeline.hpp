@@ -270,7 +270,7 @@ struct alignas(64) WorkerContext {
     const Snapshot* snapshot = nullptr;  // swapped by the worker between bursts
     const NeighborTable* neighbors = nullptr;
     const NeighborTable6* neighbors6 = nullptr;  // set with table6
-    rte_mempool* pool = nullptr;  // for packets the worker builds (ARP requests)
+    rte_mempool* pool = nullptr;                 // for packets the worker builds (ARP requests)
     std::array<PacketBatch, kMaxPorts> tx{};
     /// Neighbors seen and asked for in this burst (at most one per packet), for the control
     /// thread; the caller hands them over before it sends the burst's packets, so that an

@@ -67,6 +67,12 @@ uint32_t BasicFlatIndex<Key>::find(const Key& key) const {
 template class BasicFlatIndex<uint64_t>;
 template class BasicFlatIndex<Ipv6>;
 
+Ipv6 link_local_of(const MacAddress& mac) {
+    return {
+        0xfe,   0x80,   0,    0,    0,      0,      0,     0, static_cast<uint8_t>(mac[0] ^ 0x02),
+        mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
+}
+
 bool Prefix6::holds(const Ipv6& a) const {
     const size_t whole = length / 8;
     if (std::memcmp(a.data(), address.data(), whole) != 0) {

@@ -57,6 +57,10 @@ struct Prefix6 {
     bool holds(const Ipv6& a) const;
 };
 
+/// The link-local address of an interface with MAC `mac`: fe80::/64 with the modified EUI-64
+/// interface identifier (RFC 4291 2.5.1, appendix A), as Linux makes it. Any thread.
+Ipv6 link_local_of(const MacAddress& mac);
+
 /// A link of the director: its DPDK port, its own address and prefix, its optional gateway.
 struct InterfaceEntry {
     uint16_t port_id = 0;

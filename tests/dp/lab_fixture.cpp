@@ -35,6 +35,12 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
                                ip_raw("202.103.106.254"), kOutsideMac};
     dp::InterfaceEntry inside{kInsidePort, ip_raw("172.16.0.1"), ip_raw("255.255.0.0"), 0,
                               kInsideMac};
+    outside.addresses6 = {{ip6_raw(kOutsideIp6), 64}};
+    outside.link_local = dp::link_local_of(kOutsideMac);
+    outside.has_gateway6 = true;
+    outside.gateway6 = ip6_raw(kGateway6);
+    inside.addresses6 = {{ip6_raw(kInsideIp6), 64}};
+    inside.link_local = dp::link_local_of(kInsideMac);
     snap->interfaces = {outside, inside};
     const uint32_t vip = ip_raw("202.103.106.5");
     dp::ServiceEntry web{0,
@@ -58,7 +64,23 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
         port_raw(53),
         dp::SchedulerKind::rr,
         {{ip_raw("172.16.0.2"), port_raw(53), 3, 1}, {ip_raw("172.16.0.3"), port_raw(53), 4, 1}}};
-    snap->services = {web, ftp, dns};
+    dp::ServiceEntry web6 = web;
+    web6.service_id = 3;
+    web6.ipv6 = true;
+    web6.vip = 0;
+    web6.vip6 = ip6_raw(kVip6);
+    web6.servers = {{0, port_raw(80), 5, rs1_weight}, {0, port_raw(8000), 6, 2}};
+    web6.servers[0].ip6 = ip6_raw(kRs1Ip6);
+    web6.servers[1].ip6 = ip6_raw(kRs2Ip6);
+    dp::ServiceEntry dns6 = dns;
+    dns6.service_id = 4;
+    dns6.ipv6 = true;
+    dns6.vip = 0;
+    dns6.vip6 = ip6_raw(kVip6);
+    dns6.servers = {{0, port_raw(53), 7, 1}, {0, port_raw(53), 8, 1}};
+    dns6.servers[0].ip6 = ip6_raw(kRs1Ip6);
+    dns6.servers[1].ip6 = ip6_raw(kRs2Ip6);
+    snap->services = {web, ftp, dns, web6, dns6};
     snap->finalize(workers);
     return snap;
 }
@@ -87,6 +109,22 @@ PacketSpec server_packet(uint8_t protocol, const std::string& rip, uint16_t rpor
     s.tcp_flags = flags;
     s.src_mac = rip == "172.16.0.2" ? kRs1Mac : kRs2Mac;
     s.dst_mac = kInsideMac;
+    return s;
+}
+
+PacketSpec client_packet6(uint8_t protocol, uint8_t flags, uint16_t vport, uint16_t client_port) {
+    PacketSpec s = client_packet(protocol, flags, vport, client_port);
+    s.src_ip = kClient6;
+    s.dst_ip = kVip6;
+    return s;
+}
+
+PacketSpec server_packet6(uint8_t protocol, const std::string& rip, uint16_t rport, uint8_t flags,
+                          uint16_t client_port) {
+    PacketSpec s = server_packet(protocol, rip == kRs1Ip6 ? "172.16.0.2" : "172.16.0.3", rport,
+                                 flags, client_port);
+    s.src_ip = rip;
+    s.dst_ip = kClient6;
     return s;
 }
 
@@ -125,7 +163,8 @@ void PipelineHarness::init(uint32_t capacity) {
     const std::string name = "harness" + std::to_string(instance++);
     std::string error;
     table = dp::ConnTable::create(name, capacity, SOCKET_ID_ANY, 0, &error);
-    if (!table) {
+    table6 = dp::ConnTable6::create(name + "v6", capacity, SOCKET_ID_ANY, 0, &error);
+    if (!table || !table6) {
         throw std::runtime_error(error);
     }
     pool = rte_pktmbuf_pool_create(("pool" + name).c_str(), 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -136,8 +175,13 @@ void PipelineHarness::init(uint32_t capacity) {
     neighbors.set(kOutsidePort, ip_raw("202.103.106.254"), kGatewayMac);
     neighbors.set(kInsidePort, ip_raw("172.16.0.2"), kRs1Mac);
     neighbors.set(kInsidePort, ip_raw("172.16.0.3"), kRs2Mac);
+    neighbors6.set(kOutsidePort, ip6_raw(kGateway6), kGatewayMac);
+    neighbors6.set(kInsidePort, ip6_raw(kRs1Ip6), kRs1Mac);
+    neighbors6.set(kInsidePort, ip6_raw(kRs2Ip6), kRs2Mac);
     ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     ctx.table = table.get();
+    ctx.table6 = table6.get();
+    ctx.neighbors6 = &neighbors6;
     ctx.ftp_controls = ftp_controls.get();
     ctx.unanswered = &unanswered;
     ctx.neighbors = &neighbors;
@@ -150,6 +194,7 @@ PipelineHarness::~PipelineHarness() {
         rte_pktmbuf_free(ctx.held.items[i].mbuf);
     }
     table.reset();
+    table6.reset();
     rte_mempool_free(pool);
 }
 

@@ -22,7 +22,16 @@ constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
 /// 172.16.0.2:80 (1), 172.16.0.3:8000 (2); TCP :21 -> 172.16.0.3:21 with the FTP helper; plus
 /// UDP :53 -> both servers, 1:1.
 /// Outside 202.103.106.1/24 with gateway 202.103.106.254; inside 172.16.0.1/16.
+///
+/// Dual stack, as the lab: the outside link also 2001:2:0:18::1/64 with gateway ::fe, the inside
+/// 2001:2:0:19::1/64; TCP [2001:2:0:18::5]:80 -> [2001:2:0:19::2]:80 (1), [::3]:8000 (2), UDP :53
+/// -> both, 1:1 (services 3 and 4, real server ids 5 to 8). The IPv6 client is 2001:2:0:1::2.
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
+
+inline const std::string kVip6 = "2001:2:0:18::5", kClient6 = "2001:2:0:1::2",
+                         kRs1Ip6 = "2001:2:0:19::2", kRs2Ip6 = "2001:2:0:19::3",
+                         kGateway6 = "2001:2:0:18::fe", kOutsideIp6 = "2001:2:0:18::1",
+                         kInsideIp6 = "2001:2:0:19::1";
 
 constexpr uint8_t SYN = 0x02, ACK = 0x10;
 inline const MacAddress kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -41,6 +50,12 @@ PacketSpec client_packet(uint8_t protocol = 6, uint8_t flags = SYN, uint16_t vpo
 /// on the inside link.
 PacketSpec server_packet(uint8_t protocol, const std::string& rip, uint16_t rport,
                          uint8_t flags = 0, uint16_t client_port = 3456);
+
+/// client_packet and server_packet over IPv6: the IPv6 client, VIP and real servers.
+PacketSpec client_packet6(uint8_t protocol = 6, uint8_t flags = SYN, uint16_t vport = 80,
+                          uint16_t client_port = 3456);
+PacketSpec server_packet6(uint8_t protocol, const std::string& rip, uint16_t rport,
+                          uint8_t flags = 0, uint16_t client_port = 3456);
 
 /// The same, TCP.
 inline PacketSpec from_client(uint16_t client_port, uint8_t flags, uint16_t vport = 80) {
@@ -87,7 +102,9 @@ class PipelineHarness {
     dp::WorkerContext ctx;
     std::unique_ptr<dp::Snapshot> snapshot;
     std::unique_ptr<dp::ConnTable> table;
+    std::unique_ptr<dp::ConnTable6> table6;
     dp::NeighborTable neighbors;
+    dp::NeighborTable6 neighbors6;
     std::vector<dp::DestCounters> dest_counters;
     std::vector<dp::DestCounters*> all_dest_counters;
     std::unique_ptr<dp::FtpControlPool> ftp_controls;

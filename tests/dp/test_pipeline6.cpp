@@ -1,0 +1,333 @@
+// The IPv6 path (NAT66) through the real pipeline, on the seed's scenario in IPv6: byte-exact
+// fixtures like the IPv4 ones, every TCP state on the IPv6 table, neighbor discovery, ICMPv6.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "dp/bytes.hpp"
+#include "dp/tcp_state.hpp"
+#include "lab_fixture.hpp"
+
+using namespace vsnat;
+using namespace vsnat::dp;
+using namespace vsnat::test;
+
+namespace {
+
+constexpr uint8_t FIN = 0x01, RST = 0x04;
+constexpr uint8_t kIcmp6 = 58;
+
+// A neighbor solicitation for `target` from `source` at `source_mac`, to the target's
+// solicited-node multicast address, with a source link-layer address option.
+std::vector<uint8_t> solicitation(const std::string& source, const MacAddress& source_mac,
+                                  const std::string& target, uint8_t hop_limit = 255) {
+    const Ipv6 t = ip6_raw(target);
+    PacketSpec s;
+    s.src_ip = source;
+    s.dst_ip =
+        "ff02::1:ff" +
+        format_ip(Ipv6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, t[13], t[14], t[15]}).substr(2);
+    s.src_mac = source_mac;
+    s.dst_mac = {0x33, 0x33, 0xff, t[13], t[14], t[15]};
+    s.protocol = kIcmp6;
+    s.ttl = hop_limit;
+    std::vector<uint8_t> upper(8 + 16 + 8, 0);
+    upper[0] = 135;
+    std::copy(t.begin(), t.end(), upper.begin() + 8);
+    upper[24] = 1;  // source link-layer address option, 8 bytes
+    upper[25] = 1;
+    std::copy(source_mac.begin(), source_mac.end(), upper.begin() + 26);
+    std::vector<uint8_t> frame = build_ipv6_frame(s, upper);
+    recompute_checksums(frame);
+    return frame;
+}
+
+// The ICMPv6 header of a sent frame (no extension headers in what the director sends).
+const uint8_t* icmp6_of(const std::vector<uint8_t>& frame) {
+    return frame.data() + 14 + 40;
+}
+
+Ipv6 address_at(const std::vector<uint8_t>& frame, size_t offset) {
+    return load_ipv6(frame.data() + offset);
+}
+
+}  // namespace
+
+TEST_CASE("IPv6: the seed's example, byte for byte: in to [::3]:8000, reply out from the VIP") {
+    PipelineHarness h;
+    PacketSpec syn = client_packet6(6, SYN);
+    syn.payload = {'h', 'i', '!'};  // odd length on purpose
+    h.run({build_packet(syn)});
+    REQUIRE(h.sent.size() == 1);
+    CHECK(h.sent[0].port == kInsidePort);
+    CHECK(h.sent[0].bytes == expected(syn, kClient6, 3456, kRs2Ip6, 8000, kInsideMac, kRs2Mac));
+    CHECK(checksums_valid(h.sent[0].bytes));
+
+    PacketSpec reply = server_packet6(6, kRs2Ip6, 8000, SYN | ACK);
+    reply.payload = {1, 2, 3, 4, 5};
+    h.run({build_packet(reply)});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(h.sent[1].bytes == expected(reply, kVip6, 80, kClient6, 3456, kOutsideMac, kGatewayMac));
+    CHECK(checksums_valid(h.sent[1].bytes));
+    CHECK(h.table6->size() == 1);
+    CHECK(h.table->size() == 0);
+    CHECK(h.ctx.counters.connections_created == 1);
+}
+
+TEST_CASE("IPv6: wrr 1:2 over new connections; later packets follow their connection") {
+    PipelineHarness h;
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 1000; port < 1030; ++port) {
+        syns.push_back(build_packet(client_packet6(6, SYN, 80, port)));
+    }
+    h.run(syns);
+    REQUIRE(h.sent.size() == 30);
+    std::map<uint16_t, std::string> server_of;
+    int to_rs1 = 0;
+    for (const auto& s : h.sent) {
+        const PacketFields f = read_fields(s.bytes);
+        REQUIRE(f.ipv6);
+        server_of[f.src_port] = format_ip(f.dst_ip6);
+        to_rs1 += format_ip(f.dst_ip6) == kRs1Ip6;
+        CHECK(f.ttl == 63);
+    }
+    CHECK(to_rs1 == 10);
+    h.sent.clear();
+    std::vector<std::vector<uint8_t>> acks;
+    for (uint16_t port = 1000; port < 1030; ++port) {
+        acks.push_back(build_packet(client_packet6(6, ACK, 80, port)));
+    }
+    h.run(acks);
+    REQUIRE(h.sent.size() == 30);
+    for (const auto& s : h.sent) {
+        const PacketFields f = read_fields(s.bytes);
+        CHECK(format_ip(f.dst_ip6) == server_of[f.src_port]);
+    }
+}
+
+TEST_CASE("IPv6: a connection's TCP states, handshake to close, as the IPv4 machine moves") {
+    PipelineHarness h;
+    auto state = [&] {
+        ConnState s = ConnState::count_;
+        h.table6->for_each([&](uint32_t, const Conn6& c) { s = c.state; });
+        return s;
+    };
+    struct Step {
+        Direction from;
+        uint8_t flags;
+    };
+    const Step steps[] = {{Direction::from_client, SYN},       {Direction::from_server, SYN | ACK},
+                          {Direction::from_client, ACK},       {Direction::from_client, ACK},
+                          {Direction::from_client, FIN | ACK}, {Direction::from_server, ACK},
+                          {Direction::from_server, FIN | ACK}, {Direction::from_client, ACK}};
+    ConnState model = ConnState::none;
+    bool was_established = false;
+    for (const Step& step : steps) {
+        h.run({build_packet(step.from == Direction::from_client
+                                ? client_packet6(6, step.flags)
+                                : server_packet6(6, kRs2Ip6, 8000, step.flags))});
+        model = tcp_next_state(model, step.from, step.flags);
+        INFO("flags " << int(step.flags));
+        CHECK(state() == model);
+        CHECK(h.dest_counters[6].active + h.dest_counters[6].inactive == 1);
+        was_established |= model == ConnState::established;
+    }
+    CHECK(was_established);
+    CHECK(model != ConnState::established);
+    CHECK(h.sent.size() == std::size(steps));
+    // Past the last state's timeout the connection is gone, and its counts with it.
+    CHECK(expire_connections(h.ctx, 1000 * 1000, UINT32_MAX) == 1);
+    CHECK(h.table6->size() == 0);
+    CHECK(h.dest_counters[6].active + h.dest_counters[6].inactive == 0);
+}
+
+TEST_CASE("IPv6: a reset ends the connection; a new SYN on a finished one is scheduled afresh") {
+    PipelineHarness h;
+    h.run({build_packet(client_packet6(6, SYN))});
+    h.run({build_packet(server_packet6(6, kRs2Ip6, 8000, RST))});
+    ConnState s = ConnState::none;
+    h.table6->for_each([&](uint32_t, const Conn6& c) { s = c.state; });
+    CHECK(s == ConnState::close);
+    CHECK(h.dest_counters[6].syn_refused == 1);
+    h.run({build_packet(client_packet6(6, SYN))});
+    CHECK(h.ctx.counters.connections_reused == 1);
+    CHECK(h.sent.size() == 3);
+}
+
+TEST_CASE("IPv6: UDP round robin over both servers, answers from the VIP") {
+    PipelineHarness h;
+    h.run({build_packet(client_packet6(17, 0, 53, 5000)),
+           build_packet(client_packet6(17, 0, 53, 5001))});
+    REQUIRE(h.sent.size() == 2);
+    CHECK(format_ip(read_fields(h.sent[0].bytes).dst_ip6) !=
+          format_ip(read_fields(h.sent[1].bytes).dst_ip6));
+    h.run({build_packet(server_packet6(17, kRs1Ip6, 53, 0, 5000)),
+           build_packet(server_packet6(17, kRs2Ip6, 53, 0, 5001))});
+    REQUIRE(h.sent.size() == 4);
+    for (size_t i = 2; i < 4; ++i) {
+        const PacketFields f = read_fields(h.sent[i].bytes);
+        CHECK(format_ip(f.src_ip6) == kVip6);
+        CHECK(f.src_port == 53);
+        CHECK(checksums_valid(h.sent[i].bytes));
+    }
+    // A UDP checksum of 0 is refused over IPv6 (RFC 8200 8.1).
+    PacketSpec bare = client_packet6(17, 0, 53, 5002);
+    bare.udp_checksum = false;
+    h.run({build_packet(bare)});
+    CHECK(h.sent.size() == 4);
+    CHECK(dropped(h, DropReason::bad_l4_header) == 1);
+}
+
+TEST_CASE("IPv6: neighbor solicitations for the VIP and own addresses are answered") {
+    PipelineHarness h;
+    const MacAddress client_mac = kGatewayMac;
+    for (const std::string& target : {kVip6, kOutsideIp6}) {
+        INFO(target);
+        h.sent.clear();
+        h.run({solicitation(kGateway6, client_mac, target)});
+        REQUIRE(h.sent.size() == 1);
+        const std::vector<uint8_t>& na = h.sent[0].bytes;
+        CHECK(h.sent[0].port == kOutsidePort);
+        CHECK(checksums_valid(na));
+        CHECK(std::equal(client_mac.begin(), client_mac.end(), na.begin()));
+        CHECK(icmp6_of(na)[0] == 136);
+        CHECK(address_at(na, 14 + 40 + 8) == ip6_raw(target));
+        CHECK(address_at(na, 14 + 24) == ip6_raw(kGateway6));
+        CHECK(std::equal(kOutsideMac.begin(), kOutsideMac.end(), icmp6_of(na) + 24 + 2));
+    }
+    CHECK(h.ctx.counters.nd_advertisements_sent == 2);
+    // Not ours: not answered. The inside address asked on the outside link: not answered.
+    h.sent.clear();
+    h.run({solicitation(kGateway6, client_mac, "2001:2:0:18::77"),
+           solicitation(kGateway6, client_mac, kInsideIp6)});
+    CHECK(h.sent.empty());
+    // RFC 4861 7.1.1: a hop limit below 255 is not from the link.
+    h.run({solicitation(kGateway6, client_mac, kVip6, 64)});
+    CHECK(h.sent.empty());
+    CHECK(dropped(h, DropReason::bad_nd) == 1);
+}
+
+TEST_CASE("IPv6: an unresolved next hop is solicited, its packets held until it answers") {
+    PipelineHarness h;
+    h.neighbors6.erase(kInsidePort, ip6_raw(kRs2Ip6));
+    h.run({build_packet(client_packet6(6, SYN))});
+    REQUIRE(h.sent.size() == 1);  // the solicitation, not the SYN
+    const std::vector<uint8_t>& ns = h.sent[0].bytes;
+    CHECK(h.sent[0].port == kInsidePort);
+    CHECK(icmp6_of(ns)[0] == 135);
+    CHECK(address_at(ns, 14 + 40 + 8) == ip6_raw(kRs2Ip6));
+    CHECK(address_at(ns, 14 + 8) == ip6_raw(kInsideIp6));
+    CHECK(h.ctx.held.count == 1);
+    REQUIRE(h.sightings.size() == 1);
+    CHECK(h.sightings[0].ipv6);
+    CHECK(h.sightings[0].kind == NeighborSighting::Kind::asked);
+    h.neighbors6.set(kInsidePort, ip6_raw(kRs2Ip6), kRs2Mac);
+    h.sent.clear();
+    release_held(h.ctx, 10);
+    h.run({});
+    REQUIRE(h.sent.size() == 1);
+    CHECK(format_ip(read_fields(h.sent[0].bytes).dst_ip6) == kRs2Ip6);
+}
+
+TEST_CASE("IPv6: echo requests to the VIP and own addresses are answered") {
+    PipelineHarness h;
+    for (const std::string& to : {kVip6, kOutsideIp6}) {
+        PacketSpec ping = client_packet6(kIcmp6);
+        ping.dst_ip = to;
+        ping.payload = {1, 2, 3};
+        h.run({build_packet(ping)});
+    }
+    REQUIRE(h.sent.size() == 2);
+    for (const auto& s : h.sent) {
+        CHECK(icmp6_of(s.bytes)[0] == 129);
+        CHECK(checksums_valid(s.bytes));
+        CHECK(format_ip(read_fields(s.bytes).dst_ip6) == kClient6);
+    }
+    CHECK(h.ctx.counters.echo_replies == 2);
+}
+
+TEST_CASE("IPv6: a VIP port without service is refused at once: RST, port unreachable") {
+    PipelineHarness h;
+    h.run({build_packet(client_packet6(6, SYN, 81)), build_packet(client_packet6(17, 0, 54))});
+    REQUIRE(h.sent.size() == 2);
+    const PacketFields rst = read_fields(h.sent[0].bytes);
+    CHECK(format_ip(rst.src_ip6) == kVip6);
+    CHECK((h.sent[0].bytes[14 + 40 + 13] & RST) != 0);
+    CHECK(checksums_valid(h.sent[0].bytes));
+    CHECK(icmp6_of(h.sent[1].bytes)[0] == 1);
+    CHECK(icmp6_of(h.sent[1].bytes)[1] == 4);
+    CHECK(checksums_valid(h.sent[1].bytes));
+    CHECK(dropped(h, DropReason::no_service) == 2);
+}
+
+TEST_CASE("IPv6: larger than the egress link: packet too big to the sender, with the link's MTU") {
+    PipelineHarness h;
+    h.snapshot->interfaces[1].mtu = 1280;
+    h.snapshot->finalize(1);
+    h.run({build_packet(client_packet6(6, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    PacketSpec big = client_packet6(6, ACK);
+    big.payload.assign(1300, 7);
+    h.run({build_packet(big)});
+    REQUIRE(h.sent.size() == 2);
+    const std::vector<uint8_t>& ptb = h.sent[1].bytes;
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(icmp6_of(ptb)[0] == 2);
+    CHECK(load_be32(icmp6_of(ptb) + 4) == 1280);
+    CHECK(format_ip(read_fields(ptb).dst_ip6) == kClient6);
+    CHECK(ptb.size() <= 14 + 1280u);
+    CHECK(checksums_valid(ptb));
+    CHECK(h.ctx.counters.packet_too_big_sent == 1);
+}
+
+TEST_CASE("IPv6: a packet too big from the real server's path reaches the client from the VIP") {
+    PipelineHarness h;
+    h.run({build_packet(client_packet6(6, SYN))});
+    REQUIRE(h.sent.size() == 1);
+    // A router on the inside answers the SYN the director sent to [::3]:8000.
+    std::vector<uint8_t> quoted(h.sent[0].bytes.begin() + 14, h.sent[0].bytes.end());
+    PacketSpec s = server_packet6(kIcmp6, kRs2Ip6, 0);
+    s.src_ip = "2001:2:0:19::99";
+    s.src_mac = kRs2Mac;
+    s.dst_ip = format_ip(read_fields(h.sent[0].bytes).src_ip6);  // the client, untranslated
+    std::vector<uint8_t> upper(8 + quoted.size(), 0);
+    upper[0] = 2;     // packet too big
+    upper[6] = 0x05;  // MTU 1280
+    std::copy(quoted.begin(), quoted.end(), upper.begin() + 8);
+    std::vector<uint8_t> frame = build_ipv6_frame(s, upper);
+    recompute_checksums(frame);
+    h.run({frame});
+    REQUIRE(h.sent.size() == 2);
+    const std::vector<uint8_t>& out = h.sent[1].bytes;
+    CHECK(h.sent[1].port == kOutsidePort);
+    CHECK(format_ip(read_fields(out).dst_ip6) == kClient6);
+    CHECK(checksums_valid(out));
+    // The quoted packet now reads as the client's SYN to the VIP.
+    CHECK(address_at(out, 14 + 40 + 8 + 24) == ip6_raw(kVip6));
+    CHECK(load_be16(out.data() + 14 + 40 + 8 + 40 + 2) == 80);
+    CHECK(h.ctx.counters.icmp_errors_translated == 1);
+}
+
+TEST_CASE("IPv6: what must not be forwarded is dropped under its reason") {
+    PipelineHarness h;
+    PacketSpec last_hop = client_packet6(6, SYN);
+    last_hop.ttl = 1;
+    PacketSpec multicast_source = client_packet6(6, SYN);
+    multicast_source.src_ip = "ff02::1";
+    PacketSpec routed = client_packet6(6, SYN);
+    routed.ipv6_extensions = {ipv6_routing("2001:2:0:19::9", 1)};
+    PacketSpec fragment = client_packet6(17, 0, 53);
+    fragment.payload.assign(3000, 1);
+    auto pieces = ipv6_fragments(build_packet(fragment), {0, 1448});
+    h.run(
+        {build_packet(last_hop), build_packet(multicast_source), build_packet(routed), pieces[1]});
+    CHECK(h.sent.empty());
+    CHECK(dropped(h, DropReason::ttl_expired) == 1);
+    CHECK(dropped(h, DropReason::bad_source) == 1);
+    CHECK(dropped(h, DropReason::bad_extension_header) == 1);
+    CHECK(dropped(h, DropReason::ip_fragment) == 1);
+    CHECK(h.table6->size() == 0);
+}
