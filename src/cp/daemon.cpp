@@ -359,7 +359,8 @@ void Daemon::keep_metrics_up(uint64_t now_ms) {
 void Daemon::control_loop() {
     while (!stop_requested()) {
         const uint64_t now_ms = steady_ms();
-        neighbors_.poll(workers_->sightings(), workers_->arp_orders(), now_ms);
+        neighbors_.poll(workers_->sightings(), workers_->arp_orders(), now_ms,
+                        workers_->nd_orders());
         rates_.update(*generation()->snapshot, *workers_, now_ms);
         keep_metrics_up(now_ms);
         const bool health_changed =

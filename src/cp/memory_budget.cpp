@@ -174,8 +174,9 @@ MemoryNeed memory_need(const Config& config) {
         uint64_t{mbufs} * (mbuf_bytes + sizeof(void*)), true);  // and the pool's ring
     const uint64_t rings =
         uint64_t{workers} * (workers - 1) * Workers::kHandoverRingSize * sizeof(void*) +
-        4096 * sizeof(dp::NeighborSighting) + workers * 256 * sizeof(uint64_t);
-    add("rings", "handover between workers, ARP", rings, true);
+        4096 * sizeof(dp::NeighborSighting) +
+        workers * 256 * (sizeof(uint64_t) + sizeof(dp::NeighborSolicitOrder));
+    add("rings", "handover between workers, ARP and neighbor discovery", rings, true);
     if (const unsigned mirrors = mirror_count(config); mirrors > 0) {
         const unsigned buffers = mirrors * KernelMirrors::kBuffersPerMirror;
         const uint64_t mirror_rings =

@@ -34,6 +34,7 @@ struct Workers::Worker {
     std::unique_ptr<dp::ConnSync> sync;  // with ha.sync only
     std::vector<dp::DestCounters> dest_counters;
     UniqueRing arp_orders;
+    UniqueRing nd_orders;
     dp::ConnDump dump;
     std::unique_ptr<dp::WorkerContext> context;  // 64-byte aligned: its own allocation
     dp::WorkerSetup setup;
@@ -131,6 +132,12 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     if (!worker->arp_orders) {
         return false;
     }
+    worker->nd_orders =
+        create_ring("vsnat_nd" + std::to_string(id), sizeof(dp::NeighborSolicitOrder),
+                    kArpOrderRingSize, RING_F_SP_ENQ | RING_F_SC_DEQ, error);
+    if (!worker->nd_orders) {
+        return false;
+    }
 
     auto ctx = std::make_unique<dp::WorkerContext>();
     ctx->worker_id = id;
@@ -162,6 +169,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     }
     s.sightings = sightings_.get();
     s.arp_orders = worker->arp_orders.get();
+    s.nd_orders = worker->nd_orders.get();
     if (id < spec.punt_to.size()) {
         s.punt_to = spec.punt_to[id];
     }
@@ -216,6 +224,10 @@ void Workers::stop() {
 
 void Workers::wait_quiescent() const {
     rte_rcu_qsbr_synchronize(qsbr_.get(), RTE_QSBR_THRID_INVALID);
+}
+
+rte_ring* Workers::nd_orders() const {
+    return workers_.front()->nd_orders.get();
 }
 
 rte_ring* Workers::arp_orders() const {

@@ -77,6 +77,8 @@ class Workers {
     rte_ring* sightings() const { return sightings_.get(); }
     /// Where the control thread orders ARP requests, answered by worker 0: (port << 32 | ip).
     rte_ring* arp_orders() const;
+    /// Worker 0's ring of neighbor solicitations to send (NeighborResolver::poll's nd_orders).
+    rte_ring* nd_orders() const;
 
     /// Packets a handover ring holds: the packet pool must have room for all of them.
     static constexpr unsigned kHandoverRingSize = 1024;

@@ -1014,25 +1014,6 @@ bool on_link6(const InterfaceEntry& iface, const Ipv6& address) {
                        [&](const Prefix6& p) { return p.holds(address); });
 }
 
-bool send_neighbor_solicitation(WorkerContext& ctx, const InterfaceEntry& iface,
-                                const Ipv6& target) {
-    PacketBatch& batch = ctx.tx[iface.port_id];
-    if (ctx.pool == nullptr || batch.count == batch.packets.size()) {
-        return false;
-    }
-    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
-    if (m == nullptr) {
-        ctx.counters.drop(DropReason::no_mbuf);
-        return false;
-    }
-    auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kNeighborSolicitationFrameLen));
-    build_neighbor_solicitation(frame, iface.mac, source_address6(iface, target), target);
-    m->port = iface.port_id;
-    batch.push(m);
-    ++ctx.counters.nd_solicitations_sent;
-    return true;
-}
-
 // The throttle's key for an IPv6 next hop: its words folded (a collision only shares a second's
 // throttling between two next hops).
 uint32_t throttle_key6(const Ipv6& a) {
@@ -1575,6 +1556,25 @@ bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t 
     m->port = iface.port_id;
     batch.push(m);
     ++ctx.counters.arp_requests;
+    return true;
+}
+
+bool send_neighbor_solicitation(WorkerContext& ctx, const InterfaceEntry& iface,
+                                const Ipv6& target) {
+    PacketBatch& batch = ctx.tx[iface.port_id];
+    if (ctx.pool == nullptr || batch.count == batch.packets.size()) {
+        return false;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) {
+        ctx.counters.drop(DropReason::no_mbuf);
+        return false;
+    }
+    auto* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kNeighborSolicitationFrameLen));
+    build_neighbor_solicitation(frame, iface.mac, source_address6(iface, target), target);
+    m->port = iface.port_id;
+    batch.push(m);
+    ++ctx.counters.nd_solicitations_sent;
     return true;
 }
 

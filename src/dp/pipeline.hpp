@@ -361,6 +361,11 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
 /// when no mbuf or no room is left.
 bool send_arp_request(WorkerContext& ctx, const InterfaceEntry& iface, uint32_t ip);
 
+/// Queues a neighbor solicitation for `target` on `iface` (no throttling), from the director's
+/// address on that link. Worker thread only. Returns false when no mbuf or no room is left.
+bool send_neighbor_solicitation(WorkerContext& ctx, const InterfaceEntry& iface,
+                                const Ipv6& target);
+
 /// Sends held packets whose next hop is now resolved; drops (no_neighbor) those held too long.
 /// Worker thread only; the caller flushes the TX batches afterwards.
 void release_held(WorkerContext& ctx, uint32_t now_ms);

@@ -204,6 +204,25 @@ void serve_arp_orders(WorkerSetup& s) {
     }
 }
 
+// The control thread's neighbor solicitations (NeighborResolver::request6), as ARP orders.
+void serve_nd_orders(WorkerSetup& s) {
+    if (s.nd_orders == nullptr) {
+        return;
+    }
+    NeighborSolicitOrder orders[kArpOrdersPerLoop];
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(s.nd_orders, orders, sizeof(orders[0]),
+                                                      kArpOrdersPerLoop, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        const InterfaceEntry* iface = s.ctx->snapshot->interface_of_port(orders[i].port_id);
+        if (iface != nullptr && !iface->addresses6.empty()) {
+            send_neighbor_solicitation(*s.ctx, *iface, orders[i].target);
+        }
+    }
+    if (n > 0) {
+        flush_tx(s);
+    }
+}
+
 // Adaptive idle: spin a little, then pause, then sleep in short, growing naps. Any packet
 // resets it, so a loaded worker never sleeps.
 class Backoff {
@@ -271,6 +290,7 @@ int run_worker(WorkerSetup& s) {
             work += send_from_kernel(s);
         }
         serve_arp_orders(s);
+        serve_nd_orders(s);
         if (s.ctx->held.count > 0) {
             release_held(*s.ctx, now_ms);
             flush_tx(s);

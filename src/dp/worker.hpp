@@ -42,6 +42,7 @@ struct WorkerSetup {
     std::vector<rte_ring*> handover_from;  // rings other workers hand this one packets on
     rte_ring* sightings = nullptr;         // to the control thread (many producers)
     rte_ring* arp_orders = nullptr;        // from the control thread: (port << 32 | ip)
+    rte_ring* nd_orders = nullptr;         // from the control thread: NeighborSolicitOrder
     /// To the kernel mirrors' thread, by PuntClass (this worker is the one producer); null when
     /// no port has a mirror.
     std::array<rte_ring*, kPuntClasses> punt_to{};

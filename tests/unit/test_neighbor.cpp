@@ -429,7 +429,10 @@ TEMPLATE_TEST_CASE("neighbors: readers during writes never see another key's MAC
     std::thread plain(reader, false, std::ref(found_plain));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     uint32_t round = 0;
-    for (; round < 400000 || ((found_paused.load() < 1000 || found_plain.load() < 1000) &&
+    // Enough finds that the check below means something, whatever else the machine is doing
+    // (the readers' share of the cores varies: each find is a race the writer usually wins).
+    constexpr uint32_t kEnough = 100;
+    for (; round < 400000 || ((found_paused.load() < kEnough || found_plain.load() < kEnough) &&
                               std::chrono::steady_clock::now() < deadline);
          ++round) {
         const uint32_t in = round % kKeys, out = (round + kKeys - 8) % kKeys;
@@ -441,7 +444,7 @@ TEMPLATE_TEST_CASE("neighbors: readers during writes never see another key's MAC
     plain.join();
     INFO("writes: " << round << ", MACs found: " << found_paused.load() << " pausing, "
                     << found_plain.load() << " not");
-    CHECK(found_paused.load() >= 1000);
-    CHECK(found_plain.load() >= 1000);
+    CHECK(found_paused.load() >= kEnough);
+    CHECK(found_plain.load() >= kEnough);
     CHECK(wrong.load() == 0);
 }
