@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -13,6 +14,20 @@ using Ipv4 = uint32_t;
 
 /// An IPv6 address: its 16 bytes in network order, as in the packet.
 using Ipv6 = std::array<uint8_t, 16>;
+
+/// An IPv4 or an IPv6 address, as the configuration writes them: `v4` holds an IPv4 one (and
+/// `v6` is zero), `v6` an IPv6 one (and `v4` is zero). Ordered IPv4 first, then by value.
+struct IpAddress {
+    bool is_v6 = false;
+    Ipv4 v4 = 0;  // host order
+    Ipv6 v6{};    // network order
+
+    static constexpr IpAddress of(Ipv4 address) { return IpAddress{false, address, {}}; }
+    static constexpr IpAddress of(const Ipv6& address) { return IpAddress{true, 0, address}; }
+
+    bool operator==(const IpAddress&) const = default;
+    auto operator<=>(const IpAddress&) const = default;
+};
 
 enum class Protocol : uint8_t { tcp = 6, udp = 17 };
 

@@ -2185,11 +2185,6 @@ std::string format_duration_ms(uint32_t milliseconds) {
     return std::to_string(milliseconds) + "ms";
 }
 
-std::string format_ipv4(Ipv4 address) {
-    return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
-           std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
-}
-
 std::string format_mac(const MacAddress& mac) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
@@ -2201,25 +2196,6 @@ std::string format_mac(const MacAddress& mac) {
         out += kHex[byte & 0xf];
     }
     return out;
-}
-
-std::optional<Ipv4> parse_ipv4(std::string_view text) {
-    Ipv4 address = 0;
-    for (int octet = 0; octet < 4; ++octet) {
-        size_t dot = octet < 3 ? text.find('.') : text.size();
-        if (dot == std::string_view::npos) {
-            return std::nullopt;
-        }
-        std::string_view part = text.substr(0, dot);
-        // "010" is octal to inet_aton and decimal to a reader: refuse rather than guess.
-        auto value = part.size() > 1 && part[0] == '0' ? std::nullopt : parse_uint(part, 0, 255);
-        if (!value) {
-            return std::nullopt;
-        }
-        address = address << 8 | static_cast<Ipv4>(*value);
-        text.remove_prefix(std::min(dot + 1, text.size()));
-    }
-    return address;
 }
 
 }  // namespace vsnat::cp

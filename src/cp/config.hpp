@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cp/address.hpp"
 #include "vsnat/types.hpp"
 
 namespace vsnat::cp {
@@ -335,11 +336,7 @@ std::string_view address_ownership_name(AddressOwnership a);
 /// A check's interval or timeout as the file may write it: "2s", "500ms", "1m", "1h"; any thread.
 std::string format_duration_ms(uint32_t milliseconds);
 
-/// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
-std::string format_ipv4(Ipv4 address);
-/// Lower-case colon form ("aa:bb:cc:dd:ee:ff"); any thread.
+/// Lower-case colon form ("aa:bb:cc:dd:ee:ff"); any thread. (Addresses: cp/address.hpp.)
 std::string format_mac(const MacAddress& mac);
-/// Strict dotted quad (four decimal octets, no leading zeros) to host byte order; any thread.
-std::optional<Ipv4> parse_ipv4(std::string_view text);
 
 }  // namespace vsnat::cp
