@@ -174,3 +174,18 @@ TEST_CASE("addresses of either family, and endpoints as ipvsadm prints them", "[
     CHECK(IpAddress::of(vip6) < IpAddress::of(ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 0x101})));
     CHECK(IpAddress{} == IpAddress::of(Ipv4{0}));
 }
+
+TEST_CASE("IPv6 prefixes hold the addresses that share their first bits", "[address]") {
+    const Ipv6 own = ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 1});
+    CHECK(Prefix6{own, 64}.holds(ip6({0x2001, 2, 0, 0x19, 0xffff, 0, 0, 2})));
+    CHECK_FALSE(Prefix6{own, 64}.holds(ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 1})));
+    CHECK(Prefix6{own, 0}.holds(Ipv6{}));  // the default route's
+    CHECK(Prefix6{own, 128}.holds(own));
+    CHECK_FALSE(Prefix6{own, 128}.holds(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 2})));
+    // A length inside a byte: /60 holds ::19 and ::1f in its fourth group, not ::29.
+    CHECK(Prefix6{own, 60}.holds(ip6({0x2001, 2, 0, 0x1f, 0, 0, 0, 0})));
+    CHECK_FALSE(Prefix6{own, 60}.holds(ip6({0x2001, 2, 0, 0x29, 0, 0, 0, 0})));
+    CHECK(Prefix6{own, 127}.holds(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 0})));
+    CHECK_FALSE(Prefix6{own, 127}.holds(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 2})));
+    static_assert(Prefix6{{}, 64}.holds(Ipv6{}));  // usable at compile time
+}
