@@ -14,7 +14,7 @@ constexpr uint64_t kPassiveSampleMs = 100;
 
 CheckTarget HealthMonitor::target_of(const RealServer& rs) {
     const HealthCheck& check = *rs.health_check;
-    return CheckTarget{rs.address, check.port != 0 ? check.port : rs.port, check};
+    return CheckTarget{IpAddress::of(rs.address), check.port != 0 ? check.port : rs.port, check};
 }
 
 void HealthMonitor::configure(const Config& config) {
@@ -55,9 +55,9 @@ bool HealthMonitor::poll(uint64_t now_ms, const Config& config, const dp::Snapsh
         const std::string how =
             t.in_row == 0 ? "" : " after " + std::to_string(t.in_row) + " in a row";
         spdlog::log(t.up ? spdlog::level::info : spdlog::level::warn,
-                    "real server {}:{} is {} ({} check: {}{})", format_ipv4(t.target.address),
-                    t.target.port, t.up ? "up" : "down", check_type_name(t.target.check.type),
-                    t.reason, how);
+                    "real server {} is {} ({} check: {}{})",
+                    format_endpoint(t.target.address, t.target.port), t.up ? "up" : "down",
+                    check_type_name(t.target.check.type), t.reason, how);
     }
     return !transitions.empty();
 }
