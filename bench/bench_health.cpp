@@ -30,6 +30,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using vsnat::IpAddress;
 using vsnat::Ipv4;
 using vsnat::cp::CheckTarget;
 using vsnat::cp::CheckType;
@@ -194,7 +195,8 @@ bool measure(const vsnat::io::NetworkNamespace& ns, CheckType type, int targets,
     std::vector<CheckTarget> list;
     for (int i = 0; i < targets; ++i) {
         CheckTarget t;
-        t.address = 0xC612'0000 + static_cast<Ipv4>((1 + i / 250) << 8 | (1 + i % 250));
+        t.address =
+            IpAddress::of(0xC612'0000 + static_cast<Ipv4>((1 + i / 250) << 8 | (1 + i % 250)));
         t.port = kPort;
         t.check.type = type;
         t.check.interval_ms = 1000;

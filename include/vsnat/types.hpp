@@ -1,7 +1,9 @@
 // Plain types shared by the dataplane, the control thread and the tools.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -13,6 +15,42 @@ using Ipv4 = uint32_t;
 
 /// An IPv6 address: its 16 bytes in network order, as in the packet.
 using Ipv6 = std::array<uint8_t, 16>;
+
+/// An IPv6 address of the director's with its prefix length ("2001:2:0:19::1/64"): its own
+/// address on a link, and the link's connected prefix.
+struct Prefix6 {
+    Ipv6 address{};
+    uint8_t length = 64;  // 0..128
+
+    /// Whether `a` is inside the prefix. Any thread.
+    constexpr bool holds(const Ipv6& a) const {
+        const size_t whole = length / 8;
+        if (!std::equal(a.begin(), a.begin() + static_cast<ptrdiff_t>(whole), address.begin())) {
+            return false;
+        }
+        const unsigned rest = length % 8;
+        if (rest == 0) {
+            return true;
+        }
+        const auto mask = static_cast<uint8_t>(0xff00 >> rest);
+        return ((a[whole] ^ address[whole]) & mask) == 0;
+    }
+    bool operator==(const Prefix6&) const = default;
+};
+
+/// An IPv4 or an IPv6 address, as the configuration writes them: `v4` holds an IPv4 one (and
+/// `v6` is zero), `v6` an IPv6 one (and `v4` is zero). Ordered IPv4 first, then by value.
+struct IpAddress {
+    bool is_v6 = false;
+    Ipv4 v4 = 0;  // host order
+    Ipv6 v6{};    // network order
+
+    static constexpr IpAddress of(Ipv4 address) { return IpAddress{false, address, {}}; }
+    static constexpr IpAddress of(const Ipv6& address) { return IpAddress{true, 0, address}; }
+
+    bool operator==(const IpAddress&) const = default;
+    auto operator<=>(const IpAddress&) const = default;
+};
 
 enum class Protocol : uint8_t { tcp = 6, udp = 17 };
 

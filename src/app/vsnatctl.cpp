@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cp/address.hpp"
 #include "cp/telemetry_client.hpp"
 #include "cp/telemetry_text.hpp"
 #include "vsnat/counters.hpp"
@@ -56,8 +58,14 @@ std::string large_number(uint64_t n) {
     return std::to_string(static_cast<uint64_t>(v)) + units[unit];
 }
 
+// "198.18.0.100:80", "[2001:2:0:18::100]:80" as ipvsadm prints them; what is no address, as
+// it came.
 std::string endpoint(const json& row) {
-    return row.value("vip", row.value("address", "?")) + ":" + std::to_string(row.value("port", 0));
+    const std::string address = row.value("vip", row.value("address", "?"));
+    const auto port = static_cast<uint16_t>(row.value("port", 0));
+    const std::optional<vsnat::IpAddress> parsed = vsnat::cp::parse_ip_address(address);
+    return parsed ? vsnat::cp::format_endpoint(*parsed, port)
+                  : address + ":" + std::to_string(port);
 }
 
 std::string upper(std::string s) {

@@ -130,14 +130,17 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
                 path.c_str(), config.services.size(), servers, config.interfaces.size(),
                 config.workers);
     for (const Interface& in : config.interfaces) {
+        std::string addresses = format_ipv4(in.address) + "/" + std::to_string(in.prefix_len);
+        for (const vsnat::Prefix6& p : in.addresses6) {
+            addresses += " " + format_ipv6(p.address) + "/" + std::to_string(p.length);
+        }
         std::string floating;
         for (const Prefix& p : in.floating) {
             floating += (floating.empty() ? " floating " : ", ") + format_ipv4(p.address) + "/" +
                         std::to_string(p.length);
         }
-        std::printf("  interface %s %s/%u on %s%s\n", in.name.c_str(),
-                    format_ipv4(in.address).c_str(), in.prefix_len, in.device.c_str(),
-                    floating.c_str());
+        std::printf("  interface %s %s on %s%s\n", in.name.c_str(), addresses.c_str(),
+                    in.device.c_str(), floating.c_str());
     }
     std::string mirrors;
     for (const Interface& in : config.interfaces) {
@@ -160,9 +163,12 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
     for (const Service& s : config.services) {
         const std::string helper =
             s.helper == Helper::none ? "" : " helper " + std::string(helper_name(s.helper));
-        std::printf("  service %s %s %s:%u %s%s\n", s.name.c_str(),
-                    std::string(protocol_name(s.protocol)).c_str(), format_ipv4(s.vip).c_str(),
-                    s.port, std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str());
+        // The dataplane forwards IPv4 services only, as vsnatd says when it runs this file.
+        const char* forwarded = in_snapshot(s) ? "" : " (IPv6: checked, not forwarded yet)";
+        std::printf("  service %s %s %s %s%s%s\n", s.name.c_str(),
+                    std::string(protocol_name(s.protocol)).c_str(),
+                    format_endpoint(s.vip, s.port).c_str(),
+                    std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str(), forwarded);
         bool checked = false;
         for (const RealServer& rs : s.real_servers) {
             checked = checked || rs.health_check.has_value();
@@ -176,11 +182,11 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
         }
         if (s.sorry_server) {
             const uint16_t port = s.sorry_server->port != 0 ? s.sorry_server->port : s.port;
-            std::printf("    sorry_server %s:%u\n", format_ipv4(s.sorry_server->address).c_str(),
-                        port);
+            std::printf("    sorry_server %s\n",
+                        format_endpoint(s.sorry_server->address, port).c_str());
         }
         for (const RealServer& rs : s.real_servers) {
-            std::printf("    -> %s:%u weight %u%s\n", format_ipv4(rs.address).c_str(), rs.port,
+            std::printf("    -> %s weight %u%s\n", format_endpoint(rs.address, rs.port).c_str(),
                         rs.weight, real_server_check(s, rs).c_str());
         }
     }

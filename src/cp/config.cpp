@@ -173,27 +173,45 @@ std::optional<MacAddress> parse_mac(std::string_view text) {
     return mac;
 }
 
-std::optional<Prefix> parse_prefix(std::string_view text) {
-    size_t slash = text.find('/');
+// An address of either family with its prefix length: "198.18.0.254/24", "2001:2:0:18::254/64".
+struct IpPrefix {
+    IpAddress address;
+    uint8_t length = 0;
+};
+
+// The bits in an address of the family.
+uint8_t address_bits(bool v6) {
+    return v6 ? 128 : 32;
+}
+
+std::optional<IpPrefix> parse_ip_prefix(std::string_view text) {
+    const size_t slash = text.find('/');
     if (slash == std::string_view::npos) {
         return std::nullopt;
     }
-    auto address = parse_ipv4(text.substr(0, slash));
-    auto length = parse_uint(text.substr(slash + 1), 0, 32);
-    if (!address || !length) {
+    const std::optional<IpAddress> address = parse_ip_address(text.substr(0, slash));
+    const auto length = address
+                            ? parse_uint(text.substr(slash + 1), 0, address_bits(address->is_v6))
+                            : std::nullopt;
+    if (!length) {
         return std::nullopt;
     }
-    return Prefix{*address, static_cast<uint8_t>(*length)};
+    return IpPrefix{*address, static_cast<uint8_t>(*length)};
+}
+
+// A prefix length of at most `bits` ("24", "/24").
+std::optional<uint8_t> parse_prefix_length(std::string_view text, uint8_t bits) {
+    if (!text.empty() && text.front() == '/') {
+        text.remove_prefix(1);
+    }
+    auto length = parse_uint(text, 0, bits);
+    return length ? std::optional<uint8_t>(static_cast<uint8_t>(*length)) : std::nullopt;
 }
 
 // A prefix length ("24", "/24") or a dotted netmask with contiguous ones ("255.255.255.0").
 std::optional<uint8_t> parse_netmask(std::string_view text) {
     if (text.find('.') == std::string_view::npos) {
-        if (!text.empty() && text.front() == '/') {
-            text.remove_prefix(1);
-        }
-        auto length = parse_uint(text, 0, 32);
-        return length ? std::optional<uint8_t>(static_cast<uint8_t>(*length)) : std::nullopt;
+        return parse_prefix_length(text, 32);
     }
     auto mask = parse_ipv4(text);
     if (!mask) {
@@ -255,6 +273,54 @@ bool in_prefix(const Interface& i, Ipv4 address) {
     return (address & mask) == (i.address & mask);
 }
 
+// Whether the first `length` bits of `address` are those of `prefix`, both of one family.
+bool prefix_holds(const IpAddress& prefix, uint8_t length, const IpAddress& address) {
+    if (prefix.is_v6 != address.is_v6) {
+        return false;
+    }
+    if (!address.is_v6) {
+        const Ipv4 mask = prefix_mask(length);
+        return (address.v4 & mask) == (prefix.v4 & mask);
+    }
+    return Prefix6{prefix.v6, length}.holds(address.v6);
+}
+
+// The director's own addresses on interface `i` of one family, with their connected prefixes:
+// its IPv4 address, or its IPv6 ones. What the checks below read, whatever the family.
+std::vector<IpPrefix> prefixes_of(const Interface& i, bool v6) {
+    if (!v6) {
+        return {IpPrefix{IpAddress::of(i.address), i.prefix_len}};
+    }
+    std::vector<IpPrefix> out;
+    for (const Prefix6& p : i.addresses6) {
+        out.push_back(IpPrefix{IpAddress::of(p.address), p.length});
+    }
+    return out;
+}
+
+// Whether one of interface `i`'s connected prefixes holds `address`.
+bool on_link(const Interface& i, const IpAddress& address) {
+    const std::vector<IpPrefix> prefixes = prefixes_of(i, address.is_v6);
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const IpPrefix& p) {
+        return prefix_holds(p.address, p.length, address);
+    });
+}
+
+// Whether `address` is one of the director's own addresses on interface `i`.
+bool is_own_address(const Interface& i, const IpAddress& address) {
+    const std::vector<IpPrefix> prefixes = prefixes_of(i, address.is_v6);
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&](const IpPrefix& p) { return p.address == address; });
+}
+
+bool has_gateway(const Interface& i, bool v6) {
+    return v6 ? i.gateway6.has_value() : i.gateway.has_value();
+}
+
+std::string_view family_name(const IpAddress& address) {
+    return address.is_v6 ? "IPv6" : "IPv4";
+}
+
 // 224.0.0.0/4 (RFC 1112 4).
 bool is_multicast(Ipv4 address) {
     return address >> 28 == 0xe;
@@ -269,6 +335,26 @@ bool is_unicast(Ipv4 address) {
 constexpr std::string_view kNotUnicast =
     " is not a unicast address (0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 and 240.0.0.0/4 are not)";
 
+// fe80::/10 (RFC 4291 2.5.6).
+bool is_link_local(const Ipv6& address) {
+    return address[0] == 0xfe && (address[1] & 0xc0) == 0x80;
+}
+
+// What a director's, a VIP's or a server's IPv6 address can be: a global or unique-local
+// unicast one. Not the unspecified ::, the loopback ::1, IPv4-mapped ::ffff:0:0/96 (an IPv4
+// host), link-local fe80::/10 (the director derives its own from its MAC) or multicast
+// ff00::/8 (RFC 4291 2.4).
+bool is_unicast6(const Ipv6& address) {
+    constexpr Ipv6 kLoopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    constexpr Ipv6 kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return address != Ipv6{} && address != kLoopback &&
+           !prefix_holds(IpAddress::of(kMapped), 96, IpAddress::of(address)) &&
+           !is_link_local(address) && address[0] != 0xff;
+}
+constexpr std::string_view kNotUnicast6 =
+    " is not a global or unique-local unicast address (::, ::1, ::ffff:0:0/96, fe80::/10 and "
+    "ff00::/8 are not)";
+
 // "network" or "broadcast" when `address` is the first or last of interface `i`'s prefix,
 // which no host on the link has (but on /31 and /32, RFC 3021); empty otherwise.
 std::string_view not_a_host(const Interface& i, Ipv4 address) {
@@ -279,12 +365,22 @@ std::string_view not_a_host(const Interface& i, Ipv4 address) {
     return host == 0 ? "network" : host == ~prefix_mask(i.prefix_len) ? "broadcast" : "";
 }
 
-std::string format_prefix(Ipv4 address, uint8_t length) {
-    return format_ipv4(address) + "/" + std::to_string(length);
+std::string format_prefix(const IpAddress& address, uint8_t length) {
+    return format_ip_address(address) + "/" + std::to_string(length);
 }
 
-std::string format_endpoint(Ipv4 address, uint16_t port) {
-    return format_ipv4(address) + ":" + std::to_string(port);
+std::string format_prefix(Ipv4 address, uint8_t length) {
+    return format_prefix(IpAddress::of(address), length);
+}
+
+// Interface `i`'s prefixes of one family, for a message: "198.18.0.254/24",
+// "2001:2:0:18::254/64 and 2001:2:0:1a::254/64"; empty for none.
+std::string prefixes_text(const Interface& i, bool v6) {
+    std::string out;
+    for (const IpPrefix& p : prefixes_of(i, v6)) {
+        out += (out.empty() ? "" : " and ") + format_prefix(p.address, p.length);
+    }
+    return out;
 }
 
 // ---- The YAML tree. ---------------------------------------------------------------------------
@@ -713,7 +809,8 @@ static_assert(kMaxYamlNodes ==
               1 + kTopKeys.size() * 2 + kTimeoutKeys.size() * 2 + kTableShareKeys.size() * 2 +
                   kHaKeys.size() * 2 + ((kSyncKeys.size() - 1) * 2 + kMaxSyncPeers) +
                   kMaxEalArguments +
-                  kMaxInterfaces * (1 + kInterfaceKeys.size() * 2 + kMaxFloating) +
+                  kMaxInterfaces * (1 + kInterfaceKeys.size() * 2 + kMaxFloating +
+                                    kMaxInterfaceAddresses + kMaxInterfaceGateways) +
                   kMaxNeighbors * (1 + kNeighborKeys.size() * 2) +
                   kMaxServices * (1 + kServiceKeys.size() * 2 + kMostCheckNodes +
                                   kSorryServerKeys.size() * 2) +
@@ -809,6 +906,9 @@ class Loader {
     // error at the first one too many, and the rest is not read).
     std::vector<Field> items(const Field& f, std::string_view list, std::string_view at_least_one,
                              uint32_t limit, std::string_view too_many);
+    // `f` itself when it is not a list; else as items().
+    std::vector<Field> one_or_list(const Field& f, std::string_view list, uint32_t limit,
+                                   std::string_view too_many);
 
     // One reader per value kind; each returns nothing when the key is absent or the value bad.
     template <typename Parse>
@@ -820,9 +920,9 @@ class Loader {
     void read_metrics(const Field& f);
     std::optional<uint64_t> integer(const Field& f, uint64_t lo, uint64_t hi);
     std::optional<uint16_t> port(const Field& f);
-    std::optional<Ipv4> address(const Field& f);
-    std::optional<Prefix> prefix(const Field& f);
-    std::optional<uint8_t> netmask(const Field& f);
+    std::optional<IpAddress> address(const Field& f);
+    std::optional<IpPrefix> prefix(const Field& f);
+    std::optional<uint8_t> netmask(const Field& f, std::optional<bool> v6);
     std::optional<uint32_t> duration(const Field& f, uint32_t min);
     std::optional<MacAddress> mac(const Field& f);
     std::optional<uint32_t> percent(const Field& f);
@@ -838,6 +938,8 @@ class Loader {
     void read_root(const Field& root);
     void read_eal(const Field& f);
     void read_interface(const Field& item);
+    bool read_addresses(const Field& f, Interface& i);
+    bool read_gateways(const Field& f, std::vector<std::pair<Field, IpAddress>>& gateways);
     void read_kernel_mirror(const Node& n, Interface& i);
     void read_floating(const Field& f, Interface& i);
     void read_ha(const Field& f);
@@ -847,7 +949,8 @@ class Loader {
     void read_table_shares(const Field& f);
     void read_service(const Field& item);
     bool read_service_values(const Node& n, Service& s);
-    void read_real_server(const Field& item, Service& s, FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+    void read_real_server(const Field& item, Service& s,
+                          FirstSeen<std::pair<IpAddress, uint16_t>>& seen,
                           const std::optional<CheckLayer>& service_check,
                           std::vector<Node>& checked_at);
     std::optional<CheckLayer> read_check_layer(const Field& f);
@@ -857,22 +960,25 @@ class Loader {
                                 const std::optional<CheckLayer>& service_check, RealServer& rs);
     void check_passive_protocol(const Field& check_field, const Field& servers, const Service& s);
     void read_down_policy(const Node& n, Service& s,
-                          const FirstSeen<std::pair<Ipv4, uint16_t>>& seen, bool checks_written);
+                          const FirstSeen<std::pair<IpAddress, uint16_t>>& seen,
+                          bool checks_written);
     void read_sorry_server(const Field& f, Service& s,
-                           const FirstSeen<std::pair<Ipv4, uint16_t>>& seen);
+                           const FirstSeen<std::pair<IpAddress, uint16_t>>& seen);
 
     // Cross-checks.
-    void check_gateway(const Field& f, const Interface& i);
-    bool check_not_own_address(const Field& f, Ipv4 address, std::string_view what);
-    bool check_not_floating(const Field& f, Ipv4 address, std::string_view what);
+    void check_gateway(const Field& f, Interface& i, const IpAddress& gateway);
+    bool check_not_own_address(const Field& f, const IpAddress& address, std::string_view what);
+    bool check_not_floating(const Field& f, const IpAddress& address, std::string_view what);
+    void check_server_address(const Field& f, const Service& s, const IpAddress& address,
+                              std::string_view what);
     void check_floating();
     void check_follow_kernel(const Field& addresses);
     void check_peer(const Field& f, Ipv4 peer, const Interface* sync_interface);
-    void check_reachable(const Field& f, Ipv4 address, std::string_view what);
-    const Interface* route(Ipv4 address) const;
+    void check_reachable(const Field& f, const IpAddress& address, std::string_view what);
+    const Interface* route(const IpAddress& address) const;
     void check_probe_routes(const Service& s, const std::vector<Node>& checked_at);
     void check_service_unique(const Node& at, const Service& s);
-    void read_persistence(const Node& n, Service& s);
+    void read_persistence(const Node& n, Service& s, std::optional<bool> v6);
     void read_thresholds(const Node& n, RealServer& rs);
 
     std::string file_;
@@ -899,10 +1005,13 @@ class Loader {
         size_t service = 0;
         int line = 0;
     };
-    std::map<Ipv4, VipAt> vips_;
-    FirstSeen<Ipv4> neighbor_addresses_;
+    std::map<IpAddress, VipAt> vips_;
+    // The line of the vip of the service being read, when it was read.
+    std::optional<int> vip_line_;
+    FirstSeen<Ipv6> own_addresses6_;  // the interfaces' IPv6 addresses
+    FirstSeen<IpAddress> neighbor_addresses_;
     FirstSeen<std::string> service_names_;
-    FirstSeen<std::tuple<Protocol, Ipv4, uint16_t>> service_keys_;
+    FirstSeen<std::tuple<Protocol, IpAddress, uint16_t>> service_keys_;
     uint32_t real_servers_ = 0;  // in all services so far
     size_t omitted_errors_ = 0;  // beyond kMaxErrors
     ConfigError first_omitted_;
@@ -1008,6 +1117,14 @@ std::vector<Field> Loader::items(const Field& f, std::string_view list,
     return out;
 }
 
+std::vector<Field> Loader::one_or_list(const Field& f, std::string_view list, uint32_t limit,
+                                       std::string_view too_many) {
+    if (f.value.is_sequence()) {
+        return items(f, list, "address", limit, too_many);
+    }
+    return f.present() ? std::vector<Field>{f} : std::vector<Field>{};
+}
+
 template <typename Parse>
 auto Loader::scalar(const Field& f, const std::string& expected, Parse parse)
     -> decltype(parse(std::string_view{})) {
@@ -1081,17 +1198,31 @@ std::optional<uint16_t> Loader::port(const Field& f) {
     return value ? std::optional<uint16_t>(static_cast<uint16_t>(*value)) : std::nullopt;
 }
 
-std::optional<Ipv4> Loader::address(const Field& f) {
-    return scalar(f, "an IPv4 address a.b.c.d", parse_ipv4);
+std::optional<IpAddress> Loader::address(const Field& f) {
+    return scalar(f, "an IPv4 or IPv6 address (a.b.c.d, x:x::x)", parse_ip_address);
 }
 
-std::optional<Prefix> Loader::prefix(const Field& f) {
-    return scalar(f, "an IPv4 address with prefix length a.b.c.d/0..32", parse_prefix);
+std::optional<IpPrefix> Loader::prefix(const Field& f) {
+    return scalar(f, "an IPv4 or IPv6 address with prefix length (a.b.c.d/0..32, x:x::x/0..128)",
+                  parse_ip_prefix);
 }
 
-std::optional<uint8_t> Loader::netmask(const Field& f) {
-    return scalar(f, "a netmask a.b.c.d with contiguous ones, or a prefix length 0..32",
-                  parse_netmask);
+// A service's persistence_netmask: for an IPv4 service a dotted netmask or a prefix length, for
+// an IPv6 one a prefix length; either when the vip's family is unknown (the vip is wrong).
+std::optional<uint8_t> Loader::netmask(const Field& f, std::optional<bool> v6) {
+    if (v6 == true) {
+        return scalar(f, "a prefix length 0..128 (the service is IPv6)",
+                      [](std::string_view t) { return parse_prefix_length(t, 128); });
+    }
+    if (v6 == false) {
+        return scalar(f, "a netmask a.b.c.d with contiguous ones, or a prefix length 0..32",
+                      parse_netmask);
+    }
+    return scalar(f, "a netmask a.b.c.d with contiguous ones, or a prefix length 0..128",
+                  [](std::string_view t) {
+                      return t.find('.') != std::string_view::npos ? parse_netmask(t)
+                                                                   : parse_prefix_length(t, 128);
+                  });
 }
 
 std::optional<uint32_t> Loader::duration(const Field& f, uint32_t min) {
@@ -1346,11 +1477,13 @@ void Loader::read_interface(const Field& item) {
     const Node& n = item.value;
     Field name = required(n, "name", "interface");
     Field device = required(n, "device", "interface");
-    Field gateway = field(n, "gateway");
     auto name_value = name_text(name);
     auto device_value = text(device);
-    auto prefix_value = prefix(required(n, "address", "interface"));
-    auto gateway_value = address(gateway);
+    Interface i;
+    const bool addresses_read = read_addresses(required(n, "address", "interface"), i);
+    const Field gateway = field(n, "gateway");
+    std::vector<std::pair<Field, IpAddress>> gateways;
+    const bool gateways_read = read_gateways(gateway, gateways);
     if (name_value) {
         unique(interface_names_, *name_value, name.value,
                "duplicate interface name " + quote(*name_value));
@@ -1359,20 +1492,87 @@ void Loader::read_interface(const Field& item) {
         unique(interface_devices_, *device_value, device.value,
                "duplicate interface device " + quote(*device_value));
     }
-    if (!name_value || !device_value || !prefix_value ||
-        gateway_value.has_value() != gateway.present()) {
+    if (!name_value || !device_value || !addresses_read || !gateways_read) {
         interfaces_complete_ = false;
         return;
     }
-    Interface i{*name_value, *device_value, prefix_value->address, prefix_value->length,
-                gateway_value};
+    i.name = *name_value;
+    i.device = *device_value;
     assign_if(i.mtu, integer(field(n, "mtu"), kMinMtu, kMaxMtu));
-    check_gateway(gateway, i);
+    for (const auto& [at, address] : gateways) {
+        check_gateway(at, i, address);
+    }
     read_kernel_mirror(n, i);
     const Field floating = field(n, "floating");
     read_floating(floating, i);
     floating_keys_.push_back(floating.key);
     config_.interfaces.push_back(std::move(i));
+}
+
+// `address`: one CIDR or a list of them; exactly one IPv4 (an interface has one IPv4 address,
+// into `address` and `prefix_len`), and IPv6 ones beside it (into `addresses6`). Returns whether
+// all were read.
+bool Loader::read_addresses(const Field& f, Interface& i) {
+    const std::vector<Field> entries =
+        one_or_list(f, "address", kMaxInterfaceAddresses,
+                    "addresses on one interface (one IPv4 and at most " +
+                        std::to_string(kMaxInterfaceAddresses6) + " IPv6)");
+    bool fine = !entries.empty();  // else reported: missing, or an empty list
+    bool v4 = false;
+    for (const Field& entry : entries) {
+        const std::optional<IpPrefix> p = prefix(entry);
+        if (!p) {
+            fine = false;
+            continue;
+        }
+        const std::string what = "address " + format_prefix(p->address, p->length);
+        if (!p->address.is_v6 && v4) {
+            fail(entry,
+                 "a second IPv4 " + what +
+                     ": an interface has exactly one IPv4 address (and IPv6 ones beside it)");
+            fine = false;
+        } else if (!p->address.is_v6) {
+            i.address = p->address.v4;
+            i.prefix_len = p->length;
+            v4 = true;
+        } else if (!is_unicast6(p->address.v6)) {
+            fail(entry, what + std::string(kNotUnicast6));
+            fine = false;
+        } else if (auto first = own_addresses6_.add(p->address.v6, line_of(entry.value))) {
+            fail(entry, "duplicate address " + format_ip_address(p->address) + " (first at line " +
+                            std::to_string(*first) + ")");
+            fine = false;
+        } else {
+            i.addresses6.push_back(Prefix6{p->address.v6, p->length});
+        }
+    }
+    if (fine && !v4) {
+        fail(f, f.subject +
+                    " has no IPv4 address: an interface needs exactly one, IPv6 ones may be "
+                    "listed beside it");
+    }
+    return fine && v4;
+}
+
+// `gateway`: one address, or a list of one per family. Each is checked against the interface's
+// addresses once they are all read (check_gateway).
+bool Loader::read_gateways(const Field& f, std::vector<std::pair<Field, IpAddress>>& gateways) {
+    bool fine = true;
+    for (const Field& entry : one_or_list(f, "gateway", kMaxInterfaceGateways,
+                                          "gateways on one interface (one per family)")) {
+        const std::optional<IpAddress> a = address(entry);
+        const auto same_family = [&](const auto& g) { return g.second.is_v6 == a->is_v6; };
+        if (!a) {
+            fine = false;
+        } else if (std::any_of(gateways.begin(), gateways.end(), same_family)) {
+            fail(entry, "a second " + std::string(family_name(*a)) + " gateway " +
+                            format_ip_address(*a) + ": an interface has one of each family");
+            fine = false;
+        } else {
+            gateways.emplace_back(entry, *a);
+        }
+    }
+    return fine;
 }
 
 // `floating`: the addresses VRRP moves between the pair on this link, such as the real servers'
@@ -1384,10 +1584,17 @@ void Loader::read_floating(const Field& f, Interface& i) {
     const std::string own = format_prefix(i.address, i.prefix_len);
     for (const Field& item :
          items(f, "floating", "", kMaxFloating, "floating addresses on one interface")) {
-        const std::optional<Prefix> p = prefix(item);
-        if (!p) {
+        const std::optional<IpPrefix> written =
+            scalar(item, "an IPv4 address with prefix length a.b.c.d/0..32", parse_ip_prefix);
+        if (!written) {
             continue;
         }
+        if (written->address.is_v6) {
+            fail(item, "floating " + format_prefix(written->address, written->length) +
+                           " is IPv6: floating addresses are IPv4 only in this version");
+            continue;
+        }
+        const std::optional<Prefix> p = Prefix{written->address.v4, written->length};
         const std::string what = "floating " + format_prefix(p->address, p->length);
         if (!is_unicast(p->address)) {
             fail(item, what + std::string(kNotUnicast));
@@ -1423,7 +1630,7 @@ void Loader::check_floating() {
                 fail(at.at, what + " is the gateway of interface '" + i.name + "'");
             }
         }
-        if (auto vip = vips_.find(address); vip != vips_.end()) {
+        if (auto vip = vips_.find(IpAddress::of(address)); vip != vips_.end()) {
             fail(at.at, what + " is the vip of service " +
                             quote(config_.services[vip->second.service].name) + " (line " +
                             std::to_string(vip->second.line) + ")");
@@ -1504,10 +1711,15 @@ void Loader::read_sync(const Field& f) {
     }
     FirstSeen<Ipv4> seen;
     for (const Field& item : items(peers, "peers", "peer", kMaxSyncPeers, "peers in 'sync'")) {
-        if (const std::optional<Ipv4> peer = address(item)) {
-            unique(seen, *peer, item.value, "duplicate peer " + format_ipv4(*peer));
-            check_peer(item, *peer, out);
-            sync.peers.push_back(*peer);
+        const std::optional<IpAddress> peer =
+            scalar(item, "an IPv4 address a.b.c.d", parse_ip_address);
+        if (peer && peer->is_v6) {
+            fail(item, "peer " + format_ip_address(*peer) +
+                           " is IPv6: connection sync is IPv4 only in this version");
+        } else if (peer) {
+            unique(seen, peer->v4, item.value, "duplicate peer " + format_ipv4(peer->v4));
+            check_peer(item, peer->v4, out);
+            sync.peers.push_back(peer->v4);
         }
     }
     if (!group.present() && !peers.present()) {
@@ -1528,9 +1740,9 @@ void Loader::check_peer(const Field& f, Ipv4 peer, const Interface* sync_interfa
         return;
     }
     // One of this director's own addresses: where it leads matters no more.
-    const bool own = !check_not_own_address(f, peer, "peer");
-    const bool floating = !check_not_floating(f, peer, "peer");
-    if (auto vip = vips_.find(peer); vip != vips_.end()) {
+    const bool own = !check_not_own_address(f, IpAddress::of(peer), "peer");
+    const bool floating = !check_not_floating(f, IpAddress::of(peer), "peer");
+    if (auto vip = vips_.find(IpAddress::of(peer)); vip != vips_.end()) {
         fail(f, what + " is the vip of service " +
                     quote(config_.services[vip->second.service].name) + " (line " +
                     std::to_string(vip->second.line) + ")");
@@ -1539,8 +1751,8 @@ void Loader::check_peer(const Field& f, Ipv4 peer, const Interface* sync_interfa
     if (own || floating) {
         return;
     }
-    check_reachable(f, peer, "peer");
-    const Interface* via = interfaces_complete_ ? route(peer) : nullptr;
+    check_reachable(f, IpAddress::of(peer), "peer");
+    const Interface* via = interfaces_complete_ ? route(IpAddress::of(peer)) : nullptr;
     if (via == nullptr) {
         return;
     }
@@ -1578,17 +1790,23 @@ void Loader::read_kernel_mirror(const Node& n, Interface& i) {
     i.kernel_type = chosen.value_or(has_vhost_net ? KernelType::virtio_user : KernelType::tap);
 }
 
-void Loader::check_gateway(const Field& f, const Interface& i) {
-    if (!i.gateway) {
-        return;
+// A gateway is on its interface's link: in one of its prefixes of the gateway's family, or (IPv6)
+// link-local, which every link has; and it is another machine than the director. Sets it, right
+// or wrong: what it reaches is not reported again as unreachable.
+void Loader::check_gateway(const Field& f, Interface& i, const IpAddress& gateway) {
+    if (gateway.is_v6) {
+        i.gateway6 = gateway.v6;
+    } else {
+        i.gateway = gateway.v4;
     }
-    std::string where = format_ipv4(i.address) + "/" + std::to_string(i.prefix_len);
-    if (!in_prefix(i, *i.gateway)) {
-        fail(f, "gateway " + format_ipv4(*i.gateway) + " is outside " + where + " of interface '" +
-                    i.name + "'");
-    } else if (*i.gateway == i.address) {
-        fail(f, "gateway " + format_ipv4(*i.gateway) + " is the address of interface '" + i.name +
-                    "' itself");
+    const std::string what = "gateway " + format_ip_address(gateway);
+    if (!on_link(i, gateway) && !(gateway.is_v6 && is_link_local(gateway.v6))) {
+        const std::string where = prefixes_text(i, gateway.is_v6);
+        fail(f, what + " is outside " + (where.empty() ? "every prefix" : where) +
+                    " of interface '" + i.name + "'" +
+                    (where.empty() ? ", which has no IPv6 address" : ""));
+    } else if (is_own_address(i, gateway)) {
+        fail(f, what + " is the address of interface '" + i.name + "' itself");
     }
 }
 
@@ -1604,7 +1822,7 @@ void Loader::read_neighbor(const Field& item) {
     auto interface_value = name_text(interface);
     if (address_value) {
         unique(neighbor_addresses_, *address_value, address_field.value,
-               "duplicate neighbor " + format_ipv4(*address_value));
+               "duplicate neighbor " + format_ip_address(*address_value));
     }
     if (interface_value && !interface_names_.contains(*interface_value)) {
         fail(interface, "unknown interface " + quote(*interface_value));
@@ -1648,7 +1866,7 @@ void Loader::read_service(const Field& item) {
     } else if (check_field.present()) {
         check = CheckLayer{check_field};  // wrong, and reported: it lays nothing over
     }
-    FirstSeen<std::pair<Ipv4, uint16_t>> seen;
+    FirstSeen<std::pair<IpAddress, uint16_t>> seen;
     std::vector<Node> checked_at;  // per real server, where its check is written
     Field servers = required(n, "real_servers", "service");
     for (const Field& server : items(servers, "real_servers", "real server", kMaxRealServers,
@@ -1690,7 +1908,7 @@ void Loader::check_passive_protocol(const Field& check_field, const Field& serve
 // `on_down` and `sorry_server`: what the service does when its real servers go down, which
 // only a health check can make them.
 void Loader::read_down_policy(const Node& n, Service& s,
-                              const FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+                              const FirstSeen<std::pair<IpAddress, uint16_t>>& seen,
                               bool checks_written) {
     const Field on_down = field(n, "on_down");
     const Field sorry = field(n, "sorry_server");
@@ -1707,18 +1925,16 @@ void Loader::read_down_policy(const Node& n, Service& s,
 
 // `sorry_server: {address, port}`: reached like a real server, and not one of this service's.
 void Loader::read_sorry_server(const Field& f, Service& s,
-                               const FirstSeen<std::pair<Ipv4, uint16_t>>& seen) {
+                               const FirstSeen<std::pair<IpAddress, uint16_t>>& seen) {
     if (!check_map(f, "sorry_server", kSorryServerKeys)) {
         return;
     }
     const Field address_field = required(f.value, "address", "sorry_server");
     const Field port_field = field(f.value, "port");
-    const std::optional<Ipv4> address_value = address(address_field);
+    const std::optional<IpAddress> address_value = address(address_field);
     const std::optional<uint16_t> port_value = port(port_field);
     if (address_value) {
-        check_not_own_address(address_field, *address_value, "sorry server");
-        check_not_floating(address_field, *address_value, "sorry server");
-        check_reachable(address_field, *address_value, "sorry server");
+        check_server_address(address_field, s, *address_value, "sorry server");
     }
     if (!address_value || port_value.has_value() != port_field.present()) {
         return;
@@ -1751,7 +1967,8 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     assign_if(s.vip, vip_value);
     assign_if(s.port, port_value);
     assign_if(s.scheduler, choice(field(n, "scheduler"), kSchedulers));
-    read_persistence(n, s);
+    vip_line_ = vip_value ? std::optional(line_of(vip.value)) : std::nullopt;
+    read_persistence(n, s, vip_value ? std::optional(vip_value->is_v6) : std::nullopt);
     assign_if(s.helper, choice(helper, kHelpers));
     if (s.name.size() > kMaxServiceNameBytes) {
         fail(name, "'name' must be at most " + std::to_string(kMaxServiceNameBytes) +
@@ -1761,8 +1978,12 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     } else if (!s.name.empty()) {
         unique(service_names_, s.name, name.value, "duplicate service name " + quote(s.name));
     }
-    if (vip_value) {
+    if (vip_value && vip_value->is_v6 && !is_unicast6(vip_value->v6)) {
+        fail(vip, "vip " + format_ip_address(*vip_value) + std::string(kNotUnicast6));
+    } else if (vip_value) {
         check_not_own_address(vip, *vip_value, "vip");
+    }
+    if (vip_value) {
         vips_.try_emplace(*vip_value, VipAt{config_.services.size(), line_of(vip.value)});
     }
     if (s.helper == Helper::ftp && s.protocol != Protocol::tcp) {
@@ -1771,7 +1992,8 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     return protocol_value && vip_value && port_value;
 }
 
-void Loader::read_persistence(const Node& n, Service& s) {
+// `v6`: the service's family, when its vip was read.
+void Loader::read_persistence(const Node& n, Service& s, std::optional<bool> v6) {
     Field persistence = field(n, "persistence");
     Field netmask_field = field(n, "persistence_netmask");
     auto seconds = duration(persistence, 0);
@@ -1780,7 +2002,8 @@ void Loader::read_persistence(const Node& n, Service& s) {
         seconds.reset();
     }
     assign_if(s.persistence, seconds);
-    assign_if(s.persistence_prefix, netmask(netmask_field));
+    s.persistence_prefix = v6 == true ? 128 : 32;  // the whole client address
+    assign_if(s.persistence_prefix, netmask(netmask_field, v6));
     // A mask with persistence off would do nothing: say so rather than ignore it. (A bad
     // persistence value has been reported already.)
     const bool off = !persistence.present() || (seconds.has_value() && s.persistence == 0);
@@ -1796,7 +2019,7 @@ void Loader::check_service_unique(const Node& at, const Service& s) {
 }
 
 void Loader::read_real_server(const Field& item, Service& s,
-                              FirstSeen<std::pair<Ipv4, uint16_t>>& seen,
+                              FirstSeen<std::pair<IpAddress, uint16_t>>& seen,
                               const std::optional<CheckLayer>& service_check,
                               std::vector<Node>& checked_at) {
     if (!check_map(item, "real server", kRealServerKeys)) {
@@ -1817,9 +2040,7 @@ void Loader::read_real_server(const Field& item, Service& s,
                     " real servers in all services together");
     }
     if (address_value) {
-        check_not_own_address(address_field, rs.address, "real server");
-        check_not_floating(address_field, rs.address, "real server");
-        check_reachable(address_field, rs.address, "real server");
+        check_server_address(address_field, s, rs.address, "real server");
     }
     if (address_value && rs.port != 0) {
         unique(seen, std::pair{rs.address, rs.port}, n,
@@ -1951,11 +2172,12 @@ void Loader::read_thresholds(const Node& n, RealServer& rs) {
 }
 
 // Both return whether `address` is none of those (and say so at `f` when it is one).
-bool Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_view what) {
+bool Loader::check_not_own_address(const Field& f, const IpAddress& address,
+                                   std::string_view what) {
     bool fine = true;
     for (const Interface& i : config_.interfaces) {
-        if (i.address == address) {
-            fail(f, std::string(what) + " " + format_ipv4(address) +
+        if (is_own_address(i, address)) {
+            fail(f, std::string(what) + " " + format_ip_address(address) +
                         " is the address of interface '" + i.name + "'");
             fine = false;
         }
@@ -1963,12 +2185,12 @@ bool Loader::check_not_own_address(const Field& f, Ipv4 address, std::string_vie
     return fine;
 }
 
-bool Loader::check_not_floating(const Field& f, Ipv4 address, std::string_view what) {
+bool Loader::check_not_floating(const Field& f, const IpAddress& address, std::string_view what) {
     bool fine = true;
     for (const Interface& i : config_.interfaces) {
         for (const Prefix& p : i.floating) {
-            if (p.address == address) {
-                fail(f, std::string(what) + " " + format_ipv4(address) +
+            if (IpAddress::of(p.address) == address) {
+                fail(f, std::string(what) + " " + format_ip_address(address) +
                             " is a floating address of interface '" + i.name + "'");
                 fine = false;
             }
@@ -1977,23 +2199,46 @@ bool Loader::check_not_floating(const Field& f, Ipv4 address, std::string_view w
     return fine;
 }
 
-void Loader::check_reachable(const Field& f, Ipv4 address, std::string_view what) {
-    if (interfaces_complete_ && route(address) == nullptr) {
-        fail(f, std::string(what) + " " + format_ipv4(address) +
-                    " is in no interface's prefix and no interface has a gateway");
+// A real server or sorry server of service `s`: of its vip's family (the dataplane translates
+// IPv4 to IPv4, NAT44, and IPv6 to IPv6, NAT66, never one to the other); an IPv6 one unicast;
+// none of the director's addresses; reached through some interface.
+void Loader::check_server_address(const Field& f, const Service& s, const IpAddress& address,
+                                  std::string_view what) {
+    const std::string text = std::string(what) + " " + format_ip_address(address);
+    if (vip_line_ && address.is_v6 != s.vip.is_v6) {
+        fail(f, text + " is " + std::string(family_name(address)) + ", but the vip of service " +
+                    quote(s.name) + " (line " + std::to_string(*vip_line_) + ") is " +
+                    std::string(family_name(s.vip)) +
+                    ": a service and its servers share one family (NAT44 or NAT66)");
+    } else if (address.is_v6 && !is_unicast6(address.v6)) {
+        fail(f, text + std::string(kNotUnicast6));
+    } else {
+        check_not_own_address(f, address, what);
+        check_not_floating(f, address, what);
+        check_reachable(f, address, what);
     }
 }
 
-// The interface the dataplane sends to `address` through (dp::Snapshot::route): the first whose
-// prefix holds it, else the first with a gateway; null for none.
-const Interface* Loader::route(Ipv4 address) const {
+void Loader::check_reachable(const Field& f, const IpAddress& address, std::string_view what) {
+    if (interfaces_complete_ && route(address) == nullptr) {
+        const std::string family = address.is_v6 ? "IPv6 " : "";
+        fail(f, std::string(what) + " " + format_ip_address(address) + " is in no interface's " +
+                    family + "prefix and no interface has " +
+                    (address.is_v6 ? "an IPv6 gateway" : "a gateway"));
+    }
+}
+
+// The interface the dataplane sends to `address` through (dp::Snapshot::route): the first with
+// a prefix of its family that holds it, else the first with a gateway of its family; null for
+// none.
+const Interface* Loader::route(const IpAddress& address) const {
     for (const Interface& i : config_.interfaces) {
-        if (in_prefix(i, address)) {
+        if (on_link(i, address)) {
             return &i;
         }
     }
     for (const Interface& i : config_.interfaces) {
-        if (i.gateway) {
+        if (has_gateway(i, address.is_v6)) {
             return &i;
         }
     }
@@ -2014,7 +2259,7 @@ void Loader::check_probe_routes(const Service& s, const std::vector<Node>& check
         if (out != nullptr && out->kernel.empty()) {
             fail(checked_at[i], "health checks of service " + quote(s.name) +
                                     " need a kernel mirror on interface " + quote(out->name) +
-                                    " (kernel:), which reaches " + format_ipv4(rs.address) +
+                                    " (kernel:), which reaches " + format_ip_address(rs.address) +
                                     ": the probes leave from kernel_netns");
             return;
         }
@@ -2185,11 +2430,6 @@ std::string format_duration_ms(uint32_t milliseconds) {
     return std::to_string(milliseconds) + "ms";
 }
 
-std::string format_ipv4(Ipv4 address) {
-    return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
-           std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
-}
-
 std::string format_mac(const MacAddress& mac) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
@@ -2201,25 +2441,6 @@ std::string format_mac(const MacAddress& mac) {
         out += kHex[byte & 0xf];
     }
     return out;
-}
-
-std::optional<Ipv4> parse_ipv4(std::string_view text) {
-    Ipv4 address = 0;
-    for (int octet = 0; octet < 4; ++octet) {
-        size_t dot = octet < 3 ? text.find('.') : text.size();
-        if (dot == std::string_view::npos) {
-            return std::nullopt;
-        }
-        std::string_view part = text.substr(0, dot);
-        // "010" is octal to inet_aton and decimal to a reader: refuse rather than guess.
-        auto value = part.size() > 1 && part[0] == '0' ? std::nullopt : parse_uint(part, 0, 255);
-        if (!value) {
-            return std::nullopt;
-        }
-        address = address << 8 | static_cast<Ipv4>(*value);
-        text.remove_prefix(std::min(dot + 1, text.size()));
-    }
-    return address;
 }
 
 }  // namespace vsnat::cp

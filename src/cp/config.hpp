@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cp/address.hpp"
 #include "vsnat/types.hpp"
 
 namespace vsnat::cp {
@@ -58,12 +59,19 @@ struct Prefix {
     bool operator==(const Prefix&) const = default;
 };
 
+/// An interface's `address` list: its one IPv4 address and at most 4 IPv6 ones (IPv6 addresses
+/// (Prefix6) are in vsnat/types.hpp; 4: what the dataplane's interfaces hold, dp::kMaxAddresses6).
+constexpr uint32_t kMaxInterfaceAddresses6 = 4;
+constexpr uint32_t kMaxInterfaceAddresses = 1 + kMaxInterfaceAddresses6;
+/// An interface's `gateway` list: one per family at most.
+constexpr uint32_t kMaxInterfaceGateways = 2;
+
 struct Interface {
     std::string name;
     std::string device;  // PCI address or vdev string
-    Ipv4 address = 0;    // the director's own address on this link
+    Ipv4 address = 0;    // the director's own IPv4 address on this link: `address`'s only one
     uint8_t prefix_len = 0;
-    std::optional<Ipv4> gateway;  // next hop for destinations outside every connected prefix
+    std::optional<Ipv4> gateway;  // next hop for IPv4 destinations outside every connected prefix
     uint16_t mtu = 1500;          // the largest IP datagram sent on this link
     /// The kernel mirror interface's name (at most 15 bytes, as Linux allows); empty: none.
     std::string kernel{};
@@ -71,8 +79,15 @@ struct Interface {
     KernelType kernel_type = KernelType::tap;
     /// Addresses the director serves on this link besides `address`, which VRRP (keepalived)
     /// moves between the two directors of a pair: the real servers' gateway. Each inside
-    /// `address`'s prefix, with its length; at most kMaxFloating.
+    /// `address`'s prefix, with its length; at most kMaxFloating. IPv4 only.
     std::vector<Prefix> floating{};
+    /// The director's own IPv6 addresses on this link and their connected prefixes, as `address`
+    /// lists them after its IPv4 one: global or unique-local unicast, at most
+    /// kMaxInterfaceAddresses6.
+    std::vector<Prefix6> addresses6{};
+    /// Next hop for IPv6 destinations outside every connected prefix: in one of `addresses6`'s
+    /// prefixes, or link-local (fe80::/10).
+    std::optional<Ipv6> gateway6{};
 };
 
 /// Which of the addresses a pair of directors shares (the VIPs and the interfaces' `floating`)
@@ -112,7 +127,7 @@ constexpr uint16_t kMinMtu = 576;
 constexpr uint16_t kMaxMtu = 2034;
 
 struct Neighbor {
-    Ipv4 address = 0;
+    IpAddress address;
     MacAddress mac{};
     std::string interface;
 };
@@ -162,14 +177,14 @@ struct HealthCheck {
 
 /// Where a service's new connections go while none of its real servers is up.
 struct SorryServer {
-    Ipv4 address = 0;
+    IpAddress address;  // of the service's family
     uint16_t port = 0;  // 0: the service's port
 
     bool operator==(const SorryServer&) const = default;
 };
 
 struct RealServer {
-    Ipv4 address = 0;
+    IpAddress address;  // of the service's family: NAT44 or NAT66
     uint16_t port = 0;
     uint32_t weight = 1;  // 0..65535; 0 quiesces
     /// LVS's connection thresholds (ipvsadm -x / -y), 0..2^31, 0 = none: at max_connections
@@ -184,11 +199,13 @@ struct RealServer {
 struct Service {
     std::string name;
     Protocol protocol = Protocol::tcp;
-    Ipv4 vip = 0;
+    IpAddress vip;  // IPv4 or IPv6: its real servers and sorry server are of its family
     uint16_t port = 0;
     Scheduler scheduler = Scheduler::wrr;
-    uint32_t persistence = 0;         // seconds; 0 = off; at most kMaxPersistence
-    uint8_t persistence_prefix = 32;  // persistence_netmask as a prefix length
+    uint32_t persistence = 0;  // seconds; 0 = off; at most kMaxPersistence
+    /// persistence_netmask as a prefix length: 0..32, default 32, for an IPv4 service; 0..128,
+    /// default 128, for an IPv6 one.
+    uint8_t persistence_prefix = 32;
     Helper helper = Helper::none;
     std::optional<Drain> drain;  // unset: the global `drain`
     OnDown on_down = OnDown::quiesce;
@@ -239,14 +256,15 @@ constexpr uint64_t kMaxCheckNodes = 9 * 2 + kMaxCheckArguments;
 /// largest file the limits above allow has with every optional key written: the file's mapping
 /// with its 17 keys and their values, 11 timeouts, 3 table shares, ha's 2 and its sync's 4 (of
 /// 5: group or peers, not both) with the peers, and per entry of each list a mapping with its
-/// keys and values (an interface 8 with its floating addresses, a neighbor 3, a service 13 with
-/// its health_check and its sorry_server's 2, a real server 6 with its health_check).
-/// config.cpp checks these counts against the keys it reads.
-constexpr uint64_t kMaxYamlNodes = 1 + 17 * 2 + 11 * 2 + 3 * 2 + 2 * 2 + (4 * 2 + kMaxSyncPeers) +
-                                   kMaxEalArguments + kMaxInterfaces * (1 + 8 * 2 + kMaxFloating) +
-                                   kMaxNeighbors * (1 + 3 * 2) +
-                                   kMaxServices * (1 + 13 * 2 + kMaxCheckNodes + 2 * 2) +
-                                   kMaxRealServers * (1 + 6 * 2 + kMaxCheckNodes);
+/// keys and values (an interface 8 with its floating addresses, and its addresses and gateways
+/// written as lists, a neighbor 3, a service 13 with its health_check and its sorry_server's 2,
+/// a real server 6 with its health_check). config.cpp checks these counts against the keys it
+/// reads.
+constexpr uint64_t kMaxYamlNodes =
+    1 + 17 * 2 + 11 * 2 + 3 * 2 + 2 * 2 + (4 * 2 + kMaxSyncPeers) + kMaxEalArguments +
+    kMaxInterfaces * (1 + 8 * 2 + kMaxFloating + kMaxInterfaceAddresses + kMaxInterfaceGateways) +
+    kMaxNeighbors * (1 + 3 * 2) + kMaxServices * (1 + 13 * 2 + kMaxCheckNodes + 2 * 2) +
+    kMaxRealServers * (1 + 6 * 2 + kMaxCheckNodes);
 /// Errors reported for one file; one more line says how many were left out.
 constexpr size_t kMaxErrors = 100;
 
@@ -335,11 +353,7 @@ std::string_view address_ownership_name(AddressOwnership a);
 /// A check's interval or timeout as the file may write it: "2s", "500ms", "1m", "1h"; any thread.
 std::string format_duration_ms(uint32_t milliseconds);
 
-/// Dotted quad of a host-byte-order address ("10.0.0.1"); any thread.
-std::string format_ipv4(Ipv4 address);
-/// Lower-case colon form ("aa:bb:cc:dd:ee:ff"); any thread.
+/// Lower-case colon form ("aa:bb:cc:dd:ee:ff"); any thread. (Addresses: cp/address.hpp.)
 std::string format_mac(const MacAddress& mac);
-/// Strict dotted quad (four decimal octets, no leading zeros) to host byte order; any thread.
-std::optional<Ipv4> parse_ipv4(std::string_view text);
 
 }  // namespace vsnat::cp

@@ -55,17 +55,16 @@ std::vector<std::string> eal_arguments(const Config& config) {
 io::LinkSide link_side(const Config& config, const Interface& in) {
     const uint32_t mask = in.prefix_len == 0 ? 0 : ~0u << (32 - in.prefix_len);
     for (const Service& s : config.services) {
+        if (!in_snapshot(s)) {
+            continue;  // IPv6: not forwarded yet
+        }
         for (const RealServer& rs : s.real_servers) {
-            if ((rs.address & mask) == (in.address & mask)) {
+            if ((rs.address.v4 & mask) == (in.address & mask)) {
                 return io::LinkSide::servers;
             }
         }
     }
     return io::LinkSide::clients;
-}
-
-std::string ip_text(uint32_t network_order) {
-    return format_ipv4(__builtin_bswap32(network_order));
 }
 
 bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interface>& b) {
@@ -74,8 +73,25 @@ bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interfac
                           return x.name == y.name && x.device == y.device &&
                                  x.address == y.address && x.prefix_len == y.prefix_len &&
                                  x.gateway == y.gateway && x.mtu == y.mtu && x.kernel == y.kernel &&
-                                 x.kernel_type == y.kernel_type && x.floating == y.floating;
+                                 x.kernel_type == y.kernel_type && x.floating == y.floating &&
+                                 x.addresses6 == y.addresses6 && x.gateway6 == y.gateway6;
                       });
+}
+
+// Services this version reads and checks but does not forward (in_snapshot): said at start and
+// on every reload, so that a NAT66 service written ahead of the dataplane is not taken for one
+// that works.
+void warn_not_forwarded(const Config& config) {
+    const auto first = std::find_if(config.services.begin(), config.services.end(),
+                                    [](const Service& s) { return !in_snapshot(s); });
+    if (first == config.services.end()) {
+        return;
+    }
+    spdlog::warn(
+        "{} IPv6 services, the first {} at {}, are checked and not forwarded: this version's "
+        "dataplane forwards IPv4 services only",
+        config.services.size() - snapshot_services(config).size(), first->name,
+        format_endpoint(first->vip, first->port));
 }
 
 // Keys read once at start-up (config/README.md): a reload may not change them.
@@ -117,6 +133,7 @@ int Daemon::run() {
     }
     spdlog::info("vsnatd ready: {} services, {} workers, config {}", config_.services.size(),
                  config_.workers, config_path_);
+    warn_not_forwarded(config_);
     control_loop();
     spdlog::info("vsnatd stopping");
     shutdown();
@@ -449,6 +466,7 @@ ReloadResult Daemon::load_and_publish() {
     reloads_applied_.fetch_add(1);
     result.applied = true;
     spdlog::info("reload applied: {} services", config_.services.size());
+    warn_not_forwarded(config_);
     return result;
 }
 
@@ -501,14 +519,15 @@ void Daemon::log_counters() const {
     }
     const auto gen = generation();
     const dp::Snapshot& snap = *gen->snapshot;
+    const std::vector<size_t> configured = snapshot_services(gen->config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = gen->config.services[i];
-        for (const dp::Destination& d : snap.services[i].servers) {
-            const dp::DestCounters c = workers_->dest_totals(d.dest_id);
-            spdlog::info(
-                "service {} -> {}:{}: connections {} in {} pkts / {} B, out {} pkts / {} B", s.name,
-                ip_text(d.ip), __builtin_bswap16(d.port), c.connections, c.in_packets, c.in_bytes,
-                c.out_packets, c.out_bytes);
+        const Service& s = gen->config.services[configured[i]];
+        for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
+            const dp::DestCounters c = workers_->dest_totals(snap.services[i].servers[j].dest_id);
+            const auto [address, port] = server_endpoint(s, j);
+            spdlog::info("service {} -> {}: connections {} in {} pkts / {} B, out {} pkts / {} B",
+                         s.name, format_endpoint(address, port), c.connections, c.in_packets,
+                         c.in_bytes, c.out_packets, c.out_bytes);
         }
     }
 }

@@ -48,13 +48,6 @@ constexpr uint64_t kReapTag = uint64_t{1} << 63;
 /// the sbin directories a daemon running as root has).
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::string ipv4_text(Ipv4 address) {
-    const in_addr a{htonl(address)};
-    char text[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &a, text, sizeof text);
-    return text;
-}
-
 const char* type_name(CheckType type) {
     switch (type) {
         case CheckType::tcp:
@@ -170,8 +163,7 @@ int child_main(void* p) {
 }  // namespace
 
 std::string describe(const CheckTarget& target) {
-    return ipv4_text(target.address) + ":" + std::to_string(target.port) + " " +
-           type_name(target.check.type);
+    return format_endpoint(target.address, target.port) + " " + type_name(target.check.type);
 }
 
 bool count_result(HealthStatus& status, const HealthCheck& check, bool ok, std::string reason,
@@ -412,19 +404,31 @@ void HealthChecker::Loop::start_probe(Probe& probe, Clock::time_point now) {
 void HealthChecker::Loop::start_socket(Probe& probe) {
     const CheckType type = probe.target.check.type;
     const Clock::time_point now = probe.started;
+    const IpAddress& address = probe.target.address;
     probe.fd = ::socket(
-        AF_INET, (type == CheckType::udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
-        0);
+        address.is_v6 ? AF_INET6 : AF_INET,
+        (type == CheckType::udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (probe.fd < 0) {
         finish(probe, false, "socket: " + errno_text(errno), now);
         return;
     }
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_addr.s_addr = htonl(probe.target.address);
-    to.sin_port = htons(probe.target.port);
+    sockaddr_storage to{};
+    socklen_t to_length = 0;
+    if (address.is_v6) {
+        auto* to6 = reinterpret_cast<sockaddr_in6*>(&to);
+        to6->sin6_family = AF_INET6;
+        std::memcpy(to6->sin6_addr.s6_addr, address.v6.data(), address.v6.size());
+        to6->sin6_port = htons(probe.target.port);
+        to_length = sizeof(sockaddr_in6);
+    } else {
+        auto* to4 = reinterpret_cast<sockaddr_in*>(&to);
+        to4->sin_family = AF_INET;
+        to4->sin_addr.s_addr = htonl(address.v4);
+        to4->sin_port = htons(probe.target.port);
+        to_length = sizeof(sockaddr_in);
+    }
     const bool connected =
-        ::connect(probe.fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0;
+        ::connect(probe.fd, reinterpret_cast<const sockaddr*>(&to), to_length) == 0;
     const int err = errno;
     if (!connected && !(err == EINPROGRESS && type != CheckType::udp)) {
         finish(probe, false, err == ECONNREFUSED ? "refused" : "connect: " + errno_text(err), now);
@@ -466,7 +470,7 @@ void HealthChecker::Loop::start_child(Probe& probe) {
         finish(probe, false, "exec: " + command[0] + ": not found", now);
         return;
     }
-    const std::string address = ipv4_text(probe.target.address);
+    const std::string address = format_ip_address(probe.target.address);
     const std::string port = std::to_string(probe.target.port);
     std::vector<std::string> argv_text = command;
     for (std::string& arg : argv_text) {
@@ -574,10 +578,10 @@ void HealthChecker::Loop::on_socket(Probe& probe, Clock::time_point now) {
 void HealthChecker::Loop::send_request(Probe& probe, Clock::time_point now) {
     if (probe.phase != Phase::sending) {
         const HealthCheck& check = probe.target.check;
-        probe.io = "GET " + (check.path.empty() ? std::string("/") : check.path) +
-                   " HTTP/1.0\r\nHost: " + ipv4_text(probe.target.address) + ":" +
-                   std::to_string(probe.target.port) +
-                   "\r\nUser-Agent: vsnat-health\r\nConnection: close\r\n\r\n";
+        probe.io =
+            "GET " + (check.path.empty() ? std::string("/") : check.path) +
+            " HTTP/1.0\r\nHost: " + format_endpoint(probe.target.address, probe.target.port) +
+            "\r\nUser-Agent: vsnat-health\r\nConnection: close\r\n\r\n";
         probe.phase = Phase::sending;
     }
     const ssize_t n = ::send(probe.fd, probe.io.data(), probe.io.size(), MSG_NOSIGNAL);

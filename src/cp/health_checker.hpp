@@ -31,7 +31,7 @@ namespace vsnat::cp {
 /// What is probed. Two targets with the same address and port but different checks are two
 /// targets (a changed check starts afresh).
 struct CheckTarget {
-    Ipv4 address = 0;   // host order
+    IpAddress address;  // IPv4 or IPv6: probed with a socket of its family
     uint16_t port = 0;  // resolved: check.port, or the real server's port
     HealthCheck check;
 
@@ -39,7 +39,7 @@ struct CheckTarget {
     auto operator<=>(const CheckTarget&) const = default;
 };
 
-/// "198.18.0.1:80 tcp": for messages.
+/// "198.18.0.1:80 tcp", "[2001:2:0:19::2]:80 tcp": for messages.
 std::string describe(const CheckTarget& target);
 
 struct HealthStatus {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cp/snapshot_builder.hpp"
 #include "cp/workers.hpp"
 
 namespace vsnat::cp {
@@ -55,19 +56,21 @@ bool HealthMonitor::poll(uint64_t now_ms, const Config& config, const dp::Snapsh
         const std::string how =
             t.in_row == 0 ? "" : " after " + std::to_string(t.in_row) + " in a row";
         spdlog::log(t.up ? spdlog::level::info : spdlog::level::warn,
-                    "real server {}:{} is {} ({} check: {}{})", format_ipv4(t.target.address),
-                    t.target.port, t.up ? "up" : "down", check_type_name(t.target.check.type),
-                    t.reason, how);
+                    "real server {} is {} ({} check: {}{})",
+                    format_endpoint(t.target.address, t.target.port), t.up ? "up" : "down",
+                    check_type_name(t.target.check.type), t.reason, how);
     }
     return !transitions.empty();
 }
 
-// The servers of `snapshot` are those of `config`, in its order (real servers first, then a
-// sorry server): a server's counts are found by its dest id there.
+// The servers of `snapshot` are those of `config`'s services it has (snapshot_services), in
+// their order (real servers first, then a sorry server): a server's counts are found by its dest
+// id there.
 void HealthMonitor::sample_passive(uint64_t now_ms, const Config& config,
                                    const dp::Snapshot& snapshot, const Workers& workers) {
-    for (size_t i = 0; i < config.services.size() && i < snapshot.services.size(); ++i) {
-        const Service& s = config.services[i];
+    const std::vector<size_t> configured = snapshot_services(config);
+    for (size_t i = 0; i < configured.size() && i < snapshot.services.size(); ++i) {
+        const Service& s = config.services[configured[i]];
         for (size_t j = 0; j < s.real_servers.size(); ++j) {
             const RealServer& rs = s.real_servers[j];
             auto it = passive_.find(ServerKey{s.protocol, s.vip, s.port, rs.address, rs.port});
@@ -106,9 +109,12 @@ std::optional<ServerHealthView> HealthMonitor::view(const RealServer& rs) const 
 std::set<Ipv4> HealthMonitor::served_vips(const Config& config) const {
     std::set<Ipv4> vips;
     for (const Service& s : config.services) {
+        if (!in_snapshot(s)) {
+            continue;  // IPv6: not forwarded yet, so not advertised
+        }
         for (const RealServer& rs : s.real_servers) {
             if (up(s, rs)) {
-                vips.insert(s.vip);
+                vips.insert(s.vip.v4);
                 break;
             }
         }

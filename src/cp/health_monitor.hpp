@@ -55,12 +55,13 @@ class HealthMonitor {
     /// Its check's state; nullopt when it has none.
     std::optional<ServerHealthView> view(const RealServer& rs) const;
 
-    /// The VIPs with at least one real server up, of every service of `config`.
+    /// The VIPs with at least one real server up, of every service of `config` the dataplane
+    /// forwards (in_snapshot: IPv4).
     std::set<Ipv4> served_vips(const Config& config) const;
 
   private:
     // A passive check's server: (protocol, VIP, port) of the service, then address and port.
-    using ServerKey = std::tuple<Protocol, Ipv4, uint16_t, Ipv4, uint16_t>;
+    using ServerKey = std::tuple<Protocol, IpAddress, uint16_t, IpAddress, uint16_t>;
     struct Passive {
         CheckTarget target;
         PassiveWatch watch;

@@ -38,8 +38,8 @@ bool HeldAddresses::held(Ipv4 address) const {
 std::set<Ipv4> HeldAddresses::held_of(const Config& config) const {
     std::set<Ipv4> out;
     for (const Service& s : config.services) {
-        if (held(s.vip)) {
-            out.insert(s.vip);
+        if (!s.vip.is_v6 && held(s.vip.v4)) {  // the address watch follows IPv4 addresses
+            out.insert(s.vip.v4);
         }
     }
     for (const Interface& in : config.interfaces) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cp/daemon.hpp"
+#include "cp/snapshot_builder.hpp"
 
 namespace vsnat::cp {
 namespace {
@@ -40,7 +41,7 @@ std::string label(const char* name, const std::string& value) {
 std::string service_labels(const Service& s) {
     return label("service", s.name) + "," +
            label("protocol", std::string(protocol_name(s.protocol))) + "," +
-           label("vip", format_ipv4(s.vip)) + "," + label("port", std::to_string(s.port));
+           label("vip", format_ip_address(s.vip)) + "," + label("port", std::to_string(s.port));
 }
 
 // What the families below read of one real server (or sorry server).
@@ -57,8 +58,9 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
                         const char* help, Value value) {
     const auto gen = d.generation();
     const dp::Snapshot& snap = *gen->snapshot;
+    const std::vector<size_t> configured = snapshot_services(gen->config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = gen->config.services[i];
+        const Service& s = gen->config.services[configured[i]];
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
             const dp::Destination& dest = snap.services[i].servers[j];
             ServerSample sample{d.workers().dest_totals(dest.dest_id), std::nullopt, dest.down};
@@ -69,10 +71,9 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
             if (!v) {
                 continue;
             }
+            const auto [address, port] = server_endpoint(s, j);
             const std::string labels =
-                service_labels(s) + "," +
-                label("real_server", format_ipv4(__builtin_bswap32(dest.ip)) + ":" +
-                                         std::to_string(__builtin_bswap16(dest.port))) +
+                service_labels(s) + "," + label("real_server", format_endpoint(address, port)) +
                 (j < s.real_servers.size() ? "" : "," + label("role", "sorry"));
             e.sample(family, type, help, labels, *v);
         }

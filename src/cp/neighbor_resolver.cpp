@@ -86,10 +86,13 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
     v4_.table.unpin_all(now_ms);
     v4_.static_ips.clear();
     for (const Neighbor& n : config.neighbors) {
-        v4_.static_ips.insert(to_network(n.address));
+        if (n.address.is_v6) {
+            continue;  // into the IPv6 table below
+        }
+        v4_.static_ips.insert(to_network(n.address.v4));
         for (size_t i = 0; i < config.interfaces.size(); ++i) {
             if (config.interfaces[i].name == n.interface) {
-                set_static(v4_, ports[i].port_id, to_network(n.address), n.mac, now_ms);
+                set_static(v4_, ports[i].port_id, to_network(n.address.v4), n.mac, now_ms);
             }
         }
     }
@@ -111,7 +114,15 @@ void NeighborResolver::configure(const Config& config, const std::vector<PortBin
         }
     }
     set_next_hops(v4_, hops, now_ms);
-    configure6(statics6, next_hops6(snapshot), now_ms);
+    std::vector<StaticNeighbor6> statics(statics6.begin(), statics6.end());
+    for (const Neighbor& n : config.neighbors) {
+        for (size_t i = 0; n.address.is_v6 && i < config.interfaces.size(); ++i) {
+            if (config.interfaces[i].name == n.interface) {
+                statics.push_back({ports[i].port_id, n.address.v6, n.mac});
+            }
+        }
+    }
+    configure6(statics, next_hops6(snapshot), now_ms);
 }
 
 std::vector<NeighborResolver::NextHop6> NeighborResolver::next_hops6(const dp::Snapshot& snapshot) {

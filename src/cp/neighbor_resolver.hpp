@@ -53,8 +53,8 @@ class NeighborResolver {
     const dp::NeighborTable& table() const { return v4_.table; }
     const dp::NeighborTable6& table6() const { return v6_.table; }
 
-    /// Takes a configuration in force: sets its static neighbors (IPv4's from `config`, IPv6's
-    /// given as `statics6`) and lists the next hops to resolve (both families', from
+    /// Takes a configuration in force: sets its static neighbors (both families' from `config`,
+    /// and IPv6 ones given as `statics6`) and lists the next hops to resolve (both families', from
     /// `snapshot`); entries that were static or next hops and are no more start aging at
     /// `now_ms`. Control thread, at start-up and after each applied reload.
     void configure(const Config& config, const std::vector<PortBinding>& ports,

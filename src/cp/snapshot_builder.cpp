@@ -10,6 +10,9 @@
 namespace vsnat::cp {
 namespace {
 
+static_assert(kMaxInterfaceAddresses6 == dp::kMaxAddresses6,
+              "an interface's IPv6 addresses in the file are those its snapshot entry holds");
+
 uint32_t prefix_to_netmask(uint8_t prefix_len) {
     const uint32_t host = prefix_len == 0 ? 0 : ~0u << (32 - prefix_len);
     return htonl(host);
@@ -150,8 +153,9 @@ namespace {
 
 // Real servers of `previous` missing from `next` whose connections `drain: drop` ends at once
 // (the service's policy if the service remains, else the global one), and those already
-// dropped before, unless a real server now has the id again.
+// dropped before, unless a real server now has the id again. `next` is built from `config`.
 void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, const Config& config) {
+    const std::vector<size_t> configured = snapshot_services(config);
     std::vector<bool> present(dp::kMaxDestinations);
     for (const dp::ServiceEntry& s : next.services) {
         for (const dp::Destination& d : s.servers) {
@@ -167,9 +171,8 @@ void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, cons
         const dp::ServiceEntry* kept = next.find_service(old.protocol, old.vip, old.port);
         Drain policy = config.drain;
         if (kept != nullptr) {
-            policy =
-                config.services[static_cast<size_t>(kept - next.services.data())].drain.value_or(
-                    config.drain);
+            policy = config.services[configured[static_cast<size_t>(kept - next.services.data())]]
+                         .drain.value_or(config.drain);
         }
         for (const dp::Destination& d : old.servers) {
             if (!present[d.dest_id] && policy == Drain::drop) {
@@ -211,6 +214,29 @@ uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
 
+bool in_snapshot(const Service& s) {
+    return !s.vip.is_v6;
+}
+
+std::vector<size_t> snapshot_services(const Config& config) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < config.services.size(); ++i) {
+        if (in_snapshot(config.services[i])) {
+            out.push_back(i);
+        }
+    }
+    return out;
+}
+
+std::pair<IpAddress, uint16_t> server_endpoint(const Service& s, size_t j) {
+    if (j < s.real_servers.size()) {
+        return {s.real_servers[j].address, s.real_servers[j].port};
+    }
+    const uint16_t port =
+        s.sorry_server && s.sorry_server->port != 0 ? s.sorry_server->port : s.port;
+    return {s.sorry_server ? s.sorry_server->address : IpAddress{}, port};
+}
+
 dp::ReversePathMode dataplane_reverse_path(ReversePath r) {
     switch (r) {
         case ReversePath::strict:
@@ -232,7 +258,7 @@ std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& 
     bool any_up = false;
     for (const RealServer& rs : s.real_servers) {
         dp::Destination d;
-        d.ip = to_network(rs.address);
+        d.ip = to_network(rs.address.v4);  // an IPv4 service's: IPv4
         d.port = htons(rs.port);
         d.down = health && !health(s, rs);
         d.weight = d.down ? 0 : rs.weight;
@@ -243,7 +269,7 @@ std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& 
     }
     if (s.sorry_server) {
         dp::Destination d;
-        d.ip = to_network(s.sorry_server->address);
+        d.ip = to_network(s.sorry_server->address.v4);
         d.port = htons(s.sorry_server->port != 0 ? s.sorry_server->port : s.port);
         d.down = any_up;
         d.weight = any_up ? 0 : 1;
@@ -261,7 +287,9 @@ std::vector<uint32_t> held_addresses(const Config& config, const std::function<b
         }
     };
     for (const Service& s : config.services) {
-        add(s.vip);
+        if (in_snapshot(s)) {
+            add(s.vip.v4);
+        }
     }
     for (const Interface& in : config.interfaces) {
         for (const Prefix& f : in.floating) {
@@ -278,11 +306,13 @@ std::vector<uint32_t> held_addresses(const Config& config, const std::function<b
 // Servers whose health check took them down, in services that say `on_down: drop`: their
 // connections end now.
 void mark_dropped_by_health(dp::Snapshot& snap, const Config& config) {
+    const std::vector<size_t> configured = snapshot_services(config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        if (config.services[i].on_down != OnDown::drop) {
+        const Service& s = config.services[configured[i]];
+        if (s.on_down != OnDown::drop) {
             continue;
         }
-        const size_t real = config.services[i].real_servers.size();
+        const size_t real = s.real_servers.size();
         for (size_t j = 0; j < real; ++j) {
             if (snap.services[i].servers[j].down) {
                 snap.mark_dropped(snap.services[i].servers[j].dest_id);
@@ -314,9 +344,12 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         snap->interfaces.push_back(e);
     }
     for (const Service& s : config.services) {
+        if (!in_snapshot(s)) {
+            continue;  // IPv6: the dataplane does not forward NAT66 yet
+        }
         dp::ServiceEntry e;
         e.protocol = static_cast<uint8_t>(s.protocol);
-        e.vip = to_network(s.vip);
+        e.vip = to_network(s.vip.v4);
         e.port = htons(s.port);
         e.scheduler = dataplane_scheduler(s.scheduler);
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits

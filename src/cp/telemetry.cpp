@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cp/daemon.hpp"
+#include "cp/snapshot_builder.hpp"
 #include "cp/telemetry_text.hpp"
 
 namespace vsnat::cp {
@@ -215,14 +216,15 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
+            const std::vector<size_t> configured = snapshot_services(gen.config);
             const size_t end =
                 std::min<size_t>(snap.services.size(), size_t{page.offset} + page.count);
             for (size_t i = page.offset; i < end; ++i) {
-                const Service& cs = gen.config.services[i];
+                const Service& cs = gen.config.services[configured[i]];
                 t.u64("id", snap.services[i].service_id);
                 t.text("name", cs.name);
                 t.text("protocol", std::string(protocol_name(cs.protocol)));
-                t.text("vip", format_ipv4(cs.vip));
+                t.text("vip", format_ip_address(cs.vip));
                 t.u64("port", cs.port);
                 t.text("scheduler", std::string(scheduler_name(cs.scheduler)));
                 t.u64("real_servers", snap.services[i].servers.size());
@@ -261,6 +263,7 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
+            const std::vector<size_t> configured = snapshot_services(gen.config);
             size_t row = 0;
             for (size_t i = 0; i < snap.services.size() && row < page.offset + page.count; ++i) {
                 const size_t servers = snap.services[i].servers.size();
@@ -273,11 +276,12 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
                         continue;
                     }
                     const dp::Destination& dest = snap.services[i].servers[j];
-                    const Service& service = gen.config.services[i];
+                    const Service& service = gen.config.services[configured[i]];
+                    const auto [address, port] = server_endpoint(service, j);
                     t.u64("service_id", snap.services[i].service_id);
                     t.text("service", service.name);
-                    t.text("address", format_ipv4(__builtin_bswap32(dest.ip)));
-                    t.u64("port", __builtin_bswap16(dest.port));
+                    t.text("address", format_ip_address(address));
+                    t.u64("port", port);
                     t.u64("weight", dest.weight);
                     add_health(t, daemon, service, j, dest);
                     add_counters(t, daemon.workers().dest_totals(dest.dest_id));

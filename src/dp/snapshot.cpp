@@ -73,19 +73,6 @@ Ipv6 link_local_of(const MacAddress& mac) {
         mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]};
 }
 
-bool Prefix6::holds(const Ipv6& a) const {
-    const size_t whole = length / 8;
-    if (std::memcmp(a.data(), address.data(), whole) != 0) {
-        return false;
-    }
-    const unsigned rest = length % 8;
-    if (rest == 0) {
-        return true;
-    }
-    const auto mask = static_cast<uint8_t>(0xff00 >> rest);
-    return ((a[whole] ^ address[whole]) & mask) == 0;
-}
-
 size_t Snapshot::memory_bytes_for(std::span<const ServiceShape> services, size_t interfaces,
                                   uint32_t workers) {
     // As cp::build_snapshot and finalize() make them.

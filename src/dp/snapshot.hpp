@@ -49,14 +49,6 @@ struct ServiceEntry {
 /// IPv6 addresses an interface may have besides its link-local one.
 constexpr size_t kMaxAddresses6 = 4;
 
-/// An IPv6 address of the director's with its prefix length.
-struct Prefix6 {
-    Ipv6 address{};
-    uint8_t length = 64;
-    /// Whether `a` is inside the prefix.
-    bool holds(const Ipv6& a) const;
-};
-
 /// The link-local address of an interface with MAC `mac`: fe80::/64 with the modified EUI-64
 /// interface identifier (RFC 4291 2.5.1, appendix A), as Linux makes it. Any thread.
 Ipv6 link_local_of(const MacAddress& mac);

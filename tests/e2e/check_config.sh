@@ -18,7 +18,9 @@
 #   - the summary shows each service's health check, on_down and sorry server, and after a real
 #     server `check none` or what its override changes (tests/unit/configs/good_full.yaml);
 #   - the summary shows an interface's floating addresses, and `ha`: how addresses are owned,
-#     where connections are synced (good_full.yaml: peers; good_ha_group.yaml: a group).
+#     where connections are synced (good_full.yaml: peers; good_ha_group.yaml: a group);
+#   - IPv6 (good_ipv6.yaml): an interface's IPv6 addresses after its IPv4 one, endpoints as
+#     ipvsadm prints them ([2001:2:0:18::100]:80), IPv6 services marked as not forwarded yet.
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -197,26 +199,37 @@ fi
 
 # A pair of directors in the summary: the floating addresses after their interface, and how
 # addresses are owned and connections synced.
-ha_summary() {
-  local file=$1 line missing=""
-  shift
+# summary NAME FILE LINE...: FILE is valid and its summary has each LINE.
+summary() {
+  local name=$1 file=$2 line missing=""
+  shift 2
   run_check "$file"
   for line in "$@"; do
     grep -qxF -- "$line" <<<"$CHECK_OUT" || missing+=$'\n'"$line"
   done
   if ((CHECK_RC == 0)) && [[ -z $missing ]]; then
-    pass "check-ha-summary $(basename "$file")" "$(grep -E '^  (ha:|interface .* floating)' <<<"$CHECK_OUT" | paste -sd ';')"
+    pass "$name $(basename "$file")" "$# lines, the first: $1"
   else
-    fail "check-ha-summary $(basename "$file")" "exit $CHECK_RC, missing:$missing
+    fail "$name $(basename "$file")" "exit $CHECK_RC, missing:$missing
 output: $CHECK_OUT"
   fi
 }
-ha_summary tests/unit/configs/good_full.yaml \
+summary check-ha-summary tests/unit/configs/good_full.yaml \
   "  interface inside 198.19.0.1/16 on net_af_packet0,iface=veth1 floating 198.19.0.254/16, 198.19.1.254/16" \
   "  ha: addresses follow_kernel; sync on inside to peer 198.19.0.12:8849, syncid 7"
-ha_summary tests/unit/configs/good_ha_group.yaml \
+summary check-ha-summary tests/unit/configs/good_ha_group.yaml \
   "  interface inside 172.16.0.11/16 on net_null1 floating 172.16.0.1/16" \
   "  ha: addresses follow_kernel; sync on inside to 239.255.0.81:8848, syncid 1"
+
+# IPv6 in the summary.
+summary check-ipv6-summary tests/unit/configs/good_ipv6.yaml \
+  "  interface outside 198.18.0.254/24 2001:2:0:18::254/64 on net_null0" \
+  "  interface inside 198.19.0.1/24 2001:2:0:19::1/64 2001:2:0:1a::1/64 on net_null1" \
+  "  service web6 tcp [2001:2:0:18::100]:80 sh (IPv6: checked, not forwarded yet)" \
+  "    sorry_server [2001:2:0:1a::9]:8080" \
+  "    -> [2001:2:0:19::3]:8000 weight 2" \
+  "  service web tcp 198.18.0.100:80 wrr" \
+  "    -> 198.19.0.2:80 weight 1"
 
 # Every broken file of the unit suite: exit 1, and every line naming the file has the form
 # FILE:LINE:COL: message (their exact texts are the unit tests' business).

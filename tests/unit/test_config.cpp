@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -25,6 +26,21 @@ namespace {
 // Addresses built by hand, so the expectations do not depend on the parser under test.
 constexpr Ipv4 ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
     return a << 24 | b << 16 | c << 8 | d;
+}
+
+// The same as a service's or a server's address.
+constexpr IpAddress ip4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+    return IpAddress::of(ip(a, b, c, d));
+}
+
+// An IPv6 address from its eight groups.
+constexpr Ipv6 ip6(std::array<uint16_t, 8> groups) {
+    Ipv6 out{};
+    for (size_t i = 0; i < groups.size(); ++i) {
+        out[2 * i] = static_cast<uint8_t>(groups[i] >> 8);
+        out[2 * i + 1] = static_cast<uint8_t>(groups[i]);
+    }
+    return out;
 }
 
 std::vector<std::string> texts(const LoadResult& r) {
@@ -50,10 +66,15 @@ Config accepted(const std::string& path) {
     return *r.config;
 }
 
-void check_real_server(const RealServer& rs, Ipv4 address, uint16_t port, uint32_t weight) {
-    CHECK(format_ipv4(rs.address) == format_ipv4(address));
+void check_real_server(const RealServer& rs, const IpAddress& address, uint16_t port,
+                       uint32_t weight) {
+    CHECK(format_ip_address(rs.address) == format_ip_address(address));
     CHECK(rs.port == port);
     CHECK(rs.weight == weight);
+}
+
+void check_real_server(const RealServer& rs, Ipv4 address, uint16_t port, uint32_t weight) {
+    check_real_server(rs, IpAddress::of(address), port, weight);
 }
 
 // A scratch directory of the test's own, removed with what it holds.
@@ -130,7 +151,7 @@ TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
-    CHECK(web.vip == ip(202, 103, 106, 5));
+    CHECK(web.vip == ip4(202, 103, 106, 5));
     CHECK(web.port == 80);
     CHECK(web.scheduler == Scheduler::wrr);
     CHECK(web.persistence == 0);
@@ -141,7 +162,7 @@ TEST_CASE("config/example.yaml holds the seed's scenario", "[config]") {
 
     const Service& ftp = c.services[1];
     CHECK(ftp.name == "ftp");
-    CHECK(ftp.vip == ip(202, 103, 106, 5));
+    CHECK(ftp.vip == ip4(202, 103, 106, 5));
     CHECK(ftp.port == 21);
     CHECK(ftp.helper == Helper::ftp);
     REQUIRE(ftp.real_servers.size() == 1);
@@ -171,7 +192,7 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     const Service& web = c.services[0];
     CHECK(web.name == "web");
     CHECK(web.protocol == Protocol::tcp);
-    CHECK(web.vip == ip(198, 18, 0, 100));
+    CHECK(web.vip == ip4(198, 18, 0, 100));
     CHECK(web.port == 80);
     CHECK(web.scheduler == Scheduler::wrr);
     REQUIRE(web.real_servers.size() == 2);
@@ -181,7 +202,7 @@ TEST_CASE("config/lab.yaml holds the namespace lab", "[config]") {
     const Service& dns = c.services[1];
     CHECK(dns.name == "dns");
     CHECK(dns.protocol == Protocol::udp);
-    CHECK(dns.vip == ip(198, 18, 0, 100));
+    CHECK(dns.vip == ip4(198, 18, 0, 100));
     CHECK(dns.port == 53);
     REQUIRE(dns.real_servers.size() == 2);
     check_real_server(dns.real_servers[0], ip(198, 19, 0, 2), 53, 1);
@@ -261,7 +282,7 @@ TEST_CASE("every key can be set, in every duration form", "[config]") {
     CHECK(c.ha.sync->syncid == 7);
 
     REQUIRE(c.neighbors.size() == 2);
-    CHECK(c.neighbors[0].address == ip(198, 18, 0, 1));
+    CHECK(c.neighbors[0].address == ip4(198, 18, 0, 1));
     CHECK(c.neighbors[0].mac == MacAddress{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01});
     CHECK(c.neighbors[0].interface == "outside");
     CHECK(c.neighbors[1].mac == MacAddress{0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f});
@@ -317,7 +338,7 @@ TEST_CASE("health checks: the service's, laid over by a real server's, or none",
     udp.start_down = true;
     CHECK(dns.health_check == udp);
     CHECK(dns.on_down == OnDown::drop);
-    CHECK(dns.sorry_server == SorryServer{ip(198, 19, 0, 9), 5353});
+    CHECK(dns.sorry_server == SorryServer{ip4(198, 19, 0, 9), 5353});
     CHECK(dns.real_servers[0].health_check == udp);  // the service's, as it is
     HealthCheck overridden = udp;                    // two keys laid over it
     overridden.payload.clear();
@@ -334,8 +355,8 @@ TEST_CASE("health checks: the service's, laid over by a real server's, or none",
     http.expect_status = 204;
     http.passive = true;
     CHECK(dns_tcp.health_check == http);
-    CHECK(dns_tcp.on_down == OnDown::quiesce);                         // the default
-    CHECK(dns_tcp.sorry_server == SorryServer{ip(198, 19, 0, 9), 0});  // 0: the service's port
+    CHECK(dns_tcp.on_down == OnDown::quiesce);                          // the default
+    CHECK(dns_tcp.sorry_server == SorryServer{ip4(198, 19, 0, 9), 0});  // 0: the service's port
     CHECK(dns_tcp.real_servers[0].health_check == http);
     // Another type keeps the service's interval and timeout, and not its path or status.
     HealthCheck exec;
@@ -747,6 +768,217 @@ TEST_CASE("boundary values are accepted", "[config]") {
     check_real_server(r.config->services[0].real_servers[0], ip(0, 0, 0, 1), 1, 1);
 }
 
+TEST_CASE("IPv6: address lists, NAT66 services beside NAT44 ones", "[config]") {
+    Config c = accepted("configs/good_ipv6.yaml");
+    REQUIRE(c.interfaces.size() == 2);
+    const Interface& outside = c.interfaces[0];
+    CHECK(outside.address == ip(198, 18, 0, 254));
+    CHECK(outside.prefix_len == 24);
+    CHECK(outside.addresses6 ==
+          std::vector<Prefix6>{{ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 0x254}), 64}});
+    CHECK(outside.gateway == ip(198, 18, 0, 1));
+    CHECK(outside.gateway6 == ip6({0xfe80, 0, 0, 0, 0, 0, 0, 1}));
+    const Interface& inside = c.interfaces[1];
+    CHECK(inside.address == ip(198, 19, 0, 1));
+    CHECK(inside.addresses6 == std::vector<Prefix6>{{ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 1}), 64},
+                                                    {ip6({0x2001, 2, 0, 0x1a, 0, 0, 0, 1}), 64}});
+    CHECK_FALSE(inside.gateway.has_value());
+    CHECK_FALSE(inside.gateway6.has_value());
+
+    REQUIRE(c.neighbors.size() == 3);
+    CHECK(c.neighbors[0].address == IpAddress::of(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 2})));
+    CHECK(c.neighbors[1].address == IpAddress::of(ip6({0xfe80, 0, 0, 0, 0, 0, 0, 1})));
+    CHECK(c.neighbors[2].address == ip4(198, 19, 0, 2));
+
+    REQUIRE(c.services.size() == 3);
+    const IpAddress vip6 = IpAddress::of(ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 0x100}));
+    const Service& web6 = c.services[0];
+    CHECK(web6.vip == vip6);
+    CHECK(web6.persistence == 300);
+    CHECK(web6.persistence_prefix == 64);
+    REQUIRE(web6.real_servers.size() == 3);
+    check_real_server(web6.real_servers[0], IpAddress::of(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 2})),
+                      80, 1);
+    check_real_server(web6.real_servers[1], IpAddress::of(ip6({0x2001, 2, 0, 0x19, 0, 0, 0, 3})),
+                      8000, 2);
+    check_real_server(web6.real_servers[2], IpAddress::of(ip6({0x2001, 2, 0, 0x30, 0, 0, 0, 7})),
+                      80, 1);  // through the IPv6 gateway
+    CHECK(web6.sorry_server ==
+          SorryServer{IpAddress::of(ip6({0x2001, 2, 0, 0x1a, 0, 0, 0, 9})), 8080});
+    CHECK(c.services[1].vip == vip6);                // another port, another protocol
+    CHECK(c.services[1].persistence_prefix == 128);  // an IPv6 service's default
+    CHECK(c.services[2].vip == ip4(198, 18, 0, 100));
+    CHECK(c.services[2].persistence_prefix == 32);
+
+    // An address list of one IPv4 CIDR is the scalar form; an IPv6 gateway alone is a scalar.
+    const auto interface_of = [](const std::string& keys) {
+        LoadResult r =
+            load_config_text("interfaces: [{name: a, device: d, " + keys + "}]\n", "list.yaml");
+        INFO(keys);
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        return r.config->interfaces[0];
+    };
+    const Interface scalar = interface_of("address: 198.18.0.254/24");
+    const Interface list = interface_of("address: [198.18.0.254/24]");
+    CHECK(list.address == scalar.address);
+    CHECK(list.prefix_len == scalar.prefix_len);
+    CHECK(list.addresses6.empty());
+    const Interface v6 = interface_of(
+        "address: [2001:2:0:18::254/128, 198.18.0.254/32, 2001:2::1/0], gateway: 2001:2:0:18::1");
+    CHECK(v6.address == ip(198, 18, 0, 254));
+    CHECK(v6.addresses6 == std::vector<Prefix6>{{ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 0x254}), 128},
+                                                {ip6({0x2001, 2, 0, 0, 0, 0, 0, 1}), 0}});
+    CHECK_FALSE(v6.gateway.has_value());
+    CHECK(v6.gateway6 == ip6({0x2001, 2, 0, 0x18, 0, 0, 0, 1}));
+}
+
+TEST_CASE("IPv4 files hold nothing IPv6, and their prefixes are as before", "[config]") {
+    for (const char* path :
+         {"../../config/example.yaml", "../../config/lab.yaml", "configs/good_minimal.yaml",
+          "configs/good_full.yaml", "configs/good_ha_group.yaml"}) {
+        INFO(path);
+        const Config c = accepted(path);
+        for (const Interface& i : c.interfaces) {
+            CHECK(i.addresses6.empty());
+            CHECK_FALSE(i.gateway6.has_value());
+        }
+        for (const Neighbor& n : c.neighbors) {
+            CHECK_FALSE(n.address.is_v6);
+        }
+        for (const Service& s : c.services) {
+            CHECK_FALSE(s.vip.is_v6);
+            CHECK(s.persistence_prefix <= 32);
+            for (const RealServer& rs : s.real_servers) {
+                CHECK_FALSE(rs.address.is_v6);
+            }
+            CHECK_FALSE((s.sorry_server && s.sorry_server->address.is_v6));
+        }
+    }
+}
+
+TEST_CASE("IPv6 interfaces: one IPv4 address and IPv6 ones, a gateway of each family", "[config]") {
+    const std::string not_unicast =
+        " is not a global or unique-local unicast address (::, ::1, ::ffff:0:0/96, fe80::/10 and "
+        "ff00::/8 are not)";
+    const std::string file = "configs/bad_ipv6_interfaces.yaml:";
+    CHECK(errors_of("bad_ipv6_interfaces.yaml") ==
+          std::vector<std::string>{
+              file + "7:32: a second IPv4 address 198.18.1.254/24: an interface has exactly one "
+                     "IPv4 address (and IPv6 ones beside it)",
+              file + "7:49: each entry of 'address' must be an IPv4 or IPv6 address with prefix "
+                     "length (a.b.c.d/0..32, x:x::x/0..128), got '2001:2:0:18::254/129'",
+              file + "8:43: more than 2 gateways on one interface (one per family)",
+              file + "11:14: 'address' has no IPv4 address: an interface needs exactly one, IPv6 "
+                     "ones may be listed beside it",
+              file + "14:30: address fe80::1/64" + not_unicast,
+              file + "14:44: address ff02::1/16" + not_unicast,
+              file + "14:58: address ::1/128" + not_unicast,
+              file + "14:69: address ::ffff:198.20.0.1/96" + not_unicast,
+              file + "18:15: gateway 2001:2:0:22::1 is outside 2001:2:0:21::1/64 of interface "
+                     "'gateways'",
+              file + "19:31: floating 2001:2:0:21::2/64 is IPv6: floating addresses are IPv4 "
+                     "only in this version",
+              file + "23:14: gateway 2001:2:0:22::1 is outside every prefix of interface 'bare', "
+                     "which has no IPv6 address",
+              file + "27:34: more than 5 addresses on one interface (one IPv4 and at most 4 IPv6)",
+              file + "31:15: gateway 198.24.0.1 is the address of interface 'self' itself",
+              file + "31:27: gateway 2001:2:0:24::1 is the address of interface 'self' itself",
+              file + "34:30: duplicate address 2001:2:0:24::1 (first at line 30)",
+              file + "35:31: a second IPv6 gateway 2001:2:0:24::3: an interface has one of each "
+                     "family"});
+    CHECK(texts(load_config_text("interfaces: [{name: a, device: d, address: []}]\n",
+                                 "empty.yaml")) ==
+          std::vector<std::string>{"empty.yaml:1:44: 'address' must list at least one address"});
+    // An IPv6 gateway of two prefixes names both.
+    CHECK(texts(load_config_text("interfaces: [{name: a, device: d, address: [10.0.0.1/8, "
+                                 "2001:2:0:18::1/64, 2001:2:0:19::1/64], gateway: 2001:2::1}]\n",
+                                 "two.yaml")) ==
+          std::vector<std::string>{"two.yaml:1:105: gateway 2001:2::1 is outside "
+                                   "2001:2:0:18::1/64 and 2001:2:0:19::1/64 of interface 'a'"});
+}
+
+TEST_CASE("IPv6 services: one family with their servers, reachable, none of the director's",
+          "[config]") {
+    const std::string not_unicast =
+        " is not a global or unique-local unicast address (::, ::1, ::ffff:0:0/96, fe80::/10 and "
+        "ff00::/8 are not)";
+    const std::string family = ": a service and its servers share one family (NAT44 or NAT66)";
+    const std::string mask =
+        "'persistence_netmask' must be a prefix length 0..128 (the service is "
+        "IPv6), got ";
+    const std::string file = "configs/bad_ipv6_services.yaml:";
+    CHECK(errors_of("bad_ipv6_services.yaml") ==
+          std::vector<std::string>{
+              file +
+                  "18:53: real server 2001:2:0:19::2 is IPv6, but the vip of service 'mixed4' "
+                  "(line 16) is IPv4" +
+                  family,
+              file +
+                  "24:29: sorry server 198.19.0.9 is IPv4, but the vip of service 'mixed6' "
+                  "(line 21) is IPv6" +
+                  family,
+              file +
+                  "25:57: real server 198.19.0.3 is IPv4, but the vip of service 'mixed6' "
+                  "(line 21) is IPv6" +
+                  family,
+              file + "26:38: 'vip' must be an IPv4 or IPv6 address (a.b.c.d, x:x::x), got "
+                     "'2001:2::18::100'",
+              file + "27:31: 'address' must be an IPv4 or IPv6 address (a.b.c.d, x:x::x), got "
+                     "'2001:2:0:19:2'",
+              file + "28:37: vip 2001:2:0:18::254 is the address of interface 'outside'",
+              file + "29:31: real server 2001:2:0:19::1 is the address of interface 'inside'",
+              file + "31:31: real server 2001:2:0:30::7 is in no interface's IPv6 prefix and no "
+                     "interface has an IPv6 gateway",
+              file +
+                  "31:58: real server 203.0.113.7 is IPv4, but the vip of service 'far' (line "
+                  "30) is IPv6" +
+                  family,
+              file + "32:37: vip ff02::1" + not_unicast,
+              file + "33:31: real server fe80::2" + not_unicast,
+              file + "33:53: real server ::" + not_unicast, file + "35:27: " + mask + "'129'",
+              file + "37:27: " + mask + "'255.255.255.0'",
+              file + "44:9: duplicate real server [2001:2:0:19::2]:87 (first at line 43)",
+              file + "45:5: duplicate service tcp [2001:2:0:18::100]:87 (first at line 38)"});
+
+    // persistence_netmask of an IPv6 service: a prefix length 0..128, default 128.
+    for (auto [text, prefix] :
+         {std::pair{"0", 0}, {"/0", 0}, {"64", 64}, {"/56", 56}, {"128", 128}, {"/128", 128}}) {
+        LoadResult r = load_config_text(
+            "interfaces: [{name: a, device: d, address: [10.0.0.1/24, 2001:2:0:18::1/64]}]\n"
+            "services: [{name: s, protocol: tcp, vip: 2001:2:0:18::100, port: 80, persistence: "
+            "1m,\n"
+            "            persistence_netmask: \"" +
+                std::string(text) + "\", real_servers: [{address: 2001:2:0:18::2}]}]\n",
+            "inline.yaml");
+        INFO(text);
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        CHECK(r.config->services[0].persistence_prefix == prefix);
+    }
+    // A vip that is no address leaves the family unknown: either family's mask is taken.
+    CHECK(texts(load_config_text(
+              "interfaces: [{name: a, device: d, address: 10.0.0.1/24}]\n"
+              "services: [{name: s, protocol: tcp, vip: x, port: 80, persistence: 1m,\n"
+              "            persistence_netmask: 64, real_servers: [{address: 10.0.0.2}]}]\n",
+              "unknown.yaml")) ==
+          std::vector<std::string>{"unknown.yaml:2:42: 'vip' must be an IPv4 or IPv6 address "
+                                   "(a.b.c.d, x:x::x), got 'x'"});
+    // Neighbors of either family, each once however it is written.
+    CHECK(texts(load_config_text(
+              "interfaces: [{name: a, device: d, address: [10.0.0.1/24, 2001:2:0:18::1/64]}]\n"
+              "neighbors:\n"
+              "  - {address: 2001:2:0:18::2, mac: \"02:00:00:00:00:02\", interface: a}\n"
+              "  - {address: \"2001:2:0:18:0:0:0:2\", mac: \"02:00:00:00:00:03\", interface: a}\n",
+              "neighbors.yaml")) ==
+          std::vector<std::string>{"neighbors.yaml:4:15: duplicate neighbor 2001:2:0:18::2 "
+                                   "(first at line 3)"});
+}
+
+TEST_CASE("connection sync is IPv4 only: an IPv6 peer is refused", "[config]") {
+    CHECK(errors_of("bad_ipv6_sync.yaml") ==
+          std::vector<std::string>{"configs/bad_ipv6_sync.yaml:10:26: peer 2001:2:0:19::12 is "
+                                   "IPv6: connection sync is IPv4 only in this version"});
+}
+
 TEST_CASE("a YAML syntax error is one error at its mark", "[config]") {
     CHECK(errors_of("bad_syntax.yaml") ==
           std::vector<std::string>{
@@ -870,18 +1102,18 @@ TEST_CASE("at most kMaxYamlNodes nodes, aliases counting what they repeat", "[co
         }
         return text + "]\n";
     };
-    CHECK(kMaxYamlNodes == 9466323);
+    CHECK(kMaxYamlNodes == 9466379);
     CHECK(texts(load_config_text(list_of(kMaxYamlNodes), "nodes.yaml")) ==
           std::vector<std::string>{"nodes.yaml:1:1: the file must be a mapping, got a list"});
     const std::string over = list_of(kMaxYamlNodes + 1);
     CHECK(texts(load_config_text(over, "nodes.yaml")) ==
           std::vector<std::string>{
               "nodes.yaml:1:" + std::to_string(over.rfind('y') + 1) +
-              ": more than 9466323 YAML nodes (an alias counts as what it repeats): more than "
+              ": more than 9466379 YAML nodes (an alias counts as what it repeats): more than "
               "any valid configuration has"});
     CHECK(errors_of("bad_alias_repeats.yaml") ==
           std::vector<std::string>{
-              "configs/bad_alias_repeats.yaml:5:37832: more than 9466323 YAML nodes (an alias "
+              "configs/bad_alias_repeats.yaml:5:37832: more than 9466379 YAML nodes (an alias "
               "counts as what it repeats): more than any valid configuration has"});
     CHECK(errors_of("bad_alias_recursive.yaml") ==
           std::vector<std::string>{
@@ -1013,27 +1245,26 @@ TEST_CASE("values of the wrong YAML type are rejected", "[config]") {
               "configs/bad_type.yaml:2:6: 'eal' must be a list, got '-l 0-1'",
               "configs/bad_type.yaml:3:10: 'workers' must be an integer in 1..64, got 'two'",
               "configs/bad_type.yaml:11:12: 'neighbors' must be a list, got a mapping",
-              "configs/bad_type.yaml:15:10: 'vip' must be an IPv4 address a.b.c.d, got a list",
+              "configs/bad_type.yaml:15:10: 'vip' must be an IPv4 or IPv6 address (a.b.c.d, "
+              "x:x::x), got a list",
               "configs/bad_type.yaml:16:5: 'port' must be an integer in 1..65535, got nothing",
               "configs/bad_type.yaml:18:9: each entry of 'real_servers' must be a mapping, got "
               "'198.19.0.2'"});
 }
 
 TEST_CASE("bad IPv4 addresses and prefixes are rejected", "[config]") {
+    const std::string address = "must be an IPv4 or IPv6 address (a.b.c.d, x:x::x), got ";
     CHECK(errors_of("bad_address.yaml") ==
           std::vector<std::string>{
-              "configs/bad_address.yaml:12:10: 'vip' must be an IPv4 address a.b.c.d, got "
-              "'198.18.0.300'",
-              "configs/bad_address.yaml:15:19: 'address' must be an IPv4 address a.b.c.d, got "
-              "'198.19.0'",
-              "configs/bad_address.yaml:16:19: 'address' must be an IPv4 address a.b.c.d, got "
-              "'198.19.0.010'"});
+              "configs/bad_address.yaml:12:10: 'vip' " + address + "'198.18.0.300'",
+              "configs/bad_address.yaml:15:19: 'address' " + address + "'198.19.0'",
+              "configs/bad_address.yaml:16:19: 'address' " + address + "'198.19.0.010'"});
+    const std::string prefix =
+        "must be an IPv4 or IPv6 address with prefix length (a.b.c.d/0..32, x:x::x/0..128), got ";
     CHECK(errors_of("bad_prefix.yaml") ==
           std::vector<std::string>{
-              "configs/bad_prefix.yaml:5:14: 'address' must be an IPv4 address with prefix length "
-              "a.b.c.d/0..32, got '198.18.0.254/33'",
-              "configs/bad_prefix.yaml:8:14: 'address' must be an IPv4 address with prefix length "
-              "a.b.c.d/0..32, got '198.19.0.1'"});
+              "configs/bad_prefix.yaml:5:14: 'address' " + prefix + "'198.18.0.254/33'",
+              "configs/bad_prefix.yaml:8:14: 'address' " + prefix + "'198.19.0.1'"});
 }
 
 TEST_CASE("ports outside 1..65535 and weights outside 0..65535 are rejected", "[config]") {

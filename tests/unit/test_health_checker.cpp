@@ -1,8 +1,9 @@
 // The health checker against real servers. Every case but the first needs root (a network
 // namespace of its own, CAP_SYS_ADMIN to enter it); without it they say so and pass nothing.
 // Traffic stays in that namespace, named vsnat-test-PID-hc-*: its servers are threads of this
-// process with sockets made there, on 198.18.200.1/24 on its loopback, and the checker probes
-// from there. The namespace goes with its object, or by name if a check fails half way.
+// process with sockets made there, on 198.18.200.1/24 on its loopback (or ::1, which its
+// loopback has), and the checker probes from there. The namespace goes with its object, or by name
+// if a check fails half way.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -44,6 +45,8 @@ using vsnat::io::NetworkNamespace;
 namespace {
 
 constexpr Ipv4 kServer = 0xC612'C801;  // 198.18.200.1, on the lab's loopback as a /24
+constexpr IpAddress kServer6 =
+    IpAddress::of(Ipv6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});  // ::1
 constexpr uint32_t kIntervalMs = 150;
 
 bool can_run() {
@@ -85,9 +88,9 @@ class Lab {
         REQUIRE(nl->add_address(*lo, kServer, 24, error));
     }
     const NetworkNamespace& ns() const { return *ns_; }
-    int socket(int type) const {
+    int socket(int type, int family = AF_INET) const {
         std::string error;
-        const int fd = ns_->open_socket(AF_INET, type, 0, error);
+        const int fd = ns_->open_socket(family, type, 0, error);
         INFO(error);
         REQUIRE(fd >= 0);
         return fd;
@@ -106,12 +109,22 @@ sockaddr_in socket_address(Ipv4 address, uint16_t port) {
     return a;
 }
 
-int bound(const Lab& lab, int type, Ipv4 address, uint16_t port) {
-    const int fd = lab.socket(type);
+int bound(const Lab& lab, int type, const IpAddress& address, uint16_t port) {
+    const int fd = lab.socket(type, address.is_v6 ? AF_INET6 : AF_INET);
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const sockaddr_in a = socket_address(address, port);
-    REQUIRE(bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    sockaddr_storage a{};
+    socklen_t length = sizeof(sockaddr_in);
+    if (address.is_v6) {
+        auto* a6 = reinterpret_cast<sockaddr_in6*>(&a);
+        a6->sin6_family = AF_INET6;
+        std::copy(address.v6.begin(), address.v6.end(), a6->sin6_addr.s6_addr);
+        a6->sin6_port = htons(port);
+        length = sizeof(sockaddr_in6);
+    } else {
+        *reinterpret_cast<sockaddr_in*>(&a) = socket_address(address.v4, port);
+    }
+    REQUIRE(bind(fd, reinterpret_cast<const sockaddr*>(&a), length) == 0);
     return fd;
 }
 
@@ -148,16 +161,17 @@ class ServerThread {
     std::thread thread_;
 };
 
-// TCP at 198.18.200.1:port. No answers: closes each connection at once. Else reads the request
-// head and gives the n-th connection answers[n] (the last repeats) and closes; kHold keeps the
-// connection open without a word.
+// TCP at 198.18.200.1:port (or `address`). No answers: closes each connection at once. Else reads
+// the request head and gives the n-th connection answers[n] (the last repeats) and closes; kHold
+// keeps the connection open without a word.
 class TcpServer : public ServerThread {
   public:
     static inline const std::string kHold = "(hold)";
 
-    TcpServer(const Lab& lab, uint16_t port, std::vector<std::string> answers = {})
+    TcpServer(const Lab& lab, uint16_t port, std::vector<std::string> answers = {},
+              const IpAddress& address = IpAddress::of(kServer))
         : answers_(std::move(answers)) {
-        const int fd = bound(lab, SOCK_STREAM, kServer, port);
+        const int fd = bound(lab, SOCK_STREAM, address, port);
         REQUIRE(listen(fd, 64) == 0);
         start(fd, [this](int listener) { serve(listener); });
     }
@@ -213,14 +227,15 @@ class TcpServer : public ServerThread {
     std::string last_request_;
 };
 
-// UDP at 198.18.200.1:port: echoes each datagram, or keeps silent.
+// UDP at 198.18.200.1:port (or `address`): echoes each datagram, or keeps silent.
 class UdpServer : public ServerThread {
   public:
-    UdpServer(const Lab& lab, uint16_t port, bool echo) {
-        const int fd = bound(lab, SOCK_DGRAM, kServer, port);
+    UdpServer(const Lab& lab, uint16_t port, bool echo,
+              const IpAddress& address = IpAddress::of(kServer)) {
+        const int fd = bound(lab, SOCK_DGRAM, address, port);
         start(fd, [this, echo](int sock) {
             char buf[2048];
-            sockaddr_in from{};
+            sockaddr_storage from{};
             socklen_t len = sizeof from;
             const ssize_t n =
                 recvfrom(sock, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
@@ -258,7 +273,7 @@ HealthCheck check(CheckType type, uint32_t fall = 1, uint32_t rise = 1) {
 }
 
 CheckTarget target(uint16_t port, HealthCheck c) {
-    return CheckTarget{kServer, port, std::move(c)};
+    return CheckTarget{IpAddress::of(kServer), port, std::move(c)};
 }
 
 CheckTarget exec_target(std::vector<std::string> command, uint32_t timeout_ms = 2000) {
@@ -459,7 +474,7 @@ TEST_CASE("tcp: no answer within the timeout is a timeout", "[health]") {
     Lab lab("tcpto");
     // A listener that never accepts, its queue (backlog 0: one connection) full: the kernel
     // drops every further SYN.
-    const int listener = bound(lab, SOCK_STREAM, kServer, 8080);
+    const int listener = bound(lab, SOCK_STREAM, IpAddress::of(kServer), 8080);
     REQUIRE(listen(listener, 0) == 0);
     const int filler = lab.socket(SOCK_STREAM);
     const sockaddr_in to = socket_address(kServer, 8080);
@@ -550,6 +565,51 @@ TEST_CASE("udp: any answer is up, a port unreachable is refused, silence a timeo
     CHECK(std::count(got.begin(), got.end(), "ping") >= 2);
     CHECK(std::count(got.begin(), got.end(), "") >= 2);
     CHECK(silent.payloads().size() >= 2);
+}
+
+TEST_CASE("IPv6 servers: tcp, http, udp and exec probes to ::1", "[health]") {
+    if (!can_run()) {
+        return;
+    }
+    Lab lab("v6");
+    TcpServer listener(lab, 8080, {}, kServer6);
+    TcpServer web(lab, 8081, {"HTTP/1.0 200 OK\r\n\r\n"}, kServer6);
+    UdpServer echo(lab, 5353, true, kServer6);
+    HealthCheck http = check(CheckType::http);
+    http.path = "/";
+    HealthCheck udp = check(CheckType::udp);
+    udp.payload = "ping6";
+    HealthCheck exec = check(CheckType::exec);
+    exec.command = {"sh", "-c",       "test \"$1\" = ::1 && test \"$2\" = 8080",
+                    "x",  "%address", "%port"};
+    const CheckTarget tcp_up{kServer6, 8080, check(CheckType::tcp)},
+        tcp_refused{kServer6, 8082, check(CheckType::tcp)}, http_up{kServer6, 8081, http},
+        udp_up{kServer6, 5353, udp}, udp_refused{kServer6, 5354, udp},
+        exec_up{kServer6, 8080, exec};
+    // The same port on 198.18.200.1 is another target, and nothing listens there.
+    const CheckTarget tcp4{IpAddress::of(kServer), 8080, check(CheckType::tcp)};
+    HealthChecker hc(lab.ns().fd());
+    hc.set_targets({tcp_up, tcp_refused, http_up, udp_up, udp_refused, exec_up, tcp4});
+    start(hc);
+    REQUIRE(every_target_probed(hc, 2));
+    const auto reason = [&](const CheckTarget& t) { return status_of(hc, t).reason; };
+    CHECK(reason(tcp_up) == "ok");
+    CHECK(status_of(hc, tcp_up).up);
+    CHECK(reason(tcp_refused) == "refused");
+    CHECK_FALSE(status_of(hc, tcp_refused).up);
+    CHECK(reason(http_up) == "ok");
+    CHECK(web.last_request() ==
+          "GET / HTTP/1.0\r\nHost: [::1]:8081\r\nUser-Agent: vsnat-health\r\n"
+          "Connection: close\r\n\r\n");
+    CHECK(reason(udp_up) == "ok");
+    CHECK(reason(udp_refused) == "refused");
+    CHECK(reason(exec_up) == "ok");
+    CHECK(reason(tcp4) == "refused");
+    CHECK(listener.connections() >= 2);
+    const auto got = echo.payloads();
+    CHECK(std::count(got.begin(), got.end(), "ping6") >= 2);
+    CHECK(cp::describe(tcp_up) == "[::1]:8080 tcp");
+    CHECK(cp::describe(tcp4) == "198.18.200.1:8080 tcp");
 }
 
 TEST_CASE("exec: exit status, signals, substitution, the namespace, nothing inherited",
@@ -855,7 +915,7 @@ TEST_CASE("the first probes of many targets are spread over one interval", "[hea
     c.interval_ms = 3000;
     std::vector<CheckTarget> targets;
     for (Ipv4 host = 1; host <= 20; ++host) {
-        targets.push_back(CheckTarget{kServer - 1 + host, 8080, c});  // 198.18.200.1-20
+        targets.push_back(CheckTarget{IpAddress::of(kServer - 1 + host), 8080, c});  // .1-20
     }
     HealthChecker hc(lab.ns().fd());
     hc.set_targets(targets);

@@ -225,9 +225,10 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
         "     real_servers: [{address: 198.19.0.2, weight: 3}, {address: 198.19.0.3}]}\n"
         "  - {name: dns, protocol: udp, vip: 198.18.0.100, port: 53,\n"
         "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n");
-    c.services[0].sorry_server = SorryServer{0xc6130009, 0};  // 198.19.0.9, the service's port
+    // 198.19.0.9, the service's port
+    c.services[0].sorry_server = SorryServer{IpAddress::of(0xc6130009), 0};
     c.services[1].on_down = OnDown::drop;
-    std::set<Ipv4> down;
+    std::set<IpAddress> down;
     const ServerHealth health = [&down](const Service&, const RealServer& rs) {
         return down.count(rs.address) == 0;
     };
@@ -239,7 +240,7 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     CHECK(ntohs(web[2].port) == 80);
     CHECK((web[2].weight == 0 && web[2].down));  // not while a real server is up
 
-    down = {0xc6130002};
+    down = {IpAddress::of(0xc6130002)};
     auto one_down = build_snapshot(c, {{0, {}}, {1, {}}}, 2, all_up.get(), {}, {health});
     CHECK((one_down->services[0].servers[0].weight == 0 && one_down->services[0].servers[0].down));
     CHECK(one_down->services[0].servers[1].weight == 1);
@@ -249,7 +250,7 @@ TEST_CASE("builder: health decides weight and down; on_down: drop; the sorry ser
     CHECK(one_down->dest_dropped(one_down->services[1].servers[0].dest_id));
     CHECK_FALSE(one_down->dest_dropped(one_down->services[1].servers[1].dest_id));
 
-    down = {0xc6130002, 0xc6130003};
+    down = {IpAddress::of(0xc6130002), IpAddress::of(0xc6130003)};
     auto none_up = build_snapshot(c, {{0, {}}, {1, {}}}, 2, one_down.get(), {}, {health});
     CHECK((none_up->services[0].servers[2].weight == 1 && !none_up->services[0].servers[2].down));
     CHECK(none_up->services[0].servers[2].dest_id == all_up->services[0].servers[2].dest_id);
@@ -289,4 +290,60 @@ TEST_CASE("builder: floating addresses, and under follow_kernel the held ones se
     CHECK(backup->own_address(htonl(0xc6130001)) == &backup->interfaces[1]);  // its own: always
     CHECK(backup->answers_for(htonl(0xc6130001)));
     CHECK_FALSE(backup->answers_for(htonl(0xc6120064)));
+}
+
+TEST_CASE("builder: IPv6 services are left out, the others matched to their own config",
+          "[builder]") {
+    LoadResult r = load_config_text(
+        "interfaces: [{name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64]},\n"
+        "             {name: in, device: d1, address: [198.19.0.1/24, 2001:2:0:19::1/64]}]\n"
+        "services:\n"
+        "  - {name: web6, protocol: tcp, vip: 2001:2:0:18::100, port: 80,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}]}\n"
+        "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n"
+        "  - {name: dns6, protocol: udp, vip: 2001:2:0:18::100, port: 53,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}, {address: 2001:2:0:19::3}]}\n"
+        "  - {name: dns, protocol: udp, vip: 198.18.0.100, port: 53,\n"
+        "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n",
+        "dual.yaml");
+    REQUIRE(r.errors.empty());
+    Config c = *r.config;
+    CHECK_FALSE(in_snapshot(c.services[0]));
+    CHECK(in_snapshot(c.services[1]));
+    CHECK(snapshot_services(c) == std::vector<size_t>{1, 3});
+    c.services[3].on_down = OnDown::drop;  // the snapshot's second service: config's fourth
+
+    const ServerHealth health = [](const Service&, const RealServer& rs) {
+        return rs.address != IpAddress::of(0xc6130002);  // 198.19.0.2 is down
+    };
+    auto first = build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, {}, {health});
+    REQUIRE(first->services.size() == 2);
+    CHECK(ntohs(first->services[0].port) == 80);
+    CHECK(first->services[0].protocol == 6);
+    CHECK(ntohs(first->services[1].port) == 53);
+    CHECK(first->services[1].protocol == 17);
+    CHECK(first->find_service(6, htonl(0xc6120064), htons(80)) == &first->services[0]);
+    // dns drops the connections of its server that went down, web (quiesce) keeps them.
+    CHECK(first->services[1].servers[0].down);
+    CHECK(first->dest_dropped(first->services[1].servers[0].dest_id));
+    CHECK(first->services[0].servers[0].down);
+    CHECK_FALSE(first->dest_dropped(first->services[0].servers[0].dest_id));
+
+    // A reload that removes a server of dns, whose drain is drop: its connections end.
+    Config next = c;
+    next.services[3].drain = Drain::drop;
+    next.services[3].real_servers.pop_back();  // 198.19.0.3
+    const uint16_t removed = first->services[1].servers[1].dest_id;
+    auto second = build_snapshot(next, {{0, {}}, {1, {}}}, 2, first.get(), {}, {health});
+    REQUIRE(second->services.size() == 2);
+    CHECK(second->dest_dropped(removed));
+    CHECK_FALSE(second->dest_dropped(second->services[0].servers[1].dest_id));
+
+    // Where each server of a service is, real servers first, then the sorry server.
+    c.services[1].sorry_server = SorryServer{IpAddress::of(0xc6130009), 0};
+    CHECK(server_endpoint(c.services[1], 1) == std::pair{IpAddress::of(0xc6130003), uint16_t{80}});
+    CHECK(server_endpoint(c.services[1], 2) == std::pair{IpAddress::of(0xc6130009), uint16_t{80}});
+    CHECK(server_endpoint(c.services[2], 1) ==
+          std::pair{c.services[2].real_servers[1].address, uint16_t{53}});
 }
