@@ -1,6 +1,6 @@
-// dp/local6 with the real parser (nat6 and parse6 together): parse_frame gives the offsets
-// offsets6 fills in by hand in test_local6, and parse_icmp6_error (parse_ipv6 on the quote)
-// reads the errors test_local6 reads through read_icmp6_error.
+// dp/local6 with the whole parser: parse_frame gives the offsets test_local6's offsets6 fills in
+// by hand, for the frames test_local6 builds and for the packets ICMPv6 errors quote; and
+// parse_icmp6_error and translate_icmp6_error on what parse_frame made of them.
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -128,7 +128,7 @@ TEST_CASE("parse_frame gives the offsets offsets6 fills in") {
     }
 }
 
-TEST_CASE("parse_icmp6_error reads what read_icmp6_error reads, and the translation follows") {
+TEST_CASE("ICMPv6 errors parsed by parse_frame: the quote's offsets, its key, the translation") {
     const Ipv6 router = ip6("2001:db8:5::fe"), client_router = ip6("2001:db8:c::fe");
     for (uint8_t protocol : {uint8_t{6}, uint8_t{17}}) {
         const Conn6 conn = make_conn(protocol);
@@ -173,7 +173,7 @@ TEST_CASE("parse_icmp6_error: not about TCP or UDP, or about a fragment") {
     echo.next_header = 58;
     echo.l4 = icmp6_message(128, 0, 1, std::vector<uint8_t>(20));
     Spec6 fragment;
-    fragment.l4 = tcp_segment(40000, 8080, 1, 2, 0x10, std::vector<uint8_t>(40));
+    fragment.l4 = tcp_segment(40000, 8080, 1, 2, 0x10, std::vector<uint8_t>(44));  // 8n bytes
     fragment.extension_type = 44;
     fragment.extension = {0, 0, 0, 0x01, 0, 0, 0, 9};
     for (const Spec6& quoted : {echo, fragment}) {
