@@ -329,28 +329,28 @@ size_t make_unreachable6(uint8_t* frame, size_t capacity, const ParsedFrame& par
     return parsed.l3_offset + kHeaders + quoted;
 }
 
-bool is_icmp6_error(const uint8_t* frame, const ParsedFrame& outer) {
+bool parse_icmp6_error(const uint8_t* frame, const ParsedFrame& outer, Icmp6Error& out) {
     if (outer.ip_protocol != ipv6::kProtoIcmpv6 || outer.fragment) {
         return false;
     }
     const uint8_t type = frame[outer.l4_offset];
-    return type >= kIcmp6Unreachable && type <= kIcmp6ParameterProblem;
-}
-
-bool read_icmp6_error(const uint8_t* frame, const ParsedFrame& inner, Icmp6Error& out) {
-    out.inner = inner;
-    if (inner.kind != FrameKind::ipv6 || inner.fragment ||
-        (inner.ip_protocol != ipv4::kProtoTcp && inner.ip_protocol != ipv4::kProtoUdp)) {
+    if (type < kIcmp6Unreachable || type > kIcmp6ParameterProblem) {
         return false;
     }
-    const uint8_t* ip6 = frame + inner.l3_offset;
-    const uint8_t* l4p = frame + inner.l4_offset;
+    out.inner = parse_ipv6(frame, outer.ip_end, outer.l4_offset + kIcmp6HeaderLen, true);
+    const ParsedFrame& in = out.inner;
+    if (in.kind != FrameKind::ipv6 || in.fragment ||
+        (in.ip_protocol != ipv4::kProtoTcp && in.ip_protocol != ipv4::kProtoUdp)) {
+        return false;
+    }
+    const uint8_t* ip6 = frame + in.l3_offset;
+    const uint8_t* l4p = frame + in.l4_offset;
     out.reply_key = FlowKey6{};
     out.reply_key.src_ip = load_ipv6(ip6 + ipv6::kDst);
     out.reply_key.dst_ip = load_ipv6(ip6 + ipv6::kSrc);
     out.reply_key.src_port = load_u16_raw(l4p + l4::kDstPort);
     out.reply_key.dst_port = load_u16_raw(l4p + l4::kSrcPort);
-    out.reply_key.protocol = inner.ip_protocol;
+    out.reply_key.protocol = in.ip_protocol;
     return true;
 }
 

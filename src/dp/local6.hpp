@@ -114,22 +114,10 @@ struct Icmp6Error {
     FlowKey6 reply_key;  // the quoted packet's key reversed: finds the connection
 };
 
-/// Whether `outer` is an ICMPv6 error message (types 1 to 4, RFC 4443 3), not fragmented.
-bool is_icmp6_error(const uint8_t* frame, const ParsedFrame& outer);
-
-/// parse_icmp6_error's second half: takes the quoted packet as parse_ipv6 read it (`inner`)
-/// when it is a TCP or UDP packet that is not a fragment, and finds its reply key. False for
-/// anything else.
-bool read_icmp6_error(const uint8_t* frame, const ParsedFrame& inner, Icmp6Error& out);
-
-/// Parses an ICMPv6 error whose quoted packet is TCP or UDP. False for anything else.
-inline bool parse_icmp6_error(const uint8_t* frame, const ParsedFrame& outer, Icmp6Error& out) {
-    constexpr size_t kIcmp6HeaderLen = 8;  // the quote follows type, code, checksum and 4 bytes
-    return is_icmp6_error(frame, outer) &&
-           read_icmp6_error(
-               frame, parse_ipv6(frame, outer.ip_end, outer.l4_offset + kIcmp6HeaderLen, true),
-               out);
-}
+/// Parses an ICMPv6 error (types 1 to 4, RFC 4443 3; not itself a fragment) whose quoted packet
+/// (parse_ipv6 with allow_truncated_l4) is TCP or UDP and not a fragment. False for anything
+/// else.
+bool parse_icmp6_error(const uint8_t* frame, const ParsedFrame& outer, Icmp6Error& out);
 
 /// translate_icmp_error for IPv6 (LVS ip_vs_nat_icmp_v6): an error travelling towards the client
 /// (it quotes a packet we sent to the real server) gets the VIP as outer source and the quoted

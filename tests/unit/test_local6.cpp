@@ -646,12 +646,6 @@ Built icmp6_error(uint8_t type, uint32_t data, const Ipv6& from, const Ipv6& to,
     return b;
 }
 
-// The quoted packet's offsets, as parse_icmp6_error has parse_ipv6 find them: within the
-// message, the frame's padding excluded.
-ParsedFrame quoted_offsets(const Built& b) {
-    return offsets6(b.frame, b.parsed.l4_offset + 8u, true, b.parsed.ip_end);
-}
-
 }  // namespace
 
 TEST_CASE("ICMPv6 errors: types 1 to 4 quoting TCP or UDP are read, with their reply key") {
@@ -661,9 +655,8 @@ TEST_CASE("ICMPv6 errors: types 1 to 4 quoting TCP or UDP are read, with their r
     for (uint8_t type : {uint8_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4}}) {
         CAPTURE(type);
         Built b = icmp6_error(type, 0, router, conn.client_ip, packet, 40 + 60);
-        REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
         Icmp6Error error;
-        REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+        REQUIRE(parse_icmp6_error(b.frame.data(), b.parsed, error));
         const FlowKey6 expected = conn.reply_key();
         CHECK(std::memcmp(&error.reply_key, &expected, sizeof expected) == 0);
         CHECK(error.inner.l3_offset == b.parsed.l4_offset + 8);
@@ -672,27 +665,33 @@ TEST_CASE("ICMPv6 errors: types 1 to 4 quoting TCP or UDP are read, with their r
         CAPTURE(type);
         Built b =
             icmp6_error(static_cast<uint8_t>(type), 0, router, conn.client_ip, packet, 40 + 60);
-        CHECK_FALSE(is_icmp6_error(b.frame.data(), b.parsed));
+        Icmp6Error error;
+        CHECK_FALSE(parse_icmp6_error(b.frame.data(), b.parsed, error));
     }
     SECTION("a fragment is no error we translate") {
         Built b = icmp6_error(1, 0, router, conn.client_ip, packet, 40 + 60);
         b.parsed.fragment = true;
-        CHECK_FALSE(is_icmp6_error(b.frame.data(), b.parsed));
+        Icmp6Error error;
+        CHECK_FALSE(parse_icmp6_error(b.frame.data(), b.parsed, error));
     }
-    SECTION("quoting ICMPv6, or a fragment") {
+    SECTION("quoting ICMPv6, or a fragment, first or later") {
         Spec6 echo;
         echo.next_header = 58;
         echo.l4 = icmp6_message(128, 0, 1, std::vector<uint8_t>(20));
-        Spec6 fragment;
-        fragment.l4 = tcp_segment(40000, 8080, 1, 2, 0x10, std::vector<uint8_t>(40));
-        fragment.extension_type = 44;
-        fragment.extension = {0, 0, 0, 0x01, 0, 0, 0, 9};  // the first, more to come
-        for (const Spec6& quoted : {echo, fragment}) {
+        Spec6 first;
+        first.l4 = tcp_segment(40000, 8080, 1, 2, 0x10, std::vector<uint8_t>(44));  // 8n bytes
+        first.extension_type = 44;
+        first.extension = {0, 0, 0, 0x01, 0, 0, 0, 9};  // offset 0, more to come
+        Spec6 later = first;
+        later.extension = {0, 0, 0, 0x08, 0, 0, 0, 9};  // offset 8 bytes, the last
+        for (const Spec6& quoted : {echo, first, later}) {
             const std::vector<uint8_t> q = build6(quoted);
             Built b = icmp6_error(1, 0, router, conn.client_ip, q, q.size() - 14);
-            REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
             Icmp6Error error;
-            CHECK_FALSE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+            CHECK_FALSE(parse_icmp6_error(b.frame.data(), b.parsed, error));
+            // Refused for what it quotes: the quote itself parsed.
+            CHECK(error.inner.kind == FrameKind::ipv6);
+            CHECK(error.inner.fragment == !quoted.extension.empty());
         }
     }
 }
@@ -721,8 +720,7 @@ TEST_CASE("ICMPv6 errors about a tracked connection are translated, both ways") 
                 Built b = icmp6_error(2, 1400, router, conn.client_ip, to_server, quoted);
                 const std::vector<uint8_t> before = b.frame;
                 Icmp6Error error;
-                REQUIRE(is_icmp6_error(b.frame.data(), b.parsed));
-                REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+                REQUIRE(parse_icmp6_error(b.frame.data(), b.parsed, error));
                 CHECK(translate_icmp6_error(b.frame.data(), b.parsed, error, conn, true) ==
                       conn.client_ip);
                 const std::vector<uint8_t>& f = b.frame;
@@ -745,7 +743,7 @@ TEST_CASE("ICMPv6 errors about a tracked connection are translated, both ways") 
                 Built b = icmp6_error(1, 0, client_router, conn.vip, to_client, quoted);
                 const std::vector<uint8_t> before = b.frame;
                 Icmp6Error error;
-                REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+                REQUIRE(parse_icmp6_error(b.frame.data(), b.parsed, error));
                 const FlowKey6 inbound = conn.inbound_key();
                 CHECK(std::memcmp(&error.reply_key, &inbound, sizeof inbound) == 0);
                 CHECK(translate_icmp6_error(b.frame.data(), b.parsed, error, conn, false) ==
@@ -779,7 +777,7 @@ TEST_CASE("a quoted UDP checksum of 0 stays 0 through the translation") {
     const std::vector<uint8_t> packet = build6(s);
     Built b = icmp6_error(3, 0, ip6("2001:db8:5::fe"), conn.client_ip, packet, 40 + 38);
     Icmp6Error error;
-    REQUIRE(read_icmp6_error(b.frame.data(), quoted_offsets(b), error));
+    REQUIRE(parse_icmp6_error(b.frame.data(), b.parsed, error));
     translate_icmp6_error(b.frame.data(), b.parsed, error, conn, true);
     CHECK(be16_at(b.frame, 62 + 40 + 2) == 80);
     CHECK(be16_at(b.frame, 62 + 40 + 6) == 0);
