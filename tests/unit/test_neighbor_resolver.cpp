@@ -498,6 +498,34 @@ TEST_CASE("resolver: an IPv6 reconfiguration unpins what it no longer names", "[
     CHECK(t.table().kind(kOut, ip("198.18.0.50")) == NeighborKind::fixed);
 }
 
+TEST_CASE("resolver: the configuration's IPv6 static neighbors, on their interfaces' ports",
+          "[resolver]") {
+    LoadResult loaded = load_config_text(
+        "interfaces: [{name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::fe/64]},\n"
+        "             {name: in, device: d1, address: [198.19.0.1/24, 2001:2:0:19::1/64]}]\n"
+        "neighbors:\n"
+        "  - {address: 198.19.0.50, mac: '02:00:00:00:00:50', interface: in}\n"
+        "  - {address: 2001:2:0:19::50, mac: '02:00:00:00:00:51', interface: in}\n"
+        "  - {address: 'fe80::1', mac: '02:00:00:00:00:52', interface: out}\n",
+        "test.yaml");
+    REQUIRE(loaded.errors.empty());
+    const std::vector<PortBinding> ports = {{kOut, {}}, {kIn, {}}};
+    const auto snapshot = build_snapshot(*loaded.config, ports, 1);
+    NeighborResolver r;
+    // Given ones (the argument) are set too.
+    const std::vector<NeighborResolver::StaticNeighbor6> given = {
+        {kOut, ip6("2001:2:0:18::60"), mac(0, 0, 0x60)}};
+    r.configure(*loaded.config, ports, *snapshot, 1000, given);
+    CHECK(r.table6().kind(kIn, ip6("2001:2:0:19::50")) == NeighborKind::fixed);
+    CHECK(r.table6().find(kIn, ip6("2001:2:0:19::50")) == mac(0, 0, 0x51));
+    CHECK(r.table6().kind(kOut, ip6("fe80::1")) == NeighborKind::fixed);
+    CHECK(r.table6().kind(kOut, ip6("2001:2:0:18::60")) == NeighborKind::fixed);
+    CHECK_FALSE(r.table6().find(kOut, ip6("2001:2:0:19::50")).has_value());  // another port
+    CHECK(r.table6().size() == 3);
+    CHECK(r.table().kind(kIn, ip("198.19.0.50")) == NeighborKind::fixed);
+    CHECK(r.table().size() == 1);
+}
+
 namespace {
 
 // A ring in plain memory (rte_ring_init needs no EAL), freed with the test.
