@@ -1,6 +1,5 @@
 #include "cp/neighbor_resolver.hpp"
 
-#include <arpa/inet.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
@@ -25,8 +24,7 @@ std::string ip_text(uint32_t network_order) {
 }
 
 std::string ip_text(const Ipv6& ip) {
-    char text[INET6_ADDRSTRLEN];
-    return inet_ntop(AF_INET6, ip.data(), text, sizeof text) != nullptr ? text : "?";
+    return format_ipv6(ip);
 }
 
 // What the director asks a neighbor of the family with.

@@ -1,6 +1,5 @@
 #include "cp/telemetry.hpp"
 
-#include <arpa/inet.h>
 #include <rte_errno.h>
 #include <rte_telemetry.h>
 
@@ -295,11 +294,6 @@ std::string endpoint_text(uint32_t ip, uint16_t port) {
     return format_ipv4(__builtin_bswap32(ip)) + ":" + std::to_string(__builtin_bswap16(port));
 }
 
-std::string ipv6_text(const Ipv6& ip) {
-    char text[INET6_ADDRSTRLEN];
-    return inet_ntop(AF_INET6, ip.data(), text, sizeof text) != nullptr ? text : "?";
-}
-
 // Connections, by column, one page at a time: /vsnat/conns,OFFSET,COUNT. A page is small
 // enough for DPDK's 16 kB reply limit; the table may change between pages, as ipvsadm's may.
 int handle_conns(const char*, const char* params, rte_tel_data* d) {
@@ -357,7 +351,7 @@ int handle_neighbors(const char*, const char* params, rte_tel_data* d) {
             add(format_ipv4(__builtin_bswap32(ip)), port_id, mac, kind);
         });
     table6.for_each([&](uint16_t port_id, const Ipv6& ip, const MacAddress& mac,
-                        dp::NeighborKind kind) { add(ipv6_text(ip), port_id, mac, kind); });
+                        dp::NeighborKind kind) { add(format_ipv6(ip), port_id, mac, kind); });
     return 0;
 }
 
