@@ -163,12 +163,10 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
     for (const Service& s : config.services) {
         const std::string helper =
             s.helper == Helper::none ? "" : " helper " + std::string(helper_name(s.helper));
-        // The dataplane forwards IPv4 services only, as vsnatd says when it runs this file.
-        const char* forwarded = in_snapshot(s) ? "" : " (IPv6: checked, not forwarded yet)";
-        std::printf("  service %s %s %s %s%s%s\n", s.name.c_str(),
+        std::printf("  service %s %s %s %s%s\n", s.name.c_str(),
                     std::string(protocol_name(s.protocol)).c_str(),
                     format_endpoint(s.vip, s.port).c_str(),
-                    std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str(), forwarded);
+                    std::string(scheduler_name(s.scheduler)).c_str(), helper.c_str());
         bool checked = false;
         for (const RealServer& rs : s.real_servers) {
             checked = checked || rs.health_check.has_value();

@@ -1673,6 +1673,14 @@ void Loader::check_follow_kernel(const Field& addresses) {
                                         "(addresses: follow_kernel), and it has none (kernel:)");
         }
     }
+    for (const auto& [vip, at] : vips_) {
+        if (vip.is_v6) {
+            fail(addresses, "'addresses' follow_kernel is IPv4 only in this version: vip " +
+                                format_ip_address(vip) + " (line " + std::to_string(at.line) +
+                                ") is IPv6");
+            break;
+        }
+    }
 }
 
 // `sync`: IPVS's connection sync, through one interface's kernel mirror, to a multicast group
@@ -1989,6 +1997,10 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     if (s.helper == Helper::ftp && s.protocol != Protocol::tcp) {
         fail(helper, "helper 'ftp' needs protocol tcp");
     }
+    if (s.helper == Helper::ftp && vip_value && vip_value->is_v6) {
+        fail(helper, "helper 'ftp' is IPv4 only in this version, and vip " +
+                         format_ip_address(*vip_value) + " is IPv6");
+    }
     return protocol_value && vip_value && port_value;
 }
 
@@ -2002,6 +2014,11 @@ void Loader::read_persistence(const Node& n, Service& s, std::optional<bool> v6)
         seconds.reset();
     }
     assign_if(s.persistence, seconds);
+    if (v6 == true && s.persistence > 0) {
+        fail(persistence,
+             "'persistence' is IPv4 only in this version, and the service's vip is "
+             "IPv6");
+    }
     s.persistence_prefix = v6 == true ? 128 : 32;  // the whole client address
     assign_if(s.persistence_prefix, netmask(netmask_field, v6));
     // A mask with persistence off would do nothing: say so rather than ignore it. (A bad

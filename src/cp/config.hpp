@@ -1,6 +1,7 @@
 // The configuration file (config/README.md): the only place that knows YAML.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <compare>
 #include <cstddef>
@@ -301,6 +302,12 @@ struct Config {
     Timeouts timeouts;
     std::vector<Service> services;
 };
+
+/// Whether the director does IPv6: some interface has an IPv6 address. Any thread.
+inline bool ipv6_configured(const Config& config) {
+    return std::any_of(config.interfaces.begin(), config.interfaces.end(),
+                       [](const Interface& i) { return !i.addresses6.empty(); });
+}
 
 /// One problem in a config file, printed as `FILE:LINE:COL: message` (LINE and COL from 1), or
 /// as `FILE: message` when it is about the file as a whole (line 0: not a regular file, too big).

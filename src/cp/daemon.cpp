@@ -54,12 +54,14 @@ std::vector<std::string> eal_arguments(const Config& config) {
 // A link faces the servers if some real server is reached through it.
 io::LinkSide link_side(const Config& config, const Interface& in) {
     const uint32_t mask = in.prefix_len == 0 ? 0 : ~0u << (32 - in.prefix_len);
+    auto on_link = [&](const IpAddress& a) {
+        return a.is_v6 ? std::any_of(in.addresses6.begin(), in.addresses6.end(),
+                                     [&](const Prefix6& p) { return p.holds(a.v6); })
+                       : (a.v4 & mask) == (in.address & mask);
+    };
     for (const Service& s : config.services) {
-        if (!in_snapshot(s)) {
-            continue;  // IPv6: not forwarded yet
-        }
         for (const RealServer& rs : s.real_servers) {
-            if ((rs.address.v4 & mask) == (in.address & mask)) {
+            if (on_link(rs.address)) {
                 return io::LinkSide::servers;
             }
         }
@@ -76,22 +78,6 @@ bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interfac
                                  x.kernel_type == y.kernel_type && x.floating == y.floating &&
                                  x.addresses6 == y.addresses6 && x.gateway6 == y.gateway6;
                       });
-}
-
-// Services this version reads and checks but does not forward (in_snapshot): said at start and
-// on every reload, so that a NAT66 service written ahead of the dataplane is not taken for one
-// that works.
-void warn_not_forwarded(const Config& config) {
-    const auto first = std::find_if(config.services.begin(), config.services.end(),
-                                    [](const Service& s) { return !in_snapshot(s); });
-    if (first == config.services.end()) {
-        return;
-    }
-    spdlog::warn(
-        "{} IPv6 services, the first {} at {}, are checked and not forwarded: this version's "
-        "dataplane forwards IPv4 services only",
-        config.services.size() - snapshot_services(config).size(), first->name,
-        format_endpoint(first->vip, first->port));
 }
 
 // Keys read once at start-up (config/README.md): a reload may not change them.
@@ -133,7 +119,6 @@ int Daemon::run() {
     }
     spdlog::info("vsnatd ready: {} services, {} workers, config {}", config_.services.size(),
                  config_.workers, config_path_);
-    warn_not_forwarded(config_);
     control_loop();
     spdlog::info("vsnatd stopping");
     shutdown();
@@ -207,6 +192,7 @@ bool Daemon::start(std::string& error) {
     WorkersSpec spec;
     spec.count = workers;
     spec.max_connections = config_.max_connections;
+    spec.ipv6 = ipv6_configured(config_);
     spec.idle = config_.idle == IdleMode::poll ? dp::IdleMode::poll : dp::IdleMode::adaptive;
     spec.pool = pool_.get();
     spec.ports = ports_.list();
@@ -466,7 +452,6 @@ ReloadResult Daemon::load_and_publish() {
     reloads_applied_.fetch_add(1);
     result.applied = true;
     spdlog::info("reload applied: {} services", config_.services.size());
-    warn_not_forwarded(config_);
     return result;
 }
 
@@ -519,9 +504,8 @@ void Daemon::log_counters() const {
     }
     const auto gen = generation();
     const dp::Snapshot& snap = *gen->snapshot;
-    const std::vector<size_t> configured = snapshot_services(gen->config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = gen->config.services[configured[i]];
+        const Service& s = gen->config.services[i];
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
             const dp::DestCounters c = workers_->dest_totals(snap.services[i].servers[j].dest_id);
             const auto [address, port] = server_endpoint(s, j);

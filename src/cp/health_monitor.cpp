@@ -63,14 +63,12 @@ bool HealthMonitor::poll(uint64_t now_ms, const Config& config, const dp::Snapsh
     return !transitions.empty();
 }
 
-// The servers of `snapshot` are those of `config`'s services it has (snapshot_services), in
-// their order (real servers first, then a sorry server): a server's counts are found by its dest
-// id there.
+// The servers of `snapshot` are those of `config`'s services, in their order (real servers first,
+// then a sorry server): a server's counts are found by its dest id there.
 void HealthMonitor::sample_passive(uint64_t now_ms, const Config& config,
                                    const dp::Snapshot& snapshot, const Workers& workers) {
-    const std::vector<size_t> configured = snapshot_services(config);
-    for (size_t i = 0; i < configured.size() && i < snapshot.services.size(); ++i) {
-        const Service& s = config.services[configured[i]];
+    for (size_t i = 0; i < snapshot.services.size(); ++i) {
+        const Service& s = config.services[i];
         for (size_t j = 0; j < s.real_servers.size(); ++j) {
             const RealServer& rs = s.real_servers[j];
             auto it = passive_.find(ServerKey{s.protocol, s.vip, s.port, rs.address, rs.port});
@@ -109,8 +107,8 @@ std::optional<ServerHealthView> HealthMonitor::view(const RealServer& rs) const 
 std::set<Ipv4> HealthMonitor::served_vips(const Config& config) const {
     std::set<Ipv4> vips;
     for (const Service& s : config.services) {
-        if (!in_snapshot(s)) {
-            continue;  // IPv6: not forwarded yet, so not advertised
+        if (s.vip.is_v6) {
+            continue;  // advertised by BGP: IPv4 routes only in this version
         }
         for (const RealServer& rs : s.real_servers) {
             if (up(s, rs)) {

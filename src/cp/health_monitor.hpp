@@ -55,8 +55,8 @@ class HealthMonitor {
     /// Its check's state; nullopt when it has none.
     std::optional<ServerHealthView> view(const RealServer& rs) const;
 
-    /// The VIPs with at least one real server up, of every service of `config` the dataplane
-    /// forwards (in_snapshot: IPv4).
+    /// The IPv4 VIPs with at least one real server up (what BGP advertises: IPv4 routes only in
+    /// this version).
     std::set<Ipv4> served_vips(const Config& config) const;
 
   private:

@@ -167,6 +167,10 @@ MemoryNeed memory_need(const Config& config) {
         std::to_string(config.max_connections) + " connections, " + std::to_string(workers) +
             (workers == 1 ? " table" : " tables of " + std::to_string(per_worker)),
         uint64_t{workers} * dp::ConnTable::memory_bytes_for(per_worker), true);
+    if (ipv6_configured(config)) {
+        add("IPv6 connection tables", "as many connections again, IPv6 ones",
+            uint64_t{workers} * dp::ConnTable6::memory_bytes_for(per_worker), true);
+    }
     const unsigned mbufs = packet_buffer_count(config);
     const uint32_t mbuf_bytes =
         rte_mempool_calc_obj_size(sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, 0, nullptr);

@@ -58,9 +58,8 @@ void real_server_family(Exposition& e, const Daemon& d, const char* family, cons
                         const char* help, Value value) {
     const auto gen = d.generation();
     const dp::Snapshot& snap = *gen->snapshot;
-    const std::vector<size_t> configured = snapshot_services(gen->config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = gen->config.services[configured[i]];
+        const Service& s = gen->config.services[i];
         for (size_t j = 0; j < snap.services[i].servers.size(); ++j) {
             const dp::Destination& dest = snap.services[i].servers[j];
             ServerSample sample{d.workers().dest_totals(dest.dest_id), std::nullopt, dest.down};

@@ -73,11 +73,12 @@ class IdAllocator {
 // Gives every service and real server of `snap` its id: the one it had in `previous` (same
 // protocol, VIP and port; same address and port within that service), else a new one.
 void assign_ids(dp::Snapshot& snap, const dp::Snapshot* previous) {
-    using DestKey = std::tuple<uint64_t, uint32_t, uint16_t>;
+    using ServiceKey = std::tuple<bool, uint32_t, Ipv6, uint8_t, uint16_t>;
+    using DestKey = std::tuple<ServiceKey, uint32_t, Ipv6, uint16_t>;
     auto key_of = [](const dp::ServiceEntry& s) {
-        return dp::Snapshot::service_key(s.protocol, s.vip, s.port);
+        return ServiceKey{s.ipv6, s.vip, s.vip6, s.protocol, s.port};
     };
-    std::map<uint64_t, uint16_t> old_services;
+    std::map<ServiceKey, uint16_t> old_services;
     std::map<DestKey, uint16_t> old_dests;
     IdAllocator service_ids(previous != nullptr ? previous->next_service_id : 0);
     IdAllocator dest_ids(previous != nullptr ? previous->next_dest_id : 0);
@@ -86,7 +87,7 @@ void assign_ids(dp::Snapshot& snap, const dp::Snapshot* previous) {
             old_services.emplace(key_of(s), s.service_id);
             service_ids.was_used(s.service_id);
             for (const dp::Destination& d : s.servers) {
-                old_dests.emplace(DestKey{key_of(s), d.ip, d.port}, d.dest_id);
+                old_dests.emplace(DestKey{key_of(s), d.ip, d.ip6, d.port}, d.dest_id);
                 dest_ids.was_used(d.dest_id);
             }
         }
@@ -101,7 +102,7 @@ void assign_ids(dp::Snapshot& snap, const dp::Snapshot* previous) {
             service_ids.keep(s.service_id);
         }
         for (dp::Destination& d : s.servers) {
-            auto old_dest = old_dests.find(DestKey{key_of(s), d.ip, d.port});
+            auto old_dest = old_dests.find(DestKey{key_of(s), d.ip, d.ip6, d.port});
             dest_is_new.push_back(old_dest == old_dests.end());
             if (old_dest != old_dests.end()) {
                 d.dest_id = old_dest->second;
@@ -130,7 +131,7 @@ void assign_ids(dp::Snapshot& snap, const dp::Snapshot* previous) {
 void carry_overload(dp::Snapshot& snap, const dp::Snapshot& previous) {
     for (size_t i = 0; i < snap.services.size(); ++i) {
         const dp::ServiceEntry& s = snap.services[i];
-        const dp::ServiceEntry* old = previous.find_service(s.protocol, s.vip, s.port);
+        const dp::ServiceEntry* old = previous.find_same_service(s);
         if (old == nullptr) {
             continue;
         }
@@ -155,7 +156,6 @@ namespace {
 // (the service's policy if the service remains, else the global one), and those already
 // dropped before, unless a real server now has the id again. `next` is built from `config`.
 void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, const Config& config) {
-    const std::vector<size_t> configured = snapshot_services(config);
     std::vector<bool> present(dp::kMaxDestinations);
     for (const dp::ServiceEntry& s : next.services) {
         for (const dp::Destination& d : s.servers) {
@@ -168,11 +168,12 @@ void mark_dropped_servers(dp::Snapshot& next, const dp::Snapshot& previous, cons
         }
     }
     for (const dp::ServiceEntry& old : previous.services) {
-        const dp::ServiceEntry* kept = next.find_service(old.protocol, old.vip, old.port);
+        const dp::ServiceEntry* kept = next.find_same_service(old);
         Drain policy = config.drain;
         if (kept != nullptr) {
-            policy = config.services[configured[static_cast<size_t>(kept - next.services.data())]]
-                         .drain.value_or(config.drain);
+            policy =
+                config.services[static_cast<size_t>(kept - next.services.data())].drain.value_or(
+                    config.drain);
         }
         for (const dp::Destination& d : old.servers) {
             if (!present[d.dest_id] && policy == Drain::drop) {
@@ -214,20 +215,6 @@ uint32_t to_network(Ipv4 address) {
     return htonl(address);
 }
 
-bool in_snapshot(const Service& s) {
-    return !s.vip.is_v6;
-}
-
-std::vector<size_t> snapshot_services(const Config& config) {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < config.services.size(); ++i) {
-        if (in_snapshot(config.services[i])) {
-            out.push_back(i);
-        }
-    }
-    return out;
-}
-
 std::pair<IpAddress, uint16_t> server_endpoint(const Service& s, size_t j) {
     if (j < s.real_servers.size()) {
         return {s.real_servers[j].address, s.real_servers[j].port};
@@ -251,14 +238,21 @@ dp::ReversePathMode dataplane_reverse_path(ReversePath r) {
 
 namespace {
 
+// A dataplane server at `address`, of either family.
+dp::Destination destination_at(const IpAddress& address) {
+    dp::Destination d;
+    d.ip = address.is_v6 ? 0 : to_network(address.v4);
+    d.ip6 = address.is_v6 ? address.v6 : Ipv6{};
+    return d;
+}
+
 // The dataplane's servers of `s`: its real servers, each as its health check has it, then its
 // sorry server, which takes the new connections while none of them is up.
 std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& health) {
     std::vector<dp::Destination> out;
     bool any_up = false;
     for (const RealServer& rs : s.real_servers) {
-        dp::Destination d;
-        d.ip = to_network(rs.address.v4);  // an IPv4 service's: IPv4
+        dp::Destination d = destination_at(rs.address);
         d.port = htons(rs.port);
         d.down = health && !health(s, rs);
         d.weight = d.down ? 0 : rs.weight;
@@ -268,8 +262,7 @@ std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& 
         out.push_back(d);
     }
     if (s.sorry_server) {
-        dp::Destination d;
-        d.ip = to_network(s.sorry_server->address.v4);
+        dp::Destination d = destination_at(s.sorry_server->address);
         d.port = htons(s.sorry_server->port != 0 ? s.sorry_server->port : s.port);
         d.down = any_up;
         d.weight = any_up ? 0 : 1;
@@ -287,7 +280,7 @@ std::vector<uint32_t> held_addresses(const Config& config, const std::function<b
         }
     };
     for (const Service& s : config.services) {
-        if (in_snapshot(s)) {
+        if (!s.vip.is_v6) {  // IPv6 VIPs are refused under follow_kernel in this version
             add(s.vip.v4);
         }
     }
@@ -306,9 +299,8 @@ std::vector<uint32_t> held_addresses(const Config& config, const std::function<b
 // Servers whose health check took them down, in services that say `on_down: drop`: their
 // connections end now.
 void mark_dropped_by_health(dp::Snapshot& snap, const Config& config) {
-    const std::vector<size_t> configured = snapshot_services(config);
     for (size_t i = 0; i < snap.services.size(); ++i) {
-        const Service& s = config.services[configured[i]];
+        const Service& s = config.services[i];
         if (s.on_down != OnDown::drop) {
             continue;
         }
@@ -341,19 +333,23 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         for (const Prefix& f : in.floating) {
             e.floating.push_back(to_network(f.address));
         }
+        e.addresses6 = in.addresses6;
+        e.link_local = dp::link_local_of(e.mac);
+        e.has_gateway6 = in.gateway6.has_value();
+        e.gateway6 = in.gateway6.value_or(Ipv6{});
         snap->interfaces.push_back(e);
     }
     for (const Service& s : config.services) {
-        if (!in_snapshot(s)) {
-            continue;  // IPv6: the dataplane does not forward NAT66 yet
-        }
         dp::ServiceEntry e;
         e.protocol = static_cast<uint8_t>(s.protocol);
-        e.vip = to_network(s.vip.v4);
+        e.ipv6 = s.vip.is_v6;
+        e.vip = e.ipv6 ? 0 : to_network(s.vip.v4);
+        e.vip6 = e.ipv6 ? s.vip.v6 : Ipv6{};
         e.port = htons(s.port);
         e.scheduler = dataplane_scheduler(s.scheduler);
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
-        e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
+        // An IPv6 service has no persistence in this version (the configuration refuses it).
+        e.persistence_mask = e.ipv6 ? UINT32_MAX : prefix_to_netmask(s.persistence_prefix);
         e.helper = s.helper == Helper::ftp ? dp::AppHelper::ftp : dp::AppHelper::none;
         e.servers = destinations(s, live.health);
         snap->services.push_back(std::move(e));

@@ -46,15 +46,6 @@ std::unique_ptr<dp::Snapshot> build_snapshot(
     const Config& config, const std::vector<PortBinding>& ports, uint32_t workers,
     const dp::Snapshot* previous = nullptr, const StopCheck& stop = {}, const LiveState& live = {});
 
-/// Whether build_snapshot builds service `s`: IPv4 services (NAT44) only, for the dataplane does
-/// not forward IPv6 yet; an IPv6 service is read, checked and health-checked, and not forwarded.
-/// Any thread.
-bool in_snapshot(const Service& s);
-
-/// Where each service of the snapshot built from `config` is in `config.services`: the
-/// snapshot's services are those in_snapshot() takes, in the config's order. Any thread.
-std::vector<size_t> snapshot_services(const Config& config);
-
 /// Server `j` of service `s` as the snapshot lists a service's servers (its real servers, then
 /// its sorry server): its address and port. Any thread.
 std::pair<IpAddress, uint16_t> server_endpoint(const Service& s, size_t j);

@@ -215,11 +215,10 @@ int handle_services(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
-            const std::vector<size_t> configured = snapshot_services(gen.config);
             const size_t end =
                 std::min<size_t>(snap.services.size(), size_t{page.offset} + page.count);
             for (size_t i = page.offset; i < end; ++i) {
-                const Service& cs = gen.config.services[configured[i]];
+                const Service& cs = gen.config.services[i];
                 t.u64("id", snap.services[i].service_id);
                 t.text("name", cs.name);
                 t.text("protocol", std::string(protocol_name(cs.protocol)));
@@ -262,7 +261,6 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
     return answer_table(
         params, d, [](const Daemon& daemon, const Generation& gen, const Page& page, Columns& t) {
             const dp::Snapshot& snap = *gen.snapshot;
-            const std::vector<size_t> configured = snapshot_services(gen.config);
             size_t row = 0;
             for (size_t i = 0; i < snap.services.size() && row < page.offset + page.count; ++i) {
                 const size_t servers = snap.services[i].servers.size();
@@ -275,7 +273,7 @@ int handle_real_servers(const char*, const char* params, rte_tel_data* d) {
                         continue;
                     }
                     const dp::Destination& dest = snap.services[i].servers[j];
-                    const Service& service = gen.config.services[configured[i]];
+                    const Service& service = gen.config.services[i];
                     const auto [address, port] = server_endpoint(service, j);
                     t.u64("service_id", snap.services[i].service_id);
                     t.text("service", service.name);

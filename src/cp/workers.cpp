@@ -29,6 +29,7 @@ int worker_main(void* setup) {
 /// One worker's own resources. The context points into them; `setup` wires the loop.
 struct Workers::Worker {
     std::unique_ptr<dp::ConnTable> table;
+    std::unique_ptr<dp::ConnTable6> table6;  // with IPv6 configured
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
     std::unique_ptr<dp::UnansweredQueues> unanswered;
     std::unique_ptr<dp::ConnSync> sync;  // with ha.sync only
@@ -122,6 +123,16 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     }
     spdlog::info("worker {}: connection table for {} connections, {} MiB", id, capacity,
                  worker->table->memory_bytes() >> 20);
+    if (spec.ipv6) {
+        worker->table6 = dp::ConnTable6::create("vsnat_conns6_" + std::to_string(id), capacity,
+                                                static_cast<int>(rte_socket_id()), 0, &error);
+        if (!worker->table6) {
+            error += " (max_connections too large for the hugepages reserved?)";
+            return false;
+        }
+        spdlog::info("worker {}: IPv6 connection table for {} connections, {} MiB", id, capacity,
+                     worker->table6->memory_bytes() >> 20);
+    }
     // The FTP helper's state: always made, so that a reload can enable it.
     worker->ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     worker->unanswered = std::make_unique<dp::UnansweredQueues>(std::min(capacity, kMaxUnanswered));
@@ -142,6 +153,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     auto ctx = std::make_unique<dp::WorkerContext>();
     ctx->worker_id = id;
     ctx->table = worker->table.get();
+    ctx->table6 = worker->table6.get();
     ctx->snapshot = spec.snapshot->load();
     ctx->neighbors = spec.neighbors;
     ctx->neighbors6 = spec.neighbors6;
@@ -237,7 +249,7 @@ rte_ring* Workers::arp_orders() const {
 uint64_t Workers::live_connections() const {
     uint64_t n = 0;
     for (const auto& w : workers_) {
-        n += w->table->size();
+        n += w->table->size() + (w->table6 ? w->table6->size() : 0);
     }
     return n;
 }

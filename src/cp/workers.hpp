@@ -24,6 +24,9 @@ namespace vsnat::cp {
 struct WorkersSpec {
     uint32_t count = 1;
     uint32_t max_connections = 1;  // all workers together
+    /// Whether IPv6 is configured (an interface has an IPv6 address): each worker gets an IPv6
+    /// connection table of as many connections as its IPv4 one, else IPv6 is dropped.
+    bool ipv6 = false;
     dp::IdleMode idle = dp::IdleMode::adaptive;
     rte_mempool* pool = nullptr;
     std::vector<io::OpenPort> ports;

@@ -819,6 +819,12 @@ void handle_icmp(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
         // The quoted packet went to the real server if its reversed key is the reply key.
         const bool towards_client =
             error.reply_key.src_ip == c.rip && error.reply_key.src_port == c.rport;
+        // An error goes to the sender of the packet it quotes (the client, or the VIP):
+        // anything else is forged, and translating it would send it from the VIP.
+        if (destination_of(f) != (towards_client ? c.client_ip : c.vip)) {
+            drop(ctx, f.mbuf, DropReason::icmp_untracked);
+            return;
+        }
         if (!decrement_ttl(f.frame + f.parsed.l3_offset)) {
             drop(ctx, f.mbuf, DropReason::ttl_expired);
             return;
@@ -944,6 +950,8 @@ void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
 // ---- IPv6 --------------------------------------------------------------------------------------
 // The same stages for IPv6 (NAT66), on the IPv6 connection table: neighbor discovery in place of
 // ARP, ICMPv6 in place of ICMP, no header checksum, the hop limit for the TTL.
+
+constexpr uint8_t kNeighborSolicit = 135;  // ICMPv6 type
 
 const uint8_t* ipv6_source(const Flow& f) {
     return f.frame + f.parsed.l3_offset + ipv6::kSrc;
@@ -1218,9 +1226,8 @@ bool report_neighbor6(WorkerContext& ctx, const InterfaceEntry& iface, const Ipv
 // Neighbor solicitations and advertisements: answered for the director's addresses and VIPs,
 // learned from as ARP is; the kernel mirror gets a copy of each, as of ARP.
 void handle_nd(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, uint8_t type) {
-    constexpr uint8_t kSolicitation = 135;
     bool learned = false;
-    if (type == kSolicitation) {
+    if (type == kNeighborSolicit) {
         NeighborSolicitation ns;
         if (!parse_neighbor_solicitation(f.frame, f.parsed, ns)) {
             drop(ctx, f.mbuf, DropReason::bad_nd);
@@ -1269,9 +1276,9 @@ void handle_nd(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, u
 // director answered, neighbor discovery handled; router discovery, multicast listener
 // discovery and the rest are the kernel's.
 void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface, uint32_t now_ms) {
-    constexpr uint8_t kEchoRequest = 128, kSolicitation = 135, kAdvertisement = 136;
+    constexpr uint8_t kEchoRequest = 128, kAdvertisement = 136;
     const uint8_t type = f.frame[f.parsed.l4_offset];
-    if (type == kSolicitation || type == kAdvertisement) {
+    if (type == kNeighborSolicit || type == kAdvertisement) {
         handle_nd(ctx, f, iface, type);
         return;
     }
@@ -1282,6 +1289,13 @@ void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface
             const Conn6& c = ctx.table6->conn(id);
             const bool towards_client =
                 error.reply_key.src_ip == c.rip && error.reply_key.src_port == c.rport;
+            // An error goes to the sender of the packet it quotes: the client (the director
+            // forwarded its packet untranslated at the source) or the VIP. Anything else is
+            // forged, and translating it would send it from the VIP to whoever it names.
+            if (load_ipv6(ipv6_destination(f)) != (towards_client ? c.client_ip : c.vip)) {
+                drop(ctx, f.mbuf, DropReason::icmp_untracked);
+                return;
+            }
             if (!decrement_hop_limit(f.frame + f.parsed.l3_offset)) {
                 drop(ctx, f.mbuf, DropReason::ttl_expired);
                 return;
@@ -1335,26 +1349,42 @@ bool classify6(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     }
     const bool our_mac = std::memcmp(f.frame + eth::kDst, in->mac.data(), in->mac.size()) == 0;
     const bool multicast = (f.frame[eth::kDst] & 1) != 0;
-    if (f.parsed.ip_protocol == ipv6::kProtoIcmpv6 && !f.parsed.fragment &&
-        (our_mac || multicast)) {
+    if (!our_mac && !multicast) {
+        drop(ctx, m, DropReason::not_our_mac);
+        return false;
+    }
+    const bool icmp6 = f.parsed.ip_protocol == ipv6::kProtoIcmpv6 && !f.parsed.fragment;
+    const Ipv6 src = load_ipv6(ipv6_source(f));
+    // Duplicate address detection solicits from the unspecified address (RFC 4862 5.4.2).
+    const bool dad = icmp6 && src == Ipv6{} && f.frame[f.parsed.l4_offset] == kNeighborSolicit;
+    if (!dad && is_bad_source6(*ctx.snapshot, src)) {
+        drop(ctx, m, DropReason::bad_source);
+        return false;
+    }
+    // A link-local source is on the link it came in on, whatever the routes say.
+    if (!dad && !is_link_local6(src) && !reverse_path_ok6(*ctx.snapshot, *in, src)) {
+        drop(ctx, m, DropReason::reverse_path);
+        return false;
+    }
+    if (icmp6) {
         handle_icmp6(ctx, f, *in, now_ms);
         return false;
     }
     if (!our_mac) {
-        if (multicast && in->kernel_mirror) {
+        if (in->kernel_mirror) {
             punt(ctx, m, PuntClass::control);
             return false;
         }
         drop(ctx, m, DropReason::not_our_mac);
         return false;
     }
-    const Ipv6 src = load_ipv6(ipv6_source(f));
-    if (is_bad_source6(*ctx.snapshot, src)) {
+    // Link-local addresses are not forwarded beyond their link (RFC 4291 2.5.6).
+    if (is_link_local6(src) || is_link_local6(load_ipv6(ipv6_destination(f)))) {
+        if (for_kernel6(ctx, f)) {
+            punt(ctx, m, PuntClass::bulk);
+            return false;
+        }
         drop(ctx, m, DropReason::bad_source);
-        return false;
-    }
-    if (!reverse_path_ok6(*ctx.snapshot, *in, src)) {
-        drop(ctx, m, DropReason::reverse_path);
         return false;
     }
     if (f.parsed.fragment) {

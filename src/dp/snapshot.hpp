@@ -164,6 +164,11 @@ struct Snapshot {
         const uint32_t i = service_index_.find(service_key6(protocol, v, port));
         return i == FlatIndex::kMissing ? nullptr : &services[i];
     }
+    /// This snapshot's service with `s`'s protocol, VIP and port (of either family), or null.
+    const ServiceEntry* find_same_service(const ServiceEntry& s) const {
+        return s.ipv6 ? find_service6(s.protocol, s.vip6, s.port)
+                      : find_service(s.protocol, s.vip, s.port);
+    }
     bool is_vip6(const Ipv6& address) const {
         return vip6_index_.find(address) != FlatIndex::kMissing;
     }

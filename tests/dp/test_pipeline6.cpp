@@ -309,6 +309,15 @@ TEST_CASE("IPv6: a packet too big from the real server's path reaches the client
     CHECK(address_at(out, 14 + 40 + 8 + 24) == ip6_raw(kVip6));
     CHECK(load_be16(out.data() + 14 + 40 + 8 + 40 + 2) == 80);
     CHECK(h.ctx.counters.icmp_errors_translated == 1);
+
+    // The same error addressed to another host than the client is forged: not sent on from
+    // the VIP.
+    s.dst_ip = "2001:2:0:1::99";
+    frame = build_ipv6_frame(s, upper);
+    recompute_checksums(frame);
+    h.run({frame});
+    CHECK(h.sent.size() == 2);
+    CHECK(dropped(h, DropReason::icmp_untracked) == 1);
 }
 
 TEST_CASE("IPv6: what must not be forwarded is dropped under its reason") {

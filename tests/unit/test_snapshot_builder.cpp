@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "cp/address.hpp"
 #include "cp/snapshot_builder.hpp"
 
 using namespace vsnat;
@@ -292,10 +293,11 @@ TEST_CASE("builder: floating addresses, and under follow_kernel the held ones se
     CHECK_FALSE(backup->answers_for(htonl(0xc6120064)));
 }
 
-TEST_CASE("builder: IPv6 services are left out, the others matched to their own config",
+TEST_CASE("builder: IPv6 services beside IPv4 ones, each found in its family, ids kept",
           "[builder]") {
     LoadResult r = load_config_text(
-        "interfaces: [{name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64]},\n"
+        "interfaces: [{name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64],\n"
+        "              gateway: [198.18.0.1, 2001:2:0:18::1]},\n"
         "             {name: in, device: d1, address: [198.19.0.1/24, 2001:2:0:19::1/64]}]\n"
         "services:\n"
         "  - {name: web6, protocol: tcp, vip: 2001:2:0:18::100, port: 80,\n"
@@ -309,36 +311,54 @@ TEST_CASE("builder: IPv6 services are left out, the others matched to their own 
         "dual.yaml");
     REQUIRE(r.errors.empty());
     Config c = *r.config;
-    CHECK_FALSE(in_snapshot(c.services[0]));
-    CHECK(in_snapshot(c.services[1]));
-    CHECK(snapshot_services(c) == std::vector<size_t>{1, 3});
-    c.services[3].on_down = OnDown::drop;  // the snapshot's second service: config's fourth
+    c.services[3].on_down = OnDown::drop;
 
     const ServerHealth health = [](const Service&, const RealServer& rs) {
         return rs.address != IpAddress::of(0xc6130002);  // 198.19.0.2 is down
     };
-    auto first = build_snapshot(c, {{0, {}}, {1, {}}}, 2, nullptr, {}, {health});
-    REQUIRE(first->services.size() == 2);
-    CHECK(ntohs(first->services[0].port) == 80);
-    CHECK(first->services[0].protocol == 6);
-    CHECK(ntohs(first->services[1].port) == 53);
-    CHECK(first->services[1].protocol == 17);
-    CHECK(first->find_service(6, htonl(0xc6120064), htons(80)) == &first->services[0]);
+    const MacAddress out_mac = {0x02, 0, 0xc6, 0x12, 0, 0xfe};
+    auto first = build_snapshot(c, {{0, out_mac}, {1, {}}}, 2, nullptr, {}, {health});
+    REQUIRE(first->services.size() == 4);
+    const Ipv6 vip6 = *parse_ipv6("2001:2:0:18::100");
+    CHECK(first->find_service6(6, vip6, htons(80)) == &first->services[0]);
+    CHECK(first->find_service6(17, vip6, htons(53)) == &first->services[2]);
+    CHECK(first->find_service(6, htonl(0xc6120064), htons(80)) == &first->services[1]);
+    CHECK(first->services[0].ipv6);
+    CHECK(first->services[0].servers[0].ip6 == *parse_ipv6("2001:2:0:19::2"));
+    CHECK_FALSE(first->services[1].ipv6);
+    CHECK(first->is_vip6(vip6));
+    // The interfaces' IPv6 addresses, link-local one (from the MAC) and gateway.
+    const dp::InterfaceEntry& out = first->interfaces[0];
+    REQUIRE(out.addresses6.size() == 1);
+    CHECK(out.addresses6[0].address == *parse_ipv6("2001:2:0:18::254"));
+    CHECK(out.link_local == *parse_ipv6("fe80::c6ff:fe12:fe"));
+    CHECK(out.has_gateway6);
+    CHECK(first->own_address6(*parse_ipv6("2001:2:0:19::1")) == &first->interfaces[1]);
+    Ipv6 next_hop;
+    CHECK(first->route6(*parse_ipv6("2001:2:0:19::3"), next_hop) == &first->interfaces[1]);
+    CHECK(first->route6(*parse_ipv6("2001:2:0:1::9"), next_hop) == &first->interfaces[0]);
+    CHECK(next_hop == *parse_ipv6("2001:2:0:18::1"));
     // dns drops the connections of its server that went down, web (quiesce) keeps them.
+    CHECK(first->services[3].servers[0].down);
+    CHECK(first->dest_dropped(first->services[3].servers[0].dest_id));
     CHECK(first->services[1].servers[0].down);
-    CHECK(first->dest_dropped(first->services[1].servers[0].dest_id));
-    CHECK(first->services[0].servers[0].down);
-    CHECK_FALSE(first->dest_dropped(first->services[0].servers[0].dest_id));
+    CHECK_FALSE(first->dest_dropped(first->services[1].servers[0].dest_id));
 
-    // A reload that removes a server of dns, whose drain is drop: its connections end.
+    // A reload that removes a server of dns, whose drain is drop: its connections end; every
+    // other service and server, IPv6 ones included, keeps its id.
     Config next = c;
     next.services[3].drain = Drain::drop;
     next.services[3].real_servers.pop_back();  // 198.19.0.3
-    const uint16_t removed = first->services[1].servers[1].dest_id;
-    auto second = build_snapshot(next, {{0, {}}, {1, {}}}, 2, first.get(), {}, {health});
-    REQUIRE(second->services.size() == 2);
+    const uint16_t removed = first->services[3].servers[1].dest_id;
+    auto second = build_snapshot(next, {{0, out_mac}, {1, {}}}, 2, first.get(), {}, {health});
+    REQUIRE(second->services.size() == 4);
     CHECK(second->dest_dropped(removed));
-    CHECK_FALSE(second->dest_dropped(second->services[0].servers[1].dest_id));
+    CHECK_FALSE(second->dest_dropped(second->services[1].servers[1].dest_id));
+    for (size_t i = 0; i < 3; ++i) {
+        CHECK(second->services[i].service_id == first->services[i].service_id);
+        CHECK(second->services[i].servers.back().dest_id ==
+              first->services[i].servers.back().dest_id);
+    }
 
     // Where each server of a service is, real servers first, then the sorry server.
     c.services[1].sorry_server = SorryServer{IpAddress::of(0xc6130009), 0};
