@@ -116,7 +116,7 @@ Extension fragment6(uint16_t offset, bool more) {  // `offset` in bytes, a multi
     return {dp::ipv6::kFragmentHeader, b};
 }
 
-// Ethernet (one 802.1Q tag if vlan >= 0), IPv6 from 2001:db8::1 to 2001:db8::100, `chain`, then
+// Ethernet (one 802.1Q tag if vlan >= 0), IPv6 from the lab's client to its VIP, `chain`, then
 // `upper` as `protocol`, whose checksum (TCP, UDP, ICMPv6: over the pseudo-header) is computed
 // unless `upper` is a fragment's. The destination MAC's first byte is `quote_at`: fuzz_parse
 // also parses the frame as a quoted packet starting there (by default this frame's IPv6 header).
@@ -138,11 +138,9 @@ Frame ipv6_frame(const std::vector<Extension>& chain, uint8_t protocol, Frame up
     ip[0] = 0x60;
     ip[ipv6::kNextHeader] = chain.empty() ? protocol : chain[0].type;
     ip[ipv6::kHopLimit] = 64;
-    const uint8_t prefix[] = {0x20, 0x01, 0x0d, 0xb8};
-    std::copy(std::begin(prefix), std::end(prefix), ip.begin() + ipv6::kSrc);
-    std::copy(std::begin(prefix), std::end(prefix), ip.begin() + ipv6::kDst);
-    ip[ipv6::kSrc + 15] = 1;
-    ip[ipv6::kDst + 15] = 100;
+    const Ipv6 src = ip6_raw(kClient6), dst = ip6_raw(kVip6);
+    std::copy(src.begin(), src.end(), ip.begin() + ipv6::kSrc);
+    std::copy(dst.begin(), dst.end(), ip.begin() + ipv6::kDst);
     f.insert(f.end(), ip.begin(), ip.end());
     for (size_t i = 0; i < chain.size(); ++i) {
         Frame b = chain[i].bytes;
@@ -198,15 +196,12 @@ std::vector<std::pair<std::string, Frame>> ipv6_seeds() {
     namespace ipv6 = dp::ipv6;
     Frame echo = {128, 0, 0, 0, 0x12, 0x34, 0, 1};
     echo.resize(64, 0x55);
-    // Segment routing (type 4) with one segment, 2001:db8::100, no segment left.
+    // Segment routing (type 4) with one segment, the VIP, no segment left.
     Extension routing{ipv6::kRouting, Frame(24, 0)};
     routing.bytes[1] = 2;
     routing.bytes[2] = 4;
-    routing.bytes[8] = 0x20;
-    routing.bytes[9] = 0x01;
-    routing.bytes[10] = 0x0d;
-    routing.bytes[11] = 0xb8;
-    routing.bytes[23] = 100;
+    const Ipv6 vip = ip6_raw(kVip6);
+    std::copy(vip.begin(), vip.end(), routing.bytes.begin() + 8);
     // A 2,000-byte UDP datagram in two fragments of 1,232 and 776 bytes (IPv6's minimum MTU
     // less its headers), its checksum computed over all of it first.
     const Frame whole = ipv6_frame({}, 17, udp6(2000));
