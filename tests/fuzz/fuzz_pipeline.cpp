@@ -21,7 +21,8 @@
 //   control thread is told of is on the link of its port and not one of the director's addresses;
 // - the tables hold connections to configured real servers of their service only (IPv6 ones of
 //   IPv6 services); each server's active and inactive counts are its connections in the tables;
-//   connections created less those ended are the tables' sizes; the table shares count them all.
+//   connections created less those ended are the tables' sizes; the table shares count them all;
+//   the FTP helper's states in use are the live control connections'.
 // IPv4:
 // - a TCP or UDP packet that goes out is forwarded to a configured real server from a tracked
 //   client, or to a tracked client from the VIP:port of its service, by the interface that
@@ -102,8 +103,12 @@ struct World {
     // Received frames come from a pool of their own, so that the ones the pipeline frees are not
     // reused for an ARP request before check_untouched_outside looks at them.
     rte_mempool* rx_pool = nullptr;
-    // Fragments' translations: a fresh table for each input, so that it replays alone.
+    // Fresh for each input too: fragments' translations, the FTP helper's control states and
+    // expected data connections, the unanswered connections the flood defence evicts.
     std::unique_ptr<FragmentTable> fragments;
+    std::unique_ptr<FtpControlPool> ftp_controls;
+    std::unique_ptr<ExpectationTable> expectations;
+    std::unique_ptr<UnansweredQueues> unanswered;
 };
 World* world = nullptr;
 
@@ -757,7 +762,9 @@ void check_tables(const WorkerContext& ctx) {
     auto count = [&](uint16_t dest_id, ConnState state) {
         ++(conn_state_is_active(state) ? active : inactive)[dest_id];
     };
+    uint32_t helped = 0;
     ctx.table->for_each([&](uint32_t, const Conn& c) {
+        helped += c.helper != FtpControlPool::kNone;
         // An FTP data connection goes to a port no service names: its server's address only.
         const Destination* d = server_of(snap, c.dest_id, false);
         const ServiceEntry* svc = snap.find_service(c.protocol, c.vip, c.vport);
@@ -779,6 +786,8 @@ void check_tables(const WorkerContext& ctx) {
         require(configured, "IPv6: a connection goes to a configured real server of its service");
         count(c.dest_id, c.state);
     });
+    require(helped == ctx.ftp_controls->in_use(),
+            "the FTP helper's states in use are the live control connections'");
     uint64_t created = 0;
     for_each_server(snap, [&](uint16_t id) {
         const DestCounters& d = ctx.dest_counters[id];
@@ -937,6 +946,12 @@ void reset_worker() {
     h.ctx.all_dest_counters = h.all_dest_counters;
     world->fragments = std::make_unique<FragmentTable>();
     h.ctx.fragments = world->fragments.get();
+    world->ftp_controls = std::make_unique<FtpControlPool>(kTableCapacity);
+    h.ctx.ftp_controls = world->ftp_controls.get();
+    world->expectations = std::make_unique<ExpectationTable>();
+    h.ctx.expectations = world->expectations.get();
+    world->unanswered = std::make_unique<UnansweredQueues>(4 * kTableCapacity);
+    h.ctx.unanswered = world->unanswered.get();
 }
 
 void check_all_expire(uint32_t now_ms) {
