@@ -1,7 +1,7 @@
-// Writes the seed corpora of fuzz_pipeline and fuzz_parse: short scenarios on the seed's table
-// (tests/dp/lab_fixture), each a file of records (pipeline_input.hpp), and every frame they use
-// as a file of its own for the parser; and IPv6 frames for the parser alone. The committed corpus
-// came from
+// Writes the seed corpora of fuzz_pipeline and fuzz_parse: short scenarios on the seed's
+// dual-stack table (tests/dp/lab_fixture), each a file of records (pipeline_input.hpp), and every
+// frame they use as a file of its own for the parser; and IPv6 frames for the parser alone. The
+// committed corpus came from
 //   build-asan/tests/fuzz/make_corpus tests/fuzz/corpus
 // (the config corpus is config/*.yaml and tests/unit/configs/*.yaml, copied).
 #include <algorithm>
@@ -116,7 +116,7 @@ Extension fragment6(uint16_t offset, bool more) {  // `offset` in bytes, a multi
     return {dp::ipv6::kFragmentHeader, b};
 }
 
-// Ethernet (one 802.1Q tag if vlan >= 0), IPv6 from 2001:db8::1 to 2001:db8::100, `chain`, then
+// Ethernet (one 802.1Q tag if vlan >= 0), IPv6 from the lab's client to its VIP, `chain`, then
 // `upper` as `protocol`, whose checksum (TCP, UDP, ICMPv6: over the pseudo-header) is computed
 // unless `upper` is a fragment's. The destination MAC's first byte is `quote_at`: fuzz_parse
 // also parses the frame as a quoted packet starting there (by default this frame's IPv6 header).
@@ -138,11 +138,9 @@ Frame ipv6_frame(const std::vector<Extension>& chain, uint8_t protocol, Frame up
     ip[0] = 0x60;
     ip[ipv6::kNextHeader] = chain.empty() ? protocol : chain[0].type;
     ip[ipv6::kHopLimit] = 64;
-    const uint8_t prefix[] = {0x20, 0x01, 0x0d, 0xb8};
-    std::copy(std::begin(prefix), std::end(prefix), ip.begin() + ipv6::kSrc);
-    std::copy(std::begin(prefix), std::end(prefix), ip.begin() + ipv6::kDst);
-    ip[ipv6::kSrc + 15] = 1;
-    ip[ipv6::kDst + 15] = 100;
+    const Ipv6 src = ip6_raw(kClient6), dst = ip6_raw(kVip6);
+    std::copy(src.begin(), src.end(), ip.begin() + ipv6::kSrc);
+    std::copy(dst.begin(), dst.end(), ip.begin() + ipv6::kDst);
     f.insert(f.end(), ip.begin(), ip.end());
     for (size_t i = 0; i < chain.size(); ++i) {
         Frame b = chain[i].bytes;
@@ -198,15 +196,12 @@ std::vector<std::pair<std::string, Frame>> ipv6_seeds() {
     namespace ipv6 = dp::ipv6;
     Frame echo = {128, 0, 0, 0, 0x12, 0x34, 0, 1};
     echo.resize(64, 0x55);
-    // Segment routing (type 4) with one segment, 2001:db8::100, no segment left.
+    // Segment routing (type 4) with one segment, the VIP, no segment left.
     Extension routing{ipv6::kRouting, Frame(24, 0)};
     routing.bytes[1] = 2;
     routing.bytes[2] = 4;
-    routing.bytes[8] = 0x20;
-    routing.bytes[9] = 0x01;
-    routing.bytes[10] = 0x0d;
-    routing.bytes[11] = 0xb8;
-    routing.bytes[23] = 100;
+    const Ipv6 vip = ip6_raw(kVip6);
+    std::copy(vip.begin(), vip.end(), routing.bytes.begin() + 8);
     // A 2,000-byte UDP datagram in two fragments of 1,232 and 776 bytes (IPv6's minimum MTU
     // less its headers), its checksum computed over all of it first.
     const Frame whole = ipv6_frame({}, 17, udp6(2000));
@@ -232,6 +227,82 @@ std::vector<std::pair<std::string, Frame>> ipv6_seeds() {
                                            Frame(datagram.begin() + 1232, datagram.end()), false)},
         {"ipv6_packet_too_big", ipv6_frame({}, ipv6::kProtoIcmpv6, too_big, true, -1, 14 + 40 + 8)},
     };
+}
+
+// ---- The pipeline's IPv6 seeds, on the lab's dual stack (lab_fixture.hpp) ----
+
+constexpr uint8_t kIcmp6 = 58;
+
+// A neighbor solicitation for `target` from `source` at `source_mac`, to the target's
+// solicited-node group, with a source link-layer address option (none from the unspecified
+// address "::": duplicate address detection).
+Frame solicitation6(const std::string& source, const MacAddress& source_mac,
+                    const std::string& target) {
+    const Ipv6 t = ip6_raw(target);
+    Ipv6 group = ip6_raw("ff02::1:ff00:0");
+    std::copy(t.begin() + 13, t.end(), group.begin() + 13);
+    PacketSpec s;
+    s.src_ip = source;
+    s.dst_ip = format_ip(group);
+    s.src_mac = source_mac;
+    s.dst_mac = {0x33, 0x33, 0xff, t[13], t[14], t[15]};
+    s.protocol = kIcmp6;
+    s.ttl = 255;
+    Frame upper(24, 0);
+    upper[0] = 135;
+    std::copy(t.begin(), t.end(), upper.begin() + 8);
+    if (source != "::") {
+        upper.push_back(1);
+        upper.push_back(1);
+        upper.insert(upper.end(), source_mac.begin(), source_mac.end());
+    }
+    Frame f = build_ipv6_frame(s, upper);
+    recompute_checksums(f);
+    return f;
+}
+
+// An unsolicited neighbor advertisement (override set) for `target` at `mac`, to all nodes.
+Frame advertisement6(const std::string& target, const MacAddress& mac) {
+    const Ipv6 t = ip6_raw(target);
+    PacketSpec s;
+    s.src_ip = target;
+    s.dst_ip = "ff02::1";
+    s.src_mac = mac;
+    s.dst_mac = {0x33, 0x33, 0, 0, 0, 0x01};
+    s.protocol = kIcmp6;
+    s.ttl = 255;
+    Frame upper(24, 0);
+    upper[0] = 136;
+    upper[4] = 0x20;
+    std::copy(t.begin(), t.end(), upper.begin() + 8);
+    upper.push_back(2);
+    upper.push_back(1);
+    upper.insert(upper.end(), mac.begin(), mac.end());
+    Frame f = build_ipv6_frame(s, upper);
+    recompute_checksums(f);
+    return f;
+}
+
+// An ICMPv6 error (`type`, `code`, `value` in its 32-bit field: packet too big's MTU) from `src`
+// at `src_mac` to `dst`, quoting `sent` (an Ethernet frame without VLAN tag) as far as 1,280
+// bytes hold. It arrives from the outside link unless `src_mac` is a real server's.
+Frame icmp6_error(uint8_t type, uint8_t code, uint32_t value, const std::string& src,
+                  const MacAddress& src_mac, const std::string& dst, const Frame& sent) {
+    PacketSpec s;
+    s.src_ip = src;
+    s.dst_ip = dst;
+    s.src_mac = src_mac;
+    s.dst_mac = src_mac == kRs1Mac || src_mac == kRs2Mac ? kInsideMac : kOutsideMac;
+    s.protocol = kIcmp6;
+    Frame upper(8, 0);
+    upper[0] = type;
+    upper[1] = code;
+    dp::store_be32(&upper[4], value);
+    upper.insert(upper.end(), sent.begin() + 14,
+                 sent.begin() + static_cast<long>(std::min<size_t>(sent.size(), 14 + 1280 - 48)));
+    Frame f = build_ipv6_frame(s, upper);
+    recompute_checksums(f);
+    return f;
 }
 
 struct Seed {
@@ -261,6 +332,44 @@ std::vector<Seed> seeds() {
     PacketSpec big_answer = server_packet(17, "172.16.0.2", 53);
     big_answer.payload.assign(3000, 0x24);
     const std::vector<Frame> answer = fragments_of(build_packet(big_answer), 1480);
+    // IPv6: the client 2001:2:0:1::2 through the gateway on the outside link, the real servers
+    // [2001:2:0:19::2]:80 and [::3]:8000 (wrr 1:2, a fresh snapshot's first pick the second).
+    const PacketSpec syn6 = client_packet6(6, SYN, 80);
+    PacketSpec request6 = client_packet6(6, PSH | ACK, 80);
+    request6.payload = {'G', 'E', 'T', ' ', '/', '\r', '\n', '\r', '\n'};
+    const PacketSpec synack6 = server_packet6(6, kRs2Ip6, 8000, SYN | ACK);
+    // What the director sent for them: what a router on the way quotes.
+    const Frame sent_syn6 = expected(syn6, kClient6, 3456, kRs2Ip6, 8000, kInsideMac, kRs2Mac);
+    const Frame sent_synack6 =
+        expected(synack6, kVip6, 80, kClient6, 3456, kOutsideMac, kGatewayMac);
+    const PacketSpec query6 = client_packet6(17, 0, 53);
+    const Frame sent_answer6 = expected(server_packet6(17, kRs1Ip6, 53), kVip6, 53, kClient6, 3456,
+                                        kOutsideMac, kGatewayMac);
+    PacketSpec on_link6 = syn6;  // a client on the outside link whose MAC is not known yet
+    on_link6.src_ip = "2001:2:0:18::7";
+    on_link6.src_mac = {0x02, 0x00, 0x00, 0x00, 0x0a, 0x07};
+    PacketSpec big6 = client_packet6(6, ACK, 80);  // 1,560 bytes of IPv6: over the links' 1,500
+    big6.payload.assign(1500, 0x6b);
+    PacketSpec tagged6 = syn6;
+    tagged6.vlan = 5;
+    PacketSpec extended6 = syn6;
+    extended6.ipv6_extensions = {ipv6_options(0), ipv6_options(60, 1)};
+    PacketSpec last_hop6 = syn6;
+    last_hop6.ttl = 1;
+    PacketSpec bare6 = query6;  // UDP checksum 0: invalid over IPv6
+    bare6.udp_checksum = false;
+    PacketSpec long_query6 = query6;
+    long_query6.payload.assign(2000, 0x42);
+    const std::vector<Frame> pieces6 = ipv6_fragments(build_packet(long_query6), {0, 1448});
+    auto echo6 = [](const std::string& to) {
+        PacketSpec s = client_packet6(kIcmp6, 0, 0);
+        s.dst_ip = to;
+        s.payload.assign(56, 0x5a);
+        return build_packet(s);
+    };
+    const std::string outside_link_local = format_ip(dp::link_local_of(kOutsideMac));
+    const std::string gateway_link_local = format_ip(dp::link_local_of(kGatewayMac));
+    const MacAddress moved = {0x02, 0x00, 0x00, 0x00, 0x0a, 0xfd};
     return {
         {"tcp_connection",
          {{kAlone, build_packet(syn)},
@@ -346,6 +455,63 @@ std::vector<Seed> seeds() {
           {kAlone | clock_step(2), query[1]}}},  // past the hold time
         {"odd_headers",
          {{kAlone, build_packet(tagged)}, {kAlone, build_packet(options)}, {kAlone, fragment}}},
+        {"ipv6_tcp_connection",
+         {{kAlone, build_packet(syn6)},
+          {inside, build_packet(synack6)},
+          {kAlone, build_packet(client_packet6(6, ACK, 80))},
+          {kAlone, build_packet(request6)},
+          {inside, build_packet(server_packet6(6, kRs2Ip6, 8000, PSH | ACK))},
+          {kAlone, build_packet(client_packet6(6, FIN | ACK, 80))},
+          {inside, build_packet(server_packet6(6, kRs2Ip6, 8000, FIN | ACK))},
+          {kAlone | clock_step(7), build_packet(client_packet6(6, ACK, 80))}}},
+        {"ipv6_udp",
+         {{kAlone, build_packet(query6)},
+          {inside, build_packet(server_packet6(17, kRs1Ip6, 53))},
+          {inside, build_packet(server_packet6(17, kRs2Ip6, 53))},
+          // The client's port unreachable about the answer: to the real server.
+          {kAlone, icmp6_error(1, 4, 0, kClient6, kGatewayMac, kVip6, sent_answer6)},
+          {kAlone | clock_step(6), build_packet(query6)}}},
+        {"ipv6_neighbor_discovery",
+         {{kAlone, solicitation6(kGateway6, kGatewayMac, kVip6)},
+          {kAlone, solicitation6(kGateway6, kGatewayMac, kOutsideIp6)},
+          {kAlone, solicitation6("::", kGatewayMac, kVip6)},  // duplicate address detection
+          {kAlone, solicitation6(gateway_link_local, kGatewayMac, "2001:2:0:18::77")},
+          {inside, solicitation6(kRs1Ip6, kRs1Mac, kInsideIp6)},
+          {kAlone, advertisement6(kGateway6, moved)},            // a known neighbor moved
+          {kAlone, advertisement6("2001:2:0:18::77", moved)}}},  // not one the director has
+        {"ipv6_echo",
+         {{kAlone, echo6(kVip6)},
+          {kAlone, echo6(kOutsideIp6)},
+          {kAlone, echo6(outside_link_local)}}},
+        {"ipv6_packet_too_big",
+         {{kAlone, build_packet(syn6)},
+          // A router on the inside about the SYN the director sent: to the client, from the VIP.
+          {inside, icmp6_error(2, 0, 1280, "2001:2:0:19::99", kRs2Mac, kClient6, sent_syn6)},
+          {inside, build_packet(synack6)},
+          // One on the outside about the SYN-ACK: to the real server.
+          {kAlone, icmp6_error(2, 0, 1280, "2001:2:0:1::1", kGatewayMac, kVip6, sent_synack6)}}},
+        {"ipv6_rejected",
+         {{kAlone, build_packet(client_packet6(6, SYN, 81))},
+          {kAlone, build_packet(client_packet6(17, 0, 54))}}},
+        {"ipv6_held_for_nd",
+         {{kAlone, build_packet(on_link6)},
+          {inside, build_packet([] {
+               PacketSpec s = server_packet6(6, kRs2Ip6, 8000, SYN | ACK);
+               s.dst_ip = "2001:2:0:18::7";
+               return s;
+           }())},
+          {kAlone | clock_step(2), build_packet([&] {
+               PacketSpec s = on_link6;
+               s.tcp_flags = ACK;
+               return s;
+           }())}}},
+        {"ipv6_oversized", {{kAlone, build_packet(syn6)}, {kAlone, build_packet(big6)}}},
+        {"ipv6_odd_headers",
+         {{kAlone, build_packet(tagged6)},
+          {kAlone, build_packet(extended6)},
+          {kAlone, build_packet(last_hop6)},
+          {kAlone, build_packet(bare6)},
+          {kAlone, pieces6[0]}}},
     };
 }
 
