@@ -6,7 +6,7 @@
 #   - a missing file is one error at 1:1;
 #   - a directory, /dev/zero, a FIFO and a file over 32 MiB (made here, 33 MiB) are refused at
 #     once (within 2 s) with one "FILE: message" line saying what they are;
-#   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short,kernel}-*.yaml,
+#   - good files (config/*.yaml, tests/e2e/configs/{vsnat,short,kernel,dual}-*.yaml,
 #     tests/unit/configs/good_*.yaml) exit 0 with a summary and no error line;
 #   - the summary says the memory the file needs, part by part (config/lab.yaml: 4.5 MiB of
 #     connection tables for 65536 connections), and what the machine has; 4,000 mh services
@@ -20,7 +20,7 @@
 #   - the summary shows an interface's floating addresses, and `ha`: how addresses are owned,
 #     where connections are synced (good_full.yaml: peers; good_ha_group.yaml: a group);
 #   - IPv6 (good_ipv6.yaml): an interface's IPv6 addresses after its IPv4 one, endpoints as
-#     ipvsadm prints them ([2001:2:0:18::100]:80), IPv6 services marked as not forwarded yet.
+#     ipvsadm prints them ([2001:2:0:18::100]:80).
 # No lab, no root, no EAL: --check must not need any of them. Files are given relative to the
 # repository root, so FILE in the expected lines is that relative path.
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -225,7 +225,7 @@ summary check-ha-summary tests/unit/configs/good_ha_group.yaml \
 summary check-ipv6-summary tests/unit/configs/good_ipv6.yaml \
   "  interface outside 198.18.0.254/24 2001:2:0:18::254/64 on net_null0" \
   "  interface inside 198.19.0.1/24 2001:2:0:19::1/64 2001:2:0:1a::1/64 on net_null1" \
-  "  service web6 tcp [2001:2:0:18::100]:80 sh (IPv6: checked, not forwarded yet)" \
+  "  service web6 tcp [2001:2:0:18::100]:80 sh" \
   "    sorry_server [2001:2:0:1a::9]:8080" \
   "    -> [2001:2:0:19::3]:8000 weight 2" \
   "  service web tcp 198.18.0.100:80 wrr" \
@@ -252,7 +252,7 @@ fi
 # Good files: exit 0, a summary, no error lines. A file the grammar accepts but that uses a
 # feature this build lacks (a scheduler, persistence, a helper) may be refused, as long as each
 # refusal is a FILE:LINE:COL: line saying "not available in this build".
-for f in config/*.yaml tests/e2e/configs/{vsnat,short,kernel}-*.yaml tests/unit/configs/good_*.yaml; do
+for f in config/*.yaml tests/e2e/configs/{vsnat,short,kernel,dual}-*.yaml tests/unit/configs/good_*.yaml; do
   run_check "$f"
   lines=$(file_lines "$f")
   errors=$(error_lines "$f")
