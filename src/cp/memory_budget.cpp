@@ -82,7 +82,8 @@ uint64_t snapshot_bytes(const Config& config, std::string& detail) {
     size_t mh = 0;
     for (const Service& s : config.services) {
         shapes.push_back({dataplane_scheduler(s.scheduler),
-                          static_cast<uint32_t>(s.real_servers.size() + (s.sorry_server ? 1 : 0))});
+                          static_cast<uint32_t>(s.real_servers.size() + (s.sorry_server ? 1 : 0)),
+                          s.vip.is_v6});
         mh += s.scheduler == Scheduler::mh ? 1 : 0;
     }
     detail = std::to_string(config.services.size()) + " services";
