@@ -1198,13 +1198,21 @@ double bytes_per_live(const Memory& m) {
     return m.live ? static_cast<double>(m.table_bytes) / m.live : 0;
 }
 
-// --ipv6: what the IPv6 table changed in an IPv4 phase: the median of the differences between each
-// round with it and the round without it that followed, so that the other vCPU's load, which
-// moves both of a pair alike, cancels out.
+// --ipv6: what the IPv6 table changed in an IPv4 phase. Its rounds ran between those without it
+// (D0 M0 D1 M1 ...: each round with the table just before the round without it of the same
+// index), so each is set against the mean of the rounds without it on either side, which cancels
+// a drift over the phase (the load on the other vCPU, the wheel's work 2 s after a fill) that a
+// difference with one neighbour would count. The median of those differences; with one round,
+// the difference with the round after it.
 double paired_change(const Phase& with_table6, const Phase& without) {
+    const size_t n = std::min(with_table6.rounds.size(), without.rounds.size());
+    if (n == 1) {
+        return with_table6.rounds[0] - without.rounds[0];
+    }
     std::vector<double> differences;
-    for (size_t i = 0; i < std::min(with_table6.rounds.size(), without.rounds.size()); ++i) {
-        differences.push_back(with_table6.rounds[i] - without.rounds[i]);
+    for (size_t i = 1; i < n; ++i) {
+        differences.push_back(with_table6.rounds[i] -
+                              (without.rounds[i - 1] + without.rounds[i]) / 2);
     }
     return median(differences);
 }
@@ -1258,15 +1266,15 @@ void print_ipv6(const std::vector<SizeResult>& results, double tsc_hz) {
     }
     std::printf(
         "  IPv4 + IPv6 table: IPv4's rounds with the IPv6 table in the worker's context, full (as "
-        "many IPv6 connections as the\n  size), each followed by a round of the IPv4 column, "
-        "which runs as without --ipv6 (no IPv6 table, the same frames).\n  In brackets the "
-        "median of the differences within those pairs, in cycles/pkt and in %% of the IPv4 "
-        "median: what\n  the IPv6 table's existence costs an IPv4 packet. Memory: the IPv6 "
-        "table is an allocation of its own (ConnTable6:\n  the same index and wheel, %zu-byte "
-        "Conn6 records); IPv4's holds only %zu-byte Conn records, its bytes per connection\n  "
-        "are the same with and without IPv6. IPv6 rows: with IPv4's table, full, in the context "
-        "(a dual-stack worker's).\n  Targets: the issue's, stated for IPv4, at 1M "
-        "connections.\n",
+        "many IPv6 connections as the\n  size), in rounds alternating with those of the IPv4 "
+        "column, which run as without --ipv6 (no IPv6 table, the same\n  frames). In brackets: "
+        "the median over its rounds of a round with the table minus the mean of the rounds "
+        "without\n  it on either side, in cycles/pkt and in %% of the IPv4 median: what the IPv6 "
+        "table's existence costs an IPv4 packet.\n  Memory: the IPv6 table is an allocation of "
+        "its own (ConnTable6: the same index and wheel, %zu-byte Conn6 records);\n  IPv4's "
+        "holds only %zu-byte Conn records, its bytes per connection are the same with and "
+        "without IPv6. IPv6 rows:\n  with IPv4's table, full, in the context (a dual-stack "
+        "worker's). Targets: the issue's, stated for IPv4, at 1M\n  connections.\n",
         sizeof(dp::Conn6), sizeof(dp::Conn));
 }
 
