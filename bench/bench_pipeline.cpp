@@ -6,9 +6,13 @@
 // connections and established flows also run with connection sync on (dp/conn_sync: a ConnSync
 // in the worker's context, its records handed over and packed into messages after each burst),
 // and it prints what sync adds per connection and the share of a core at 100k connections/s.
+// With --ipv6, the same phases run again with TCP/IPv6 frames through the IPv6 path (NAT66, the
+// IPv6 table), each figure printed beside its IPv4 twin, and IPv4's new connections and
+// established flows also run with the IPv6 table in the worker's context, in rounds alternating
+// with those without it: what IPv6 costs IPv4.
 //
-// Nothing is sent anywhere: client addresses (198.18.0.0/15, RFC 2544's benchmarking range) are
-// bytes in memory. One worker, on the main lcore.
+// Nothing is sent anywhere: client addresses (198.18.0.0/15, RFC 2544's benchmarking range;
+// 2001:2::/48, RFC 5180's) are bytes in memory. One worker, on the main lcore.
 #include <arpa/inet.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -32,6 +36,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "bench_util.hpp"
@@ -48,11 +54,14 @@ namespace {
 using namespace vsnat;
 using namespace vsnat::bench;
 using dp::ConnTable;
+using dp::ConnTable6;
 
 constexpr uint16_t kBurst = 32;
 constexpr size_t kFrameLen = 60;  // a minimum Ethernet frame without its FCS: 64 B on the wire
 constexpr size_t kL3 = dp::eth::kHeaderLen;
 constexpr size_t kL4 = kL3 + dp::ipv4::kMinHeaderLen;
+constexpr size_t kL4v6 = kL3 + dp::ipv6::kHeaderLen;
+constexpr size_t kFrameLen6 = kL4v6 + dp::l4::kTcpMinHeaderLen;  // 74 B: 78 B on the wire
 constexpr uint32_t kExpireBudget = 256;  // per burst, as run_worker (src/dp/worker.cpp) does
 constexpr uint32_t kMixNewPercent = 1;
 constexpr uint32_t kMaxSize = 100'000'000;
@@ -79,13 +88,14 @@ struct Options {
     uint64_t seed = 1;
     bool huge = false;
     bool sync = false;
+    bool ipv6 = false;
     std::vector<std::string> eal_extra;
 };
 
 void usage(FILE* out, const char* argv0) {
     std::fprintf(out,
                  "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N] [--huge]\n"
-                 "          [--sync] [-- EXTRA_EAL_ARGS...]\n"
+                 "          [--sync | --ipv6] [-- EXTRA_EAL_ARGS...]\n"
                  "  --sizes    live connections per run; k and M suffixes allowed\n"
                  "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
                  "  --packets  packets per timed phase and size (default 3000000)\n"
@@ -94,6 +104,10 @@ void usage(FILE* out, const char* argv0) {
                  "  --huge     use hugepages (no --no-huge, no -m: memory grows on demand)\n"
                  "  --sync     new connections and established flows also with connection sync\n"
                  "             on, in rounds alternating with the rounds without it\n"
+                 "  --ipv6     also IPv6 (NAT66): the same phases with TCP/IPv6 frames, beside\n"
+                 "             IPv4's; and IPv4's new connections and established flows also with\n"
+                 "             the IPv6 table in the worker's context, in rounds alternating with\n"
+                 "             the rounds without it\n"
                  "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
                  argv0);
 }
@@ -113,6 +127,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
         }
         if (arg == "--sync") {
             o.sync = true;
+            continue;
+        }
+        if (arg == "--ipv6") {
+            o.ipv6 = true;
             continue;
         }
         if (arg == "--help" || arg == "-h") {
@@ -154,22 +172,32 @@ std::optional<Options> parse_options(int argc, char** argv) {
             return std::nullopt;
         }
     }
+    if (o.sync && o.ipv6) {
+        std::fprintf(stderr,
+                     "--sync and --ipv6 each alternate rounds of their own: run them apart\n");
+        return std::nullopt;
+    }
     return o;
 }
 
-// -m for --no-huge: the largest table, an eighth again for the heap's overhead, and room for
-// the mbufs and the EAL's own allocations.
-uint64_t eal_memory_mb(uint32_t largest) {
-    return (ConnTable::memory_bytes_for(largest) * 9 / 8 >> 20) + 64;
+// -m for --no-huge: the largest table (with --ipv6 the IPv6 table beside it), an eighth again for
+// the heap's overhead, and room for the mbufs and the EAL's own allocations.
+uint64_t eal_memory_mb(uint32_t largest, bool ipv6) {
+    const size_t tables =
+        ConnTable::memory_bytes_for(largest) + (ipv6 ? ConnTable6::memory_bytes_for(largest) : 0);
+    return (tables * 9 / 8 >> 20) + 64;
 }
 
 // A live connection as the generator knows it: enough to build packets in both directions.
-struct Live {
-    uint32_t client_ip;
-    uint32_t rip;
+template <class Address>
+struct BasicLive {
+    Address client_ip;
+    Address rip;
     uint16_t client_port;
     uint16_t rport;
 };
+using Live = BasicLive<uint32_t>;
+using Live6 = BasicLive<Ipv6>;
 
 dp::FlowKey inbound_key(const Live& c, uint32_t vip, uint16_t vport) {
     dp::FlowKey k;
@@ -181,16 +209,31 @@ dp::FlowKey inbound_key(const Live& c, uint32_t vip, uint16_t vport) {
     return k;
 }
 
-using Frame = std::array<uint8_t, kFrameLen>;
+dp::FlowKey6 inbound_key(const Live6& c, const Ipv6& vip, uint16_t vport) {
+    dp::FlowKey6 k;
+    k.src_ip = c.client_ip;
+    k.dst_ip = vip;
+    k.src_port = c.client_port;
+    k.dst_port = vport;
+    k.protocol = dp::ipv4::kProtoTcp;
+    return k;
+}
+
+// A template frame: the bytes and how many of them the frame is.
+struct Frame {
+    std::array<uint8_t, kFrameLen6> bytes{};
+    uint16_t len = 0;
+};
 
 Frame make_frame(const test::PacketSpec& spec) {
     const std::vector<uint8_t> bytes = test::build_packet(spec);
-    Frame f{};  // zero padding up to the minimum frame, as a NIC delivers it
-    if (bytes.size() > f.size()) {
+    Frame f;  // zero padding up to the minimum frame, as a NIC delivers it
+    if (bytes.size() > f.bytes.size()) {
         std::fprintf(stderr, "template frame of %zu bytes does not fit\n", bytes.size());
         std::exit(1);
     }
-    std::copy(bytes.begin(), bytes.end(), f.begin());
+    std::copy(bytes.begin(), bytes.end(), f.bytes.begin());
+    f.len = static_cast<uint16_t>(std::max(bytes.size(), kFrameLen));
     return f;
 }
 
@@ -231,7 +274,10 @@ struct SizeResult {
     uint32_t size = 0;
     Phase fresh{""}, established{""}, replies{""}, mix{""}, ceiling{""};
     Phase fresh_sync{""}, established_sync{""};  // --sync only
-    Memory memory;
+    // --ipv6 only: IPv4's with the IPv6 table in the context; IPv6's phases; the IPv6 table.
+    Phase fresh_dual{""}, established_dual{""};
+    Phase fresh6{""}, established6{""}, replies6{""}, mix6{""}, ceiling6{""};
+    Memory memory, memory6;
 };
 
 // Drops between two counter snapshots, as "N reason, ...".
@@ -247,6 +293,31 @@ std::string drops_between(const dp::WorkerCounters& before, const dp::WorkerCoun
     return out;
 }
 
+// One address family's side of the benchmark: its table, its live connections as the generator
+// knows them, its frame templates and service, and its own random choices and fresh clients, so
+// that one family's phases draw nothing from the other's (IPv4's frames are the same with --ipv6
+// and without). `Record` is dp::Conn (IPv4) or dp::Conn6 (IPv6).
+template <class Record>
+struct Family {
+    static constexpr bool kIpv6 = std::is_same_v<Record, dp::Conn6>;
+    using Table = dp::BasicConnTable<Record>;
+    using Address = decltype(Record::vip);
+    using LiveConn = BasicLive<Address>;
+    using Clients = std::conditional_t<kIpv6, FreshClients6, FreshClients>;
+
+    Family(uint64_t rng_seed, uint32_t clients_seed) : rng(rng_seed), clients(clients_seed) {}
+    // A phase's name: IPv6's say so.
+    static std::string name(const char* what) { return (kIpv6 ? "IPv6 " : "") + std::string(what); }
+
+    std::unique_ptr<Table> table;
+    std::vector<LiveConn> live;
+    Rng rng;
+    Clients clients;
+    Frame syn, ack_in, ack_out;
+    Address vip{}, ceiling_rip{};
+    uint16_t vport = 0, ceiling_rport = 0;
+};
+
 // One worker on the seed's scenario (tests/dp/lab_fixture.cpp), its clock, and the 32 mbufs it
 // is fed again and again.
 class Bench {
@@ -254,8 +325,11 @@ class Bench {
     Bench(const Options& options, uint64_t tsc_hz)
         : options_(options),
           tsc_per_ms_(tsc_hz / 1000),
-          rng_(options.seed),
-          clients_(static_cast<uint32_t>(options.seed * 0x9e3779b9U)),
+          v4_(options.seed, static_cast<uint32_t>(options.seed * 0x9e3779b9U)),
+          v6_(options.seed ^ 0x6666666666666666ULL,
+              static_cast<uint32_t>(options.seed * 0x9e3779b9U)),
+          alt_rng_(options.seed ^ 0xa1a1a1a1a1a1a1a1ULL),
+          alt_clients_(static_cast<uint32_t>(options.seed * 0x9e3779b9U) + 0x80000000U),
           snapshot_(test::seed_snapshot()),
           dest_counters_(dp::kMaxDestinations) {
         // The phases fill the table to a given size with SYNs nobody answers: the table shares
@@ -264,35 +338,16 @@ class Bench {
         snapshot_->protocol_share_percent = 100;
         snapshot_->prefix_share_percent = 100;
         const dp::ServiceEntry& web = snapshot_->services.at(0);
-        vip_ = web.vip;
-        vport_ = web.port;
-        ceiling_rip_ = web.servers.at(0).ip;
-        ceiling_rport_ = web.servers.at(0).port;
+        v4_.vip = web.vip;
+        v4_.vport = web.port;
+        v4_.ceiling_rip = web.servers.at(0).ip;
+        v4_.ceiling_rport = web.servers.at(0).port;
         neighbors_.set(test::kOutsidePort, test::ip_raw("202.103.106.254"), test::kGatewayMac);
         for (const dp::Destination& d : web.servers) {
             neighbors_.set(test::kInsidePort, d.ip,
                            d.ip == test::ip_raw("172.16.0.2") ? test::kRs1Mac : test::kRs2Mac);
         }
-        test::PacketSpec in;
-        in.src_ip = "198.18.0.1";
-        in.src_port = 32768;
-        in.dst_ip = test::format_ip(vip_);
-        in.dst_port = ntohs(vport_);
-        in.src_mac = test::kGatewayMac;
-        in.dst_mac = test::kOutsideMac;
-        in.tcp_flags = dp::l4::kTcpSyn;
-        syn_ = make_frame(in);
-        in.tcp_flags = dp::l4::kTcpAckFlag;
-        ack_in_ = make_frame(in);
-        test::PacketSpec out;
-        out.src_ip = test::format_ip(ceiling_rip_);
-        out.src_port = ntohs(ceiling_rport_);
-        out.dst_ip = "198.18.0.1";
-        out.dst_port = 32768;
-        out.src_mac = test::kRs1Mac;
-        out.dst_mac = test::kInsideMac;
-        out.tcp_flags = dp::l4::kTcpAckFlag;
-        ack_out_ = make_frame(out);
+        make_templates(v4_, "198.18.0.1");
 
         pool_ = rte_pktmbuf_pool_create("bench", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                         static_cast<int>(rte_socket_id()));
@@ -310,7 +365,32 @@ class Bench {
         for (uint32_t t : snapshot_->timeouts) {
             longest_timeout_ms_ = std::max(longest_timeout_ms_, t);
         }
-        self_check();
+        self_check(v4_);
+        if (options_.ipv6) {
+            // The fixture's IPv6 web service, [2001:2:0:18::5]:80, wrr 1:2 over
+            // [2001:2:0:19::2]:80 and [2001:2:0:19::3]:8000, and its neighbors.
+            const auto web6 =
+                std::find_if(snapshot_->services.begin(), snapshot_->services.end(),
+                             [&web](const dp::ServiceEntry& s) {
+                                 return s.ipv6 && s.protocol == web.protocol && s.port == web.port;
+                             });
+            if (web6 == snapshot_->services.end()) {
+                fail("the fixture has no IPv6 web service");
+            }
+            v6_.vip = web6->vip6;
+            v6_.vport = web6->port;
+            v6_.ceiling_rip = web6->servers.at(0).ip6;
+            v6_.ceiling_rport = web6->servers.at(0).port;
+            neighbors6_.set(test::kOutsidePort, test::ip6_raw(test::kGateway6), test::kGatewayMac);
+            for (const dp::Destination& d : web6->servers) {
+                neighbors6_.set(
+                    test::kInsidePort, d.ip6,
+                    d.ip6 == test::ip6_raw(test::kRs1Ip6) ? test::kRs1Mac : test::kRs2Mac);
+            }
+            ctx_.neighbors6 = &neighbors6_;
+            make_templates(v6_, test::format_ip(FreshClients6::at(0).ip));
+            self_check(v6_);
+        }
         if (options_.sync) {
             sync_ring_ = rte_ring_create_elem("bench_sync", sizeof(dp::sync::Record), kSyncRingSize,
                                               static_cast<int>(rte_socket_id()),
@@ -331,7 +411,8 @@ class Bench {
     }
 
     ~Bench() {
-        table_.reset();
+        v4_.table.reset();
+        v6_.table.reset();
         rte_ring_free(sync_ring_);
         for (rte_mbuf* m : burst_) {
             rte_pktmbuf_free(m);
@@ -344,23 +425,62 @@ class Bench {
     SizeResult run(uint32_t size) {
         SizeResult r;
         r.size = size;
-        create_table(size, r.memory);
+        create_table(v4_, size, r.memory);
+        if (options_.ipv6) {
+            // IPv6's table, filled first (not timed: its first fill, the warm-up of IPv6's new
+            // connections), so that IPv4's rounds with it find it as full as their own.
+            create_table(v6_, size, r.memory6);
+            ctx_.table6 = v6_.table.get();
+            uint64_t packets = 0;
+            fill(v6_, size, packets);
+            ctx_.table6 = nullptr;
+        }
         Phase* fresh_sync = options_.sync ? &r.fresh_sync : nullptr;
         Phase* established_sync = options_.sync ? &r.established_sync : nullptr;
-        r.fresh = timed(size, [&] { return new_connections(size, fresh_sync); });
+        Phase* fresh_dual = options_.ipv6 ? &r.fresh_dual : nullptr;
+        Phase* established_dual = options_.ipv6 ? &r.established_dual : nullptr;
+        r.fresh = timed(size, [&] { return new_connections(v4_, size, fresh_sync, fresh_dual); });
         r.fresh_sync.on_cpu = r.fresh.on_cpu;
-        measure_memory(r.memory);
-        collect_live();
-        r.established =
-            timed(size, [&] { return established(Direction::either, established_sync); });
+        r.fresh_dual.on_cpu = r.fresh.on_cpu;
+        measure_memory(v4_, r.memory);
+        collect_live(v4_);
+        r.established = timed(size, [&] {
+            return established(v4_, Direction::either, established_sync, established_dual);
+        });
         r.established_sync.on_cpu = r.established.on_cpu;
-        r.replies = timed(size, [&] { return established(Direction::replies); });
-        r.mix = timed(size, [&] { return mix(); });
-        r.ceiling = timed(size, [&] { return ceiling(); });
-        table_.reset();
+        r.established_dual.on_cpu = r.established.on_cpu;
+        r.replies = timed(size, [&] { return established(v4_, Direction::replies); });
+        r.mix = timed(size, [&] { return mix(v4_); });
+        r.ceiling = timed(size, [&] { return ceiling(v4_); });
+        if (options_.ipv6) {
+            // IPv6's phases, with IPv4's table as it is (full) beside it, as a dual-stack
+            // worker's context holds both.
+            ctx_.table6 = v6_.table.get();
+            const uint32_t v4_live = v4_.table->size();
+            auto v6_phase = [&](Phase& p, auto&& run_phase) {
+                p = timed(size, run_phase);
+                if (v4_.table->size() != v4_live) {
+                    p.check += "; " + std::to_string(v4_live - v4_.table->size()) +
+                               " IPv4 connections expired meanwhile";
+                }
+            };
+            v6_phase(r.fresh6, [&] { return new_connections(v6_, size); });
+            measure_memory(v6_, r.memory6);
+            collect_live(v6_);
+            v6_phase(r.established6, [&] { return established(v6_, Direction::either); });
+            v6_phase(r.replies6, [&] { return established(v6_, Direction::replies); });
+            v6_phase(r.mix6, [&] { return mix(v6_); });
+            v6_phase(r.ceiling6, [&] { return ceiling(v6_); });
+            ctx_.table6 = nullptr;
+        }
+        v4_.table.reset();
+        v6_.table.reset();
+        ctx_.table = nullptr;
         sync_.reset();
-        live_.clear();
-        live_.shrink_to_fit();
+        v4_.live.clear();
+        v4_.live.shrink_to_fit();
+        v6_.live.clear();
+        v6_.live.shrink_to_fit();
         return r;
     }
 
@@ -386,6 +506,32 @@ class Bench {
         return m;
     }
 
+    // A family's frame templates: a SYN and an ACK from `client` (port 32768) to the VIP, and an
+    // ACK from the first server to it, as they arrive from the gateway and from the server.
+    template <class Record>
+    static void make_templates(Family<Record>& fam, const std::string& client) {
+        test::PacketSpec in;
+        in.src_ip = client;
+        in.src_port = 32768;
+        in.dst_ip = test::format_ip(fam.vip);
+        in.dst_port = ntohs(fam.vport);
+        in.src_mac = test::kGatewayMac;
+        in.dst_mac = test::kOutsideMac;
+        in.tcp_flags = dp::l4::kTcpSyn;
+        fam.syn = make_frame(in);
+        in.tcp_flags = dp::l4::kTcpAckFlag;
+        fam.ack_in = make_frame(in);
+        test::PacketSpec out;
+        out.src_ip = test::format_ip(fam.ceiling_rip);
+        out.src_port = ntohs(fam.ceiling_rport);
+        out.dst_ip = client;
+        out.dst_port = 32768;
+        out.src_mac = test::kRs1Mac;
+        out.dst_mac = test::kInsideMac;
+        out.tcp_flags = dp::l4::kTcpAckFlag;
+        fam.ack_out = make_frame(out);
+    }
+
     // The worker's notion of time: the TSC, as run_worker reads it, plus the jumps made to
     // expire whole tables at once.
     uint32_t now_ms(uint64_t tsc) const {
@@ -394,82 +540,118 @@ class Bench {
 
     // Frame writers: a template copied in, then the connection's addresses and ports put in
     // place with the dataplane's own RFC 1624 rewrite, so every checksum stays right.
-    static void write_from_client(rte_mbuf* m, const Frame& tmpl, uint32_t ip, uint16_t port) {
+    static uint8_t* copy_in(rte_mbuf* m, const Frame& tmpl) {
         auto* f = rte_pktmbuf_mtod(m, uint8_t*);
-        std::memcpy(f, tmpl.data(), tmpl.size());
-        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::source, ip, port);
+        std::memcpy(f, tmpl.bytes.data(), tmpl.len);
+        m->data_len = tmpl.len;
+        m->pkt_len = tmpl.len;
+        return f;
+    }
+    static void rewrite(uint8_t* f, dp::Endpoint endpoint, uint32_t ip, uint16_t port) {
+        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, endpoint, ip, port);
+    }
+    static void rewrite(uint8_t* f, dp::Endpoint endpoint, const Ipv6& ip, uint16_t port) {
+        dp::nat6_rewrite(f + kL3, f + kL4v6, dp::ipv4::kProtoTcp, endpoint, ip, port);
+    }
+    template <class Address>
+    static void write_from_client(rte_mbuf* m, const Frame& tmpl, const Address& ip,
+                                  uint16_t port) {
+        rewrite(copy_in(m, tmpl), dp::Endpoint::source, ip, port);
         m->port = test::kOutsidePort;
     }
-    void write_syn(rte_mbuf* m, const Client& c) const { write_from_client(m, syn_, c.ip, c.port); }
-    void write_established(rte_mbuf* m, const Live& c, bool from_client) const {
+    template <class Record, class FreshClient>
+    static void write_syn(const Family<Record>& fam, rte_mbuf* m, const FreshClient& c) {
+        write_from_client(m, fam.syn, c.ip, c.port);
+    }
+    template <class Record>
+    static void write_established(const Family<Record>& fam, rte_mbuf* m,
+                                  const typename Family<Record>::LiveConn& c, bool from_client) {
         if (from_client) {
-            write_from_client(m, ack_in_, c.client_ip, c.client_port);
+            write_from_client(m, fam.ack_in, c.client_ip, c.client_port);
             return;
         }
-        auto* f = rte_pktmbuf_mtod(m, uint8_t*);
-        std::memcpy(f, ack_out_.data(), ack_out_.size());
-        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::source, c.rip,
-                        c.rport);
-        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, dp::Endpoint::destination,
-                        c.client_ip, c.client_port);
+        uint8_t* f = copy_in(m, fam.ack_out);
+        rewrite(f, dp::Endpoint::source, c.rip, c.rport);
+        rewrite(f, dp::Endpoint::destination, c.client_ip, c.client_port);
         m->port = test::kInsidePort;
     }
     // Which way the packets of live connections go: either, at random, or server to client.
     enum class Direction : uint8_t { either, replies };
-    void write_random_established(Direction direction = Direction::either) {
+    template <class Record>
+    void write_random_established(Family<Record>& fam, Direction direction = Direction::either) {
         for (uint16_t i = 0; i < kBurst; ++i) {
-            const Live& c = live_[rng_.below(static_cast<uint32_t>(live_.size()))];
-            write_established(burst_[i], c, direction == Direction::either && (rng_.next() & 1));
+            const auto& c = fam.live[fam.rng.below(static_cast<uint32_t>(fam.live.size()))];
+            write_established(fam, burst_[i], c,
+                              direction == Direction::either && (fam.rng.next() & 1));
         }
     }
 
     // The generated frames must be what the templates claim: checked once, before timing.
-    void self_check() {
-        const Live c{htonl(kClientNet | 0x1234), ceiling_rip_, htons(40000), ceiling_rport_};
+    template <class Record>
+    void self_check(const Family<Record>& fam) {
+        typename Family<Record>::LiveConn c;
+        if constexpr (Family<Record>::kIpv6) {
+            c = {FreshClients6::at(0x1234).ip, fam.ceiling_rip, htons(40000), fam.ceiling_rport};
+        } else {
+            c = {htonl(kClientNet | 0x1234), fam.ceiling_rip, htons(40000), fam.ceiling_rport};
+        }
         for (int from_client = 0; from_client < 2; ++from_client) {
-            write_established(burst_[0], c, from_client != 0);
+            write_established(fam, burst_[0], c, from_client != 0);
             const auto* f = rte_pktmbuf_mtod(burst_[0], const uint8_t*);
-            const std::vector<uint8_t> frame(f, f + kFrameLen);
+            const std::vector<uint8_t> frame(f, f + rte_pktmbuf_data_len(burst_[0]));
             const test::PacketFields fields = test::read_fields(frame);
-            const bool addressed = from_client
-                                       ? fields.src_ip == c.client_ip && fields.dst_ip == vip_
-                                       : fields.src_ip == c.rip && fields.dst_ip == c.client_ip;
+            bool addressed = false;
+            if constexpr (Family<Record>::kIpv6) {
+                addressed =
+                    fields.ipv6 &&
+                    (from_client ? fields.src_ip6 == c.client_ip && fields.dst_ip6 == fam.vip
+                                 : fields.src_ip6 == c.rip && fields.dst_ip6 == c.client_ip);
+            } else {
+                addressed = from_client ? fields.src_ip == c.client_ip && fields.dst_ip == fam.vip
+                                        : fields.src_ip == c.rip && fields.dst_ip == c.client_ip;
+            }
             if (!test::checksums_valid(frame) || !addressed) {
                 fail("generated frame is wrong: a bug in this benchmark");
             }
         }
     }
 
-    void create_table(uint32_t size, Memory& mem) {
+    template <class Record>
+    void create_table(Family<Record>& fam, uint32_t size, Memory& mem) {
         rte_malloc_socket_stats before{}, after{};
         const int socket = static_cast<int>(rte_socket_id());
         rte_malloc_get_socket_stats(socket, &before);
         std::string error;
-        table_ = ConnTable::create("bench" + std::to_string(tables_++), size, socket,
-                                   now_ms(rte_rdtsc()), &error);
-        if (!table_) {
+        fam.table = Family<Record>::Table::create(
+            (Family<Record>::kIpv6 ? "bench6_" : "bench") + std::to_string(tables_++), size, socket,
+            now_ms(rte_rdtsc()), &error);
+        if (!fam.table) {
             fail(error + " (more EAL memory: -m, or --huge)");
         }
         rte_malloc_get_socket_stats(socket, &after);
         mem.capacity = size;
         mem.heap_bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
-        ctx_.table = table_.get();
-        if (options_.sync) {
-            sync_ = std::make_unique<dp::ConnSync>(table_->capacity());
+        if constexpr (!Family<Record>::kIpv6) {
+            ctx_.table = fam.table.get();
+            if (options_.sync) {
+                sync_ = std::make_unique<dp::ConnSync>(fam.table->capacity());
+            }
         }
     }
 
-    void measure_memory(Memory& mem) const {
-        mem.live = table_->size();
-        mem.table_bytes = table_->memory_bytes();
+    template <class Record>
+    void measure_memory(const Family<Record>& fam, Memory& mem) const {
+        mem.live = fam.table->size();
+        mem.table_bytes = fam.table->memory_bytes();
         rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &mem.heap);
     }
 
-    void collect_live() {
-        live_.clear();
-        live_.reserve(table_->size());
-        table_->for_each([this](uint32_t, const dp::Conn& c) {
-            live_.push_back({c.client_ip, c.rip, c.client_port, c.rport});
+    template <class Record>
+    void collect_live(Family<Record>& fam) {
+        fam.live.clear();
+        fam.live.reserve(fam.table->size());
+        fam.table->for_each([&fam](uint32_t, const Record& c) {
+            fam.live.push_back({c.client_ip, c.rip, c.client_port, c.rport});
         });
     }
 
@@ -550,6 +732,23 @@ class Bench {
         p.sync_rounds.push_back(static_cast<double>(sync_cycles_) / static_cast<double>(packets));
     }
 
+    // --ipv6: runs an IPv4 `round` as a dual-stack worker does, with the IPv6 table (full) in the
+    // worker's context. The round draws its clients and random choices from generators of its
+    // own, so that the rounds without the IPv6 table send what they would without --ipv6. IPv6
+    // connections expiring meanwhile (none should) are counted in dual_expired_.
+    template <class Round>
+    void with_table6(Round&& round) {
+        const uint32_t v6_live = v6_.table->size();
+        ctx_.table6 = v6_.table.get();
+        std::swap(v4_.rng, alt_rng_);
+        std::swap(v4_.clients, alt_clients_);
+        round();
+        std::swap(v4_.rng, alt_rng_);
+        std::swap(v4_.clients, alt_clients_);
+        ctx_.table6 = nullptr;
+        dual_expired_ += v6_live - v6_.table->size();
+    }
+
     // The records a sync phase queued, per packet, and what handing them over cost.
     static void note_sync(Phase& p) {
         char text[160];
@@ -562,12 +761,45 @@ class Bench {
         p.note = text;
     }
 
-    void expire_all() {
+    // Empties `fam`'s table by moving the clock past every timeout (not timed). With --ipv6 the
+    // other family's table keeps its connections: each is given its state's timeout from the new
+    // time, as if its last packet had just come, and the IPv6 table's wheel moves with the clock
+    // (it is in the context for the expiry), so the jump leaves no work for the timed bursts.
+    template <class Record>
+    void expire_all(Family<Record>& fam) {
         jumped_ms_ += longest_timeout_ms_ + 1000;
-        dp::expire_connections(ctx_, now_ms(rte_rdtsc()), UINT32_MAX);
-        if (table_->size() != 0) {
+        const uint32_t now = now_ms(rte_rdtsc());
+        dp::ConnTable6* const table6 = ctx_.table6;
+        uint32_t other_live = 0;
+        if (v6_.table) {
+            if constexpr (Family<Record>::kIpv6) {
+                other_live = keep_live(*v4_.table, now);
+            } else {
+                other_live = keep_live(*v6_.table, now);
+            }
+            ctx_.table6 = v6_.table.get();
+        }
+        dp::expire_connections(ctx_, now, UINT32_MAX);
+        ctx_.table6 = table6;
+        if (fam.table->size() != 0) {
             fail("connections left after expiring everything");
         }
+        if (v6_.table &&
+            (Family<Record>::kIpv6 ? v4_.table->size() : v6_.table->size()) != other_live) {
+            fail("the other family's connections expired with the clock's jump");
+        }
+    }
+
+    // Gives every connection of `table` its state's timeout from `now`. Returns how many.
+    template <class Table>
+    uint32_t keep_live(Table& table, uint32_t now) {
+        kept_ids_.clear();
+        table.for_each([this](uint32_t id, const auto&) { kept_ids_.push_back(id); });
+        for (uint32_t id : kept_ids_) {
+            table.set_expiry(id,
+                             now + snapshot_->timeouts[static_cast<size_t>(table.conn(id).state)]);
+        }
+        return static_cast<uint32_t>(kept_ids_.size());
     }
 
     void finish(Phase& p, const dp::WorkerCounters& before, uint64_t expect_created) const {
@@ -583,13 +815,14 @@ class Bench {
 
     // Sends SYNs from fresh clients until the table holds `target` or the hash refuses one.
     // Returns the cycles taken and adds the packets sent to `packets`.
-    uint64_t fill(uint32_t target, uint64_t& packets) {
+    template <class Record>
+    uint64_t fill(Family<Record>& fam, uint32_t target, uint64_t& packets) {
         uint64_t cycles = 0;
-        while (table_->size() < target) {
+        while (fam.table->size() < target) {
             const auto n =
-                static_cast<uint16_t>(std::min<uint32_t>(kBurst, target - table_->size()));
+                static_cast<uint16_t>(std::min<uint32_t>(kBurst, target - fam.table->size()));
             for (uint16_t i = 0; i < n; ++i) {
-                write_syn(burst_[i], clients_.next());
+                write_syn(fam, burst_[i], fam.clients.next());
             }
             const uint64_t refused = ctx_.counters.dropped(DropReason::table_full);
             cycles += pipeline_burst(n);
@@ -605,43 +838,46 @@ class Bench {
     // again, until enough fills and packets are measured; each fill is one round. The first
     // fill is a warm-up, not counted: under --no-huge it takes the page faults of the table's
     // fresh memory. The last fill stays for the phases after.
-    // With `synced`, each fill is followed by one with sync on, measured into it.
-    Phase new_connections(uint32_t target, Phase* synced = nullptr) {
-        Phase p("new connections (SYN)");
+    // With `synced`, each fill is followed by one with sync on, measured into it; with `dual`,
+    // each is preceded by one with the IPv6 table in the context (with_table6), measured into it.
+    template <class Record>
+    Phase new_connections(Family<Record>& fam, uint32_t target, Phase* synced = nullptr,
+                          Phase* dual = nullptr) {
+        Phase p(fam.name("new connections (SYN)"));
         uint64_t warm_up = 0;
-        fill(target, warm_up);
+        fill(fam, target, warm_up);
         const dp::WorkerCounters before = ctx_.counters;
         uint32_t fullest_refusal = 0, emptiest_refusal = UINT32_MAX;
+        // One fill from empty, measured into `phase`; returns its packets.
+        auto measure_fill = [&](Phase& phase) {
+            uint64_t packets = 0;
+            const uint64_t cycles = fill(fam, target, packets);
+            if (fam.table->size() < target) {
+                fullest_refusal = std::max(fullest_refusal, fam.table->size());
+                emptiest_refusal = std::min(emptiest_refusal, fam.table->size());
+            }
+            phase.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            phase.packets += packets;
+            return packets;
+        };
         uint64_t fills = 0;
         while (!((fills >= options_.rounds && p.packets >= options_.packets) ||
                  (fills > 0 && p.packets >= 3 * options_.packets))) {
-            expire_all();
-            uint64_t packets = 0;
-            const uint64_t cycles = fill(target, packets);
-            if (table_->size() < target) {
-                fullest_refusal = std::max(fullest_refusal, table_->size());
-                emptiest_refusal = std::min(emptiest_refusal, table_->size());
+            expire_all(fam);
+            if (dual != nullptr) {
+                with_table6([&] { measure_fill(*dual); });
+                expire_all(fam);
             }
-            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
-            p.packets += packets;
+            measure_fill(p);
             ++fills;
             if (synced != nullptr) {
-                expire_all();
-                with_sync(*synced, [&] {
-                    uint64_t synced_packets = 0;
-                    const uint64_t synced_cycles = fill(target, synced_packets);
-                    if (table_->size() < target) {
-                        fullest_refusal = std::max(fullest_refusal, table_->size());
-                        emptiest_refusal = std::min(emptiest_refusal, table_->size());
-                    }
-                    synced->rounds.push_back(static_cast<double>(synced_cycles) /
-                                             static_cast<double>(synced_packets));
-                    synced->packets += synced_packets;
-                    return synced_packets;
-                });
+                expire_all(fam);
+                with_sync(*synced, [&] { return measure_fill(*synced); });
             }
         }
-        finish(p, before, p.packets + (synced != nullptr ? synced->packets : 0));
+        finish(p, before,
+               p.packets + (synced != nullptr ? synced->packets : 0) +
+                   (dual != nullptr ? dual->packets : 0));
         if (emptiest_refusal != UINT32_MAX) {
             p.check += "; the hash refused inserts at " + std::to_string(emptiest_refusal) +
                        (fullest_refusal != emptiest_refusal ? ".." + std::to_string(fullest_refusal)
@@ -653,40 +889,56 @@ class Bench {
             synced->check = p.check;  // the counters are the two phases' together
             note_sync(*synced);
         }
+        if (dual != nullptr) {
+            name_dual(p, *dual);
+        }
         return p;
+    }
+
+    // A phase with the IPv6 table: its name and check (the counters are the two phases'
+    // together), and the IPv6 connections that expired during its rounds, if any did.
+    void name_dual(const Phase& p, Phase& dual) {
+        dual.name = p.name + " + IPv6 table";
+        dual.check = p.check;
+        if (dual_expired_ > 0) {
+            dual.check += "; " + std::to_string(dual_expired_) + " IPv6 connections expired";
+        }
+        dual_expired_ = 0;
     }
 
     // Packets of live connections, uniformly random over the live set, in either direction or
     // only from the servers. One untimed warm-up round first.
-    // With `synced`, each round is followed by one with sync on, measured into it.
-    Phase established(Direction direction, Phase* synced = nullptr) {
-        Phase p(direction == Direction::either ? "established flows" : "replies (server->client)");
+    // With `synced`, each round is followed by one with sync on, measured into it; with `dual`,
+    // each is preceded by one with the IPv6 table in the context (with_table6), measured into it.
+    template <class Record>
+    Phase established(Family<Record>& fam, Direction direction, Phase* synced = nullptr,
+                      Phase* dual = nullptr) {
+        Phase p(fam.name(direction == Direction::either ? "established flows"
+                                                        : "replies (server->client)"));
         const uint64_t per_round = packets_per_round();
         for (uint64_t packets = 0; packets < per_round; packets += kBurst) {
-            write_random_established(direction);
+            write_random_established(fam, direction);
             pipeline_burst(kBurst);
         }
         const dp::WorkerCounters before = ctx_.counters;
-        for (uint32_t round = 0; round < options_.rounds; ++round) {
+        // One round, measured into `phase`; returns its packets.
+        auto measure_round = [&](Phase& phase) {
             uint64_t cycles = 0, packets = 0;
             for (; packets < per_round; packets += kBurst) {
-                write_random_established(direction);
+                write_random_established(fam, direction);
                 cycles += pipeline_burst(kBurst);
             }
-            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
-            p.packets += packets;
+            phase.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            phase.packets += packets;
+            return packets;
+        };
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            if (dual != nullptr) {
+                with_table6([&] { measure_round(*dual); });
+            }
+            measure_round(p);
             if (synced != nullptr) {
-                with_sync(*synced, [&] {
-                    uint64_t synced_cycles = 0, synced_packets = 0;
-                    for (; synced_packets < per_round; synced_packets += kBurst) {
-                        write_random_established(direction);
-                        synced_cycles += pipeline_burst(kBurst);
-                    }
-                    synced->rounds.push_back(static_cast<double>(synced_cycles) /
-                                             static_cast<double>(synced_packets));
-                    synced->packets += synced_packets;
-                    return synced_packets;
-                });
+                with_sync(*synced, [&] { return measure_round(*synced); });
             }
         }
         finish(p, before, 0);
@@ -694,6 +946,9 @@ class Bench {
             synced->name = p.name + " + sync";
             synced->check = p.check;  // the counters are the two phases' together
             note_sync(*synced);
+        }
+        if (dual != nullptr) {
+            name_dual(p, *dual);
         }
         return p;
     }
@@ -704,8 +959,9 @@ class Bench {
 
     // Established packets with 1% SYNs from fresh clients. Each new connection takes the place
     // of a random live one, erased before the burst (not timed), so the table keeps its size.
-    Phase mix() {
-        Phase p("1% new connections");
+    template <class Record>
+    Phase mix(Family<Record>& fam) {
+        Phase p(fam.name("1% new connections"));
         const uint64_t per_round = packets_per_round();
         const dp::WorkerCounters before = ctx_.counters;
         uint64_t opened = 0;
@@ -714,29 +970,31 @@ class Bench {
             for (; packets < per_round; packets += kBurst) {
                 SlotList replaced;
                 std::array<bool, kBurst> is_syn{};
-                for (uint16_t i = 0; i < kBurst && live_.size() > 2 * kBurst; ++i) {
-                    if (rng_.below(100) < kMixNewPercent) {
-                        const uint32_t slot = pick_slot(replaced);
-                        const uint32_t id = table_->lookup(inbound_key(live_[slot], vip_, vport_));
+                for (uint16_t i = 0; i < kBurst && fam.live.size() > 2 * kBurst; ++i) {
+                    if (fam.rng.below(100) < kMixNewPercent) {
+                        const uint32_t slot = pick_slot(fam, replaced);
+                        const uint32_t id =
+                            fam.table->lookup(inbound_key(fam.live[slot], fam.vip, fam.vport));
                         if (id == ConnTable::kNoConn) {
                             fail("a live connection is missing from the table");
                         }
-                        table_->erase(id);  // what expiry would do, minus the counters
-                        const Client c = clients_.next();
-                        live_[slot] = {c.ip, 0, c.port, 0};
-                        write_syn(burst_[i], c);
+                        fam.table->erase(id);  // what expiry would do, minus the counters
+                        const auto c = fam.clients.next();
+                        fam.live[slot] = {c.ip, {}, c.port, 0};
+                        write_syn(fam, burst_[i], c);
                         replaced.push(slot);
                         is_syn[i] = true;
                     }
                 }
                 for (uint16_t i = 0; i < kBurst; ++i) {
                     if (!is_syn[i]) {
-                        write_established(burst_[i], live_[pick_slot(replaced)], rng_.next() & 1);
+                        write_established(fam, burst_[i], fam.live[pick_slot(fam, replaced)],
+                                          fam.rng.next() & 1);
                     }
                 }
                 cycles += pipeline_burst(kBurst);
                 opened += replaced.count;
-                learn_servers(replaced);
+                learn_servers(fam, replaced);
             }
             p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
             p.packets += packets;
@@ -746,7 +1004,7 @@ class Bench {
         return p;
     }
 
-    // Slots of live_ whose connection is being replaced in this burst.
+    // Slots of the live set whose connection is being replaced in this burst.
     struct SlotList {
         std::array<uint32_t, kBurst> slots{};
         uint16_t count = 0;
@@ -757,9 +1015,10 @@ class Bench {
     };
 
     // A random live slot not being replaced in this burst.
-    uint32_t pick_slot(const SlotList& replaced) {
+    template <class Record>
+    static uint32_t pick_slot(Family<Record>& fam, const SlotList& replaced) {
         for (;;) {
-            const uint32_t slot = rng_.below(static_cast<uint32_t>(live_.size()));
+            const uint32_t slot = fam.rng.below(static_cast<uint32_t>(fam.live.size()));
             if (!replaced.has(slot)) {
                 return slot;
             }
@@ -768,50 +1027,64 @@ class Bench {
 
     // Where the scheduler sent the new connections, for their packets from the server. A SYN
     // the table refused (counted as a drop) leaves its slot: it is removed from the live set.
-    void learn_servers(SlotList& replaced) {
+    template <class Record>
+    static void learn_servers(Family<Record>& fam, SlotList& replaced) {
         std::sort(replaced.slots.begin(), replaced.slots.begin() + replaced.count,
                   std::greater<>());
         for (uint16_t i = 0; i < replaced.count; ++i) {
             const uint32_t slot = replaced.slots[i];
-            const uint32_t id = table_->lookup(inbound_key(live_[slot], vip_, vport_));
+            const uint32_t id = fam.table->lookup(inbound_key(fam.live[slot], fam.vip, fam.vport));
             if (id == ConnTable::kNoConn) {
-                live_[slot] = live_.back();  // slots above this one are already settled
-                live_.pop_back();
+                fam.live[slot] = fam.live.back();  // slots above this one are already settled
+                fam.live.pop_back();
                 continue;
             }
-            live_[slot].rip = table_->conn(id).rip;
-            live_[slot].rport = table_->conn(id).rport;
+            fam.live[slot].rip = fam.table->conn(id).rip;
+            fam.live[slot].rport = fam.table->conn(id).rport;
         }
     }
 
-    // The same frames as the established phase through parse, TTL and NAT rewrite only: no
-    // table, no state, no routing or MAC addresses, no TX batches.
-    Phase ceiling() {
-        Phase p("ceiling: parse + TTL + NAT only");
+    // The same frames as the established phase through parse, TTL (IPv6: hop limit) and NAT
+    // rewrite only: no table, no state, no routing or MAC addresses, no TX batches.
+    template <class Record>
+    Phase ceiling(Family<Record>& fam) {
+        constexpr bool kIpv6 = Family<Record>::kIpv6;
+        Phase p(fam.name("ceiling: parse + TTL + NAT only"));
         p.ok = "all parsed";
         const uint64_t per_round = packets_per_round();
         uint64_t not_parsed = 0;
         for (uint32_t round = 0; round < options_.rounds; ++round) {
             uint64_t cycles = 0, packets = 0;
             for (; packets < per_round; packets += kBurst) {
-                write_random_established();
+                write_random_established(fam);
                 const uint64_t start = rte_rdtsc();
                 for (rte_mbuf* m : burst_) {
                     auto* f = rte_pktmbuf_mtod(m, uint8_t*);
                     const dp::ParsedFrame parsed = dp::parse_frame(f, rte_pktmbuf_data_len(m));
-                    if (parsed.kind != dp::FrameKind::ipv4) {
+                    if (parsed.kind != (kIpv6 ? dp::FrameKind::ipv6 : dp::FrameKind::ipv4)) {
                         ++not_parsed;
                         continue;
                     }
                     uint8_t* ip = f + parsed.l3_offset;
                     uint8_t* l4p = f + parsed.l4_offset;
-                    dp::decrement_ttl(ip);
-                    if (dp::load_u32_raw(ip + dp::ipv4::kDst) == vip_) {
-                        dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::destination,
-                                        ceiling_rip_, ceiling_rport_);
+                    if constexpr (kIpv6) {
+                        dp::decrement_hop_limit(ip);
+                        if (std::memcmp(ip + dp::ipv6::kDst, fam.vip.data(), fam.vip.size()) == 0) {
+                            dp::nat6_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::destination,
+                                             fam.ceiling_rip, fam.ceiling_rport);
+                        } else {
+                            dp::nat6_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::source,
+                                             fam.vip, fam.vport);
+                        }
                     } else {
-                        dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::source, vip_,
-                                        vport_);
+                        dp::decrement_ttl(ip);
+                        if (dp::load_u32_raw(ip + dp::ipv4::kDst) == fam.vip) {
+                            dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::destination,
+                                            fam.ceiling_rip, fam.ceiling_rport);
+                        } else {
+                            dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::source,
+                                            fam.vip, fam.vport);
+                        }
                     }
                 }
                 cycles += rte_rdtsc() - start;
@@ -820,7 +1093,8 @@ class Bench {
             p.packets += packets;
         }
         if (not_parsed > 0) {
-            p.check = std::to_string(not_parsed) + " frames not parsed as IPv4";
+            p.check =
+                std::to_string(not_parsed) + " frames not parsed as " + (kIpv6 ? "IPv6" : "IPv4");
         }
         return p;
     }
@@ -831,12 +1105,18 @@ class Bench {
     uint64_t jumped_ms_ = 0;
     uint32_t longest_timeout_ms_ = 0;
     uint32_t tables_ = 0;
-    Rng rng_;
-    FreshClients clients_;
+    Family<dp::Conn> v4_;
+    Family<dp::Conn6> v6_;  // --ipv6 only
+    // --ipv6: IPv4's rounds with the IPv6 table draw from these (with_table6), and the IPv6
+    // connections that expired during them (none should).
+    Rng alt_rng_;
+    FreshClients alt_clients_;
+    uint32_t dual_expired_ = 0;
+    std::vector<uint32_t> kept_ids_;  // keep_live's
     std::unique_ptr<dp::Snapshot> snapshot_;
     dp::NeighborTable neighbors_;
+    dp::NeighborTable6 neighbors6_;
     std::vector<dp::DestCounters> dest_counters_;
-    std::unique_ptr<ConnTable> table_;
     // --sync: the worker's sync state (attached to ctx_ only in sync rounds), the ring to the
     // sync thread and the sync thread's writer.
     std::unique_ptr<dp::ConnSync> sync_;
@@ -847,10 +1127,6 @@ class Bench {
     rte_mempool* pool_ = nullptr;
     std::array<rte_mbuf*, kBurst> burst_{};
     dp::WorkerContext ctx_;
-    std::vector<Live> live_;
-    uint32_t vip_ = 0, ceiling_rip_ = 0;
-    uint16_t vport_ = 0, ceiling_rport_ = 0;
-    Frame syn_{}, ack_in_{}, ack_out_{};
 };
 
 std::string verdict(bool met) {
@@ -861,10 +1137,11 @@ std::string verdict(bool met) {
 // The targets are stated at 1M connections; other sizes show where they stand against them.
 std::string phase_target(const SizeResult& r, const Phase& p, double mpps) {
     char text[64];
-    if (&p == &r.fresh || &p == &r.fresh_sync) {
+    if (&p == &r.fresh || &p == &r.fresh_sync || &p == &r.fresh_dual || &p == &r.fresh6) {
         std::snprintf(text, sizeof text, ">=%.0f Mpps: %s", kTargetNewMpps,
                       verdict(mpps >= kTargetNewMpps).c_str());
-    } else if (&p == &r.established || &p == &r.replies || &p == &r.established_sync) {
+    } else if (&p == &r.established || &p == &r.replies || &p == &r.established_sync ||
+               &p == &r.established_dual || &p == &r.established6 || &p == &r.replies6) {
         std::snprintf(text, sizeof text, "<=%.0f cyc/pkt: %s", kTargetEstablishedCycles,
                       verdict(p.median() <= kTargetEstablishedCycles).c_str());
     } else {
@@ -917,20 +1194,116 @@ void print_sync_cost(const std::vector<SizeResult>& results, double tsc_hz) {
         kSyncConnectionsPerSecond / 1000);
 }
 
+double bytes_per_live(const Memory& m) {
+    return m.live ? static_cast<double>(m.table_bytes) / m.live : 0;
+}
+
+// --ipv6: what the IPv6 table changed in an IPv4 phase. Its rounds ran between those without it
+// (D0 M0 D1 M1 ...: each round with the table just before the round without it of the same
+// index), so each is set against the mean of the rounds without it on either side, which cancels
+// a drift over the phase (the load on the other vCPU, the wheel's work 2 s after a fill) that a
+// difference with one neighbour would count. The median of those differences; with one round,
+// the difference with the round after it.
+double paired_change(const Phase& with_table6, const Phase& without) {
+    const size_t n = std::min(with_table6.rounds.size(), without.rounds.size());
+    if (n == 1) {
+        return with_table6.rounds[0] - without.rounds[0];
+    }
+    std::vector<double> differences;
+    for (size_t i = 1; i < n; ++i) {
+        differences.push_back(with_table6.rounds[i] -
+                              (without.rounds[i - 1] + without.rounds[i]) / 2);
+    }
+    return median(differences);
+}
+
+// --ipv6: each IPv6 figure beside its IPv4 twin; IPv4's with the IPv6 table in the context beside
+// IPv4's without it (what IPv6 costs IPv4); the bytes per connection of each family's table.
+void print_ipv6(const std::vector<SizeResult>& results, double tsc_hz) {
+    auto mpps = [tsc_hz](double cycles) { return cycles > 0 ? tsc_hz / cycles / 1e6 : 0; };
+    std::printf(
+        "\nIPv6 beside IPv4 (--ipv6): cycles/packet (medians of rounds), bytes per live "
+        "connection\n%-11s  %-26s %8s %24s %8s %10s  %s\n",
+        "live conns", "figure", "IPv4", "IPv4 + IPv6 table", "IPv6", "IPv6/IPv4",
+        "IPv6 against the target (IPv4's)");
+    struct Row {
+        const char* name;
+        const Phase* v4;
+        const Phase* dual;  // IPv4 with the IPv6 table; null: not measured
+        const Phase* v6;
+    };
+    for (const SizeResult& r : results) {
+        const Row rows[] = {
+            {"new connections (SYN)", &r.fresh, &r.fresh_dual, &r.fresh6},
+            {"established flows", &r.established, &r.established_dual, &r.established6},
+            {"replies (server->client)", &r.replies, nullptr, &r.replies6},
+            {"1% new connections", &r.mix, nullptr, &r.mix6},
+            {"ceiling: parse + TTL + NAT", &r.ceiling, nullptr, &r.ceiling6},
+        };
+        for (const Row& row : rows) {
+            const double v4 = row.v4->median();
+            const double v6 = row.v6->median();
+            char dual[48] = "-";
+            if (row.dual != nullptr) {
+                const double change = paired_change(*row.dual, *row.v4);
+                std::snprintf(dual, sizeof dual, "%.0f (%+.1f, %+.1f%%)", row.dual->median(),
+                              change, v4 > 0 ? 100 * change / v4 : 0);
+            }
+            std::string target = phase_target(r, *row.v6, mpps(v6));
+            if (row.v6 == &r.fresh6) {
+                char rate[48];
+                std::snprintf(rate, sizeof rate, " (%.2f Mpps; IPv4 %.2f)", mpps(v6), mpps(v4));
+                target += rate;
+            }
+            std::printf("%-11u  %-26s %8.0f %24s %8.0f %9.2fx  %s\n", r.size, row.name, v4, dual,
+                        v6, v4 > 0 ? v6 / v4 : 0, target.c_str());
+        }
+        const double b4 = bytes_per_live(r.memory);
+        const double b6 = bytes_per_live(r.memory6);
+        std::printf("%-11u  %-26s %8.1f %24s %8.1f %9.2fx  %s\n", r.size,
+                    "bytes per live connection", b4, "(IPv4's table alone)", b6,
+                    b4 > 0 ? b6 / b4 : 0, memory_target(r.memory6).c_str());
+    }
+    std::printf(
+        "  IPv4 + IPv6 table: IPv4's rounds with the IPv6 table in the worker's context, full (as "
+        "many IPv6 connections as the\n  size), in rounds alternating with those of the IPv4 "
+        "column, which run as without --ipv6 (no IPv6 table, the same\n  frames). In brackets: "
+        "the median over its rounds of a round with the table minus the mean of the rounds "
+        "without\n  it on either side, in cycles/pkt and in %% of the IPv4 median: what the IPv6 "
+        "table's existence costs an IPv4 packet.\n  Memory: the IPv6 table is an allocation of "
+        "its own (ConnTable6: the same index and wheel, %zu-byte Conn6 records);\n  IPv4's "
+        "holds only %zu-byte Conn records, its bytes per connection are the same with and "
+        "without IPv6. IPv6 rows:\n  with IPv4's table, full, in the context (a dual-stack "
+        "worker's). Targets: the issue's, stated for IPv4, at 1M\n  connections.\n",
+        sizeof(dp::Conn6), sizeof(dp::Conn));
+}
+
 void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     auto mpps = [tsc_hz](double cycles) { return cycles > 0 ? tsc_hz / cycles / 1e6 : 0; };
     std::printf("\n%-11s  %-36s %9s %12s %17s %10s %-24s %10s %7s  %s\n", "live conns", "phase",
                 "Mpps", "cycles/pkt", "min..max cyc/pkt", "x ceiling", "target", "packets",
                 "on-CPU", "check");
     for (const SizeResult& r : results) {
-        const double ceiling = r.ceiling.median();
         std::vector<const Phase*> phases = {&r.fresh, &r.established, &r.replies, &r.mix,
                                             &r.ceiling};
         if (!r.fresh_sync.rounds.empty()) {  // --sync: each after its phase without sync
             phases = {&r.fresh,   &r.fresh_sync, &r.established, &r.established_sync,
                       &r.replies, &r.mix,        &r.ceiling};
         }
+        if (!r.fresh_dual.rounds.empty()) {  // --ipv6: each after its phase without the table
+            phases = {&r.fresh,   &r.fresh_dual, &r.established, &r.established_dual,
+                      &r.replies, &r.mix,        &r.ceiling};
+        }
+        const bool ipv6 = !r.fresh6.rounds.empty();
+        if (ipv6) {
+            for (const Phase* p : {&r.fresh6, &r.established6, &r.replies6, &r.mix6, &r.ceiling6}) {
+                phases.push_back(p);
+            }
+        }
         for (const Phase* p : phases) {
+            const bool v6 = ipv6 && (p == &r.fresh6 || p == &r.established6 || p == &r.replies6 ||
+                                     p == &r.mix6 || p == &r.ceiling6);
+            const double ceiling = (v6 ? r.ceiling6 : r.ceiling).median();
             const double c = p->median();
             std::printf(
                 "%-11u  %-36s %9.2f %12.0f %8.0f..%-8.0f %9.1fx %-24s %10llu %6.0f%%  %s%s\n",
@@ -954,12 +1327,31 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
                     mb(static_cast<double>(m.heap.heap_allocsz_bytes)),
                     mb(static_cast<double>(m.heap.heap_totalsz_bytes)), memory_target(m).c_str());
     }
+    for (const SizeResult& r : results) {
+        if (r.memory6.capacity == 0) {
+            continue;
+        }
+        const Memory& m = r.memory6;
+        const auto mb = [](double b) { return b / (1 << 20); };
+        std::printf("%-11s %10u %10u %11.1f %11.1f %10.1f %10.1f %13.1f %13.1f  %s\n",
+                    (std::to_string(r.size) + " IPv6").c_str(), m.capacity, m.live,
+                    mb(static_cast<double>(m.table_bytes)), mb(static_cast<double>(m.heap_bytes)),
+                    static_cast<double>(m.table_bytes) / m.capacity, bytes_per_live(m),
+                    mb(static_cast<double>(m.heap.heap_allocsz_bytes)),
+                    mb(static_cast<double>(m.heap.heap_totalsz_bytes)), memory_target(m).c_str());
+    }
     std::printf(
         "  table = ConnTable::memory_bytes(): the index (64-byte buckets of 8 entries, 2 per "
         "connection) + %zu-byte records\n  + timer wheel nodes; created = what rte_malloc's "
         "counters moved when the table was made; heap = "
         "rte_malloc socket %u stats with the table full (mbufs included).\n",
         sizeof(dp::Conn), rte_socket_id());
+    if (!results.empty() && results.front().memory6.capacity != 0) {
+        std::printf(
+            "  IPv6 rows: ConnTable6::memory_bytes(), the same index and wheel with %zu-byte Conn6 "
+            "records; heap: both tables full.\n",
+            sizeof(dp::Conn6));
+    }
 
     // Targets are stated at 1M connections; without that size, the largest one run stands in.
     const auto at_target = std::find_if(results.begin(), results.end(),
@@ -1000,6 +1392,9 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     if (!at->fresh_sync.rounds.empty()) {
         print_sync_cost(results, tsc_hz);
     }
+    if (!at->fresh6.rounds.empty()) {
+        print_ipv6(results, tsc_hz);
+    }
 }
 
 }  // namespace
@@ -1012,10 +1407,11 @@ int main(int argc, char** argv) {
     }
     const Options& options = *parsed;
     const uint32_t largest = *std::max_element(options.sizes.begin(), options.sizes.end());
-    const uint64_t memory_mb = eal_memory_mb(largest);
-    // Besides the EAL's memory: the generator's list of live connections.
-    const uint64_t needed_mb = (options.huge ? 0 : memory_mb) +
-                               ((static_cast<uint64_t>(largest) * sizeof(Live)) >> 20) + 64;
+    const uint64_t memory_mb = eal_memory_mb(largest, options.ipv6);
+    // Besides the EAL's memory: the generator's lists of live connections.
+    const size_t live_bytes = sizeof(Live) + (options.ipv6 ? sizeof(Live6) : 0);
+    const uint64_t needed_mb =
+        (options.huge ? 0 : memory_mb) + ((static_cast<uint64_t>(largest) * live_bytes) >> 20) + 64;
     if (needed_mb > mem_available_mb()) {
         std::fprintf(stderr, "%u connections need about %llu MB; only %llu MB are available\n",
                      largest, static_cast<unsigned long long>(needed_mb),
@@ -1049,6 +1445,21 @@ int main(int argc, char** argv) {
         "either direction, no RX offload flags (IP\n         header checksum verified in "
         "software)\n",
         kBurst, kFrameLen);
+    if (options.ipv6) {
+        std::printf(
+            "ipv6:    (--ipv6) the same phases with %zu-byte TCP/IPv6 frames (%zu B on the wire) "
+            "through the IPv6 path and table:\n         VIP [%s]:80, wrr 1:2 over [%s]:80 and "
+            "[%s]:8000, clients from\n         2001:2:0:1000::/55 (in RFC 5180's 2001:2::/48) "
+            "through the outside gateway; the ceiling decrements the hop\n         limit. IPv4's "
+            "phases run as without --ipv6 (no IPv6 table in the context: the same frames); IPv4's "
+            "new\n         connections and established flows also run with the IPv6 table in the "
+            "context, full, in rounds alternating\n         with those without it (\"+ IPv6 "
+            "table\"; their own clients and random choices); IPv6's phases run with IPv4's\n"
+            "         table, full, in the context. The other family's table keeps its connections "
+            "across the clock's jumps\n         (given their timeouts afresh, not timed).\n",
+            kFrameLen6, kFrameLen6 + 4, test::kVip6.c_str(), test::kRs1Ip6.c_str(),
+            test::kRs2Ip6.c_str());
+    }
     std::printf(
         "timed:   process_burst + emptying the TX batches (mbufs kept for the next burst: no "
         "rte_eth_tx_burst, no free/alloc)\n         + expire_connections(budget %u), per burst, "

@@ -1,6 +1,6 @@
 // What the in-process benchmarks (bench_pipeline, bench_sync) share: option values, the machine's
-// description, a cheap random generator, fresh client addresses, the median of rounds and how much
-// of a phase this thread ran on a CPU, and how they start EAL. Header-only.
+// description, a cheap random generator, fresh client addresses (IPv4 and IPv6), the median of
+// rounds and how much of a phase this thread ran on a CPU, and how they start EAL. Header-only.
 #pragma once
 
 #include <arpa/inet.h>
@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "vsnat/types.hpp"
 
 namespace vsnat::bench {
 
@@ -148,6 +150,35 @@ class FreshClients {
         h *= 0xc2b2ae35U;
         h ^= h >> 16;
         return {htonl(kClientNet | (h >> 15)), htons(static_cast<uint16_t>(0x8000 | (h & 0x7fff)))};
+    }
+
+  private:
+    uint32_t counter_;
+};
+
+/// One end of an IPv6 client: address and port in network order.
+struct Client6 {
+    Ipv6 ip;
+    uint16_t port;
+};
+
+/// FreshClients over IPv6: draw n is IPv4's draw n moved into 2001:2:0:1000::/55, in RFC 5180's
+/// benchmarking range 2001:2::/48. The 17 address bits become a /64 (2001:2:0:1000::/64 to
+/// 2001:2:0:11ff::/64, 256 clients each) and the interface id (::100 to ::1ff); the port stays.
+/// None is on a link of tests/dp's dual-stack fixture (2001:2:0:18::/64, 2001:2:0:19::/64): the
+/// director reaches them all through the outside gateway.
+class FreshClients6 {
+  public:
+    explicit FreshClients6(uint32_t seed) : counter_(seed) {}
+    Client6 next() { return at(counter_++); }
+    /// The client draw number `n` gives.
+    static Client6 at(uint32_t n) {
+        const Client c = FreshClients::at(n);
+        const uint32_t host = ntohl(c.ip) & 0x1ffff;
+        return {
+            {0x20, 0x01, 0x00, 0x02, 0x00, 0x00, static_cast<uint8_t>(0x10 | (host >> 16)),
+             static_cast<uint8_t>(host >> 8), 0, 0, 0, 0, 0, 0, 0x01, static_cast<uint8_t>(host)},
+            c.port};
     }
 
   private:
