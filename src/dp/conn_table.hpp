@@ -62,7 +62,13 @@ class BasicConnTable {
 
     /// Starts loading a connection's record (all a packet of it touches in the table), so that
     /// a burst's hits are fetched from memory in parallel rather than one miss at a time.
-    void prefetch(uint32_t id) const { __builtin_prefetch(&conns_[id]); }
+    void prefetch(uint32_t id) const {
+        __builtin_prefetch(&conns_[id]);
+        if constexpr (sizeof(Record) > 64 || alignof(Record) < sizeof(Record)) {
+            // A record that may cross a cache line (Conn6): its last byte's line too.
+            __builtin_prefetch(reinterpret_cast<const char*>(&conns_[id] + 1) - 1);
+        }
+    }
     /// Whether `id` is a connection now (not a free record).
     bool live(uint32_t id) const { return id < capacity_ && wheel_.scheduled(id); }
     /// The record; its `expires_ms` is changed only through set_expiry(), and the fields its

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <optional>
 
 #include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
@@ -1684,7 +1685,8 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     const FlowKey* key_ptrs[kMaxBurst];
     uint32_t ids[kMaxBurst];
     uint32_t n = 0;
-    FlowBatch6 v6;
+    // Made only when the burst has IPv6 flows: an IPv4-only burst does not clear its 2.5 KB.
+    std::optional<FlowBatch6> v6;
 
     ctx.counters.rx_packets += count;
     if (ctx.shares.prefix_mask != ctx.snapshot->source_prefix_mask) [[unlikely]] {
@@ -1706,7 +1708,10 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
                 ++n;
                 break;
             case Sorted::flow6:
-                v6.add(f);
+                if (!v6) {
+                    v6.emplace();
+                }
+                v6->add(f);
                 break;
             case Sorted::done:
                 break;
@@ -1716,9 +1721,9 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         ctx.table->lookup_bulk(key_ptrs, n, ids);
         forward_flows<Conn>(ctx, flows, keys, ids, n, now_ms);
     }
-    if (v6.n > 0) {
-        ctx.table6->lookup_bulk(v6.key_ptrs, v6.n, v6.ids);
-        forward_flows<Conn6>(ctx, v6.flows, v6.keys, v6.ids, v6.n, now_ms);
+    if (v6) {
+        ctx.table6->lookup_bulk(v6->key_ptrs, v6->n, v6->ids);
+        forward_flows<Conn6>(ctx, v6->flows, v6->keys, v6->ids, v6->n, now_ms);
     }
     if (ctx.fragment_hold.deferred_count > 0) {
         settle_fragments(ctx, now_ms);
