@@ -95,137 +95,80 @@ std::vector<Frame> fragments_of(const Frame& frame, size_t piece) {
     return out;
 }
 
-// An IPv6 extension header: its type and bytes; ipv6_frame fills in its next header.
-struct Extension {
-    uint8_t type;
-    Frame bytes;
-};
-
-Extension options6(uint8_t type) {  // hop-by-hop or destination options: one PadN of 6 bytes
-    Frame b(8, 0);
-    b[2] = 1;
-    b[3] = 4;
-    return {type, b};
+// IPv6 from the lab's client to its VIP and from the gateway's MAC, for the parser. The
+// destination MAC's first byte is `quote_at`: fuzz_parse also parses the frame as a quoted packet
+// starting there (by default this frame's IPv6 header).
+PacketSpec parse_spec6(uint8_t protocol, int vlan = -1, int quote_at = -1) {
+    PacketSpec s;
+    s.src_ip = kClient6;
+    s.dst_ip = kVip6;
+    s.protocol = protocol;
+    s.vlan = vlan;
+    s.src_mac = kGatewayMac;
+    s.dst_mac = {};
+    s.dst_mac[0] = static_cast<uint8_t>(quote_at >= 0 ? quote_at : vlan >= 0 ? 18 : 14);
+    return s;
 }
 
-Extension fragment6(uint16_t offset, bool more) {  // `offset` in bytes, a multiple of 8
-    Frame b(dp::ipv6::kFragmentHeaderLen, 0);
-    dp::store_be16(&b[dp::ipv6::kFragmentOffsetFlags],
-                   static_cast<uint16_t>(offset | (more ? dp::ipv6::kFragmentMore : 0)));
-    dp::store_be32(&b[dp::ipv6::kFragmentId], 0x0badcafe);
-    return {dp::ipv6::kFragmentHeader, b};
+PacketSpec tcp6(uint8_t flags, size_t payload) {  // with an MSS option on a SYN
+    PacketSpec s = parse_spec6(6);
+    s.tcp_flags = flags;
+    s.ack = (flags & ACK) != 0 ? 5001 : 0;
+    if ((flags & SYN) != 0) {
+        s.tcp_options = {2, 4, 0x05, 0x8c};  // 1420
+    }
+    s.payload.assign(payload, 0x61);
+    return s;
 }
 
-// Ethernet (one 802.1Q tag if vlan >= 0), IPv6 from the lab's client to its VIP, `chain`, then
-// `upper` as `protocol`, whose checksum (TCP, UDP, ICMPv6: over the pseudo-header) is computed
-// unless `upper` is a fragment's. The destination MAC's first byte is `quote_at`: fuzz_parse
-// also parses the frame as a quoted packet starting there (by default this frame's IPv6 header).
-Frame ipv6_frame(const std::vector<Extension>& chain, uint8_t protocol, Frame upper,
-                 bool checksum = true, int vlan = -1, int quote_at = -1) {
-    namespace ipv6 = dp::ipv6;
-    Frame f(dp::eth::kHeaderLen, 0);
-    std::copy(kGatewayMac.begin(), kGatewayMac.end(), f.begin() + 6);
-    if (vlan >= 0) {
-        dp::store_be16(&f[12], dp::eth::kTypeVlan);
-        f.push_back(static_cast<uint8_t>(vlan >> 8));
-        f.push_back(static_cast<uint8_t>(vlan));
-        f.resize(f.size() + 2);
-    }
-    dp::store_be16(&f[f.size() - 2], dp::eth::kTypeIpv6);
-    const size_t l3 = f.size();
-    f[0] = static_cast<uint8_t>(quote_at >= 0 ? quote_at : static_cast<int>(l3));
-    Frame ip(ipv6::kHeaderLen, 0);
-    ip[0] = 0x60;
-    ip[ipv6::kNextHeader] = chain.empty() ? protocol : chain[0].type;
-    ip[ipv6::kHopLimit] = 64;
-    const Ipv6 src = ip6_raw(kClient6), dst = ip6_raw(kVip6);
-    std::copy(src.begin(), src.end(), ip.begin() + ipv6::kSrc);
-    std::copy(dst.begin(), dst.end(), ip.begin() + ipv6::kDst);
-    f.insert(f.end(), ip.begin(), ip.end());
-    for (size_t i = 0; i < chain.size(); ++i) {
-        Frame b = chain[i].bytes;
-        b[0] = i + 1 < chain.size() ? chain[i + 1].type : protocol;
-        f.insert(f.end(), b.begin(), b.end());
-    }
-    if (checksum && (protocol == 6 || protocol == 17 || protocol == ipv6::kProtoIcmpv6)) {
-        const size_t at = protocol == 6    ? dp::l4::kTcpChecksum
-                          : protocol == 17 ? dp::l4::kUdpChecksum
-                                           : dp::l4::kIcmpChecksum;
-        Frame pseudo(ip.begin() + ipv6::kSrc, ip.begin() + ipv6::kDst + ipv6::kAddressLen);
-        pseudo.resize(pseudo.size() + 8, 0);
-        dp::store_be32(&pseudo[32], static_cast<uint32_t>(upper.size()));
-        pseudo[39] = protocol;
-        dp::store_be16(&upper[at], 0);
-        const uint64_t sum = dp::csum_partial(pseudo.data(), pseudo.size());
-        dp::store_u16_raw(&upper[at], static_cast<uint16_t>(~dp::csum_fold(
-                                          dp::csum_partial(upper.data(), upper.size(), sum))));
-    }
-    f.insert(f.end(), upper.begin(), upper.end());
-    dp::store_be16(&f[l3 + ipv6::kPayloadLength],
-                   static_cast<uint16_t>(f.size() - l3 - ipv6::kHeaderLen));
+PacketSpec udp6(size_t payload, int vlan = -1) {
+    PacketSpec s = parse_spec6(17, vlan);
+    s.dst_port = 53;
+    s.payload.assign(payload, 0x42);
+    return s;
+}
+
+// The ICMPv6 message `s` describes (protocol 58) as `type`, `rest` the 4 bytes after its checksum
+// (build_packet makes an echo request with zeros there).
+Frame icmpv6(const PacketSpec& s, uint8_t type, uint32_t rest) {
+    Frame f = build_packet(s);
+    const size_t l4 = f.size() - s.payload.size() - dp::l4::kIcmpHeaderLen;
+    f[l4] = type;
+    dp::store_be32(&f[l4 + 4], rest);
+    recompute_checksums(f);
     return f;
-}
-
-Frame tcp6(uint8_t flags, size_t payload) {  // with an MSS option on a SYN
-    const size_t header = (flags & SYN) != 0 ? 24 : 20;
-    Frame b(header + payload, 0x61);
-    dp::store_be16(&b[0], 3456);
-    dp::store_be16(&b[2], 80);
-    dp::store_be32(&b[dp::l4::kTcpSeq], 1000);
-    dp::store_be32(&b[dp::l4::kTcpAck], (flags & ACK) != 0 ? 5001 : 0);
-    b[dp::l4::kTcpDataOffset] = static_cast<uint8_t>((header / 4) << 4);
-    b[dp::l4::kTcpFlags] = flags;
-    dp::store_be16(&b[14], 65535);
-    dp::store_be16(&b[18], 0);
-    if (header == 24) {
-        const uint8_t mss[] = {2, 4, 0x05, 0x8c};  // 1420
-        std::copy(std::begin(mss), std::end(mss), b.begin() + 20);
-    }
-    return b;
-}
-
-Frame udp6(size_t payload) {
-    Frame b(8 + payload, 0x42);
-    dp::store_be16(&b[0], 3456);
-    dp::store_be16(&b[2], 53);
-    dp::store_be16(&b[4], static_cast<uint16_t>(b.size()));
-    return b;
 }
 
 std::vector<std::pair<std::string, Frame>> ipv6_seeds() {
     namespace ipv6 = dp::ipv6;
-    Frame echo = {128, 0, 0, 0, 0x12, 0x34, 0, 1};
-    echo.resize(64, 0x55);
-    // Segment routing (type 4) with one segment, the VIP, no segment left.
-    Extension routing{ipv6::kRouting, Frame(24, 0)};
-    routing.bytes[1] = 2;
-    routing.bytes[2] = 4;
-    const Ipv6 vip = ip6_raw(kVip6);
-    std::copy(vip.begin(), vip.end(), routing.bytes.begin() + 8);
+    constexpr uint32_t kFragmentId = 0x0badcafe;
+    PacketSpec echo = parse_spec6(ipv6::kProtoIcmpv6);
+    echo.payload.assign(56, 0x55);
+    // Segment routing with one segment, the VIP, no segment left.
+    PacketSpec chain = tcp6(PSH | ACK, 9);
+    chain.ipv6_extensions = {ipv6_options(ipv6::kHopByHop), ipv6_options(ipv6::kDestinationOptions),
+                             ipv6_routing(kVip6), ipv6_fragment_header(0, false, kFragmentId),
+                             ipv6_options(ipv6::kDestinationOptions)};
     // A 2,000-byte UDP datagram in two fragments of 1,232 and 776 bytes (IPv6's minimum MTU
-    // less its headers), its checksum computed over all of it first.
-    const Frame whole = ipv6_frame({}, 17, udp6(2000));
-    const Frame datagram(whole.begin() + 14 + ipv6::kHeaderLen, whole.end());
+    // less its headers).
+    const std::vector<Frame> fragments =
+        ipv6_fragments(build_packet(udp6(2000)), {0, 1232}, kFragmentId);
     // A router's packet too big for a segment the client sent: as much as fits in 1,280 bytes.
     // Its destination MAC points fuzz_parse's quote at the quoted packet.
-    const Frame sent = ipv6_frame({options6(ipv6::kDestinationOptions)}, 6, tcp6(ACK, 1400));
-    Frame too_big = {2, 0, 0, 0, 0, 0, 0x05, 0x8c};
-    too_big.insert(too_big.end(), sent.begin() + 14,
-                   sent.begin() + 14 + 1280 - ipv6::kHeaderLen - 8);
+    PacketSpec sent = tcp6(ACK, 1400);
+    sent.ipv6_extensions = {ipv6_options(ipv6::kDestinationOptions)};
+    const Frame sent_frame = build_packet(sent);
+    PacketSpec too_big = parse_spec6(ipv6::kProtoIcmpv6, -1, 14 + 40 + 8);
+    too_big.payload.assign(sent_frame.begin() + 14,
+                           sent_frame.begin() + 14 + 1280 - ipv6::kHeaderLen - 8);
     return {
-        {"ipv6_tcp_syn", ipv6_frame({}, 6, tcp6(SYN, 0))},
-        {"ipv6_udp_vlan", ipv6_frame({}, 17, udp6(30), true, 5)},
-        {"ipv6_icmpv6_echo", ipv6_frame({}, ipv6::kProtoIcmpv6, echo)},
-        {"ipv6_extension_chain",
-         ipv6_frame({options6(ipv6::kHopByHop), options6(ipv6::kDestinationOptions), routing,
-                     fragment6(0, false), options6(ipv6::kDestinationOptions)},
-                    6, tcp6(PSH | ACK, 9))},
-        {"ipv6_first_fragment",
-         ipv6_frame({fragment6(0, true)}, 17, Frame(datagram.begin(), datagram.begin() + 1232),
-                    false)},
-        {"ipv6_later_fragment", ipv6_frame({fragment6(1232, false)}, 17,
-                                           Frame(datagram.begin() + 1232, datagram.end()), false)},
-        {"ipv6_packet_too_big", ipv6_frame({}, ipv6::kProtoIcmpv6, too_big, true, -1, 14 + 40 + 8)},
+        {"ipv6_tcp_syn", build_packet(tcp6(SYN, 0))},
+        {"ipv6_udp_vlan", build_packet(udp6(30, 5))},
+        {"ipv6_icmpv6_echo", icmpv6(echo, 128, 0x12340001)},
+        {"ipv6_extension_chain", build_packet(chain)},
+        {"ipv6_first_fragment", fragments[0]},
+        {"ipv6_later_fragment", fragments[1]},
+        {"ipv6_packet_too_big", icmpv6(too_big, 2, 1420)},
     };
 }
 
