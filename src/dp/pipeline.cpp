@@ -207,6 +207,52 @@ void report(WorkerContext& ctx, const NeighborSighting& s) {
     }
 }
 
+// Holds a packet whose next hop is being resolved, while the hold queue has room.
+void hold_for_neighbor(WorkerContext& ctx, const HoldQueue::Held& held) {
+    HoldQueue& hold = ctx.held;
+    if (hold.count == HoldQueue::kCapacity) {
+        drop(ctx, held.mbuf, DropReason::no_neighbor);
+        return;
+    }
+    hold.items[hold.count++] = held;
+    ++ctx.counters.held_for_arp;
+}
+
+// Whether the reply to a rejected connection attempt may be built: one of reject_per_second
+// per kind (TCP resets, port unreachables). The attempt is counted as `reason`; over the budget
+// it is dropped as rate_limited instead (its one reason: not `reason` as well).
+bool within_reject_budget(WorkerContext& ctx, const Flow& f, uint32_t now_ms, DropReason reason) {
+    const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
+    RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
+    if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
+        drop(ctx, f.mbuf, DropReason::rate_limited);
+        return false;
+    }
+    ctx.counters.drop(reason);
+    return true;
+}
+
+// Counts a forwarded packet in its real server's counters (IP length, as ipvsadm counts).
+void count_forwarded(DestCounters& dc, const Flow& f, bool inbound) {
+    const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
+    if (inbound) {
+        ++dc.in_packets;
+        dc.in_bytes += ip_bytes;
+    } else {
+        ++dc.out_packets;
+        dc.out_bytes += ip_bytes;
+    }
+}
+
+// Which end sent a packet of connection `c` whose key is `key`.
+template <class Key, class Record>
+Direction direction_of(const Key& key, const Record& c) {
+    return key.src_ip == c.client_ip && key.src_port == c.client_port && key.dst_ip == c.vip &&
+                   key.dst_port == c.vport
+               ? Direction::from_client
+               : Direction::from_server;
+}
+
 // Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it. For
 // an unresolved next hop it sends (at most once a second) an ARP request, tells the control
 // thread it awaits the answer (only an awaited answer is learned), and holds the packet while
@@ -226,13 +272,7 @@ void route_and_queue(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t n
     if (ctx.arp_throttle.allow(next_hop, now_ms) && send_arp_request(ctx, *out, next_hop)) {
         report(ctx, {next_hop, out->port_id, {}, NeighborSighting::Kind::asked});
     }
-    HoldQueue& hold = ctx.held;
-    if (hold.count == HoldQueue::kCapacity) {
-        drop(ctx, f.mbuf, DropReason::no_neighbor);
-        return;
-    }
-    hold.items[hold.count++] = {f.mbuf, next_hop, now_ms, out->port_id, false, {}};
-    ++ctx.counters.held_for_arp;
+    hold_for_neighbor(ctx, {f.mbuf, next_hop, now_ms, out->port_id, false, {}});
 }
 
 // A connection attempt the director cannot serve (a VIP port no service offers, a service with
@@ -242,12 +282,9 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
             uint32_t now_ms, DropReason reason) {
     rte_mbuf* m = f.mbuf;
     const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
-    RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
-    if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
-        drop(ctx, m, DropReason::rate_limited);  // its one reason: not `reason` as well
+    if (!within_reject_budget(ctx, f, now_ms, reason)) {
         return;
     }
-    ctx.counters.drop(reason);
     if (tcp) {
         const size_t len = make_tcp_reset(f.frame, f.parsed, our_mac);
         if (len == 0) {
@@ -443,6 +480,13 @@ void count_share(WorkerContext& ctx, const Record& c, int32_t delta) {
     TableShareCounts& shares = shares_of<Record>(ctx);
     shares.protocol[TableShareCounts::protocol_slot(c.protocol)] += static_cast<uint32_t>(delta);
     shares.prefix[shares.prefix_bucket(c.client_ip)] += static_cast<uint32_t>(delta);
+}
+
+// count_connection() of either family.
+template <class Record>
+void count_in(WorkerContext& ctx, const Record& c, int32_t delta) {
+    count_state(ctx.dest_counters[c.dest_id], c.state, delta);
+    count_share(ctx, c, delta);
 }
 
 // Whether a TCP connection has ended and only waits out its timeout (TIME_WAIT or CLOSE).
@@ -712,10 +756,7 @@ bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Conn& c, boo
 // Rewrites, addresses and queues a packet of a tracked connection.
 void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint32_t now_ms) {
     Conn& c = ctx.table->conn(id);
-    const Direction dir = key.src_ip == c.client_ip && key.src_port == c.client_port &&
-                                  key.dst_ip == c.vip && key.dst_port == c.vport
-                              ? Direction::from_client
-                              : Direction::from_server;
+    const Direction dir = direction_of(key, c);
     const bool inbound = dir == Direction::from_client;
     if (!fits_egress(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
         return;
@@ -740,15 +781,7 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     } else {
         nat_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
     }
-    const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
-    DestCounters& dc = ctx.dest_counters[c.dest_id];
-    if (inbound) {
-        ++dc.in_packets;
-        dc.in_bytes += ip_bytes;
-    } else {
-        ++dc.out_packets;
-        dc.out_bytes += ip_bytes;
-    }
+    count_forwarded(ctx.dest_counters[c.dest_id], f, inbound);
     route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
@@ -1046,13 +1079,7 @@ void route_and_queue6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32
         send_neighbor_solicitation(ctx, *out, next_hop)) {
         report(ctx, NeighborSighting::asked6(out->port_id, next_hop));
     }
-    HoldQueue& hold = ctx.held;
-    if (hold.count == HoldQueue::kCapacity) {
-        drop(ctx, f.mbuf, DropReason::no_neighbor);
-        return;
-    }
-    hold.items[hold.count++] = {f.mbuf, 0, now_ms, out->port_id, true, next_hop};
-    ++ctx.counters.held_for_arp;
+    hold_for_neighbor(ctx, {f.mbuf, 0, now_ms, out->port_id, true, next_hop});
 }
 
 // reject() for IPv6: a TCP reset, or an ICMPv6 port unreachable from the VIP.
@@ -1060,12 +1087,9 @@ void reject6(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, const
              uint32_t now_ms, DropReason reason) {
     rte_mbuf* m = f.mbuf;
     const bool tcp = f.parsed.ip_protocol == ipv4::kProtoTcp;
-    RateLimiter& limit = tcp ? ctx.reset_limit : ctx.unreachable_limit;
-    if (!limit.allow(now_ms, ctx.snapshot->reject_per_second)) {
-        drop(ctx, m, DropReason::rate_limited);
+    if (!within_reject_budget(ctx, f, now_ms, reason)) {
         return;
     }
-    ctx.counters.drop(reason);
     const size_t capacity = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
     const size_t len =
         tcp ? make_tcp_reset6(f.frame, f.parsed, our_mac)
@@ -1112,10 +1136,7 @@ bool fits_egress6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t n
 // forward() for IPv6.
 void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint32_t now_ms) {
     Conn6& c = ctx.table6->conn(id);
-    const Direction dir = key.src_ip == c.client_ip && key.src_port == c.client_port &&
-                                  key.dst_ip == c.vip && key.dst_port == c.vport
-                              ? Direction::from_client
-                              : Direction::from_server;
+    const Direction dir = direction_of(key, c);
     const bool inbound = dir == Direction::from_client;
     if (!fits_egress6(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
         return;
@@ -1129,15 +1150,7 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     } else {
         nat6_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
     }
-    const uint64_t ip_bytes = static_cast<uint64_t>(f.parsed.ip_end - f.parsed.l3_offset);
-    DestCounters& dc = ctx.dest_counters[c.dest_id];
-    if (inbound) {
-        ++dc.in_packets;
-        dc.in_bytes += ip_bytes;
-    } else {
-        ++dc.out_packets;
-        dc.out_bytes += ip_bytes;
-    }
+    count_forwarded(ctx.dest_counters[c.dest_id], f, inbound);
     route_and_queue6(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
@@ -1526,8 +1539,7 @@ void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t) {
 }
 
 void count_connection(WorkerContext& ctx, const Conn6& c, int32_t delta) {
-    count_state(ctx.dest_counters[c.dest_id], c.state, delta);
-    count_share(ctx, c, delta);
+    count_in(ctx, c, delta);
 }
 
 void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
@@ -1544,8 +1556,7 @@ void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
 }
 
 void count_connection(WorkerContext& ctx, const Conn& c, int32_t delta) {
-    count_state(ctx.dest_counters[c.dest_id], c.state, delta);
-    count_share(ctx, c, delta);
+    count_in(ctx, c, delta);
 }
 
 bool RateLimiter::allow(uint32_t now_ms, uint32_t per_second) {
