@@ -579,6 +579,28 @@ uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const FlowKey& 
     return id;
 }
 
+// The connection a packet with `key` opens to real server `dest`, of either family.
+template <class Record, class Key>
+Record new_connection(const Key& key, const Destination& dest, uint16_t helper, uint32_t slot) {
+    Record c{};
+    c.client_ip = key.src_ip;
+    c.vip = key.dst_ip;
+    if constexpr (std::is_same_v<Record, Conn>) {
+        c.rip = dest.ip;
+    } else {
+        c.rip = dest.ip6;
+    }
+    c.client_port = key.src_port;
+    c.vport = key.dst_port;
+    c.rport = dest.port;
+    c.protocol = key.protocol;
+    c.state = key.protocol == ipv4::kProtoTcp ? ConnState::none : ConnState::udp_unanswered;
+    c.dest_id = dest.dest_id;
+    c.persistence_slot = slot;
+    c.helper = helper;
+    return c;
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
@@ -643,18 +665,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         return ConnTable::kNoConn;
     }
     const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    Conn c{};
-    c.client_ip = key.src_ip;
-    c.vip = key.dst_ip;
-    c.rip = dest.ip;
-    c.client_port = key.src_port;
-    c.vport = key.dst_port;
-    c.rport = dest.port;
-    c.protocol = key.protocol;
-    c.state = tcp ? ConnState::none : ConnState::udp_unanswered;
-    c.dest_id = dest.dest_id;
-    c.persistence_slot = slot;
-    c.helper = helper;
+    const Conn c = new_connection<Conn>(key, dest, helper, slot);
     const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         if (slot != PersistenceTable::kNoSlot) {
@@ -1192,18 +1203,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         return ConnTable::kNoConn;
     }
     const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    Conn6 c{};
-    c.client_ip = key.src_ip;
-    c.vip = key.dst_ip;
-    c.rip = dest.ip6;
-    c.client_port = key.src_port;
-    c.vport = key.dst_port;
-    c.rport = dest.port;
-    c.protocol = key.protocol;
-    c.state = tcp ? ConnState::none : ConnState::udp_unanswered;
-    c.dest_id = dest.dest_id;
-    c.helper = FtpControlPool::kNone;
-    c.persistence_slot = PersistenceTable::kNoSlot;
+    const Conn6 c =
+        new_connection<Conn6>(key, dest, FtpControlPool::kNone, PersistenceTable::kNoSlot);
     return add_connection(ctx, f, c, now_ms);
 }
 
