@@ -187,7 +187,8 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     }
     s.from_kernel = id == 0 ? spec.from_kernel : nullptr;
     if (id < spec.sync_out.size()) {
-        worker->sync = std::make_unique<dp::ConnSync>(capacity);
+        const uint32_t capacity6 = ctx->table6 != nullptr ? ctx->table6->capacity() : 0;
+        worker->sync = std::make_unique<dp::ConnSync>(capacity, capacity6);
         ctx->sync = worker->sync.get();
         s.sync_out = spec.sync_out[id];
         s.sync_in = spec.sync_in[id];

@@ -36,16 +36,7 @@ struct Flow {
     ParsedFrame parsed;
 };
 
-// A family's connection table and table shares: IPv4's Conn records, or IPv6's Conn6.
-template <class Record>
-BasicConnTable<Record>& table_of(WorkerContext& ctx) {
-    if constexpr (std::is_same_v<Record, Conn>) {
-        return *ctx.table;
-    } else {
-        return *ctx.table6;
-    }
-}
-
+// A family's table shares: IPv4's Conn records, or IPv6's Conn6.
 template <class Record>
 TableShareCounts& shares_of(WorkerContext& ctx) {
     if constexpr (std::is_same_v<Record, Conn>) {
@@ -507,7 +498,7 @@ void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
 // Inserts new connection `c`, opened by the packet of `f`, and counts it, within the table's
 // shares; in a nearly full table, in place of an unanswered connection if there is one. Returns
 // its id, or kNoConn after dropping the packet (over a share, table full, or a key in use).
-// The flood defence's evictions and connection sync are IPv4's only, for now.
+// The flood defence's evictions are IPv4's only, for now.
 template <class Record>
 uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     auto& table = table_of<Record>(ctx);
@@ -545,10 +536,8 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
     count_connection(ctx, c, +1);
-    if constexpr (std::is_same_v<Record, Conn>) {
-        if (ctx.sync != nullptr) {
-            sync_on_insert(ctx, id);
-        }
+    if (ctx.sync != nullptr) {
+        sync_on_insert<Record>(ctx, id);
     }
     if (evicts) {
         if (c.protocol == ipv4::kProtoUdp) {
@@ -1154,7 +1143,11 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_hop_limit(ip);  // cannot fail: classify6() refused a hop limit <= 1
+    const ConnState old_state = c.state;
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+    if (ctx.sync != nullptr) {
+        sync_after_packet(ctx, id, c, old_state, dir);
+    }
     uint8_t* l4p = f.frame + f.parsed.l4_offset;
     if (inbound) {
         nat6_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
@@ -1647,8 +1640,9 @@ void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint3
     for (uint32_t i = 0; i < n; ++i) {
         if (ids[i] != ConnTable::kNoConn) {
             table.prefetch(ids[i]);
-            if (is_ipv4(Record{}) && ctx.sync != nullptr) {
-                __builtin_prefetch(&ctx.sync->packets[ids[i]], 1);  // its sync packet count
+            if (ctx.sync != nullptr) {
+                // Its sync packet count.
+                __builtin_prefetch(&ctx.sync->packets_of<Record>()[ids[i]], 1);
             }
         }
     }
@@ -1807,17 +1801,31 @@ void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
     hold.count = kept;
 }
 
+namespace {
+
+// Expires up to `budget` of a family's connections; with sync on, the wheel's refreshes of live
+// ones send their records.
+template <class Record, class OnExpire>
+uint32_t expire_table(WorkerContext& ctx, uint32_t now_ms, uint32_t budget,
+                      const OnExpire& on_expire) {
+    auto& table = table_of<Record>(ctx);
+    if (ctx.sync == nullptr) {
+        return table.expire(now_ms, budget, on_expire);
+    }
+    return table.expire(now_ms, budget, on_expire,
+                        [&ctx](uint32_t id) { sync_on_rearm<Record>(ctx, id); });
+}
+
+}  // namespace
+
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
     const auto on_expire = [&ctx, now_ms](const auto& c) {
         retire_connection(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
     };
-    uint32_t expired = ctx.sync == nullptr
-                           ? ctx.table->expire(now_ms, budget, on_expire)
-                           : ctx.table->expire(now_ms, budget, on_expire,
-                                               [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
+    uint32_t expired = expire_table<Conn>(ctx, now_ms, budget, on_expire);
     if (ctx.table6 != nullptr) {
-        expired += ctx.table6->expire(now_ms, budget, on_expire);
+        expired += expire_table<Conn6>(ctx, now_ms, budget, on_expire);
     }
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);

@@ -313,6 +313,16 @@ struct alignas(64) WorkerContext {
     FragmentHold fragment_hold;
 };
 
+/// A family's connection table: IPv4's (Conn records) or IPv6's (Conn6). IPv6's must exist.
+template <class Record>
+BasicConnTable<Record>& table_of(const WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Record, Conn>) {
+        return *ctx.table;
+    } else {
+        return *ctx.table6;
+    }
+}
+
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.
 class WorkerLoad final : public ServerLoad {
   public:
