@@ -260,13 +260,18 @@ void serve_dump(WorkerSetup& s, uint32_t now_ms) {
         return;
     }
     d.rows.clear();
-    s.ctx->table->for_each([&](uint32_t id, const Conn& c) {
-        if (d.rows.size() < d.limit) {
-            const uint32_t expiry = s.ctx->table->expiry(id);
-            const auto left = static_cast<int32_t>(expiry - now_ms);
-            d.rows.push_back({c, left > 0 ? static_cast<uint32_t>(left) : 0});
-        }
-    });
+    const auto copy = [&](const auto& table) {
+        table.for_each([&](uint32_t id, const auto& c) {
+            if (d.rows.size() < d.limit) {
+                const auto left = static_cast<int32_t>(table.expiry(id) - now_ms);
+                d.rows.push_back({c, left > 0 ? static_cast<uint32_t>(left) : 0});
+            }
+        });
+    };
+    copy(*s.ctx->table);
+    if (s.ctx->table6 != nullptr) {
+        copy(*s.ctx->table6);
+    }
     d.served.store(wanted, std::memory_order_release);
 }
 
