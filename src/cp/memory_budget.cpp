@@ -214,11 +214,12 @@ MemoryNeed memory_need(const Config& config) {
     // table, shared.
     const uint64_t ftp_controls = std::min(per_worker, dp::FtpControlPool::kMaxCapacity) + 1;
     const uint64_t evictable_ids = std::bit_ceil(std::min(per_worker, Workers::kMaxUnanswered));
+    const uint64_t families = ipv6_configured(config) ? 2 : 1;  // evictable connections of each
     const uint64_t worker_bytes =
         dp::malloc_bytes(dp::kMaxDestinations * sizeof(dp::DestCounters)) +
         dp::malloc_bytes(ftp_controls * sizeof(dp::FtpControl)) +
         dp::malloc_bytes(ftp_controls * sizeof(uint16_t)) +
-        2 * dp::malloc_bytes(evictable_ids * sizeof(uint32_t)) +
+        families * 2 * dp::malloc_bytes(evictable_ids * sizeof(uint32_t)) +
         dp::malloc_bytes(dp::TableShareCounts::kPrefixBuckets * sizeof(uint32_t)) +
         dp::malloc_bytes(sizeof(dp::WorkerContext));
     add("worker state", "counters per real server id, FTP, evictable connections, table shares",

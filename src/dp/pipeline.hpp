@@ -298,6 +298,7 @@ struct alignas(64) WorkerContext {
     /// Unanswered connections to evict when the table is nearly full or a protocol holds its
     /// share; null: none are (the new connection is dropped as table_full or protocol_share).
     UnansweredQueues* unanswered = nullptr;
+    UnansweredQueues* unanswered6 = nullptr;  // table6's
     /// The FTP helper's control-connection states (this worker's) and the data connections it
     /// expects (one table shared by every worker). Without them a control connection of a
     /// service with `helper: ftp` is refused (helper_full).

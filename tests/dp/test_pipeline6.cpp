@@ -340,3 +340,48 @@ TEST_CASE("IPv6: what must not be forwarded is dropped under its reason") {
     CHECK(dropped(h, DropReason::ip_fragment) == 1);
     CHECK(h.table6->size() == 0);
 }
+
+TEST_CASE(
+    "IPv6: a SYN flood never fills the IPv6 table; a new connection replaces a half-open one") {
+    PipelineHarness h(64);
+    h.snapshot->protocol_share_percent = 100;  // one client fills the table: no shares
+    h.snapshot->prefix_share_percent = 100;
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint16_t port = 1000; port < 1200; ++port) {
+        flood.push_back(build_packet(client_packet6(6, SYN, 80, port)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    CHECK(h.table6->size() == 60);  // from 15/16 full on, each SYN takes a half-open one's place
+    CHECK(h.ctx.counters.connections_evicted == 140);
+    CHECK(dropped(h, DropReason::table_full) == 0);
+    CHECK(h.sent.size() == 200);
+    // The newest 60 are the ones left.
+    h.run({build_packet(client_packet6(6, ACK, 80, 1199)),
+           build_packet(client_packet6(6, ACK, 80, 1100))});
+    CHECK(h.sent.size() == 201);
+    CHECK(dropped(h, DropReason::no_connection) == 1);
+    CHECK(h.table->size() == 0);
+}
+
+TEST_CASE("IPv6: over its protocol's share, a UDP flood gives up its own unanswered entries") {
+    PipelineHarness h(64);
+    h.snapshot->prefix_share_percent = 100;
+    h.snapshot->protocol_share_percent = 50;  // 32 of 64 for each protocol
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint16_t port = 3000; port < 3100; ++port) {
+        flood.push_back(build_packet(client_packet6(17, 0, 53, port)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    CHECK(h.table6->size() == 32);
+    CHECK(h.ctx.counters.connections_evicted == 68);
+    CHECK(dropped(h, DropReason::protocol_share) == 0);
+    // TCP's share is untouched by it.
+    h.run({build_packet(client_packet6(6, SYN, 80, 4000))});
+    CHECK(h.table6->size() == 33);
+}
