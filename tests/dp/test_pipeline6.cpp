@@ -508,3 +508,28 @@ TEST_CASE("IPv6 persistence: a removed server's client is moved to another, for 
     CHECK(count_of(after, first) == 0);
     CHECK(g.persistence6->live(300) == 1);
 }
+
+TEST_CASE("IPv6 persistence: a server its health check took down loses its persistent client") {
+    WorkerGroup g(web6(kFiveMinutes), 2);
+    g.run({syn_from(kClient6, 32000)}, 0);
+    const std::string first = servers_reached(g).at(0);
+    const size_t first_index = first == kRs1Ip6 ? 0 : 1;
+
+    // What the snapshot builder makes of a server whose check failed: weight 0 and down.
+    auto down = web6(kFiveMinutes);
+    down->services[kWeb6].servers[first_index].weight = 0;
+    down->services[kWeb6].servers[first_index].down = true;
+    g.publish(std::move(down));
+    const size_t before = g.sent.size();
+    for (uint16_t port = 32001; port < 32011; ++port) {
+        g.run({syn_from(kClient6, port)}, 100);
+    }
+    g.publish(web6(kFiveMinutes));  // up again: the client stays moved
+    for (uint16_t port = 32011; port < 32021; ++port) {
+        g.run({syn_from(kClient6, port)}, 200);
+    }
+    const auto after = servers_reached(g, before);
+    REQUIRE(after.size() == 20);
+    CHECK(count_of(after, first) == 0);
+    CHECK(g.persistence6->live(200) == 1);
+}
