@@ -242,8 +242,8 @@ TEMPLATE_TEST_CASE("persistence: racing workers share one template per client; c
     const auto client_of = TestType::client;
     constexpr uint32_t kClients = 48;
     constexpr int kThreads = 4;
-    auto t = table<typename TestType::Table>(256);
     SECTION("held references: every worker sees the first recorded server") {
+        auto t = table<typename TestType::Table>(256);
         // No reference is dropped, so each client's first template is its only one.
         // Catch2's assertions are not thread-safe: the threads count, the test checks after.
         std::vector<std::vector<uint16_t>> seen(kThreads, std::vector<uint16_t>(kClients));
@@ -284,6 +284,9 @@ TEMPLATE_TEST_CASE("persistence: racing workers share one template per client; c
     }
 
     SECTION("churn: templates die and are reused while others hold them") {
+        // 64 buckets, then one, where the clients' templates take each other's slots all the
+        // time (IPv6's clients 2k and 2k + 1 differing in one identity word only).
+        auto t = table<typename TestType::Table>(GENERATE(256u, 4u));
         // Timeout 0: a template dies with its last reference, so slots are reused all the time.
         // Per client, how many references the threads hold, and the server they name: while
         // one is held, every new reference must name the same server.
@@ -334,7 +337,8 @@ TEMPLATE_TEST_CASE("persistence: racing workers share one template per client; c
         CHECK(disagreements == 0);
         // Every reference given back, none lost or doubled: nothing is left alive.
         CHECK(t->live(0) == 0);
-        // Only a lock holder descheduled mid-record makes one (threads may outnumber CPUs).
-        WARN("connections that found their bucket locked too long: " << unrecorded.load());
+        // A full bucket (with one bucket, often) or a lock holder descheduled mid-record makes
+        // one (threads may outnumber CPUs).
+        WARN("connections left unpinned: " << unrecorded.load());
     }
 }
