@@ -38,6 +38,25 @@ struct Prefix6 {
     bool operator==(const Prefix6&) const = default;
 };
 
+/// The netmask of IPv6 prefix length `length` (0..128): its first `length` bits set. Any thread.
+constexpr Ipv6 prefix6_netmask(uint8_t length) {
+    Ipv6 mask{};
+    for (size_t i = 0; i < mask.size(); ++i) {
+        const size_t bits = length > 8 * i ? std::min<size_t>(length - 8 * i, 8) : 0;
+        mask[i] = static_cast<uint8_t>(0xff00u >> bits);
+    }
+    return mask;
+}
+
+/// `address` with the bits `mask` clears cleared. Any thread.
+constexpr Ipv6 masked(const Ipv6& address, const Ipv6& mask) {
+    Ipv6 out{};
+    for (size_t i = 0; i < out.size(); ++i) {
+        out[i] = static_cast<uint8_t>(address[i] & mask[i]);
+    }
+    return out;
+}
+
 /// An IPv4 or an IPv6 address, as the configuration writes them: `v4` holds an IPv4 one (and
 /// `v6` is zero), `v6` an IPv6 one (and `v4` is zero). Ordered IPv4 first, then by value.
 struct IpAddress {

@@ -200,7 +200,7 @@ void print_memory(std::FILE* out, const vsnat::cp::MemoryNeed& need,
                  format_bytes(need.eal).c_str(), need.hugepages ? "hugepages" : "EAL memory",
                  format_bytes(need.ordinary).c_str(), format_bytes(need.reload).c_str());
     for (const vsnat::cp::MemoryPart& p : need.parts) {
-        std::fprintf(out, "    %-18s %10s  %-9s %s\n", p.what.c_str(),
+        std::fprintf(out, "    %-22s %10s  %-9s %s\n", p.what.c_str(),
                      format_bytes(p.bytes).c_str(), p.eal ? eal : "memory", p.detail.c_str());
     }
     if (!machine) {

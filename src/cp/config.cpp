@@ -2014,11 +2014,6 @@ void Loader::read_persistence(const Node& n, Service& s, std::optional<bool> v6)
         seconds.reset();
     }
     assign_if(s.persistence, seconds);
-    if (v6 == true && s.persistence > 0) {
-        fail(persistence,
-             "'persistence' is IPv4 only in this version, and the service's vip is "
-             "IPv6");
-    }
     s.persistence_prefix = v6 == true ? 128 : 32;  // the whole client address
     assign_if(s.persistence_prefix, netmask(netmask_field, v6));
     // A mask with persistence off would do nothing: say so rather than ignore it. (A bad

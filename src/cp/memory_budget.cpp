@@ -209,6 +209,10 @@ MemoryNeed memory_need(const Config& config) {
     const uint32_t templates = std::min(config.max_connections, dp::PersistenceTable::kMaxCapacity);
     add("persistence table", std::to_string(templates) + " templates",
         dp::PersistenceTable::memory_bytes_for(templates), false);
+    if (ipv6_configured(config)) {
+        add("IPv6 persistence table", "as many templates again, IPv6 ones",
+            dp::PersistenceTable6::memory_bytes_for(templates), false);
+    }
     // Each worker's counters for every real server id, its FTP control states, its queues of
     // evictable connections and its table-share counts; the FTP expectations and the neighbor
     // table, shared.

@@ -348,8 +348,11 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         e.port = htons(s.port);
         e.scheduler = dataplane_scheduler(s.scheduler);
         e.persistence_ms = s.persistence * 1000;  // at most kMaxPersistence: fits
-        // An IPv6 service has no persistence in this version (the configuration refuses it).
-        e.persistence_mask = e.ipv6 ? UINT32_MAX : prefix_to_netmask(s.persistence_prefix);
+        if (e.ipv6) {
+            e.persistence_mask6 = prefix6_netmask(s.persistence_prefix);
+        } else {
+            e.persistence_mask = prefix_to_netmask(s.persistence_prefix);
+        }
         e.helper = s.helper == Helper::ftp ? dp::AppHelper::ftp : dp::AppHelper::none;
         e.servers = destinations(s, live.health);
         snap->services.push_back(std::move(e));

@@ -93,13 +93,18 @@ bool Workers::make(const WorkersSpec& spec, std::string& error) {
     }
     expectations_ = std::make_unique<dp::ExpectationTable>();
     fragments_ = std::make_unique<dp::FragmentTable>();
-    // Always made, so that a service can gain persistence without a restart.
-    std::string persistence_error;
-    persistence_ = dp::PersistenceTable::create(
-        std::min(spec.max_connections, dp::PersistenceTable::kMaxCapacity), &persistence_error);
+    // Always made (IPv6's whenever IPv6 is), so that a service can gain persistence without a
+    // restart.
+    const uint32_t templates = std::min(spec.max_connections, dp::PersistenceTable::kMaxCapacity);
+    persistence_ = dp::PersistenceTable::create(templates, &error);
     if (!persistence_) {
-        error = "persistence table: " + persistence_error;
         return false;
+    }
+    if (spec.ipv6) {
+        persistence6_ = dp::PersistenceTable6::create(templates, &error);
+        if (!persistence6_) {
+            return false;
+        }
     }
     for (uint32_t w = 0; w < spec.count; ++w) {
         if (!make_worker(spec, w, error)) {
@@ -164,6 +169,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->neighbors6 = spec.neighbors6;
     ctx->pool = spec.pool;
     ctx->persistence = persistence_.get();
+    ctx->persistence6 = persistence6_.get();
     ctx->ftp_controls = worker->ftp_controls.get();
     ctx->unanswered = worker->unanswered.get();
     ctx->unanswered6 = worker->unanswered6.get();

@@ -25,7 +25,8 @@ struct WorkersSpec {
     uint32_t count = 1;
     uint32_t max_connections = 1;  // all workers together
     /// Whether IPv6 is configured (an interface has an IPv6 address): each worker gets an IPv6
-    /// connection table of as many connections as its IPv4 one, else IPv6 is dropped.
+    /// connection table of as many connections as its IPv4 one, and the workers an IPv6
+    /// persistence table as large as IPv4's; else IPv6 is dropped.
     bool ipv6 = false;
     dp::IdleMode idle = dp::IdleMode::adaptive;
     rte_mempool* pool = nullptr;
@@ -102,6 +103,7 @@ class Workers {
     UniqueRing sightings_;
     UniqueRte<rte_rcu_qsbr> qsbr_;
     std::unique_ptr<dp::PersistenceTable> persistence_;
+    std::unique_ptr<dp::PersistenceTable6> persistence6_;  // made with the IPv6 tables
     std::unique_ptr<dp::ExpectationTable> expectations_;
     std::unique_ptr<dp::FragmentTable> fragments_;
     std::atomic<bool> stop_{false};

@@ -138,21 +138,19 @@ bool attach_helper(WorkerContext& ctx, const sync::BasicRecord<Address>& r, Conn
 // The persistence template a connection of persistent service `svc` received from a peer holds:
 // the client's live one, or one made for the record's server, so that the client's next
 // connections go where this one went.
-uint32_t pin_client(WorkerContext& ctx, const ServiceEntry& svc, const Conn& c, uint32_t now_ms) {
-    if (svc.persistence_ms == 0 || ctx.persistence == nullptr) {
+template <class ConnRecord>
+uint32_t pin_client(WorkerContext& ctx, const ServiceEntry& svc, const ConnRecord& c,
+                    uint32_t now_ms) {
+    auto* const table = persistence_of(ctx, c.client_ip);
+    if (svc.persistence_ms == 0 || table == nullptr) {
         return PersistenceTable::kNoSlot;
     }
-    const uint32_t client = c.client_ip & svc.persistence_mask;
-    PersistenceTable::Ref ref = ctx.persistence->acquire(svc.service_id, client, now_ms);
+    const auto client = persistent_client(svc, c.client_ip);
+    PersistenceRef ref = table->acquire(svc.service_id, client, now_ms);
     if (ref.slot == PersistenceTable::kNoSlot) {
-        ref = ctx.persistence->bind(svc.service_id, client, c.dest_id, now_ms, svc.persistence_ms);
+        ref = table->bind(svc.service_id, client, c.dest_id, now_ms, svc.persistence_ms);
     }
     return ref.slot;
-}
-
-// IPv6 services have no persistence in this version.
-uint32_t pin_client(WorkerContext&, const ServiceEntry&, const Conn6&, uint32_t) {
-    return PersistenceTable::kNoSlot;
 }
 
 // The connection record `r` describes, its state, real server and helper still to be filled in.
@@ -242,7 +240,8 @@ SyncApplied apply_record(WorkerContext& ctx, const sync::BasicRecord<Address>& r
             ctx.ftp_controls->release(c.helper);
         }
         if (c.persistence_slot != PersistenceTable::kNoSlot) {
-            ctx.persistence->release(c.persistence_slot, now_ms, svc->persistence_ms);
+            persistence_of(ctx, c.client_ip)
+                ->release(c.persistence_slot, now_ms, svc->persistence_ms);
         }
         return refuse(ctx);
     }

@@ -10,20 +10,37 @@ using namespace persistence_state;
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
-// Identity word: dest id (16) | service id (16) | masked client address (32).
+// First identity word: dest id (16) | service id (16) | masked IPv4 client address (32), or 0.
 constexpr uint64_t kWho = 0x0000ffffffffffffULL;  // what a lookup matches: not the dest
 constexpr int kDestShift = 48;
 constexpr uint64_t kDestMask = 0xffffULL << kDestShift;
 
 constexpr uint32_t kLockSpins = 4096;
 
-uint64_t identity_of(uint16_t service_id, uint32_t client, uint16_t dest_id) {
-    return static_cast<uint64_t>(dest_id) << kDestShift | static_cast<uint64_t>(service_id) << 32 |
-           client;
+uint64_t with_dest(uint64_t first_word, uint16_t dest_id) {
+    return static_cast<uint64_t>(dest_id) << kDestShift | first_word;
 }
 uint16_t dest_of(uint64_t identity) {
     return static_cast<uint16_t>(identity >> kDestShift);
 }
+
+// The dest id of a slot whose identity is `who`'s, or -1. Exact only while the caller holds a
+// reference on the slot (persistence.hpp); a filter before.
+template <size_t N>
+int32_t dest_if_holds(const std::atomic<uint64_t> (&identity)[N],
+                      const std::array<uint64_t, N>& who) {
+    const uint64_t first = identity[0].load(std::memory_order_acquire);
+    if ((first & kWho) != who[0]) {
+        return -1;
+    }
+    for (size_t w = 1; w < N; ++w) {
+        if (identity[w].load(std::memory_order_acquire) != who[w]) {
+            return -1;
+        }
+    }
+    return dest_of(first);
+}
+
 uint32_t refs_of(uint64_t state) {
     return static_cast<uint32_t>(state);
 }
@@ -67,19 +84,22 @@ void cpu_relax() {
 
 }  // namespace
 
-std::unique_ptr<PersistenceTable> PersistenceTable::create(uint32_t capacity, std::string* error) {
+template <class Client>
+std::unique_ptr<BasicPersistenceTable<Client>> BasicPersistenceTable<Client>::create(
+    uint32_t capacity, std::string* error) {
+    const std::string name = Identity::kTableName;
     if (capacity == 0 || capacity > kMaxCapacity) {
         if (error != nullptr) {
-            *error = "persistence table: capacity " + std::to_string(capacity) + " is outside 1.." +
+            *error = name + ": capacity " + std::to_string(capacity) + " is outside 1.." +
                      std::to_string(kMaxCapacity);
         }
         return nullptr;
     }
     const uint32_t buckets = bucket_count_for(capacity);
-    std::unique_ptr<PersistenceTable> t(new (std::nothrow) PersistenceTable(buckets));
+    std::unique_ptr<BasicPersistenceTable> t(new (std::nothrow) BasicPersistenceTable(buckets));
     if (t == nullptr || t->buckets_ == nullptr || t->locks_ == nullptr) {
         if (error != nullptr) {
-            *error = "persistence table: cannot allocate " +
+            *error = name + ": cannot allocate " +
                      std::to_string(static_cast<uint64_t>(buckets) * sizeof(Bucket) >> 20) +
                      " MiB for " + std::to_string(capacity) + " templates";
         }
@@ -88,28 +108,37 @@ std::unique_ptr<PersistenceTable> PersistenceTable::create(uint32_t capacity, st
     return t;
 }
 
-PersistenceTable::PersistenceTable(uint32_t bucket_count)
+template <class Client>
+BasicPersistenceTable<Client>::BasicPersistenceTable(uint32_t bucket_count)
     : bucket_count_(bucket_count),
       buckets_(new (std::nothrow) Bucket[bucket_count]),
       locks_(new (std::nothrow) std::atomic<uint8_t>[bucket_count]()) {}
 
-PersistenceTable::~PersistenceTable() = default;
+template <class Client>
+BasicPersistenceTable<Client>::~BasicPersistenceTable() = default;
 
-size_t PersistenceTable::memory_bytes() const {
+template <class Client>
+size_t BasicPersistenceTable<Client>::memory_bytes() const {
     return static_cast<size_t>(bucket_count_) * (sizeof(Bucket) + sizeof(std::atomic<uint8_t>));
 }
 
-size_t PersistenceTable::memory_bytes_for(uint32_t capacity) {
+template <class Client>
+size_t BasicPersistenceTable<Client>::memory_bytes_for(uint32_t capacity) {
     return static_cast<size_t>(bucket_count_for(capacity)) *
            (sizeof(Bucket) + sizeof(std::atomic<uint8_t>));
 }
 
-uint32_t PersistenceTable::bucket_of(uint16_t service_id, uint32_t client) const {
-    const uint64_t h = mix64(static_cast<uint64_t>(service_id) << 32 | client);
+template <class Client>
+uint32_t BasicPersistenceTable<Client>::bucket_of(const Words& who) const {
+    uint64_t h = mix64(who[0]);
+    for (size_t w = 1; w < who.size(); ++w) {
+        h = mix64(h ^ who[w]);
+    }
     return static_cast<uint32_t>((h >> 32) * bucket_count_ >> 32);
 }
 
-bool PersistenceTable::try_lock(uint32_t bucket) {
+template <class Client>
+bool BasicPersistenceTable<Client>::try_lock(uint32_t bucket) {
     std::atomic<uint8_t>& lock = locks_[bucket];
     for (uint32_t i = 0; i < kLockSpins; ++i) {
         if (lock.load(std::memory_order_relaxed) == 0 &&
@@ -121,34 +150,38 @@ bool PersistenceTable::try_lock(uint32_t bucket) {
     return false;
 }
 
-void PersistenceTable::unlock(uint32_t bucket) {
+template <class Client>
+void BasicPersistenceTable<Client>::unlock(uint32_t bucket) {
     locks_[bucket].store(0, std::memory_order_release);
 }
 
-PersistenceTable::Ref PersistenceTable::acquire(uint16_t service_id, uint32_t client,
-                                                uint32_t now_ms) {
-    const uint64_t who = identity_of(service_id, client, 0);
-    const uint32_t b = bucket_of(service_id, client);
+template <class Client>
+PersistenceRef BasicPersistenceTable<Client>::acquire(uint16_t service_id, Client client,
+                                                      uint32_t now_ms) {
+    const Words who = Identity::of(service_id, client);
+    const uint32_t b = bucket_of(who);
     for (uint32_t w = 0; w < kSlotsPerBucket; ++w) {
         Slot& s = buckets_[b].slots[w];
-        if ((s.identity.load(std::memory_order_acquire) & kWho) != who || !take(s.state, now_ms)) {
+        if (dest_if_holds(s.identity, who) < 0 || !take(s.state, now_ms)) {
             continue;
         }
         // The slot may have been reused for another client between the two reads: then the
         // reference went to someone else's template, and is given back.
-        const uint64_t identity = s.identity.load(std::memory_order_acquire);
-        if ((identity & kWho) == who) {
-            return Ref{b * kSlotsPerBucket + w, dest_of(identity)};
+        const int32_t dest = dest_if_holds(s.identity, who);
+        if (dest >= 0) {
+            return Ref{b * kSlotsPerBucket + w, static_cast<uint16_t>(dest)};
         }
         s.state.fetch_sub(1, std::memory_order_acq_rel);
     }
     return Ref{};
 }
 
-PersistenceTable::Ref PersistenceTable::bind(uint16_t service_id, uint32_t client, uint16_t dest_id,
-                                             uint32_t now_ms, uint32_t timeout_ms) {
-    const uint64_t who = identity_of(service_id, client, 0);
-    const uint32_t b = bucket_of(service_id, client);
+template <class Client>
+PersistenceRef BasicPersistenceTable<Client>::bind(uint16_t service_id, Client client,
+                                                   uint16_t dest_id, uint32_t now_ms,
+                                                   uint32_t timeout_ms) {
+    const Words who = Identity::of(service_id, client);
+    const uint32_t b = bucket_of(who);
     if (!try_lock(b)) {
         return Ref{};
     }
@@ -158,10 +191,10 @@ PersistenceTable::Ref PersistenceTable::bind(uint16_t service_id, uint32_t clien
     // by redirect(), which is why the dest is read after the reference is taken.)
     for (uint32_t w = 0; w < kSlotsPerBucket; ++w) {
         Slot& s = bucket.slots[w];
-        if ((s.identity.load(std::memory_order_acquire) & kWho) == who && take(s.state, now_ms)) {
+        if (dest_if_holds(s.identity, who) >= 0 && take(s.state, now_ms)) {
             unlock(b);
             return Ref{b * kSlotsPerBucket + w,
-                       dest_of(s.identity.load(std::memory_order_acquire))};
+                       dest_of(s.identity[0].load(std::memory_order_acquire))};
         }
     }
     for (uint32_t w = 0; w < kSlotsPerBucket; ++w) {
@@ -172,8 +205,10 @@ PersistenceTable::Ref PersistenceTable::bind(uint16_t service_id, uint32_t clien
             if (s.state.compare_exchange_weak(state, state_of(0, kClaimed),
                                               std::memory_order_acq_rel,
                                               std::memory_order_acquire)) {
-                s.identity.store(identity_of(service_id, client, dest_id),
-                                 std::memory_order_relaxed);
+                s.identity[0].store(with_dest(who[0], dest_id), std::memory_order_relaxed);
+                for (size_t i = 1; i < who.size(); ++i) {
+                    s.identity[i].store(who[i], std::memory_order_relaxed);
+                }
                 s.state.store(state_of(now_ms + timeout_ms, 1), std::memory_order_release);
                 unlock(b);
                 return Ref{b * kSlotsPerBucket + w, dest_id};
@@ -184,11 +219,13 @@ PersistenceTable::Ref PersistenceTable::bind(uint16_t service_id, uint32_t clien
     return Ref{};
 }
 
-uint16_t PersistenceTable::redirect(uint32_t index, uint16_t from_dest, uint16_t to_dest) {
-    std::atomic<uint64_t>& identity = slot(index).identity;
+template <class Client>
+uint16_t BasicPersistenceTable<Client>::redirect(uint32_t index, uint16_t from_dest,
+                                                 uint16_t to_dest) {
+    std::atomic<uint64_t>& identity = slot(index).identity[0];
     uint64_t current = identity.load(std::memory_order_acquire);
     while (dest_of(current) == from_dest) {
-        const uint64_t next = (current & ~kDestMask) | static_cast<uint64_t>(to_dest) << kDestShift;
+        const uint64_t next = with_dest(current & ~kDestMask, to_dest);
         if (identity.compare_exchange_weak(current, next, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
             return to_dest;
@@ -197,7 +234,8 @@ uint16_t PersistenceTable::redirect(uint32_t index, uint16_t from_dest, uint16_t
     return dest_of(current);
 }
 
-void PersistenceTable::release(uint32_t index, uint32_t now_ms, uint32_t timeout_ms) {
+template <class Client>
+void BasicPersistenceTable<Client>::release(uint32_t index, uint32_t now_ms, uint32_t timeout_ms) {
     std::atomic<uint64_t>& state = slot(index).state;
     uint64_t s = state.load(std::memory_order_acquire);
     // The expiry only matters once the count is 0; every release restarts it, so the last one
@@ -207,7 +245,8 @@ void PersistenceTable::release(uint32_t index, uint32_t now_ms, uint32_t timeout
     }
 }
 
-void PersistenceTable::sweep(uint32_t& cursor, uint32_t buckets, uint32_t now_ms) {
+template <class Client>
+void BasicPersistenceTable<Client>::sweep(uint32_t& cursor, uint32_t buckets, uint32_t now_ms) {
     for (uint32_t n = 0; n < buckets; ++n) {
         cursor = cursor + 1 < bucket_count_ ? cursor + 1 : 0;
         for (Slot& s : buckets_[cursor].slots) {
@@ -221,7 +260,8 @@ void PersistenceTable::sweep(uint32_t& cursor, uint32_t buckets, uint32_t now_ms
     }
 }
 
-uint32_t PersistenceTable::live(uint32_t now_ms) const {
+template <class Client>
+uint32_t BasicPersistenceTable<Client>::live(uint32_t now_ms) const {
     uint32_t n = 0;
     for (uint32_t b = 0; b < bucket_count_; ++b) {
         for (const Slot& s : buckets_[b].slots) {
@@ -230,5 +270,8 @@ uint32_t PersistenceTable::live(uint32_t now_ms) const {
     }
     return n;
 }
+
+template class BasicPersistenceTable<uint32_t>;
+template class BasicPersistenceTable<Ipv6>;
 
 }  // namespace vsnat::dp

@@ -22,10 +22,11 @@ namespace vsnat::dp {
 namespace {
 
 constexpr uint32_t kPrefetchAhead = 3;
-// Persistence buckets each worker sweeps per loop (two cache lines): at 10^4 loops a second, the
-// slowest an idle worker goes, even the largest table is swept within two hours, far inside
-// the 24 days after which an unswept expiry would compare wrongly. (Expired templates are
-// reused without waiting for the sweep.)
+// Persistence buckets each worker sweeps per loop, of each family's table (two cache lines of
+// IPv4's, four of IPv6's, which has as many buckets): at 10^4 loops a second, the slowest an idle
+// worker goes, even the largest table is swept within two hours, far inside the 24 days after
+// which an unswept expiry would compare wrongly. (Expired templates are reused without waiting
+// for the sweep.)
 constexpr uint32_t kPersistenceSweepBuckets = 1;
 // Expectation slots each worker sweeps per loop: the whole table in well under a second.
 constexpr uint32_t kExpectationSweepSlots = 1;
@@ -290,14 +291,6 @@ void reject(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, uint32
     reply(ctx, m, len);
 }
 
-// Picks the real server for a new connection to `svc`; for a persistent service, as LVS's
-// ip_vs_sched_persist: the client's live template decides, whatever the server's weight or
-// load now (LVS sends persistent clients to a quiesced server too, unless the
-// expire_quiescent_template sysctl is set; vsnat keeps that default). A template naming a
-// server the current snapshot no longer has is pointed at a freshly scheduled one (LVS expires
-// it, ip_vs_check_template), and so is one naming a server its health check took down.
-// `slot` receives the template the connection will hold, or kNoSlot. Returns the server's
-// index, or kNone.
 // The index of the server `dest_id` names in `svc`, or -1 when the snapshot lacks it or its
 // health check took it down.
 int32_t live_server_index(const Snapshot& snap, const ServiceEntry& svc, size_t service_index,
@@ -306,22 +299,52 @@ int32_t live_server_index(const Snapshot& snap, const ServiceEntry& svc, size_t 
     return i >= 0 && !svc.servers[static_cast<size_t>(i)].down ? i : -1;
 }
 
-int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_index,
-                 const FlowKey& key, uint32_t now_ms, uint32_t& slot) {
+// What a scheduler sees of a flow: an IPv4 one as it is; an IPv6 one with its addresses folded
+// into 32 bits each, as LVS's source and destination hashing schedulers fold them
+// (ip_vs_sh_hashkey), ports and protocol as they are.
+const FlowKey& scheduling_key(const FlowKey& k) {
+    return k;
+}
+FlowKey scheduling_key(const FlowKey6& k) {
+    auto fold = [](const Ipv6& a) {
+        uint32_t w[4];
+        std::memcpy(w, a.data(), sizeof(w));
+        return w[0] ^ w[1] ^ w[2] ^ w[3];
+    };
+    FlowKey s;
+    s.src_ip = fold(k.src_ip);
+    s.dst_ip = fold(k.dst_ip);
+    s.src_port = k.src_port;
+    s.dst_port = k.dst_port;
+    s.protocol = k.protocol;
+    return s;
+}
+
+// Picks the real server for a new connection to `svc`, of either family; for a persistent
+// service, as LVS's ip_vs_sched_persist: the client's live template decides, whatever the
+// server's weight or load now (LVS sends persistent clients to a quiesced server too, unless
+// the expire_quiescent_template sysctl is set; vsnat keeps that default). A template naming a
+// server the current snapshot no longer has is pointed at a freshly scheduled one (LVS expires
+// it, ip_vs_check_template), and so is one naming a server its health check took down.
+// `slot` receives the template the connection will hold, or kNoSlot. Returns the server's
+// index, or kNone.
+template <class Key>
+int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_index, const Key& key,
+                 uint32_t now_ms, uint32_t& slot) {
     const Snapshot& snap = *ctx.snapshot;
     Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
     const WorkerLoad load(ctx.all_dest_counters);
     slot = PersistenceTable::kNoSlot;
     if (svc.persistence_ms == 0) {
-        return scheduler.pick(svc.servers, key, load);
+        return scheduler.pick(svc.servers, scheduling_key(key), load);
     }
-    if (ctx.persistence == nullptr) {
+    auto* const table = persistence_of(ctx, key.src_ip);
+    if (table == nullptr) {
         ++ctx.counters.persistence_unrecorded;
-        return scheduler.pick(svc.servers, key, load);
+        return scheduler.pick(svc.servers, scheduling_key(key), load);
     }
-    PersistenceTable& table = *ctx.persistence;
-    const uint32_t client = key.src_ip & svc.persistence_mask;
-    PersistenceTable::Ref ref = table.acquire(svc.service_id, client, now_ms);
+    const auto client = persistent_client(svc, key.src_ip);
+    PersistenceRef ref = table->acquire(svc.service_id, client, now_ms);
     int32_t i = ref.slot == PersistenceTable::kNoSlot
                     ? -1
                     : live_server_index(snap, svc, service_index, ref.dest_id);
@@ -330,16 +353,16 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
         slot = ref.slot;
         return i;
     }
-    const int32_t pick = scheduler.pick(svc.servers, key, load);
+    const int32_t pick = scheduler.pick(svc.servers, scheduling_key(key), load);
     if (pick == Scheduler::kNone) {
         if (ref.slot != PersistenceTable::kNoSlot) {
-            table.release(ref.slot, now_ms, svc.persistence_ms);
+            table->release(ref.slot, now_ms, svc.persistence_ms);
         }
         return pick;
     }
     const uint16_t chosen = svc.servers[static_cast<size_t>(pick)].dest_id;
     if (ref.slot == PersistenceTable::kNoSlot) {
-        ref = table.bind(svc.service_id, client, chosen, now_ms, svc.persistence_ms);
+        ref = table->bind(svc.service_id, client, chosen, now_ms, svc.persistence_ms);
         if (ref.slot == PersistenceTable::kNoSlot) {
             ++ctx.counters.persistence_unrecorded;
             return pick;
@@ -347,7 +370,7 @@ int32_t schedule(WorkerContext& ctx, const ServiceEntry& svc, size_t service_ind
         i = live_server_index(snap, svc, service_index, ref.dest_id);
     }
     if (i < 0) {
-        ref.dest_id = table.redirect(ref.slot, ref.dest_id, chosen);
+        ref.dest_id = table->redirect(ref.slot, ref.dest_id, chosen);
         i = live_server_index(snap, svc, service_index, ref.dest_id);
     }
     slot = ref.slot;
@@ -595,6 +618,26 @@ Record new_connection(const Key& key, const Destination& dest, uint16_t helper, 
     return c;
 }
 
+// The service connection `c` belongs to in the current snapshot; null once a reload removed it.
+const ServiceEntry* service_of(const Snapshot& snap, const Conn& c) {
+    return snap.find_service(c.protocol, c.vip, c.vport);
+}
+const ServiceEntry* service_of(const Snapshot& snap, const Conn6& c) {
+    return snap.find_service6(c.protocol, c.vip, c.vport);
+}
+
+// Gives back the persistence template connection `c` holds, if any, as the connection ends (or
+// fails to be added). The template's timeout is the service's as it is now (0 if a reload
+// removed it).
+template <class Record>
+void release_template(WorkerContext& ctx, const Record& c, uint32_t now_ms) {
+    if (c.persistence_slot != PersistenceTable::kNoSlot) {
+        const ServiceEntry* svc = service_of(*ctx.snapshot, c);
+        persistence_of(ctx, c.client_ip)
+            ->release(c.persistence_slot, now_ms, svc != nullptr ? svc->persistence_ms : 0);
+    }
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
@@ -662,9 +705,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     const Conn c = new_connection<Conn>(key, dest, helper, slot);
     const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
-        if (slot != PersistenceTable::kNoSlot) {
-            ctx.persistence->release(slot, now_ms, svc->persistence_ms);
-        }
+        release_template(ctx, c, now_ms);
         if (helper != FtpControlPool::kNone) {
             ctx.ftp_controls->release(helper);
         }
@@ -1016,24 +1057,6 @@ FlowKey6 flow_key6_of(const uint8_t* frame, const ParsedFrame& p) {
     return k;
 }
 
-// What a scheduler sees of an IPv6 flow: its addresses folded into 32 bits each, as LVS's
-// source and destination hashing schedulers fold them (ip_vs_sh_hashkey), ports and protocol
-// as they are.
-FlowKey scheduling_key(const FlowKey6& k) {
-    auto fold = [](const Ipv6& a) {
-        uint32_t w[4];
-        std::memcpy(w, a.data(), sizeof(w));
-        return w[0] ^ w[1] ^ w[2] ^ w[3];
-    };
-    FlowKey s;
-    s.src_ip = fold(k.src_ip);
-    s.dst_ip = fold(k.dst_ip);
-    s.src_port = k.src_port;
-    s.dst_port = k.dst_port;
-    s.protocol = k.protocol;
-    return s;
-}
-
 // Whether the packet is for the kernel: to an own IPv6 address of the director's (not a VIP),
 // arrived on a port with a kernel mirror.
 bool for_kernel6(const WorkerContext& ctx, const Flow& f) {
@@ -1163,8 +1186,8 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     route_and_queue6(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
-// open_connection() for IPv6. Persistence and the FTP helper are IPv4's only for now: the
-// configuration refuses them on IPv6 services.
+// open_connection() for IPv6. The FTP helper is IPv4's only for now: the configuration refuses
+// it on IPv6 services.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key, uint32_t now_ms) {
     const Snapshot& snap = *ctx.snapshot;
     const ServiceEntry* svc = snap.find_service6(key.protocol, key.dst_ip, key.dst_port);
@@ -1189,9 +1212,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         return ConnTable::kNoConn;
     }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
-    Scheduler& scheduler = *snap.schedulers[ctx.worker_id][service_index];
-    const int32_t pick =
-        scheduler.pick(svc->servers, scheduling_key(key), WorkerLoad(ctx.all_dest_counters));
+    uint32_t slot;
+    const int32_t pick = schedule(ctx, *svc, service_index, key, now_ms, slot);
     if (pick == Scheduler::kNone) {
         if (in == nullptr) {
             drop(ctx, f.mbuf, DropReason::no_real_server);
@@ -1201,9 +1223,12 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         return ConnTable::kNoConn;
     }
     const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    const Conn6 c =
-        new_connection<Conn6>(key, dest, FtpControlPool::kNone, PersistenceTable::kNoSlot);
-    return add_connection(ctx, f, c, now_ms);
+    const Conn6 c = new_connection<Conn6>(key, dest, FtpControlPool::kNone, slot);
+    const uint32_t id = add_connection(ctx, f, c, now_ms);
+    if (id == ConnTable::kNoConn) {
+        release_template(ctx, c, now_ms);
+    }
+    return id;
 }
 
 // Whether the director answers neighbor solicitations for `target` on `iface`: its own addresses
@@ -1533,8 +1558,9 @@ void recount_source_prefixes(WorkerContext& ctx) {
 
 }  // namespace
 
-void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t) {
+void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t now_ms) {
     count_connection(ctx, c, -1);
+    release_template(ctx, c, now_ms);
 }
 
 void count_connection(WorkerContext& ctx, const Conn6& c, int32_t delta) {
@@ -1546,12 +1572,7 @@ void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
     if (c.helper != FtpControlPool::kNone) {
         ftp_release(ctx, c.helper);
     }
-    if (c.persistence_slot != PersistenceTable::kNoSlot) {
-        // The template's timeout is the service's as it is now (0 if a reload removed it).
-        const ServiceEntry* svc = ctx.snapshot->find_service(c.protocol, c.vip, c.vport);
-        ctx.persistence->release(c.persistence_slot, now_ms,
-                                 svc != nullptr ? svc->persistence_ms : 0);
-    }
+    release_template(ctx, c, now_ms);
 }
 
 void count_connection(WorkerContext& ctx, const Conn& c, int32_t delta) {
@@ -1834,6 +1855,9 @@ uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget
     }
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);
+    }
+    if (ctx.persistence6 != nullptr) {
+        ctx.persistence6->sweep(ctx.persistence6_sweep, kPersistenceSweepBuckets, now_ms);
     }
     if (ctx.expectations != nullptr) {
         ctx.expectations->sweep(ctx.expectation_sweep, kExpectationSweepSlots, now_ms);

@@ -291,10 +291,13 @@ struct alignas(64) WorkerContext {
     DestCounters* dest_counters = nullptr;  // kMaxDestinations entries
     /// Every worker's dest_counters (this one's included), for least-connection schedulers.
     std::span<DestCounters* const> all_dest_counters;
-    /// The persistence templates, one table shared by every worker. Without it a persistent
-    /// service's connections go unpinned, each counted in persistence_unrecorded.
+    /// The persistence templates, one table per address family shared by every worker (IPv6's
+    /// made with table6). Without it a persistent service's connections go unpinned, each
+    /// counted in persistence_unrecorded.
     PersistenceTable* persistence = nullptr;
-    uint32_t persistence_sweep = 0;  // this worker's sweep cursor
+    PersistenceTable6* persistence6 = nullptr;
+    uint32_t persistence_sweep = 0;  // this worker's sweep cursors
+    uint32_t persistence6_sweep = 0;
     /// Unanswered connections to evict when the table is nearly full or a protocol holds its
     /// share; null: none are (the new connection is dropped as table_full or protocol_share).
     UnansweredQueues* unanswered = nullptr;
@@ -322,6 +325,23 @@ BasicConnTable<Record>& table_of(const WorkerContext& ctx) {
     } else {
         return *ctx.table6;
     }
+}
+
+/// The persistence table of the family of `client`, an IPv4 or IPv6 address; null when none.
+inline PersistenceTable* persistence_of(const WorkerContext& ctx, uint32_t /*client*/) {
+    return ctx.persistence;
+}
+inline PersistenceTable6* persistence_of(const WorkerContext& ctx, const Ipv6& /*client*/) {
+    return ctx.persistence6;
+}
+
+/// What a persistent service's templates are keyed on: the client's address under the
+/// service's persistence_netmask.
+inline uint32_t persistent_client(const ServiceEntry& svc, uint32_t client) {
+    return client & svc.persistence_mask;
+}
+inline Ipv6 persistent_client(const ServiceEntry& svc, const Ipv6& client) {
+    return masked(client, svc.persistence_mask6);
 }
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.

@@ -37,9 +37,11 @@ struct ServiceEntry {
     std::vector<Destination> servers;
     /// Persistence (LVS's persistent service, ipvsadm -p / -M): 0 = off; else how long a
     /// client's template outlives its last connection, and the mask (network order) applied to
-    /// client addresses first, so that a whole network can share one template.
+    /// client addresses first, so that a whole network can share one template: an IPv4
+    /// service's `persistence_mask`, an IPv6 one's `persistence_mask6`.
     uint32_t persistence_ms = 0;
     uint32_t persistence_mask = UINT32_MAX;
+    Ipv6 persistence_mask6 = prefix6_netmask(128);
     AppHelper helper = AppHelper::none;
     /// An IPv6 service (NAT66): its VIP is `vip6` and its servers' addresses are their `ip6`.
     bool ipv6 = false;

@@ -255,7 +255,8 @@ WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
     snapshots_.push_back(std::move(snapshot));
     std::string error;
     persistence = dp::PersistenceTable::create(capacity, &error);
-    if (!persistence) {
+    persistence6 = dp::PersistenceTable6::create(capacity, &error);
+    if (!persistence || !persistence6) {
         throw std::runtime_error(error);
     }
     for (uint32_t w = 0; w < count; ++w) {
@@ -265,6 +266,7 @@ WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
     for (auto& w : workers) {
         w->ctx.all_dest_counters = all_dest_counters_;
         w->ctx.persistence = persistence.get();
+        w->ctx.persistence6 = persistence6.get();
         w->ctx.expectations = &expectations;
     }
 }

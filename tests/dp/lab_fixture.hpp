@@ -123,8 +123,8 @@ inline uint64_t dropped(const PipelineHarness& h, DropReason r) {
 
 /// Several workers on one snapshot, as vsnatd runs them: each with its own connection table and
 /// per-server counters, every one reading all workers' counters (ServerLoad), all sharing one
-/// persistence table. Each frame goes to the worker that owns its client, as RSS (or the
-/// software handover) delivers it.
+/// persistence table per address family. Each frame goes to the worker that owns its client, as RSS
+/// (or the software handover) delivers it.
 class WorkerGroup {
   public:
     WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t workers, uint32_t capacity = 1024);
@@ -144,6 +144,7 @@ class WorkerGroup {
 
     std::vector<std::unique_ptr<PipelineHarness>> workers;
     std::unique_ptr<dp::PersistenceTable> persistence;
+    std::unique_ptr<dp::PersistenceTable6> persistence6;
     dp::ExpectationTable expectations;
     std::vector<PipelineHarness::Sent> sent;
     std::vector<uint32_t> handled_by;

@@ -392,3 +392,29 @@ TEST_CASE("sync: a resend and the wheel cover the IPv6 table too") {
     }
     CHECK(own6 > 0);
 }
+
+TEST_CASE("sync: an IPv6 record of a persistent service pins its client on the backup") {
+    SyncHarness s;
+    auto table6 = PersistenceTable6::create(64);
+    REQUIRE(table6);
+    s.h.ctx.persistence6 = table6.get();
+    for (ServiceEntry& svc : s.h.snapshot->services) {
+        if (svc.ipv6 && svc.protocol == 6) {
+            svc.persistence_ms = 300000;
+            svc.scheduler = SchedulerKind::rr;
+        }
+    }
+    // The master sent the client to rs1; the backup's own pick for a new client would be rs1
+    // then rs2 (rr), so five new connections all on rs1 say the template decided.
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6000, ConnState::established, kRs1Ip6, 80), 0) ==
+          SyncApplied::inserted);
+    CHECK(table6->live(0) == 1);
+    for (uint16_t port = 6001; port < 6006; ++port) {
+        s.h.run({build_packet(client_packet6(6, SYN, 80, port))});
+    }
+    REQUIRE(s.h.sent.size() == 5);
+    for (const auto& sent : s.h.sent) {
+        CHECK(format_ip(read_fields(sent.bytes).dst_ip6) == kRs1Ip6);
+    }
+    CHECK(s.h.ctx.counters.persistence_hits == 5);
+}

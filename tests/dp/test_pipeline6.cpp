@@ -467,3 +467,196 @@ TEST_CASE("IPv6: thresholds: a server at max_connections gets no more") {
     CHECK(rs2 == 3);
     CHECK(rs1 == 9);
 }
+
+// ---- persistence across workers (WorkerGroup) ---------------------------------------------
+
+namespace {
+
+constexpr uint32_t kFiveMinutes = 300000;
+constexpr size_t kWeb6 = 3;  // the seed snapshot's IPv6 web service
+
+// The seed's snapshot with web6 ([::2]:80 weight 1, [::3]:8000 weight 2) scheduled round robin,
+// with `persistence_ms` and the client prefix length `prefix`.
+std::unique_ptr<Snapshot> web6(uint32_t persistence_ms, uint8_t prefix = 128) {
+    auto snap = seed_snapshot();
+    snap->services[kWeb6].scheduler = SchedulerKind::rr;
+    snap->services[kWeb6].persistence_ms = persistence_ms;
+    snap->services[kWeb6].persistence_mask6 = prefix6_netmask(prefix);
+    return snap;
+}
+
+// A SYN from IPv6 client `address`:`port` to web6.
+std::vector<uint8_t> syn_from(const std::string& address, uint16_t port) {
+    PacketSpec s = client_packet6(6, SYN, 80, port);
+    s.src_ip = address;
+    return build_packet(s);
+}
+
+// The real server each packet the group sent to the inside went to, in order.
+std::vector<std::string> servers_reached(const WorkerGroup& g, size_t from = 0) {
+    std::vector<std::string> out;
+    for (size_t i = from; i < g.sent.size(); ++i) {
+        if (g.sent[i].port == kInsidePort) {
+            out.push_back(format_ip(read_fields(g.sent[i].bytes).dst_ip6));
+        }
+    }
+    return out;
+}
+
+size_t count_of(const std::vector<std::string>& v, const std::string& s) {
+    return static_cast<size_t>(std::count(v.begin(), v.end(), s));
+}
+
+}  // namespace
+
+TEST_CASE("IPv6 persistence: 100 connections from one address reach one server on both workers") {
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 10000; port < 10100; ++port) {
+        syns.push_back(syn_from(kClient6, port));
+    }
+    // rr alternates servers, so without persistence both are reached: the control.
+    WorkerGroup plain(web6(0), 2);
+    plain.run(syns, 1000);
+    const auto spread = servers_reached(plain);
+    CHECK(count_of(spread, kRs1Ip6) > 20);
+    CHECK(count_of(spread, kRs2Ip6) > 20);
+
+    WorkerGroup g(web6(kFiveMinutes), 2);
+    g.run(syns, 1000);
+    const auto reached = servers_reached(g);
+    REQUIRE(reached.size() == 100);
+    CHECK(count_of(reached, reached[0]) == 100);
+    // Both workers own a good share of the client's connections.
+    CHECK(std::count(g.handled_by.begin(), g.handled_by.end(), 0u) > 20);
+    CHECK(std::count(g.handled_by.begin(), g.handled_by.end(), 1u) > 20);
+    CHECK(g.persistence6->live(1000) == 1);
+    CHECK(g.persistence->live(1000) == 0);  // IPv4's table is not involved
+    CHECK(g.counter(&WorkerCounters::persistence_hits) == 99);
+    CHECK(g.counter(&WorkerCounters::persistence_unrecorded) == 0);
+}
+
+TEST_CASE("IPv6 persistence: each address its own template; a /64 netmask groups them") {
+    // 16 clients of one /64, 10 connections each.
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t round = 0; round < 10; ++round) {
+        for (int host = 1; host <= 16; ++host) {
+            syns.push_back(syn_from("2001:2:0:1::" + std::to_string(host),
+                                    static_cast<uint16_t>(20000 + round)));
+        }
+    }
+    WorkerGroup g(web6(kFiveMinutes), 2);  // /128, the default
+    g.run(syns, 0);
+    const auto reached = servers_reached(g);
+    REQUIRE(reached.size() == 160);
+    for (size_t host = 0; host < 16; ++host) {
+        INFO("client 2001:2:0:1::" << host + 1);
+        for (size_t round = 1; round < 10; ++round) {
+            CHECK(reached[round * 16 + host] == reached[host]);
+        }
+    }
+    CHECK(count_of(reached, kRs1Ip6) >= 30);
+    CHECK(count_of(reached, kRs2Ip6) >= 30);
+    CHECK(g.persistence6->live(0) == 16);
+
+    // persistence_netmask /64: one template for the whole /64, another for the next one.
+    WorkerGroup m(web6(kFiveMinutes, 64), 2);
+    m.run(syns, 0);
+    const auto one = servers_reached(m);
+    REQUIRE(one.size() == 160);
+    CHECK(count_of(one, one[0]) == 160);
+    CHECK(m.persistence6->live(0) == 1);
+    m.run({syn_from("2001:2:0:2::1", 30000), syn_from("2001:2:0:2:ffff::9", 30001)}, 0);
+    const auto next = servers_reached(m, 160);
+    REQUIRE(next.size() == 2);
+    CHECK(next[0] == next[1]);
+    CHECK(m.persistence6->live(0) == 2);
+    CHECK(m.counter(&WorkerCounters::persistence_hits) == 159 + 1);
+}
+
+TEST_CASE(
+    "IPv6 persistence: the template outlives the last connection by the timeout; a quiesced "
+    "server keeps its persistent client") {
+    WorkerGroup g(web6(kFiveMinutes), 2);
+    auto connect = [&g](uint16_t port, uint32_t at) {
+        const size_t before = g.sent.size();
+        g.run({syn_from(kClient6, port)}, at);
+        const auto r = servers_reached(g, before);
+        REQUIRE(r.size() == 1);
+        return r[0];
+    };
+    auto reset_by_server = [&g](const std::string& server, uint16_t port, uint32_t at) {
+        g.run({build_packet(
+                  server_packet6(6, server, server == kRs1Ip6 ? 80 : 8000, RST | ACK, port))},
+              at);
+    };
+    // One connection, reset by the server: CLOSE for 10 s, then gone.
+    const std::string first = connect(30000, 0);
+    reset_by_server(first, 30000, 10);
+    g.expire(10200);
+    REQUIRE(g.workers[0]->table6->size() + g.workers[1]->table6->size() == 0);
+    // The template lives 5 minutes from the connection's end.
+    CHECK(g.persistence6->live(10200 + kFiveMinutes - 1) == 1);
+
+    // The operator quiesces that server: the persistent client still goes there.
+    auto quiesced = web6(kFiveMinutes);
+    quiesced->services[kWeb6].servers[first == kRs1Ip6 ? 0 : 1].weight = 0;
+    g.publish(std::move(quiesced));
+    CHECK(connect(30001, 10200 + kFiveMinutes - 100) == first);
+    reset_by_server(first, 30001, 10200 + kFiveMinutes - 90);
+    const uint32_t ended = 10200 + kFiveMinutes + 10000;
+    g.expire(ended);
+    CHECK(g.persistence6->live(ended + kFiveMinutes - 1) == 1);
+    CHECK(g.persistence6->live(ended + kFiveMinutes) == 0);
+
+    // Once it has expired, the client is scheduled afresh, away from the quiesced server.
+    g.expire(ended + kFiveMinutes);
+    CHECK(connect(30002, ended + kFiveMinutes) != first);
+    CHECK(g.counter(&WorkerCounters::persistence_hits) == 1);
+}
+
+TEST_CASE("IPv6 persistence: a removed server's client is moved to another, for good") {
+    WorkerGroup g(web6(kFiveMinutes), 2);
+    g.run({syn_from(kClient6, 31000)}, 0);
+    const std::string first = servers_reached(g).at(0);
+    const size_t first_index = first == kRs1Ip6 ? 0 : 1;
+
+    auto removed = web6(kFiveMinutes);
+    removed->services[kWeb6].servers.erase(removed->services[kWeb6].servers.begin() +
+                                           static_cast<long>(first_index));
+    g.publish(std::move(removed));
+    const size_t before = g.sent.size();
+    g.run({syn_from(kClient6, 31020)}, 200);
+    g.publish(web6(kFiveMinutes));  // back again: the client stays moved
+    for (uint16_t port = 31021; port < 31031; ++port) {
+        g.run({syn_from(kClient6, port)}, 300);
+    }
+    const auto after = servers_reached(g, before);
+    REQUIRE(after.size() == 11);
+    CHECK(count_of(after, first) == 0);
+    CHECK(g.persistence6->live(300) == 1);
+}
+
+TEST_CASE("IPv6 persistence: a server its health check took down loses its persistent client") {
+    WorkerGroup g(web6(kFiveMinutes), 2);
+    g.run({syn_from(kClient6, 32000)}, 0);
+    const std::string first = servers_reached(g).at(0);
+    const size_t first_index = first == kRs1Ip6 ? 0 : 1;
+
+    // What the snapshot builder makes of a server whose check failed: weight 0 and down.
+    auto down = web6(kFiveMinutes);
+    down->services[kWeb6].servers[first_index].weight = 0;
+    down->services[kWeb6].servers[first_index].down = true;
+    g.publish(std::move(down));
+    const size_t before = g.sent.size();
+    for (uint16_t port = 32001; port < 32011; ++port) {
+        g.run({syn_from(kClient6, port)}, 100);
+    }
+    g.publish(web6(kFiveMinutes));  // up again: the client stays moved
+    for (uint16_t port = 32011; port < 32021; ++port) {
+        g.run({syn_from(kClient6, port)}, 200);
+    }
+    const auto after = servers_reached(g, before);
+    REQUIRE(after.size() == 20);
+    CHECK(count_of(after, first) == 0);
+    CHECK(g.persistence6->live(200) == 1);
+}

@@ -805,8 +805,9 @@ TEST_CASE("IPv6: address lists, NAT66 services beside NAT44 ones", "[config]") {
                       80, 1);  // through the IPv6 gateway
     CHECK(web6.sorry_server ==
           SorryServer{IpAddress::of(ip6({0x2001, 2, 0, 0x1a, 0, 0, 0, 9})), 8080});
-    CHECK(c.services[1].vip == vip6);                // another port, another protocol
-    CHECK(c.services[1].persistence_prefix == 128);  // an IPv6 service's default
+    CHECK(c.services[1].vip == vip6);  // another port, another protocol
+    CHECK(c.services[1].persistence == 600);
+    CHECK(c.services[1].persistence_prefix == 64);
     CHECK(c.services[2].vip == ip4(198, 18, 0, 100));
     CHECK(c.services[2].persistence_prefix == 32);
 
@@ -906,8 +907,6 @@ TEST_CASE("IPv6 services: one family with their servers, reachable, none of the 
     const std::string mask =
         "'persistence_netmask' must be a prefix length 0..128 (the service is "
         "IPv6), got ";
-    const std::string ipv4_only =
-        "'persistence' is IPv4 only in this version, and the service's vip is IPv6";
     const std::string file = "configs/bad_ipv6_services.yaml:";
     CHECK(errors_of("bad_ipv6_services.yaml") ==
           std::vector<std::string>{
@@ -937,24 +936,25 @@ TEST_CASE("IPv6 services: one family with their servers, reachable, none of the 
                   family,
               file + "32:37: vip ff02::1" + not_unicast,
               file + "33:31: real server fe80::2" + not_unicast,
-              file + "33:53: real server ::" + not_unicast, file + "34:79: " + ipv4_only,
-              file + "35:27: " + mask + "'129'", file + "36:81: " + ipv4_only,
+              file + "33:53: real server ::" + not_unicast, file + "35:27: " + mask + "'129'",
               file + "37:27: " + mask + "'255.255.255.0'",
               file + "44:9: duplicate real server [2001:2:0:19::2]:87 (first at line 43)",
               file + "45:5: duplicate service tcp [2001:2:0:18::100]:87 (first at line 38)"});
 
-    // persistence_netmask of an IPv6 service: a prefix length 0..128, default 128 (read, and
-    // refused with persistence itself, which is IPv4 only in this version).
-    for (const char* text : {"0", "/0", "64", "/56", "128", "/128"}) {
+    // A persistent IPv6 service: persistence_netmask a prefix length 0..128.
+    for (const auto& [text, prefix] : std::vector<std::pair<std::string, uint8_t>>{
+             {"0", 0}, {"/0", 0}, {"64", 64}, {"/56", 56}, {"128", 128}, {"/128", 128}}) {
         LoadResult r = load_config_text(
             "interfaces: [{name: a, device: d, address: [10.0.0.1/24, 2001:2:0:18::1/64]}]\n"
             "services: [{name: s, protocol: tcp, vip: 2001:2:0:18::100, port: 80, persistence: "
             "1m,\n"
             "            persistence_netmask: \"" +
-                std::string(text) + "\", real_servers: [{address: 2001:2:0:18::2}]}]\n",
+                text + "\", real_servers: [{address: 2001:2:0:18::2}]}]\n",
             "inline.yaml");
         INFO(text);
-        CHECK(texts(r) == std::vector<std::string>{"inline.yaml:2:83: " + ipv4_only});
+        REQUIRE(texts(r) == std::vector<std::string>{});
+        CHECK(r.config->services[0].persistence == 60);
+        CHECK(r.config->services[0].persistence_prefix == prefix);
     }
     // A vip that is no address leaves the family unknown: either family's mask is taken.
     CHECK(texts(load_config_text(

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -218,6 +219,28 @@ TEST_CASE("start-up parts are what the structures say they take", "[budget]") {
     CHECK(packet_buffer_count(c) == 100000);
     c.eal = {"--no-huge", "-m", "512"};
     CHECK_FALSE(memory_need(c).hugepages);
+}
+
+TEST_CASE("IPv6 adds its connection tables and its persistence table, only when configured",
+          "[budget]") {
+    Config c = config_of("wrr", 3, 2, 2);
+    c.max_connections = 1000000;
+    auto has = [](const MemoryNeed& need, const std::string& what) {
+        return std::any_of(need.parts.begin(), need.parts.end(),
+                           [&](const MemoryPart& p) { return p.what == what; });
+    };
+    CHECK_FALSE(has(memory_need(c), "IPv6 connection tables"));
+    CHECK_FALSE(has(memory_need(c), "IPv6 persistence table"));
+
+    c.interfaces.front().addresses6.push_back(Prefix6{{0x20, 0x01, 0x00, 0x02}, 64});
+    const MemoryNeed need = memory_need(c);
+    CHECK(part(need, "IPv6 connection tables").bytes ==
+          2 * dp::ConnTable6::memory_bytes_for(500000));
+    CHECK(part(need, "IPv6 persistence table").bytes ==
+          dp::PersistenceTable6::memory_bytes_for(1000000));
+    CHECK_FALSE(part(need, "IPv6 persistence table").eal);
+    // 250,000 buckets of 8 slots of 32 bytes (the whole address in each), and their locks.
+    CHECK(part(need, "IPv6 persistence table").bytes == 250000 * (8 * 32 + 1));
 }
 
 TEST_CASE("/proc/meminfo: MemAvailable and the hugepages", "[budget]") {

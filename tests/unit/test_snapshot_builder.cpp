@@ -304,7 +304,8 @@ TEST_CASE("builder: IPv6 services beside IPv4 ones, each found in its family, id
         "     real_servers: [{address: 2001:2:0:19::2}]}\n"
         "  - {name: web, protocol: tcp, vip: 198.18.0.100, port: 80,\n"
         "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n"
-        "  - {name: dns6, protocol: udp, vip: 2001:2:0:18::100, port: 53,\n"
+        "  - {name: dns6, protocol: udp, vip: 2001:2:0:18::100, port: 53, persistence: 5m,\n"
+        "     persistence_netmask: 56,\n"
         "     real_servers: [{address: 2001:2:0:19::2}, {address: 2001:2:0:19::3}]}\n"
         "  - {name: dns, protocol: udp, vip: 198.18.0.100, port: 53,\n"
         "     real_servers: [{address: 198.19.0.2}, {address: 198.19.0.3}]}\n",
@@ -327,6 +328,11 @@ TEST_CASE("builder: IPv6 services beside IPv4 ones, each found in its family, id
     CHECK(first->services[0].servers[0].ip6 == *parse_ipv6("2001:2:0:19::2"));
     CHECK_FALSE(first->services[1].ipv6);
     CHECK(first->is_vip6(vip6));
+    // An IPv6 service's persistence: its netmask from the prefix length (default /128).
+    CHECK(first->services[2].persistence_ms == 300000);
+    CHECK(first->services[2].persistence_mask6 == *parse_ipv6("ffff:ffff:ffff:ff00::"));
+    CHECK(first->services[0].persistence_mask6 ==
+          *parse_ipv6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
     // The interfaces' IPv6 addresses, link-local one (from the MAC) and gateway.
     const dp::InterfaceEntry& out = first->interfaces[0];
     REQUIRE(out.addresses6.size() == 1);
