@@ -103,6 +103,7 @@ class Workers {
     UniqueRte<rte_rcu_qsbr> qsbr_;
     std::unique_ptr<dp::PersistenceTable> persistence_;
     std::unique_ptr<dp::ExpectationTable> expectations_;
+    std::unique_ptr<dp::ExpectationTable6> expectations6_;  // with spec.ipv6
     std::unique_ptr<dp::FragmentTable> fragments_;
     std::atomic<bool> stop_{false};
     std::vector<unsigned> launched_lcores_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "dp/alg/ftp_control.hpp"
+#include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
 #include "dp/pipeline.hpp"
 
@@ -92,10 +93,7 @@ void set_seq_shifts(WorkerContext& ctx, const sync::Record& r, uint16_t helper) 
 // The FTP helper's state for a control connection received from a peer, with the sequence
 // shifts its record carries. False when the pool is exhausted.
 bool attach_helper(WorkerContext& ctx, const sync::Record& r, Conn& c) {
-    if (ctx.ftp_controls == nullptr || ctx.expectations == nullptr) {
-        return false;
-    }
-    c.helper = ctx.ftp_controls->acquire();
+    c.helper = ftp_acquire<Conn>(ctx);
     if (c.helper == FtpControlPool::kNone) {
         return false;
     }

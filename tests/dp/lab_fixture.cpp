@@ -146,6 +146,7 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     init(capacity);
     ctx.snapshot = snapshot.get();
     ctx.expectations = &own_expectations_;
+    ctx.expectations6 = &own_expectations6_;
     all_dest_counters = {dest_counters.data()};
     ctx.all_dest_counters = all_dest_counters;
 }
@@ -265,6 +266,7 @@ WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
         w->ctx.all_dest_counters = all_dest_counters_;
         w->ctx.persistence = persistence.get();
         w->ctx.expectations = &expectations;
+        w->ctx.expectations6 = &expectations6;
     }
 }
 

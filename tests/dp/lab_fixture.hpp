@@ -113,7 +113,9 @@ class PipelineHarness {
 
   private:
     void init(uint32_t capacity);
-    dp::ExpectationTable own_expectations_;  // a lone worker's; a WorkerGroup shares its own
+    // A lone worker's; a WorkerGroup shares its own.
+    dp::ExpectationTable own_expectations_;
+    dp::ExpectationTable6 own_expectations6_;
 };
 
 inline uint64_t dropped(const PipelineHarness& h, DropReason r) {
@@ -144,6 +146,7 @@ class WorkerGroup {
     std::vector<std::unique_ptr<PipelineHarness>> workers;
     std::unique_ptr<dp::PersistenceTable> persistence;
     dp::ExpectationTable expectations;
+    dp::ExpectationTable6 expectations6;
     std::vector<PipelineHarness::Sent> sent;
     std::vector<uint32_t> handled_by;
 
