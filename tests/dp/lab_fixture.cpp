@@ -85,6 +85,17 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
     return snap;
 }
 
+void add_ftp6_service(dp::Snapshot& snap) {
+    dp::ServiceEntry ftp6 = snap.services[1];
+    ftp6.service_id = 5;
+    ftp6.ipv6 = true;
+    ftp6.vip = 0;
+    ftp6.vip6 = ip6_raw(kVip6);
+    ftp6.servers = {{0, port_raw(21), 9, 1}};
+    ftp6.servers[0].ip6 = ip6_raw(kRs2Ip6);
+    snap.services.push_back(ftp6);
+}
+
 PacketSpec client_packet(uint8_t protocol, uint8_t flags, uint16_t vport, uint16_t client_port) {
     PacketSpec s;
     s.src_ip = "202.100.1.2";

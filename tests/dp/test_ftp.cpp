@@ -343,18 +343,10 @@ TEST_CASE("ftp: data connections owned by another worker than their control conn
 
 namespace {
 
-// The seed's scenario with its FTP service's IPv6 twin: TCP [2001:2:0:18::5]:21 ->
-// [2001:2:0:19::3]:21 with the FTP helper (service 5, real server id 9).
+// The seed's scenario with its FTP service's IPv6 twin (add_ftp6_service).
 std::unique_ptr<Snapshot> ftp6_snapshot(uint32_t workers = 1) {
     auto snap = seed_snapshot(workers);
-    ServiceEntry ftp6 = snap->services[1];
-    ftp6.service_id = 5;
-    ftp6.ipv6 = true;
-    ftp6.vip = 0;
-    ftp6.vip6 = ip6_raw(kVip6);
-    ftp6.servers = {{0, port_raw(21), 9, 1}};
-    ftp6.servers[0].ip6 = ip6_raw(kRs2Ip6);
-    snap->services.push_back(ftp6);
+    add_ftp6_service(*snap);
     return snap;
 }
 
