@@ -392,14 +392,14 @@ class Bench {
             self_check(v6_);
         }
         if (options_.sync) {
-            sync_ring_ = rte_ring_create_elem("bench_sync", sizeof(dp::sync::Record), kSyncRingSize,
-                                              static_cast<int>(rte_socket_id()),
+            sync_ring_ = rte_ring_create_elem("bench_sync", sizeof(dp::sync::AnyRecord),
+                                              kSyncRingSize, static_cast<int>(rte_socket_id()),
                                               RING_F_SP_ENQ | RING_F_SC_DEQ);
             if (sync_ring_ == nullptr) {
                 fail(std::string("sync ring: ") + rte_strerror(rte_errno));
             }
             // Every slot passed once, so that no timed burst takes the ring's page faults.
-            std::array<dp::sync::Record, 64> records{};
+            std::array<dp::sync::AnyRecord, 64> records{};
             for (unsigned done = 0; done < 2 * kSyncRingSize; done += records.size()) {
                 rte_ring_sp_enqueue_burst_elem(sync_ring_, records.data(), sizeof(records[0]),
                                                records.size(), nullptr);
@@ -634,7 +634,8 @@ class Bench {
         if constexpr (!Family<Record>::kIpv6) {
             ctx_.table = fam.table.get();
             if (options_.sync) {
-                sync_ = std::make_unique<dp::ConnSync>(fam.table->capacity());
+                // The sync phases run on IPv4 connections only.
+                sync_ = std::make_unique<dp::ConnSync>(fam.table->capacity(), 0);
             }
         }
     }
@@ -696,15 +697,16 @@ class Bench {
             return;
         }
         const uint64_t start = rte_rdtsc();
-        const unsigned queued = rte_ring_sp_enqueue_burst_elem(
-            sync_ring_, sync.outbox.data(), sizeof(dp::sync::Record), sync.outbox_count, nullptr);
+        const unsigned queued =
+            rte_ring_sp_enqueue_burst_elem(sync_ring_, sync.outbox.data(),
+                                           sizeof(dp::sync::AnyRecord), sync.outbox_count, nullptr);
         ctx_.counters.sync_queued += queued;
         ctx_.counters.sync_dropped += sync.outbox_count - queued;
         sync.outbox_count = 0;
-        std::array<dp::sync::Record, 64> taken;
+        std::array<dp::sync::AnyRecord, 64> taken;
         unsigned n = 0;
         while ((n = rte_ring_sc_dequeue_burst_elem(
-                    sync_ring_, taken.data(), sizeof(dp::sync::Record), taken.size(), nullptr)) >
+                    sync_ring_, taken.data(), sizeof(dp::sync::AnyRecord), taken.size(), nullptr)) >
                0) {
             for (unsigned i = 0; i < n; ++i) {
                 if (!sync_writer_.add(taken[i])) {

@@ -162,12 +162,12 @@ struct Phase {
 // Passes every slot of a ring of records once, so that the timed phases take none of its page
 // faults (without hugepages, EAL memory is faulted in on first touch).
 void warm_up_ring(rte_ring* ring, unsigned size) {
-    std::array<sync::Record, 64> records{};
+    std::array<sync::AnyRecord, 64> records{};
     for (unsigned done = 0; done < 2 * size; done += records.size()) {
-        rte_ring_sp_enqueue_burst_elem(ring, records.data(), sizeof(sync::Record), records.size(),
-                                       nullptr);
-        rte_ring_sc_dequeue_burst_elem(ring, records.data(), sizeof(sync::Record), records.size(),
-                                       nullptr);
+        rte_ring_sp_enqueue_burst_elem(ring, records.data(), sizeof(sync::AnyRecord),
+                                       records.size(), nullptr);
+        rte_ring_sc_dequeue_burst_elem(ring, records.data(), sizeof(sync::AnyRecord),
+                                       records.size(), nullptr);
     }
 }
 
@@ -257,7 +257,7 @@ class Bench {
             fail(error + " (more EAL memory: -m)");
         }
         ring_ =
-            rte_ring_create_elem("bench_sync", sizeof(sync::Record), kRingSize,
+            rte_ring_create_elem("bench_sync", sizeof(sync::AnyRecord), kRingSize,
                                  static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (ring_ == nullptr) {
             fail(std::string("ring: ") + rte_strerror(rte_errno));
@@ -266,7 +266,7 @@ class Bench {
         ctx_->table = table_.get();
         ctx_->snapshot = snapshot_.get();
         ctx_->dest_counters = dest_counters_.data();
-        sync_ = std::make_unique<dp::ConnSync>(table_->capacity());
+        sync_ = std::make_unique<dp::ConnSync>(table_->capacity(), 0);
         ctx_->sync = sync_.get();
         writer_.begin(kSyncId);
     }
@@ -388,14 +388,16 @@ class Bench {
             const sync::DecodeError e = sync::decode(peer_.finish(), kSyncId, decoded_);
             const uint64_t t1 = rte_rdtsc();
             const uint32_t now = now_ms(t1);
-            // As the worker does (src/dp/worker.cpp, apply_sync): a prefetch, then each record.
+            // As the sync thread and the worker do (src/cp/sync_daemon.cpp, deliver; src/dp/
+            // worker.cpp, apply_sync): each record in a ring element, a prefetch, then each.
             const std::span<const sync::Record> all(decoded_.records);
-            for (size_t at = 0; at < all.size(); at += dp::ConnSync::kApplyBatch) {
-                const auto batch =
-                    all.subspan(at, std::min(dp::ConnSync::kApplyBatch, all.size() - at));
-                dp::prefetch_sync_records(*ctx_, batch);
-                for (const sync::Record& r : batch) {
-                    ++a.outcomes[static_cast<size_t>(dp::apply_sync_record(*ctx_, r, now))];
+            std::array<sync::AnyRecord, dp::ConnSync::kApplyBatch> batch;
+            for (size_t at = 0; at < all.size(); at += batch.size()) {
+                const size_t n = std::min(batch.size(), all.size() - at);
+                std::copy_n(all.begin() + static_cast<ptrdiff_t>(at), n, batch.begin());
+                dp::prefetch_sync_records(*ctx_, {batch.data(), n});
+                for (size_t k = 0; k < n; ++k) {
+                    ++a.outcomes[static_cast<size_t>(dp::apply_sync_record(*ctx_, batch[k], now))];
                 }
             }
             a.apply_cycles += rte_rdtsc() - t1;
@@ -516,7 +518,7 @@ class Bench {
         }
         writer_.begin(kSyncId);
     }
-    void pack(const sync::Record& r, Send how) {
+    void pack(const sync::AnyRecord& r, Send how) {
         if (how == Send::udp_single || !writer_.add(r)) {
             if (!writer_.empty()) {
                 deliver(how);
@@ -543,8 +545,8 @@ class Bench {
             per_round = std::max<uint64_t>(per_round / records_per_message(), 1);
         }
         const uint64_t errors_before = send_errors_;
-        std::array<sync::Record, kWorkerFlush> outbox;
-        std::array<sync::Record, kSyncDequeue> taken;
+        std::array<sync::AnyRecord, kWorkerFlush> outbox;
+        std::array<sync::AnyRecord, kSyncDequeue> taken;
         for (uint32_t round = 0; round <= options_.rounds; ++round) {
             const uint64_t messages_before = messages_;
             const uint64_t start = rte_rdtsc();
@@ -560,15 +562,16 @@ class Bench {
                 // thread's dequeue of up to 64.
                 outbox[queued++] = r;
                 if (queued == kWorkerFlush || i + 1 == per_round) {
-                    if (rte_ring_sp_enqueue_burst_elem(ring_, outbox.data(), sizeof(sync::Record),
-                                                       queued, nullptr) != queued) {
+                    if (rte_ring_sp_enqueue_burst_elem(ring_, outbox.data(),
+                                                       sizeof(sync::AnyRecord), queued,
+                                                       nullptr) != queued) {
                         fail("ring full");
                     }
                     queued = 0;
                     unsigned n = 0;
-                    while ((n = rte_ring_sc_dequeue_burst_elem(
-                                ring_, taken.data(), sizeof(sync::Record), taken.size(), nullptr)) >
-                           0) {
+                    while ((n = rte_ring_sc_dequeue_burst_elem(ring_, taken.data(),
+                                                               sizeof(sync::AnyRecord),
+                                                               taken.size(), nullptr)) > 0) {
                         for (unsigned k = 0; k < n; ++k) {
                             pack(taken[k], how);
                         }

@@ -196,7 +196,8 @@ bool KernelMirrors::open_mirror_port(Mirror& m, const io::OpenPort& port, std::s
 }
 
 // Moves the kernel interface into the namespace, then gives it what the port has: MAC, MTU,
-// address; up; the gateway as its default route (metric: the interface's place in the file, so
+// addresses (IPv6 ones without duplicate address detection: the dataplane answers for them
+// too); up; the gateways as its default routes (metric: the interface's place in the file, so
 // that two gateways do not collide).
 bool KernelMirrors::configure_kernel_side(const Interface& in, const Mirror& m,
                                           const io::OpenPort& port, std::string& error) {
@@ -227,15 +228,20 @@ bool KernelMirrors::configure_kernel_side(const Interface& in, const Mirror& m,
     }
     io::RtNetlink& netlink = there ? *there : *here;
     if (!netlink.set_link(*index, port.mac, port.mtu, error) ||
-        !netlink.add_address(*index, in.address, in.prefix_len, error) ||
-        !netlink.set_up(*index, true, error)) {
+        !netlink.add_address(*index, in.address, in.prefix_len, error)) {
         return false;
     }
-    if (in.gateway) {
-        const auto metric = static_cast<uint32_t>(mirrors_.size() - 1);
-        return netlink.add_default_route(*index, *in.gateway, metric, error);
+    for (const Prefix6& p : in.addresses6) {
+        if (!netlink.add_address(*index, p.address, p.length, error)) {
+            return false;
+        }
     }
-    return true;
+    if (!netlink.set_up(*index, true, error)) {
+        return false;
+    }
+    const auto metric = static_cast<uint32_t>(mirrors_.size() - 1);
+    return (!in.gateway || netlink.add_default_route(*index, *in.gateway, metric, error)) &&
+           (!in.gateway6 || netlink.add_default_route(*index, *in.gateway6, metric, error));
 }
 
 bool KernelMirrors::create_rings(uint32_t workers, std::string& error) {

@@ -12,9 +12,11 @@
 
 #include "cp/kernel_mirrors.hpp"
 #include "cp/snapshot_builder.hpp"
+#include "cp/sync_daemon.hpp"
 #include "cp/workers.hpp"
 #include "dp/alg/expectation.hpp"
 #include "dp/alg/ftp_control.hpp"
+#include "dp/conn_sync.hpp"
 #include "dp/conn_table.hpp"
 #include "dp/heap.hpp"
 #include "dp/neighbor.hpp"
@@ -194,6 +196,16 @@ MemoryNeed memory_need(const Config& config) {
             uint64_t{buffers} * (mbuf_bytes + sizeof(void*)) + mirror_rings, true);
     }
 
+    if (config.ha.sync) {
+        // Each worker's rings to and from the sync thread, and its packet counts per connection.
+        const uint64_t connections = uint64_t{per_worker} * (ipv6_configured(config) ? 2 : 1);
+        add("connection sync rings",
+            "each worker's rings of " + std::to_string(SyncDaemon::kRingSize) + " records each way",
+            workers * (2 * uint64_t{SyncDaemon::kRingSize} * sizeof(dp::sync::AnyRecord)), true);
+        add("connection sync counts", "a byte per connection and an outbox per worker",
+            workers * (dp::malloc_bytes(connections) + dp::malloc_bytes(sizeof(dp::ConnSync))),
+            false);
+    }
     const uint32_t templates = std::min(config.max_connections, dp::PersistenceTable::kMaxCapacity);
     add("persistence table", std::to_string(templates) + " templates",
         dp::PersistenceTable::memory_bytes_for(templates), false);
@@ -202,11 +214,12 @@ MemoryNeed memory_need(const Config& config) {
     // IPv6) and the neighbor table, shared.
     const uint64_t ftp_controls = std::min(per_worker, dp::FtpControlPool::kMaxCapacity) + 1;
     const uint64_t evictable_ids = std::bit_ceil(std::min(per_worker, Workers::kMaxUnanswered));
+    const uint64_t families = ipv6_configured(config) ? 2 : 1;  // evictable connections of each
     const uint64_t worker_bytes =
         dp::malloc_bytes(dp::kMaxDestinations * sizeof(dp::DestCounters)) +
         dp::malloc_bytes(ftp_controls * sizeof(dp::FtpControl)) +
         dp::malloc_bytes(ftp_controls * sizeof(uint16_t)) +
-        2 * dp::malloc_bytes(evictable_ids * sizeof(uint32_t)) +
+        families * 2 * dp::malloc_bytes(evictable_ids * sizeof(uint32_t)) +
         dp::malloc_bytes(dp::TableShareCounts::kPrefixBuckets * sizeof(uint32_t)) +
         dp::malloc_bytes(sizeof(dp::WorkerContext));
     add("worker state", "counters per real server id, FTP, evictable connections, table shares",

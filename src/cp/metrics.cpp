@@ -206,8 +206,14 @@ std::string render_metrics(const Daemon& d) {
                  label("reason", std::string(drop_reason_name(static_cast<DropReason>(r)))), total);
     }
     for (const dp::WorkerContext* w : d.workers().contexts()) {
-        e.sample("vsnat_worker_connections", "gauge", "Connections in the worker's table.",
-                 label("worker", std::to_string(w->worker_id)), w->table->size());
+        const std::string worker = label("worker", std::to_string(w->worker_id));
+        const char* help = "Connections in the worker's table of the family.";
+        e.sample("vsnat_worker_connections", "gauge", help, worker + "," + label("family", "ipv4"),
+                 w->table->size());
+        if (w->table6 != nullptr) {
+            e.sample("vsnat_worker_connections", "gauge", help,
+                     worker + "," + label("family", "ipv6"), w->table6->size());
+        }
     }
     worker_counter_families(e, d);
     mirror_counter_families(e, d);

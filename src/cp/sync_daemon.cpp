@@ -126,9 +126,9 @@ bool SyncDaemon::create(const SyncConfig& sync, const Interface& in, const std::
     }
     for (uint32_t w = 0; w < workers; ++w) {
         const std::string n = std::to_string(w);
-        from_workers_.push_back(create_ring("vsnat_sync_out" + n, sizeof(sync::Record), kRingSize,
-                                            RING_F_SP_ENQ | RING_F_SC_DEQ, error));
-        to_workers_.push_back(create_ring("vsnat_sync_in" + n, sizeof(sync::Record), kRingSize,
+        from_workers_.push_back(create_ring("vsnat_sync_out" + n, sizeof(sync::AnyRecord),
+                                            kRingSize, RING_F_SP_ENQ | RING_F_SC_DEQ, error));
+        to_workers_.push_back(create_ring("vsnat_sync_in" + n, sizeof(sync::AnyRecord), kRingSize,
                                           RING_F_SP_ENQ | RING_F_SC_DEQ, error));
         if (!from_workers_.back() || !to_workers_.back()) {
             return false;
@@ -227,12 +227,19 @@ void SyncDaemon::deliver(std::span<const uint8_t> datagram, uint32_t source, uin
     } else {
         count(SyncCounter::datagrams_malformed);
     }
-    count(SyncCounter::records_received, decoded_.records.size());
+    count(SyncCounter::records_received, decoded_.records.size() + decoded_.records6.size());
     count(SyncCounter::records_skipped, decoded_.skipped());
-    for (const sync::Record& r : decoded_.records) {
+    queue_for_owners(decoded_.records);
+    queue_for_owners(decoded_.records6);
+}
+
+// Hands each of `records` to the worker that owns its client.
+template <class Address>
+void SyncDaemon::queue_for_owners(const std::vector<sync::BasicRecord<Address>>& records) {
+    for (const sync::BasicRecord<Address>& r : records) {
         const uint32_t owner = dp::owner_of_client(r.client_ip, r.client_port, workers_);
-        sync::Record copy = r;  // DPDK takes a non-const pointer
-        if (rte_ring_sp_enqueue_elem(to_workers_[owner].get(), &copy, sizeof copy) != 0) {
+        sync::AnyRecord any = r;
+        if (rte_ring_sp_enqueue_elem(to_workers_[owner].get(), &any, sizeof any) != 0) {
             count(SyncCounter::records_queue_full);
         }
     }
@@ -281,12 +288,12 @@ bool SyncDaemon::from_peer(uint32_t source) const {
 // Packs what the workers queued into messages, sending each as it fills, and the last one once
 // its first record has waited kFlushMs. Returns the records taken.
 uint32_t SyncDaemon::send_queued(uint64_t now_ms) {
-    std::array<sync::Record, 64> records;
+    std::array<sync::AnyRecord, 64> records;
     uint32_t taken = 0;
     for (const UniqueRing& ring : from_workers_) {
         for (uint32_t from_this = 0; from_this < kRecordsPerRound;) {
             const unsigned n = rte_ring_sc_dequeue_burst_elem(
-                ring.get(), records.data(), sizeof(sync::Record), records.size(), nullptr);
+                ring.get(), records.data(), sizeof(sync::AnyRecord), records.size(), nullptr);
             for (unsigned i = 0; i < n; ++i) {
                 if (writer_.empty()) {
                     first_pending_ms_ = now_ms;

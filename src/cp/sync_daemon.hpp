@@ -84,6 +84,8 @@ class SyncDaemon {
     void run();
     uint32_t receive(uint64_t now_ms);
     void deliver(std::span<const uint8_t> datagram, uint32_t source, uint64_t now_ms);
+    template <class Address>
+    void queue_for_owners(const std::vector<dp::sync::BasicRecord<Address>>& records);
     void heard_from(uint32_t source, uint64_t now_ms);
     bool from_peer(uint32_t source) const;
     void request_resend(uint64_t now_ms);

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "cp/daemon.hpp"
@@ -292,6 +293,11 @@ std::string endpoint_text(uint32_t ip, uint16_t port) {
     return format_ipv4(__builtin_bswap32(ip)) + ":" + std::to_string(__builtin_bswap16(port));
 }
 
+// "[2001:2:0:18::100]:80", as ipvsadm writes an IPv6 endpoint.
+std::string endpoint_text(const Ipv6& ip, uint16_t port) {
+    return format_endpoint(IpAddress::of(ip), __builtin_bswap16(port));
+}
+
 // Connections, by column, one page at a time: /vsnat/conns,OFFSET,COUNT. A page is small
 // enough for DPDK's 16 kB reply limit; the table may change between pages, as ipvsadm's may.
 int handle_conns(const char*, const char* params, rte_tel_data* d) {
@@ -304,14 +310,17 @@ int handle_conns(const char*, const char* params, rte_tel_data* d) {
     const auto rows = daemon->workers().dump_connections(page.offset + page.count);
     Columns t(d);
     for (size_t i = page.offset; i < rows.size(); ++i) {
-        const dp::Conn& c = rows[i].conn;
-        const dp::ConnDump::Row& row = rows[i];
-        t.text("protocol", c.protocol == 6 ? "TCP" : "UDP");
-        t.u64("expire_s", (row.expires_in_ms + 999) / 1000);
-        t.text("state", std::string(dp::conn_state_name(c.state)));
-        t.text("source", endpoint_text(c.client_ip, c.client_port));
-        t.text("virtual", endpoint_text(c.vip, c.vport));
-        t.text("destination", endpoint_text(c.rip, c.rport));
+        const uint32_t expires_in_ms = rows[i].expires_in_ms;
+        std::visit(
+            [&](const auto& c) {
+                t.text("protocol", c.protocol == 6 ? "TCP" : "UDP");
+                t.u64("expire_s", (expires_in_ms + 999) / 1000);
+                t.text("state", std::string(dp::conn_state_name(c.state)));
+                t.text("source", endpoint_text(c.client_ip, c.client_port));
+                t.text("virtual", endpoint_text(c.vip, c.vport));
+                t.text("destination", endpoint_text(c.rip, c.rport));
+            },
+            rows[i].conn);
     }
     return 0;
 }

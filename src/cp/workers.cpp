@@ -32,7 +32,8 @@ struct Workers::Worker {
     std::unique_ptr<dp::ConnTable6> table6;  // with IPv6 configured
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
     std::unique_ptr<dp::UnansweredQueues> unanswered;
-    std::unique_ptr<dp::ConnSync> sync;  // with ha.sync only
+    std::unique_ptr<dp::UnansweredQueues> unanswered6;  // with table6
+    std::unique_ptr<dp::ConnSync> sync;                 // with ha.sync only
     std::vector<dp::DestCounters> dest_counters;
     UniqueRing arp_orders;
     UniqueRing nd_orders;
@@ -139,6 +140,10 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     // The FTP helper's state: always made, so that a reload can enable it.
     worker->ftp_controls = std::make_unique<dp::FtpControlPool>(capacity);
     worker->unanswered = std::make_unique<dp::UnansweredQueues>(std::min(capacity, kMaxUnanswered));
+    if (worker->table6) {
+        worker->unanswered6 =
+            std::make_unique<dp::UnansweredQueues>(std::min(capacity, kMaxUnanswered));
+    }
     worker->dest_counters.resize(dp::kMaxDestinations);
     all_dest_counters_.push_back(worker->dest_counters.data());
     worker->arp_orders = create_ring("vsnat_arp" + std::to_string(id), sizeof(uint64_t),
@@ -164,6 +169,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->persistence = persistence_.get();
     ctx->ftp_controls = worker->ftp_controls.get();
     ctx->unanswered = worker->unanswered.get();
+    ctx->unanswered6 = worker->unanswered6.get();
     ctx->expectations = expectations_.get();
     ctx->expectations6 = expectations6_.get();
     ctx->fragments = fragments_.get();
@@ -191,7 +197,8 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     }
     s.from_kernel = id == 0 ? spec.from_kernel : nullptr;
     if (id < spec.sync_out.size()) {
-        worker->sync = std::make_unique<dp::ConnSync>(capacity);
+        const uint32_t capacity6 = ctx->table6 != nullptr ? ctx->table6->capacity() : 0;
+        worker->sync = std::make_unique<dp::ConnSync>(capacity, capacity6);
         ctx->sync = worker->sync.get();
         s.sync_out = spec.sync_out[id];
         s.sync_in = spec.sync_in[id];

@@ -29,7 +29,16 @@ struct WorkerContext;
 
 // Records travel between the workers and the sync thread as rte_ring elements: whole 32-bit
 // words, copied as bytes.
-static_assert(std::is_trivially_copyable_v<sync::Record> && sizeof(sync::Record) % 4 == 0);
+static_assert(std::is_trivially_copyable_v<sync::AnyRecord> && sizeof(sync::AnyRecord) % 4 == 0);
+
+/// The sync record of a connection of either family: sync::Record for Conn, sync::Record6 for
+/// Conn6.
+template <class ConnRecord>
+using SyncRecordOf = sync::BasicRecord<std::remove_cvref_t<decltype(ConnRecord::client_ip)>>;
+
+/// The connection a sync record of addresses `Address` describes: Conn or Conn6.
+template <class Address>
+using ConnFor = std::conditional_t<std::is_same_v<Address, Ipv6>, Conn6, Conn>;
 
 /// A worker's sync state, made only when `ha.sync` is configured (WorkerContext::sync stays
 /// null otherwise, and the packet path pays one test).
@@ -55,41 +64,63 @@ struct ConnSync {
 
     static constexpr uint32_t kNoResend = UINT32_MAX;
 
-    explicit ConnSync(uint32_t table_capacity) : packets(table_capacity, 0) {}
+    /// For tables of `table_capacity` IPv4 and `table6_capacity` IPv6 connections.
+    ConnSync(uint32_t table_capacity, uint32_t table6_capacity)
+        : packets(table_capacity, 0), packets6(table6_capacity, 0) {}
 
-    /// Per connection id: packets from the client modulo kPeriod, or kPeerCopy.
+    /// Per connection id: packets from the client modulo kPeriod, or kPeerCopy. IPv4's
+    /// connections, and IPv6's (by their ids in the IPv6 table).
     std::vector<uint8_t> packets;
-    std::array<sync::Record, kOutboxSize> outbox{};
+    std::vector<uint8_t> packets6;
+    std::array<sync::AnyRecord, kOutboxSize> outbox{};
     uint16_t outbox_count = 0;
     /// A resend of the whole table (a peer appeared: sync_resend_some): the next connection id
-    /// to look at, or kNoResend.
+    /// to look at, or kNoResend. IPv4's ids, then IPv6's numbered after them.
     uint32_t resend_cursor = kNoResend;
+
+    /// The packet counts of ConnRecord's family.
+    template <class ConnRecord>
+    std::vector<uint8_t>& packets_of() {
+        if constexpr (std::is_same_v<ConnRecord, Conn>) {
+            return packets;
+        } else {
+            return packets6;
+        }
+    }
 };
+
+// What follows takes connections of either family: ConnRecord is Conn or Conn6, and an id is
+// one in that family's table.
 
 /// After a packet of connection `id` from `dir` moved it from `old_state` to c.state (maybe the
 /// same): queues its record when LVS would sync it now. Worker thread only.
-void sync_after_packet(WorkerContext& ctx, uint32_t id, const Conn& c, ConnState old_state,
+template <class ConnRecord>
+void sync_after_packet(WorkerContext& ctx, uint32_t id, const ConnRecord& c, ConnState old_state,
                        Direction dir);
 
 /// Queues the record of `c` now (its FTP helper shifted its sequence numbers). Worker thread
 /// only, with sync on.
-void sync_connection(WorkerContext& ctx, const Conn& c);
+template <class ConnRecord>
+void sync_connection(WorkerContext& ctx, const ConnRecord& c);
 
 /// A connection just made by this worker: its packet count starts at 0.
+template <class ConnRecord>
 void sync_on_insert(WorkerContext& ctx, uint32_t id);
 
 /// The timer wheel found connection `id` live past a deadline: queues its record unless it is
 /// a peer's copy. Worker thread only.
+template <class ConnRecord>
 void sync_on_rearm(WorkerContext& ctx, uint32_t id);
 
-/// Goes on with a resend of the whole table: queues the record of every live connection among
-/// the next `ids` connection ids (the peer's copies too: a peer that restarted lost them), and
-/// at most the outbox's room. Returns false once the resend is done (or none was going on).
-/// Worker thread only.
+/// Goes on with a resend of the whole table (both families'): queues the record of every live
+/// connection among the next `ids` connection ids (the peer's copies too: a peer that restarted
+/// lost them), and at most the outbox's room. Returns false once the resend is done (or none was
+/// going on). Worker thread only.
 bool sync_resend_some(WorkerContext& ctx, uint32_t ids);
 
 /// The record a peer receives for `c`, as it is now.
-sync::Record sync_record_of(const WorkerContext& ctx, const Conn& c);
+template <class ConnRecord>
+SyncRecordOf<ConnRecord> sync_record_of(const WorkerContext& ctx, const ConnRecord& c);
 
 /// What became of a received record.
 enum class SyncApplied : uint8_t {
@@ -104,11 +135,12 @@ enum class SyncApplied : uint8_t {
 /// the table: the buckets of both their keys and the records already there, looked up in one
 /// bulk lookup, so that their misses overlap instead of coming one after another. Worker
 /// thread only.
-void prefetch_sync_records(const WorkerContext& ctx, std::span<const sync::Record> records);
+void prefetch_sync_records(const WorkerContext& ctx, std::span<const sync::AnyRecord> records);
 
 /// Puts the connection `r` describes into the worker's table, with its state and its timeout
 /// (plus kMarginMs), as a peer's copy; counted in sync_applied or sync_refused. `r` must be a
-/// connection this worker owns (owner_of_client). Worker thread only.
-SyncApplied apply_sync_record(WorkerContext& ctx, const sync::Record& r, uint32_t now_ms);
+/// connection this worker owns (owner_of_client). An IPv6 one is refused when the worker has no
+/// IPv6 table. Worker thread only.
+SyncApplied apply_sync_record(WorkerContext& ctx, const sync::AnyRecord& r, uint32_t now_ms);
 
 }  // namespace vsnat::dp

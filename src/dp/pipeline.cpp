@@ -36,16 +36,7 @@ struct Flow {
     ParsedFrame parsed;
 };
 
-// A family's connection table and table shares: IPv4's Conn records, or IPv6's Conn6.
-template <class Record>
-BasicConnTable<Record>& table_of(WorkerContext& ctx) {
-    if constexpr (std::is_same_v<Record, Conn>) {
-        return *ctx.table;
-    } else {
-        return *ctx.table6;
-    }
-}
-
+// A family's table shares: IPv4's Conn records, or IPv6's Conn6.
 template <class Record>
 TableShareCounts& shares_of(WorkerContext& ctx) {
     if constexpr (std::is_same_v<Record, Conn>) {
@@ -53,13 +44,6 @@ TableShareCounts& shares_of(WorkerContext& ctx) {
     } else {
         return ctx.shares6;
     }
-}
-
-constexpr bool is_ipv4(const Conn&) {
-    return true;
-}
-constexpr bool is_ipv4(const Conn6&) {
-    return false;
 }
 
 void drop(WorkerContext& ctx, rte_mbuf* m, DropReason reason) {
@@ -383,9 +367,17 @@ bool evictable(const Record& c) {
            c.state == ConnState::udp_replied;
 }
 
+// A family's queues of unanswered connections; null when its connections are not evicted.
+template <class Record>
+UnansweredQueues* unanswered_of(WorkerContext& ctx) {
+    return std::is_same_v<Record, Conn> ? ctx.unanswered : ctx.unanswered6;
+}
+
+template <class Record>
 void evict(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
-    retire_connection(ctx, ctx.table->conn(id), now_ms);
-    ctx.table->erase(id);
+    auto& table = table_of<Record>(ctx);
+    retire_connection(ctx, table.conn(id), now_ms);
+    table.erase(id);
     ++ctx.counters.connections_evicted;
 }
 
@@ -393,14 +385,16 @@ void evict(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
 // Among the candidates it looks at, one with nothing left to wait for goes before a UDP one still
 // waiting for its answer, which may be a real client's query in flight while a flood the server
 // answers churns past it (the waiting ones it passes over go back in line).
+template <class Record>
 bool evict_unanswered(WorkerContext& ctx, UnansweredQueue& queue, uint32_t now_ms) {
+    const auto& table = table_of<Record>(ctx);
     uint32_t waiting = ConnTable::kNoConn;  // the oldest candidate still waiting for an answer
     uint32_t id;
     for (uint32_t i = 0; i < kEvictionTries && queue.pop(id); ++i) {
-        if (!ctx.table->live(id) || !evictable(ctx.table->conn(id))) {
+        if (!table.live(id) || !evictable(table.conn(id))) {
             continue;
         }
-        if (ctx.table->conn(id).state == ConnState::udp_unanswered) {
+        if (table.conn(id).state == ConnState::udp_unanswered) {
             if (waiting == ConnTable::kNoConn) {
                 waiting = id;
             } else {
@@ -408,7 +402,7 @@ bool evict_unanswered(WorkerContext& ctx, UnansweredQueue& queue, uint32_t now_m
             }
             continue;
         }
-        evict(ctx, id, now_ms);
+        evict<Record>(ctx, id, now_ms);
         if (waiting != ConnTable::kNoConn) {
             queue.push(waiting);
         }
@@ -417,21 +411,24 @@ bool evict_unanswered(WorkerContext& ctx, UnansweredQueue& queue, uint32_t now_m
     if (waiting == ConnTable::kNoConn) {
         return false;
     }
-    evict(ctx, waiting, now_ms);
+    evict<Record>(ctx, waiting, now_ms);
     return true;
 }
 
+template <class Record>
 UnansweredQueue& unanswered_queue(WorkerContext& ctx, size_t protocol_slot) {
-    return protocol_slot == 0 ? ctx.unanswered->tcp : ctx.unanswered->udp;
+    UnansweredQueues& queues = *unanswered_of<Record>(ctx);
+    return protocol_slot == 0 ? queues.tcp : queues.udp;
 }
 
 // Makes room in a full table: an unanswered connection of the protocol that holds more of the
 // table goes first, of the other one if it has none.
+template <class Record>
 bool evict_any_unanswered(WorkerContext& ctx, uint32_t now_ms) {
-    const auto& held = ctx.shares.protocol;
+    const auto& held = shares_of<Record>(ctx).protocol;
     const size_t first = held[0] >= held[1] ? 0 : 1;
-    return evict_unanswered(ctx, unanswered_queue(ctx, first), now_ms) ||
-           evict_unanswered(ctx, unanswered_queue(ctx, 1 - first), now_ms);
+    return evict_unanswered<Record>(ctx, unanswered_queue<Record>(ctx, first), now_ms) ||
+           evict_unanswered<Record>(ctx, unanswered_queue<Record>(ctx, 1 - first), now_ms);
 }
 
 // Whether the table is nearly full: past this, a new connection first evicts an unanswered one.
@@ -454,7 +451,7 @@ uint32_t share_limit(const Table& table, uint32_t percent) {
 
 // Whether new connection `c` may take a place in the table under the snapshot's shares; over
 // its protocol's share it takes the place of that protocol's oldest unanswered connection if
-// there is one (IPv4's only, for now). Drops the packet (counted) when not.
+// there is one. Drops the packet (counted) when not.
 template <class Record>
 bool within_shares(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     const Snapshot& snap = *ctx.snapshot;
@@ -467,8 +464,8 @@ bool within_shares(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t 
     }
     const size_t slot = TableShareCounts::protocol_slot(c.protocol);
     if (shares.protocol[slot] >= share_limit(table, snap.protocol_share_percent) &&
-        (!is_ipv4(c) || ctx.unanswered == nullptr ||
-         !evict_unanswered(ctx, unanswered_queue(ctx, slot), now_ms))) {
+        (unanswered_of<Record>(ctx) == nullptr ||
+         !evict_unanswered<Record>(ctx, unanswered_queue<Record>(ctx, slot), now_ms))) {
         drop(ctx, f.mbuf, DropReason::protocol_share);
         return false;
     }
@@ -507,21 +504,20 @@ void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
 // Inserts new connection `c`, opened by the packet of `f`, and counts it, within the table's
 // shares; in a nearly full table, in place of an unanswered connection if there is one. Returns
 // its id, or kNoConn after dropping the packet (over a share, table full, or a key in use).
-// The flood defence's evictions and connection sync are IPv4's only, for now.
 template <class Record>
 uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     auto& table = table_of<Record>(ctx);
     if (!within_shares(ctx, f, c, now_ms)) {
         return ConnTable::kNoConn;
     }
-    const bool evicts = is_ipv4(c) && ctx.unanswered != nullptr;
-    if (evicts && nearly_full(table)) {
-        evict_any_unanswered(ctx, now_ms);
+    UnansweredQueues* const unanswered = unanswered_of<Record>(ctx);
+    if (unanswered != nullptr && nearly_full(table)) {
+        evict_any_unanswered<Record>(ctx, now_ms);
     }
     ConnInsertError error;
     uint32_t id = table.insert(c, expiry_for(ctx, c.state, now_ms), error);
-    if (id == ConnTable::kNoConn && error == ConnInsertError::full && evicts &&
-        evict_any_unanswered(ctx, now_ms)) {
+    if (id == ConnTable::kNoConn && error == ConnInsertError::full && unanswered != nullptr &&
+        evict_any_unanswered<Record>(ctx, now_ms)) {
         id = table.insert(c, expiry_for(ctx, c.state, now_ms), error);
     }
     if (id == ConnTable::kNoConn && error == ConnInsertError::conflict) {
@@ -545,16 +541,14 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint
     DestCounters& dc = ctx.dest_counters[c.dest_id];
     ++dc.connections;
     count_connection(ctx, c, +1);
-    if constexpr (std::is_same_v<Record, Conn>) {
-        if (ctx.sync != nullptr) {
-            sync_on_insert(ctx, id);
-        }
+    if (ctx.sync != nullptr) {
+        sync_on_insert<Record>(ctx, id);
     }
-    if (evicts) {
+    if (unanswered != nullptr) {
         if (c.protocol == ipv4::kProtoUdp) {
-            ctx.unanswered->udp.push(id);
+            unanswered->udp.push(id);
         } else if ((f.parsed.tcp_flags & l4::kTcpAckFlag) == 0) {
-            ctx.unanswered->tcp.push(id);  // a SYN: unanswered until the handshake completes
+            unanswered->tcp.push(id);  // a SYN: unanswered until the handshake completes
         }
     }
     return id;
@@ -1182,7 +1176,11 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_hop_limit(ip);  // cannot fail: classify6() refused a hop limit <= 1
+    const ConnState old_state = c.state;
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
+    if (ctx.sync != nullptr) {
+        sync_after_packet(ctx, id, c, old_state, dir);
+    }
     if (c.helper != FtpControlPool::kNone && !ftp_process(ctx, f.mbuf, f.parsed, c, dir, now_ms)) {
         return;
     }
@@ -1696,8 +1694,9 @@ void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint3
     for (uint32_t i = 0; i < n; ++i) {
         if (ids[i] != ConnTable::kNoConn) {
             table.prefetch(ids[i]);
-            if (is_ipv4(Record{}) && ctx.sync != nullptr) {
-                __builtin_prefetch(&ctx.sync->packets[ids[i]], 1);  // its sync packet count
+            if (ctx.sync != nullptr) {
+                // Its sync packet count.
+                __builtin_prefetch(&ctx.sync->packets_of<Record>()[ids[i]], 1);
             }
         }
     }
@@ -1856,17 +1855,31 @@ void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
     hold.count = kept;
 }
 
+namespace {
+
+// Expires up to `budget` of a family's connections; with sync on, the wheel's refreshes of live
+// ones send their records.
+template <class Record, class OnExpire>
+uint32_t expire_table(WorkerContext& ctx, uint32_t now_ms, uint32_t budget,
+                      const OnExpire& on_expire) {
+    auto& table = table_of<Record>(ctx);
+    if (ctx.sync == nullptr) {
+        return table.expire(now_ms, budget, on_expire);
+    }
+    return table.expire(now_ms, budget, on_expire,
+                        [&ctx](uint32_t id) { sync_on_rearm<Record>(ctx, id); });
+}
+
+}  // namespace
+
 uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget) {
     const auto on_expire = [&ctx, now_ms](const auto& c) {
         retire_connection(ctx, c, now_ms);
         ++ctx.counters.connections_expired;
     };
-    uint32_t expired = ctx.sync == nullptr
-                           ? ctx.table->expire(now_ms, budget, on_expire)
-                           : ctx.table->expire(now_ms, budget, on_expire,
-                                               [&ctx](uint32_t id) { sync_on_rearm(ctx, id); });
+    uint32_t expired = expire_table<Conn>(ctx, now_ms, budget, on_expire);
     if (ctx.table6 != nullptr) {
-        expired += ctx.table6->expire(now_ms, budget, on_expire);
+        expired += expire_table<Conn6>(ctx, now_ms, budget, on_expire);
     }
     if (ctx.persistence != nullptr) {
         ctx.persistence->sweep(ctx.persistence_sweep, kPersistenceSweepBuckets, now_ms);

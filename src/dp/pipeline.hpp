@@ -298,6 +298,7 @@ struct alignas(64) WorkerContext {
     /// Unanswered connections to evict when the table is nearly full or a protocol holds its
     /// share; null: none are (the new connection is dropped as table_full or protocol_share).
     UnansweredQueues* unanswered = nullptr;
+    UnansweredQueues* unanswered6 = nullptr;  // table6's
     /// The FTP helper's control-connection states (this worker's, both families') and the data
     /// connections it expects (one table per family shared by every worker; IPv6's set with
     /// table6). Without them a control connection of a service with `helper: ftp` is refused
@@ -315,6 +316,16 @@ struct alignas(64) WorkerContext {
     FragmentTable* fragments = nullptr;
     FragmentHold fragment_hold;
 };
+
+/// A family's connection table: IPv4's (Conn records) or IPv6's (Conn6). IPv6's must exist.
+template <class Record>
+BasicConnTable<Record>& table_of(const WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Record, Conn>) {
+        return *ctx.table;
+    } else {
+        return *ctx.table6;
+    }
+}
 
 /// The ServerLoad a worker's schedulers see: its own and the other workers' counts, summed.
 class WorkerLoad final : public ServerLoad {

@@ -14,8 +14,8 @@ constexpr size_t kMsgReserved = 0, kMsgSyncid = 1, kMsgSize = 2, kMsgNrConns = 4
 // struct ip_vs_sync_v4; struct ip_vs_sync_v6 is the same up to the addresses.
 constexpr size_t kRecType = 0, kRecProtocol = 1, kRecVerSize = 2, kRecFlags = 4, kRecState = 8,
                  kRecCport = 10, kRecVport = 12, kRecDport = 14, kRecFwmark = 16, kRecTimeout = 20,
-                 kRecCaddr = 24, kRecVaddr = 28, kRecDaddr = 32;
-constexpr size_t kSeqInfoLen = 12;  // struct ip_vs_seq
+                 kRecAddresses = 24;  // caddr, vaddr, daddr: 4 bytes each, or 16 (IPv6)
+constexpr size_t kSeqInfoLen = 12;    // struct ip_vs_seq
 
 // Zero bytes before a record at `offset`, so that it starts on a 4-byte boundary: the kernel's
 // (4 - (size_t)buff->head) & 3, its buffer being allocated aligned.
@@ -31,6 +31,57 @@ void store_seq(uint8_t* p, const SeqInfo& s) {
 
 SeqInfo load_seq(const uint8_t* p) {
     return {load_be32(p), load_be32(p + 4), load_be32(p + 8)};
+}
+
+void store_address(uint8_t* p, uint32_t a) {
+    store_u32_raw(p, a);
+}
+
+void store_address(uint8_t* p, const Ipv6& a) {
+    std::memcpy(p, a.data(), a.size());
+}
+
+void load_address(const uint8_t* p, uint32_t& a) {
+    a = load_u32_raw(p);
+}
+
+void load_address(const uint8_t* p, Ipv6& a) {
+    std::memcpy(a.data(), p, a.size());
+}
+
+// The fixed part of a record, whose type says its family, and whose options were read.
+template <class Address>
+BasicRecord<Address> fixed_part(const uint8_t* rec, const std::optional<SeqOptions>& seq) {
+    BasicRecord<Address> r;
+    r.protocol = rec[kRecProtocol];
+    r.flags = load_be32(rec + kRecFlags);
+    r.state = load_be16(rec + kRecState);
+    r.client_port = load_u16_raw(rec + kRecCport);
+    r.vport = load_u16_raw(rec + kRecVport);
+    r.real_port = load_u16_raw(rec + kRecDport);
+    r.fwmark = load_be32(rec + kRecFwmark);
+    r.timeout_s = load_be32(rec + kRecTimeout);
+    constexpr size_t width = sizeof(Address);
+    load_address(rec + kRecAddresses, r.client_ip);
+    load_address(rec + kRecAddresses + width, r.vip);
+    load_address(rec + kRecAddresses + 2 * width, r.real_ip);
+    r.seq = seq;
+    return r;
+}
+
+// Keeps `r` in `records` unless the kernel would drop it alone (counted).
+template <class Address>
+void keep(const BasicRecord<Address>& r, std::vector<BasicRecord<Address>>& records, Decoded& out) {
+    if (r.protocol != ipv4::kProtoTcp && r.protocol != ipv4::kProtoUdp) {
+        ++out.skipped_protocol;
+        return;
+    }
+    // A template's state is not a connection's; the kernel reads it as 0 whatever it is.
+    if (!(r.flags & kConnTemplate) && !conn_state_of(r.protocol, r.state)) {
+        ++out.skipped_state;
+        return;
+    }
+    records.push_back(r);
 }
 
 // One record of `size` bytes (within the message) at `rec`, as ip_vs_proc_sync_conn reads it:
@@ -93,32 +144,10 @@ DecodeError read_record(const uint8_t* rec, size_t size, Decoded& out) {
     }
 
     if (type & kTypeInet6) {
-        ++out.skipped_ipv6;
-        return DecodeError::none;
+        keep(fixed_part<Ipv6>(rec, seq), out.records6, out);
+    } else {
+        keep(fixed_part<uint32_t>(rec, seq), out.records, out);
     }
-    Record r;
-    r.protocol = rec[kRecProtocol];
-    r.flags = load_be32(rec + kRecFlags);
-    r.state = load_be16(rec + kRecState);
-    r.client_port = load_u16_raw(rec + kRecCport);
-    r.vport = load_u16_raw(rec + kRecVport);
-    r.real_port = load_u16_raw(rec + kRecDport);
-    r.fwmark = load_be32(rec + kRecFwmark);
-    r.timeout_s = load_be32(rec + kRecTimeout);
-    r.client_ip = load_u32_raw(rec + kRecCaddr);
-    r.vip = load_u32_raw(rec + kRecVaddr);
-    r.real_ip = load_u32_raw(rec + kRecDaddr);
-    r.seq = seq;
-    if (r.protocol != ipv4::kProtoTcp && r.protocol != ipv4::kProtoUdp) {
-        ++out.skipped_protocol;
-        return DecodeError::none;
-    }
-    // A template's state is not a connection's; the kernel reads it as 0 whatever it is.
-    if (!(r.flags & kConnTemplate) && !conn_state_of(r.protocol, r.state)) {
-        ++out.skipped_state;
-        return DecodeError::none;
-    }
-    out.records.push_back(r);
     return DecodeError::none;
 }
 
@@ -156,8 +185,9 @@ void MessageWriter::begin(uint8_t syncid) {
     store_be16(buf_.data() + kMsgSize, static_cast<uint16_t>(size_));
 }
 
-bool MessageWriter::add(const Record& r) {
-    // ip_vs_sync_conn, for an IPv4 connection without persistence-engine data.
+template <class Address>
+bool MessageWriter::add(const BasicRecord<Address>& r) {
+    // ip_vs_sync_conn, for a connection without persistence-engine data.
     const size_t len = record_size(r);
     const size_t pad = padding_before(size_);
     if (count() >= kMaxRecords || size_ + pad + len > buf_.size()) {
@@ -166,7 +196,7 @@ bool MessageWriter::add(const Record& r) {
     uint8_t* p = buf_.data() + size_;
     std::memset(p, 0, pad + len);
     p += pad;
-    p[kRecType] = 0;
+    p[kRecType] = BasicRecord<Address>::kInet6 ? kTypeInet6 : 0;
     p[kRecProtocol] = r.protocol;
     store_be16(p + kRecVerSize, static_cast<uint16_t>(len & kRecordSizeMask));  // version 0
     store_be32(p + kRecFlags, r.flags);
@@ -176,11 +206,12 @@ bool MessageWriter::add(const Record& r) {
     store_u16_raw(p + kRecDport, r.real_port);
     store_be32(p + kRecFwmark, r.fwmark);
     store_be32(p + kRecTimeout, r.timeout_s);
-    store_u32_raw(p + kRecCaddr, r.client_ip);
-    store_u32_raw(p + kRecVaddr, r.vip);
-    store_u32_raw(p + kRecDaddr, r.real_ip);
+    constexpr size_t width = sizeof(Address);
+    store_address(p + kRecAddresses, r.client_ip);
+    store_address(p + kRecAddresses + width, r.vip);
+    store_address(p + kRecAddresses + 2 * width, r.real_ip);
     if (r.seq) {
-        uint8_t* opt = p + kRecordV4Len;
+        uint8_t* opt = p + kRecAddresses + 3 * width;
         opt[0] = kOptSeqData;
         opt[1] = static_cast<uint8_t>(kSeqDataLen);
         store_seq(opt + 2, r.seq->in_seq);
@@ -191,6 +222,9 @@ bool MessageWriter::add(const Record& r) {
     store_be16(buf_.data() + kMsgSize, static_cast<uint16_t>(size_));
     return true;
 }
+
+template bool MessageWriter::add(const Record&);
+template bool MessageWriter::add(const Record6&);
 
 std::string_view decode_error_name(DecodeError e) {
     constexpr std::array<std::string_view, kDecodeErrorCount> names = {
@@ -205,7 +239,8 @@ std::string_view decode_error_name(DecodeError e) {
 DecodeError decode(std::span<const uint8_t> datagram, uint8_t want_syncid, Decoded& out) {
     out.syncid = 0;
     out.records.clear();
-    out.skipped_ipv6 = out.skipped_protocol = out.skipped_state = out.skipped_option = 0;
+    out.records6.clear();
+    out.skipped_protocol = out.skipped_state = out.skipped_option = 0;
 
     // ip_vs_process_message: the checks common to both versions first.
     const uint8_t* const buf = datagram.data();

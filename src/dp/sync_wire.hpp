@@ -34,9 +34,12 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "dp/tcp_state.hpp"
+#include "vsnat/types.hpp"
 
 namespace vsnat::dp::sync {
 
@@ -129,15 +132,19 @@ struct SeqOptions {
     bool operator==(const SeqOptions&) const = default;
 };
 
-/// One IPv4 connection (or persistence template, kConnTemplate) as a record carries it.
-/// Addresses and ports in network order, as vsnat keeps them (Conn) and as the record has them.
-struct Record {
+/// One connection (or persistence template, kConnTemplate) as a record carries it: an IPv4 one
+/// (struct ip_vs_sync_v4, Record) or an IPv6 one (struct ip_vs_sync_v6, Record6). Addresses and
+/// ports in network order, as vsnat keeps them (Conn, Conn6) and as the record has them.
+template <class Address>
+struct BasicRecord {
+    static constexpr bool kInet6 = std::is_same_v<Address, Ipv6>;
+
     uint8_t protocol = 0;  // IPPROTO_TCP or IPPROTO_UDP once decoded
     uint32_t flags = 0;    // kConn* bits
     uint16_t state = 0;    // IPVS's number (ipvs_state_of, conn_state_of)
-    uint32_t client_ip = 0;
-    uint32_t vip = 0;
-    uint32_t real_ip = 0;
+    Address client_ip{};
+    Address vip{};
+    Address real_ip{};
     uint16_t client_port = 0;
     uint16_t vport = 0;
     uint16_t real_port = 0;
@@ -148,12 +155,19 @@ struct Record {
     /// IPVS_OPT_SEQ_DATA. A kernel master sends it exactly when flags has a kConnSeqMask bit;
     /// the writer sends it exactly when it is set, whatever the flags say.
     std::optional<SeqOptions> seq;
-    bool operator==(const Record&) const = default;
+    bool operator==(const BasicRecord&) const = default;
 };
+using Record = BasicRecord<uint32_t>;
+using Record6 = BasicRecord<Ipv6>;
+
+/// A record of either family, as the workers and the sync thread pass them to each other.
+using AnyRecord = std::variant<Record, Record6>;
 
 /// Bytes `r` takes in a message, options included, padding not.
-constexpr size_t record_size(const Record& r) {
-    return kRecordV4Len + (r.seq ? kSeqOptionLen : 0);
+template <class Address>
+constexpr size_t record_size(const BasicRecord<Address>& r) {
+    return (BasicRecord<Address>::kInet6 ? kRecordV6Len : kRecordV4Len) +
+           (r.seq ? kSeqOptionLen : 0);
 }
 
 /// Builds one message at a time in a buffer of its own, as ip_vs_sync_conn fills a sync
@@ -169,7 +183,11 @@ class MessageWriter {
     void begin(uint8_t syncid);
     /// Appends `r` (its padding first) when it fits in the maximum size and the message has
     /// fewer than kMaxRecords; false, and the message unchanged, when not.
-    bool add(const Record& r);
+    template <class Address>
+    bool add(const BasicRecord<Address>& r);
+    bool add(const AnyRecord& r) {
+        return std::visit([this](const auto& one) { return add(one); }, r);
+    }
     /// The message so far, ready to send: valid until the next begin() or add().
     std::span<const uint8_t> finish() const { return {buf_.data(), size_}; }
 
@@ -211,14 +229,13 @@ std::string_view decode_error_name(DecodeError e);
 /// still read) are counted by reason instead of returned.
 struct Decoded {
     uint8_t syncid = 0;
-    std::vector<Record> records;    // IPv4, TCP or UDP, each with a state in its protocol's range
-    uint32_t skipped_ipv6 = 0;      // IPv6 records: vsnat balances IPv4 only
+    // TCP or UDP, each with a state in its protocol's range; each family in the message's order.
+    std::vector<Record> records;
+    std::vector<Record6> records6;
     uint32_t skipped_protocol = 0;  // neither TCP nor UDP (SCTP, ...)
     uint32_t skipped_state = 0;     // a state number out of the protocol's range (not templates)
     uint32_t skipped_option = 0;    // an option the receiver must know and does not
-    uint32_t skipped() const {
-        return skipped_ipv6 + skipped_protocol + skipped_state + skipped_option;
-    }
+    uint32_t skipped() const { return skipped_protocol + skipped_state + skipped_option; }
 };
 
 /// Reads the sync message `datagram` (one UDP payload), as a kernel backup of sync group

@@ -58,7 +58,7 @@ void flush_sync(WorkerSetup& s) {
         return;
     }
     const unsigned queued = rte_ring_sp_enqueue_burst_elem(
-        s.sync_out, sync->outbox.data(), sizeof(sync::Record), sync->outbox_count, nullptr);
+        s.sync_out, sync->outbox.data(), sizeof(sync::AnyRecord), sync->outbox_count, nullptr);
     s.ctx->counters.sync_queued += queued;
     s.ctx->counters.sync_dropped += sync->outbox_count - queued;
     sync->outbox_count = 0;
@@ -66,11 +66,11 @@ void flush_sync(WorkerSetup& s) {
 
 // Applies what the other directors sent of this worker's connections.
 uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
-    std::array<sync::Record, ConnSync::kApplyBatch> records;
+    std::array<sync::AnyRecord, ConnSync::kApplyBatch> records;
     uint32_t applied = 0;
     while (applied < kSyncRecordsPerLoop) {
         const unsigned n = rte_ring_sc_dequeue_burst_elem(
-            s.sync_in, records.data(), sizeof(sync::Record), records.size(), nullptr);
+            s.sync_in, records.data(), sizeof(sync::AnyRecord), records.size(), nullptr);
         prefetch_sync_records(*s.ctx, {records.data(), n});
         for (unsigned i = 0; i < n; ++i) {
             apply_sync_record(*s.ctx, records[i], now_ms);
@@ -260,13 +260,18 @@ void serve_dump(WorkerSetup& s, uint32_t now_ms) {
         return;
     }
     d.rows.clear();
-    s.ctx->table->for_each([&](uint32_t id, const Conn& c) {
-        if (d.rows.size() < d.limit) {
-            const uint32_t expiry = s.ctx->table->expiry(id);
-            const auto left = static_cast<int32_t>(expiry - now_ms);
-            d.rows.push_back({c, left > 0 ? static_cast<uint32_t>(left) : 0});
-        }
-    });
+    const auto copy = [&](const auto& table) {
+        table.for_each([&](uint32_t id, const auto& c) {
+            if (d.rows.size() < d.limit) {
+                const auto left = static_cast<int32_t>(table.expiry(id) - now_ms);
+                d.rows.push_back({c, left > 0 ? static_cast<uint32_t>(left) : 0});
+            }
+        });
+    };
+    copy(*s.ctx->table);
+    if (s.ctx->table6 != nullptr) {
+        copy(*s.ctx->table6);
+    }
     d.served.store(wanted, std::memory_order_release);
 }
 

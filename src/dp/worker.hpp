@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <variant>
 #include <vector>
 
 #include "dp/pipeline.hpp"
@@ -19,7 +20,7 @@ enum class IdleMode : uint8_t { poll, adaptive };
 /// writer and no locks), for `vsnatctl conns`.
 struct ConnDump {
     struct Row {
-        Conn conn;
+        std::variant<Conn, Conn6> conn;  // IPv4's rows first, then IPv6's
         uint32_t expires_in_ms;
     };
     /// The requester raises `requested` after sizing `rows` (capacity = limit); the worker fills

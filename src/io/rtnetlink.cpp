@@ -31,6 +31,11 @@ std::string ipv4_text(Ipv4 a) {
     return s;
 }
 
+std::string ipv6_text(const Ipv6& a) {
+    char s[INET6_ADDRSTRLEN];
+    return inet_ntop(AF_INET6, a.data(), s, sizeof(s));
+}
+
 std::string mac_text(const MacAddress& m) {
     char s[18];
     std::snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
@@ -276,20 +281,53 @@ bool RtNetlink::add_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::
     return transact(request, doing, error);
 }
 
+bool RtNetlink::add_address(int ifindex, const Ipv6& address, uint8_t prefix_len,
+                            std::string& error) {
+    const std::string doing = "cannot add " + ipv6_text(address) + "/" +
+                              std::to_string(prefix_len) + " to interface " +
+                              std::to_string(ifindex) + " in " + where_;
+    if (prefix_len > 128) {
+        error = doing + ": a prefix length is at most 128";
+        return false;
+    }
+    ifaddrmsg ifa{};
+    ifa.ifa_family = AF_INET6;
+    ifa.ifa_prefixlen = prefix_len;
+    ifa.ifa_flags = IFA_F_NODAD;
+    ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa.ifa_index = static_cast<uint32_t>(ifindex);
+    Request request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifa);
+    request.add(IFA_LOCAL, address);
+    request.add(IFA_ADDRESS, address);
+    return transact(request, doing, error);
+}
+
 bool RtNetlink::add_default_route(int ifindex, Ipv4 gateway, uint32_t metric, std::string& error) {
+    const uint32_t raw = htonl(gateway);
+    return add_default(AF_INET, ifindex, &raw, sizeof(raw), ipv4_text(gateway), metric, error);
+}
+
+bool RtNetlink::add_default_route(int ifindex, const Ipv6& gateway, uint32_t metric,
+                                  std::string& error) {
+    return add_default(AF_INET6, ifindex, gateway.data(), gateway.size(), ipv6_text(gateway),
+                       metric, error);
+}
+
+bool RtNetlink::add_default(uint8_t family, int ifindex, const void* gateway, size_t gateway_size,
+                            const std::string& gateway_text, uint32_t metric, std::string& error) {
     rtmsg rtm{};
-    rtm.rtm_family = AF_INET;
+    rtm.rtm_family = family;
     rtm.rtm_dst_len = 0;
     rtm.rtm_table = RT_TABLE_MAIN;
     rtm.rtm_protocol = RTPROT_STATIC;
     rtm.rtm_scope = RT_SCOPE_UNIVERSE;
     rtm.rtm_type = RTN_UNICAST;
     Request request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, rtm);
-    request.add(RTA_GATEWAY, htonl(gateway));
+    request.add(RTA_GATEWAY, gateway, gateway_size);
     request.add(RTA_OIF, static_cast<uint32_t>(ifindex));
     request.add(RTA_PRIORITY, metric);
     return transact(request,
-                    "cannot add a default route via " + ipv4_text(gateway) + " metric " +
+                    "cannot add a default route via " + gateway_text + " metric " +
                         std::to_string(metric) + " out of interface " + std::to_string(ifindex) +
                         " in " + where_,
                     error);

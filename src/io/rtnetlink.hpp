@@ -1,5 +1,6 @@
 // The few rtnetlink requests that set up a kernel mirror interface: find a link, move it into a
-// namespace, give it a MAC, an MTU and an address, bring it up, route the default through it.
+// namespace, give it a MAC, an MTU and its addresses (IPv4 and IPv6), bring it up, route the
+// default of each family through it.
 // Plain linux/rtnetlink.h, one synchronous request at a time, each acknowledged (NLM_F_ACK).
 #pragma once
 
@@ -50,12 +51,19 @@ class RtNetlink {
     /// prefix's last address when `prefix_len` is at most 30. False with `error` set on failure,
     /// "File exists" among it when the interface has the address already.
     bool add_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::string& error);
+    /// Adds IPv6 `address`/`prefix_len` to interface `ifindex` as `ip -6 addr add A/N dev X
+    /// nodad` does: usable at once, without duplicate address detection (the dataplane beside
+    /// the mirror answers for the same address). False with `error` set on failure.
+    bool add_address(int ifindex, const Ipv6& address, uint8_t prefix_len, std::string& error);
 
     /// Adds a default route via `gateway` (host byte order) out of interface `ifindex` with
     /// `metric`: main table, protocol static, scope universe, as `ip route add default via G dev
     /// X metric M`. The gateway must be on a prefix of the interface that is up. False with
     /// `error` set on failure ("File exists" when that route is there already).
     bool add_default_route(int ifindex, Ipv4 gateway, uint32_t metric, std::string& error);
+    /// The same for IPv6 (::/0 via `gateway`, which may be link-local), as `ip -6 route add
+    /// default via G dev X metric M`.
+    bool add_default_route(int ifindex, const Ipv6& gateway, uint32_t metric, std::string& error);
 
     /// Makes interface `ifname` of link type `kind` ("dummy", "ifb"), as `ip link add NAME type
     /// KIND`. False with `error` set on failure ("Operation not supported" when the kernel has
@@ -70,6 +78,9 @@ class RtNetlink {
   private:
     class Request;
     RtNetlink(int fd, std::string where) : fd_(fd), where_(std::move(where)) {}
+    // add_default_route() of `family`, `gateway` being its gateway_size bytes (network order).
+    bool add_default(uint8_t family, int ifindex, const void* gateway, size_t gateway_size,
+                     const std::string& gateway_text, uint32_t metric, std::string& error);
     // Sends `request`, waits for its acknowledgement; the first answer that is not the
     // acknowledgement goes into `reply` when given. False with `error` = `doing` + the reason.
     bool transact(Request& request, const std::string& doing, std::string& error,

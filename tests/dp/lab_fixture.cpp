@@ -196,6 +196,7 @@ void PipelineHarness::init(uint32_t capacity) {
     ctx.neighbors6 = &neighbors6;
     ctx.ftp_controls = ftp_controls.get();
     ctx.unanswered = &unanswered;
+    ctx.unanswered6 = &unanswered6;
     ctx.neighbors = &neighbors;
     ctx.dest_counters = dest_counters.data();
     ctx.pool = pool;

@@ -113,6 +113,7 @@ class PipelineHarness {
     std::vector<dp::DestCounters*> all_dest_counters;
     std::unique_ptr<dp::FtpControlPool> ftp_controls;
     dp::UnansweredQueues unanswered;
+    dp::UnansweredQueues unanswered6;
     rte_mempool* pool = nullptr;
 
   private:

@@ -20,9 +20,15 @@ const std::string kClient = "202.100.1.2";
 
 // A PipelineHarness with sync on, as a director with `ha.sync` runs its workers.
 struct SyncHarness {
-    SyncHarness() : sync(h.table->capacity()) { h.ctx.sync = &sync; }
-    std::vector<sync::Record> take() {
-        std::vector<sync::Record> out(sync.outbox.begin(), sync.outbox.begin() + sync.outbox_count);
+    SyncHarness() : sync(h.table->capacity(), h.table6->capacity()) { h.ctx.sync = &sync; }
+    /// The records queued since the last take(), which must all be of family `R`'s.
+    template <class R = sync::Record>
+    std::vector<R> take() {
+        std::vector<R> out;
+        for (const sync::AnyRecord& r : std::span(sync.outbox).first(sync.outbox_count)) {
+            REQUIRE(std::holds_alternative<R>(r));
+            out.push_back(std::get<R>(r));
+        }
         sync.outbox_count = 0;
         return out;
     }
@@ -52,6 +58,36 @@ sync::Record web_record(uint16_t client_port, ConnState state,
     r.real_port = port_raw(rport);
     r.timeout_s = 900;
     return r;
+}
+
+// web_record() for the IPv6 web service: [kClient6]:`client_port` -> [kVip6]:80 -> `rip`.
+sync::Record6 web_record6(uint16_t client_port, ConnState state, const std::string& rip = kRs2Ip6,
+                          uint16_t rport = 8000) {
+    sync::Record6 r;
+    r.protocol = 6;
+    r.flags = sync::kConnMasq | (state == ConnState::established ? 0 : sync::kConnInactive);
+    r.state = sync::ipvs_state_of(state);
+    r.client_ip = ip6_raw(kClient6);
+    r.vip = ip6_raw(kVip6);
+    r.real_ip = ip6_raw(rip);
+    r.client_port = port_raw(client_port);
+    r.vport = port_raw(80);
+    r.real_port = port_raw(rport);
+    r.timeout_s = 900;
+    return r;
+}
+
+// The counters of the IPv6 web service's real server at `rip`.
+const DestCounters& counters6(const SyncHarness& s, const std::string& rip) {
+    const ServiceEntry* web = s.h.snapshot->find_service6(6, ip6_raw(kVip6), port_raw(80));
+    REQUIRE(web != nullptr);
+    for (const Destination& d : web->servers) {
+        if (d.ip6 == ip6_raw(rip)) {
+            return s.h.dest_counters[d.dest_id];
+        }
+    }
+    FAIL("no IPv6 real server " << rip);
+    return s.h.dest_counters[0];
 }
 
 }  // namespace
@@ -250,4 +286,109 @@ TEST_CASE("sync: a resend queues every live connection, copies too, a piece at a
     CHECK(s.sync.resend_cursor == ConnSync::kNoResend);
     CHECK_FALSE(sync_resend_some(s.h.ctx, 100));  // none going on: nothing queued
     CHECK(s.take().empty());
+}
+
+TEST_CASE("sync: an IPv6 connection is sent as an IPv6 record, by the same rules") {
+    SyncHarness s;
+    s.h.run({build_packet(client_packet6(6, SYN, 80, 5000))});
+    s.h.run({build_packet(server_packet6(6, kRs2Ip6, 8000, SYN | ACK, 5000))});
+    s.h.run({build_packet(client_packet6(6, ACK, 80, 5000))});
+    CHECK(s.take<sync::Record6>().empty());
+    s.h.run({build_packet(client_packet6(6, ACK | PSH, 80, 5000))});
+    std::vector<sync::Record6> sent = s.take<sync::Record6>();
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0] == web_record6(5000, ConnState::established));
+    s.h.run({build_packet(client_packet6(6, ACK | FIN, 80, 5000))});
+    sent = s.take<sync::Record6>();
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].state == sync::ipvs_state_of(ConnState::close_wait));
+}
+
+TEST_CASE("sync: an IPv6 record makes the connection on the backup, forwarded as the record says") {
+    SyncHarness s;
+    // rs1 ([::2]:80) is what the record says, whatever the backup's scheduler would pick.
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6000, ConnState::established, kRs1Ip6, 80), 0) ==
+          SyncApplied::inserted);
+    CHECK(s.h.table6->size() == 1);
+    CHECK(s.h.table->size() == 0);
+    CHECK(counters6(s, kRs1Ip6).active == 1);
+
+    s.h.run({build_packet(client_packet6(6, ACK | PSH, 80, 6000))});
+    REQUIRE(s.h.sent.size() == 1);
+    PacketFields to_rs = read_fields(s.h.sent[0].bytes);
+    CHECK(format_ip(to_rs.dst_ip6) == kRs1Ip6);
+    CHECK(to_rs.dst_port == 80);
+    CHECK(checksums_valid(s.h.sent[0].bytes));
+    s.h.run({build_packet(server_packet6(6, kRs1Ip6, 80, ACK | PSH, 6000))});
+    REQUIRE(s.h.sent.size() == 2);
+    CHECK(format_ip(read_fields(s.h.sent[1].bytes).src_ip6) == kVip6);
+    CHECK(s.h.ctx.counters.connections_created == 0);
+
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6000, ConnState::fin_wait, kRs1Ip6, 80), 0) ==
+          SyncApplied::updated);
+    CHECK(counters6(s, kRs1Ip6).inactive == 1);
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6000, ConnState::established), 0) ==
+          SyncApplied::replaced);
+    CHECK(s.h.table6->size() == 1);
+    CHECK(counters6(s, kRs1Ip6).inactive == 0);
+    CHECK(counters6(s, kRs2Ip6).active == 1);
+    // Its copy expires one timeout (and the margin) after the record.
+    expire_connections(s.h.ctx, 900 * 1000 + ConnSync::kMarginMs + 100, UINT32_MAX);
+    CHECK(s.h.table6->size() == 0);
+}
+
+TEST_CASE("sync: IPv6 records that match nothing here, or with no IPv6 table, are refused") {
+    SyncHarness s;
+    sync::Record6 other_vip = web_record6(6002, ConnState::established);
+    other_vip.vip = ip6_raw("2001:2:0:18::9");
+    CHECK(apply_sync_record(s.h.ctx, other_vip, 0) == SyncApplied::refused);
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6002, ConnState::established, "2001:2:0:19::9"),
+                            0) == SyncApplied::refused);
+    s.h.ctx.table6 = nullptr;  // a director without IPv6 addresses
+    CHECK(apply_sync_record(s.h.ctx, web_record6(6002, ConnState::established), 0) ==
+          SyncApplied::refused);
+    CHECK(s.h.ctx.counters.sync_refused == 3);
+    CHECK(s.h.table6->size() == 0);
+}
+
+TEST_CASE("sync: a resend and the wheel cover the IPv6 table too") {
+    SyncHarness s;
+    handshake(s, 5003);
+    for (uint16_t port = 6100; port < 6105; ++port) {
+        apply_sync_record(s.h.ctx, web_record6(port, ConnState::established), 0);
+    }
+    s.take();
+    s.sync.resend_cursor = 0;
+    size_t v4 = 0;
+    size_t v6 = 0;
+    const auto tally = [&] {
+        for (const sync::AnyRecord& r : std::span(s.sync.outbox).first(s.sync.outbox_count)) {
+            ++(std::holds_alternative<sync::Record6>(r) ? v6 : v4);
+        }
+        s.sync.outbox_count = 0;
+    };
+    bool going = true;
+    for (int round = 0; going && round < 1000; ++round) {
+        going = sync_resend_some(s.h.ctx, 1000);
+        tally();
+    }
+    CHECK_FALSE(going);
+    CHECK(v4 == 1);
+    CHECK(v6 == 5);
+
+    // This worker's own IPv6 connection is refreshed by the wheel; the peer's copies are not.
+    s.h.run({build_packet(client_packet6(6, SYN, 80, 5004))});
+    s.h.run({build_packet(server_packet6(6, kRs2Ip6, 8000, SYN | ACK, 5004))});
+    s.h.run({build_packet(client_packet6(6, ACK, 80, 5004))});
+    s.take<sync::Record6>();
+    const uint32_t turn = TimerWheel::kDefaultSlots * TimerWheel::kDefaultTickMs;
+    expire_connections(s.h.ctx, turn + 1000, UINT32_MAX);
+    size_t own6 = 0;
+    for (const sync::AnyRecord& r : std::span(s.sync.outbox).first(s.sync.outbox_count)) {
+        if (const auto* r6 = std::get_if<sync::Record6>(&r)) {
+            CHECK(r6->client_port == port_raw(5004));
+            ++own6;
+        }
+    }
+    CHECK(own6 > 0);
 }

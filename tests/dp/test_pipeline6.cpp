@@ -340,3 +340,130 @@ TEST_CASE("IPv6: what must not be forwarded is dropped under its reason") {
     CHECK(dropped(h, DropReason::ip_fragment) == 1);
     CHECK(h.table6->size() == 0);
 }
+
+TEST_CASE(
+    "IPv6: a SYN flood never fills the IPv6 table; a new connection replaces a half-open one") {
+    PipelineHarness h(64);
+    h.snapshot->protocol_share_percent = 100;  // one client fills the table: no shares
+    h.snapshot->prefix_share_percent = 100;
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint16_t port = 1000; port < 1200; ++port) {
+        flood.push_back(build_packet(client_packet6(6, SYN, 80, port)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    CHECK(h.table6->size() == 60);  // from 15/16 full on, each SYN takes a half-open one's place
+    CHECK(h.ctx.counters.connections_evicted == 140);
+    CHECK(dropped(h, DropReason::table_full) == 0);
+    CHECK(h.sent.size() == 200);
+    // The newest 60 are the ones left.
+    h.run({build_packet(client_packet6(6, ACK, 80, 1199)),
+           build_packet(client_packet6(6, ACK, 80, 1100))});
+    CHECK(h.sent.size() == 201);
+    CHECK(dropped(h, DropReason::no_connection) == 1);
+    CHECK(h.table->size() == 0);
+}
+
+TEST_CASE("IPv6: over its protocol's share, a UDP flood gives up its own unanswered entries") {
+    PipelineHarness h(64);
+    h.snapshot->prefix_share_percent = 100;
+    h.snapshot->protocol_share_percent = 50;  // 32 of 64 for each protocol
+    std::vector<std::vector<uint8_t>> flood;
+    for (uint16_t port = 3000; port < 3100; ++port) {
+        flood.push_back(build_packet(client_packet6(17, 0, 53, port)));
+    }
+    for (size_t i = 0; i < flood.size(); i += 32) {
+        h.run({flood.begin() + static_cast<long>(i),
+               flood.begin() + static_cast<long>(std::min(i + 32, flood.size()))});
+    }
+    CHECK(h.table6->size() == 32);
+    CHECK(h.ctx.counters.connections_evicted == 68);
+    CHECK(dropped(h, DropReason::protocol_share) == 0);
+    // TCP's share is untouched by it.
+    h.run({build_packet(client_packet6(6, SYN, 80, 4000))});
+    CHECK(h.table6->size() == 33);
+}
+
+namespace {
+
+// The seed's snapshot with the IPv6 web service (rs1 [::2]:80 weight 1, rs2 [::3]:8000 weight 2)
+// scheduled by `kind`.
+std::unique_ptr<Snapshot> web6_by(SchedulerKind kind) {
+    auto snap = seed_snapshot();
+    for (ServiceEntry& s : snap->services) {
+        if (s.ipv6 && s.protocol == 6) {
+            s.scheduler = kind;
+        }
+    }
+    return snap;
+}
+
+// Opens `n` connections (SYNs from ports `first`...) through a group of two workers; returns
+// how many reached each IPv6 real server, rs1 then rs2.
+std::pair<int, int> open6(WorkerGroup& g, int n, uint16_t first) {
+    const size_t before = g.sent.size();
+    for (int i = 0; i < n; ++i) {
+        g.run({build_packet(client_packet6(6, SYN, 80, static_cast<uint16_t>(first + i)))});
+    }
+    int rs1 = 0, rs2 = 0;
+    for (size_t i = before; i < g.sent.size(); ++i) {
+        const PacketFields f = read_fields(g.sent[i].bytes);
+        rs1 += f.ipv6 && format_ip(f.dst_ip6) == kRs1Ip6;
+        rs2 += f.ipv6 && format_ip(f.dst_ip6) == kRs2Ip6;
+    }
+    return {rs1, rs2};
+}
+
+}  // namespace
+
+TEST_CASE("IPv6: every scheduler picks among the IPv6 servers, across two workers") {
+    struct Want {
+        SchedulerKind kind;
+        const char* name;
+        int rs1_min, rs1_max;  // of 60 connections from one client address
+    };
+    const Want wants[] = {
+        {SchedulerKind::rr, "rr", 28, 32},
+        {SchedulerKind::wrr, "wrr", 18, 22},
+        {SchedulerKind::lc, "lc", 28, 32},
+        {SchedulerKind::wlc, "wlc", 18, 22},
+        // Half-open connections are not active ones: sed's (active + 1) / weight always
+        // favours rs2, nq's first idle server is always rs1; fo takes the heaviest server.
+        {SchedulerKind::sed, "sed", 0, 0},
+        {SchedulerKind::nq, "nq", 60, 60},
+        {SchedulerKind::fo, "fo", 0, 0},
+        // Hashing the one client address (sh, mh) or the one VIP (dh): one server for all.
+        {SchedulerKind::sh, "sh", 0, 60},
+        {SchedulerKind::dh, "dh", 0, 60},
+        {SchedulerKind::mh, "mh", 0, 60},
+    };
+    for (const Want& w : wants) {
+        INFO(w.name);
+        WorkerGroup g(web6_by(w.kind), 2);
+        const auto [rs1, rs2] = open6(g, 60, 20000);
+        CHECK(rs1 + rs2 == 60);
+        CHECK(rs1 >= w.rs1_min);
+        CHECK(rs1 <= w.rs1_max);
+        if (w.kind == SchedulerKind::sh || w.kind == SchedulerKind::dh ||
+            w.kind == SchedulerKind::mh) {
+            CHECK((rs1 == 60 || rs2 == 60));
+        }
+        CHECK(g.counter(&WorkerCounters::connections_created) == 60);
+    }
+}
+
+TEST_CASE("IPv6: thresholds: a server at max_connections gets no more") {
+    auto limited = web6_by(SchedulerKind::wrr);
+    for (ServiceEntry& s : limited->services) {
+        if (s.ipv6 && s.protocol == 6) {
+            s.servers[1].max_connections = 3;  // rs2, weight 2
+            s.servers[1].min_connections = 1;
+        }
+    }
+    WorkerGroup g(std::move(limited), 2);
+    const auto [rs1, rs2] = open6(g, 12, 21000);
+    CHECK(rs2 == 3);
+    CHECK(rs1 == 9);
+}

@@ -37,4 +37,21 @@ else
   lo=$((N / 3 - N / 60)) hi=$((N / 3 + N / 60))
   if ((rs1 >= lo && rs1 <= hi)); then pass http-wrr "$detail (rs1 in $lo..$hi)"; else fail http-wrr "$detail (want rs1 in $lo..$hi)"; fi
 fi
+
+# /metrics says the same: rs1's connections as counted, under its ipvsadm-style endpoint, and the
+# workers' tables of the test's family hold them.
+if ! kernel_mode; then
+  if ((E2E_FAMILY == 6)); then service=web6 rs1_endpoint="[$E2E_RS1]:$LAB_RS1_HTTP_PORT" family=ipv6
+  else service=web rs1_endpoint="$E2E_RS1:$LAB_RS1_HTTP_PORT" family=ipv4; fi
+  metrics=$(curl -s --max-time 2 http://127.0.0.1:9640/metrics)
+  echo "$metrics" >"$E2E_LOG_DIR/metrics.txt"
+  prom_rs1=$(awk -v s="service=\"$service\"" -v r="real_server=\"$rs1_endpoint\"" \
+    '/^vsnat_real_server_connections_total/ && index($0, s) && index($0, r) {print $2}' <<<"$metrics")
+  held=$(awk -v f="family=\"$family\"" '/^vsnat_worker_connections\{/ && index($0, f) {n += $2} END {print n + 0}' <<<"$metrics")
+  if [[ $prom_rs1 == "$rs1" ]] && ((held >= rs1 + rs2)); then
+    pass metrics "/metrics: $service's $rs1_endpoint $prom_rs1 connections; $family tables hold $held"
+  else
+    fail metrics "/metrics: $service's $rs1_endpoint '${prom_rs1:-absent}' connections (curl counted $rs1); $family tables hold $held (want >= $((rs1 + rs2)))"
+  fi
+fi
 e2e_end

@@ -7,6 +7,8 @@
 # weights stay in force. Last, a file that removes every service, during a download: applied,
 # the download (an established connection, `drain: finish`) completes intact, new connections
 # fail; the original file back, they work again.
+# --ipv6: the same through the IPv6 VIP (the dual-stack config, web6's servers changed alike).
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -29,9 +31,10 @@ variant() {
   case $1 in
     0) cp "$BASE" "$RUNNING" ;;
     1) sed -e "s/port: 80,$rs1/port: 80, weight: 3}/" -e "s/port: 8000,$rs2/port: 8000, weight: 1}/" "$BASE" >"$RUNNING" ;;
-    2) { sed -e "/198.19.0.3, port: 8000/d" "$BASE"
-         printf '  - name: web2\n    protocol: tcp\n    vip: 198.18.0.100\n    port: 81\n'
-         printf '    real_servers: [{address: 198.19.0.2, port: 80}, {address: 198.19.0.3, port: 8000}]\n'
+    2) { sed -e "/$E2E_RS2, port: 8000/d" "$BASE"
+         printf '  - name: web2\n    protocol: tcp\n    vip: %s\n    port: 81\n' "$E2E_VIP"
+         printf '    real_servers: [{address: %s, port: 80}, {address: %s, port: 8000}]\n' \
+           "$E2E_RS1" "$E2E_RS2"
        } >"$RUNNING" ;;
     3) sed -e "s/port: 8000,$rs2/port: 8000, weight: 1}/" "$BASE" >"$RUNNING" ;;
   esac
@@ -40,7 +43,7 @@ variant() {
 # wrk in the background for $1 seconds, new connection per request; result in $E2E_LOG_DIR/$2.
 start_wrk() {
   client timeout $(($1 + 20)) wrk -t2 -c50 -d"${1}s" --timeout 2s -H "Connection: close" \
-    "http://$LAB_VIP/" >"$E2E_LOG_DIR/$2" 2>&1 &
+    "http://$E2E_VIP_URL/" >"$E2E_LOG_DIR/$2" 2>&1 &
   WRK_PID=$!
 }
 wrk_verdict() {
@@ -119,7 +122,7 @@ fi
 variant 0
 "$VSNATCTL" --prefix "$E2E_PREFIX" reload >/dev/null
 want=$(cut -d' ' -f1 "$LAB_FILES_DIR/20M.bin.sha256")
-(client curl -sS --max-time 60 --limit-rate 4M "http://$LAB_VIP/files/20M.bin" | sha256sum |
+(client curl -sS -g "-$E2E_FAMILY" --max-time 60 --limit-rate 4M "http://$E2E_VIP_URL/files/20M.bin" | sha256sum |
   cut -d' ' -f1 >"$E2E_LOG_DIR/during-removal.sha256") 2>"$E2E_LOG_DIR/during-removal.err" &
 download_pid=$!
 sleep 1
@@ -131,7 +134,7 @@ if ((rc == 0)); then
 else
   fail remove-all-applied "exit $rc: $msg"
 fi
-if client curl -s --max-time 2 -o /dev/null "http://$LAB_VIP/"; then
+if client curl -s -g "-$E2E_FAMILY" --max-time 2 -o /dev/null "http://$E2E_VIP_URL/"; then
   fail remove-all-new "a new connection was served with no service configured"
 else
   pass remove-all-new "new connections fail with no service"

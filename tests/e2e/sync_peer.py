@@ -9,11 +9,13 @@ the same layouts.
       (syncid, error, records). Stops after S seconds (default 5, at most 120).
   sync_peer.py send --bind ADDR [--group G | --to ADDR] [--port P] --syncid N
                     [--record CLIENT:PORT,VIP:PORT,REAL:PORT,STATE,TIMEOUT]... [--kind K]
-      sends one message holding the TCP records given (STATE is IPVS's number: 1 ESTABLISHED);
+      sends one message holding the TCP records given (STATE is IPVS's number: 1 ESTABLISHED;
+      IPv6 endpoints written [ADDR]:PORT make an IPv6 record);
       --kind: good (default), bad_size (the size field one too large), version0 (a version 0
       header).
 
-Network rule: addresses in 198.18.0.0/15 (and the sync group, link-local multicast) only.
+Network rule: addresses in 198.18.0.0/15 and 2001:2::/48 (and the sync group, link-local
+multicast) only.
 """
 
 import argparse
@@ -29,15 +31,18 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
 import sync_decode  # noqa: E402
 
-LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+LAB_RANGES = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"))
 MESG = struct.Struct("!BBHBbH")  # struct ip_vs_sync_mesg
 CONN_V4 = struct.Struct("!BBHIHHHHII4s4s4s")  # struct ip_vs_sync_v4
+CONN_V6 = struct.Struct("!BBHIHHHHII16s16s16s")  # struct ip_vs_sync_v6
+STYPE_F_INET6 = 1
 IP_VS_CONN_F_INACTIVE = 0x0100
 
 
 def lab_address(text):
-    if ipaddress.ip_address(text) not in LAB_RANGE:
-        raise argparse.ArgumentTypeError(f"{text} is not in {LAB_RANGE}")
+    address = ipaddress.ip_address(text)
+    if not any(address in r for r in LAB_RANGES):
+        raise argparse.ArgumentTypeError(f"{text} is not in {' or '.join(map(str, LAB_RANGES))}")
     return text
 
 
@@ -48,18 +53,23 @@ def multicast_group(text):
 
 
 def endpoint(text):
+    """ADDR:PORT or [ADDR]:PORT: the address's bytes and the port."""
     host, port = text.rsplit(":", 1)
-    return socket.inet_aton(lab_address(host)), int(port)
+    return ipaddress.ip_address(lab_address(host.strip("[]"))).packed, int(port)
 
 
 def record(spec):
-    """CLIENT:PORT,VIP:PORT,REAL:PORT,STATE,TIMEOUT as struct ip_vs_sync_v4 (TCP, NAT)."""
+    """CLIENT:PORT,VIP:PORT,REAL:PORT,STATE,TIMEOUT as struct ip_vs_sync_v4, or struct
+    ip_vs_sync_v6 for IPv6 endpoints (TCP, NAT)."""
     client, vip, real, state, timeout = spec.split(",")
     (caddr, cport), (vaddr, vport), (daddr, dport) = endpoint(client), endpoint(vip), endpoint(real)
+    if len({len(caddr), len(vaddr), len(daddr)}) != 1:
+        raise argparse.ArgumentTypeError(f"{spec}: one family for the three endpoints")
+    conn, stype = (CONN_V6, STYPE_F_INET6) if len(caddr) == 16 else (CONN_V4, 0)
     state = int(state)
     flags = 0 if state == 1 else IP_VS_CONN_F_INACTIVE
-    return CONN_V4.pack(0, 6, CONN_V4.size, flags, state, cport, vport, dport, 0, int(timeout),
-                        caddr, vaddr, daddr)
+    return conn.pack(stype, 6, conn.size, flags, state, cport, vport, dport, 0, int(timeout),
+                     caddr, vaddr, daddr)
 
 
 def message(syncid, records, kind):

@@ -13,6 +13,10 @@
 #   - refused: another syncid's message, a malformed one and a version 0 one are counted, and
 #     nothing of them applied; the daemon lives on
 #   - unicast: with `peers`, a peer's datagram is taken and another host's counted as foreign
+# --ipv6: sent, applied, resent and forwarded through the IPv6 VIP (service web6 of
+# configs/dual-kernel-2w.yaml): IPv6 connections travel as IPv6 records (struct ip_vs_sync_v6)
+# over the same IPv4 sync link; the family-neutral parts (refused, unicast) run without it.
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -28,6 +32,8 @@ sed -e "s|^kernel_netns: .*|&\nha: {sync: {interface: inside, group: $GROUP, por
 stop_vsnatd
 start_vsnatd "$config"
 director_in=${LAB_DIRECTOR_IN%/*}
+# An endpoint as vsnatctl and the peer write it: [addr]:port for IPv6.
+endpoint() { if ((E2E_FAMILY == 6)); then echo "[$1]:$2"; else echo "$1:$2"; fi; }
 
 stats_json() { "$VSNATCTL" --prefix "$E2E_PREFIX" stats --json; }
 # The value of a sync thread counter (stats' "sync") or a worker counter summed over workers.
@@ -47,8 +53,8 @@ sleep 0.5
 http_sequential 20 >"$E2E_LOG_DIR/requests.txt"
 wait "$listener" || true
 ports=$(awk '$1 == "ok" {print $3}' "$E2E_LOG_DIR/requests.txt" | sort -n | tr '\n' ' ')
-verdict=$("$PY" - "$E2E_LOG_DIR/heard.jsonl" "$director_in" "$SYNCID" "$LAB_VIP" \
-  "$LAB_RS1:$LAB_RS1_HTTP_PORT $LAB_RS2:$LAB_RS2_HTTP_PORT" "$ports" <<'EOF'
+verdict=$("$PY" - "$E2E_LOG_DIR/heard.jsonl" "$director_in" "$SYNCID" "$E2E_VIP" \
+  "$E2E_RS1:$LAB_RS1_HTTP_PORT $E2E_RS2:$LAB_RS2_HTTP_PORT" "$ports" <<'EOF'
 import json, sys
 path, source, syncid, vip, reals, ports = sys.argv[1:]
 reals, ports = set(reals.split()), set(int(p) for p in ports.split())
@@ -86,28 +92,31 @@ else
 fi
 
 # --- applied ---------------------------------------------------------------------------------
-readonly SYNCED_CLIENT=198.18.0.7 SYNCED_PORT=40000
+# One of the client's extra addresses (198.18.0.7, 2001:2:0:18::7).
+SYNCED_CLIENT=$(awk '{print $6}' <<<"$E2E_CLIENT_EXTRA")
+readonly SYNCED_CLIENT SYNCED_PORT=40000
+synced=$(endpoint "$SYNCED_CLIENT" "$SYNCED_PORT")
+to_rs2=$(endpoint "$E2E_RS2" "$LAB_RS2_HTTP_PORT")
 applied_before=$(counter sync_applied)
 created_before=$(counter connections_created)
 peer listen --seconds 3 >"$E2E_LOG_DIR/resent.jsonl" 2>>"$E2E_LOG_DIR/peer.err" &
 listener=$!
 sleep 0.3
-peer send --syncid "$SYNCID" \
-  --record "$SYNCED_CLIENT:$SYNCED_PORT,$LAB_VIP:80,$LAB_RS2:$LAB_RS2_HTTP_PORT,1,900"
+peer send --syncid "$SYNCID" --record "$synced,$(endpoint "$E2E_VIP" 80),$to_rs2,1,900"
 row=""
 for ((i = 0; i < 20; i++)); do
   row=$("$VSNATCTL" --prefix "$E2E_PREFIX" conns --json | "$PY" -c '
 import json, sys
 for r in json.load(sys.stdin):
     if r["source"] == sys.argv[1]:
-        print(r["state"], r["destination"], r["expire_s"])' "$SYNCED_CLIENT:$SYNCED_PORT")
+        print(r["state"], r["destination"], r["expire_s"])' "$synced")
   [[ -n $row ]] && break
   sleep 0.1
 done
 read -r state dest expire <<<"${row:-none none 0}"
-if [[ $state == ESTABLISHED && $dest == "$LAB_RS2:$LAB_RS2_HTTP_PORT" ]] && ((expire > 890 && expire <= 902)) &&
+if [[ $state == ESTABLISHED && $dest == "$to_rs2" ]] && ((expire > 890 && expire <= 902)) &&
   (($(counter sync_applied) == applied_before + 1)); then
-  pass applied "the peer's record is a connection: $SYNCED_CLIENT:$SYNCED_PORT -> $dest, $state, expires in $expire s"
+  pass applied "the peer's record is a connection: $synced -> $dest, $state, expires in $expire s"
 else
   fail applied "the peer's record gave: '${row:-nothing}' (sync_applied $applied_before -> $(counter sync_applied))"
 fi
@@ -134,8 +143,8 @@ in_rs 2 timeout 5 tcpdump -i eth0 -n -c 1 -w "$E2E_LOG_DIR/forwarded.pcap" \
   >/dev/null 2>&1 &
 capture=$!
 sleep 0.5
-client "$PY" - "$SYNCED_CLIENT" "$SYNCED_PORT" "$LAB_VIP" <<'EOF'
-import socket, struct, sys
+client "$PY" - "$SYNCED_CLIENT" "$SYNCED_PORT" "$E2E_VIP" <<'EOF'
+import ipaddress, socket, struct, sys
 src, sport, dst = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def checksum(data):
     data += b"\0" * (len(data) % 2)
@@ -143,16 +152,25 @@ def checksum(data):
     s = (s >> 16) + (s & 0xFFFF)
     return ~(s + (s >> 16)) & 0xFFFF
 tcp = struct.pack("!HHIIBBHHH", sport, 80, 1000, 2000, 5 << 4, 0x10, 65535, 0, 0)
-pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+if a.version == 6:  # RFC 8200's pseudo-header
+    pseudo = a.packed + b.packed + struct.pack("!I3xB", len(tcp), 6)
+else:
+    pseudo = a.packed + b.packed + struct.pack("!BBH", 0, 6, len(tcp))
 tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s = socket.socket(socket.AF_INET6 if a.version == 6 else socket.AF_INET, socket.SOCK_RAW,
+                  socket.IPPROTO_TCP)
 s.bind((src, 0))
 s.sendto(tcp, (dst, 0))
 EOF
 if wait "$capture" && (($(counter connections_created) == created_before)); then
-  pass forwarded "a segment of the synced connection reached $LAB_RS2:$LAB_RS2_HTTP_PORT with no connection made"
+  pass forwarded "a segment of the synced connection reached $to_rs2 with no connection made"
 else
-  fail forwarded "the synced connection's segment did not reach $LAB_RS2 (or a connection was made)"
+  fail forwarded "the synced connection's segment did not reach $to_rs2 (or a connection was made)"
+fi
+if ((E2E_FAMILY == 6)); then
+  e2e_end  # the rest is the same in either family: run without --ipv6
+  exit
 fi
 
 # --- refused ---------------------------------------------------------------------------------

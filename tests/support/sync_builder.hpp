@@ -1,6 +1,6 @@
 // Sync messages put together field by field from the kernel's struct layouts
-// (net/netfilter/ipvs/ip_vs_sync.c), for tests: what MessageWriter does not write (IPv6
-// records, persistence-engine and unknown options), and messages to break on purpose. Written
+// (net/netfilter/ipvs/ip_vs_sync.c), for tests: what MessageWriter does not write
+// (persistence-engine and unknown options), and messages to break on purpose. Written
 // apart from MessageWriter, so a test of one against the other means something.
 #pragma once
 
@@ -42,11 +42,13 @@ inline Bytes option(uint8_t type, const Bytes& data) {
     return b;
 }
 
-/// struct ip_vs_sync_v4 for `r`, its IPVS_OPT_SEQ_DATA when r.seq is set, then `more_options`;
-/// ver_size is version 0 and the length of it all.
-inline Bytes v4_record(const dp::sync::Record& r, const Bytes& more_options = {}) {
+/// struct ip_vs_sync_v4 (Record) or struct ip_vs_sync_v6 (Record6, type 1) for `r`, its
+/// IPVS_OPT_SEQ_DATA when r.seq is set, then `more_options`; ver_size is version 0 and the
+/// length of it all.
+template <class Address>
+Bytes record(const dp::sync::BasicRecord<Address>& r, const Bytes& more_options = {}) {
     Bytes b;
-    put8(b, 0);  // type: IPv4
+    put8(b, dp::sync::BasicRecord<Address>::kInet6 ? 1 : 0);  // type: STYPE_F_INET6 or IPv4
     put8(b, r.protocol);
     put_be16(b, 0);  // ver_size, below
     put_be32(b, r.flags);
@@ -56,9 +58,9 @@ inline Bytes v4_record(const dp::sync::Record& r, const Bytes& more_options = {}
     put_raw(b, &r.real_port, 2);
     put_be32(b, r.fwmark);
     put_be32(b, r.timeout_s);
-    put_raw(b, &r.client_ip, 4);
-    put_raw(b, &r.vip, 4);
-    put_raw(b, &r.real_ip, 4);
+    put_raw(b, &r.client_ip, sizeof(Address));
+    put_raw(b, &r.vip, sizeof(Address));
+    put_raw(b, &r.real_ip, sizeof(Address));
     if (r.seq) {
         Bytes data;
         for (const dp::sync::SeqInfo& s : {r.seq->in_seq, r.seq->out_seq}) {
@@ -75,30 +77,34 @@ inline Bytes v4_record(const dp::sync::Record& r, const Bytes& more_options = {}
     return b;
 }
 
-/// struct ip_vs_sync_v6 (type 1) for a connection 2001:db8::1:1234 -> 2001:db8::5:80 ->
-/// 2001:db8::3:8080, then `options`.
+inline Bytes v4_record(const dp::sync::Record& r, const Bytes& more_options = {}) {
+    return record(r, more_options);
+}
+
+/// A connection from [2001:2:0:18::`client`]:(40000 + `client`) to [2001:2:0:18::5]:80, given
+/// to [2001:2:0:19::3]:8080, TCP ESTABLISHED or UDP, with a 120 s timeout.
+inline dp::sync::Record6 v6_connection(uint8_t protocol, uint8_t client = 1) {
+    const auto address = [](uint8_t net, uint8_t last) {
+        vsnat::Ipv6 a{0x20, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, net};
+        a[15] = last;
+        return a;
+    };
+    dp::sync::Record6 r;
+    r.protocol = protocol;
+    r.state = protocol == 6 ? 1 : 0;
+    r.client_ip = address(0x18, client);
+    r.vip = address(0x18, 5);
+    r.real_ip = address(0x19, 3);
+    r.client_port = __builtin_bswap16(static_cast<uint16_t>(40000 + client));
+    r.vport = __builtin_bswap16(80);
+    r.real_port = __builtin_bswap16(8080);
+    r.timeout_s = 120;
+    return r;
+}
+
+/// struct ip_vs_sync_v6 for v6_connection(protocol), then `options`.
 inline Bytes v6_record(uint8_t protocol, const Bytes& options = {}) {
-    Bytes b;
-    put8(b, 1);  // type: STYPE_F_INET6
-    put8(b, protocol);
-    put_be16(b, 0);  // ver_size, below
-    put_be32(b, 0);  // flags
-    put_be16(b, 1);  // state
-    put_be16(b, 1234);
-    put_be16(b, 80);
-    put_be16(b, 8080);
-    put_be32(b, 0);    // fwmark
-    put_be32(b, 120);  // timeout
-    for (int last : {1, 5, 3}) {
-        Bytes addr{0x20, 0x01, 0x0d, 0xb8};
-        addr.resize(15, 0);
-        addr.push_back(static_cast<uint8_t>(last));
-        b.insert(b.end(), addr.begin(), addr.end());
-    }
-    b.insert(b.end(), options.begin(), options.end());
-    b[2] = static_cast<uint8_t>(b.size() >> 8);
-    b[3] = static_cast<uint8_t>(b.size());
-    return b;
+    return record(v6_connection(protocol), options);
 }
 
 /// struct ip_vs_sync_mesg and `records`, each on a 4-byte boundary (zeros before it), nr_conns

@@ -16,8 +16,9 @@ The layouts are the kernel's (net/netfilter/ipvs/ip_vs_sync.c), all big-endian:
 
 and the decisions are those of ip_vs_process_message and ip_vs_proc_sync_conn: a fault in the
 message drops it from there on (the records before it stay read), a record the kernel cannot
-use alone is dropped and counted (IPv6 here, a protocol other than TCP or UDP, a state out of
-the protocol's range, an unknown option without IPVS_OPT_F_PARAM). The names of the faults are
+use alone is dropped and counted (a protocol other than TCP or UDP, a state out of the
+protocol's range, an unknown option without IPVS_OPT_F_PARAM). IPv6 records' addresses are
+printed in RFC 5952's form, IPv4 ones dotted. The names of the faults are
 the ones vsnat's decoder reports (src/dp/sync_wire.hpp), so that both can be compared.
 
   sync_decode.py [--syncid N] DATAGRAM...
@@ -26,6 +27,7 @@ prints, for each file, one JSON line per record read, then one line with the fil
 """
 
 import argparse
+import ipaddress
 import json
 import struct
 import sys
@@ -61,8 +63,9 @@ class Dropped(Exception):
     """The rest of the message is dropped, for the reason given."""
 
 
-def dotted(raw):
-    return ".".join(str(b) for b in raw)
+def address(raw):
+    """An address as text: dotted for 4 bytes, RFC 5952 for 16."""
+    return str(ipaddress.ip_address(bytes(raw)))
 
 
 def read_conn(buf, start, end, result):
@@ -102,9 +105,6 @@ def read_conn(buf, start, end, result):
         seen.add(kind)
         p += plen
 
-    if stype & STYPE_F_INET6:
-        result["skipped"]["ipv6"] += 1
-        return
     if protocol not in NUM_STATES:
         result["skipped"]["protocol"] += 1
         return
@@ -112,11 +112,12 @@ def read_conn(buf, start, end, result):
         result["skipped"]["state"] += 1
         return
     addrs = start + CONN.size
+    width = 16 if stype & STYPE_F_INET6 else 4
     result["records"].append({
         "protocol": protocol, "flags": flags, "state": state,
-        "client": dotted(buf[addrs:addrs + 4]), "client_port": cport,
-        "vip": dotted(buf[addrs + 4:addrs + 8]), "vport": vport,
-        "real": dotted(buf[addrs + 8:addrs + 12]), "real_port": dport,
+        "client": address(buf[addrs:addrs + width]), "client_port": cport,
+        "vip": address(buf[addrs + width:addrs + 2 * width]), "vport": vport,
+        "real": address(buf[addrs + 2 * width:addrs + 3 * width]), "real_port": dport,
         "fwmark": fwmark, "timeout": timeout,
         "in_seq": list(seq[:3]) if seq else None,
         "out_seq": list(seq[3:]) if seq else None,
@@ -161,7 +162,7 @@ def read_message(buf, want_syncid, result):
 def decode(buf, want_syncid=0):
     """What a datagram holds: {"syncid", "error", "records", "skipped"}."""
     result = {"syncid": 0, "error": "none", "records": [],
-              "skipped": {"ipv6": 0, "protocol": 0, "state": 0, "option": 0}}
+              "skipped": {"protocol": 0, "state": 0, "option": 0}}
     try:
         read_message(bytes(buf), want_syncid, result)
     except Dropped as e:

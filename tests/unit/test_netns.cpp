@@ -173,8 +173,14 @@ TEST_CASE("rtnetlink sets up an interface as a kernel mirror needs it", "[netns]
     REQUIRE(there->add_address(*index, own, 24, error));
     CHECK_FALSE(there->add_address(*index, own, 24, error));
     CHECK(error.find("File exists") != std::string::npos);
+    const Ipv6 own6{0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    const Ipv6 gateway6{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+    REQUIRE(there->add_address(*index, own6, 64, error));
+    CHECK_FALSE(there->add_address(*index, own6, 129, error));
+    CHECK(error.find("at most 128") != std::string::npos);
     REQUIRE(there->set_up(*index, true, error));
     REQUIRE(there->add_default_route(*index, gateway, 3, error));
+    REQUIRE(there->add_default_route(*index, gateway6, 3, error));
 
     const std::string link = run("ip -n " + to_name + " -o link show vsnt0");
     CHECK(link.find("mtu 1400") != std::string::npos);
@@ -184,6 +190,12 @@ TEST_CASE("rtnetlink sets up an interface as a kernel mirror needs it", "[netns]
     // "linkdown" may follow: the veth's peer is down in the other namespace.
     CHECK(run("ip -n " + to_name + " route show default")
               .starts_with("default via 198.18.0.1 dev vsnt0 proto static metric 3 "));
+    // Usable at once: no duplicate address detection ("tentative" until it is done).
+    const std::string addresses6 = run("ip -n " + to_name + " -o -6 addr show vsnt0");
+    CHECK(addresses6.find("2001:2:0:18::254/64 scope global nodad") != std::string::npos);
+    CHECK(addresses6.find("tentative") == std::string::npos);
+    CHECK(run("ip -n " + to_name + " -6 route show default")
+              .starts_with("default via fe80::1 dev vsnt0 proto static metric 3 "));
 
     REQUIRE(there->delete_link(*index, error));
     CHECK_FALSE(there->link_index("vsnt0", error));
