@@ -41,7 +41,7 @@ namespace vsnat {
     X(ftp_rewrites, "FTP 227 replies rewritten to the VIP.")                                       \
     X(ftp_split_lines, "FTP PORT/EPRT/227/229 lines not ending in their segment: not acted on.")   \
     X(ftp_malformed_lines, "FTP lines whose address or port does not parse.")                      \
-    X(ftp_foreign_addresses, "FTP 227/PORT lines naming a host other than the connection's.")      \
+    X(ftp_foreign_addresses, "FTP 227/PORT/EPRT lines naming a host other than the connection's.") \
     X(ftp_expectations_full, "FTP data connections not recorded: the expectation table is full.")  \
     X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")        \
     X(fragments_forwarded, "Later IPv4 fragments forwarded as their datagram's first was.")        \

@@ -1997,10 +1997,6 @@ bool Loader::read_service_values(const Node& n, Service& s) {
     if (s.helper == Helper::ftp && s.protocol != Protocol::tcp) {
         fail(helper, "helper 'ftp' needs protocol tcp");
     }
-    if (s.helper == Helper::ftp && vip_value && vip_value->is_v6) {
-        fail(helper, "helper 'ftp' is IPv4 only in this version, and vip " +
-                         format_ip_address(*vip_value) + " is IPv6");
-    }
     return protocol_value && vip_value && port_value;
 }
 

@@ -214,8 +214,8 @@ MemoryNeed memory_need(const Config& config) {
             dp::PersistenceTable6::memory_bytes_for(templates), false);
     }
     // Each worker's counters for every real server id, its FTP control states, its queues of
-    // evictable connections and its table-share counts; the FTP expectations and the neighbor
-    // table, shared.
+    // evictable connections and its table-share counts; the FTP expectations (IPv6's too, with
+    // IPv6) and the neighbor table, shared.
     const uint64_t ftp_controls = std::min(per_worker, dp::FtpControlPool::kMaxCapacity) + 1;
     const uint64_t evictable_ids = std::bit_ceil(std::min(per_worker, Workers::kMaxUnanswered));
     const uint64_t families = ipv6_configured(config) ? 2 : 1;  // evictable connections of each
@@ -227,7 +227,9 @@ MemoryNeed memory_need(const Config& config) {
         dp::malloc_bytes(dp::TableShareCounts::kPrefixBuckets * sizeof(uint32_t)) +
         dp::malloc_bytes(sizeof(dp::WorkerContext));
     add("worker state", "counters per real server id, FTP, evictable connections, table shares",
-        workers * worker_bytes + dp::ExpectationTable::kSlots * 64 + 4096 * 16, false);
+        workers * worker_bytes + dp::ExpectationTable::memory_bytes() +
+            (ipv6_configured(config) ? dp::ExpectationTable6::memory_bytes() : 0) + 4096 * 16,
+        false);
 
     std::string detail;
     const uint64_t snapshot = snapshot_bytes(config, detail);

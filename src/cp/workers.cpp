@@ -92,6 +92,9 @@ bool Workers::make(const WorkersSpec& spec, std::string& error) {
         }
     }
     expectations_ = std::make_unique<dp::ExpectationTable>();
+    if (spec.ipv6) {
+        expectations6_ = std::make_unique<dp::ExpectationTable6>();
+    }
     fragments_ = std::make_unique<dp::FragmentTable>();
     // Always made (IPv6's whenever IPv6 is), so that a service can gain persistence without a
     // restart.
@@ -174,6 +177,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->unanswered = worker->unanswered.get();
     ctx->unanswered6 = worker->unanswered6.get();
     ctx->expectations = expectations_.get();
+    ctx->expectations6 = expectations6_.get();
     ctx->fragments = fragments_.get();
     ctx->dest_counters = worker->dest_counters.data();
 

@@ -105,6 +105,7 @@ class Workers {
     std::unique_ptr<dp::PersistenceTable> persistence_;
     std::unique_ptr<dp::PersistenceTable6> persistence6_;  // made with the IPv6 tables
     std::unique_ptr<dp::ExpectationTable> expectations_;
+    std::unique_ptr<dp::ExpectationTable6> expectations6_;  // with spec.ipv6
     std::unique_ptr<dp::FragmentTable> fragments_;
     std::atomic<bool> stop_{false};
     std::vector<unsigned> launched_lcores_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "dp/alg/ftp_control.hpp"
+#include "dp/alg/ftp_helper.hpp"
 #include "dp/bytes.hpp"
 #include "dp/pipeline.hpp"
 
@@ -124,10 +125,7 @@ void set_seq_shifts(WorkerContext& ctx, const sync::BasicRecord<Address>& r, uin
 // shifts its record carries. False when the pool is exhausted.
 template <class Address, class ConnRecord>
 bool attach_helper(WorkerContext& ctx, const sync::BasicRecord<Address>& r, ConnRecord& c) {
-    if (ctx.ftp_controls == nullptr || ctx.expectations == nullptr) {
-        return false;
-    }
-    c.helper = ctx.ftp_controls->acquire();
+    c.helper = ftp_acquire<ConnRecord>(ctx);
     if (c.helper == FtpControlPool::kNone) {
         return false;
     }

@@ -582,11 +582,13 @@ bool opens_tcp(const Flow& f) {
 }
 
 // A SYN that matched no connection may open an FTP data connection, by the client (passive
-// mode, to the VIP) or by the real server (active mode, to the client). Returns the new
-// connection; kNoConn after dropping the packet, or when nothing was expected (`claimed` false).
-uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key,
-                              uint32_t now_ms, bool& claimed) {
-    Conn c;
+// mode, to the VIP) or by the real server (active mode, to the client), of either family.
+// Returns the new connection; kNoConn after dropping the packet, or when nothing was expected
+// (`claimed` false).
+template <class Record, class Key>
+uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const Key& key, uint32_t now_ms,
+                              bool& claimed) {
+    Record c;
     claimed = ftp_claim_data_connection(ctx, key, now_ms, c);
     if (!claimed) {
         return ConnTable::kNoConn;
@@ -638,12 +640,35 @@ void release_template(WorkerContext& ctx, const Record& c, uint32_t now_ms) {
     }
 }
 
+// The helper state a new connection to `svc` starts with: FtpControlPool::kNone for a service
+// without a helper. False after dropping the packet (helper_full) when none is left.
+template <class Record>
+bool take_helper(WorkerContext& ctx, const Flow& f, const ServiceEntry& svc, uint16_t& helper) {
+    helper = FtpControlPool::kNone;
+    if (svc.helper != AppHelper::ftp) {
+        return true;
+    }
+    helper = ftp_acquire<Record>(ctx);
+    if (helper == FtpControlPool::kNone) {
+        drop(ctx, f.mbuf, DropReason::helper_full);
+        return false;
+    }
+    return true;
+}
+
+// Gives back what take_helper() took, for a connection that was not made after all.
+void release_helper(WorkerContext& ctx, uint16_t helper) {
+    if (helper != FtpControlPool::kNone) {
+        ctx.ftp_controls->release(helper);
+    }
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
     if (key.protocol == ipv4::kProtoTcp && opens_tcp(f)) {
         bool claimed;
-        const uint32_t id = open_data_connection(ctx, f, key, now_ms, claimed);
+        const uint32_t id = open_data_connection<Conn>(ctx, f, key, now_ms, claimed);
         if (claimed) {
             return id;
         }
@@ -676,23 +701,15 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         drop(ctx, f.mbuf, DropReason::no_connection);
         return ConnTable::kNoConn;
     }
-    uint16_t helper = FtpControlPool::kNone;
-    if (svc->helper == AppHelper::ftp) {
-        helper = ctx.ftp_controls != nullptr && ctx.expectations != nullptr
-                     ? ctx.ftp_controls->acquire()
-                     : FtpControlPool::kNone;
-        if (helper == FtpControlPool::kNone) {
-            drop(ctx, f.mbuf, DropReason::helper_full);
-            return ConnTable::kNoConn;
-        }
+    uint16_t helper;
+    if (!take_helper<Conn>(ctx, f, *svc, helper)) {
+        return ConnTable::kNoConn;
     }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
     uint32_t slot;
     const int32_t pick = schedule(ctx, *svc, service_index, key, now_ms, slot);
     if (pick == Scheduler::kNone) {
-        if (helper != FtpControlPool::kNone) {
-            ctx.ftp_controls->release(helper);
-        }
+        release_helper(ctx, helper);
         const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
         if (in == nullptr) {
             drop(ctx, f.mbuf, DropReason::no_real_server);
@@ -706,9 +723,7 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
     const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         release_template(ctx, c, now_ms);
-        if (helper != FtpControlPool::kNone) {
-            ctx.ftp_controls->release(helper);
-        }
+        release_helper(ctx, helper);
     }
     return id;
 }
@@ -787,12 +802,22 @@ bool fits_egress(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_m
     return false;
 }
 
+// Whether a fragment of connection `c`, of either family, is refused (dropped, counted): the
+// FTP helper needs whole segments.
+template <class Record>
+bool refuses_fragment(WorkerContext& ctx, const Flow& f, const Record& c) {
+    if (c.helper == FtpControlPool::kNone) {
+        return false;
+    }
+    drop(ctx, f.mbuf, DropReason::ip_fragment);
+    return true;
+}
+
 // The first fragment of a datagram of connection `c`: records how it is translated, for the
-// datagram's later fragments. False after dropping it: the FTP helper needs whole segments.
+// datagram's later fragments. False after dropping it (refuses_fragment).
 bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Conn& c, bool inbound,
                            uint32_t now_ms) {
-    if (c.helper != FtpControlPool::kNone) {
-        drop(ctx, f.mbuf, DropReason::ip_fragment);
+    if (refuses_fragment(ctx, f, c)) {
         return false;
     }
     ctx.fragments->record(fragment_key_of(f), {inbound ? c.rip : c.vip, inbound}, now_ms);
@@ -1169,12 +1194,18 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     if (!fits_egress6(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
         return;
     }
+    if (f.parsed.fragment && refuses_fragment(ctx, f, c)) {
+        return;
+    }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
     decrement_hop_limit(ip);  // cannot fail: classify6() refused a hop limit <= 1
     const ConnState old_state = c.state;
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
     if (ctx.sync != nullptr) {
         sync_after_packet(ctx, id, c, old_state, dir);
+    }
+    if (c.helper != FtpControlPool::kNone && !ftp_process(ctx, f.mbuf, f.parsed, c, dir, now_ms)) {
+        return;
     }
     uint8_t* l4p = f.frame + f.parsed.l4_offset;
     if (inbound) {
@@ -1186,9 +1217,15 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     route_and_queue6(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
-// open_connection() for IPv6. The FTP helper is IPv4's only for now: the configuration refuses
-// it on IPv6 services.
+// open_connection() for IPv6.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key, uint32_t now_ms) {
+    if (key.protocol == ipv4::kProtoTcp && opens_tcp(f)) {
+        bool claimed;
+        const uint32_t id = open_data_connection<Conn6>(ctx, f, key, now_ms, claimed);
+        if (claimed) {
+            return id;
+        }
+    }
     const Snapshot& snap = *ctx.snapshot;
     const ServiceEntry* svc = snap.find_service6(key.protocol, key.dst_ip, key.dst_port);
     const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
@@ -1211,10 +1248,15 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         drop(ctx, f.mbuf, DropReason::no_connection);
         return ConnTable::kNoConn;
     }
+    uint16_t helper;
+    if (!take_helper<Conn6>(ctx, f, *svc, helper)) {
+        return ConnTable::kNoConn;
+    }
     const auto service_index = static_cast<size_t>(svc - snap.services.data());
     uint32_t slot;
     const int32_t pick = schedule(ctx, *svc, service_index, key, now_ms, slot);
     if (pick == Scheduler::kNone) {
+        release_helper(ctx, helper);
         if (in == nullptr) {
             drop(ctx, f.mbuf, DropReason::no_real_server);
         } else {
@@ -1223,10 +1265,11 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         return ConnTable::kNoConn;
     }
     const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    const Conn6 c = new_connection<Conn6>(key, dest, FtpControlPool::kNone, slot);
+    const Conn6 c = new_connection<Conn6>(key, dest, helper, slot);
     const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         release_template(ctx, c, now_ms);
+        release_helper(ctx, helper);
     }
     return id;
 }
@@ -1560,6 +1603,9 @@ void recount_source_prefixes(WorkerContext& ctx) {
 
 void retire_connection(WorkerContext& ctx, const Conn6& c, uint32_t now_ms) {
     count_connection(ctx, c, -1);
+    if (c.helper != FtpControlPool::kNone) {
+        ftp_release(ctx, c);
+    }
     release_template(ctx, c, now_ms);
 }
 
@@ -1570,7 +1616,7 @@ void count_connection(WorkerContext& ctx, const Conn6& c, int32_t delta) {
 void retire_connection(WorkerContext& ctx, const Conn& c, uint32_t now_ms) {
     count_connection(ctx, c, -1);
     if (c.helper != FtpControlPool::kNone) {
-        ftp_release(ctx, c.helper);
+        ftp_release(ctx, c);
     }
     release_template(ctx, c, now_ms);
 }
@@ -1861,6 +1907,9 @@ uint32_t expire_connections(WorkerContext& ctx, uint32_t now_ms, uint32_t budget
     }
     if (ctx.expectations != nullptr) {
         ctx.expectations->sweep(ctx.expectation_sweep, kExpectationSweepSlots, now_ms);
+    }
+    if (ctx.expectations6 != nullptr) {
+        ctx.expectations6->sweep(ctx.expectation_sweep6, kExpectationSweepSlots, now_ms);
     }
     return expired;
 }

@@ -302,12 +302,15 @@ struct alignas(64) WorkerContext {
     /// share; null: none are (the new connection is dropped as table_full or protocol_share).
     UnansweredQueues* unanswered = nullptr;
     UnansweredQueues* unanswered6 = nullptr;  // table6's
-    /// The FTP helper's control-connection states (this worker's) and the data connections it
-    /// expects (one table shared by every worker). Without them a control connection of a
-    /// service with `helper: ftp` is refused (helper_full).
+    /// The FTP helper's control-connection states (this worker's, both families') and the data
+    /// connections it expects (one table per family shared by every worker; IPv6's set with
+    /// table6). Without them a control connection of a service with `helper: ftp` is refused
+    /// (helper_full).
     FtpControlPool* ftp_controls = nullptr;
     ExpectationTable* expectations = nullptr;
-    uint32_t expectation_sweep = 0;  // this worker's sweep cursor
+    ExpectationTable6* expectations6 = nullptr;
+    uint32_t expectation_sweep = 0;  // this worker's sweep cursors
+    uint32_t expectation_sweep6 = 0;
     /// Connection sync (dp/conn_sync.hpp); null when `ha.sync` is not configured.
     ConnSync* sync = nullptr;
     /// How the first fragments of datagrams were translated (one table shared by every

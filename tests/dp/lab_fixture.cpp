@@ -85,6 +85,17 @@ std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers, uint32_t rs1_weigh
     return snap;
 }
 
+void add_ftp6_service(dp::Snapshot& snap) {
+    dp::ServiceEntry ftp6 = snap.services[1];
+    ftp6.service_id = 5;
+    ftp6.ipv6 = true;
+    ftp6.vip = 0;
+    ftp6.vip6 = ip6_raw(kVip6);
+    ftp6.servers = {{0, port_raw(21), 9, 1}};
+    ftp6.servers[0].ip6 = ip6_raw(kRs2Ip6);
+    snap.services.push_back(ftp6);
+}
+
 PacketSpec client_packet(uint8_t protocol, uint8_t flags, uint16_t vport, uint16_t client_port) {
     PacketSpec s;
     s.src_ip = "202.100.1.2";
@@ -146,6 +157,7 @@ PipelineHarness::PipelineHarness(uint32_t capacity, uint32_t rs1_weight)
     init(capacity);
     ctx.snapshot = snapshot.get();
     ctx.expectations = &own_expectations_;
+    ctx.expectations6 = &own_expectations6_;
     all_dest_counters = {dest_counters.data()};
     ctx.all_dest_counters = all_dest_counters;
 }
@@ -268,6 +280,7 @@ WorkerGroup::WorkerGroup(std::unique_ptr<dp::Snapshot> snapshot, uint32_t count,
         w->ctx.persistence = persistence.get();
         w->ctx.persistence6 = persistence6.get();
         w->ctx.expectations = &expectations;
+        w->ctx.expectations6 = &expectations6;
     }
 }
 

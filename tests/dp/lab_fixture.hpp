@@ -28,6 +28,10 @@ constexpr uint16_t kOutsidePort = 0, kInsidePort = 1;
 /// -> both, 1:1 (services 3 and 4, real server ids 5 to 8). The IPv6 client is 2001:2:0:1::2.
 std::unique_ptr<dp::Snapshot> seed_snapshot(uint32_t workers = 1, uint32_t rs1_weight = 1);
 
+/// Adds the seed's FTP service's IPv6 twin to `snap` (which the caller finalizes): TCP
+/// [2001:2:0:18::5]:21 -> [2001:2:0:19::3]:21 with the FTP helper (service 5, real server id 9).
+void add_ftp6_service(dp::Snapshot& snap);
+
 inline const std::string kVip6 = "2001:2:0:18::5", kClient6 = "2001:2:0:1::2",
                          kRs1Ip6 = "2001:2:0:19::2", kRs2Ip6 = "2001:2:0:19::3",
                          kGateway6 = "2001:2:0:18::fe", kOutsideIp6 = "2001:2:0:18::1",
@@ -114,7 +118,9 @@ class PipelineHarness {
 
   private:
     void init(uint32_t capacity);
-    dp::ExpectationTable own_expectations_;  // a lone worker's; a WorkerGroup shares its own
+    // A lone worker's; a WorkerGroup shares its own.
+    dp::ExpectationTable own_expectations_;
+    dp::ExpectationTable6 own_expectations6_;
 };
 
 inline uint64_t dropped(const PipelineHarness& h, DropReason r) {
@@ -146,6 +152,7 @@ class WorkerGroup {
     std::unique_ptr<dp::PersistenceTable> persistence;
     std::unique_ptr<dp::PersistenceTable6> persistence6;
     dp::ExpectationTable expectations;
+    dp::ExpectationTable6 expectations6;
     std::vector<PipelineHarness::Sent> sent;
     std::vector<uint32_t> handled_by;
 

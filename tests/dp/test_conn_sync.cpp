@@ -418,3 +418,36 @@ TEST_CASE("sync: an IPv6 record of a persistent service pins its client on the b
     }
     CHECK(s.h.ctx.counters.persistence_hits == 5);
 }
+
+TEST_CASE("sync: an IPv6 FTP control connection from a peer takes the helper here, as IPv4's") {
+    SyncHarness s;
+    add_ftp6_service(*s.h.snapshot);
+    s.h.snapshot->finalize(1);
+    sync::Record6 control = web_record6(4000, ConnState::established, kRs2Ip6, 21);
+    control.vport = port_raw(21);
+    CHECK(apply_sync_record(s.h.ctx, control, 0) == SyncApplied::inserted);
+    CHECK(s.h.ftp_controls->in_use() == 1);
+    // The backup's helper watches what follows: an EPSV reply opens the client's data connection.
+    PacketSpec epsv = server_packet6(6, kRs2Ip6, 21, ACK | PSH, 4000);
+    const std::string k229 = "229 Entering Extended Passive Mode (|||6446|)\r\n";
+    epsv.payload.assign(k229.begin(), k229.end());
+    s.h.run({build_packet(epsv), build_packet(client_packet6(6, SYN, 6446, 4100))});
+    REQUIRE(s.h.sent.size() == 2);
+    CHECK(read_fields(s.h.sent[1].bytes).dst_port == 6446);
+    CHECK(s.h.ctx.counters.ftp_data_connections == 1);
+
+    // A data connection synced from the peer (to a VIP port no service names) lands under the
+    // FTP server.
+    sync::Record6 data = web_record6(4001, ConnState::established, kRs2Ip6, 30000);
+    data.vport = port_raw(30000);
+    CHECK(apply_sync_record(s.h.ctx, data, 0) == SyncApplied::inserted);
+    s.h.run({build_packet(client_packet6(6, ACK, 30000, 4001))});
+    REQUIRE(s.h.sent.size() == 3);
+    CHECK(format_ip(read_fields(s.h.sent[2].bytes).dst_ip6) == kRs2Ip6);
+
+    // Without the IPv6 expectation table there is no helper state for another one.
+    s.h.ctx.expectations6 = nullptr;
+    control.client_port = port_raw(4002);
+    CHECK(apply_sync_record(s.h.ctx, control, 0) == SyncApplied::refused);
+    CHECK(s.h.ftp_controls->in_use() == 1);
+}

@@ -1,5 +1,6 @@
 // The FTP helper through the real pipeline, on the seed's ftp service (VIP 202.103.106.5:21 ->
-// 172.16.0.3:21): packets in, packets out, byte for byte.
+// 172.16.0.3:21) and its IPv6 twin ([2001:2:0:18::5]:21 -> [2001:2:0:19::3]:21): packets in,
+// packets out, byte for byte.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -221,7 +222,11 @@ TEST_CASE("ftp: addresses that are not the connection's open nothing and are not
         reply(4000, "227 Entering Passive Mode (1,2,3,4,117,48)\r\n", 5000, 100);
     h.run({build_packet(other)});
     CHECK(h.sent[2].bytes == to_client(other));
-    CHECK(h.ctx.counters.ftp_foreign_addresses == 2);
+    // An EPRT of the other family names no host of an IPv4 connection.
+    const PacketSpec v6 = command(4000, "EPRT |2|2001:2:0:1::2|50000|\r\n", 100, 5000);
+    h.run({build_packet(v6)});
+    CHECK(h.sent[3].bytes == to_server(v6, 21));
+    CHECK(h.ctx.counters.ftp_foreign_addresses == 3);
     CHECK(h.ctx.counters.ftp_expectations == 0);
 }
 
@@ -332,4 +337,226 @@ TEST_CASE("ftp: data connections owned by another worker than their control conn
     CHECK(g.counter(&WorkerCounters::ftp_data_connections) == 2);
     CHECK(g.workers[1]->ctx.counters.ftp_data_connections == 2);
     CHECK(g.workers[1]->table->size() == 2);
+}
+
+// ---- IPv6 --------------------------------------------------------------------------------------
+
+namespace {
+
+// The seed's scenario with its FTP service's IPv6 twin (add_ftp6_service).
+std::unique_ptr<Snapshot> ftp6_snapshot(uint32_t workers = 1) {
+    auto snap = seed_snapshot(workers);
+    add_ftp6_service(*snap);
+    return snap;
+}
+
+PacketSpec command6(uint16_t client_port, const std::string& text, uint32_t seq = 100,
+                    uint32_t ack = 5000) {
+    PacketSpec s = client_packet6(6, ACK | PSH, 21, client_port);
+    s.payload = bytes(text);
+    s.seq = seq;
+    s.ack = ack;
+    return s;
+}
+PacketSpec reply6(uint16_t client_port, const std::string& text, uint32_t seq = 5000,
+                  uint32_t ack = 100) {
+    PacketSpec s = server_packet6(6, kRs2Ip6, 21, ACK | PSH, client_port);
+    s.payload = bytes(text);
+    s.seq = seq;
+    s.ack = ack;
+    return s;
+}
+std::vector<uint8_t> to_client6(const PacketSpec& s, uint16_t vport = 21) {
+    return expected(s, kVip6, vport, kClient6, s.dst_port, kOutsideMac, kGatewayMac);
+}
+std::vector<uint8_t> to_server6(const PacketSpec& s, uint16_t rport) {
+    return expected(s, kClient6, s.src_port, kRs2Ip6, rport, kInsideMac, kRs2Mac);
+}
+
+// One worker on ftp6_snapshot() with the control connection from client port 4000 open.
+struct Ftp6 {
+    WorkerGroup g{ftp6_snapshot(), 1};
+    PipelineHarness& h = *g.workers[0];
+
+    explicit Ftp6(uint32_t now_ms = 0) {
+        g.run({build_packet(client_packet6(6, SYN, 21, 4000))}, now_ms);
+        REQUIRE(g.sent.size() == 1);
+        REQUIRE(h.ftp_controls->in_use() == 1);
+    }
+};
+
+const std::string k229 = "229 Entering Extended Passive Mode (|||6446|)\r\n";
+const std::string kEprt6 = "EPRT |2|2001:2:0:1::2|50000|\r\n";
+
+}  // namespace
+
+TEST_CASE("ftp over IPv6: EPSV: the client's data connection goes to the same server and port") {
+    Ftp6 t;
+    const PacketSpec epsv = reply6(4000, k229);
+    t.g.run({build_packet(epsv)});
+    REQUIRE(t.g.sent.size() == 2);
+    CHECK(t.g.sent[1].bytes == to_client6(epsv));  // no address in it: nothing to rewrite
+
+    const PacketSpec syn = client_packet6(6, SYN, 6446, 4100);
+    t.g.run({build_packet(syn)});
+    REQUIRE(t.g.sent.size() == 3);
+    CHECK(t.g.sent[2].bytes == to_server6(syn, 6446));
+    PacketSpec synack = server_packet6(6, kRs2Ip6, 6446, SYN | ACK, 4100);
+    synack.payload = bytes("data from the server");
+    t.g.run({build_packet(synack)});
+    REQUIRE(t.g.sent.size() == 4);
+    CHECK(t.g.sent[3].bytes == to_client6(synack, 6446));
+    CHECK(checksums_valid(t.g.sent[3].bytes));
+    PacketSpec data = client_packet6(6, ACK, 6446, 4100);
+    data.payload = bytes(k229);  // a data connection's payload is not looked at
+    t.g.run({build_packet(data)});
+    CHECK(t.g.sent.back().bytes == to_server6(data, 6446));
+
+    const WorkerCounters& n = t.h.ctx.counters;
+    CHECK(n.ftp_expectations == 1);
+    CHECK(n.ftp_data_connections == 1);
+    CHECK(n.ftp_rewrites == 0);
+    CHECK(t.h.table6->size() == 2);
+    CHECK(t.h.table->size() == 0);
+    CHECK(t.h.dest_counters[9].connections == 2);
+    CHECK(t.g.expectations6.pending() == 0);
+    // Claimed once: another client port to the same VIP port is no data connection.
+    t.g.run({build_packet(client_packet6(6, SYN, 6446, 4101))});
+    CHECK(dropped(t.h, DropReason::no_service) == 1);
+}
+
+TEST_CASE("ftp over IPv6: EPRT |2|: the real server's connection reaches the client from VIP:20") {
+    Ftp6 t;
+    const PacketSpec eprt = command6(4000, kEprt6);
+    t.g.run({build_packet(eprt)});
+    REQUIRE(t.g.sent.size() == 2);
+    CHECK(t.g.sent[1].bytes == to_server6(eprt, 21));  // not rewritten under VS/NAT
+
+    const PacketSpec syn = server_packet6(6, kRs2Ip6, 20, SYN, 50000);
+    t.g.run({build_packet(syn)});
+    REQUIRE(t.g.sent.size() == 3);
+    CHECK(t.g.sent[2].bytes == to_client6(syn, 20));
+    const PacketSpec synack = client_packet6(6, SYN | ACK, 20, 50000);
+    t.g.run({build_packet(synack)});
+    REQUIRE(t.g.sent.size() == 4);
+    CHECK(t.g.sent[3].bytes == to_server6(synack, 20));
+    CHECK(t.h.ctx.counters.ftp_data_connections == 1);
+
+    // The server may pick another source port: the expectation fixes only the client's.
+    t.g.run({build_packet(command6(4000, "EPRT |2|2001:2:0:1:0:0:0:2|50001|\r\n"))});
+    const PacketSpec other = server_packet6(6, kRs2Ip6, 40000, SYN, 50001);
+    t.g.run({build_packet(other)});
+    CHECK(t.g.sent.back().bytes == to_client6(other, 20));
+    CHECK(t.h.ctx.counters.ftp_data_connections == 2);
+    CHECK(t.h.table6->size() == 3);
+}
+
+TEST_CASE("ftp over IPv6: PASV, PORT, another family or host: forwarded as they are, counted") {
+    Ftp6 t;
+    // A 227 carries an IPv4 address (RFC 2428: PASV is IPv4's), never the IPv6 server's.
+    const PacketSpec pasv = reply6(4000, "227 Entering Passive Mode (172,16,0,3,117,48).\r\n");
+    const PacketSpec port = command6(4000, "PORT 202,100,1,2,195,80\r\n");
+    const PacketSpec eprt4 = command6(4000, "EPRT |1|202.100.1.2|50000|\r\n", 125);
+    const PacketSpec bounce = command6(4000, "EPRT |2|2001:2:0:1::9|50000|\r\n", 156);
+    t.g.run({build_packet(pasv), build_packet(port), build_packet(eprt4), build_packet(bounce)});
+    REQUIRE(t.g.sent.size() == 5);
+    CHECK(t.g.sent[1].bytes == to_client6(pasv));
+    CHECK(t.g.sent[2].bytes == to_server6(port, 21));
+    CHECK(t.g.sent[3].bytes == to_server6(eprt4, 21));
+    CHECK(t.g.sent[4].bytes == to_server6(bounce, 21));
+    const WorkerCounters& n = t.h.ctx.counters;
+    CHECK(n.ftp_foreign_addresses == 4);
+    CHECK(n.ftp_expectations == 0);
+    CHECK(n.ftp_rewrites == 0);
+    // Nothing changed length: what follows keeps its sequence numbers.
+    const PacketSpec next = reply6(4000, "200 Ok\r\n", 5000 + 50);
+    t.g.run({build_packet(next)});
+    CHECK(t.g.sent.back().bytes == to_client6(next));
+    // Nothing was expected: the real server's SYN to the client's port is no connection.
+    t.g.run({build_packet(server_packet6(6, kRs2Ip6, 20, SYN, 50000))});
+    CHECK(dropped(t.h, DropReason::not_for_us) == 1);
+}
+
+TEST_CASE("ftp over IPv6: split and malformed lines are counted and forwarded") {
+    Ftp6 t;
+    const PacketSpec split = reply6(4000, "229 Entering Extended Passive Mode (|||64");
+    const PacketSpec bad = command6(4000, "EPRT |2|2001:2::1::2|50000|\r\n");
+    t.g.run({build_packet(split), build_packet(bad)});
+    REQUIRE(t.g.sent.size() == 3);
+    CHECK(t.g.sent[1].bytes == to_client6(split));
+    CHECK(t.g.sent[2].bytes == to_server6(bad, 21));
+    CHECK(t.h.ctx.counters.ftp_split_lines == 1);
+    CHECK(t.h.ctx.counters.ftp_malformed_lines == 1);
+    CHECK(t.g.expectations6.pending() == 0);
+}
+
+TEST_CASE("ftp over IPv6: the control connection's end revokes what nobody opened") {
+    auto snap = ftp6_snapshot();
+    for (auto& timeout : snap->timeouts) {
+        timeout = 1000;
+    }
+    WorkerGroup g(std::move(snap), 1);
+    PipelineHarness& h = *g.workers[0];
+    g.run({build_packet(client_packet6(6, SYN, 21, 4000))});
+    g.run({build_packet(reply6(4000, k229)), build_packet(command6(4000, kEprt6))});
+    CHECK(g.expectations6.pending() == 2);
+    CHECK(g.expectations.pending() == 0);
+    CHECK(h.ftp_controls->in_use() == 1);
+    g.expire(2000);
+    CHECK(h.table6->size() == 0);
+    CHECK(h.ftp_controls->in_use() == 0);
+    CHECK(g.expectations6.pending() == 0);
+    g.run({build_packet(client_packet6(6, SYN, 6446, 4100)),
+           build_packet(server_packet6(6, kRs2Ip6, 20, SYN, 50000))},
+          2000);
+    CHECK(dropped(h, DropReason::no_service) == 1);
+    CHECK(dropped(h, DropReason::not_for_us) == 1);
+    CHECK(h.ctx.counters.ftp_data_connections == 0);
+}
+
+TEST_CASE("ftp over IPv6: no helper state, or no IPv6 expectation table: control refused") {
+    Ftp6 t;
+    while (t.h.ftp_controls->acquire() != FtpControlPool::kNone) {
+    }
+    t.g.run({build_packet(client_packet6(6, SYN, 21, 4001))});
+    CHECK(dropped(t.h, DropReason::helper_full) == 1);
+
+    WorkerGroup g(ftp6_snapshot(), 1);
+    g.workers[0]->ctx.expectations6 = nullptr;
+    g.run(
+        {build_packet(client_packet6(6, SYN, 21, 4000)), build_packet(client_packet(6, SYN, 21))});
+    CHECK(dropped(*g.workers[0], DropReason::helper_full) == 1);
+    CHECK(g.sent.size() == 1);  // IPv4's control connection still opens
+}
+
+TEST_CASE("ftp over IPv6: data connections owned by another worker than their control one") {
+    WorkerGroup g(ftp6_snapshot(2), 2);
+    const Ipv6 client = ip6_raw(kClient6);
+    auto port_owned_by = [&](uint32_t worker, uint16_t from) {
+        uint16_t p = from;
+        while (owner_of_client(client, port_raw(p), 2) != worker) {
+            ++p;
+        }
+        return p;
+    };
+    const uint16_t control = port_owned_by(0, 4000);
+    const uint16_t passive_data = port_owned_by(1, 5000);
+    const uint16_t active_data = port_owned_by(1, 50000);
+
+    g.run({build_packet(client_packet6(6, SYN, 21, control))});
+    g.run({build_packet(reply6(control, k229))});
+    const PacketSpec syn = client_packet6(6, SYN, 6446, passive_data);
+    g.run({build_packet(syn)});
+    CHECK(g.handled_by == std::vector<uint32_t>{0, 0, 1});
+    REQUIRE(g.sent.size() == 3);
+    CHECK(g.sent[2].bytes == to_server6(syn, 6446));
+
+    g.run({build_packet(
+        command6(control, "EPRT |2|2001:2:0:1::2|" + std::to_string(active_data) + "|\r\n"))});
+    const PacketSpec active = server_packet6(6, kRs2Ip6, 20, SYN, active_data);
+    g.run({build_packet(active)});
+    CHECK(g.handled_by.back() == 1);
+    CHECK(g.sent.back().bytes == to_client6(active, 20));
+    CHECK(g.workers[1]->ctx.counters.ftp_data_connections == 2);
+    CHECK(g.workers[1]->table6->size() == 2);
 }

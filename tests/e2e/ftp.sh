@@ -13,8 +13,8 @@
 # split or malformed, and with two workers both workers carried FTP.
 # --ipv6: the same through the IPv6 VIP [2001:2:0:18::100]:21 (service ftp6, vsftpd on
 # [2001:2:0:19::3]:21) in the two modes IPv6 has: EPSV (229, no address) and EPRT (|2|, the
-# client's IPv6 address; curl sends nothing else over IPv6). The listings in both; no 227, so
-# no rewrite.
+# client's IPv6 address; the log must show family 2, and 1 over IPv4). The listings in both; no
+# 227, so no rewrite.
 # VSNAT_E2E_KERNEL=1 runs the transfers against the kernel director (its ftp conntrack helper);
 # the helper's counters are vsnatd's and skipped there.
 E2E_IPV6_TEST=1
@@ -32,7 +32,7 @@ else
 fi
 declare -A FLAGS=([pasv]="--ftp-pasv --disable-epsv" [epsv]="--ftp-pasv"
   [port]="-P - --disable-eprt" [eprt]="-P -")
-declare -A COMMAND=([pasv]="PASV" [epsv]="EPSV" [port]="PORT" [eprt]="EPRT")
+declare -A COMMAND=([pasv]="PASV" [epsv]="EPSV" [port]="PORT" [eprt]="EPRT |$((E2E_FAMILY == 6 ? 2 : 1))|")
 declare -A FALLBACK=([pasv]="EPSV" [epsv]="PASV" [port]="EPRT" [eprt]="PORT")
 want=$(cut -d' ' -f1 "$LAB_FTP_ROOT/$LAB_FTP_FILE.sha256")
 transfers=0 pasv_replies=0

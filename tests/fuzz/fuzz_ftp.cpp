@@ -2,9 +2,12 @@
 // fuzz_pipeline, whose seeds include FTP sessions).
 // - scan() in both directions: never reads outside the payload (ASan); a span it reports lies
 //   inside the payload, and what it reports for a 227 or PORT reads back the same from the text
-//   format_host_port() writes for it.
+//   format_host_port() writes for it; an EPRT with an IPv6 address reads back the same from that
+//   address's text as inet_ntop() writes it.
 // - SeqShift, driven by the input as a sequence of rewrites and retransmissions: seq() and ack()
 //   undo each other for data after the last rewrite, and a retransmission changes nothing.
+#include <arpa/inet.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -24,8 +27,22 @@ void require(bool ok) {
     }
 }
 
+void check_eprt6(const ftp::Scan& s) {
+    char address[INET6_ADDRSTRLEN];
+    require(inet_ntop(AF_INET6, s.address6.data(), address, sizeof(address)) != nullptr);
+    const std::string line = "EPRT |2|" + std::string(address) + "|" +
+                             std::to_string(__builtin_bswap16(s.port)) + "|\r\n";
+    const ftp::Scan again = ftp::scan(reinterpret_cast<const uint8_t*>(line.data()), line.size(),
+                                      Direction::from_client);
+    require(again.event == s.event && again.ipv6 && again.address6 == s.address6 &&
+            again.port == s.port);
+}
+
 void check_scan(const uint8_t* data, size_t size, Direction direction) {
     const ftp::Scan s = ftp::scan(data, size, direction);
+    if (s.event == ftp::Event::extended_active && s.ipv6) {
+        check_eprt6(s);
+    }
     const bool host_port = s.event == ftp::Event::passive || s.event == ftp::Event::active;
     if (!host_port) {
         return;

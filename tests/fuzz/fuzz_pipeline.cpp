@@ -20,9 +20,10 @@
 // - a packet is held only for the unresolved next hop its destination routes to; a neighbor the
 //   control thread is told of is on the link of its port and not one of the director's addresses;
 // - the tables hold connections to configured real servers of their service only (IPv6 ones of
-//   IPv6 services); each server's active and inactive counts are its connections in the tables;
-//   connections created less those ended are the tables' sizes; the table shares count them all;
-//   the FTP helper's states in use are the live control connections'.
+//   IPv6 services), or FTP data connections to their control connection's server; each server's
+//   active and inactive counts are its connections in the tables; connections created less those
+//   ended are the tables' sizes; the table shares count them all; the FTP helper's states in use
+//   are the live control connections'.
 // IPv4:
 // - a TCP or UDP packet that goes out is forwarded to a configured real server from a tracked
 //   client, or to a tracked client from the VIP:port of its service, by the interface that
@@ -33,7 +34,8 @@
 //   between the ends of a tracked connection, by the route to its destination.
 // IPv6 (no fragment goes out):
 // - a TCP or UDP packet that goes out is a tracked client's, to a real server of the service it
-//   sent it to, or a real server's, to its tracked client from the VIP:port of the service; by
+//   sent it to, or a real server's, to its tracked client from the VIP:port of the service (for
+//   an FTP data connection, whose VIP port is no service's: its tracked real server's); by
 //   the route to its destination, to the MAC of that route's next hop; nothing changed but that
 //   address and port, the hop limit (one less) and the checksum; neither end link-local,
 //   multicast, unspecified, loopback, IPv4-mapped or the director's (RFC 4291 2.5). Or it is the
@@ -108,6 +110,7 @@ struct World {
     std::unique_ptr<FragmentTable> fragments;
     std::unique_ptr<FtpControlPool> ftp_controls;
     std::unique_ptr<ExpectationTable> expectations;
+    std::unique_ptr<ExpectationTable6> expectations6;
     std::unique_ptr<UnansweredQueues> unanswered;
 };
 World* world = nullptr;
@@ -412,19 +415,26 @@ void check_tcp_udp6(const WorkerContext& ctx, const std::vector<Conn6>& tracked,
                     const std::vector<uint8_t>& out, const ParsedFrame& p, const Endpoints6& e,
                     const Received& in, const Endpoints6& i) {
     const Snapshot& snap = *ctx.snapshot;
-    const bool to_client = std::any_of(tracked.begin(), tracked.end(), [&](const Conn6& c) {
+    const auto to_this_client = [&](const Conn6& c) {
         return c.protocol == e.protocol && c.vip == e.src && c.vport == e.src_port &&
                c.client_ip == e.dst && c.client_port == e.dst_port;
-    });
+    };
+    const bool to_client = std::any_of(tracked.begin(), tracked.end(), to_this_client);
     const ServiceEntry* from_service = snap.find_service6(e.protocol, e.src, e.src_port);
     if (to_client || from_service != nullptr) {
-        require(to_client && from_service != nullptr,
-                "IPv6: from a VIP:port only to a tracked client");
+        require(to_client, "IPv6: from a VIP:port only to a tracked client");
         // Sent by a real server of the service (not necessarily the tracked connection's now: a
-        // new SYN on a closed one may have replaced it within the burst).
-        require(i.protocol == e.protocol && serves6(*from_service, i.src, i.src_port) &&
-                    i.dst == e.dst && i.dst_port == e.dst_port,
-                "IPv6: to a client only what a real server of the service sent it");
+        // new SYN on a closed one may have replaced it within the burst), or by the tracked
+        // connection's own server: an FTP data connection's VIP port is no service's (or
+        // another's).
+        const bool from_server =
+            (from_service != nullptr && serves6(*from_service, i.src, i.src_port)) ||
+            std::any_of(tracked.begin(), tracked.end(), [&](const Conn6& c) {
+                return to_this_client(c) && c.rip == i.src && c.rport == i.src_port;
+            });
+        require(
+            i.protocol == e.protocol && from_server && i.dst == e.dst && i.dst_port == e.dst_port,
+            "IPv6: to a client only what a real server of the service sent it");
         require(is_forwardable6(snap, e.dst),
                 "IPv6: forwarded only to a host address, not link-local");
         require(nat66_of(in, out, p, true),
@@ -443,14 +453,20 @@ void check_tcp_udp6(const WorkerContext& ctx, const std::vector<Conn6>& tracked,
                 "IPv6: the director's RST has valid checksums and goes to a host address");
         return;
     }
+    // An FTP data connection, to a VIP port no service names, goes to its tracked real server.
+    const bool data_connection = std::any_of(tracked.begin(), tracked.end(), [&](const Conn6& c) {
+        return c.protocol == e.protocol && c.client_ip == e.src && c.client_port == e.src_port &&
+               c.vip == i.dst && c.vport == i.dst_port && c.rip == e.dst && c.rport == e.dst_port;
+    });
     const bool from_client = std::any_of(tracked.begin(), tracked.end(), [&](const Conn6& c) {
         const ServiceEntry* svc = snap.find_service6(c.protocol, c.vip, c.vport);
         return c.protocol == e.protocol && c.client_ip == e.src && c.client_port == e.src_port &&
                svc != nullptr && serves6(*svc, e.dst, e.dst_port);
     });
-    require(from_client, "IPv6: to a real server of its service only from a tracked client");
+    require(from_client || data_connection,
+            "IPv6: to a real server of its service only from a tracked client");
     const ServiceEntry* to_service = snap.find_service6(i.protocol, i.dst, i.dst_port);
-    require(to_service != nullptr && serves6(*to_service, e.dst, e.dst_port),
+    require(data_connection || (to_service != nullptr && serves6(*to_service, e.dst, e.dst_port)),
             "IPv6: to a real server only what was sent to the VIP:port of a service it serves");
     require(is_forwardable6(snap, e.src),
             "IPv6: forwarded only from a host address, not link-local");
@@ -777,12 +793,17 @@ void check_tables(const WorkerContext& ctx) {
         count(c.dest_id, c.state);
     });
     ctx.table6->for_each([&](uint32_t, const Conn6& c) {
+        helped += c.helper != FtpControlPool::kNone;
+        // An FTP data connection goes to a port no service names: its server's address only.
+        const Destination* server = server_of(snap, c.dest_id, true);
         const ServiceEntry* svc = snap.find_service6(c.protocol, c.vip, c.vport);
         const bool configured =
-            svc != nullptr && svc->ipv6 &&
-            std::any_of(svc->servers.begin(), svc->servers.end(), [&](const Destination& d) {
-                return d.dest_id == c.dest_id && d.ip6 == c.rip && d.port == c.rport;
-            });
+            server != nullptr && server->ip6 == c.rip &&
+            (svc == nullptr ||
+             (svc->ipv6 &&
+              std::any_of(svc->servers.begin(), svc->servers.end(), [&](const Destination& d) {
+                  return d.dest_id == c.dest_id && d.ip6 == c.rip && d.port == c.rport;
+              })));
         require(configured, "IPv6: a connection goes to a configured real server of its service");
         count(c.dest_id, c.state);
     });
@@ -934,6 +955,8 @@ void reset_worker() {
     h.table6 = ConnTable6::create("fuzz6", kTableCapacity, SOCKET_ID_ANY, 0, &error);
     require(h.table != nullptr && h.table6 != nullptr, "connection tables created");
     h.snapshot = test::seed_snapshot();
+    test::add_ftp6_service(*h.snapshot);
+    h.snapshot->finalize(1);
     for_each_server(*h.snapshot, [&](uint16_t dest_id) { h.dest_counters[dest_id] = {}; });
     h.ctx = WorkerContext{};
     h.ctx.table = h.table.get();
@@ -950,6 +973,8 @@ void reset_worker() {
     h.ctx.ftp_controls = world->ftp_controls.get();
     world->expectations = std::make_unique<ExpectationTable>();
     h.ctx.expectations = world->expectations.get();
+    world->expectations6 = std::make_unique<ExpectationTable6>();
+    h.ctx.expectations6 = world->expectations6.get();
     world->unanswered = std::make_unique<UnansweredQueues>(4 * kTableCapacity);
     h.ctx.unanswered = world->unanswered.get();
 }

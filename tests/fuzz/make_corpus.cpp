@@ -1,7 +1,7 @@
 // Writes the seed corpora of fuzz_pipeline and fuzz_parse: short scenarios on the seed's
-// dual-stack table (tests/dp/lab_fixture), each a file of records (pipeline_input.hpp), and every
-// frame they use as a file of its own for the parser; and IPv6 frames for the parser alone. The
-// committed corpus came from
+// dual-stack table (tests/dp/lab_fixture) with the IPv6 FTP service fuzz_pipeline adds, each a file
+// of records (pipeline_input.hpp), and every frame they use as a file of its own for the parser;
+// and IPv6 frames for the parser alone. The committed corpus came from
 //   build-asan/tests/fuzz/make_corpus tests/fuzz/corpus
 // (the config corpus is config/*.yaml and tests/unit/configs/*.yaml, copied).
 #include <algorithm>
@@ -59,14 +59,16 @@ Frame icmp_error_from_server(PacketSpec quoted) {
     return f;
 }
 
-// A control-connection segment of the seed's ftp service (VIP:21 -> 172.16.0.3:21).
-PacketSpec ftp_command(const std::string& text) {
-    PacketSpec s = client_packet(6, PSH | ACK, 21);
+// A control-connection segment of the seed's ftp service (VIP:21 -> 172.16.0.3:21), or of its
+// IPv6 twin ([2001:2:0:18::5]:21 -> [2001:2:0:19::3]:21, test::add_ftp6_service).
+PacketSpec ftp_command(const std::string& text, bool ipv6 = false) {
+    PacketSpec s = ipv6 ? client_packet6(6, PSH | ACK, 21) : client_packet(6, PSH | ACK, 21);
     s.payload.assign(text.begin(), text.end());
     return s;
 }
-PacketSpec ftp_reply(const std::string& text, uint32_t seq) {
-    PacketSpec s = server_packet(6, "172.16.0.3", 21, PSH | ACK);
+PacketSpec ftp_reply(const std::string& text, uint32_t seq, bool ipv6 = false) {
+    PacketSpec s = ipv6 ? server_packet6(6, kRs2Ip6, 21, PSH | ACK)
+                        : server_packet(6, "172.16.0.3", 21, PSH | ACK);
     s.payload.assign(text.begin(), text.end());
     s.seq = seq;
     return s;
@@ -449,6 +451,15 @@ std::vector<Seed> seeds() {
                return s;
            }())}}},
         {"ipv6_oversized", {{kAlone, build_packet(syn6)}, {kAlone, build_packet(big6)}}},
+        {"ipv6_ftp",
+         {{kAlone, build_packet(client_packet6(6, SYN, 21))},
+          {inside, build_packet(
+                       ftp_reply("229 Entering Extended Passive Mode (|||6446|)\r\n", 5000, true))},
+          {kAlone, build_packet(client_packet6(6, SYN, 6446, 3457))},
+          {kAlone, build_packet(ftp_command("EPRT |2|2001:2:0:1::2|50000|\r\n", true))},
+          {inside, build_packet(server_packet6(6, kRs2Ip6, 20, SYN, 50000))},
+          {inside, build_packet(ftp_reply("227 Entering Passive Mode (172,16,0,3,117,48)\r\n", 5047,
+                                          true))}}},
         {"ipv6_odd_headers",
          {{kAlone, build_packet(tagged6)},
           {kAlone, build_packet(extended6)},

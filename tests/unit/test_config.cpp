@@ -956,6 +956,15 @@ TEST_CASE("IPv6 services: one family with their servers, reachable, none of the 
         CHECK(r.config->services[0].persistence == 60);
         CHECK(r.config->services[0].persistence_prefix == prefix);
     }
+    // The FTP helper on an IPv6 service (EPSV, EPRT with family 2).
+    const LoadResult ftp6 = load_config_text(
+        "interfaces: [{name: a, device: d, address: [10.0.0.1/24, 2001:2:0:18::1/64]}]\n"
+        "services: [{name: ftp6, protocol: tcp, vip: 2001:2:0:18::100, port: 21, helper: ftp,\n"
+        "            real_servers: [{address: 2001:2:0:18::2}]}]\n",
+        "ftp6.yaml");
+    CHECK(texts(ftp6) == std::vector<std::string>{});
+    REQUIRE(ftp6.config.has_value());
+    CHECK(ftp6.config->services[0].helper == Helper::ftp);
     // A vip that is no address leaves the family unknown: either family's mask is taken.
     CHECK(texts(load_config_text(
               "interfaces: [{name: a, device: d, address: 10.0.0.1/24}]\n"

@@ -1,5 +1,5 @@
 // The FTP helper's pure parts: the line scanner, the 227 text writer, the sequence shift and the
-// expectation table.
+// expectation tables of both families.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -14,6 +14,7 @@
 
 using namespace vsnat;
 using namespace vsnat::dp;
+using vsnat::test::ip6_raw;
 using vsnat::test::ip_raw;
 using vsnat::test::port_raw;
 
@@ -82,9 +83,53 @@ TEST_CASE("ftp: PORT and EPRT commands, any case", "[ftp]") {
     CHECK(e.event == ftp::Event::extended_active);
     CHECK(e.address == ip_raw("198.18.0.1"));
     CHECK(e.port == port_raw(50000));
+    CHECK_FALSE(e.ipv6);
     CHECK(client("eprt !1!198.18.0.7!21!\r\n").address == ip_raw("198.18.0.7"));
-    // Address family 2 (IPv6) is not ours to act on.
-    CHECK(client("EPRT |2|::1|5282|\r\n").event == ftp::Event::malformed);
+}
+
+TEST_CASE("ftp: EPRT with family 2 gives an IPv6 address, in any of its text forms", "[ftp]") {
+    const ftp::Scan e = client("EPRT |2|2001:2:0:18::1|50000|\r\n");
+    CHECK(e.event == ftp::Event::extended_active);
+    CHECK(e.ipv6);
+    CHECK(e.address6 == ip6_raw("2001:2:0:18::1"));
+    CHECK(e.port == port_raw(50000));
+    CHECK(client("eprt !2!2001:2:0:18:0:0:0:1!21!\r\n").address6 == ip6_raw("2001:2:0:18::1"));
+    CHECK(client("EPRT |2|2001:0002:0000:0018::0001|21|\r\n").address6 ==
+          ip6_raw("2001:2:0:18::1"));
+    CHECK(client("EPRT |2|::ffff:198.18.0.1|21|\r\n").address6 == ip6_raw("::ffff:198.18.0.1"));
+    const std::string longest = "EPRT |2|ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255|1|\r\n";
+    CHECK(client(longest).address6 == ip6_raw("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"));
+    // After other lines of the same segment.
+    const ftp::Scan later = client("TYPE I\r\nEPRT |2|2001:2:0:18::1|50001|\r\n");
+    CHECK(later.event == ftp::Event::extended_active);
+    CHECK(later.port == port_raw(50001));
+    CHECK(client("EPRT |2|2001:2:0:18::1").event == ftp::Event::split);
+}
+
+TEST_CASE("ftp: malformed EPRT family 2 addresses", "[ftp]") {
+    for (const char* line : {
+             "EPRT |2|2001:2::18::1|5|",          // two "::"
+             "EPRT |2|2001:2:0:18::1g|5|",        // not hexadecimal
+             "EPRT |2|2001:2:0:18:0:0:0:0:1|5|",  // nine groups
+             "EPRT |2|12345::1|5|",               // a group of five digits
+             "EPRT |2|198.18.0.1|5|",             // an IPv4 address under family 2
+             "EPRT |1|2001:2:0:18::1|5|",         // and an IPv6 one under family 1
+             "EPRT |2||5|",                       // no address
+             "EPRT |2|fe80::1%eth0|5|",           // a zone
+             "EPRT |2| 2001:2:0:18::1|5|",        // a space
+             "EPRT |2|2001:2:0:18::1|0|",         // port 0
+             "EPRT |2|2001:2:0:18::1|65536|",     // port too large
+             "EPRT |2|2001:2:0:18::1|5",          // no closing delimiter
+             "EPRT |2|2001:2:0:18::1",            // no port
+             "EPRT |2!2001:2:0:18::1!5!",         // delimiters that differ
+             "EPRT :2:2001:2:0:18::1:5:",         // a delimiter the address contains
+             "EPRT |3|2001:2:0:18::1|5|",         // no such family
+             "EPRT |22|2001:2:0:18::1|5|",
+             "EPRT |2|0000000000000000000000000000000000000000000000::1|5|",  // too long
+         }) {
+        INFO(line);
+        CHECK(client(std::string(line) + "\r\n").event == ftp::Event::malformed);
+    }
 }
 
 TEST_CASE("ftp: lines are watched only in their direction", "[ftp]") {
@@ -185,32 +230,51 @@ TEST_CASE("seq shift: several length-changing rewrites and retransmissions", "[f
     CHECK(w.ack(0x15) == 0x10);
 }
 
-TEST_CASE("expectations: claimed once by the matching SYN, revoked, expired, bounded", "[ftp]") {
-    ExpectationTable t;
-    Expectation passive;
-    passive.client_ip = ip_raw("198.18.0.1");
-    passive.vip = ip_raw("198.18.0.100");
-    passive.rip = ip_raw("198.19.0.3");
+namespace {
+
+// The expectation tables of both families, with the lab's addresses of each.
+struct Family4 {
+    using Table = ExpectationTable;
+    static uint32_t address(const char* v4, const char*) { return ip_raw(v4); }
+};
+struct Family6 {
+    using Table = ExpectationTable6;
+    static Ipv6 address(const char*, const char* v6) { return ip6_raw(v6); }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("expectations: claimed once by the matching SYN, revoked, expired, bounded",
+                   "[ftp]", Family4, Family6) {
+    using Table = typename TestType::Table;
+    Table t;
+    const auto client_ip = TestType::address("198.18.0.1", "2001:2:0:18::1");
+    const auto other_ip = TestType::address("198.18.0.2", "2001:2:0:18::2");
+    typename Table::Entry passive;
+    passive.client_ip = client_ip;
+    passive.vip = TestType::address("198.18.0.100", "2001:2:0:18::100");
+    passive.rip = TestType::address("198.19.0.3", "2001:2:0:19::3");
     passive.vport = passive.rport = port_raw(30000);
     passive.dest_id = 7;
     passive.expires_ms = 10000;
     CHECK_FALSE(t.any());
-    const ExpectationTable::Ticket ticket = t.add(passive, 0);
-    REQUIRE(ticket.slot != ExpectationTable::kNoSlot);
+    const ExpectationTicket ticket = t.add(passive, 0);
+    REQUIRE(ticket.slot != Table::kNoSlot);
     CHECK(t.pending() == 1);
 
-    Expectation got;
+    typename Table::Entry got;
     // The wrong opener, address or port, or too late: not claimed.
     CHECK_FALSE(
         t.claim(Direction::from_server, passive.client_ip, passive.vip, passive.vport, 1, got));
-    CHECK_FALSE(
-        t.claim(Direction::from_client, ip_raw("198.18.0.2"), passive.vip, passive.vport, 1, got));
+    CHECK_FALSE(t.claim(Direction::from_client, other_ip, passive.vip, passive.vport, 1, got));
     CHECK_FALSE(
         t.claim(Direction::from_client, passive.client_ip, passive.vip, port_raw(30001), 1, got));
     CHECK_FALSE(
         t.claim(Direction::from_client, passive.client_ip, passive.vip, passive.vport, 10000, got));
     REQUIRE(
         t.claim(Direction::from_client, passive.client_ip, passive.vip, passive.vport, 9999, got));
+    CHECK(got.client_ip == passive.client_ip);
+    CHECK(got.vip == passive.vip);
     CHECK(got.rip == passive.rip);
     CHECK(got.dest_id == 7);
     CHECK_FALSE(t.any());
@@ -218,54 +282,77 @@ TEST_CASE("expectations: claimed once by the matching SYN, revoked, expired, bou
         t.claim(Direction::from_client, passive.client_ip, passive.vip, passive.vport, 1, got));
     CHECK_FALSE(t.revoke(ticket));  // claimed already
 
-    Expectation active = passive;
+    auto active = passive;
     active.opener = Direction::from_server;
     active.client_port = port_raw(50000);
     active.vport = port_raw(20);
     active.rport = 0;
-    const ExpectationTable::Ticket a = t.add(active, 0);
+    const ExpectationTicket a = t.add(active, 0);
     CHECK(t.revoke(a));
     CHECK_FALSE(t.revoke(a));
     CHECK_FALSE(
         t.claim(Direction::from_server, active.rip, active.client_ip, active.client_port, 1, got));
 
     // One window holds kWindow live expectations for one key; expired ones make room.
-    for (uint32_t i = 0; i < ExpectationTable::kWindow; ++i) {
-        CHECK(t.add(active, 0).slot != ExpectationTable::kNoSlot);
+    for (uint32_t i = 0; i < Table::kWindow; ++i) {
+        CHECK(t.add(active, 0).slot != Table::kNoSlot);
     }
-    CHECK(t.add(active, 0).slot == ExpectationTable::kNoSlot);
-    Expectation later = active;
+    CHECK(t.add(active, 0).slot == Table::kNoSlot);
+    auto later = active;
     later.expires_ms = 30000;
-    CHECK(t.add(later, 20000).slot != ExpectationTable::kNoSlot);
+    CHECK(t.add(later, 20000).slot != Table::kNoSlot);
     uint32_t cursor = 0;
-    t.sweep(cursor, ExpectationTable::kSlots, 20000);
+    t.sweep(cursor, Table::kSlots, 20000);
     CHECK(t.pending() == 1);
     REQUIRE(t.claim(Direction::from_server, active.rip, active.client_ip, active.client_port, 20001,
                     got));
     CHECK(got.opener == Direction::from_server);
     CHECK(got.client_port == port_raw(50000));
     CHECK(got.vport == port_raw(20));
+    CHECK(got.expires_ms == 30000);
     CHECK(t.pending() == 0);
 }
 
-TEST_CASE("expectations: workers racing for one expectation, exactly one wins", "[ftp]") {
-    ExpectationTable t;
+TEST_CASE("expectations: IPv6 ones take two cache lines, IPv4 ones still one", "[ftp]") {
+    CHECK(ExpectationTable::memory_bytes() == ExpectationTable::kSlots * 64);
+    CHECK(ExpectationTable6::memory_bytes() == ExpectationTable6::kSlots * 128);
+    // Addresses that differ only in their last bits are told apart (the whole address is
+    // compared, not a hash or a fold of it).
+    ExpectationTable6 t;
+    Expectation6 e;
+    e.client_ip = ip6_raw("2001:2:0:18::1");
+    e.vip = ip6_raw("2001:2:0:18::100");
+    e.vport = port_raw(30000);
+    e.expires_ms = 1000;
+    REQUIRE(t.add(e, 0).slot != ExpectationTable6::kNoSlot);
+    Expectation6 got;
+    CHECK_FALSE(
+        t.claim(Direction::from_client, ip6_raw("2001:2:0:18:0:1::1"), e.vip, e.vport, 1, got));
+    CHECK_FALSE(t.claim(Direction::from_client, ip6_raw("2001:2:0:19::1"), e.vip, e.vport, 1, got));
+    CHECK(t.claim(Direction::from_client, e.client_ip, e.vip, e.vport, 1, got));
+}
+
+TEMPLATE_TEST_CASE("expectations: workers racing for one expectation, exactly one wins", "[ftp]",
+                   Family4, Family6) {
+    using Table = typename TestType::Table;
+    Table t;
     constexpr int kRounds = 2000;
     std::atomic<int> wins{0}, wrong{0};  // Catch2 assertions are for the main thread only
     for (int round = 0; round < kRounds; ++round) {
-        Expectation e;
-        e.client_ip = ip_raw("198.18.0.1");
-        e.vip = ip_raw("198.18.0.100");
+        typename Table::Entry e;
+        e.client_ip = TestType::address("198.18.0.1", "2001:2:0:18::1");
+        e.vip = TestType::address("198.18.0.100", "2001:2:0:18::100");
+        e.rip = TestType::address("198.19.0.3", "2001:2:0:19::3");
         e.vport = port_raw(static_cast<uint16_t>(1024 + round));
         e.expires_ms = 1000;
-        REQUIRE(t.add(e, 0).slot != ExpectationTable::kNoSlot);
+        REQUIRE(t.add(e, 0).slot != Table::kNoSlot);
         std::vector<std::thread> racers;
         for (int w = 0; w < 4; ++w) {
             racers.emplace_back([&] {
-                Expectation got;
+                typename Table::Entry got;
                 if (t.claim(Direction::from_client, e.client_ip, e.vip, e.vport, 1, got)) {
                     ++wins;
-                    wrong += got.vport != e.vport;
+                    wrong += got.vport != e.vport || got.rip != e.rip;
                 }
             });
         }

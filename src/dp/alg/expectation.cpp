@@ -1,5 +1,8 @@
 #include "dp/alg/expectation.hpp"
 
+#include <cstring>
+#include <type_traits>
+
 #include "dp/mix.hpp"
 
 namespace vsnat::dp {
@@ -22,56 +25,72 @@ bool expired(uint32_t expires_ms, uint32_t now_ms) {
 }
 
 // The key a SYN opening `e` carries: (source, destination, destination port).
+template <class Address>
 struct OpenerKey {
-    uint32_t src, dst;
+    Address src, dst;
     uint16_t dst_port;
 };
-OpenerKey opener_key(const Expectation& e) {
+template <class Address>
+OpenerKey<Address> opener_key(const BasicExpectation<Address>& e) {
     if (e.opener == Direction::from_client) {
         return {e.client_ip, e.vip, e.vport};
     }
     return {e.rip, e.client_ip, e.client_port};
 }
 
+uint64_t key_hash(uint32_t src, uint32_t dst, uint16_t dst_port) {
+    return mix64((static_cast<uint64_t>(src) << 32 | dst) ^ dst_port);
+}
+
+uint64_t key_hash(const Ipv6& src, const Ipv6& dst, uint16_t dst_port) {
+    uint64_t words[4];
+    std::memcpy(words, src.data(), 16);
+    std::memcpy(words + 2, dst.data(), 16);
+    uint64_t h = dst_port;
+    for (const uint64_t w : words) {
+        h = mix64(h ^ w);
+    }
+    return h;
+}
+
 constexpr std::memory_order relaxed = std::memory_order_relaxed;
 
 }  // namespace
 
-ExpectationTable::ExpectationTable() : slots_(new Slot[kSlots]) {}
+template <class Address>
+BasicExpectationTable<Address>::BasicExpectationTable() : slots_(new Slot[kSlots]) {}
 
-uint32_t ExpectationTable::window_start(uint32_t src, uint32_t dst, uint16_t dst_port) {
-    const uint64_t h = mix64((static_cast<uint64_t>(src) << 32 | dst) ^ dst_port);
-    return static_cast<uint32_t>(h) & (kSlots - 1);
+template <class Address>
+uint32_t BasicExpectationTable<Address>::window_start(const Address& src, const Address& dst,
+                                                      uint16_t dst_port) {
+    return static_cast<uint32_t>(key_hash(src, dst, dst_port)) & (kSlots - 1);
 }
 
-void ExpectationTable::pack(Slot& s, const Expectation& e) {
-    s.words[0].store(static_cast<uint64_t>(e.client_ip) << 32 | e.vip, relaxed);
-    s.words[1].store(static_cast<uint64_t>(e.rip) << 32 | e.expires_ms, relaxed);
-    s.words[2].store(static_cast<uint64_t>(e.client_port) << 48 |
-                         static_cast<uint64_t>(e.vport) << 32 |
-                         static_cast<uint64_t>(e.rport) << 16 | e.dest_id,
-                     relaxed);
-    s.words[3].store(static_cast<uint64_t>(e.opener), relaxed);
+template <class Address>
+void BasicExpectationTable<Address>::pack(Slot& s, const Entry& e) {
+    static_assert(std::is_trivially_copyable_v<Entry>);
+    uint64_t words[kWords] = {};
+    std::memcpy(words, &e, sizeof(e));
+    for (size_t i = 0; i < kWords; ++i) {
+        s.words[i].store(words[i], relaxed);
+    }
 }
 
-Expectation ExpectationTable::unpack(const Slot& s) {
-    const uint64_t w0 = s.words[0].load(relaxed), w1 = s.words[1].load(relaxed),
-                   w2 = s.words[2].load(relaxed), w3 = s.words[3].load(relaxed);
-    Expectation e;
-    e.client_ip = static_cast<uint32_t>(w0 >> 32);
-    e.vip = static_cast<uint32_t>(w0);
-    e.rip = static_cast<uint32_t>(w1 >> 32);
-    e.expires_ms = static_cast<uint32_t>(w1);
-    e.client_port = static_cast<uint16_t>(w2 >> 48);
-    e.vport = static_cast<uint16_t>(w2 >> 32);
-    e.rport = static_cast<uint16_t>(w2 >> 16);
-    e.dest_id = static_cast<uint16_t>(w2);
-    e.opener = static_cast<Direction>(w3);
+template <class Address>
+typename BasicExpectationTable<Address>::Entry BasicExpectationTable<Address>::unpack(
+    const Slot& s) {
+    uint64_t words[kWords];
+    for (size_t i = 0; i < kWords; ++i) {
+        words[i] = s.words[i].load(relaxed);
+    }
+    Entry e;
+    std::memcpy(&e, words, sizeof(e));
     return e;
 }
 
-ExpectationTable::Ticket ExpectationTable::add(const Expectation& e, uint32_t now_ms) {
-    const OpenerKey k = opener_key(e);
+template <class Address>
+ExpectationTicket BasicExpectationTable<Address>::add(const Entry& e, uint32_t now_ms) {
+    const OpenerKey<Address> k = opener_key(e);
     const uint32_t start = window_start(k.src, k.dst, k.dst_port);
     for (uint32_t i = 0; i < kWindow; ++i) {
         const uint32_t index = (start + i) & (kSlots - 1);
@@ -96,7 +115,8 @@ ExpectationTable::Ticket ExpectationTable::add(const Expectation& e, uint32_t no
     return {};
 }
 
-bool ExpectationTable::revoke(Ticket ticket) {
+template <class Address>
+bool BasicExpectationTable<Address>::revoke(Ticket ticket) {
     if (ticket.slot == kNoSlot) {
         return false;
     }
@@ -109,8 +129,9 @@ bool ExpectationTable::revoke(Ticket ticket) {
     return true;
 }
 
-bool ExpectationTable::claim(Direction opener, uint32_t src, uint32_t dst, uint16_t dst_port,
-                             uint32_t now_ms, Expectation& out) {
+template <class Address>
+bool BasicExpectationTable<Address>::claim(Direction opener, const Address& src, const Address& dst,
+                                           uint16_t dst_port, uint32_t now_ms, Entry& out) {
     const uint32_t start = window_start(src, dst, dst_port);
     for (uint32_t i = 0; i < kWindow; ++i) {
         Slot& s = slots_[(start + i) & (kSlots - 1)];
@@ -118,8 +139,8 @@ bool ExpectationTable::claim(Direction opener, uint32_t src, uint32_t dst, uint1
         if (status_of(state) != kReady) {
             continue;
         }
-        const Expectation e = unpack(s);
-        const OpenerKey k = opener_key(e);
+        const Entry e = unpack(s);
+        const OpenerKey<Address> k = opener_key(e);
         if (e.opener != opener || k.src != src || k.dst != dst || k.dst_port != dst_port ||
             expired(e.expires_ms, now_ms)) {
             continue;
@@ -134,7 +155,8 @@ bool ExpectationTable::claim(Direction opener, uint32_t src, uint32_t dst, uint1
     return false;
 }
 
-void ExpectationTable::sweep(uint32_t& cursor, uint32_t count, uint32_t now_ms) {
+template <class Address>
+void BasicExpectationTable<Address>::sweep(uint32_t& cursor, uint32_t count, uint32_t now_ms) {
     for (uint32_t i = 0; i < count; ++i) {
         Slot& s = slots_[cursor];
         cursor = (cursor + 1) & (kSlots - 1);
@@ -148,5 +170,8 @@ void ExpectationTable::sweep(uint32_t& cursor, uint32_t count, uint32_t now_ms) 
         }
     }
 }
+
+template class BasicExpectationTable<uint32_t>;
+template class BasicExpectationTable<Ipv6>;
 
 }  // namespace vsnat::dp

@@ -1,5 +1,7 @@
 #include "dp/alg/ftp.hpp"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 #include <string_view>
 
@@ -143,7 +145,38 @@ Event parse_port(std::string_view line, Scan& out) {
     return read_host_port(line, pos, out) ? Event::active : Event::malformed;
 }
 
-// RFC 2428 2: "EPRT <d>1<d>a.b.c.d<d>port<d>"; only address family 1 (IPv4) is ours.
+// EPRT's family 1 address, "a.b.c.d" (RFC 2428 2), followed by the delimiter `d`.
+bool read_dotted_address(std::string_view s, size_t& pos, char d, uint32_t& address) {
+    uint32_t b[4];
+    for (size_t i = 0; i < 4; ++i) {
+        if ((i > 0 && !expect(s, pos, '.')) || !read_number(s, pos, 255, 3, b[i])) {
+            return false;
+        }
+    }
+    if (!expect(s, pos, d)) {
+        return false;
+    }
+    address = address_from_bytes(b);
+    return true;
+}
+
+// EPRT's family 2 address, in any of IPv6's text forms (RFC 4291 2.2), up to the delimiter `d`.
+bool read_ipv6_address(std::string_view s, size_t& pos, char d, Ipv6& address) {
+    const size_t end = s.find(d, pos);
+    char text[INET6_ADDRSTRLEN];
+    if (end == std::string_view::npos || end - pos >= sizeof(text)) {
+        return false;
+    }
+    s.copy(text, end - pos, pos);
+    text[end - pos] = '\0';  // inet_pton reads a C string
+    if (inet_pton(AF_INET6, text, address.data()) != 1) {
+        return false;
+    }
+    pos = end + 1;
+    return true;
+}
+
+// RFC 2428 2: "EPRT <d><family><d><address><d><port><d>", family 1 (IPv4) or 2 (IPv6).
 Event parse_extended_port(std::string_view line, Scan& out) {
     size_t pos = kEprt.size();
     while (pos < line.size() && line[pos] == ' ') {
@@ -153,19 +186,16 @@ Event parse_extended_port(std::string_view line, Scan& out) {
         return Event::malformed;
     }
     const char d = line[pos++];
-    if (!expect(line, pos, '1') || !expect(line, pos, d)) {
+    out.ipv6 = expect(line, pos, '2');
+    if (!out.ipv6 && !expect(line, pos, '1')) {
         return Event::malformed;
     }
-    uint32_t b[4];
-    for (size_t i = 0; i < 4; ++i) {
-        if ((i > 0 && !expect(line, pos, '.')) || !read_number(line, pos, 255, 3, b[i])) {
-            return Event::malformed;
-        }
-    }
-    if (!expect(line, pos, d) || !read_delimited_port(line, pos, d, out.port)) {
+    const bool address_read =
+        expect(line, pos, d) && (out.ipv6 ? read_ipv6_address(line, pos, d, out.address6)
+                                          : read_dotted_address(line, pos, d, out.address));
+    if (!address_read || !read_delimited_port(line, pos, d, out.port)) {
         return Event::malformed;
     }
-    out.address = address_from_bytes(b);
     return Event::extended_active;
 }
 

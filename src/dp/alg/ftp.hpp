@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dp/tcp_state.hpp"
+#include "vsnat/types.hpp"
 
 namespace vsnat::dp::ftp {
 
@@ -15,16 +16,19 @@ enum class Event : uint8_t {
     passive,           // server: "227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)"
     extended_passive,  // server: "229 Entering Extended Passive Mode (|||port|)"
     active,            // client: "PORT h1,h2,h3,h4,p1,p2"
-    extended_active,   // client: "EPRT |1|address|port|"
+    extended_active,   // client: "EPRT |1|a.b.c.d|port|" or "EPRT |2|x:x::x|port|"
     split,             // a line the helper watches does not end in this segment
     malformed,         // a watched line whose address or port does not parse
 };
 
 /// What scan() found. Address and port in network order, as in packets; the text span is the
-/// "h1,h2,h3,h4,p1,p2" of a 227 reply or a PORT command, as offsets into the payload.
+/// "h1,h2,h3,h4,p1,p2" of a 227 reply or a PORT command, as offsets into the payload. None is
+/// set for extended_passive (the client reuses the control connection's address).
 struct Scan {
     Event event = Event::none;
-    uint32_t address = 0;  // not set for extended_passive (the client reuses the control address)
+    bool ipv6 = false;     // the address is an IPv6 one (EPRT family 2): in address6
+    uint32_t address = 0;  // IPv4's
+    Ipv6 address6{};
     uint16_t port = 0;
     uint16_t text_offset = 0;
     uint16_t text_length = 0;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <optional>
+#include <type_traits>
 
 #include "dp/alg/ftp.hpp"
 #include "dp/bytes.hpp"
@@ -36,13 +37,27 @@ bool tcp_checksum_ok(const rte_mbuf* m, const uint8_t* ip, const uint8_t* tcp,
     }
 }
 
+// The expectation table of `Record`'s family, and the address type its records use.
+template <class Record>
+auto* expectations_of(WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Record, Conn>) {
+        return ctx.expectations;
+    } else {
+        return ctx.expectations6;
+    }
+}
+template <class Record>
+using AddressOf = decltype(Record::client_ip);
+
 // Records the data connection `e` for control connection `control`, replacing its oldest
 // pending one when it has kMaxPending already.
-void expect(WorkerContext& ctx, FtpControl& control, const Expectation& e, uint32_t now_ms) {
-    ExpectationTable::Ticket& ticket = control.pending[control.next_pending];
-    ctx.expectations->revoke(ticket);
-    ticket = ctx.expectations->add(e, now_ms);
-    if (ticket.slot == ExpectationTable::kNoSlot) {
+template <class Address>
+void expect(WorkerContext& ctx, BasicExpectationTable<Address>& table, FtpControl& control,
+            const BasicExpectation<Address>& e, uint32_t now_ms) {
+    ExpectationTicket& ticket = control.pending[control.next_pending];
+    table.revoke(ticket);
+    ticket = table.add(e, now_ms);
+    if (ticket.slot == ExpectationTicket::kNoSlot) {
         ++ctx.counters.ftp_expectations_full;
         return;
     }
@@ -51,14 +66,23 @@ void expect(WorkerContext& ctx, FtpControl& control, const Expectation& e, uint3
     ++ctx.counters.ftp_expectations;
 }
 
-Expectation data_connection_of(const Conn& c, uint32_t now_ms) {
-    Expectation e;
+template <class Record>
+BasicExpectation<AddressOf<Record>> data_connection_of(const Record& c, uint32_t now_ms) {
+    BasicExpectation<AddressOf<Record>> e;
     e.client_ip = c.client_ip;
     e.vip = c.vip;
     e.rip = c.rip;
     e.dest_id = c.dest_id;
     e.expires_ms = now_ms + kFtpExpectationTimeoutMs;
     return e;
+}
+
+// Whether the address a line carries is `address`: of its family, and equal.
+bool names(const ftp::Scan& found, uint32_t address) {
+    return !found.ipv6 && found.address == address;
+}
+bool names(const ftp::Scan& found, const Ipv6& address) {
+    return found.ipv6 && found.address6 == address;
 }
 
 // Replaces `old_length` payload bytes at `offset` (from the frame's start) with `text`, moving
@@ -95,15 +119,45 @@ struct Rewrite {
     int32_t grown = 0;  // bytes; negative: shrank
 };
 
-// What the segment announces, acted on. Returns nullopt when the segment must be dropped.
+// A 227 reply naming the real server of IPv4 control connection `c`: the data connection is
+// recorded and the reply rewritten to name the VIP. Returns nullopt when the segment must be
+// dropped.
+std::optional<Rewrite> rewrite_passive(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed,
+                                       FtpControl& control, const Conn& c, const ftp::Scan& found,
+                                       uint32_t now_ms) {
+    const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    WorkerCounters& counters = ctx.counters;
+    const uint8_t* ip = frame + parsed.l3_offset;
+    if (!tcp_checksum_ok(m, ip, frame + parsed.l4_offset, parsed.l4_length)) {
+        counters.drop(DropReason::bad_l4_checksum);
+        rte_pktmbuf_free(m);
+        return std::nullopt;
+    }
+    Expectation e = data_connection_of(c, now_ms);
+    e.vport = e.rport = found.port;
+    expect(ctx, *ctx.expectations, control, e, now_ms);
+    char text[ftp::kMaxHostPortText];
+    const size_t length = ftp::format_host_port(c.vip, found.port, text);
+    if (!replace_text(m, parsed, parsed.payload_offset + found.text_offset, found.text_length, text,
+                      length)) {
+        ++counters.ftp_unrewritten;
+        return Rewrite{};
+    }
+    ++counters.ftp_rewrites;
+    return Rewrite{true, static_cast<int32_t>(length) - static_cast<int32_t>(found.text_length)};
+}
+
+// What the segment announces, acted on, for a control connection of either family. Returns
+// nullopt when the segment must be dropped.
+template <class Record>
 std::optional<Rewrite> act_on(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed,
-                              FtpControl& control, const Conn& c, Direction direction,
+                              FtpControl& control, const Record& c, Direction direction,
                               uint32_t now_ms) {
     const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
     const ftp::Scan found =
         ftp::scan(frame + parsed.payload_offset, parsed.ip_end - parsed.payload_offset, direction);
     WorkerCounters& counters = ctx.counters;
-    Expectation e = data_connection_of(c, now_ms);
+    auto e = data_connection_of(c, now_ms);
     switch (found.event) {
         case ftp::Event::none:
             return Rewrite{};
@@ -115,43 +169,72 @@ std::optional<Rewrite> act_on(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& pars
             return Rewrite{};
         case ftp::Event::extended_passive:
             e.vport = e.rport = found.port;
-            expect(ctx, control, e, now_ms);
+            expect(ctx, *expectations_of<Record>(ctx), control, e, now_ms);
             return Rewrite{};
         case ftp::Event::active:
         case ftp::Event::extended_active:
-            if (found.address != c.client_ip) {  // no bounce (RFC 2577)
+            if (!names(found, c.client_ip)) {  // no bounce (RFC 2577), nor the other family
                 ++counters.ftp_foreign_addresses;
                 return Rewrite{};
             }
             e.client_port = found.port;
             e.vport = minus_one(c.vport);
             e.opener = Direction::from_server;
-            expect(ctx, control, e, now_ms);
+            expect(ctx, *expectations_of<Record>(ctx), control, e, now_ms);
             return Rewrite{};
         case ftp::Event::passive:
             break;
     }
-    if (found.address != c.rip) {
-        ++counters.ftp_foreign_addresses;
-        return Rewrite{};
+    // A 227 carries an IPv4 address: on an IPv6 control connection it never names the server.
+    if constexpr (std::is_same_v<Record, Conn>) {
+        if (names(found, c.rip)) {
+            return rewrite_passive(ctx, m, parsed, control, c, found, now_ms);
+        }
     }
-    const uint8_t* ip = frame + parsed.l3_offset;
-    if (!tcp_checksum_ok(m, ip, frame + parsed.l4_offset, parsed.l4_length)) {
-        counters.drop(DropReason::bad_l4_checksum);
-        rte_pktmbuf_free(m);
-        return std::nullopt;
+    ++counters.ftp_foreign_addresses;
+    return Rewrite{};
+}
+
+template <class Record>
+void release(WorkerContext& ctx, const Record& c) {
+    FtpControl& control = (*ctx.ftp_controls)[c.helper];
+    for (const ExpectationTicket& t : control.pending) {
+        expectations_of<Record>(ctx)->revoke(t);
     }
-    e.vport = e.rport = found.port;
-    expect(ctx, control, e, now_ms);
-    char text[ftp::kMaxHostPortText];
-    const size_t length = ftp::format_host_port(c.vip, found.port, text);
-    if (!replace_text(m, parsed, parsed.payload_offset + found.text_offset, found.text_length, text,
-                      length)) {
-        ++counters.ftp_unrewritten;
-        return Rewrite{};
+    ctx.ftp_controls->release(c.helper);
+}
+
+bool is_vip(const Snapshot& snap, uint32_t address) {
+    return snap.is_vip(address);
+}
+bool is_vip(const Snapshot& snap, const Ipv6& address) {
+    return snap.is_vip6(address);
+}
+
+template <class Record, class Key>
+bool claim(WorkerContext& ctx, const Key& key, uint32_t now_ms, Record& out) {
+    auto* expectations = expectations_of<Record>(ctx);
+    if (expectations == nullptr || !expectations->any()) {
+        return false;
     }
-    ++counters.ftp_rewrites;
-    return Rewrite{true, static_cast<int32_t>(length) - static_cast<int32_t>(found.text_length)};
+    const Direction opener =
+        is_vip(*ctx.snapshot, key.dst_ip) ? Direction::from_client : Direction::from_server;
+    BasicExpectation<AddressOf<Record>> e;
+    if (!expectations->claim(opener, key.src_ip, key.dst_ip, key.dst_port, now_ms, e)) {
+        return false;
+    }
+    out = Record{};
+    out.client_ip = e.client_ip;
+    out.vip = e.vip;
+    out.rip = e.rip;
+    out.client_port = opener == Direction::from_client ? key.src_port : e.client_port;
+    out.vport = e.vport;
+    out.rport = opener == Direction::from_server ? key.src_port : e.rport;
+    out.protocol = ipv4::kProtoTcp;
+    out.state = ConnState::none;
+    out.dest_id = e.dest_id;
+    out.persistence_slot = PersistenceTable::kNoSlot;
+    return true;
 }
 
 }  // namespace
@@ -200,36 +283,40 @@ bool ftp_process(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed, Conn& c, 
     return true;
 }
 
-void ftp_release(WorkerContext& ctx, uint16_t helper) {
-    FtpControl& control = (*ctx.ftp_controls)[helper];
-    for (const ExpectationTable::Ticket& t : control.pending) {
-        ctx.expectations->revoke(t);
+// IPv6's has nothing to rewrite (no 227), so no sequence numbers to shift either.
+bool ftp_process(WorkerContext& ctx, rte_mbuf* m, ParsedFrame& parsed, Conn6& c,
+                 Direction direction, uint32_t now_ms) {
+    if (parsed.ip_end == parsed.payload_offset) {
+        return true;
     }
-    ctx.ftp_controls->release(helper);
+    FtpControl& control = (*ctx.ftp_controls)[c.helper];
+    return act_on(ctx, m, parsed, control, c, direction, now_ms).has_value();
+}
+
+template <class Record>
+uint16_t ftp_acquire(WorkerContext& ctx) {
+    return ctx.ftp_controls != nullptr && expectations_of<Record>(ctx) != nullptr
+               ? ctx.ftp_controls->acquire()
+               : FtpControlPool::kNone;
+}
+template uint16_t ftp_acquire<Conn>(WorkerContext& ctx);
+template uint16_t ftp_acquire<Conn6>(WorkerContext& ctx);
+
+void ftp_release(WorkerContext& ctx, const Conn& c) {
+    release(ctx, c);
+}
+
+void ftp_release(WorkerContext& ctx, const Conn6& c) {
+    release(ctx, c);
 }
 
 bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey& key, uint32_t now_ms, Conn& out) {
-    if (ctx.expectations == nullptr || !ctx.expectations->any()) {
-        return false;
-    }
-    const Direction opener =
-        ctx.snapshot->is_vip(key.dst_ip) ? Direction::from_client : Direction::from_server;
-    Expectation e;
-    if (!ctx.expectations->claim(opener, key.src_ip, key.dst_ip, key.dst_port, now_ms, e)) {
-        return false;
-    }
-    out = Conn{};
-    out.client_ip = e.client_ip;
-    out.vip = e.vip;
-    out.rip = e.rip;
-    out.client_port = opener == Direction::from_client ? key.src_port : e.client_port;
-    out.vport = e.vport;
-    out.rport = opener == Direction::from_server ? key.src_port : e.rport;
-    out.protocol = ipv4::kProtoTcp;
-    out.state = ConnState::none;
-    out.dest_id = e.dest_id;
-    out.persistence_slot = PersistenceTable::kNoSlot;
-    return true;
+    return claim(ctx, key, now_ms, out);
+}
+
+bool ftp_claim_data_connection(WorkerContext& ctx, const FlowKey6& key, uint32_t now_ms,
+                               Conn6& out) {
+    return claim(ctx, key, now_ms, out);
 }
 
 }  // namespace vsnat::dp
