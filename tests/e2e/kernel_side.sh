@@ -93,7 +93,9 @@ done
 # --- the VIP's traffic never reaches the kernel --------------------------------------------
 capture_pids=()
 for m in "$MIRROR_OUT" "$MIRROR_IN"; do
-  in_kernel timeout 120 tcpdump -i "$m" -nn -U -w "$E2E_LOG_DIR/$m.pcap" \
+  # Not through in_kernel: $! must be timeout's own PID (ip netns exec execs it), which passes
+  # the SIGINT below on to tcpdump; a function's subshell would hold it until the 120 s ran out.
+  ip netns exec "$NS" timeout 120 tcpdump -i "$m" -nn -U -w "$E2E_LOG_DIR/$m.pcap" \
     >"$E2E_LOG_DIR/tcpdump-$m.log" 2>&1 &
   capture_pids+=($!)
 done
