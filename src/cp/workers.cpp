@@ -92,6 +92,9 @@ bool Workers::make(const WorkersSpec& spec, std::string& error) {
     }
     expectations_ = std::make_unique<dp::ExpectationTable>();
     fragments_ = std::make_unique<dp::FragmentTable>();
+    if (spec.ipv6) {
+        fragments6_ = std::make_unique<dp::FragmentTable6>();
+    }
     // Always made, so that a service can gain persistence without a restart.
     std::string persistence_error;
     persistence_ = dp::PersistenceTable::create(
@@ -163,6 +166,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->unanswered = worker->unanswered.get();
     ctx->expectations = expectations_.get();
     ctx->fragments = fragments_.get();
+    ctx->fragments6 = fragments6_.get();
     ctx->dest_counters = worker->dest_counters.data();
 
     dp::WorkerSetup& s = worker->setup;

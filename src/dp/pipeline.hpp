@@ -306,10 +306,11 @@ struct alignas(64) WorkerContext {
     uint32_t expectation_sweep = 0;  // this worker's sweep cursor
     /// Connection sync (dp/conn_sync.hpp); null when `ha.sync` is not configured.
     ConnSync* sync = nullptr;
-    /// How the first fragments of datagrams were translated (one table shared by every
-    /// worker), and this worker's later fragments waiting for theirs. Without the table every
-    /// fragment is dropped (ip_fragment).
+    /// How the first fragments of datagrams were translated (one table per family shared by
+    /// every worker), and this worker's later fragments of both waiting for theirs. Without
+    /// its family's table every fragment is dropped (ip_fragment).
     FragmentTable* fragments = nullptr;
+    FragmentTable6* fragments6 = nullptr;
     FragmentHold fragment_hold;
 };
 
