@@ -46,6 +46,7 @@ namespace vsnat {
     X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")        \
     X(fragments_forwarded, "Later IPv4/IPv6 fragments forwarded as their datagram's first was.")   \
     X(fragments_held, "Later IPv4/IPv6 fragments held until their datagram's first came.")         \
+    X(fragments_unrecorded, "First fragments whose translation went unrecorded (table busy).")     \
     X(sync_queued, "Connection sync records queued for the other directors.")                      \
     X(sync_dropped, "Connection sync records not sent: the queue to the sync thread was full.")    \
     X(sync_applied, "Connection sync records from the other directors applied to the table.")      \

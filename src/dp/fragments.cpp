@@ -93,6 +93,7 @@ bool BasicFragmentTable<Address>::record(const Key& key, const Rewrite& rewrite,
     e.expires_ms = now_ms + kLifetimeMs;
     e.used = true;
     unlock(b);
+    recorded_.fetch_add(1, std::memory_order_release);
     return true;
 }
 

@@ -68,6 +68,10 @@ class BasicFragmentTable {
     /// bucket's lock was not had). Any worker.
     bool find(const Key& key, uint32_t now_ms, Rewrite& out);
 
+    /// Translations recorded so far, wrapping: a worker holding later fragments looks for
+    /// their translations again once this moved. Any thread.
+    uint32_t recorded() const { return recorded_.load(std::memory_order_acquire); }
+
     /// Bytes the table takes: its buckets and their locks. Any thread.
     static constexpr size_t memory_bytes() { return sizeof(Bucket) * kBuckets + kBuckets; }
 
@@ -90,6 +94,7 @@ class BasicFragmentTable {
 
     std::unique_ptr<Bucket[]> buckets_;
     std::unique_ptr<std::atomic<uint8_t>[]> locks_;
+    std::atomic<uint32_t> recorded_{0};
 };
 
 using FragmentKey = BasicFragmentKey<uint32_t>;

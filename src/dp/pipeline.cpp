@@ -791,8 +791,10 @@ bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Record& c, b
         return false;
     }
     using Address = decltype(c.vip);
-    fragments_of<Address>(ctx)->record(fragment_key_of<Address>(f),
-                                       {inbound ? c.rip : c.vip, inbound}, now_ms);
+    if (!fragments_of<Address>(ctx)->record(fragment_key_of<Address>(f),
+                                            {inbound ? c.rip : c.vip, inbound}, now_ms)) {
+        ++ctx.counters.fragments_unrecorded;  // it goes on; its datagram's others will not
+    }
     return true;
 }
 
@@ -1366,14 +1368,14 @@ bool forward_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
 // Holds a later fragment until its datagram's first is translated (release_fragments). A full
 // hold gives up its oldest: under a flood of fragments whose first never comes, those are the
 // flood's, and a real datagram's wait for theirs a moment only.
-void hold_fragment(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
+void hold_fragment(WorkerContext& ctx, rte_mbuf* m, uint32_t now_ms) {
     FragmentHold& hold = ctx.fragment_hold;
     if (hold.count == FragmentHold::kCapacity) {
         drop(ctx, hold.items[0].mbuf, DropReason::fragment_hold_full);
         std::move(hold.items.begin() + 1, hold.items.begin() + hold.count, hold.items.begin());
         --hold.count;
     }
-    hold.items[hold.count++] = {f.mbuf, now_ms};
+    hold.items[hold.count++] = {m, now_ms};
     ++ctx.counters.fragments_held;
 }
 
@@ -1406,18 +1408,30 @@ bool classify_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
     return false;
 }
 
+// forward_fragment for a later fragment set aside (deferred or held), parsed again. False, the
+// packet untouched, when its translation is not known (yet).
+bool forward_set_aside(WorkerContext& ctx, rte_mbuf* m, uint32_t now_ms) {
+    Flow f{m, rte_pktmbuf_mtod(m, uint8_t*), {}};
+    f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(m));
+    return forward_fragment(ctx, f, now_ms);
+}
+
 // The burst's later fragments whose first had not been translated when they were sorted:
 // forwarded now if it was since, else held.
 void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
     FragmentHold& hold = ctx.fragment_hold;
     for (uint16_t i = 0; i < hold.deferred_count; ++i) {
-        Flow f{hold.deferred[i], rte_pktmbuf_mtod(hold.deferred[i], uint8_t*), {}};
-        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(f.mbuf));
-        if (!forward_fragment(ctx, f, now_ms)) {
-            hold_fragment(ctx, f, now_ms);
+        if (!forward_set_aside(ctx, hold.deferred[i], now_ms)) {
+            hold_fragment(ctx, hold.deferred[i], now_ms);
         }
     }
     hold.deferred_count = 0;
+}
+
+// The translations both families' tables recorded so far (wrapping).
+uint32_t fragments_recorded(const WorkerContext& ctx) {
+    return (ctx.fragments != nullptr ? ctx.fragments->recorded() : 0) +
+           (ctx.fragments6 != nullptr ? ctx.fragments6->recorded() : 0);
 }
 
 // classify() for IPv6: true when the packet is a TCP or UDP flow for the IPv6 lookup stage.
@@ -1848,15 +1862,21 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
 
 void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
     FragmentHold& hold = ctx.fragment_hold;
+    // Looked up again once a translation was recorded since the last look, or a millisecond
+    // passed (a lookup may have found its bucket busy): not at every turn of the worker's loop,
+    // whose lookups would keep the bucket's lock from the worker recording the very
+    // translation they wait for.
+    const uint32_t recorded = fragments_recorded(ctx);
+    const bool look = recorded != hold.seen_recorded || now_ms != hold.seen_ms;
+    hold.seen_recorded = recorded;
+    hold.seen_ms = now_ms;
     uint16_t kept = 0;
     for (uint16_t i = 0; i < hold.count; ++i) {
         const FragmentHold::Held h = hold.items[i];
-        Flow f{h.mbuf, rte_pktmbuf_mtod(h.mbuf, uint8_t*), {}};
-        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(h.mbuf));
-        // Each TX batch keeps room for a burst: what does not fit waits for the next loop.
+        // Each TX batch keeps room for a burst: what does not fit waits for the next look.
         const bool room = std::all_of(ctx.tx.begin(), ctx.tx.end(),
                                       [](const PacketBatch& b) { return b.count < kMaxBurst; });
-        if (room && forward_fragment(ctx, f, now_ms)) {
+        if (look && room && forward_set_aside(ctx, h.mbuf, now_ms)) {
             continue;
         }
         if (now_ms - h.since_ms > FragmentHold::kMaxWaitMs) {

@@ -195,6 +195,10 @@ struct FragmentHold {
     /// This burst's later fragments not forwarded yet: their first may come later in it.
     std::array<rte_mbuf*, kMaxBurst> deferred{};
     uint16_t deferred_count = 0;
+    /// When release_fragments last looked the held ones up: the tables' recorded() (summed)
+    /// and the clock then.
+    uint32_t seen_recorded = 0;
+    uint32_t seen_ms = 0;
 };
 
 /// The connections most recently opened that their real server has not answered yet, oldest

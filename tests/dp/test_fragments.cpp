@@ -518,3 +518,24 @@ TEST_CASE("IPv6 fragments: later ones follow their first across workers") {
     CHECK(checksums_valid(reassembled6(g.sent)));
     CHECK(g.counter(&WorkerCounters::fragments_forwarded) == 2);
 }
+
+TEST_CASE("IPv6 fragments: held on one worker, released in the millisecond another records") {
+    FragmentGroup fg;
+    WorkerGroup& g = fg.g;
+    uint16_t port = 5600;
+    while (owner_of_client(ip6_raw(kClient6), port_raw(port), 2) != 1) {
+        ++port;
+    }
+    const auto frags = fragments6_of(big_query6(port));
+    PipelineHarness& w0 = *g.workers[0];
+    g.run({frags[2], frags[1]}, 5);
+    release_fragments(w0.ctx, 5);
+    CHECK(w0.ctx.fragment_hold.count == 2);
+    g.run({frags[0]}, 5);  // worker 1 records the translation
+    release_fragments(w0.ctx, 5);
+    w0.run({}, 5);
+    CHECK(w0.ctx.fragment_hold.count == 0);
+    REQUIRE(w0.sent.size() == 2);
+    g.sent.insert(g.sent.end(), w0.sent.begin(), w0.sent.end());
+    CHECK(checksums_valid(reassembled6(g.sent)));
+}
