@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# e2e: IPv4 fragments through the VIP (`fragments: forward`, the default; docs/ARCHITECTURE.md,
-# "IPv6 and fragments"). UDP VIP:53 (wrr, rs1 1 : rs2 1), whose echo replies "rsN\n" + payload,
-# so a large query gets a large, fragmented reply.
+# e2e: IPv4 (or, with --ipv6, IPv6) fragments through the VIP (`fragments: forward`, the
+# default; docs/ARCHITECTURE.md, "Fragments"). UDP VIP:53 (wrr, rs1 1 : rs2 1), whose echo
+# replies "rsN\n" + payload, so a large query gets a large, fragmented reply.
 #  1. Kernel-fragmented datagrams: 10 queries of 4,000 and 10 of 60,000 bytes from normal
 #     sockets (MTU 1500: 3 and 41 fragments each way): each answered from VIP:53 by rs1 or rs2
 #     with its payload intact. The namespaces' own counters (/proc/net/snmp FragCreates,
