@@ -1,6 +1,7 @@
 #include "dp/fragments.hpp"
 
 #include <cstring>
+#include <thread>
 
 #include "dp/mix.hpp"
 
@@ -8,6 +9,11 @@ namespace vsnat::dp {
 namespace {
 
 constexpr uint32_t kLockSpins = 64;
+// A record that finds its bucket busy yields the CPU between its spins, this many times at most:
+// the holder may be a worker preempted inside its few dozen nanoseconds (lcores sharing a CPU),
+// and a translation not recorded loses its datagram's later fragments. A lookup that misses
+// only waits for the next look.
+constexpr uint32_t kRecordYields = 64;
 
 bool before(uint32_t a, uint32_t b) {
     return static_cast<int32_t>(a - b) < 0;
@@ -84,7 +90,12 @@ typename BasicFragmentTable<Address>::Entry& BasicFragmentTable<Address>::place_
 template <class Address>
 bool BasicFragmentTable<Address>::record(const Key& key, const Rewrite& rewrite, uint32_t now_ms) {
     const uint32_t b = bucket_of(key);
-    if (!lock(b)) {
+    bool locked = lock(b);
+    for (uint32_t i = 0; !locked && i < kRecordYields; ++i) {
+        std::this_thread::yield();
+        locked = lock(b);
+    }
+    if (!locked) {
         return false;
     }
     Entry& e = place_for(buckets_[b], key, now_ms);

@@ -9,8 +9,9 @@
 //
 // One table per family shared by every worker (IPv4's entries stay 28 bytes, IPv6's take 64):
 // 4-way buckets, each under a one-byte spin lock taken for a few dozen nanoseconds (fragments
-// are rare; a lock not had after a bounded spin is a miss for the caller, who holds the
-// fragment and tries again). Pure: no DPDK.
+// are rare; a lock not had after a bounded spin is a miss for a lookup, whose caller holds the
+// fragment and tries again; a record yields the CPU between spins before it gives up). Pure: no
+// DPDK.
 #pragma once
 
 #include <array>
@@ -60,8 +61,8 @@ class BasicFragmentTable {
     BasicFragmentTable& operator=(const BasicFragmentTable&) = delete;
 
     /// Records (or refreshes) the translation of datagram `key`, in the place of an expired
-    /// entry or else the one closest to expiry. False when the bucket's lock was not had. Any
-    /// worker.
+    /// entry or else the one closest to expiry. False when the bucket's lock was not had, even
+    /// after yielding the CPU a few times to whoever holds it. Any worker.
     bool record(const Key& key, const Rewrite& rewrite, uint32_t now_ms);
 
     /// The live translation of datagram `key`, refreshed; false when there is none (or the
