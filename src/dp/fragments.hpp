@@ -95,7 +95,8 @@ class BasicFragmentTable {
 
     std::unique_ptr<Bucket[]> buckets_;
     std::unique_ptr<std::atomic<uint8_t>[]> locks_;
-    std::atomic<uint32_t> recorded_{0};
+    // A line of its own: every record writes it, every lookup reads the pointers above.
+    alignas(64) std::atomic<uint32_t> recorded_{0};
 };
 
 using FragmentKey = BasicFragmentKey<uint32_t>;
