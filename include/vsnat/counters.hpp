@@ -44,8 +44,9 @@ namespace vsnat {
     X(ftp_foreign_addresses, "FTP 227/PORT/EPRT lines naming a host other than the connection's.") \
     X(ftp_expectations_full, "FTP data connections not recorded: the expectation table is full.")  \
     X(ftp_unrewritten, "FTP 227 replies left as they were: no room in the buffer to grow.")        \
-    X(fragments_forwarded, "Later IPv4 fragments forwarded as their datagram's first was.")        \
-    X(fragments_held, "Later IPv4 fragments held until their datagram's first came.")              \
+    X(fragments_forwarded, "Later IPv4/IPv6 fragments forwarded as their datagram's first was.")   \
+    X(fragments_held, "Later IPv4/IPv6 fragments held until their datagram's first came.")         \
+    X(fragments_unrecorded, "First fragments whose translation went unrecorded (table busy).")     \
     X(sync_queued, "Connection sync records queued for the other directors.")                      \
     X(sync_dropped, "Connection sync records not sent: the queue to the sync thread was full.")    \
     X(sync_applied, "Connection sync records from the other directors applied to the table.")      \

@@ -32,7 +32,7 @@ enum class Drain : uint8_t { finish, drop };
 /// director has a route to, `off` from anywhere.
 enum class ReversePath : uint8_t { strict, loose, off };
 
-/// What becomes of IPv4 fragments through the director (README.md, "Fragments").
+/// What becomes of IPv4 and IPv6 fragments through the director (README.md, "Fragments").
 enum class Fragments : uint8_t { forward, drop };
 
 /// The most of each worker's connection table one protocol, and the clients of one source

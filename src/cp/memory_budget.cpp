@@ -18,6 +18,7 @@
 #include "dp/alg/ftp_control.hpp"
 #include "dp/conn_sync.hpp"
 #include "dp/conn_table.hpp"
+#include "dp/fragments.hpp"
 #include "dp/heap.hpp"
 #include "dp/neighbor.hpp"
 #include "dp/persistence.hpp"
@@ -206,6 +207,11 @@ MemoryNeed memory_need(const Config& config) {
             workers * (dp::malloc_bytes(connections) + dp::malloc_bytes(sizeof(dp::ConnSync))),
             false);
     }
+    // One table per family, shared by the workers: how the later fragments of a datagram
+    // follow its first.
+    const bool ipv6 = ipv6_configured(config);
+    add("fragment tables", ipv6 ? "IPv4 and IPv6" : "IPv4",
+        dp::FragmentTable::memory_bytes() + (ipv6 ? dp::FragmentTable6::memory_bytes() : 0), false);
     const uint32_t templates = std::min(config.max_connections, dp::PersistenceTable::kMaxCapacity);
     add("persistence table", std::to_string(templates) + " templates",
         dp::PersistenceTable::memory_bytes_for(templates), false);

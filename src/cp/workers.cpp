@@ -96,6 +96,9 @@ bool Workers::make(const WorkersSpec& spec, std::string& error) {
         expectations6_ = std::make_unique<dp::ExpectationTable6>();
     }
     fragments_ = std::make_unique<dp::FragmentTable>();
+    if (spec.ipv6) {
+        fragments6_ = std::make_unique<dp::FragmentTable6>();
+    }
     // Always made (IPv6's whenever IPv6 is), so that a service can gain persistence without a
     // restart.
     const uint32_t templates = std::min(spec.max_connections, dp::PersistenceTable::kMaxCapacity);
@@ -179,6 +182,7 @@ bool Workers::make_worker(const WorkersSpec& spec, uint32_t id, std::string& err
     ctx->expectations = expectations_.get();
     ctx->expectations6 = expectations6_.get();
     ctx->fragments = fragments_.get();
+    ctx->fragments6 = fragments6_.get();
     ctx->dest_counters = worker->dest_counters.data();
 
     dp::WorkerSetup& s = worker->setup;

@@ -107,6 +107,7 @@ class Workers {
     std::unique_ptr<dp::ExpectationTable> expectations_;
     std::unique_ptr<dp::ExpectationTable6> expectations6_;  // with spec.ipv6
     std::unique_ptr<dp::FragmentTable> fragments_;
+    std::unique_ptr<dp::FragmentTable6> fragments6_;  // when IPv6 is configured
     std::atomic<bool> stop_{false};
     std::vector<unsigned> launched_lcores_;
     std::mutex dump_mutex_;  // one dump at a time

@@ -68,7 +68,8 @@ constexpr size_t kAddressLen = 16;
 constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragmentHeader = 44, kEsp = 50, kAh = 51,
                   kProtoIcmpv6 = 58, kNoNextHeader = 59, kDestinationOptions = 60;
 // The fragment header (RFC 8200 4.5): 8 bytes.
-constexpr size_t kFragmentHeaderLen = 8, kFragmentOffsetFlags = 2, kFragmentId = 4;
+constexpr size_t kFragmentHeaderLen = 8, kFragmentNextHeader = 0, kFragmentOffsetFlags = 2,
+                 kFragmentId = 4;
 constexpr uint16_t kFragmentOffsetMask = 0xfff8, kFragmentMore = 0x0001;
 }  // namespace ipv6
 

@@ -1,29 +1,55 @@
 #include "dp/fragments.hpp"
 
+#include <cstring>
+#include <thread>
+
 #include "dp/mix.hpp"
 
 namespace vsnat::dp {
 namespace {
 
 constexpr uint32_t kLockSpins = 64;
+// A record that finds its bucket busy yields the CPU between its spins, this many times at most:
+// the holder may be a worker preempted inside its few dozen nanoseconds (lcores sharing a CPU),
+// and a translation not recorded loses its datagram's later fragments. A lookup that misses
+// only waits for the next look.
+constexpr uint32_t kRecordYields = 64;
 
 bool before(uint32_t a, uint32_t b) {
     return static_cast<int32_t>(a - b) < 0;
 }
 
-}  // namespace
-
-FragmentTable::FragmentTable()
-    : buckets_(std::make_unique<Bucket[]>(kBuckets)),
-      locks_(std::make_unique<std::atomic<uint8_t>[]>(kBuckets)) {}
-
-uint32_t FragmentTable::bucket_of(const FragmentKey& key) {
+uint64_t hash_of(const FragmentKey& key) {
     const uint64_t a = static_cast<uint64_t>(key.src) << 32 | key.dst;
     const uint64_t b = static_cast<uint64_t>(key.id) << 8 | key.protocol;
-    return static_cast<uint32_t>(mix64(a ^ mix64(b))) % kBuckets;
+    return mix64(a ^ mix64(b));
 }
 
-bool FragmentTable::lock(uint32_t bucket) {
+uint64_t hash_of(const FragmentKey6& key) {
+    uint64_t words[4];
+    std::memcpy(words, key.src.data(), sizeof(key.src));
+    std::memcpy(words + 2, key.dst.data(), sizeof(key.dst));
+    const uint64_t b = static_cast<uint64_t>(key.id) << 8 | key.protocol;
+    return mix64(words[0] ^ mix64(words[1] ^ mix64(words[2] ^ mix64(words[3] ^ mix64(b)))));
+}
+
+}  // namespace
+
+template <class Address>
+BasicFragmentTable<Address>::BasicFragmentTable()
+    : buckets_(std::make_unique<Bucket[]>(kBuckets)),
+      locks_(std::make_unique<std::atomic<uint8_t>[]>(kBuckets)) {
+    static_assert(sizeof(Entry) == (std::is_same_v<Address, uint32_t> ? 28 : 64),
+                  "the entry sizes the header speaks of");
+}
+
+template <class Address>
+uint32_t BasicFragmentTable<Address>::bucket_of(const Key& key) {
+    return static_cast<uint32_t>(hash_of(key)) % kBuckets;
+}
+
+template <class Address>
+bool BasicFragmentTable<Address>::lock(uint32_t bucket) {
     std::atomic<uint8_t>& l = locks_[bucket];
     for (uint32_t i = 0; i < kLockSpins; ++i) {
         if (l.load(std::memory_order_relaxed) == 0 &&
@@ -34,14 +60,16 @@ bool FragmentTable::lock(uint32_t bucket) {
     return false;
 }
 
-void FragmentTable::unlock(uint32_t bucket) {
+template <class Address>
+void BasicFragmentTable<Address>::unlock(uint32_t bucket) {
     locks_[bucket].store(0, std::memory_order_release);
 }
 
 // Where datagram `key` goes in `bucket`: its own entry (a retransmitted first fragment), a free
 // or expired one, or else the one closest to expiry.
-FragmentTable::Entry& FragmentTable::place_for(Bucket& bucket, const FragmentKey& key,
-                                               uint32_t now_ms) {
+template <class Address>
+typename BasicFragmentTable<Address>::Entry& BasicFragmentTable<Address>::place_for(
+    Bucket& bucket, const Key& key, uint32_t now_ms) {
     for (Entry& e : bucket.entries) {
         if (e.used && e.key == key) {
             return e;
@@ -59,10 +87,15 @@ FragmentTable::Entry& FragmentTable::place_for(Bucket& bucket, const FragmentKey
     return *oldest;
 }
 
-bool FragmentTable::record(const FragmentKey& key, const FragmentRewrite& rewrite,
-                           uint32_t now_ms) {
+template <class Address>
+bool BasicFragmentTable<Address>::record(const Key& key, const Rewrite& rewrite, uint32_t now_ms) {
     const uint32_t b = bucket_of(key);
-    if (!lock(b)) {
+    bool locked = lock(b);
+    for (uint32_t i = 0; !locked && i < kRecordYields; ++i) {
+        std::this_thread::yield();
+        locked = lock(b);
+    }
+    if (!locked) {
         return false;
     }
     Entry& e = place_for(buckets_[b], key, now_ms);
@@ -71,10 +104,12 @@ bool FragmentTable::record(const FragmentKey& key, const FragmentRewrite& rewrit
     e.expires_ms = now_ms + kLifetimeMs;
     e.used = true;
     unlock(b);
+    recorded_.fetch_add(1, std::memory_order_release);
     return true;
 }
 
-bool FragmentTable::find(const FragmentKey& key, uint32_t now_ms, FragmentRewrite& out) {
+template <class Address>
+bool BasicFragmentTable<Address>::find(const Key& key, uint32_t now_ms, Rewrite& out) {
     const uint32_t b = bucket_of(key);
     if (!lock(b)) {
         return false;
@@ -91,5 +126,8 @@ bool FragmentTable::find(const FragmentKey& key, uint32_t now_ms, FragmentRewrit
     unlock(b);
     return found;
 }
+
+template class BasicFragmentTable<uint32_t>;
+template class BasicFragmentTable<Ipv6>;
 
 }  // namespace vsnat::dp

@@ -163,15 +163,43 @@ FlowKey flow_key_of(const uint8_t* frame, const ParsedFrame& p) {
     return k;
 }
 
-// The identity of the datagram a fragment belongs to, as it arrived.
-FragmentKey fragment_key_of(const Flow& f) {
+// The protocol of the datagram a fragment belongs to, the same in each of its fragments:
+// IPv4's protocol field; for IPv6 the next header its fragment header names (a later fragment
+// has no other).
+uint8_t fragment_protocol(const Flow& f) {
+    if (f.parsed.kind == FrameKind::ipv6) {
+        return f.frame[f.parsed.fragment_header_offset + ipv6::kFragmentNextHeader];
+    }
+    return f.parsed.ip_protocol;
+}
+
+// The identity of the datagram a fragment of family `Address` (IPv4's uint32_t, or Ipv6)
+// belongs to, as it arrived.
+template <class Address>
+BasicFragmentKey<Address> fragment_key_of(const Flow& f) {
     const uint8_t* ip = f.frame + f.parsed.l3_offset;
-    FragmentKey k;
-    k.src = load_u32_raw(ip + ipv4::kSrc);
-    k.dst = load_u32_raw(ip + ipv4::kDst);
-    k.id = load_u16_raw(ip + ipv4::kId);
-    k.protocol = f.parsed.ip_protocol;
+    BasicFragmentKey<Address> k;
+    if constexpr (std::is_same_v<Address, uint32_t>) {
+        k.src = load_u32_raw(ip + ipv4::kSrc);
+        k.dst = load_u32_raw(ip + ipv4::kDst);
+        k.id = load_u16_raw(ip + ipv4::kId);
+    } else {
+        k.src = load_ipv6(ip + ipv6::kSrc);
+        k.dst = load_ipv6(ip + ipv6::kDst);
+        k.id = load_u32_raw(f.frame + f.parsed.fragment_header_offset + ipv6::kFragmentId);
+    }
+    k.protocol = fragment_protocol(f);
     return k;
+}
+
+// A family's fragment table: IPv4's, or IPv6's.
+template <class Address>
+BasicFragmentTable<Address>* fragments_of(WorkerContext& ctx) {
+    if constexpr (std::is_same_v<Address, uint32_t>) {
+        return ctx.fragments;
+    } else {
+        return ctx.fragments6;
+    }
 }
 
 uint32_t expiry_for(const WorkerContext& ctx, ConnState s, uint32_t now_ms) {
@@ -802,25 +830,21 @@ bool fits_egress(WorkerContext& ctx, const Flow& f, uint32_t dst, uint32_t now_m
     return false;
 }
 
-// Whether a fragment of connection `c`, of either family, is refused (dropped, counted): the
-// FTP helper needs whole segments.
+// The first fragment of a datagram of connection `c` (either family): records how it is
+// translated, for the datagram's later fragments. False after dropping it: the FTP helper needs
+// whole segments.
 template <class Record>
-bool refuses_fragment(WorkerContext& ctx, const Flow& f, const Record& c) {
-    if (c.helper == FtpControlPool::kNone) {
-        return false;
-    }
-    drop(ctx, f.mbuf, DropReason::ip_fragment);
-    return true;
-}
-
-// The first fragment of a datagram of connection `c`: records how it is translated, for the
-// datagram's later fragments. False after dropping it (refuses_fragment).
-bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Conn& c, bool inbound,
+bool record_first_fragment(WorkerContext& ctx, const Flow& f, const Record& c, bool inbound,
                            uint32_t now_ms) {
-    if (refuses_fragment(ctx, f, c)) {
+    if (c.helper != FtpControlPool::kNone) {
+        drop(ctx, f.mbuf, DropReason::ip_fragment);
         return false;
     }
-    ctx.fragments->record(fragment_key_of(f), {inbound ? c.rip : c.vip, inbound}, now_ms);
+    using Address = decltype(c.vip);
+    if (!fragments_of<Address>(ctx)->record(fragment_key_of<Address>(f),
+                                            {inbound ? c.rip : c.vip, inbound}, now_ms)) {
+        ++ctx.counters.fragments_unrecorded;  // it goes on; its datagram's others will not
+    }
     return true;
 }
 
@@ -971,87 +995,6 @@ bool ends_for_new_connection(WorkerContext& ctx, uint32_t id, const Key& key, ui
     return true;
 }
 
-// Forwards a later fragment as its datagram's first fragment was translated. False, the packet
-// untouched, when that translation is not known (yet).
-bool forward_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
-    FragmentRewrite rewrite;
-    if (!ctx.fragments->find(fragment_key_of(f), now_ms, rewrite)) {
-        return false;
-    }
-    uint8_t* ip = f.frame + f.parsed.l3_offset;
-    if (ip[ipv4::kTtl] <= 1) {
-        drop(ctx, f.mbuf, DropReason::ttl_expired);
-        return true;
-    }
-    uint8_t* field = ip + (rewrite.destination ? ipv4::kDst : ipv4::kSrc);
-    const uint32_t old_address = load_u32_raw(field);
-    store_u32_raw(field, rewrite.address);
-    store_u16_raw(ip + ipv4::kChecksum,
-                  csum_replace4(load_u16_raw(ip + ipv4::kChecksum), old_address, rewrite.address));
-    decrement_ttl(ip);
-    const uint32_t dst = load_u32_raw(ip + ipv4::kDst);
-    if (!fits_egress(ctx, f, dst, now_ms)) {
-        return true;
-    }
-    ++ctx.counters.fragments_forwarded;
-    route_and_queue(ctx, f, dst, now_ms);
-    return true;
-}
-
-// Holds a later fragment until its datagram's first is translated (release_fragments). A full
-// hold gives up its oldest: under a flood of fragments whose first never comes, those are the
-// flood's, and a real datagram's wait for theirs a moment only.
-void hold_fragment(WorkerContext& ctx, const Flow& f, uint32_t now_ms) {
-    FragmentHold& hold = ctx.fragment_hold;
-    if (hold.count == FragmentHold::kCapacity) {
-        drop(ctx, hold.items[0].mbuf, DropReason::fragment_hold_full);
-        std::move(hold.items.begin() + 1, hold.items.begin() + hold.count, hold.items.begin());
-        --hold.count;
-    }
-    hold.items[hold.count++] = {f.mbuf, now_ms};
-    ++ctx.counters.fragments_held;
-}
-
-// A fragment of a datagram through the director (its own are the kernel's, which reassembles
-// them): a first fragment goes on to the lookup like any TCP or UDP packet (true); a later one
-// follows its first, now or once it came. Under `fragments: drop`, or for a protocol vsnat does
-// not balance, all are dropped.
-bool classify_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
-    if (for_kernel(ctx, f)) {
-        punt(ctx, f.mbuf, PuntClass::bulk);
-        return false;
-    }
-    const bool balanced =
-        f.parsed.ip_protocol == ipv4::kProtoTcp || f.parsed.ip_protocol == ipv4::kProtoUdp;
-    if (ctx.snapshot->drop_fragments || ctx.fragments == nullptr || !balanced) {
-        drop(ctx, f.mbuf, DropReason::ip_fragment);
-        return false;
-    }
-    if (f.parsed.first_fragment) {
-        return true;
-    }
-    if (!forward_fragment(ctx, f, now_ms)) {
-        // Its first may be in this very burst: looked at again once the burst's flows are
-        // forwarded (settle_fragments), held only if it was not.
-        ctx.fragment_hold.deferred[ctx.fragment_hold.deferred_count++] = f.mbuf;
-    }
-    return false;
-}
-
-// The burst's later fragments whose first had not been translated when they were sorted:
-// forwarded now if it was since, else held.
-void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
-    FragmentHold& hold = ctx.fragment_hold;
-    for (uint16_t i = 0; i < hold.deferred_count; ++i) {
-        Flow f{hold.deferred[i], rte_pktmbuf_mtod(hold.deferred[i], uint8_t*), {}};
-        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(f.mbuf));
-        if (!forward_fragment(ctx, f, now_ms)) {
-            hold_fragment(ctx, f, now_ms);
-        }
-    }
-    hold.deferred_count = 0;
-}
-
 // ---- IPv6 --------------------------------------------------------------------------------------
 // The same stages for IPv6 (NAT66), on the IPv6 connection table: neighbor discovery in place of
 // ARP, ICMPv6 in place of ICMP, no header checksum, the hop limit for the TTL.
@@ -1116,7 +1059,7 @@ uint32_t throttle_key6(const Ipv6& a) {
 }
 
 // route_and_queue for IPv6: neighbor solicitation in place of ARP.
-void route_and_queue6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
+void route_and_queue(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
     Ipv6 next_hop;
     const InterfaceEntry* out = ctx.snapshot->route6(dst, next_hop);
     if (out == nullptr) {
@@ -1157,7 +1100,7 @@ void reject6(WorkerContext& ctx, const Flow& f, const MacAddress& our_mac, const
 
 // An IPv6 packet larger than the link it would leave by: routers do not fragment IPv6, the
 // sender is told the link's MTU (RFC 8201), from the address of the link it came in on.
-bool fits_egress6(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
+bool fits_egress(WorkerContext& ctx, const Flow& f, const Ipv6& dst, uint32_t now_ms) {
     const auto ip_len = static_cast<uint32_t>(f.parsed.ip_end - f.parsed.l3_offset);
     if (ip_len <= ctx.snapshot->smallest_mtu()) {
         return true;
@@ -1191,10 +1134,10 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
     Conn6& c = ctx.table6->conn(id);
     const Direction dir = direction_of(key, c);
     const bool inbound = dir == Direction::from_client;
-    if (!fits_egress6(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
+    if (!fits_egress(ctx, f, inbound ? c.rip : c.client_ip, now_ms)) {
         return;
     }
-    if (f.parsed.fragment && refuses_fragment(ctx, f, c)) {
+    if (f.parsed.fragment && !record_first_fragment(ctx, f, c, inbound, now_ms)) {
         return;
     }
     uint8_t* ip = f.frame + f.parsed.l3_offset;
@@ -1214,7 +1157,7 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
         nat6_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
     }
     count_forwarded(ctx.dest_counters[c.dest_id], f, inbound);
-    route_and_queue6(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
+    route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);
 }
 
 // open_connection() for IPv6.
@@ -1383,7 +1326,7 @@ void handle_icmp6(WorkerContext& ctx, const Flow& f, const InterfaceEntry& iface
             }
             const Ipv6 dst = translate_icmp6_error(f.frame, f.parsed, error, c, towards_client);
             ++ctx.counters.icmp_errors_translated;
-            route_and_queue6(ctx, f, dst, now_ms);
+            route_and_queue(ctx, f, dst, now_ms);
             return;
         }
     } else if (type == kEchoRequest && ctx.snapshot->answers_for6(load_ipv6(ipv6_destination(f)))) {
@@ -1418,6 +1361,130 @@ bool reverse_path_ok6(const Snapshot& snap, const InterfaceEntry& in, const Ipv6
     Ipv6 next_hop;
     const InterfaceEntry* back = snap.route6(src, next_hop);
     return snap.reverse_path == ReversePathMode::loose ? back != nullptr : back == &in;
+}
+
+// ---- Fragments, both families -------------------------------------------------------------
+
+// A later fragment's header translated as its datagram's first was, one hop older. No L4
+// checksum to fix: it is in the first fragment, whose update covered the new address.
+void translate_later_fragment(uint8_t* ip, const FragmentRewrite& r) {
+    nat_rewrite_address(ip, r.destination ? Endpoint::destination : Endpoint::source, r.address);
+    decrement_ttl(ip);
+}
+
+void translate_later_fragment(uint8_t* ip, const FragmentRewrite6& r) {
+    std::memcpy(ip + (r.destination ? ipv6::kDst : ipv6::kSrc), r.address.data(), r.address.size());
+    decrement_hop_limit(ip);
+}
+
+// Where a later fragment goes once translated as `r` says.
+uint32_t destination_after(const uint8_t* ip, const FragmentRewrite& r) {
+    return r.destination ? r.address : load_u32_raw(ip + ipv4::kDst);
+}
+
+Ipv6 destination_after(const uint8_t* ip, const FragmentRewrite6& r) {
+    return r.destination ? r.address : load_ipv6(ip + ipv6::kDst);
+}
+
+// Forwards a later fragment of family `Address` as its datagram's first fragment was
+// translated. False, the packet untouched, when that translation is not known (yet).
+template <class Address>
+bool forward_later_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    BasicFragmentRewrite<Address> rewrite;
+    if (!fragments_of<Address>(ctx)->find(fragment_key_of<Address>(f), now_ms, rewrite)) {
+        return false;
+    }
+    uint8_t* ip = f.frame + f.parsed.l3_offset;
+    constexpr size_t kHopLimitAt = std::is_same_v<Address, uint32_t> ? ipv4::kTtl : ipv6::kHopLimit;
+    if (ip[kHopLimitAt] <= 1) {
+        drop(ctx, f.mbuf, DropReason::ttl_expired);
+        return true;
+    }
+    const Address dst = destination_after(ip, rewrite);
+    // Before the rewrite, as for any packet: a fragmentation needed or packet too big quotes
+    // the fragment as its sender sent it.
+    if (!fits_egress(ctx, f, dst, now_ms)) {
+        return true;
+    }
+    translate_later_fragment(ip, rewrite);
+    ++ctx.counters.fragments_forwarded;
+    route_and_queue(ctx, f, dst, now_ms);
+    return true;
+}
+
+// forward_later_fragment in the fragment's family.
+bool forward_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    return f.parsed.kind == FrameKind::ipv6 ? forward_later_fragment<Ipv6>(ctx, f, now_ms)
+                                            : forward_later_fragment<uint32_t>(ctx, f, now_ms);
+}
+
+// Holds a later fragment until its datagram's first is translated (release_fragments). A full
+// hold gives up its oldest: under a flood of fragments whose first never comes, those are the
+// flood's, and a real datagram's wait for theirs a moment only.
+void hold_fragment(WorkerContext& ctx, rte_mbuf* m, uint32_t now_ms) {
+    FragmentHold& hold = ctx.fragment_hold;
+    if (hold.count == FragmentHold::kCapacity) {
+        drop(ctx, hold.items[0].mbuf, DropReason::fragment_hold_full);
+        std::move(hold.items.begin() + 1, hold.items.begin() + hold.count, hold.items.begin());
+        --hold.count;
+    }
+    hold.items[hold.count++] = {m, now_ms};
+    ++ctx.counters.fragments_held;
+}
+
+// A fragment of a datagram through the director (its own are the kernel's, which reassembles
+// them): a first fragment goes on to the lookup like any TCP or UDP packet (true); a later one
+// follows its first, now or once it came. Under `fragments: drop`, without the family's table,
+// or for a protocol vsnat does not balance (IPv6: what the fragment header names, so that every
+// fragment of a datagram is judged alike), all are dropped.
+bool classify_fragment(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
+    const bool ipv6 = f.parsed.kind == FrameKind::ipv6;
+    if (ipv6 ? for_kernel6(ctx, f) : for_kernel(ctx, f)) {
+        punt(ctx, f.mbuf, PuntClass::bulk);
+        return false;
+    }
+    const uint8_t protocol = fragment_protocol(f);
+    const bool balanced = protocol == ipv4::kProtoTcp || protocol == ipv4::kProtoUdp;
+    const bool tracked = ipv6 ? ctx.fragments6 != nullptr : ctx.fragments != nullptr;
+    if (ctx.snapshot->drop_fragments || !tracked || !balanced) {
+        drop(ctx, f.mbuf, DropReason::ip_fragment);
+        return false;
+    }
+    if (f.parsed.first_fragment) {
+        return true;
+    }
+    if (!forward_fragment(ctx, f, now_ms)) {
+        // Its first may be in this very burst: looked at again once the burst's flows are
+        // forwarded (settle_fragments), held only if it was not.
+        ctx.fragment_hold.deferred[ctx.fragment_hold.deferred_count++] = f.mbuf;
+    }
+    return false;
+}
+
+// forward_fragment for a later fragment set aside (deferred or held), parsed again. False, the
+// packet untouched, when its translation is not known (yet).
+bool forward_set_aside(WorkerContext& ctx, rte_mbuf* m, uint32_t now_ms) {
+    Flow f{m, rte_pktmbuf_mtod(m, uint8_t*), {}};
+    f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(m));
+    return forward_fragment(ctx, f, now_ms);
+}
+
+// The burst's later fragments whose first had not been translated when they were sorted:
+// forwarded now if it was since, else held.
+void settle_fragments(WorkerContext& ctx, uint32_t now_ms) {
+    FragmentHold& hold = ctx.fragment_hold;
+    for (uint16_t i = 0; i < hold.deferred_count; ++i) {
+        if (!forward_set_aside(ctx, hold.deferred[i], now_ms)) {
+            hold_fragment(ctx, hold.deferred[i], now_ms);
+        }
+    }
+    hold.deferred_count = 0;
+}
+
+// The translations both families' tables recorded so far (wrapping).
+uint32_t fragments_recorded(const WorkerContext& ctx) {
+    return (ctx.fragments != nullptr ? ctx.fragments->recorded() : 0) +
+           (ctx.fragments6 != nullptr ? ctx.fragments6->recorded() : 0);
 }
 
 // classify() for IPv6: true when the packet is a TCP or UDP flow for the IPv6 lookup stage.
@@ -1468,12 +1535,7 @@ bool classify6(WorkerContext& ctx, Flow& f, uint32_t now_ms) {
         drop(ctx, m, DropReason::bad_source);
         return false;
     }
-    if (f.parsed.fragment) {
-        if (for_kernel6(ctx, f)) {
-            punt(ctx, m, PuntClass::bulk);
-            return false;
-        }
-        drop(ctx, m, DropReason::ip_fragment);
+    if (f.parsed.fragment && !classify_fragment(ctx, f, now_ms)) {
         return false;
     }
     switch (f.parsed.ip_protocol) {
@@ -1853,15 +1915,21 @@ void release_held(WorkerContext& ctx, uint32_t now_ms) {
 
 void release_fragments(WorkerContext& ctx, uint32_t now_ms) {
     FragmentHold& hold = ctx.fragment_hold;
+    // Looked up again once a translation was recorded since the last look, or a millisecond
+    // passed (a lookup may have found its bucket busy): not at every turn of the worker's loop,
+    // whose lookups would keep the bucket's lock from the worker recording the very
+    // translation they wait for.
+    const uint32_t recorded = fragments_recorded(ctx);
+    const bool look = recorded != hold.seen_recorded || now_ms != hold.seen_ms;
+    hold.seen_recorded = recorded;
+    hold.seen_ms = now_ms;
     uint16_t kept = 0;
     for (uint16_t i = 0; i < hold.count; ++i) {
         const FragmentHold::Held h = hold.items[i];
-        Flow f{h.mbuf, rte_pktmbuf_mtod(h.mbuf, uint8_t*), {}};
-        f.parsed = parse_frame(f.frame, rte_pktmbuf_data_len(h.mbuf));
-        // Each TX batch keeps room for a burst: what does not fit waits for the next loop.
+        // Each TX batch keeps room for a burst: what does not fit waits for the next look.
         const bool room = std::all_of(ctx.tx.begin(), ctx.tx.end(),
                                       [](const PacketBatch& b) { return b.count < kMaxBurst; });
-        if (room && forward_fragment(ctx, f, now_ms)) {
+        if (look && room && forward_set_aside(ctx, h.mbuf, now_ms)) {
             continue;
         }
         if (now_ms - h.since_ms > FragmentHold::kMaxWaitMs) {

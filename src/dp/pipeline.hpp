@@ -195,6 +195,10 @@ struct FragmentHold {
     /// This burst's later fragments not forwarded yet: their first may come later in it.
     std::array<rte_mbuf*, kMaxBurst> deferred{};
     uint16_t deferred_count = 0;
+    /// When release_fragments last looked the held ones up: the tables' recorded() (summed)
+    /// and the clock then.
+    uint32_t seen_recorded = 0;
+    uint32_t seen_ms = 0;
 };
 
 /// The connections most recently opened that their real server has not answered yet, oldest
@@ -313,10 +317,11 @@ struct alignas(64) WorkerContext {
     uint32_t expectation_sweep6 = 0;
     /// Connection sync (dp/conn_sync.hpp); null when `ha.sync` is not configured.
     ConnSync* sync = nullptr;
-    /// How the first fragments of datagrams were translated (one table shared by every
-    /// worker), and this worker's later fragments waiting for theirs. Without the table every
-    /// fragment is dropped (ip_fragment).
+    /// How the first fragments of datagrams were translated (one table per family shared by
+    /// every worker), and this worker's later fragments of both waiting for theirs. Without
+    /// its family's table every fragment is dropped (ip_fragment).
     FragmentTable* fragments = nullptr;
+    FragmentTable6* fragments6 = nullptr;
     FragmentHold fragment_hold;
 };
 

@@ -113,7 +113,8 @@ struct Snapshot {
     std::vector<InterfaceEntry> interfaces;
     StateTimeouts timeouts = default_state_timeouts();
     ReversePathMode reverse_path = ReversePathMode::strict;
-    /// `fragments: drop`: every IPv4 fragment is dropped (ip_fragment) instead of forwarded.
+    /// `fragments: drop`: every IPv4 and IPv6 fragment is dropped (ip_fragment) instead of
+    /// forwarded.
     bool drop_fragments = false;
     /// Replies per second per worker to connection attempts on VIP ports without a service:
     /// TCP resets and ICMP port unreachables, each kind its own budget.

@@ -32,7 +32,7 @@
 // - an ICMP packet that goes out answers its sender, or goes to a tracked client or real server;
 // - a later fragment that goes out (no ports), after its burst or released from the hold, goes
 //   between the ends of a tracked connection, by the route to its destination.
-// IPv6 (no fragment goes out):
+// IPv6:
 // - a TCP or UDP packet that goes out is a tracked client's, to a real server of the service it
 //   sent it to, or a real server's, to its tracked client from the VIP:port of the service (for
 //   an FTP data connection, whose VIP port is no service's: its tracked real server's); by
@@ -40,6 +40,10 @@
 //   address and port, the hop limit (one less) and the checksum; neither end link-local,
 //   multicast, unspecified, loopback, IPv4-mapped or the director's (RFC 4291 2.5). Or it is the
 //   director's RST from a VIP port no service offers, back to its sender by the port it came in;
+//   a first fragment goes out as such a packet;
+// - a later fragment that goes out (no ports), after its burst or released from the hold, goes
+//   between the ends of a tracked connection, by the route to its destination, to the MAC of that
+//   route's next hop; nothing changed but one address and the hop limit (one less);
 // - an ICMPv6 error about a tracked connection goes out translated to the sender of the packet
 //   it quotes (the client, from the VIP; the real server), by its route; the quote reads as that
 //   end sent it; nothing changed but those addresses and ports, the hop limit and the checksums;
@@ -108,6 +112,7 @@ struct World {
     // Fresh for each input too: fragments' translations, the FTP helper's control states and
     // expected data connections, the unanswered connections the flood defence evicts.
     std::unique_ptr<FragmentTable> fragments;
+    std::unique_ptr<FragmentTable6> fragments6;
     std::unique_ptr<FtpControlPool> ftp_controls;
     std::unique_ptr<ExpectationTable> expectations;
     std::unique_ptr<ExpectationTable6> expectations6;
@@ -632,11 +637,32 @@ void check_solicitation(const WorkerContext& ctx, const InterfaceEntry& iface,
             "IPv6: a solicitation asks for an unresolved neighbor on the link");
 }
 
+// Where an IPv6 later fragment (no ports) may go: as its datagram's first did, so between the
+// ends of a tracked connection, by the route to its destination.
+void check_later_fragment6(const WorkerContext& ctx, const std::vector<Conn6>& tracked,
+                           uint16_t port, const std::vector<uint8_t>& out, const ParsedFrame& p) {
+    const Endpoints6 e = endpoints6_of(out, p);
+    const bool between_ends = std::any_of(tracked.begin(), tracked.end(), [&](const Conn6& c) {
+        return c.protocol == e.protocol && ((c.vip == e.src && c.client_ip == e.dst) ||
+                                            (c.client_ip == e.src && c.rip == e.dst));
+    });
+    require(between_ends, "IPv6: a later fragment only between the ends of a tracked connection");
+    check_forwarded6(ctx, e.dst, port, out, "IPv6: a later fragment by its route");
+}
+
 void check_sent6(const WorkerContext& ctx, const std::vector<Conn6>& tracked, uint16_t port,
                  const std::vector<uint8_t>& out, const ParsedFrame& p, const Received& in) {
-    require(!p.fragment, "IPv6: no fragment goes out");
     const Endpoints6 e = endpoints6_of(out, p);
     const Endpoints6 i = endpoints6_of(in.bytes, in.parsed);
+    if (p.fragment && !p.first_fragment) {
+        check_later_fragment6(ctx, tracked, port, out, p);
+        const size_t hop = p.l3_offset + ipv6::kHopLimit;
+        const size_t address = p.l3_offset + (e.src != i.src ? ipv6::kSrc : ipv6::kDst);
+        require(in.parsed.l3_offset == p.l3_offset && out[hop] + 1 == in.bytes[hop] &&
+                    same_but(in.bytes, out, {{hop, 1}, {address, ipv6::kAddressLen}}),
+                "IPv6: a later fragment changes only one address, and the hop limit by one");
+        return;
+    }
     if (e.protocol == ipv4::kProtoTcp || e.protocol == ipv4::kProtoUdp) {
         check_tcp_udp6(ctx, tracked, port, out, p, e, in, i);
         return;
@@ -933,9 +959,12 @@ void run_housekeeping(uint32_t now_ms) {
             const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
             const std::vector<uint8_t> out(data, data + m->data_len);
             const ParsedFrame p = parse_frame(out.data(), out.size());
-            require(p.kind == FrameKind::ipv4 && p.fragment && !p.first_fragment,
-                    "what a release sends is a later fragment");
-            check_later_fragment(*ctx.snapshot, tracked.v4, endpoints_of(out, p), port);
+            require(p.fragment && !p.first_fragment, "what a release sends is a later fragment");
+            if (p.kind == FrameKind::ipv6) {
+                check_later_fragment6(ctx, tracked.v6, port, out, p);
+            } else {
+                check_later_fragment(*ctx.snapshot, tracked.v4, endpoints_of(out, p), port);
+            }
             rte_pktmbuf_free(m);
         }
         batch.count = 0;
@@ -969,6 +998,8 @@ void reset_worker() {
     h.ctx.all_dest_counters = h.all_dest_counters;
     world->fragments = std::make_unique<FragmentTable>();
     h.ctx.fragments = world->fragments.get();
+    world->fragments6 = std::make_unique<FragmentTable6>();
+    h.ctx.fragments6 = world->fragments6.get();
     world->ftp_controls = std::make_unique<FtpControlPool>(kTableCapacity);
     h.ctx.ftp_controls = world->ftp_controls.get();
     world->expectations = std::make_unique<ExpectationTable>();

@@ -306,6 +306,10 @@ std::vector<Seed> seeds() {
     PacketSpec long_query6 = query6;
     long_query6.payload.assign(2000, 0x42);
     const std::vector<Frame> pieces6 = ipv6_fragments(build_packet(long_query6), {0, 1448});
+    PacketSpec long_answer6 = server_packet6(17, kRs1Ip6, 53);
+    long_answer6.payload.assign(3000, 0x24);
+    const std::vector<Frame> answer6 =
+        ipv6_fragments(build_packet(long_answer6), {0, 1448, 2896}, 0x80000001);
     auto echo6 = [](const std::string& to) {
         PacketSpec s = client_packet6(kIcmp6, 0, 0);
         s.dst_ip = to;
@@ -400,6 +404,14 @@ std::vector<Seed> seeds() {
           {kAlone | clock_step(2), query[1]}}},  // past the hold time
         {"odd_headers",
          {{kAlone, build_packet(tagged)}, {kAlone, build_packet(options)}, {kAlone, fragment}}},
+        {"ipv6_udp_fragments",
+         {{kAlone, pieces6[1]},  // before its first: held
+          {kInBurst, pieces6[0]},
+          {kAlone, pieces6[1]},  // after it, in its burst: forwarded at the burst's end
+          {inside, answer6[2]},
+          {kInBurst | kFromInside, answer6[0]},
+          {inside, answer6[1]},
+          {kAlone | clock_step(2), pieces6[1]}}},  // past the hold time
         {"ipv6_tcp_connection",
          {{kAlone, build_packet(syn6)},
           {inside, build_packet(synack6)},

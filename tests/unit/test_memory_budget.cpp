@@ -14,6 +14,7 @@
 #include "cp/memory_budget.hpp"
 #include "cp/snapshot_builder.hpp"
 #include "dp/conn_table.hpp"
+#include "dp/fragments.hpp"
 #include "dp/persistence.hpp"
 
 using namespace vsnat;
@@ -206,6 +207,8 @@ TEST_CASE("start-up parts are what the structures say they take", "[budget]") {
     CHECK(part(need, "packet buffers").detail == "32767 of 2368 bytes");
     CHECK(part(need, "persistence table").bytes == dp::PersistenceTable::memory_bytes_for(1000000));
     CHECK_FALSE(part(need, "persistence table").eal);
+    CHECK(part(need, "fragment tables").bytes == dp::FragmentTable::memory_bytes());
+    CHECK_FALSE(part(need, "fragment tables").eal);
     uint64_t eal = 0;
     uint64_t ordinary = 0;
     for (const MemoryPart& p : need.parts) {
@@ -214,6 +217,12 @@ TEST_CASE("start-up parts are what the structures say they take", "[budget]") {
     CHECK(need.eal == eal);
     CHECK(need.ordinary == ordinary);
     CHECK(need.reload == part(need, "snapshot").bytes + part(need, "configuration").bytes / 2);
+
+    // IPv6 configured: its fragment table too (1 MiB: 4,096 buckets of four 64-byte entries).
+    c.interfaces.front().addresses6.push_back({});
+    CHECK(part(memory_need(c), "fragment tables").bytes ==
+          dp::FragmentTable::memory_bytes() + dp::FragmentTable6::memory_bytes());
+    CHECK(dp::FragmentTable6::memory_bytes() == 4096 * 4 * 64 + 4096);
 
     c.packet_buffers = 100000;  // only ever raises it
     CHECK(packet_buffer_count(c) == 100000);
