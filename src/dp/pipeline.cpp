@@ -691,6 +691,21 @@ void release_helper(WorkerContext& ctx, uint16_t helper) {
     }
 }
 
+// Makes the new connection to `dest` and adds it (add_connection); one not added gives back its
+// persistence template and its helper state. Returns its id, or kNoConn.
+template <class Record, class Key>
+uint32_t add_new_connection(WorkerContext& ctx, const Flow& f, const Key& key,
+                            const Destination& dest, uint16_t helper, uint32_t slot,
+                            uint32_t now_ms) {
+    const Record c = new_connection<Record>(key, dest, helper, slot);
+    const uint32_t id = add_connection(ctx, f, c, now_ms);
+    if (id == ConnTable::kNoConn) {
+        release_template(ctx, c, now_ms);
+        release_helper(ctx, helper);
+    }
+    return id;
+}
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
 // new connection, or kNoConn after disposing of the packet.
 uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
@@ -746,14 +761,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         reject(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_real_server);
         return ConnTable::kNoConn;
     }
-    const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    const Conn c = new_connection<Conn>(key, dest, helper, slot);
-    const uint32_t id = add_connection(ctx, f, c, now_ms);
-    if (id == ConnTable::kNoConn) {
-        release_template(ctx, c, now_ms);
-        release_helper(ctx, helper);
-    }
-    return id;
+    return add_new_connection<Conn>(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper,
+                                    slot, now_ms);
 }
 
 // The real server's first word on a connection the client opened: a SYN-ACK says it is alive, a
@@ -1207,14 +1216,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         }
         return ConnTable::kNoConn;
     }
-    const Destination& dest = svc->servers[static_cast<size_t>(pick)];
-    const Conn6 c = new_connection<Conn6>(key, dest, helper, slot);
-    const uint32_t id = add_connection(ctx, f, c, now_ms);
-    if (id == ConnTable::kNoConn) {
-        release_template(ctx, c, now_ms);
-        release_helper(ctx, helper);
-    }
-    return id;
+    return add_new_connection<Conn6>(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper,
+                                     slot, now_ms);
 }
 
 // Whether the director answers neighbor solicitations for `target` on `iface`: its own addresses

@@ -86,17 +86,8 @@ start_server 2
 stop_vsnatd
 start_vsnatd "$config"
 
-# health SERVICE N: "up", "down: REASON" or "-" for rs N of SERVICE, from vsnatctl list --json.
-health() {
-  "$VSNATCTL" --prefix "$E2E_PREFIX" list --json 2>/dev/null | "$PY" -c '
-import json, sys
-service, address = sys.argv[1], sys.argv[2]
-for r in json.load(sys.stdin)["real_servers"]:
-    if r["service"] == service and r["address"] == address and r.get("role") == "real":
-        h = r.get("health", "?")
-        print(h + (": " + r.get("health_reason", "") if h == "down" else ""))
-' "$1" "$(server_addr "$2")"
-}
+# health SERVICE N: "up", "down: REASON" or "" for rs N of SERVICE.
+health() { real_server_health "$1" "$(server_addr "$2")"; }
 # wait_health SERVICE N WANT LIMIT_MS: until health says WANT (a prefix); prints the ms taken.
 wait_health() {
   local t0 now got

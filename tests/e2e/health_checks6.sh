@@ -16,8 +16,7 @@ e2e_parse_args "$@"
 e2e_require_root
 ((E2E_FAMILY == 6)) || skip "an IPv6 test: run it with --ipv6"
 e2e_start "$(e2e_config kernel)"
-VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
-readonly VSNATCTL LIMIT_MS=6000
+readonly LIMIT_MS=6000
 
 config="$E2E_LOG_DIR/health6.yaml"
 sed '/^services:/,$d' "$(e2e_config kernel)" >"$config"
@@ -43,22 +42,11 @@ else
   fail kernel-side "vsnat-kernel cannot ping $E2E_RS1: $(ip netns exec vsnat-kernel ip -6 -o addr 2>&1 | tr '\n' ' ')"
 fi
 
-# health SERVICE ADDRESS: "up", "down: REASON" or "" from vsnatctl list --json.
-health() {
-  "$VSNATCTL" --prefix "$E2E_PREFIX" list --json 2>/dev/null | "$PY" -c '
-import json, sys
-service, address = sys.argv[1], sys.argv[2]
-for r in json.load(sys.stdin)["real_servers"]:
-    if r["service"] == service and r["address"] == address and r.get("role") == "real":
-        h = r.get("health", "?")
-        print(h + (": " + r.get("health_reason", "") if h == "down" else ""))
-' "$1" "$2"
-}
 # settled: the four checks as expected, or their states after LIMIT_MS.
 t0=$(date +%s%N)
 while :; do
-  states="web6 rs1 '$(health web6 "$E2E_RS1")', rs2 '$(health web6 "$E2E_RS2")';"
-  states+=" web6-tcp rs1 '$(health web6-tcp "$E2E_RS1")', rs2 '$(health web6-tcp "$E2E_RS2")'"
+  states="web6 rs1 '$(real_server_health web6 "$E2E_RS1")', rs2 '$(real_server_health web6 "$E2E_RS2")';"
+  states+=" web6-tcp rs1 '$(real_server_health web6-tcp "$E2E_RS1")', rs2 '$(real_server_health web6-tcp "$E2E_RS2")'"
   [[ $states == "web6 rs1 'up', rs2 'up'; web6-tcp rs1 'down: "*"', rs2 'up'" ]] && break
   (($(date +%s%N) - t0 < LIMIT_MS * 1000000)) || break
   sleep 0.2

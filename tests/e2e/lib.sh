@@ -185,6 +185,18 @@ require_daemon_alive() {
 
 # `telemetry.py CMD` against the test daemon; prints the reply's value (JSON).
 telemetry() { "$PY" "$TELEMETRY_PY" "$1" --prefix "$E2E_PREFIX"; }
+# real_server_health SERVICE ADDRESS: "up", "down: REASON" or "" for that real server of SERVICE,
+# from vsnatctl list --json.
+real_server_health() {
+  "$(dirname "$VSNATD")/vsnatctl" --prefix "$E2E_PREFIX" list --json 2>/dev/null | "$PY" -c '
+import json, sys
+service, address = sys.argv[1], sys.argv[2]
+for r in json.load(sys.stdin)["real_servers"]:
+    if r["service"] == service and r["address"] == address and r.get("role") == "real":
+        h = r.get("health", "?")
+        print(h + (": " + r.get("health_reason", "") if h == "down" else ""))
+' "$1" "$2"
+}
 
 # --- setup and cleanup -----------------------------------------------------------------------
 
