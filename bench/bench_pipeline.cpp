@@ -10,6 +10,10 @@
 // IPv6 table), each figure printed beside its IPv4 twin, and IPv4's new connections and
 // established flows also run with the IPv6 table in the worker's context, in rounds alternating
 // with those without it: what IPv6 costs IPv4.
+// With --fragments, UDP datagrams of 4,000 bytes in three fragments each (an MTU-1500 link) on
+// a table of UDP connections of the same size, in order, last fragment first, and first fragment
+// a burst ahead of the others, beside unfragmented 1,500-byte datagrams on the same connections
+// (with --ipv6, for IPv6 too): cycles per fragment, fragments and datagrams per second.
 //
 // Nothing is sent anywhere: client addresses (198.18.0.0/15, RFC 2544's benchmarking range;
 // 2001:2::/48, RFC 5180's) are bytes in memory. One worker, on the main lcore.
@@ -42,7 +46,9 @@
 
 #include "bench_util.hpp"
 #include "dp/bytes.hpp"
+#include "dp/checksum.hpp"
 #include "dp/conn_sync.hpp"
+#include "dp/fragments.hpp"
 #include "dp/lab_fixture.hpp"  // tests/dp: the seed's scenario (snapshot, MAC addresses)
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
@@ -72,6 +78,12 @@ constexpr double kSyncConnectionsPerSecond = 100'000;
 // sync group the messages are for.
 constexpr unsigned kSyncRingSize = 16384;
 constexpr uint8_t kSyncId = 1;
+// --fragments: the UDP datagrams (payload bytes): the fill's query, a DNS header's size; the
+// fragmented datagram, three fragments on an MTU-1500 link; the unfragmented one, as large as
+// that link takes (IPv4's 1,472, IPv6's 1,452 bytes).
+constexpr size_t kQueryPayload = 12;
+constexpr size_t kFragmentedPayload = 4000;
+constexpr size_t kLinkMtu = 1500;
 
 // The targets the figures are reported against.
 constexpr double kTargetBytesPerConn = 128;
@@ -89,13 +101,14 @@ struct Options {
     bool huge = false;
     bool sync = false;
     bool ipv6 = false;
+    bool fragments = false;
     std::vector<std::string> eal_extra;
 };
 
 void usage(FILE* out, const char* argv0) {
     std::fprintf(out,
                  "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N] [--huge]\n"
-                 "          [--sync | --ipv6] [-- EXTRA_EAL_ARGS...]\n"
+                 "          [--sync | --ipv6] [--fragments] [-- EXTRA_EAL_ARGS...]\n"
                  "  --sizes    live connections per run; k and M suffixes allowed\n"
                  "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
                  "  --packets  packets per timed phase and size (default 3000000)\n"
@@ -108,6 +121,10 @@ void usage(FILE* out, const char* argv0) {
                  "             IPv4's; and IPv4's new connections and established flows also with\n"
                  "             the IPv6 table in the worker's context, in rounds alternating with\n"
                  "             the rounds without it\n"
+                 "  --fragments  also fragmented UDP (after the other phases, on a table refilled\n"
+                 "             with as many UDP connections): 4000-byte datagrams in 3 fragments\n"
+                 "             (in order, last first, first a burst ahead) and unfragmented\n"
+                 "             1500-byte ones; IPv6's too with --ipv6\n"
                  "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
                  argv0);
 }
@@ -131,6 +148,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
         }
         if (arg == "--ipv6") {
             o.ipv6 = true;
+            continue;
+        }
+        if (arg == "--fragments") {
+            o.fragments = true;
             continue;
         }
         if (arg == "--help" || arg == "-h") {
@@ -237,6 +258,69 @@ Frame make_frame(const test::PacketSpec& spec) {
     return f;
 }
 
+// --fragments: one frame of a UDP datagram, as a template: its bytes, where its UDP header is (0
+// in a later fragment, which has none) and its identification (0 in a datagram sent whole).
+struct Piece {
+    std::vector<uint8_t> bytes;
+    size_t l4 = 0;
+    size_t id_at = 0;
+};
+
+// A datagram's frames in order, and the UDP payload they carry.
+struct Datagram {
+    std::vector<Piece> pieces;
+    size_t payload = 0;
+};
+
+Datagram datagram_of(std::vector<std::vector<uint8_t>> frames, size_t payload) {
+    Datagram d;
+    d.payload = payload;
+    for (std::vector<uint8_t>& f : frames) {
+        const dp::ParsedFrame p = dp::parse_frame(f.data(), f.size());
+        Piece piece;
+        piece.l4 = !p.fragment || p.first_fragment ? p.l4_offset : 0;
+        if (p.fragment) {
+            piece.id_at = p.kind == dp::FrameKind::ipv6
+                              ? p.fragment_header_offset + dp::ipv6::kFragmentId
+                              : p.l3_offset + dp::ipv4::kId;
+        }
+        piece.bytes = std::move(f);
+        d.pieces.push_back(std::move(piece));
+    }
+    return d;
+}
+
+// A datagram's frames as written (one whole frame, or its fragments in order, with neither IPv4
+// options nor IPv6 extension headers) put together as its receiver does, into one unfragmented
+// frame. For the self-check: the checksums are left as they came.
+std::vector<uint8_t> reassembled(const std::vector<std::vector<uint8_t>>& frames) {
+    const dp::ParsedFrame first = dp::parse_frame(frames[0].data(), frames[0].size());
+    if (!first.fragment) {
+        return frames[0];
+    }
+    const bool v6 = first.kind == dp::FrameKind::ipv6;
+    const size_t headers = v6 ? first.fragment_header_offset : first.l4_offset;
+    const size_t data = headers + (v6 ? dp::ipv6::kFragmentHeaderLen : 0);
+    std::vector<uint8_t> whole(frames[0].begin(), frames[0].begin() + static_cast<long>(headers));
+    for (const std::vector<uint8_t>& f : frames) {
+        whole.insert(whole.end(), f.begin() + static_cast<long>(data), f.end());
+    }
+    uint8_t* ip = &whole[first.l3_offset];
+    const auto ip_length = static_cast<uint16_t>(whole.size() - first.l3_offset);
+    if (v6) {
+        ip[dp::ipv6::kNextHeader] = frames[0][first.fragment_header_offset];
+        dp::store_be16(ip + dp::ipv6::kPayloadLength,
+                       static_cast<uint16_t>(ip_length - dp::ipv6::kHeaderLen));
+    } else {
+        dp::store_be16(ip + dp::ipv4::kTotalLength, ip_length);
+        dp::store_be16(ip + dp::ipv4::kFragment, 0);
+        dp::store_u16_raw(ip + dp::ipv4::kChecksum, 0);
+        dp::store_u16_raw(ip + dp::ipv4::kChecksum,
+                          dp::ipv4_header_checksum(ip, dp::ipv4::kMinHeaderLen));
+    }
+    return whole;
+}
+
 // One measured phase: cycles/packet of each round, and what went wrong if anything did.
 struct Phase {
     explicit Phase(std::string phase_name) : name(std::move(phase_name)) {}
@@ -270,6 +354,18 @@ struct Memory {
     rte_malloc_socket_stats heap{};
 };
 
+// --fragments: how a datagram's frames go into bursts: whole datagrams per burst, their frames
+// in order or last first (later fragments before their first: held back in the burst and
+// forwarded once it is translated, settle_fragments); or a datagram's first fragment a burst
+// before its later ones, which find its translation when they come.
+enum class Order : uint8_t { in_order, last_first, first_ahead };
+
+// --fragments: one family's UDP phases, and the UDP connections they ran on.
+struct UdpPhases {
+    Phase whole{""}, in_order{""}, last_first{""}, first_ahead{""};
+    uint32_t live = 0;
+};
+
 struct SizeResult {
     uint32_t size = 0;
     Phase fresh{""}, established{""}, replies{""}, mix{""}, ceiling{""};
@@ -277,6 +373,7 @@ struct SizeResult {
     // --ipv6 only: IPv4's with the IPv6 table in the context; IPv6's phases; the IPv6 table.
     Phase fresh_dual{""}, established_dual{""};
     Phase fresh6{""}, established6{""}, replies6{""}, mix6{""}, ceiling6{""};
+    UdpPhases udp, udp6;  // --fragments only; IPv6's with --ipv6
     Memory memory, memory6;
 };
 
@@ -316,6 +413,10 @@ struct Family {
     Frame syn, ack_in, ack_out;
     Address vip{}, ceiling_rip{};
     uint16_t vport = 0, ceiling_rport = 0;
+    // --fragments: the UDP service's query that opens a connection, and a datagram each way
+    // (client to VIP, server to client) sent whole and in fragments.
+    Frame query;
+    Datagram whole_in, whole_out, fragmented_in, fragmented_out;
 };
 
 // One worker on the seed's scenario (tests/dp/lab_fixture.cpp), its clock, and the 32 mbufs it
@@ -408,6 +509,18 @@ class Bench {
             }
             sync_writer_.begin(kSyncId);
         }
+        if (options_.fragments) {
+            // The fixture's UDP services on the same VIPs: dns, 53 to 172.16.0.2:53 and
+            // 172.16.0.3:53 (rr); dns6, the same on the IPv6 addresses. The servers are web's:
+            // their neighbors are known.
+            make_udp_templates(v4_, "198.18.0.1", udp_service(false));
+            self_check_udp(v4_);
+            if (options_.ipv6) {
+                make_udp_templates(v6_, test::format_ip(FreshClients6::at(0).ip),
+                                   udp_service(true));
+                self_check_udp(v6_);
+            }
+        }
     }
 
     ~Bench() {
@@ -452,6 +565,10 @@ class Bench {
         r.replies = timed(size, [&] { return established(v4_, Direction::replies); });
         r.mix = timed(size, [&] { return mix(v4_); });
         r.ceiling = timed(size, [&] { return ceiling(v4_); });
+        if (options_.fragments) {
+            udp_phases(v4_, size, r.udp,
+                       [&](Phase& p, auto&& run_phase) { p = timed(size, run_phase); });
+        }
         if (options_.ipv6) {
             // IPv6's phases, with IPv4's table as it is (full) beside it, as a dual-stack
             // worker's context holds both.
@@ -471,6 +588,9 @@ class Bench {
             v6_phase(r.replies6, [&] { return established(v6_, Direction::replies); });
             v6_phase(r.mix6, [&] { return mix(v6_); });
             v6_phase(r.ceiling6, [&] { return ceiling(v6_); });
+            if (options_.fragments) {
+                udp_phases(v6_, size, r.udp6, v6_phase);
+            }
             ctx_.table6 = nullptr;
         }
         v4_.table.reset();
@@ -532,6 +652,73 @@ class Bench {
         fam.ack_out = make_frame(out);
     }
 
+    // --fragments: the snapshot's UDP service of a family.
+    const dp::ServiceEntry& udp_service(bool ipv6) const {
+        const auto udp =
+            std::find_if(snapshot_->services.begin(), snapshot_->services.end(),
+                         [ipv6](const dp::ServiceEntry& s) {
+                             return s.ipv6 == ipv6 && s.protocol == dp::ipv4::kProtoUdp;
+                         });
+        if (udp == snapshot_->services.end()) {
+            fail(std::string("the fixture has no UDP service on ") + (ipv6 ? "IPv6" : "IPv4"));
+        }
+        return *udp;
+    }
+
+    // --fragments: a family's UDP frames from `client` (port 32768) to service `udp` and from
+    // its first server back: the query that opens a connection, and a datagram each way, whole
+    // (as large as an MTU-1500 link takes) and in the fragments its sender would cut for that
+    // link (RFC 791; RFC 8200 4.5).
+    template <class Record>
+    static void make_udp_templates(Family<Record>& fam, const std::string& client,
+                                   const dp::ServiceEntry& udp) {
+        constexpr bool kIpv6 = Family<Record>::kIpv6;
+        test::PacketSpec in;
+        in.protocol = dp::ipv4::kProtoUdp;
+        in.src_ip = client;
+        in.src_port = 32768;
+        in.dst_ip = kIpv6 ? test::format_ip(udp.vip6) : test::format_ip(udp.vip);
+        in.dst_port = ntohs(udp.port);
+        in.src_mac = test::kGatewayMac;
+        in.dst_mac = test::kOutsideMac;
+        test::PacketSpec out = in;
+        const dp::Destination& server = udp.servers.at(0);
+        out.src_ip = kIpv6 ? test::format_ip(server.ip6) : test::format_ip(server.ip);
+        out.src_port = ntohs(server.port);
+        out.dst_ip = client;
+        out.dst_port = 32768;
+        out.src_mac = test::kRs1Mac;
+        out.dst_mac = test::kInsideMac;
+        in.payload.assign(kQueryPayload, 0);
+        fam.query = make_frame(in);
+
+        constexpr size_t kIpHeader = kIpv6 ? dp::ipv6::kHeaderLen : dp::ipv4::kMinHeaderLen;
+        const size_t whole_payload = kLinkMtu - kIpHeader - dp::l4::kUdpHeaderLen;
+        for (test::PacketSpec* spec : {&in, &out}) {
+            const bool inbound = spec == &in;
+            spec->payload.assign(whole_payload, 0x5a);
+            (inbound ? fam.whole_in : fam.whole_out) =
+                datagram_of({test::build_packet(*spec)}, whole_payload);
+            spec->payload.assign(kFragmentedPayload, 0x5a);
+            const std::vector<uint8_t> frame = test::build_packet(*spec);
+            std::vector<std::vector<uint8_t>> fragments;
+            if constexpr (kIpv6) {
+                // Each fragment's data a multiple of 8 bytes but the last (1448, 1448, 1112).
+                constexpr size_t kPiece =
+                    (kLinkMtu - kIpHeader - dp::ipv6::kFragmentHeaderLen) & ~7U;
+                std::vector<size_t> offsets;
+                for (size_t at = 0; at < dp::l4::kUdpHeaderLen + kFragmentedPayload; at += kPiece) {
+                    offsets.push_back(at);
+                }
+                fragments = test::ipv6_fragments(frame, offsets);
+            } else {
+                fragments = test::ipv4_fragments(frame, kLinkMtu - kIpHeader);  // 1480, 1480, 1048
+            }
+            (inbound ? fam.fragmented_in : fam.fragmented_out) =
+                datagram_of(std::move(fragments), kFragmentedPayload);
+        }
+    }
+
     // The worker's notion of time: the TSC, as run_worker reads it, plus the jumps made to
     // expire whole tables at once.
     uint32_t now_ms(uint64_t tsc) const {
@@ -540,18 +727,22 @@ class Bench {
 
     // Frame writers: a template copied in, then the connection's addresses and ports put in
     // place with the dataplane's own RFC 1624 rewrite, so every checksum stays right.
-    static uint8_t* copy_in(rte_mbuf* m, const Frame& tmpl) {
+    static uint8_t* copy_in(rte_mbuf* m, const uint8_t* bytes, size_t len) {
         auto* f = rte_pktmbuf_mtod(m, uint8_t*);
-        std::memcpy(f, tmpl.bytes.data(), tmpl.len);
-        m->data_len = tmpl.len;
-        m->pkt_len = tmpl.len;
+        std::memcpy(f, bytes, len);
+        m->data_len = static_cast<uint16_t>(len);
+        m->pkt_len = static_cast<uint32_t>(len);
         return f;
     }
+    static uint8_t* copy_in(rte_mbuf* m, const Frame& tmpl) {
+        return copy_in(m, tmpl.bytes.data(), tmpl.len);
+    }
+    // A TCP or UDP frame without IPv4 options or IPv6 extension headers.
     static void rewrite(uint8_t* f, dp::Endpoint endpoint, uint32_t ip, uint16_t port) {
-        dp::nat_rewrite(f + kL3, f + kL4, dp::ipv4::kProtoTcp, endpoint, ip, port);
+        dp::nat_rewrite(f + kL3, f + kL4, f[kL3 + dp::ipv4::kProtocol], endpoint, ip, port);
     }
     static void rewrite(uint8_t* f, dp::Endpoint endpoint, const Ipv6& ip, uint16_t port) {
-        dp::nat6_rewrite(f + kL3, f + kL4v6, dp::ipv4::kProtoTcp, endpoint, ip, port);
+        dp::nat6_rewrite(f + kL3, f + kL4v6, f[kL3 + dp::ipv6::kNextHeader], endpoint, ip, port);
     }
     template <class Address>
     static void write_from_client(rte_mbuf* m, const Frame& tmpl, const Address& ip,
@@ -586,34 +777,160 @@ class Bench {
         }
     }
 
+    // --fragments: frame `piece` of a datagram of connection `c` with identification `id`, from
+    // the client or from its server. A first fragment's UDP checksum covers the whole datagram:
+    // the rewrite's update keeps it right; a later fragment has only the addresses to change.
+    template <class Record>
+    static void write_piece(rte_mbuf* m, const Piece& piece,
+                            const typename Family<Record>::LiveConn& c, bool from_client,
+                            uint32_t id) {
+        uint8_t* f = copy_in(m, piece.bytes.data(), piece.bytes.size());
+        uint8_t* ip = f + kL3;
+        const auto set = [&](dp::Endpoint endpoint, const auto& address, uint16_t port) {
+            if constexpr (Family<Record>::kIpv6) {
+                if (piece.l4 != 0) {
+                    dp::nat6_rewrite(ip, f + piece.l4, dp::ipv4::kProtoUdp, endpoint, address,
+                                     port);
+                } else {
+                    std::memcpy(
+                        ip + (endpoint == dp::Endpoint::source ? dp::ipv6::kSrc : dp::ipv6::kDst),
+                        address.data(), address.size());
+                }
+            } else if (piece.l4 != 0) {
+                dp::nat_rewrite(ip, f + piece.l4, dp::ipv4::kProtoUdp, endpoint, address, port);
+            } else {
+                dp::nat_rewrite_address(ip, endpoint, address);
+            }
+        };
+        if (from_client) {
+            set(dp::Endpoint::source, c.client_ip, c.client_port);
+        } else {
+            set(dp::Endpoint::source, c.rip, c.rport);
+            set(dp::Endpoint::destination, c.client_ip, c.client_port);
+        }
+        if (piece.id_at != 0) {
+            if constexpr (Family<Record>::kIpv6) {
+                dp::store_be32(f + piece.id_at, id);
+            } else {
+                const uint16_t before = dp::load_u16_raw(f + piece.id_at);
+                dp::store_be16(f + piece.id_at, static_cast<uint16_t>(id));
+                dp::store_u16_raw(ip + dp::ipv4::kChecksum,
+                                  dp::csum_replace2(dp::load_u16_raw(ip + dp::ipv4::kChecksum),
+                                                    before, dp::load_u16_raw(f + piece.id_at)));
+            }
+        }
+        m->port = from_client ? test::kOutsidePort : test::kInsidePort;
+    }
+
+    // --fragments: datagrams of random live connections, each in either direction at random
+    // (`in` from the client, `out` from the server), as many as a burst takes whole (10 of 3
+    // fragments, 32 unfragmented), their frames in `order`; with first_ahead, the later
+    // fragments of the last burst's datagrams come first. Each datagram has an identification
+    // of its own (IPv4's 16 bits wrap after 65,536 datagrams, by when the fragment table's
+    // 16,384 entries have been taken over many times). Returns the frames written.
+    template <class Record>
+    uint16_t write_datagrams(Family<Record>& fam, const Datagram& in, const Datagram& out,
+                             Order order) {
+        const auto pieces = static_cast<uint16_t>(in.pieces.size());
+        uint16_t n = 0;
+        const auto write = [&](const Sending& d, size_t piece) {
+            write_piece<Record>(burst_[n++], (d.from_client ? in : out).pieces[piece],
+                                fam.live[d.slot], d.from_client, d.id);
+        };
+        for (uint16_t i = 0; i < ahead_count_; ++i) {
+            for (uint16_t piece = 1; piece < pieces; ++piece) {
+                write(ahead_[i], piece);
+            }
+        }
+        ahead_count_ = 0;
+        for (uint16_t i = 0; i < kBurst / pieces; ++i) {
+            const Sending d{fam.rng.below(static_cast<uint32_t>(fam.live.size())),
+                            (fam.rng.next() & 1) != 0, ++datagram_id_};
+            if (order == Order::first_ahead) {
+                write(d, 0);
+                ahead_[ahead_count_++] = d;
+                continue;
+            }
+            for (uint16_t k = 0; k < pieces; ++k) {
+                write(d, order == Order::last_first ? pieces - 1 - k : k);
+            }
+        }
+        return n;
+    }
+
+    // A connection the self-checks write frames of.
+    template <class Record>
+    static typename Family<Record>::LiveConn check_conn(const Family<Record>& fam) {
+        if constexpr (Family<Record>::kIpv6) {
+            return {FreshClients6::at(0x1234).ip, fam.ceiling_rip, htons(40000), fam.ceiling_rport};
+        } else {
+            return {htonl(kClientNet | 0x1234), fam.ceiling_rip, htons(40000), fam.ceiling_rport};
+        }
+    }
+
+    // Whether `fields` are of a packet of connection `c`, from its client or from its server.
+    template <class Record>
+    static bool addressed(const Family<Record>& fam, const test::PacketFields& fields,
+                          const typename Family<Record>::LiveConn& c, bool from_client) {
+        if constexpr (Family<Record>::kIpv6) {
+            return fields.ipv6 &&
+                   (from_client ? fields.src_ip6 == c.client_ip && fields.dst_ip6 == fam.vip
+                                : fields.src_ip6 == c.rip && fields.dst_ip6 == c.client_ip);
+        } else {
+            return from_client ? fields.src_ip == c.client_ip && fields.dst_ip == fam.vip
+                               : fields.src_ip == c.rip && fields.dst_ip == c.client_ip;
+        }
+    }
+
     // The generated frames must be what the templates claim: checked once, before timing.
     template <class Record>
     void self_check(const Family<Record>& fam) {
-        typename Family<Record>::LiveConn c;
-        if constexpr (Family<Record>::kIpv6) {
-            c = {FreshClients6::at(0x1234).ip, fam.ceiling_rip, htons(40000), fam.ceiling_rport};
-        } else {
-            c = {htonl(kClientNet | 0x1234), fam.ceiling_rip, htons(40000), fam.ceiling_rport};
-        }
+        const auto c = check_conn(fam);
         for (int from_client = 0; from_client < 2; ++from_client) {
             write_established(fam, burst_[0], c, from_client != 0);
-            const auto* f = rte_pktmbuf_mtod(burst_[0], const uint8_t*);
-            const std::vector<uint8_t> frame(f, f + rte_pktmbuf_data_len(burst_[0]));
-            const test::PacketFields fields = test::read_fields(frame);
-            bool addressed = false;
-            if constexpr (Family<Record>::kIpv6) {
-                addressed =
-                    fields.ipv6 &&
-                    (from_client ? fields.src_ip6 == c.client_ip && fields.dst_ip6 == fam.vip
-                                 : fields.src_ip6 == c.rip && fields.dst_ip6 == c.client_ip);
-            } else {
-                addressed = from_client ? fields.src_ip == c.client_ip && fields.dst_ip == fam.vip
-                                        : fields.src_ip == c.rip && fields.dst_ip == c.client_ip;
-            }
-            if (!test::checksums_valid(frame) || !addressed) {
+            const std::vector<uint8_t> frame = written(burst_[0]);
+            if (!test::checksums_valid(frame) ||
+                !addressed(fam, test::read_fields(frame), c, from_client != 0)) {
                 fail("generated frame is wrong: a bug in this benchmark");
             }
         }
+    }
+
+    // --fragments: the same for the UDP frames. The query, and each datagram written each way
+    // and put together again, must have their checksums right (IPv4: each fragment's header's
+    // too) and the connection's addresses, in every frame.
+    template <class Record>
+    void self_check_udp(const Family<Record>& fam) {
+        const auto c = check_conn(fam);
+        write_from_client(burst_[0], fam.query, c.client_ip, c.client_port);
+        bool right = test::checksums_valid(written(burst_[0])) &&
+                     addressed(fam, test::read_fields(written(burst_[0])), c, true);
+        for (const Datagram* d :
+             {&fam.whole_in, &fam.fragmented_in, &fam.whole_out, &fam.fragmented_out}) {
+            const bool from_client = d == &fam.whole_in || d == &fam.fragmented_in;
+            std::vector<std::vector<uint8_t>> frames;
+            for (const Piece& piece : d->pieces) {
+                write_piece<Record>(burst_[0], piece, c, from_client, 0x1234);
+                frames.push_back(written(burst_[0]));
+                right = right && addressed(fam, test::read_fields(frames.back()), c, from_client);
+                if constexpr (!Family<Record>::kIpv6) {
+                    right =
+                        right && dp::csum_fold(dp::csum_partial(frames.back().data() + kL3,
+                                                                dp::ipv4::kMinHeaderLen)) == 0xffff;
+                }
+            }
+            const std::vector<uint8_t> whole = reassembled(frames);
+            right = right && test::checksums_valid(whole) &&
+                    addressed(fam, test::read_fields(whole), c, from_client);
+        }
+        if (!right) {
+            fail("generated UDP frame is wrong: a bug in this benchmark");
+        }
+    }
+
+    static std::vector<uint8_t> written(const rte_mbuf* m) {
+        const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+        return {f, f + rte_pktmbuf_data_len(m)};
     }
 
     template <class Record>
@@ -681,6 +998,7 @@ class Bench {
             hand_over_sync();
         }
         const uint64_t cycles = rte_rdtsc() - start;
+        last_sent_ = back;
         for (uint16_t i = back; i < n; ++i) {
             burst_[i] = new_mbuf();
         }
@@ -815,16 +1133,21 @@ class Bench {
         p.check = problems;
     }
 
-    // Sends SYNs from fresh clients until the table holds `target` or the hash refuses one.
-    // Returns the cycles taken and adds the packets sent to `packets`.
+    // Sends SYNs (or another `opening` frame) from fresh clients until the table holds `target`
+    // or the hash refuses one. Returns the cycles taken and adds the packets sent to `packets`.
     template <class Record>
     uint64_t fill(Family<Record>& fam, uint32_t target, uint64_t& packets) {
+        return fill(fam, target, packets, fam.syn);
+    }
+    template <class Record>
+    uint64_t fill(Family<Record>& fam, uint32_t target, uint64_t& packets, const Frame& opening) {
         uint64_t cycles = 0;
         while (fam.table->size() < target) {
             const auto n =
                 static_cast<uint16_t>(std::min<uint32_t>(kBurst, target - fam.table->size()));
             for (uint16_t i = 0; i < n; ++i) {
-                write_syn(fam, burst_[i], fam.clients.next());
+                const auto c = fam.clients.next();
+                write_from_client(burst_[i], opening, c.ip, c.port);
             }
             const uint64_t refused = ctx_.counters.dropped(DropReason::table_full);
             cycles += pipeline_burst(n);
@@ -1046,6 +1369,117 @@ class Bench {
         }
     }
 
+    // --fragments: the family's connections replaced by UDP ones, `size` of them if the hash
+    // takes them (the clock moved past every timeout, then a query from each of as many fresh
+    // clients; not timed), and known to the generator. Returns how many. The family's fragment
+    // table is made afresh: the clock's jumps between one size's phases and the next's add up to
+    // weeks, past what the table's 32-bit millisecond expiry compares (2^31 ms, 24.8 days), and
+    // the last size's entries would look live for weeks more.
+    template <class Record>
+    uint32_t refill_udp(Family<Record>& fam, uint32_t size) {
+        if constexpr (Family<Record>::kIpv6) {
+            fragments6_ = std::make_unique<dp::FragmentTable6>();
+            ctx_.fragments6 = fragments6_.get();
+        } else {
+            fragments_ = std::make_unique<dp::FragmentTable>();
+            ctx_.fragments = fragments_.get();
+        }
+        expire_all(fam);
+        uint64_t packets = 0;
+        fill(fam, size, packets, fam.query);
+        collect_live(fam);
+        return fam.table->size();
+    }
+
+    // --fragments: a family's UDP phases on a table refilled with UDP connections, each run by
+    // `run_phase(phase, measure)`.
+    template <class Record, class RunPhase>
+    void udp_phases(Family<Record>& fam, uint32_t size, UdpPhases& u, RunPhase&& run_phase) {
+        u.live = refill_udp(fam, size);
+        run_phase(u.whole, [&] { return datagrams(fam, fam.whole_in, fam.whole_out); });
+        run_phase(u.in_order,
+                  [&] { return datagrams(fam, fam.fragmented_in, fam.fragmented_out); });
+        run_phase(u.last_first, [&] {
+            return datagrams(fam, fam.fragmented_in, fam.fragmented_out, Order::last_first);
+        });
+        run_phase(u.first_ahead, [&] {
+            return datagrams(fam, fam.fragmented_in, fam.fragmented_out, Order::first_ahead);
+        });
+    }
+
+    // --fragments: UDP datagrams of live connections through the pipeline (write_datagrams:
+    // `in` from clients, `out` from servers, their frames in `order`), in rounds, after an
+    // untimed warm-up round. Checked besides drops and new connections: every frame
+    // came back from the TX batches after its burst, none was held past it, every first
+    // fragment's translation was recorded, and every later fragment forwarded as its first was
+    // translated (fragments_forwarded). Fragments still held at the end (their translation lost)
+    // are freed here, so that the next phase starts with an empty hold.
+    template <class Record>
+    Phase datagrams(Family<Record>& fam, const Datagram& in, const Datagram& out,
+                    Order order = Order::in_order) {
+        const size_t pieces = in.pieces.size();
+        static constexpr const char* kOrders[] = {"in order", "last first", "first ahead"};
+        Phase p(fam.name(("UDP " + std::to_string(in.payload) + " B" +
+                          (pieces == 1 ? std::string(", unfragmented")
+                                       : "/" + std::to_string(pieces) + " frags, " +
+                                             kOrders[static_cast<size_t>(order)]))
+                             .c_str()));
+        p.ok = pieces == 1 ? "all forwarded" : "all forwarded, none held";
+        const uint64_t per_round = packets_per_round();
+        // first_ahead: the warm-up's last datagrams' later fragments go in the first round (their
+        // firsts were not counted, they are: 20 later fragments a burst either way); the last
+        // round's last first fragments have none after them.
+        ahead_count_ = 0;
+        uint64_t sent = 0;  // frames back from the TX batches after their burst
+        const auto burst = [&](uint64_t& packets) {
+            const uint16_t n = write_datagrams(fam, in, out, order);
+            const uint64_t cycles = pipeline_burst(n);
+            sent += last_sent_;
+            packets += n;
+            return cycles;
+        };
+        for (uint64_t packets = 0; packets < per_round;) {
+            burst(packets);
+        }
+        const dp::WorkerCounters before = ctx_.counters;
+        sent = 0;
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            uint64_t cycles = 0, packets = 0;
+            while (packets < per_round) {
+                cycles += burst(packets);
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+        }
+        finish(p, before, 0);
+        const dp::WorkerCounters& after = ctx_.counters;
+        const uint64_t later = p.packets / pieces * (pieces - 1);
+        const uint64_t forwarded = after.fragments_forwarded - before.fragments_forwarded;
+        const auto problem = [&p](const std::string& what) {
+            p.check += (p.check.empty() ? "" : "; ") + what;
+        };
+        if (forwarded != later) {
+            problem(std::to_string(forwarded) + " of " + std::to_string(later) +
+                    " later fragments forwarded");
+        }
+        if (after.fragments_held != before.fragments_held) {
+            problem(std::to_string(after.fragments_held - before.fragments_held) + " held");
+        }
+        if (after.fragments_unrecorded != before.fragments_unrecorded) {
+            problem(std::to_string(after.fragments_unrecorded - before.fragments_unrecorded) +
+                    " first fragments unrecorded");
+        }
+        if (sent != p.packets) {
+            problem(std::to_string(sent) + " of " + std::to_string(p.packets) + " frames sent");
+        }
+        dp::FragmentHold& hold = ctx_.fragment_hold;
+        for (uint16_t i = 0; i < hold.count; ++i) {
+            rte_pktmbuf_free(hold.items[i].mbuf);
+        }
+        hold.count = 0;
+        return p;
+    }
+
     // The same frames as the established phase through parse, TTL (IPv6: hop limit) and NAT
     // rewrite only: no table, no state, no routing or MAC addresses, no TX batches.
     template <class Record>
@@ -1126,8 +1560,22 @@ class Bench {
     dp::sync::MessageWriter sync_writer_;
     uint64_t sync_cycles_ = 0;
     uint64_t sync_messages_ = 0;
+    // --fragments: the fragment tables (shared by every worker in vsnatd; here the one's; made
+    // by refill_udp), the last datagram's identification.
+    std::unique_ptr<dp::FragmentTable> fragments_;
+    std::unique_ptr<dp::FragmentTable6> fragments6_;
+    uint32_t datagram_id_ = 0;
+    // first_ahead: the datagrams whose first fragment went in the last burst.
+    struct Sending {
+        uint32_t slot;  // in the family's live set
+        bool from_client;
+        uint32_t id;
+    };
+    std::array<Sending, kBurst> ahead_{};
+    uint16_t ahead_count_ = 0;
     rte_mempool* pool_ = nullptr;
     std::array<rte_mbuf*, kBurst> burst_{};
+    uint16_t last_sent_ = 0;  // frames back from the TX batches after the last burst
     dp::WorkerContext ctx_;
 };
 
@@ -1280,6 +1728,50 @@ void print_ipv6(const std::vector<SizeResult>& results, double tsc_hz) {
         sizeof(dp::Conn6), sizeof(dp::Conn));
 }
 
+// --fragments: each UDP phase per frame and per datagram, against the same connections'
+// datagrams sent whole.
+void print_fragments(const std::vector<SizeResult>& results, double tsc_hz) {
+    std::printf(
+        "\nfragmented UDP (--fragments): medians of rounds, one worker\n%-11s %-7s %10s  %-28s "
+        "%10s %12s %13s %14s %15s\n",
+        "live conns", "family", "UDP conns", "datagrams", "cyc/frame", "Mpps frames",
+        "cyc/datagram", "M datagrams/s", "x whole/frame");
+    for (const SizeResult& r : results) {
+        for (const auto& [family, u, whole] : {std::tuple{"IPv4", &r.udp, "1472 B, whole"},
+                                               std::tuple{"IPv6", &r.udp6, "1452 B, whole"}}) {
+            const std::pair<const Phase*, const char*> rows[] = {
+                {&u->whole, whole},
+                {&u->in_order, "4000 B, 3 frags in order"},
+                {&u->last_first, "4000 B, 3 frags, last first"},
+                {&u->first_ahead, "4000 B, 3 frags, first ahead"},
+            };
+            for (const auto& [phase, what] : rows) {
+                if (phase->rounds.empty()) {
+                    continue;
+                }
+                const double frame = phase->median();
+                const double frames = phase == &u->whole ? 1 : 3;
+                std::printf("%-11u %-7s %10u  %-28s %10.0f %12.2f %13.0f %14.2f %14.2fx\n", r.size,
+                            family, u->live, what, frame, tsc_hz / frame / 1e6, frames * frame,
+                            tsc_hz / (frames * frame) / 1e6, frame / u->whole.median());
+            }
+        }
+    }
+    std::printf(
+        "  Datagrams of established UDP connections (as many as the size, each opened by a "
+        "%zu-byte query), random over\n  them, either direction at random (client to VIP:53, "
+        "server back): whole (one 1,514-byte frame) or %zu bytes of\n  UDP payload in the 3 "
+        "fragments an MTU-%zu link takes. The first fragment goes through the connection lookup "
+        "and\n  records its translation; the later ones look it up in the fragment table. Bursts "
+        "of 32 whole datagrams, or of 10\n  datagrams of 3 fragments (30 frames) in order or last "
+        "fragment first: either way the later fragments are sorted\n  before their first is "
+        "translated, held back in the burst and forwarded at its end (settle_fragments); first\n"
+        "  ahead: each burst has the first fragments of 10 datagrams and the 20 later fragments of "
+        "the last burst's,\n  which find their translation when they come. x whole/frame: cycles "
+        "per frame over the whole datagrams'.\n",
+        kQueryPayload, kFragmentedPayload, kLinkMtu);
+}
+
 void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     auto mpps = [tsc_hz](double cycles) { return cycles > 0 ? tsc_hz / cycles / 1e6 : 0; };
     std::printf("\n%-11s  %-36s %9s %12s %17s %10s %-24s %10s %7s  %s\n", "live conns", "phase",
@@ -1296,15 +1788,24 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
             phases = {&r.fresh,   &r.fresh_dual, &r.established, &r.established_dual,
                       &r.replies, &r.mix,        &r.ceiling};
         }
-        const bool ipv6 = !r.fresh6.rounds.empty();
-        if (ipv6) {
-            for (const Phase* p : {&r.fresh6, &r.established6, &r.replies6, &r.mix6, &r.ceiling6}) {
+        // Then --fragments' (if run), and IPv6's (--ipv6).
+        const std::vector<const Phase*> phases6 = {
+            &r.fresh6,        &r.established6,    &r.replies6,
+            &r.mix6,          &r.ceiling6,        &r.udp6.whole,
+            &r.udp6.in_order, &r.udp6.last_first, &r.udp6.first_ahead};
+        for (const Phase* p :
+             {&r.udp.whole, &r.udp.in_order, &r.udp.last_first, &r.udp.first_ahead}) {
+            if (!p->rounds.empty()) {
+                phases.push_back(p);
+            }
+        }
+        for (const Phase* p : phases6) {
+            if (!p->rounds.empty()) {
                 phases.push_back(p);
             }
         }
         for (const Phase* p : phases) {
-            const bool v6 = ipv6 && (p == &r.fresh6 || p == &r.established6 || p == &r.replies6 ||
-                                     p == &r.mix6 || p == &r.ceiling6);
+            const bool v6 = std::find(phases6.begin(), phases6.end(), p) != phases6.end();
             const double ceiling = (v6 ? r.ceiling6 : r.ceiling).median();
             const double c = p->median();
             std::printf(
@@ -1397,6 +1898,9 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     if (!at->fresh6.rounds.empty()) {
         print_ipv6(results, tsc_hz);
     }
+    if (!at->udp.in_order.rounds.empty()) {
+        print_fragments(results, tsc_hz);
+    }
 }
 
 }  // namespace
@@ -1461,6 +1965,14 @@ int main(int argc, char** argv) {
             "across the clock's jumps\n         (given their timeouts afresh, not timed).\n",
             kFrameLen6, kFrameLen6 + 4, test::kVip6.c_str(), test::kRs1Ip6.c_str(),
             test::kRs2Ip6.c_str());
+    }
+    if (options.fragments) {
+        std::printf(
+            "udp:     (--fragments) after the other phases, each family's table emptied and "
+            "refilled with as many UDP\n         connections to the dns service (VIP:53, rr over "
+            "172.16.0.2:53 and .3:53; IPv6: dns6), then\n         datagrams of those: whole, and "
+            "in 3 fragments (section \"fragmented UDP\" at the end). Fragment\n         tables "
+            "in the worker's context only with --fragments, new for each size.\n");
     }
     std::printf(
         "timed:   process_burst + emptying the TX batches (mbufs kept for the next burst: no "

@@ -31,27 +31,6 @@ uint16_t ip_header_checksum(const uint8_t* ip) {
     return static_cast<uint16_t>(~sum);
 }
 
-// `frame` (Ethernet, IPv4 without options) cut into fragments of `piece` bytes of IP payload
-// (a multiple of 8), each with its IP header, as a sender's stack fragments it.
-std::vector<std::vector<uint8_t>> fragments_of(const std::vector<uint8_t>& frame, size_t piece) {
-    std::vector<std::vector<uint8_t>> out;
-    const size_t payload = frame.size() - kIp - ipv4::kMinHeaderLen;
-    for (size_t at = 0; at < payload; at += piece) {
-        const size_t len = std::min(piece, payload - at);
-        std::vector<uint8_t> f(frame.begin(), frame.begin() + kIp + ipv4::kMinHeaderLen);
-        const auto* from = frame.data() + kIp + ipv4::kMinHeaderLen + at;
-        f.insert(f.end(), from, from + len);
-        uint8_t* ip = f.data() + kIp;
-        store_be16(ip + ipv4::kTotalLength, static_cast<uint16_t>(ipv4::kMinHeaderLen + len));
-        const bool more = at + len < payload;
-        store_be16(ip + ipv4::kFragment,
-                   static_cast<uint16_t>((more ? ipv4::kMoreFragments : 0) | (at / 8)));
-        store_be16(ip + ipv4::kChecksum, ip_header_checksum(ip));
-        out.push_back(std::move(f));
-    }
-    return out;
-}
-
 // The datagram the fragments in `sent` make, put together again by offset (as the receiver
 // does), as one unfragmented frame.
 std::vector<uint8_t> reassembled(const std::vector<PipelineHarness::Sent>& sent) {
@@ -128,7 +107,7 @@ bool all_ip_checksums_valid(const std::vector<PipelineHarness::Sent>& sent) {
 TEST_CASE("fragments: in order, every fragment reaches the real server; the datagram is whole") {
     FragmentHarness f;
     const PacketSpec q = big_query();
-    const auto frags = fragments_of(build_packet(q), 1480);
+    const auto frags = ipv4_fragments(build_packet(q), 1480);
     REQUIRE(frags.size() == 3);
     // One burst: the later fragments are sorted before the first is translated, and forwarded
     // once it is, at the end of the burst.
@@ -149,7 +128,7 @@ TEST_CASE("fragments: in any order, the later ones wait for the first") {
     std::vector<size_t> order = {0, 1, 2};
     do {
         FragmentHarness f;
-        const auto frags = fragments_of(build_packet(big_query()), 1480);
+        const auto frags = ipv4_fragments(build_packet(big_query()), 1480);
         for (size_t i : order) {
             f.h.run({frags[i]}, 10);
             f.release(10);
@@ -172,7 +151,7 @@ TEST_CASE("fragments: the real server's fragmented answer leaves from the VIP") 
     PacketSpec answer = server_packet(17, rip, 53, 0, 5301);
     answer.payload.resize(4000, 0x5a);
     answer.ip_id = 0x777;
-    const auto frags = fragments_of(build_packet(answer), 1480);
+    const auto frags = ipv4_fragments(build_packet(answer), 1480);
     f.h.run({frags[2], frags[1]});
     f.h.run({frags[0]});
     f.release(0);
@@ -185,7 +164,7 @@ TEST_CASE("fragments: the real server's fragmented answer leaves from the VIP") 
 
 TEST_CASE("fragments: without their first, later ones are dropped after a second; duplicates go") {
     FragmentHarness f;
-    const auto frags = fragments_of(build_packet(big_query(5302)), 1480);
+    const auto frags = ipv4_fragments(build_packet(big_query(5302)), 1480);
     f.h.run({frags[1], frags[2]}, 0);
     f.release(900);
     CHECK(f.h.sent.empty());
@@ -196,7 +175,7 @@ TEST_CASE("fragments: without their first, later ones are dropped after a second
 
     // A datagram whose middle fragment comes twice: both copies are forwarded (the receiver
     // keeps one).
-    const auto again = fragments_of(build_packet(big_query(5303)), 1480);
+    const auto again = ipv4_fragments(build_packet(big_query(5303)), 1480);
     f.h.run({again[0], again[1], again[1], again[2]}, 2000);
     f.release(2000);
     CHECK(f.h.sent.size() == 4);
@@ -207,20 +186,20 @@ TEST_CASE("fragments: a full hold gives up its oldest; a first fragment holds it
     for (uint16_t id = 0; id < FragmentHold::kCapacity + 3; ++id) {
         PacketSpec q = big_query();
         q.ip_id = id;
-        f.h.run({fragments_of(build_packet(q), 1480)[2]});
+        f.h.run({ipv4_fragments(build_packet(q), 1480)[2]});
     }
     CHECK(f.h.ctx.fragment_hold.count == FragmentHold::kCapacity);
     CHECK(dropped(f.h, DropReason::fragment_hold_full) == 3);
     // The newest are kept: the first fragment of the last datagram finds its others.
     PacketSpec last = big_query();
     last.ip_id = FragmentHold::kCapacity + 2;
-    f.h.run({fragments_of(build_packet(last), 1480)[0]});
+    f.h.run({ipv4_fragments(build_packet(last), 1480)[0]});
     f.release(0);
     CHECK(f.h.sent.size() == 2);
 
     PacketSpec syn = from_client(5400, SYN);
     syn.payload.resize(64);
-    const auto tiny = fragments_of(build_packet(syn), 8);  // 8 bytes of a 20-byte header
+    const auto tiny = ipv4_fragments(build_packet(syn), 8);  // 8 bytes of a 20-byte header
     f.h.run({tiny[0]});
     CHECK(dropped(f.h, DropReason::bad_l4_header) == 1);
 }
@@ -231,7 +210,7 @@ TEST_CASE("fragments: drop, as configured") {
     snap->drop_fragments = true;
     snap->finalize(1);
     f.h.ctx.snapshot = snap.get();
-    f.h.run(fragments_of(build_packet(big_query()), 1480));
+    f.h.run(ipv4_fragments(build_packet(big_query()), 1480));
     CHECK(f.h.sent.empty());
     CHECK(dropped(f.h, DropReason::ip_fragment) == 3);
 }
@@ -244,7 +223,7 @@ TEST_CASE("fragments: later ones follow their first across workers") {
     while (owner_of_client(ip_raw("202.100.1.2"), port_raw(port), 2) != 1) {
         ++port;
     }
-    const auto frags = fragments_of(build_packet(big_query(port)), 1480);
+    const auto frags = ipv4_fragments(build_packet(big_query(port)), 1480);
     g.run({frags[0], frags[1], frags[2]});
     CHECK(g.handled_by == std::vector<uint32_t>{1, 0, 0});
     REQUIRE(g.sent.size() == 3);
@@ -435,7 +414,7 @@ TEST_CASE("IPv6 fragments: the same id in IPv4 and IPv6 is two datagrams") {
     FragmentHarness f;
     PacketSpec q4 = big_query();
     q4.ip_id = 0x4242;
-    const auto v4 = fragments_of(build_packet(q4), 1480);
+    const auto v4 = ipv4_fragments(build_packet(q4), 1480);
     const auto v6 = fragments6_of(big_query6(), 0x4242);
     // IPv4's first is translated; IPv6's later ones still wait for theirs.
     f.h.run({v4[0], v6[1], v6[2]});

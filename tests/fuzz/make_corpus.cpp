@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "dp/bytes.hpp"
-#include "dp/checksum.hpp"
 #include "lab_fixture.hpp"
 #include "pipeline_input.hpp"
 
@@ -72,29 +71,6 @@ PacketSpec ftp_reply(const std::string& text, uint32_t seq, bool ipv6 = false) {
     s.payload.assign(text.begin(), text.end());
     s.seq = seq;
     return s;
-}
-
-// `frame` (Ethernet, IPv4 without options) cut into fragments of `piece` bytes of IP payload (a
-// multiple of 8), each with its own header and header checksum.
-std::vector<Frame> fragments_of(const Frame& frame, size_t piece) {
-    constexpr size_t kIp = 14, kHeader = 20;
-    std::vector<Frame> out;
-    const size_t payload = frame.size() - kIp - kHeader;
-    for (size_t at = 0; at < payload; at += piece) {
-        const size_t len = std::min(piece, payload - at);
-        Frame f(frame.begin(), frame.begin() + kIp + kHeader);
-        f.insert(f.end(), frame.begin() + kIp + kHeader + at,
-                 frame.begin() + kIp + kHeader + at + len);
-        uint8_t* ip = f.data() + kIp;
-        dp::store_be16(ip + dp::ipv4::kTotalLength, static_cast<uint16_t>(kHeader + len));
-        dp::store_be16(
-            ip + dp::ipv4::kFragment,
-            static_cast<uint16_t>((at + len < payload ? dp::ipv4::kMoreFragments : 0) | (at / 8)));
-        dp::store_be16(ip + dp::ipv4::kChecksum, 0);
-        dp::store_u16_raw(ip + dp::ipv4::kChecksum, dp::ipv4_header_checksum(ip, kHeader));
-        out.push_back(std::move(f));
-    }
-    return out;
 }
 
 // IPv6 from the lab's client to its VIP and from the gateway's MAC, for the parser. The
@@ -273,10 +249,10 @@ std::vector<Seed> seeds() {
     const uint8_t inside = kFromInside | kAlone;
     PacketSpec big_query = client_packet(17, 0, 53);
     big_query.payload.assign(2000, 0x42);
-    const std::vector<Frame> query = fragments_of(build_packet(big_query), 1480);
+    const std::vector<Frame> query = ipv4_fragments(build_packet(big_query), 1480);
     PacketSpec big_answer = server_packet(17, "172.16.0.2", 53);
     big_answer.payload.assign(3000, 0x24);
-    const std::vector<Frame> answer = fragments_of(build_packet(big_answer), 1480);
+    const std::vector<Frame> answer = ipv4_fragments(build_packet(big_answer), 1480);
     // IPv6: the client 2001:2:0:1::2 through the gateway on the outside link, the real servers
     // [2001:2:0:19::2]:80 and [::3]:8000 (wrr 1:2, a fresh snapshot's first pick the second).
     const PacketSpec syn6 = client_packet6(6, SYN, 80);

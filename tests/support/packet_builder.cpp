@@ -265,6 +265,35 @@ std::vector<uint8_t> build_packet(const PacketSpec& s) {
     return f;
 }
 
+std::vector<std::vector<uint8_t>> ipv4_fragments(const std::vector<uint8_t>& frame, size_t piece) {
+    const ParsedFrame p = parse_frame(frame.data(), frame.size());
+    if (p.kind != FrameKind::ipv4 || p.fragment ||
+        p.l4_offset - p.l3_offset != ipv4::kMinHeaderLen) {
+        throw std::invalid_argument("not an IPv4 packet without options or fragmentation");
+    }
+    if (piece == 0 || piece % 8 != 0) {
+        throw std::invalid_argument("fragments of a multiple of 8 bytes");
+    }
+    const size_t header_end = p.l4_offset;
+    const size_t payload = p.ip_end - header_end;
+    std::vector<std::vector<uint8_t>> out;
+    for (size_t at = 0; at < payload; at += piece) {
+        const size_t len = std::min(piece, payload - at);
+        std::vector<uint8_t> f(frame.begin(), frame.begin() + static_cast<long>(header_end));
+        const auto from = frame.begin() + static_cast<long>(header_end + at);
+        f.insert(f.end(), from, from + static_cast<long>(len));
+        uint8_t* ip = &f[p.l3_offset];
+        store_be16(ip + ipv4::kTotalLength, static_cast<uint16_t>(ipv4::kMinHeaderLen + len));
+        const bool more = at + len < payload;
+        store_be16(ip + ipv4::kFragment,
+                   static_cast<uint16_t>((more ? ipv4::kMoreFragments : 0) | (at / 8)));
+        store_u16_raw(ip + ipv4::kChecksum, 0);
+        store_u16_raw(ip + ipv4::kChecksum, ipv4_header_checksum(ip, ipv4::kMinHeaderLen));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
 std::vector<std::vector<uint8_t>> ipv6_fragments(const std::vector<uint8_t>& frame,
                                                  const std::vector<size_t>& offsets, uint32_t id) {
     const ParsedFrame p = parse_frame(frame.data(), frame.size());

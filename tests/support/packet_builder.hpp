@@ -66,6 +66,13 @@ std::vector<uint8_t> build_packet(const PacketSpec& spec);
 /// nothing checked. For malformed packets, and upper layers the builder does not make.
 std::vector<uint8_t> build_ipv6_frame(const PacketSpec& spec, const std::vector<uint8_t>& upper);
 
+/// An Ethernet/IPv4 frame without options, not a fragment, cut into fragments as its sender would
+/// on a link whose MTU is `piece` + 20 (RFC 791): `piece` bytes of the IP payload in each (a
+/// multiple of 8; the last one shorter), each with the header, its own total length, fragment
+/// offset, MF flag and header checksum. The L4 checksum is the whole datagram's, as built.
+/// Throws std::invalid_argument on anything else, or a `piece` of 0 or not a multiple of 8.
+std::vector<std::vector<uint8_t>> ipv4_fragments(const std::vector<uint8_t>& frame, size_t piece);
+
 /// An Ethernet/IPv6 frame with no fragment header cut into fragments, as its sender would (RFC
 /// 8200 4.5): the IPv6 header and the extension headers up to the routing header (else the
 /// hop-by-hop one) in each, then a fragment header, then the rest of the packet from `offsets[i]`

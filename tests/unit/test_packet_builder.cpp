@@ -316,6 +316,51 @@ TEST_CASE("ipv6_fragments: per-fragment headers in each, the rest cut at the off
     CHECK_THROWS_AS(ipv6_fragments(build_packet(PacketSpec{}), {0, 8}), std::invalid_argument);
 }
 
+TEST_CASE("ipv4_fragments: the header in each, the payload cut in pieces, offsets and MF set") {
+    PacketSpec s;
+    s.protocol = 17;
+    s.payload.assign(3000, 0);
+    for (size_t i = 0; i < s.payload.size(); ++i) {
+        s.payload[i] = static_cast<uint8_t>(i * 7);
+    }
+    s.vlan = 5;
+    s.ip_id = 0x4242;
+    const std::vector<uint8_t> whole = build_packet(s);
+    constexpr size_t l3 = 18, l4 = l3 + 20;
+    const auto frags = ipv4_fragments(whole, 1480);  // an MTU-1500 link: 1480, 1480, 48 bytes
+    REQUIRE(frags.size() == 3);
+    std::vector<uint8_t> rest;
+    for (size_t i = 0; i < frags.size(); ++i) {
+        const std::vector<uint8_t>& f = frags[i];
+        INFO("fragment " << i);
+        // The header unchanged but the total length, the fragment field and the checksum.
+        CHECK(std::equal(whole.begin(), whole.begin() + l3 + 2, f.begin()));
+        CHECK(load_be16(&f[l3 + 2]) == f.size() - l3);
+        CHECK(std::equal(whole.begin() + l3 + 4, whole.begin() + l3 + 6, f.begin() + l3 + 4));
+        CHECK(load_be16(&f[l3 + 6]) == ((i * 1480 / 8) | (i + 1 < frags.size() ? 0x2000 : 0)));
+        CHECK(std::equal(whole.begin() + l3 + 8, whole.begin() + l3 + 10, f.begin() + l3 + 8));
+        CHECK(std::equal(whole.begin() + l3 + 12, whole.begin() + l4, f.begin() + l3 + 12));
+        CHECK(word_sum({f.begin() + l3, f.begin() + l4}) == 0xffff);
+        const ParsedFrame p = parse(f);
+        REQUIRE(p.kind == FrameKind::ipv4);
+        CHECK(p.fragment);
+        CHECK(p.first_fragment == (i == 0));
+        rest.insert(rest.end(), f.begin() + l4, f.end());
+    }
+    CHECK(frags[0].size() == l4 + 1480);
+    CHECK(frags[2].size() == l4 + 3008 - 2 * 1480);
+    // Put together again, the payload is the datagram's, UDP header and checksum included.
+    CHECK(std::equal(rest.begin(), rest.end(), whole.begin() + l4, whole.end()));
+    CHECK(rest.size() == whole.size() - l4);
+
+    CHECK_THROWS_AS(ipv4_fragments(whole, 0), std::invalid_argument);
+    CHECK_THROWS_AS(ipv4_fragments(whole, 1500), std::invalid_argument);
+    CHECK_THROWS_AS(ipv4_fragments(frags[0], 8), std::invalid_argument);
+    s.ip_options = {1, 1, 1, 0};  // NOP NOP NOP EOL
+    CHECK_THROWS_AS(ipv4_fragments(build_packet(s), 8), std::invalid_argument);
+    CHECK_THROWS_AS(ipv4_fragments(build_packet(spec6(17)), 8), std::invalid_argument);
+}
+
 TEST_CASE("read_fields and recompute_checksums refuse what does not parse") {
     std::vector<uint8_t> f = build_packet(spec6(6));
     f.resize(30);
