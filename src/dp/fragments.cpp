@@ -15,8 +15,12 @@ constexpr uint32_t kLockSpins = 64;
 // only waits for the next look.
 constexpr uint32_t kRecordYields = 64;
 
-bool before(uint32_t a, uint32_t b) {
-    return static_cast<int32_t>(a - b) < 0;
+// How long entry expiry `expires_ms` has left at `now_ms`; 0 once it has passed. A translation
+// never has more than its lifetime left, so anything past that is an entry untouched for so
+// long (24.8 days or more) that the 32-bit clock wrapped around it: expired too, not live again.
+uint32_t time_left(uint32_t expires_ms, uint32_t now_ms, uint32_t lifetime_ms) {
+    const uint32_t left = expires_ms - now_ms;
+    return left <= lifetime_ms ? left : 0;
 }
 
 uint64_t hash_of(const FragmentKey& key) {
@@ -76,12 +80,15 @@ typename BasicFragmentTable<Address>::Entry& BasicFragmentTable<Address>::place_
         }
     }
     Entry* oldest = &bucket.entries[0];
+    uint32_t oldest_left = UINT32_MAX;
     for (Entry& e : bucket.entries) {
-        if (!e.used || !before(now_ms, e.expires_ms)) {
+        const uint32_t left = e.used ? time_left(e.expires_ms, now_ms, kLifetimeMs) : 0;
+        if (left == 0) {
             return e;
         }
-        if (before(e.expires_ms, oldest->expires_ms)) {
+        if (left < oldest_left) {
             oldest = &e;
+            oldest_left = left;
         }
     }
     return *oldest;
@@ -116,7 +123,7 @@ bool BasicFragmentTable<Address>::find(const Key& key, uint32_t now_ms, Rewrite&
     }
     bool found = false;
     for (Entry& e : buckets_[b].entries) {
-        if (e.used && e.key == key && before(now_ms, e.expires_ms)) {
+        if (e.used && e.key == key && time_left(e.expires_ms, now_ms, kLifetimeMs) > 0) {
             e.expires_ms = now_ms + kLifetimeMs;
             out = e.rewrite;
             found = true;

@@ -81,3 +81,22 @@ TEST_CASE("fragment table: the IPv4 one keys on 16-bit ids and IPv4 addresses") 
     // An IPv6 entry takes a cache line; an IPv4 bucket stays under two.
     CHECK(FragmentTable::memory_bytes() == 4096 * 4 * 28 + 4096);
 }
+
+TEST_CASE("fragment table: an entry untouched past the clock's wrap stays expired") {
+    FragmentTable t;
+    const FragmentKey key{ip_raw("198.18.0.7"), ip_raw("198.18.0.100"), 42, 17};
+    const FragmentRewrite to_server{ip_raw("198.19.0.2"), true};
+    REQUIRE(t.record(key, to_server, 0));
+    FragmentRewrite out;
+    // 2^31 ms and more later (24.8 days without fragments) the signed age reads negative: a
+    // wrapping comparison alone would take the entry for live again.
+    for (const uint32_t later : {0x80000000u, 0x80000000u + 5, 0xfffffff0u}) {
+        INFO(later);
+        CHECK_FALSE(t.find(key, later, out));
+    }
+    // Its place is free for a new datagram, whatever the other ways of its bucket hold.
+    for (uint16_t id = 0; id < 4 * FragmentTable::kWays; ++id) {
+        REQUIRE(t.record({key.src, key.dst, id, 17}, to_server, 0x80000000u));
+    }
+    REQUIRE(t.find({key.src, key.dst, 3, 17}, 0x80000000u + 1, out));
+}
