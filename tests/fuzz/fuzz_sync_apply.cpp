@@ -1,7 +1,7 @@
 // libFuzzer target: received sync messages applied to a worker's table (dp/conn_sync), on the
 // seed's scenario (tests/dp/lab_fixture) with a small table, so that full-table paths are
 // reachable. Each input is a datagram: decoded as the sync thread does (any syncid), its records
-// applied twice (inserts, then updates and replacements), then the clock moved far ahead.
+// of both families applied twice (inserts, then updates and replacements), then the clock moved far ahead.
 //
 // Invariants:
 // - after applying, the table holds no more than its capacity, and the per-server active and
@@ -39,10 +39,19 @@ int64_t counted_connections(const test::PipelineHarness& h) {
     return total;
 }
 
-bool configured(const Snapshot& snap, const Conn& c) {
+// A real server's address in the family of connection `c`.
+uint32_t address_of(const Destination& d, const Conn&) {
+    return d.ip;
+}
+Ipv6 address_of(const Destination& d, const Conn6&) {
+    return d.ip6;
+}
+
+template <class ConnRecord>
+bool configured(const Snapshot& snap, const ConnRecord& c) {
     for (const ServiceEntry& s : snap.services) {
         for (const Destination& d : s.servers) {
-            if (d.dest_id == c.dest_id && d.ip == c.rip) {
+            if (d.dest_id == c.dest_id && address_of(d, c) == c.rip) {
                 return true;
             }
         }
@@ -52,10 +61,14 @@ bool configured(const Snapshot& snap, const Conn& c) {
 
 void check_table(const test::PipelineHarness& h) {
     require(h.table->size() <= h.table->capacity(), "the table within its capacity");
-    require(counted_connections(h) == h.table->size(), "counts match the table");
-    h.table->for_each([&](uint32_t, const Conn& c) {
+    require(h.table6->size() <= h.table6->capacity(), "the IPv6 table within its capacity");
+    require(counted_connections(h) == h.table->size() + h.table6->size(),
+            "counts match the tables");
+    const auto check = [&](uint32_t, const auto& c) {
         require(configured(*h.snapshot, c), "connections go to configured servers");
-    });
+    };
+    h.table->for_each(check);
+    h.table6->for_each(check);
 }
 
 }  // namespace
@@ -64,7 +77,7 @@ void check_table(const test::PipelineHarness& h) {
 // empty again, a week and a day later on the worker's (wrapping) clock.
 struct World {
     test::PipelineHarness h{kTableCapacity};
-    ConnSync sync{kTableCapacity};
+    ConnSync sync{kTableCapacity, kTableCapacity};
     uint32_t now_ms = 1000;
 };
 World* world = nullptr;
@@ -86,16 +99,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const sync::Record& r : decoded.records) {
             apply_sync_record(h.ctx, r, now_ms);
         }
+        for (const sync::Record6& r : decoded.records6) {
+            apply_sync_record(h.ctx, r, now_ms);
+        }
         check_table(h);
     }
     require(h.ctx.counters.sync_applied + h.ctx.counters.sync_refused - before ==
-                2 * decoded.records.size(),
+                2 * (decoded.records.size() + decoded.records6.size()),
             "every record applied or refused");
     now_ms += (ConnSync::kMaxTimeoutS + 24 * 3600) * 1000;
-    for (int round = 0; round < 8 && h.table->size() > 0; ++round) {
+    for (int round = 0; round < 8 && h.table->size() + h.table6->size() > 0; ++round) {
         expire_connections(h.ctx, now_ms, UINT32_MAX);
     }
-    require(h.table->size() == 0, "expiry empties the table");
+    require(h.table->size() == 0 && h.table6->size() == 0, "expiry empties the tables");
     require(counted_connections(h) == 0, "every count back to zero");
     require(h.ftp_controls->in_use() == 0, "every FTP helper state free");
     return 0;
