@@ -580,6 +580,12 @@ TEST_CASE("ha: a pair syncing to a multicast group, IPVS's by default", "[config
     REQUIRE(c.ha.sync.has_value());
     CHECK(c.ha.sync == SyncConfig{"inside", ip(239, 255, 0, 81), {}, 8848, 1});
     CHECK(c.interfaces[1].floating == std::vector<Prefix>{{ip(172, 16, 0, 1), 16}});
+    // Dual stack: the IPv6 VIP and gateway follow the kernel too.
+    const Config dual = accepted("configs/good_ha_dual.yaml");
+    CHECK(dual.ha.addresses == AddressOwnership::follow_kernel);
+    CHECK(dual.interfaces[1].floating == std::vector<Prefix>{{ip(198, 19, 0, 1), 24}});
+    CHECK(dual.interfaces[1].floating6 ==
+          std::vector<Prefix6>{{*parse_ipv6("2001:2:0:19::1"), 64}});
 
     const std::string interfaces =
         "interfaces: [{name: inside, device: d, address: 172.16.0.11/16, kernel: vsk-in,\n"
