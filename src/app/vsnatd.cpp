@@ -139,6 +139,10 @@ void print_summary(const vsnat::cp::Config& config, const std::string& path) {
             floating += (floating.empty() ? " floating " : ", ") + format_ipv4(p.address) + "/" +
                         std::to_string(p.length);
         }
+        for (const vsnat::Prefix6& p : in.floating6) {
+            floating += (floating.empty() ? " floating " : ", ") + format_ipv6(p.address) + "/" +
+                        std::to_string(p.length);
+        }
         std::printf("  interface %s %s on %s%s\n", in.name.c_str(), addresses.c_str(),
                     in.device.c_str(), floating.c_str());
     }

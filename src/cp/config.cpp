@@ -313,6 +313,14 @@ bool is_own_address(const Interface& i, const IpAddress& address) {
                        [&](const IpPrefix& p) { return p.address == address; });
 }
 
+// Whether `address` is one of interface `i`'s floating addresses.
+bool is_floating(const Interface& i, const IpAddress& address) {
+    return address.is_v6 ? std::any_of(i.floating6.begin(), i.floating6.end(),
+                                       [&](const Prefix6& p) { return p.address == address.v6; })
+                         : std::any_of(i.floating.begin(), i.floating.end(),
+                                       [&](const Prefix& p) { return p.address == address.v4; });
+}
+
 bool has_gateway(const Interface& i, bool v6) {
     return v6 ? i.gateway6.has_value() : i.gateway.has_value();
 }
@@ -993,12 +1001,12 @@ class Loader {
     // Floating addresses, each where it is written; and per interface of config_.interfaces
     // its `floating` key (none when absent).
     struct FloatingAt {
-        Prefix prefix;
+        IpPrefix prefix;
         Node at;
     };
     std::vector<FloatingAt> floating_at_;
     std::vector<Node> floating_keys_;
-    FirstSeen<Ipv4> floating_addresses_;
+    FirstSeen<IpAddress> floating_addresses_;
     // Each VIP, with the first service that has it (its index in config_.services) and the
     // line it is written on.
     struct VipAt {
@@ -1576,42 +1584,49 @@ bool Loader::read_gateways(const Field& f, std::vector<std::pair<Field, IpAddres
 }
 
 // `floating`: the addresses VRRP moves between the pair on this link, such as the real servers'
-// gateway. Each is an address of the interface's own subnet, so it is written with the
-// interface's prefix length (as keepalived's virtual_ipaddress for it is best written, so that
-// the kernel gives it the same connected route), not as a subnet of its own. What it must not
-// be equal to is checked once the interfaces and the VIPs are read (check_floating).
+// gateway, of either family. Each is an address of one of the interface's own prefixes, so it is
+// written with that prefix's length (as keepalived's virtual_ipaddress for it is best written, so
+// that the kernel gives it the same connected route), not as a subnet of its own. What it must
+// not be equal to is checked once the interfaces and the VIPs are read (check_floating).
 void Loader::read_floating(const Field& f, Interface& i) {
-    const std::string own = format_prefix(i.address, i.prefix_len);
     for (const Field& item :
          items(f, "floating", "", kMaxFloating, "floating addresses on one interface")) {
-        const std::optional<IpPrefix> written =
-            scalar(item, "an IPv4 address with prefix length a.b.c.d/0..32", parse_ip_prefix);
-        if (!written) {
+        const std::optional<IpPrefix> p = prefix(item);
+        if (!p) {
             continue;
         }
-        if (written->address.is_v6) {
-            fail(item, "floating " + format_prefix(written->address, written->length) +
-                           " is IPv6: floating addresses are IPv4 only in this version");
-            continue;
-        }
-        const std::optional<Prefix> p = Prefix{written->address.v4, written->length};
-        const std::string what = "floating " + format_prefix(p->address, p->length);
-        if (!is_unicast(p->address)) {
-            fail(item, what + std::string(kNotUnicast));
-        } else if (!in_prefix(i, p->address)) {
-            fail(item, what + " is outside " + own + " of interface '" + i.name + "'");
-        } else if (p->length != i.prefix_len) {
-            fail(item, what + " must have the prefix length of interface '" + i.name + "', " + own +
-                           ": write " + format_prefix(p->address, i.prefix_len));
-        } else if (const std::string_view kind = not_a_host(i, p->address); !kind.empty()) {
-            fail(item, what + " is the " + std::string(kind) + " address of " + own +
-                           " of interface '" + i.name + "'");
-        } else if (auto first = floating_addresses_.add(p->address, line_of(item.value))) {
-            fail(item, "duplicate floating address " + format_ipv4(p->address) +
-                           " (first at line " + std::to_string(*first) + ")");
+        const IpAddress& a = p->address;
+        const std::string what = "floating " + format_prefix(a, p->length);
+        const std::vector<IpPrefix> own = prefixes_of(i, a.is_v6);
+        const auto holder = std::find_if(own.begin(), own.end(), [&](const IpPrefix& q) {
+            return prefix_holds(q.address, q.length, a);
+        });
+        const std::string_view kind = a.is_v6 ? "" : not_a_host(i, a.v4);
+        if (a.is_v6 ? !is_unicast6(a.v6) : !is_unicast(a.v4)) {
+            fail(item, what + std::string(a.is_v6 ? kNotUnicast6 : kNotUnicast));
+        } else if (holder == own.end()) {
+            const std::string where = prefixes_text(i, a.is_v6);
+            fail(item, what + " is outside " + (where.empty() ? "every prefix" : where) +
+                           " of interface '" + i.name + "'" +
+                           (where.empty() ? ", which has no IPv6 address" : ""));
+        } else if (p->length != holder->length) {
+            fail(item, what + " must have the prefix length of interface '" + i.name + "', " +
+                           format_prefix(holder->address, holder->length) + ": write " +
+                           format_prefix(a, holder->length));
+        } else if (!kind.empty()) {
+            fail(item, what + " is the " + std::string(kind) + " address of " +
+                           format_prefix(holder->address, holder->length) + " of interface '" +
+                           i.name + "'");
+        } else if (auto first = floating_addresses_.add(a, line_of(item.value))) {
+            fail(item, "duplicate floating address " + format_ip_address(a) + " (first at line " +
+                           std::to_string(*first) + ")");
         } else {
             floating_at_.push_back(FloatingAt{*p, item.value});
-            i.floating.push_back(*p);
+            if (a.is_v6) {
+                i.floating6.push_back(Prefix6{a.v6, p->length});
+            } else {
+                i.floating.push_back(Prefix{a.v4, p->length});
+            }
         }
     }
 }
@@ -1621,16 +1636,17 @@ void Loader::read_floating(const Field& f, Interface& i) {
 // themselves).
 void Loader::check_floating() {
     for (const FloatingAt& at : floating_at_) {
-        const Ipv4 address = at.prefix.address;
+        const IpAddress& address = at.prefix.address;
         const std::string what = "floating " + format_prefix(address, at.prefix.length);
         for (const Interface& i : config_.interfaces) {
-            if (i.address == address) {
+            const bool gateway = address.is_v6 ? i.gateway6 == address.v6 : i.gateway == address.v4;
+            if (is_own_address(i, address)) {
                 fail(at.at, what + " is the address of interface '" + i.name + "'");
-            } else if (i.gateway == address) {
+            } else if (gateway) {
                 fail(at.at, what + " is the gateway of interface '" + i.name + "'");
             }
         }
-        if (auto vip = vips_.find(IpAddress::of(address)); vip != vips_.end()) {
+        if (auto vip = vips_.find(address); vip != vips_.end()) {
             fail(at.at, what + " is the vip of service " +
                             quote(config_.services[vip->second.service].name) + " (line " +
                             std::to_string(vip->second.line) + ")");
@@ -1667,18 +1683,10 @@ void Loader::check_follow_kernel(const Field& addresses) {
     }
     for (size_t k = 0; k < config_.interfaces.size(); ++k) {
         const Interface& i = config_.interfaces[k];
-        if (!i.floating.empty() && i.kernel.empty()) {
+        if ((!i.floating.empty() || !i.floating6.empty()) && i.kernel.empty()) {
             fail(floating_keys_[k], "the floating addresses of interface " + quote(i.name) +
                                         " are served while its kernel mirror holds them "
                                         "(addresses: follow_kernel), and it has none (kernel:)");
-        }
-    }
-    for (const auto& [vip, at] : vips_) {
-        if (vip.is_v6) {
-            fail(addresses, "'addresses' follow_kernel is IPv4 only in this version: vip " +
-                                format_ip_address(vip) + " (line " + std::to_string(at.line) +
-                                ") is IPv6");
-            break;
         }
     }
 }
@@ -2196,12 +2204,10 @@ bool Loader::check_not_own_address(const Field& f, const IpAddress& address,
 bool Loader::check_not_floating(const Field& f, const IpAddress& address, std::string_view what) {
     bool fine = true;
     for (const Interface& i : config_.interfaces) {
-        for (const Prefix& p : i.floating) {
-            if (IpAddress::of(p.address) == address) {
-                fail(f, std::string(what) + " " + format_ip_address(address) +
-                            " is a floating address of interface '" + i.name + "'");
-                fine = false;
-            }
+        if (is_floating(i, address)) {
+            fail(f, std::string(what) + " " + format_ip_address(address) +
+                        " is a floating address of interface '" + i.name + "'");
+            fine = false;
         }
     }
     return fine;
@@ -2392,6 +2398,22 @@ LoadResult load_config_file(const std::string& path, const StopCheck& stop,
     } catch (const std::exception& e) {
         return file_error(path, 1, std::string("cannot read: ") + e.what());
     }
+}
+
+std::set<IpAddress> shared_addresses(const Config& config) {
+    std::set<IpAddress> out;
+    for (const Service& s : config.services) {
+        out.insert(s.vip);
+    }
+    for (const Interface& in : config.interfaces) {
+        for (const Prefix& f : in.floating) {
+            out.insert(IpAddress::of(f.address));
+        }
+        for (const Prefix6& f : in.floating6) {
+            out.insert(IpAddress::of(f.address));
+        }
+    }
+    return out;
 }
 
 std::string_view scheduler_name(Scheduler s) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,10 +79,12 @@ struct Interface {
     std::string kernel{};
     /// As written, or the default: virtio_user where kVhostNetPath exists, else tap.
     KernelType kernel_type = KernelType::tap;
-    /// Addresses the director serves on this link besides `address`, which VRRP (keepalived)
-    /// moves between the two directors of a pair: the real servers' gateway. Each inside
-    /// `address`'s prefix, with its length; at most kMaxFloating. IPv4 only.
+    /// Addresses the director serves on this link besides its own, which VRRP (keepalived)
+    /// moves between the two directors of a pair: the real servers' gateway. Each inside one of
+    /// the interface's prefixes, with its length; at most kMaxFloating of both families
+    /// together: the IPv4 ones here, the IPv6 ones in `floating6`.
     std::vector<Prefix> floating{};
+    std::vector<Prefix6> floating6{};
     /// The director's own IPv6 addresses on this link and their connected prefixes, as `address`
     /// lists them after its IPv4 one: global or unique-local unicast, at most
     /// kMaxInterfaceAddresses6.
@@ -308,6 +311,10 @@ inline bool ipv6_configured(const Config& config) {
     return std::any_of(config.interfaces.begin(), config.interfaces.end(),
                        [](const Interface& i) { return !i.addresses6.empty(); });
 }
+
+/// What a pair of directors shares, and `ha.addresses` says when this one serves: every VIP and
+/// every interface's floating addresses, of both families, each once. Any thread.
+std::set<IpAddress> shared_addresses(const Config& config);
 
 /// One problem in a config file, printed as `FILE:LINE:COL: message` (LINE and COL from 1), or
 /// as `FILE: message` when it is about the file as a whole (line 0: not a regular file, too big).

@@ -70,14 +70,14 @@ io::LinkSide link_side(const Config& config, const Interface& in) {
 }
 
 bool same_interfaces(const std::vector<Interface>& a, const std::vector<Interface>& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                      [](const Interface& x, const Interface& y) {
-                          return x.name == y.name && x.device == y.device &&
-                                 x.address == y.address && x.prefix_len == y.prefix_len &&
-                                 x.gateway == y.gateway && x.mtu == y.mtu && x.kernel == y.kernel &&
-                                 x.kernel_type == y.kernel_type && x.floating == y.floating &&
-                                 x.addresses6 == y.addresses6 && x.gateway6 == y.gateway6;
-                      });
+    return std::equal(
+        a.begin(), a.end(), b.begin(), b.end(), [](const Interface& x, const Interface& y) {
+            return x.name == y.name && x.device == y.device && x.address == y.address &&
+                   x.prefix_len == y.prefix_len && x.gateway == y.gateway && x.mtu == y.mtu &&
+                   x.kernel == y.kernel && x.kernel_type == y.kernel_type &&
+                   x.floating == y.floating && x.floating6 == y.floating6 &&
+                   x.addresses6 == y.addresses6 && x.gateway6 == y.gateway6;
+        });
 }
 
 // Keys read once at start-up (config/README.md): a reload may not change them.
@@ -249,9 +249,9 @@ bool Daemon::start_vip_advertisement(std::string& error) {
 
 // The VIPs with a real server up; under follow_kernel, of those, the ones this director holds.
 void Daemon::advertise_vips() {
-    std::set<Ipv4> vips = health_->served_vips(config_);
+    std::set<IpAddress> vips = health_->served_vips(config_);
     if (held_.active()) {
-        std::erase_if(vips, [this](Ipv4 vip) { return !held_.held(vip); });
+        std::erase_if(vips, [this](const IpAddress& vip) { return !held_.held(vip); });
     }
     vips_.advertise(vips);
 }
@@ -276,7 +276,7 @@ LiveState Daemon::live_state() const {
     LiveState live;
     live.health = [this](const Service& s, const RealServer& rs) { return health_->up(s, rs); };
     if (held_.active()) {
-        live.held = [this](Ipv4 address) { return held_.held(address); };
+        live.held = [this](const IpAddress& address) { return held_.held(address); };
     }
     return live;
 }

@@ -104,15 +104,12 @@ std::optional<ServerHealthView> HealthMonitor::view(const RealServer& rs) const 
     return ServerHealthView{status->up, status->reason, status->probes, status->failures};
 }
 
-std::set<Ipv4> HealthMonitor::served_vips(const Config& config) const {
-    std::set<Ipv4> vips;
+std::set<IpAddress> HealthMonitor::served_vips(const Config& config) const {
+    std::set<IpAddress> vips;
     for (const Service& s : config.services) {
-        if (s.vip.is_v6) {
-            continue;  // advertised by BGP: IPv4 routes only in this version
-        }
         for (const RealServer& rs : s.real_servers) {
             if (up(s, rs)) {
-                vips.insert(s.vip.v4);
+                vips.insert(s.vip);
                 break;
             }
         }

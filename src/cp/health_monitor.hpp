@@ -55,9 +55,8 @@ class HealthMonitor {
     /// Its check's state; nullopt when it has none.
     std::optional<ServerHealthView> view(const RealServer& rs) const;
 
-    /// The IPv4 VIPs with at least one real server up (what BGP advertises: IPv4 routes only in
-    /// this version).
-    std::set<Ipv4> served_vips(const Config& config) const;
+    /// The VIPs, of both families, with at least one real server up (what BGP advertises).
+    std::set<IpAddress> served_vips(const Config& config) const;
 
   private:
     // A passive check's server: (protocol, VIP, port) of the service, then address and port.

@@ -30,25 +30,14 @@ bool HeldAddresses::start(const io::NetworkNamespace& ns, const std::vector<std:
     return true;
 }
 
-bool HeldAddresses::held(Ipv4 address) const {
+bool HeldAddresses::held(const IpAddress& address) const {
     return watch_ && std::any_of(mirror_indexes_.begin(), mirror_indexes_.end(),
                                  [&](int index) { return watch_->has(index, address); });
 }
 
-std::set<Ipv4> HeldAddresses::held_of(const Config& config) const {
-    std::set<Ipv4> out;
-    for (const Service& s : config.services) {
-        if (!s.vip.is_v6 && held(s.vip.v4)) {  // the address watch follows IPv4 addresses
-            out.insert(s.vip.v4);
-        }
-    }
-    for (const Interface& in : config.interfaces) {
-        for (const Prefix& f : in.floating) {
-            if (held(f.address)) {
-                out.insert(f.address);
-            }
-        }
-    }
+std::set<IpAddress> HeldAddresses::held_of(const Config& config) const {
+    std::set<IpAddress> out = shared_addresses(config);
+    std::erase_if(out, [this](const IpAddress& a) { return !held(a); });
     return out;
 }
 
@@ -62,18 +51,18 @@ bool HeldAddresses::poll(const Config& config) {
         spdlog::error("ha.addresses follow_kernel: {}", error);
         return false;
     }
-    std::set<Ipv4> now = held_of(config);
+    std::set<IpAddress> now = held_of(config);
     if (now == last_) {
         return false;
     }
-    for (const Ipv4 a : now) {
+    for (const IpAddress& a : now) {
         if (last_.count(a) == 0) {
-            spdlog::info("ha: {} is on a kernel mirror: served from now on", format_ipv4(a));
+            spdlog::info("ha: {} is on a kernel mirror: served from now on", format_ip_address(a));
         }
     }
-    for (const Ipv4 a : last_) {
+    for (const IpAddress& a : last_) {
         if (now.count(a) == 0) {
-            spdlog::info("ha: {} left the kernel mirrors: no longer served", format_ipv4(a));
+            spdlog::info("ha: {} left the kernel mirrors: no longer served", format_ip_address(a));
         }
     }
     last_ = std::move(now);

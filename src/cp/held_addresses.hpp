@@ -26,19 +26,19 @@ class HeldAddresses {
                std::string& error);
     bool active() const { return watch_.has_value(); }
 
-    /// Whether a mirror holds `address` (host byte order).
-    bool held(Ipv4 address) const;
+    /// Whether a mirror holds `address` (an IPv4 one in host byte order).
+    bool held(const IpAddress& address) const;
 
     /// Reads the kernel's notices. True when a VIP or floating address of `config` was taken
     /// or released (each logged once), so that what is served must change.
     bool poll(const Config& config);
 
   private:
-    std::set<Ipv4> held_of(const Config& config) const;
+    std::set<IpAddress> held_of(const Config& config) const;
 
     std::optional<io::AddressWatch> watch_;
     std::vector<int> mirror_indexes_;
-    std::set<Ipv4> last_;  // held_of at the last poll
+    std::set<IpAddress> last_;  // held_of at the last poll
 };
 
 }  // namespace vsnat::cp

@@ -65,7 +65,8 @@ uint64_t config_bytes(const Config& config) {
     }
     for (const Interface& i : config.interfaces) {
         bytes += string_bytes(i.name) + string_bytes(i.device) +
-                 dp::malloc_bytes(i.floating.size() * sizeof(Prefix));
+                 dp::malloc_bytes(i.floating.size() * sizeof(Prefix)) +
+                 dp::malloc_bytes(i.floating6.size() * sizeof(Prefix6));
     }
     if (config.ha.sync) {
         bytes += string_bytes(config.ha.sync->interface) +

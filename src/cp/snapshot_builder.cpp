@@ -271,29 +271,20 @@ std::vector<dp::Destination> destinations(const Service& s, const ServerHealth& 
     return out;
 }
 
-// The VIPs and floating addresses a kernel mirror holds (network order), each once.
-std::vector<uint32_t> held_addresses(const Config& config, const std::function<bool(Ipv4)>& held) {
-    std::set<Ipv4> out;
-    auto add = [&](Ipv4 a) {
-        if (held && held(a)) {
-            out.insert(a);
+// The VIPs and floating addresses a kernel mirror holds, each once, into `snap`: the IPv4 ones in
+// `held` (network order), the IPv6 ones in `held6`.
+void set_held_addresses(dp::Snapshot& snap, const Config& config,
+                        const std::function<bool(const IpAddress&)>& held) {
+    for (const IpAddress& a : shared_addresses(config)) {
+        if (!held || !held(a)) {
+            continue;
         }
-    };
-    for (const Service& s : config.services) {
-        if (!s.vip.is_v6) {  // IPv6 VIPs are refused under follow_kernel in this version
-            add(s.vip.v4);
-        }
-    }
-    for (const Interface& in : config.interfaces) {
-        for (const Prefix& f : in.floating) {
-            add(f.address);
+        if (a.is_v6) {
+            snap.held6.push_back(a.v6);
+        } else {
+            snap.held.push_back(to_network(a.v4));
         }
     }
-    std::vector<uint32_t> network;
-    for (const Ipv4 a : out) {
-        network.push_back(to_network(a));
-    }
-    return network;
 }
 
 // Servers whose health check took them down, in services that say `on_down: drop`: their
@@ -333,6 +324,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
         for (const Prefix& f : in.floating) {
             e.floating.push_back(to_network(f.address));
         }
+        for (const Prefix6& f : in.floating6) {
+            e.floating6.push_back(f.address);
+        }
         e.addresses6 = in.addresses6;
         e.link_local = dp::link_local_of(e.mac);
         e.has_gateway6 = in.gateway6.has_value();
@@ -367,7 +361,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const Config& config,
     snap->source_prefix_mask = prefix_to_netmask(config.table_shares.source_prefix_length);
     snap->follow_kernel = config.ha.addresses == AddressOwnership::follow_kernel;
     if (snap->follow_kernel) {
-        snap->held = held_addresses(config, live.held);
+        set_held_addresses(*snap, config, live.held);
     }
     if (!snap->finalize(workers, stop)) {
         return nullptr;

@@ -27,7 +27,7 @@ struct LiveState {
     ServerHealth health{};  // none: every server up
     /// Under `ha.addresses: follow_kernel`, whether a kernel mirror holds VIP or floating
     /// address `address`; none: none does.
-    std::function<bool(Ipv4 address)> held{};
+    std::function<bool(const IpAddress& address)> held{};
 };
 
 /// Builds the snapshot. Control thread only. Services and real servers keep the ids they have

@@ -65,33 +65,43 @@ bool VipAdvertiser::start(const io::NetworkNamespace& ns, std::string& error) {
     return true;
 }
 
-void VipAdvertiser::advertise(const std::set<Ipv4>& vips) {
+bool VipAdvertiser::change(const IpAddress& vip, bool add, std::string& error) {
+    if (vip.is_v6) {
+        return add ? netlink_->add_address(index_, vip.v6, 128, error)
+                   : netlink_->delete_address(index_, vip.v6, 128, error);
+    }
+    return add ? netlink_->add_address(index_, vip.v4, 32, error)
+               : netlink_->delete_address(index_, vip.v4, 32, error);
+}
+
+void VipAdvertiser::advertise(const std::set<IpAddress>& vips) {
     if (!active()) {
         return;
     }
     std::string error;
     for (auto it = advertised_.begin(); it != advertised_.end();) {
         if (vips.count(*it) == 0) {
-            if (!netlink_->delete_address(index_, *it, 32, error)) {
+            if (!change(*it, false, error)) {
                 spdlog::error("VIP advertisement: {}", error);
                 ++it;
                 continue;
             }
-            spdlog::info("VIP advertisement: {} withdrawn (no real server up)", format_ipv4(*it));
+            spdlog::info("VIP advertisement: {} withdrawn (no real server up)",
+                         format_ip_address(*it));
             it = advertised_.erase(it);
         } else {
             ++it;
         }
     }
-    for (Ipv4 vip : vips) {
+    for (const IpAddress& vip : vips) {
         if (advertised_.count(vip) != 0) {
             continue;
         }
-        if (!netlink_->add_address(index_, vip, 32, error)) {
+        if (!change(vip, true, error)) {
             spdlog::error("VIP advertisement: {}", error);
             continue;
         }
-        spdlog::info("VIP advertisement: {} advertised", format_ipv4(vip));
+        spdlog::info("VIP advertisement: {} advertised", format_ip_address(vip));
         advertised_.insert(vip);
     }
 }

@@ -1,7 +1,7 @@
 // VIP advertisement (README.md, "Health checks"): the VIPs being served, those with at least one
-// real server up, as /32 addresses of interface `vsnat-vips` in kernel_netns, so that a routing
-// daemon there announces exactly them (BIRD's `protocol direct`) and withdraws a VIP whose
-// servers are all down.
+// real server up, as host addresses (IPv4 /32, IPv6 /128) of interface `vsnat-vips` in
+// kernel_netns, so that a routing daemon there announces exactly them (BIRD's `protocol direct`)
+// and withdraws a VIP whose servers are all down.
 #pragma once
 
 #include <optional>
@@ -31,21 +31,24 @@ class VipAdvertiser {
     bool start(const io::NetworkNamespace& ns, std::string& error);
     bool active() const { return tap_fd_ >= 0; }
 
-    /// Makes the advertised VIPs exactly `vips` (host order): adds the new ones, withdraws the
-    /// others, each logged once. A refused change is logged and tried again at the next call.
-    void advertise(const std::set<Ipv4>& vips);
-    const std::set<Ipv4>& advertised() const { return advertised_; }
+    /// Makes the advertised VIPs exactly `vips` (IPv4 ones in host order): adds the new ones,
+    /// withdraws the others, each logged once. A refused change is logged and tried again at the
+    /// next call.
+    void advertise(const std::set<IpAddress>& vips);
+    const std::set<IpAddress>& advertised() const { return advertised_; }
 
     /// Removes the interface (its addresses go with it).
     void stop();
 
   private:
     bool make_tap(std::string& error);
+    // Adds (or removes) `vip` as a host address of the interface.
+    bool change(const IpAddress& vip, bool add, std::string& error);
 
     int tap_fd_ = -1;
     int index_ = -1;  // in the namespace
     std::optional<io::RtNetlink> netlink_;
-    std::set<Ipv4> advertised_;
+    std::set<IpAddress> advertised_;
 };
 
 }  // namespace vsnat::cp

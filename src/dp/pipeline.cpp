@@ -1179,6 +1179,10 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         }
     }
     const Snapshot& snap = *ctx.snapshot;
+    if (snap.follow_kernel && snap.is_vip6(key.dst_ip) && !snap.serves6(key.dst_ip)) {
+        drop(ctx, f.mbuf, DropReason::not_for_us);
+        return ConnTable::kNoConn;
+    }
     const ServiceEntry* svc = snap.find_service6(key.protocol, key.dst_ip, key.dst_port);
     const InterfaceEntry* in = snap.interface_of_port(f.mbuf->port);
     if (svc == nullptr) {
@@ -1221,8 +1225,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
 }
 
 // Whether the director answers neighbor solicitations for `target` on `iface`: its own addresses
-// on that link, and the VIPs it serves on the links whose prefix holds them (on every link when
-// none does: the VIP is routed to the director).
+// and the floating addresses it serves on that link, and the VIPs it serves on the links whose
+// prefix holds them (on every link when none does: the VIP is routed to the director).
 bool answers_nd_for(const Snapshot& snap, const InterfaceEntry& iface, const Ipv6& target) {
     if (snap.own_address6(target) == &iface) {
         return true;

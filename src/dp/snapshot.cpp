@@ -141,6 +141,9 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
         if (!interfaces[i].addresses6.empty()) {
             ours6.emplace_back(interfaces[i].link_local, i);
         }
+        for (const Ipv6& f : interfaces[i].floating6) {
+            ours6.emplace_back(f, i);
+        }
     }
     ours6_index_.build(ours6);
     std::vector<std::pair<uint64_t, uint32_t>> held_entries;
@@ -148,6 +151,11 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
         held_entries.emplace_back(a, 0);
     }
     held_index_.build(held_entries);
+    std::vector<std::pair<Ipv6, uint32_t>> held6_entries;
+    for (const Ipv6& a : held6) {
+        held6_entries.emplace_back(a, 0);
+    }
+    held6_index_.build(held6_entries);
     server_index_.build(by_dest);
     port_interface_.fill(-1);
     smallest_mtu_ = UINT16_MAX;
@@ -196,6 +204,9 @@ const InterfaceEntry* Snapshot::own_address6(const Ipv6& address) const {
             std::any_of(i.addresses6.begin(), i.addresses6.end(),
                         [&](const Prefix6& p) { return p.address == address; })) {
             return &i;
+        }
+        if (std::find(i.floating6.begin(), i.floating6.end(), address) != i.floating6.end()) {
+            return serves6(address) ? &i : nullptr;
         }
     }
     return nullptr;

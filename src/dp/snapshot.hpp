@@ -70,8 +70,10 @@ struct InterfaceEntry {
     /// `address`, while served (Snapshot::serves).
     std::vector<uint32_t> floating{};
     /// IPv6: the director's addresses on the link, its link-local address (from its MAC, RFC
-    /// 4291 modified EUI-64: what neighbor discovery and routers on the link see), its gateway.
+    /// 4291 modified EUI-64: what neighbor discovery and routers on the link see), its gateway;
+    /// its floating addresses, as `floating`'s (Snapshot::serves6).
     std::vector<Prefix6> addresses6{};
+    std::vector<Ipv6> floating6{};
     Ipv6 link_local{};
     bool has_gateway6 = false;
     Ipv6 gateway6{};
@@ -125,9 +127,11 @@ struct Snapshot {
     uint32_t prefix_share_percent = 50;
     uint32_t source_prefix_mask = __builtin_bswap32(0xffffff00);
     /// `ha.addresses: follow_kernel`: VIPs and floating addresses are served only while a
-    /// kernel mirror holds them, which `held` lists (network order); otherwise always.
+    /// kernel mirror holds them, which `held` (IPv4, network order) and `held6` list; otherwise
+    /// always.
     bool follow_kernel = false;
     std::vector<uint32_t> held;
+    std::vector<Ipv6> held6;
     /// Per service: what every worker's scheduler of it shares (the sh, dh or mh table, the
     /// servers' overload flags).
     std::vector<std::unique_ptr<SharedSchedulerState>> scheduler_states;
@@ -176,16 +180,18 @@ struct Snapshot {
         return vip6_index_.find(address) != FlatIndex::kMissing;
     }
     /// Whether `address` is the director's: an IPv6 VIP, or an interface's IPv6 address
-    /// (link-local included). Any thread.
+    /// (link-local included) or floating address. Any thread.
     bool is_ours6(const Ipv6& address) const {
         return ours6_index_.find(address) != FlatIndex::kMissing;
     }
-    /// The interface whose own IPv6 address (link-local included) is `address`, or null.
+    /// The interface whose own IPv6 address (link-local included), or served floating address,
+    /// is `address`, or null.
     const InterfaceEntry* own_address6(const Ipv6& address) const;
     /// Whether the director answers for `address` itself (neighbor solicitations, echo
-    /// requests): one of its interfaces' IPv6 addresses, or an IPv6 VIP it serves.
+    /// requests): one of its interfaces' IPv6 addresses, or an IPv6 VIP or floating address it
+    /// serves.
     bool answers_for6(const Ipv6& address) const {
-        return is_ours6(address) && (!follow_kernel || own_address6(address) != nullptr);
+        return is_ours6(address) && (serves6(address) || own_address6(address) != nullptr);
     }
     /// The interface to send to IPv6 `dst` and the next hop's address; null when no route.
     const InterfaceEntry* route6(const Ipv6& dst, Ipv6& next_hop) const;
@@ -193,6 +199,10 @@ struct Snapshot {
     /// `follow_kernel` says only while a kernel mirror holds it. Any thread.
     bool serves(uint32_t address) const {
         return !follow_kernel || held_index_.find(address) != FlatIndex::kMissing;
+    }
+    /// serves() for an IPv6 VIP or floating address. Any thread.
+    bool serves6(const Ipv6& address) const {
+        return !follow_kernel || held6_index_.find(address) != FlatIndex::kMissing;
     }
     /// Whether `address` is the director's: a VIP or an interface's own address. One probe, for
     /// the packet path. Any thread.
@@ -285,7 +295,8 @@ struct Snapshot {
     FlatIndex held_index_;    // `held`
     FlatIndex server_index_;  // (service index << 16 | dest id) -> server index
     FlatIndex6 vip6_index_;   // IPv6 VIP -> its number (service_key6)
-    FlatIndex6 ours6_index_;  // IPv6 VIPs, interface addresses and link-local addresses
+    FlatIndex6 ours6_index_;  // IPv6 VIPs, interface, link-local and floating addresses
+    FlatIndex6 held6_index_;  // `held6`
 };
 
 }  // namespace vsnat::dp

@@ -20,24 +20,33 @@ namespace {
 constexpr int kDumpWaitMs = 2000;
 
 // The address of an RTM_NEWADDR / RTM_DELADDR message: IFA_LOCAL, else IFA_ADDRESS (a
-// point-to-point interface has both; a broadcast one may have only IFA_ADDRESS).
-std::optional<Ipv4> address_of(const nlmsghdr* h) {
+// point-to-point interface has both; a broadcast one, and an IPv6 one, may have only
+// IFA_ADDRESS).
+std::optional<IpAddress> address_of(const nlmsghdr* h) {
     const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
-    if (ifa->ifa_family != AF_INET) {
+    const bool v6 = ifa->ifa_family == AF_INET6;
+    if (!v6 && ifa->ifa_family != AF_INET) {
         return std::nullopt;
     }
-    std::optional<Ipv4> local, address;
+    std::optional<IpAddress> local, address;
     int left = static_cast<int>(IFA_PAYLOAD(h));
     for (const rtattr* a = IFA_RTA(ifa); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-        if (RTA_PAYLOAD(a) != sizeof(uint32_t)) {
+        if (RTA_PAYLOAD(a) != (v6 ? sizeof(Ipv6) : sizeof(uint32_t))) {
             continue;
         }
-        uint32_t value;
-        std::memcpy(&value, RTA_DATA(a), sizeof(value));
+        IpAddress value;
+        if (v6) {
+            value = IpAddress::of(Ipv6{});
+            std::memcpy(value.v6.data(), RTA_DATA(a), sizeof(Ipv6));
+        } else {
+            uint32_t raw;
+            std::memcpy(&raw, RTA_DATA(a), sizeof(raw));
+            value = IpAddress::of(Ipv4{ntohl(raw)});
+        }
         if (a->rta_type == IFA_LOCAL) {
-            local = ntohl(value);
+            local = value;
         } else if (a->rta_type == IFA_ADDRESS) {
-            address = ntohl(value);
+            address = value;
         }
     }
     return local ? local : address;
@@ -53,7 +62,8 @@ std::optional<AddressWatch> AddressWatch::open(const NetworkNamespace& ns, std::
     AddressWatch watch(fd, ns.describe());
     sockaddr_nl local{};
     local.nl_family = AF_NETLINK;
-    local.nl_groups = RTMGRP_IPV4_IFADDR;  // first: nothing said during the dump is lost
+    // First: nothing said during the dump is lost.
+    local.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
         error = "cannot watch the addresses of " + watch.where_ + ": " + std::strerror(errno);
         return std::nullopt;
@@ -64,7 +74,8 @@ std::optional<AddressWatch> AddressWatch::open(const NetworkNamespace& ns, std::
     return watch;
 }
 
-// Every IPv4 address of the namespace (RTM_GETADDR with NLM_F_DUMP), replacing what was known.
+// Every IPv4 and IPv6 address of the namespace (RTM_GETADDR with NLM_F_DUMP), replacing what was
+// known.
 bool AddressWatch::dump(std::string& error) {
     struct {
         nlmsghdr header;
@@ -74,7 +85,7 @@ bool AddressWatch::dump(std::string& error) {
     request.header.nlmsg_type = RTM_GETADDR;
     request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     request.header.nlmsg_seq = ++seq_;
-    request.ifa.ifa_family = AF_INET;
+    request.ifa.ifa_family = AF_UNSPEC;
     const std::string doing = "cannot read the addresses of " + where_;
     if (::send(fd_.get(), &request, request.header.nlmsg_len, 0) < 0) {
         error = doing + ": " + std::strerror(errno);

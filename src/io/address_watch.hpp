@@ -1,7 +1,9 @@
-// The IPv4 addresses of a network namespace's interfaces, as the kernel has them from moment to
-// moment: a dump when opened, then the kernel's notices of each address added or removed
-// (rtnetlink group RTNLGRP_IPV4_IFADDR). What `ha.addresses: follow_kernel` reads: keepalived
-// adding a VIP to a kernel mirror is what makes vsnatd serve it.
+// The IPv4 and IPv6 addresses of a network namespace's interfaces, as the kernel has them from
+// moment to moment: a dump when opened, then the kernel's notices of each address added or
+// removed (rtnetlink groups RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR). An IPv6 address counts
+// from the moment the kernel lists it, tentative (duplicate address detection under way) or not:
+// on the wire the dataplane, not the kernel, answers for it. What `ha.addresses: follow_kernel`
+// reads: keepalived adding a VIP to a kernel mirror is what makes vsnatd serve it.
 #pragma once
 
 #include <cstdint>
@@ -30,10 +32,12 @@ class AddressWatch {
     /// reads every address again. False with `error` set when the kernel cannot be read.
     bool poll(bool& changed, std::string& error);
 
-    /// Whether interface `ifindex` has `address` (host byte order).
-    bool has(int ifindex, Ipv4 address) const { return addresses_.count({ifindex, address}) != 0; }
-    /// (interface index, address) of every IPv4 address in the namespace.
-    const std::set<std::pair<int, Ipv4>>& addresses() const { return addresses_; }
+    /// Whether interface `ifindex` has `address` (an IPv4 one in host byte order).
+    bool has(int ifindex, const IpAddress& address) const {
+        return addresses_.count({ifindex, address}) != 0;
+    }
+    /// (interface index, address) of every IPv4 and IPv6 address in the namespace.
+    const std::set<std::pair<int, IpAddress>>& addresses() const { return addresses_; }
     /// The socket, for a caller's poll loop: readable when notices wait.
     int fd() const { return fd_.get(); }
 
@@ -46,7 +50,7 @@ class AddressWatch {
     UniqueFd fd_;
     uint32_t seq_ = 0;
     std::string where_;  // "network namespace NAME", for messages
-    std::set<std::pair<int, Ipv4>> addresses_;
+    std::set<std::pair<int, IpAddress>> addresses_;
     std::vector<uint8_t> buffer_ = std::vector<uint8_t>(64 * 1024);
 };
 

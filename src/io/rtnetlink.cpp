@@ -346,16 +346,29 @@ bool RtNetlink::add_link(const std::string& ifname, const std::string& kind, std
 }
 
 bool RtNetlink::delete_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::string& error) {
+    const uint32_t local = htonl(address);
+    return delete_addr(AF_INET, ifindex, &local, sizeof(local), ipv4_text(address), prefix_len,
+                       error);
+}
+
+bool RtNetlink::delete_address(int ifindex, const Ipv6& address, uint8_t prefix_len,
+                               std::string& error) {
+    return delete_addr(AF_INET6, ifindex, address.data(), address.size(), ipv6_text(address),
+                       prefix_len, error);
+}
+
+bool RtNetlink::delete_addr(uint8_t family, int ifindex, const void* address, size_t address_size,
+                            const std::string& address_text, uint8_t prefix_len,
+                            std::string& error) {
     ifaddrmsg ifa{};
-    ifa.ifa_family = AF_INET;
+    ifa.ifa_family = family;
     ifa.ifa_prefixlen = prefix_len;
     ifa.ifa_index = static_cast<uint32_t>(ifindex);
     Request request(RTM_DELADDR, 0, ifa);
-    const uint32_t local = htonl(address);
-    request.add(IFA_LOCAL, local);
-    request.add(IFA_ADDRESS, local);
+    request.add(IFA_LOCAL, address, address_size);
+    request.add(IFA_ADDRESS, address, address_size);
     return transact(request,
-                    "cannot remove " + ipv4_text(address) + "/" + std::to_string(prefix_len) +
+                    "cannot remove " + address_text + "/" + std::to_string(prefix_len) +
                         " from interface " + std::to_string(ifindex) + " in " + where_,
                     error);
 }

@@ -72,6 +72,8 @@ class RtNetlink {
     /// Removes `address`/`prefix_len` (host byte order) from interface `ifindex`. False with
     /// `error` set on failure ("Cannot assign requested address" when it is not there).
     bool delete_address(int ifindex, Ipv4 address, uint8_t prefix_len, std::string& error);
+    /// The same for IPv6 `address`/`prefix_len`, as `ip -6 addr del A/N dev X`.
+    bool delete_address(int ifindex, const Ipv6& address, uint8_t prefix_len, std::string& error);
     /// Deletes interface `ifindex` (RTM_DELLINK). False with `error` set on failure.
     bool delete_link(int ifindex, std::string& error);
 
@@ -81,6 +83,9 @@ class RtNetlink {
     // add_default_route() of `family`, `gateway` being its gateway_size bytes (network order).
     bool add_default(uint8_t family, int ifindex, const void* gateway, size_t gateway_size,
                      const std::string& gateway_text, uint32_t metric, std::string& error);
+    // delete_address() of `family`, `address` being its address_size bytes (network order).
+    bool delete_addr(uint8_t family, int ifindex, const void* address, size_t address_size,
+                     const std::string& address_text, uint8_t prefix_len, std::string& error);
     // Sends `request`, waits for its acknowledgement; the first answer that is not the
     // acknowledgement goes into `reply` when given. False with `error` = `doing` + the reason.
     bool transact(Request& request, const std::string& doing, std::string& error,

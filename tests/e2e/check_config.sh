@@ -220,6 +220,9 @@ summary check-ha-summary tests/unit/configs/good_full.yaml \
 summary check-ha-summary tests/unit/configs/good_ha_group.yaml \
   "  interface inside 172.16.0.11/16 on net_null1 floating 172.16.0.1/16" \
   "  ha: addresses follow_kernel; sync on inside to 239.255.0.81:8848, syncid 1"
+summary check-ha-summary tests/unit/configs/good_ha_dual.yaml \
+  "  interface inside 198.19.0.11/24 2001:2:0:19::11/64 on net_null1 floating 198.19.0.1/24, 2001:2:0:19::1/64" \
+  "  ha: addresses follow_kernel; sync on inside to 224.0.0.81:8848, syncid 0 (receives any)"
 
 # IPv6 in the summary.
 summary check-ipv6-summary tests/unit/configs/good_ipv6.yaml \

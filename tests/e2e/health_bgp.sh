@@ -9,12 +9,18 @@
 #     within rise x interval + 1 s (3 s, after the probes; BGP takes its part)
 #   - after SIGTERM, and after kill -9 in a namespace that existed before, no VIP is left on
 #     vsnat-vips for a routing daemon to announce
+# --ipv6 (configs/dual-kernel-1w.yaml): the same with IPv6 VIPs 2001:2:0:18::100 and ::101,
+# /128s on vsnat-vips, over an IPv6 session with an ipv6 channel (tests/e2e/bird.sh).
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
-readonly HTTP_PORT=8080 VIP2=198.18.0.101 WITHDRAW_LIMIT_MS=3000 RELEARN_LIMIT_MS=3000
+readonly HTTP_PORT=8080 WITHDRAW_LIMIT_MS=3000 RELEARN_LIMIT_MS=3000
 e2e_start "$(e2e_config kernel)"
+VIP2=198.18.0.101
+((E2E_FAMILY == 4)) || VIP2=2001:2:0:18::101
+readonly VIP2
 # shellcheck source=SCRIPTDIR/bird.sh
 source "$E2E_DIR/bird.sh"
 on_exit() {
@@ -27,7 +33,7 @@ trap on_exit EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 start_server() {
-  local v="LAB_RS$1"
+  local v="E2E_RS$1"
   rm -f -- "$E2E_LOG_DIR/rs$1.pid"
   in_rs "$1" "$PY" "$E2E_DIR/health_server.py" --bind "${!v}" --http-port "$HTTP_PORT" \
     --udp-port 5353 --name "rs$1" --status-file "$E2E_LOG_DIR/rs$1.status" \
@@ -44,10 +50,10 @@ sed '/^services:/,$d' "$(e2e_config kernel)" >"$config"
 check="health_check: {type: http, path: /, interval: 1s, timeout: 500ms, rise: 2, fall: 2}"
 cat >>"$config" <<EOF2
 services:
-  - {name: web, protocol: tcp, vip: $LAB_VIP, port: 80, $check,
-     real_servers: [{address: $LAB_RS1, port: $HTTP_PORT}, {address: $LAB_RS2, port: $HTTP_PORT}]}
+  - {name: web, protocol: tcp, vip: $E2E_VIP, port: 80, $check,
+     real_servers: [{address: $E2E_RS1, port: $HTTP_PORT}, {address: $E2E_RS2, port: $HTTP_PORT}]}
   - {name: one, protocol: tcp, vip: $VIP2, port: 80, $check,
-     real_servers: [{address: $LAB_RS1, port: $HTTP_PORT}]}
+     real_servers: [{address: $E2E_RS1, port: $HTTP_PORT}]}
 EOF2
 stop_vsnatd
 start_vsnatd "$config"
@@ -67,11 +73,11 @@ wait_route() {  # wait_route VIP present|absent LIMIT_MS: prints the ms it took
     sleep 0.05
   done
 }
-for vip in "$LAB_VIP" "$VIP2"; do
+for vip in "$E2E_VIP" "$VIP2"; do
   if took=$(wait_route "$vip" present 30000); then
     pass "learned-$vip" "the client routes $(bgp_route "$vip" | xargs) after $took ms"
   else
-    fail "learned-$vip" "no BGP route to $vip/32 in the client after 30 s: $(birdc_show upstream)"
+    fail "learned-$vip" "no BGP route to $vip in the client after 30 s: $(birdc_show upstream)"
   fi
 done
 
@@ -81,10 +87,10 @@ if took=$(wait_route "$VIP2" absent "$WITHDRAW_LIMIT_MS"); then
 else
   fail withdrawn "rs1 stopped: $VIP2 still routed after $WITHDRAW_LIMIT_MS ms: $(bgp_route "$VIP2")"
 fi
-if [[ -n $(bgp_route "$LAB_VIP") ]]; then
-  pass still-announced "$LAB_VIP (rs2 still up) still routed"
+if [[ -n $(bgp_route "$E2E_VIP") ]]; then
+  pass still-announced "$E2E_VIP (rs2 still up) still routed"
 else
-  fail still-announced "$LAB_VIP was withdrawn with rs2 up"
+  fail still-announced "$E2E_VIP was withdrawn with rs2 up"
 fi
 start_server 1
 if took=$(wait_route "$VIP2" present $((RELEARN_LIMIT_MS + 2000))) && ((took <= RELEARN_LIMIT_MS)); then
@@ -95,7 +101,7 @@ fi
 
 # Nothing left to announce once vsnatd is gone: SIGTERM, then kill -9 in a namespace that
 # existed before (the one it creates goes with it anyway).
-vips_left() { ip -n "$LAB_NS_KERNEL" -o -4 addr show dev vsnat-vips 2>/dev/null || true; }
+vips_left() { ip -n "$LAB_NS_KERNEL" -o "-$E2E_IP" addr show dev vsnat-vips scope global 2>/dev/null || true; }
 stop_birds
 stop_vsnatd
 for ((i = 0; i < 50; i++)); do

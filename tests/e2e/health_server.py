@@ -7,7 +7,7 @@ which server answered and the checker sees the status; every datagram is answere
 "<name>\\n" and its payload. The test stops and starts it by PID to make the server die and come
 back, and writes the status file to make it answer 503.
 
-It binds one explicit numeric address, writes its PID to --pidfile once both sockets are
+It binds one explicit numeric address (IPv4 or IPv6), writes its PID to --pidfile once both sockets are
 bound, and stops at SIGTERM or SIGINT.
 """
 
@@ -23,14 +23,16 @@ import threading
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bind", required=True, help="numeric IPv4 address to bind")
+    p.add_argument("--bind", required=True, help="numeric IPv4 or IPv6 address to bind")
     p.add_argument("--http-port", type=int, required=True)
     p.add_argument("--udp-port", type=int, required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--status-file", required=True)
     p.add_argument("--pidfile", required=True)
     args = p.parse_args()
-    ipaddress.IPv4Address(args.bind)  # a name would need a resolver the lab does not have
+    # A name would need a resolver the lab does not have.
+    v6 = ipaddress.ip_address(args.bind).version == 6
+    args.family = socket.AF_INET6 if v6 else socket.AF_INET
     return args
 
 
@@ -62,6 +64,7 @@ def make_handler(args):
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    address_family = socket.AF_INET
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
@@ -81,8 +84,9 @@ def serve_udp(sock, name):
 
 def main():
     args = parse_args()
+    Server.address_family = args.family
     httpd = Server((args.bind, args.http_port), make_handler(args))
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp = socket.socket(args.family, socket.SOCK_DGRAM)
     udp.bind((args.bind, args.udp_port))
     threading.Thread(target=serve_udp, args=(udp, args.name), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *unused: os._exit(0))

@@ -9,6 +9,13 @@
 #     datagram is punted to the kernel, as bulk): the session stays up the whole time (the same
 #     "since" before and after, no state change in either BIRD's log), no control packet was
 #     dropped (punt_dropped_control 0), the VIP kept serving
+# --ipv6 (short; configs/dual-kernel-2w.yaml): the session runs over IPv6 between the director's
+# and the client's outside addresses (2001:2:0:18::254 and ::1), with an ipv6 channel:
+#   - the client's kernel routes the IPv6 VIP 2001:2:0:18::100/128 via the director, and HTTP
+#     reaches it through the VIP
+#   - the director's BIRD disables the session: the client's route is withdrawn (the load under a
+#     flood is the IPv4 run's, over the same punt path)
+E2E_IPV6_TEST=1
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
@@ -17,7 +24,6 @@ readonly LOAD_SECONDS=${VSNAT_E2E_BGP_SECONDS:-60} FLOOD_RATE=50000
 e2e_start "$(e2e_config kernel)"
 VSNATCTL="$(dirname "$VSNATD")/vsnatctl"
 readonly VSNATCTL
-out_addr=${LAB_DIRECTOR_OUT%/*}
 # shellcheck source=SCRIPTDIR/bird.sh
 source "$E2E_DIR/bird.sh"
 on_exit() {
@@ -31,16 +37,37 @@ start_birds static
 
 route="" t0=$SECONDS
 while ((SECONDS - t0 < 30)); do
-  route=$(bgp_route "$LAB_VIP")
+  route=$(bgp_route "$E2E_VIP")
   [[ -n $route ]] && break
   sleep 0.5
 done
-if [[ $route == "$LAB_VIP via $out_addr "* ]]; then
+# (An IPv6 route may name the director by its link-local address, the next hop BGP gives too.)
+if [[ $route == "$E2E_VIP via $E2E_DIRECTOR_OUT "* || ($E2E_IP == 6 && $route == "$E2E_VIP via fe80:"*) ]]; then
   pass bgp-route "after $((SECONDS - t0)) s the client routes: $route"
 else
-  fail bgp-route "no BGP route to $LAB_VIP/32 in the client after 30 s: $(birdc_show upstream)"
+  fail bgp-route "no BGP route to $E2E_VIP in the client after 30 s, or not via the director: '$route' $(birdc_show upstream)"
   stop_birds
   e2e_end
+fi
+if ((E2E_FAMILY == 6)); then
+  if client curl -sS -g -6 --max-time 2 -o /dev/null "http://$E2E_VIP_URL/"; then
+    pass vip-served "HTTP through $E2E_VIP_URL"
+  else
+    fail vip-served "no HTTP answer through $E2E_VIP_URL"
+  fi
+  timeout 5 birdc -s "$E2E_LOG_DIR/bird-director.ctl" disable peer >/dev/null
+  t0=$SECONDS
+  while [[ -n $(bgp_route "$E2E_VIP") ]] && ((SECONDS - t0 < 10)); do
+    sleep 0.2
+  done
+  if [[ -z $(bgp_route "$E2E_VIP") ]]; then
+    pass bgp-withdrawn "the director's session disabled: the client's route to $E2E_VIP gone after $((SECONDS - t0)) s"
+  else
+    fail bgp-withdrawn "the director's session disabled 10 s ago: still $(bgp_route "$E2E_VIP")"
+  fi
+  stop_birds
+  e2e_end
+  exit 0
 fi
 # BIRD logs every change of a protocol's state ("State changed to ..."): none may follow.
 state_changes() {
@@ -52,7 +79,7 @@ changes_before=$(state_changes)
 
 # The flood's sources are forged from 198.18.128.0/17, which the config routes via the client
 # (reverse path ok); the kernel's answers to them die in the client namespace.
-client "$PY" "$REPO_DIR/scripts/lab/synflood.py" --udp --dst "$out_addr" --dport 9 \
+client "$PY" "$REPO_DIR/scripts/lab/synflood.py" --udp --dst "$E2E_DIRECTOR_OUT" --dport 9 \
   --seconds "$LOAD_SECONDS" --rate "$FLOOD_RATE" >"$E2E_LOG_DIR/flood.log" 2>&1 &
 flood_pid=$!
 load=$(client timeout $((LOAD_SECONDS + 20)) wrk -t2 -c50 -d"${LOAD_SECONDS}s" --timeout 2s \

@@ -1,7 +1,8 @@
 // libFuzzer target: received sync messages applied to a worker's table (dp/conn_sync), on the
 // seed's scenario (tests/dp/lab_fixture) with a small table, so that full-table paths are
 // reachable. Each input is a datagram: decoded as the sync thread does (any syncid), its records
-// of both families applied twice (inserts, then updates and replacements), then the clock moved far ahead.
+// of both families applied twice (inserts, then updates and replacements), then the clock moved far
+// ahead.
 //
 // Invariants:
 // - after applying, the table holds no more than its capacity, and the per-server active and

@@ -580,6 +580,12 @@ TEST_CASE("ha: a pair syncing to a multicast group, IPVS's by default", "[config
     REQUIRE(c.ha.sync.has_value());
     CHECK(c.ha.sync == SyncConfig{"inside", ip(239, 255, 0, 81), {}, 8848, 1});
     CHECK(c.interfaces[1].floating == std::vector<Prefix>{{ip(172, 16, 0, 1), 16}});
+    // Dual stack: the IPv6 VIP and gateway follow the kernel too.
+    const Config dual = accepted("configs/good_ha_dual.yaml");
+    CHECK(dual.ha.addresses == AddressOwnership::follow_kernel);
+    CHECK(dual.interfaces[1].floating == std::vector<Prefix>{{ip(198, 19, 0, 1), 24}});
+    CHECK(dual.interfaces[1].floating6 ==
+          std::vector<Prefix6>{{*parse_ipv6("2001:2:0:19::1"), 64}});
 
     const std::string interfaces =
         "interfaces: [{name: inside, device: d, address: 172.16.0.11/16, kernel: vsk-in,\n"
@@ -660,8 +666,8 @@ TEST_CASE("floating addresses: the interface's subnet and length, none of the di
               "none (kernel:)",
               "configs/bad_ha_floating.yaml:17:9: duplicate floating address 172.16.0.1 (first at "
               "line 16)",
-              "configs/bad_ha_floating.yaml:18:9: each entry of 'floating' must be an IPv4 address "
-              "with prefix length a.b.c.d/0..32, got '172.16.0.2'",
+              "configs/bad_ha_floating.yaml:18:9: each entry of 'floating' must be an IPv4 or IPv6 "
+              "address with prefix length (a.b.c.d/0..32, x:x::x/0..128), got '172.16.0.2'",
               "configs/bad_ha_floating.yaml:19:9: floating 172.16.0.3/24 must have the prefix "
               "length of interface 'inside', 172.16.0.11/16: write 172.16.0.3/16",
               "configs/bad_ha_floating.yaml:20:9: floating 10.0.0.1/16 is outside 172.16.0.11/16 "
@@ -699,6 +705,63 @@ TEST_CASE("floating addresses: the interface's subnet and length, none of the di
               "sorry.yaml")) ==
           std::vector<std::string>{
               "sorry.yaml:5:27: sorry server 10.0.0.254 is a floating address of interface 'in'"});
+}
+
+TEST_CASE("IPv6 floating addresses and VIPs under follow_kernel, checked as IPv4 ones are",
+          "[config]") {
+    const std::string interfaces =
+        "ha: {addresses: follow_kernel}\n"
+        "interfaces:\n"
+        "  - {name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64],\n"
+        "     gateway: [198.18.0.1, 2001:2:0:18::1], kernel: vsk-out}\n"
+        "  - {name: in, device: d1, address: [198.19.0.11/24, 2001:2:0:19::11/64],\n"
+        "     kernel: vsk-in,\n";
+    const std::string services =
+        "services:\n"
+        "  - {name: web6, protocol: tcp, vip: 2001:2:0:18::100, port: 80,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}]}\n";
+    const LoadResult good = load_config_text(
+        interfaces + "     floating: [198.19.0.1/24, 2001:2:0:19::1/64]}\n" + services,
+        "good.yaml");
+    REQUIRE(texts(good).empty());
+    CHECK(good.config->interfaces[1].floating == std::vector<Prefix>{{ip(198, 19, 0, 1), 24}});
+    CHECK(good.config->interfaces[1].floating6 ==
+          std::vector<Prefix6>{{*parse_ipv6("2001:2:0:19::1"), 64}});
+    CHECK(shared_addresses(*good.config) ==
+          std::set<IpAddress>{IpAddress::of(ip(198, 19, 0, 1)),
+                              IpAddress::of(*parse_ipv6("2001:2:0:19::1")),
+                              IpAddress::of(*parse_ipv6("2001:2:0:18::100"))});
+    CHECK(texts(load_config_text(
+              "ha: {addresses: follow_kernel}\n"
+              "interfaces:\n"
+              "  - {name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64],\n"
+              "     gateway: [198.18.0.1, 2001:2:0:18::1], kernel: vsk-out,\n"
+              "     floating: [2001:2:0:18::1/64, 2001:2:0:18::100/64]}\n"
+              "  - {name: in, device: d1, address: [198.19.0.11/24, 2001:2:0:19::11/64],\n"
+              "     floating: [2001:2:0:19::1/64, 2001:2:0:19::1/64, 2001:2:0:19::3/56,\n"
+              "                2001:2:0:20::1/64, 2001:2:0:19::11/64, fe80::1/64]}\n"
+              "  - {name: dmz, device: d2, address: 198.20.0.1/24, floating: [2001:2:0:21::1/64]}\n"
+              "services:\n"
+              "  - {name: web6, protocol: tcp, vip: 2001:2:0:18::100, port: 80,\n"
+              "     real_servers: [{address: 2001:2:0:19::2}, {address: 2001:2:0:19::1}]}\n",
+              "bad.yaml")) ==
+          std::vector<std::string>{
+              "bad.yaml:5:17: floating 2001:2:0:18::1/64 is the gateway of interface 'out'",
+              "bad.yaml:5:36: floating 2001:2:0:18::100/64 is the vip of service 'web6' (line 11)",
+              "bad.yaml:7:6: the floating addresses of interface 'in' are served while its kernel "
+              "mirror holds them (addresses: follow_kernel), and it has none (kernel:)",
+              "bad.yaml:7:36: duplicate floating address 2001:2:0:19::1 (first at line 7)",
+              "bad.yaml:7:55: floating 2001:2:0:19::3/56 must have the prefix length of interface "
+              "'in', 2001:2:0:19::11/64: write 2001:2:0:19::3/64",
+              "bad.yaml:8:17: floating 2001:2:0:20::1/64 is outside 2001:2:0:19::11/64 of "
+              "interface 'in'",
+              "bad.yaml:8:36: floating 2001:2:0:19::11/64 is the address of interface 'in'",
+              "bad.yaml:8:56: floating fe80::1/64 is not a global or unique-local unicast address "
+              "(::, ::1, ::ffff:0:0/96, fe80::/10 and ff00::/8 are not)",
+              "bad.yaml:9:64: floating 2001:2:0:21::1/64 is outside every prefix of interface "
+              "'dmz', which has no IPv6 address",
+              "bad.yaml:12:58: real server 2001:2:0:19::1 is a floating address of interface "
+              "'in'"});
 }
 
 TEST_CASE("sync: through an interface with a kernel mirror, to a group or to peers", "[config]") {
@@ -877,8 +940,8 @@ TEST_CASE("IPv6 interfaces: one IPv4 address and IPv6 ones, a gateway of each fa
               file + "14:69: address ::ffff:198.20.0.1/96" + not_unicast,
               file + "18:15: gateway 2001:2:0:22::1 is outside 2001:2:0:21::1/64 of interface "
                      "'gateways'",
-              file + "19:31: floating 2001:2:0:21::2/64 is IPv6: floating addresses are IPv4 "
-                     "only in this version",
+              file + "19:31: floating 2001:2:0:22::2/64 is outside 2001:2:0:21::1/64 of "
+                     "interface 'gateways'",
               file + "23:14: gateway 2001:2:0:22::1 is outside every prefix of interface 'bare', "
                      "which has no IPv6 address",
               file + "27:34: more than 5 addresses on one interface (one IPv4 and at most 4 IPv6)",

@@ -1,4 +1,5 @@
-// Named network namespaces and the rtnetlink requests that set up a kernel mirror. They need
+// Named network namespaces, the rtnetlink requests that set up a kernel mirror, and the address
+// watch that follow_kernel reads. They need
 // root (CAP_SYS_ADMIN, CAP_NET_ADMIN); without it every case says so and passes nothing.
 // Namespaces are named vsnat-test-PID-*, removed by the objects under test or, if a check
 // fails half way, by the cleanup at the end of each case.
@@ -13,11 +14,16 @@
 #include <string>
 #include <thread>
 
+#include "cp/address.hpp"
+#include "cp/config.hpp"
+#include "cp/held_addresses.hpp"
 #include "io/address_watch.hpp"
 #include "io/netns.hpp"
 #include "io/rtnetlink.hpp"
 
 using namespace vsnat;
+using vsnat::cp::load_config_text;
+using vsnat::cp::LoadResult;
 using vsnat::io::NetworkNamespace;
 using vsnat::io::RtNetlink;
 
@@ -234,6 +240,16 @@ TEST_CASE("rtnetlink makes a link of a type, and adds and removes host addresses
     const std::string addresses = run("ip -n " + name + " -o -4 addr show vsnt-vips");
     CHECK(addresses.find("198.18.0.100/32") == std::string::npos);
     CHECK(addresses.find("198.18.0.101/32") != std::string::npos);
+    // IPv6 host addresses (IPv6 VIPs advertised) likewise.
+    const Ipv6 vip6 = *cp::parse_ipv6("2001:2:0:18::100");
+    REQUIRE(nl->add_address(*index, vip6, 128, error));
+    CHECK(run("ip -n " + name + " -o -6 addr show vsnt-vips").find("2001:2:0:18::100/128") !=
+          std::string::npos);
+    REQUIRE(nl->delete_address(*index, vip6, 128, error));
+    CHECK_FALSE(nl->delete_address(*index, vip6, 128, error));
+    CHECK(error.find("cannot remove 2001:2:0:18::100/128 from interface") == 0);
+    CHECK(run("ip -n " + name + " -o -6 addr show vsnt-vips").find("2001:2:0:18::100") ==
+          std::string::npos);
     REQUIRE(nl->delete_link(*index, error));
 }
 
@@ -248,29 +264,88 @@ TEST_CASE("an address watch sees the addresses there, then each one added or rem
     REQUIRE(ns);
     const std::string ip = "ip -n " + name + " ";
     REQUIRE(run(ip + "link add vsnt0 type veth peer name vsnt1 && " + ip +
-                "addr add 198.18.0.254/24 dev vsnt0 && echo ok") == "ok\n");
+                "addr add 198.18.0.254/24 dev vsnt0 && " + ip +
+                "addr add 2001:2:0:18::254/64 dev vsnt0 nodad && echo ok") == "ok\n");
     auto watch = io::AddressWatch::open(*ns, error);
     REQUIRE(watch);
     auto nl = RtNetlink::open(*ns, error);
     REQUIRE(nl);
     const auto index = nl->link_index("vsnt0", error);
     REQUIRE(index);
-    const Ipv4 own = 0xC612'00FE, vip = 0xC612'0064;  // 198.18.0.254, 198.18.0.100
+    const auto own = IpAddress::of(Ipv4{0xC612'00FE});  // 198.18.0.254
+    const auto vip = IpAddress::of(Ipv4{0xC612'0064});  // 198.18.0.100
+    const auto own6 = IpAddress::of(*cp::parse_ipv6("2001:2:0:18::254"));
+    const auto vip6 = IpAddress::of(*cp::parse_ipv6("2001:2:0:18::100"));
     CHECK(watch->has(*index, own));
-    CHECK(watch->has(1, 0x7F00'0001));  // the loopback's 127.0.0.1
+    CHECK(watch->has(*index, own6));                         // 2001:2:0:18::254, in the first dump
+    CHECK(watch->has(1, IpAddress::of(Ipv4{0x7F00'0001})));  // the loopback's 127.0.0.1
     CHECK_FALSE(watch->has(*index, vip));
+    CHECK_FALSE(watch->has(*index, vip6));
 
-    // What keepalived does to a mirror when it becomes master, and when it steps down.
-    REQUIRE(run(ip + "addr add 198.18.0.100/32 dev vsnt0 && echo ok") == "ok\n");
+    // What keepalived does to a mirror when it becomes master, and when it steps down: one
+    // IPv4 VIP, one IPv6 VIP (2001:2:0:18::100).
+    REQUIRE(run(ip + "addr add 198.18.0.100/32 dev vsnt0 && " + ip +
+                "addr add 2001:2:0:18::100/128 dev vsnt0 && echo ok") == "ok\n");
     bool changed = false;
     REQUIRE(watch->poll(changed, error));
     CHECK(changed);
     CHECK(watch->has(*index, vip));
+    CHECK(watch->has(*index, vip6));
     REQUIRE(watch->poll(changed, error));
     CHECK_FALSE(changed);
+    REQUIRE(run(ip + "addr del 2001:2:0:18::100/128 dev vsnt0 && echo ok") == "ok\n");
+    REQUIRE(watch->poll(changed, error));
+    CHECK(changed);
+    CHECK(watch->has(*index, vip));
+    CHECK_FALSE(watch->has(*index, vip6));
     REQUIRE(run(ip + "addr del 198.18.0.100/32 dev vsnt0 && echo ok") == "ok\n");
     REQUIRE(watch->poll(changed, error));
     CHECK(changed);
     CHECK_FALSE(watch->has(*index, vip));
     CHECK(watch->has(*index, own));
+    CHECK(watch->has(*index, own6));
+}
+
+TEST_CASE("held addresses: the VIPs and floating addresses of both families a mirror holds",
+          "[netns]") {
+    if (!can_run()) {
+        return;
+    }
+    const std::string name = test_name("held");
+    NetnsCleanup cleanup{name};
+    std::string error;
+    auto ns = NetworkNamespace::open_or_create(name, error);
+    REQUIRE(ns);
+    const std::string ip = "ip -n " + name + " ";
+    REQUIRE(run(ip + "link add vsnt0 type veth peer name vsnt1 && echo ok") == "ok\n");
+    const LoadResult r = load_config_text(
+        "ha: {addresses: follow_kernel}\n"
+        "interfaces:\n"
+        "  - {name: inside, device: d0, address: [198.19.0.11/24, 2001:2:0:19::11/64],\n"
+        "     kernel: vsnt0, floating: [198.19.0.1/24, 2001:2:0:19::1/64]}\n"
+        "services:\n"
+        "  - {name: web6, protocol: tcp, vip: 2001:2:0:19::100, port: 80,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}]}\n",
+        "held.yaml");
+    REQUIRE(r.config);
+    cp::HeldAddresses held;
+    REQUIRE(held.start(*ns, {"vsnt0"}, error));
+    const auto floating4 = IpAddress::of(Ipv4{0xC613'0001});
+    const auto floating6 = IpAddress::of(*cp::parse_ipv6("2001:2:0:19::1"));
+    const auto vip6 = IpAddress::of(*cp::parse_ipv6("2001:2:0:19::100"));
+    CHECK_FALSE(held.poll(*r.config));  // nothing held, as at the last poll
+    REQUIRE(run(ip + "addr add 2001:2:0:19::100/128 dev vsnt0 && " + ip +
+                "addr add 2001:2:0:19::1/64 dev vsnt0 && echo ok") == "ok\n");
+    CHECK(held.poll(*r.config));
+    CHECK(held.held(vip6));
+    CHECK(held.held(floating6));
+    CHECK_FALSE(held.held(floating4));
+    CHECK_FALSE(held.poll(*r.config));
+    // An address that is neither a VIP nor floating changes nothing served.
+    REQUIRE(run(ip + "addr add 2001:2:0:19::7/64 dev vsnt0 && echo ok") == "ok\n");
+    CHECK_FALSE(held.poll(*r.config));
+    REQUIRE(run(ip + "addr del 2001:2:0:19::100/128 dev vsnt0 && echo ok") == "ok\n");
+    CHECK(held.poll(*r.config));
+    CHECK_FALSE(held.held(vip6));
+    CHECK(held.held(floating6));
 }

@@ -278,7 +278,9 @@ TEST_CASE("builder: floating addresses, and under follow_kernel the held ones se
 
     c.ha.addresses = AddressOwnership::follow_kernel;
     LiveState live;
-    live.held = [](Ipv4 a) { return a == 0xc6120064 || a == 0xc61300fe; };  // .100, the gateway
+    live.held = [](const IpAddress& a) {  // .100, the gateway
+        return a == IpAddress::of(0xc6120064) || a == IpAddress::of(0xc61300fe);
+    };
     auto master = build_snapshot(c, {{0, {}}, {1, {}}}, 2, always.get(), {}, live);
     CHECK(master->follow_kernel);
     CHECK(master->serves(htonl(0xc6120064)));
@@ -291,6 +293,53 @@ TEST_CASE("builder: floating addresses, and under follow_kernel the held ones se
     CHECK(backup->own_address(htonl(0xc6130001)) == &backup->interfaces[1]);  // its own: always
     CHECK(backup->answers_for(htonl(0xc6130001)));
     CHECK_FALSE(backup->answers_for(htonl(0xc6120064)));
+}
+
+TEST_CASE("builder: IPv6 floating addresses and VIPs, under follow_kernel the held ones served",
+          "[builder]") {
+    LoadResult r = load_config_text(
+        "interfaces: [{name: out, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64],\n"
+        "              kernel: vsk-out},\n"
+        "             {name: in, device: d1, address: [198.19.0.11/24, 2001:2:0:19::11/64],\n"
+        "              kernel: vsk-in, floating: [198.19.0.1/24, 2001:2:0:19::1/64]}]\n"
+        "services:\n"
+        "  - {name: web6, protocol: tcp, vip: 2001:2:0:18::100, port: 80,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}]}\n"
+        "  - {name: dns6, protocol: udp, vip: 2001:2:0:18::101, port: 53,\n"
+        "     real_servers: [{address: 2001:2:0:19::2}]}\n",
+        "dual.yaml");
+    REQUIRE(r.errors.empty());
+    Config c = *r.config;
+    const Ipv6 gateway = *parse_ipv6("2001:2:0:19::1");
+    const Ipv6 vip = *parse_ipv6("2001:2:0:18::100"), other = *parse_ipv6("2001:2:0:18::101");
+    auto always = build(c);
+    CHECK(always->interfaces[1].floating6 == std::vector<Ipv6>{gateway});
+    CHECK(always->serves6(vip));
+    CHECK(always->own_address6(gateway) == &always->interfaces[1]);
+    CHECK(always->answers_for6(gateway));
+    CHECK(always->is_ours6(gateway));
+
+    c.ha.addresses = AddressOwnership::follow_kernel;
+    LiveState live;
+    live.held = [&](const IpAddress& a) {
+        return a == IpAddress::of(vip) || a == IpAddress::of(gateway);
+    };
+    auto master = build_snapshot(c, {{0, {}}, {1, {}}}, 2, always.get(), {}, live);
+    CHECK(master->held6.size() == 2);
+    CHECK(master->serves6(vip));
+    CHECK(master->answers_for6(vip));
+    CHECK_FALSE(master->serves6(other));  // the other director's
+    CHECK_FALSE(master->answers_for6(other));
+    CHECK(master->own_address6(gateway) == &master->interfaces[1]);
+    CHECK(master->answers_for6(gateway));
+
+    auto backup = build_snapshot(c, {{0, {}}, {1, {}}}, 2, master.get());  // nothing held
+    CHECK_FALSE(backup->serves6(vip));
+    CHECK_FALSE(backup->answers_for6(vip));
+    CHECK(backup->own_address6(gateway) == nullptr);
+    CHECK_FALSE(backup->answers_for6(gateway));
+    CHECK(backup->answers_for6(*parse_ipv6("2001:2:0:19::11")));  // its own: always
+    CHECK(backup->is_ours6(gateway));                             // still no client's source
 }
 
 TEST_CASE("builder: IPv6 services beside IPv4 ones, each found in its family, ids kept",

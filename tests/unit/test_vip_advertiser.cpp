@@ -1,5 +1,6 @@
-// VIP advertisement: the VIPs given, and only those, as /32s on vsnat-vips in a namespace; the
-// interface gone when the advertiser stops. Needs root; the namespace is the test's own.
+// VIP advertisement: the VIPs given, and only those, as /32s and /128s on vsnat-vips in a
+// namespace; the interface gone when the advertiser stops. Needs root; the namespace is the test's
+// own.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cp/address.hpp"
 #include "cp/vip_advertiser.hpp"
 
 using namespace vsnat;
@@ -43,14 +45,21 @@ TEST_CASE("VIP advertisement: exactly the VIPs given, the interface gone at stop
     {
         VipAdvertiser vips;
         REQUIRE(vips.start(*ns, error));
-        const std::string addresses = "ip -n " + name + " -o -4 addr show vsnat-vips";
-        vips.advertise({0xC612'0064, 0xC612'0065});  // 198.18.0.100, .101
+        const std::string addresses = "ip -n " + name + " -o addr show vsnat-vips";
+        const auto v100 = IpAddress::of(Ipv4{0xC612'0064});  // 198.18.0.100
+        const auto v101 = IpAddress::of(Ipv4{0xC612'0065});
+        const auto v6 = IpAddress::of(*cp::parse_ipv6("2001:2:0:18::100"));
+        vips.advertise({v100, v101, v6});
         CHECK(run(addresses).find("198.18.0.100/32") != std::string::npos);
         CHECK(run(addresses).find("198.18.0.101/32") != std::string::npos);
-        vips.advertise({0xC612'0065});
+        CHECK(run(addresses).find("2001:2:0:18::100/128") != std::string::npos);
+        vips.advertise({v101});
         CHECK(run(addresses).find("198.18.0.100/32") == std::string::npos);
         CHECK(run(addresses).find("198.18.0.101/32") != std::string::npos);
-        CHECK(vips.advertised() == std::set<Ipv4>{0xC612'0065});
+        CHECK(run(addresses).find("2001:2:0:18::100") == std::string::npos);
+        CHECK(vips.advertised() == std::set<IpAddress>{v101});
+        vips.advertise({v101, v6});
+        CHECK(run(addresses).find("2001:2:0:18::100/128") != std::string::npos);
         CHECK(run("ip -n " + name + " -o link show vsnat-vips").find("state UNKNOWN") !=
               std::string::npos);
         CHECK(run("ip -n " + name + " -o link show vsnt-peer 2>/dev/null").empty());
