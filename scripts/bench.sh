@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — whole-daemon benchmark on vdevs: vsnatd versus testpmd io forwarding,
-# same vdevs, same traffic, same core, side by side in one invocation (issue 7, item 2).
+# scripts/bench.sh — whole-daemon benchmark on vdevs: vsnatd versus testpmd forwarding (io, and
+# 5tswap), same vdevs, same traffic, same core, side by side in one invocation.
 #
 # usage: sudo scripts/bench.sh [--flows N] [--seconds S] [--runs R] [--idle poll|adaptive]
 #                              [--data-per-flow K] [--keep]
 #
 #   --flows N          established TCP flows (default 1000; suffixes k and M: 1k, 100k, 1M)
 #   --seconds S        measured seconds per run (default 5), after a warm-up (see below)
-#   --runs R           vsnatd/testpmd pairs, alternated (default 3); medians are reported
+#   --runs R           rounds of vsnatd, testpmd io and testpmd 5tswap, alternated (default 3);
+#                      medians are reported
 #   --idle MODE        vsnatd's `idle` (default adaptive, the product default; under full load
 #                      the two are the same code path)
 #   --data-per-flow K  ACK rounds per flow in the pcap (default 1: half of all packets are SYNs)
@@ -24,14 +25,17 @@
 #  2. vsnatd, 1 worker (EAL -l 0-1: control thread lcore 0, worker lcore 1), outside interface
 #     net_pcap0,rx_pcap=FILE,infinite_rx=1 (198.18.0.254/24), inside interface net_null0,no-rx=1
 #     (198.19.0.1/24), static neighbors for both real servers (no ARP), metrics off,
-#     max_connections 5N/4, packet_buffers sized for the whole pcap. Warm-up: until every flow
+#     max_connections 5N/4, no source-prefix share (every client is in one /24), packet_buffers
+#     sized for the whole pcap. Warm-up: until every flow
 #     is in the table, plus 2 s. Then the worker's tx_packets (vsnatctl stats --json) is read
 #     once a second for S seconds: the median per-second rate is its Mpps.
-#  3. dpdk-testpmd --forward-mode=io on the same vdev strings, the same lcores (-l 0-1: main
-#     lcore 0, forwarding lcore 1), the same mbuf count; the Tx-pps of port 1 from its periodic
-#     statistics (--stats-period 1; printed every 1-2 s, each the rate since the previous
-#     print): S samples after a warm-up of 3, median.
-#  4. Prints both, their ratio and the target (vsnatd >= 90% of testpmd).
+#  3. dpdk-testpmd on the same vdev strings, the same lcores (-l 0-1: main lcore 0, forwarding
+#     lcore 1), the same mbuf count, twice: --forward-mode=io (moves mbufs, touches no byte) and
+#     --forward-mode=5tswap (swaps the MAC, IP addresses and L4 ports of each packet: reads and
+#     writes the header fields a NAT rewrite touches, without checksums or any lookup); the
+#     Tx-pps of port 1 from its periodic statistics (--stats-period 1; printed every 1-2 s, each
+#     the rate since the previous print): S samples after a warm-up of 3, median.
+#  4. Prints the three, vsnatd's ratio to each and the targets (>= 0.9 of io, >= 0.6 of 5tswap).
 #
 # net_null0 is opened with no-rx=1 for both: otherwise null's RX invents zero-filled packets
 # that testpmd would forward back and vsnatd would drop, costing both of them time.
@@ -124,6 +128,9 @@ max_connections: $MAX_CONNS
 packet_buffers: $MBUFS
 idle: $IDLE
 metrics: off
+# The generator's flows all come from 198.18.0.1-250, one /24: the default source-prefix share
+# (half a table) would refuse the rest of them. A throughput benchmark measures the table full.
+table_shares: {source_prefix: 100%}
 interfaces:
   - {name: outside, device: "$OUT_DEV", address: 198.18.0.254/24}
   - {name: inside, device: "$IN_DEV", address: 198.19.0.1/24}
@@ -161,12 +168,12 @@ run_vsnatd() {
   RESULT=$(bench_median "${rates[@]}")
 }
 
-# run_testpmd N: RESULT = the median Mpps of one testpmd run.
+# run_testpmd N MODE: RESULT = the median Mpps of one testpmd run in --forward-mode=MODE.
 run_testpmd() {
-  local log="$WORK/testpmd-$1.log" tries rates=()
+  local log="$WORK/testpmd-$2-$1.log" tries rates=()
   # stdbuf: line-buffered, so the periodic statistics reach the log as they are printed.
   stdbuf -oL dpdk-testpmd -l 0-1 --no-pci --file-prefix "$TP_PREFIX" --vdev "$OUT_DEV" --vdev "$IN_DEV" -- \
-    --forward-mode=io --stats-period 1 --total-num-mbufs="$MBUFS" </dev/null >"$log" 2>&1 &
+    --forward-mode="$2" --stats-period 1 --total-num-mbufs="$MBUFS" </dev/null >"$log" 2>&1 &
   TESTPMD_PID=$!
   bench_track "$TESTPMD_PID"
   # testpmd prints its statistics every 1-2 s (it sleeps 1 s between checks of a 1 s period),
@@ -184,7 +191,7 @@ run_testpmd() {
   mapfile -t rates < <(tx_pps_samples "$log" | awk -v skip="$((WARMUP_S + 1))" -v n="$SECONDS_RUN" '
     $1 > 0 {seen++; if (seen > skip && seen <= skip + n) printf "%.3f\n", $1 / 1e6}')
   ((${#rates[@]} > 0)) || die "no testpmd rate samples (log $log)"
-  echo "testpmd run $1: per-second Mpps ${rates[*]}" >>"$WORK/samples.txt"
+  echo "testpmd $2 run $1: per-second Mpps ${rates[*]}" >>"$WORK/samples.txt"
   RESULT=$(bench_median "${rates[@]}")
 }
 
@@ -197,20 +204,29 @@ tx_pps_samples() {
 : >"$WORK/samples.txt"
 say "$FLOWS flows ($PACKETS packets of 64 B in $PCAP), $RUNS runs of $SECONDS_RUN s, vsnatd idle: $IDLE"
 say "cores: vsnatd control thread on lcore 0 / worker on lcore 1; testpmd main lcore 0 / forwarding lcore 1 (EAL -l 0-1 for both, one after the other)"
-vs=() tp=() ratios=()
+vs=() io=() swap=() io_ratios=() swap_ratios=()
 for ((r = 1; r <= RUNS; r++)); do
   run_vsnatd "$r"
   v=$RESULT
-  run_testpmd "$r"
+  run_testpmd "$r" io
+  i=$RESULT
+  run_testpmd "$r" 5tswap
   t=$RESULT
-  vs+=("$v") tp+=("$t") ratios+=("$(bench_ratio "$v" "$t")")
-  say "run $r: vsnatd $v Mpps, testpmd io $t Mpps, ratio ${ratios[-1]}"
+  vs+=("$v") io+=("$i") swap+=("$t")
+  io_ratios+=("$(bench_ratio "$v" "$i")") swap_ratios+=("$(bench_ratio "$v" "$t")")
+  say "run $r: vsnatd $v Mpps, testpmd io $i Mpps (ratio ${io_ratios[-1]}), 5tswap $t Mpps (ratio ${swap_ratios[-1]})"
 done
-mv=$(bench_median "${vs[@]}") mt=$(bench_median "${tp[@]}") mr=$(bench_median "${ratios[@]}")
+# verdict RATIO TARGET: MET or NOT MET.
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "MET" : "NOT MET") }'; }
+mv=$(bench_median "${vs[@]}") mi=$(bench_median "${io[@]}") mt=$(bench_median "${swap[@]}")
+mri=$(bench_median "${io_ratios[@]}") mrt=$(bench_median "${swap_ratios[@]}")
 echo
 printf 'flows %s, 64 B TCP, 1 worker, net_pcap(infinite_rx) -> net_null, %s x %s s\n' "$FLOWS" "$RUNS" "$SECONDS_RUN"
-printf '  vsnatd (idle %s)      median %8.2f Mpps   (runs: %s)\n' "$IDLE" "$mv" "${vs[*]}"
-printf '  testpmd --forward io  median %8.2f Mpps   (runs: %s)\n' "$mt" "${tp[*]}"
-printf '  ratio vsnatd/testpmd  median %8.3f        (per run: %s)   target >= 0.900: %s\n' \
-  "$mr" "${ratios[*]}" "$(awk -v r="$mr" 'BEGIN { print (r >= 0.9 ? "MET" : "NOT MET") }')"
+printf '  %-24s  median %8.2f Mpps   (runs: %s)\n' "vsnatd (idle $IDLE)" "$mv" "${vs[*]}"
+printf '  testpmd --forward io      median %8.2f Mpps   (runs: %s)\n' "$mi" "${io[*]}"
+printf '  testpmd --forward 5tswap  median %8.2f Mpps   (runs: %s)\n' "$mt" "${swap[*]}"
+printf '  ratio vsnatd/io           median %8.3f        (per run: %s)   target >= 0.900: %s\n' \
+  "$mri" "${io_ratios[*]}" "$(verdict "$mri" 0.9)"
+printf '  ratio vsnatd/5tswap       median %8.3f        (per run: %s)   target >= 0.600: %s\n' \
+  "$mrt" "${swap_ratios[*]}" "$(verdict "$mrt" 0.6)"
 say "per-second samples, logs and vsnatd's final stats in $WORK"
