@@ -12,6 +12,8 @@ namespace vsnat {
 /// A new counter is added here only; the views iterate this list.
 #define VSNAT_WORKER_COUNTERS(X)                                                                   \
     X(rx_packets, "Packets received and processed by the worker.")                                 \
+    X(busy_cycles, "TSC cycles of the worker loop's turns that had work (packets, sync records).") \
+    X(idle_cycles, "TSC cycles of its turns with nothing to do, back-off sleeps included.")        \
     X(tx_packets, "Packets forwarded: queued for TX (refused by the port: also drop tx_full).")    \
     X(handed_over, "Packets received here and handed to the worker that owns their connection.")   \
     X(connections_created, "Connections opened.")                                                  \

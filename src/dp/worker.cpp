@@ -283,10 +283,13 @@ int run_worker(WorkerSetup& s) {
     if (s.qsbr != nullptr) {
         rte_rcu_qsbr_thread_online(s.qsbr, s.queue_id);
     }
+    // Each turn's cycles count as busy or idle by whether it had work, as DPDK's lcore poll
+    // telemetry counts them: busy / (busy + idle) is the share of the core the load takes.
+    uint64_t turn_start = rte_rdtsc();
     while (!s.stop->load(std::memory_order_relaxed)) {
         const Snapshot* adopted = s.ctx->snapshot;
         s.ctx->snapshot = s.snapshot->load(std::memory_order_acquire);
-        const auto now_ms = static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms);
+        const auto now_ms = static_cast<uint32_t>(turn_start / tsc_per_ms);
         if (s.ctx->snapshot != adopted) {
             end_drained_connections(*s.ctx, now_ms);
         }
@@ -317,6 +320,10 @@ int run_worker(WorkerSetup& s) {
             rte_rcu_qsbr_quiescent(s.qsbr, s.queue_id);
         }
         backoff.after(work);
+        const uint64_t turn_end = rte_rdtsc();
+        (work > 0 ? s.ctx->counters.busy_cycles : s.ctx->counters.idle_cycles) +=
+            turn_end - turn_start;
+        turn_start = turn_end;
     }
     if (s.qsbr != nullptr) {
         rte_rcu_qsbr_thread_offline(s.qsbr, s.queue_id);
