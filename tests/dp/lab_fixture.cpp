@@ -221,6 +221,11 @@ std::vector<uint8_t> bytes_of(const rte_mbuf* m) {
 }  // namespace
 
 void PipelineHarness::run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms) {
+    if (frames.size() > dp::kMaxBurst) {
+        // The pipeline's per-burst arrays hold kMaxBurst packets: more would overrun them.
+        throw std::invalid_argument("PipelineHarness::run: " + std::to_string(frames.size()) +
+                                    " frames, a burst is at most " + std::to_string(dp::kMaxBurst));
+    }
     std::vector<rte_mbuf*> mbufs;
     for (const auto& f : frames) {
         rte_mbuf* m = rte_pktmbuf_alloc(pool);

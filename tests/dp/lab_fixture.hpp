@@ -83,10 +83,10 @@ class PipelineHarness {
     PipelineHarness(uint32_t capacity, const dp::Snapshot& shared, uint32_t worker_id);
     ~PipelineHarness();
 
-    /// Runs one burst of frames, each received on the link of its destination MAC (broadcasts:
-    /// outside), through the pipeline at `now_ms`; the TX batches are emptied
-    /// into `sent` (copied out as bytes, mbufs freed), the punt batches into `punted`, neighbor
-    /// sightings into `sightings`.
+    /// Runs one burst of frames (at most kMaxBurst: more throw std::invalid_argument), each
+    /// received on the link of its destination MAC (broadcasts: outside), through the pipeline
+    /// at `now_ms`; the TX batches are emptied into `sent` (copied out as bytes, mbufs freed),
+    /// the punt batches into `punted`, neighbor sightings into `sightings`.
     void run(const std::vector<std::vector<uint8_t>>& frames, uint32_t now_ms = 0);
 
     struct Sent {
