@@ -19,11 +19,14 @@ bool is_walked_extension(uint8_t next) {
            next == ipv6::kFragmentHeader;
 }
 
-ParsedFrame dropped(DropReason reason) {
-    ParsedFrame out;
+// Returns nothing, so that `return set_dropped(out, reason);` ends a parser. Whether the frame
+// had a VLAN tag stays.
+void set_dropped(ParsedFrame& out, DropReason reason) {
+    const bool vlan = out.vlan;
+    out = ParsedFrame{};
+    out.vlan = vlan;
     out.kind = FrameKind::drop;
     out.drop_reason = reason;
-    return out;
 }
 
 // Validates the L4 header of a datagram, or of its first fragment, and fills the L4 fields.
@@ -74,29 +77,28 @@ bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated, uint
 
 }  // namespace
 
-ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
-                       bool allow_truncated_l4) {
+void parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset, bool allow_truncated_l4,
+                ParsedFrame& out) {
     if (len < l3_offset + ipv4::kMinHeaderLen) {
-        return dropped(DropReason::frame_truncated);
+        return set_dropped(out, DropReason::frame_truncated);
     }
     const uint8_t* ip = frame + l3_offset;
     if ((ip[ipv4::kVersionIhl] >> 4) != 4) {
-        return dropped(DropReason::bad_ip_version);
+        return set_dropped(out, DropReason::bad_ip_version);
     }
     size_t header_len = static_cast<size_t>(ip[ipv4::kVersionIhl] & 0x0f) * 4;
     if (header_len < ipv4::kMinHeaderLen || l3_offset + header_len > len) {
-        return dropped(DropReason::bad_ip_header_length);
+        return set_dropped(out, DropReason::bad_ip_header_length);
     }
     size_t total_len = load_be16(ip + ipv4::kTotalLength);
     // A quoted datagram inside an ICMP error is cut short on purpose: its total length may run
     // past what was quoted.
     if (total_len < header_len || (!allow_truncated_l4 && l3_offset + total_len > len)) {
-        return dropped(DropReason::bad_ip_total_length);
+        return set_dropped(out, DropReason::bad_ip_total_length);
     }
     if (allow_truncated_l4 && l3_offset + total_len > len) {
         total_len = len - l3_offset;
     }
-    ParsedFrame out;
     out.kind = FrameKind::ipv4;
     out.l3_offset = static_cast<uint16_t>(l3_offset);
     out.l4_offset = static_cast<uint16_t>(l3_offset + header_len);
@@ -108,32 +110,31 @@ ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
     out.first_fragment = out.fragment && (fragment & ipv4::kOffsetMask) == 0;
     if (out.fragment && (!out.first_fragment || allow_truncated_l4)) {
         out.payload_offset = out.l4_offset;
-        return out;
+        return;
     }
     if (!parse_l4(frame, out, allow_truncated_l4, ipv4::kProtoIcmp)) {
-        return dropped(DropReason::bad_l4_header);
+        return set_dropped(out, DropReason::bad_l4_header);
     }
-    return out;
+    return;
 }
 
-ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
-                       bool allow_truncated_l4) {
+void parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset, bool allow_truncated_l4,
+                ParsedFrame& out) {
     if (len < l3_offset + ipv6::kHeaderLen) {
-        return dropped(DropReason::frame_truncated);
+        return set_dropped(out, DropReason::frame_truncated);
     }
     const uint8_t* ip = frame + l3_offset;
     if ((ip[ipv6::kVersionClassFlow] >> 4) != 6) {
-        return dropped(DropReason::bad_ip_version);
+        return set_dropped(out, DropReason::bad_ip_version);
     }
     const size_t payload_len = load_be16(ip + ipv6::kPayloadLength);
     const size_t datagram_end = l3_offset + ipv6::kHeaderLen + payload_len;
     // Payload length 0 is a jumbogram's (RFC 2675), carried in a hop-by-hop option: no link
     // here has the MTU for one. A quoted packet (ICMPv6 error) is cut short on purpose.
     if (payload_len == 0 || (!allow_truncated_l4 && datagram_end > len)) {
-        return dropped(DropReason::bad_ip_total_length);
+        return set_dropped(out, DropReason::bad_ip_total_length);
     }
     const size_t end = datagram_end < len ? datagram_end : len;
-    ParsedFrame out;
     out.kind = FrameKind::ipv6;
     out.l3_offset = static_cast<uint16_t>(l3_offset);
     out.ip_end = static_cast<uint16_t>(end);
@@ -147,15 +148,16 @@ ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
     DropReason cut = DropReason::bad_extension_header;
     for (unsigned walked = 0; is_walked_extension(next); ++walked) {
         if (walked == kMaxExtensionHeaders) {
-            return dropped(DropReason::extension_chain_too_long);
+            return set_dropped(out, DropReason::extension_chain_too_long);
         }
         const uint8_t* h = frame + at;
         if (next == ipv6::kFragmentHeader) {
             if (out.fragment_header_offset != 0) {
-                return dropped(DropReason::bad_extension_header);  // at most one (RFC 8200 4.1)
+                return set_dropped(out,
+                                   DropReason::bad_extension_header);  // at most one (RFC 8200 4.1)
             }
             if (at + ipv6::kFragmentHeaderLen > end) {
-                return dropped(cut);
+                return set_dropped(out, cut);
             }
             out.fragment_header_offset = static_cast<uint16_t>(at);
             const uint16_t offset_flags = load_be16(h + ipv6::kFragmentOffsetFlags);
@@ -175,7 +177,7 @@ ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
             const size_t fragmentable = datagram_end - at;
             if ((more && fragmentable % 8 != 0) ||
                 unfragmentable + offset + fragmentable > kMaxPayloadLength) {
-                return dropped(DropReason::bad_fragment);
+                return set_dropped(out, DropReason::bad_fragment);
             }
             out.fragment = true;
             out.first_fragment = offset == 0;
@@ -184,26 +186,26 @@ ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
                 out.l4_offset = static_cast<uint16_t>(at);
                 out.l4_length = static_cast<uint16_t>(end - at);
                 out.payload_offset = out.l4_offset;
-                return out;
+                return;
             }
             cut = DropReason::bad_l4_header;
             continue;
         }
         // Hop-by-hop options are for every node on the path, so they come first or not at all.
         if (next == ipv6::kHopByHop && walked != 0) {
-            return dropped(DropReason::bad_extension_header);
+            return set_dropped(out, DropReason::bad_extension_header);
         }
         if (at + kExtMinHeaderLen > end) {
-            return dropped(cut);
+            return set_dropped(out, cut);
         }
         const size_t header_len = (static_cast<size_t>(h[kExtLength]) + 1) * 8;
         if (at + header_len > end) {
-            return dropped(cut);
+            return set_dropped(out, cut);
         }
         // With segments left, the packet is on its way to another waypoint: the director is
         // none, and would have to rewrite the destination with the next segment (RFC 8200 4.4).
         if (next == ipv6::kRouting && h[kRoutingSegmentsLeft] != 0) {
-            return dropped(DropReason::bad_extension_header);
+            return set_dropped(out, DropReason::bad_extension_header);
         }
         next = h[kExtNextHeader];
         at += header_len;
@@ -213,51 +215,48 @@ ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
     out.l4_length = static_cast<uint16_t>(end - at);
     if (out.fragment && allow_truncated_l4) {
         out.payload_offset = out.l4_offset;  // as parse_ipv4: a quoted fragment's L4 is not read
-        return out;
+        return;
     }
     if (!parse_l4(frame, out, allow_truncated_l4, ipv6::kProtoIcmpv6)) {
-        return dropped(DropReason::bad_l4_header);
+        return set_dropped(out, DropReason::bad_l4_header);
     }
-    return out;
+    return;
 }
 
-ParsedFrame parse_frame(const uint8_t* frame, size_t len) {
+void parse_frame(const uint8_t* frame, size_t len, ParsedFrame& out) {
+    out = ParsedFrame{};
     if (len < eth::kHeaderLen) {
-        return dropped(DropReason::frame_truncated);
+        return set_dropped(out, DropReason::frame_truncated);
     }
     size_t l3_offset = eth::kHeaderLen;
     uint16_t type = load_be16(frame + eth::kType);
-    bool vlan = false;
     if (type == eth::kTypeVlan) {
         if (len < eth::kHeaderLen + eth::kVlanTagLen) {
-            return dropped(DropReason::frame_truncated);
+            return set_dropped(out, DropReason::frame_truncated);
         }
-        vlan = true;
+        out.vlan = true;
         l3_offset += eth::kVlanTagLen;
         type = load_be16(frame + eth::kType + eth::kVlanTagLen);
     }
-    ParsedFrame out;
     if (type == eth::kTypeIpv4) {
-        out = parse_ipv4(frame, len, l3_offset);
+        parse_ipv4(frame, len, l3_offset, false, out);
     } else if (type == eth::kTypeIpv6) {
-        out = parse_ipv6(frame, len, l3_offset);
+        parse_ipv6(frame, len, l3_offset, false, out);
     } else if (type == eth::kTypeArp) {
         if (len < l3_offset + arp::kLen) {
-            return dropped(DropReason::frame_truncated);
+            return set_dropped(out, DropReason::frame_truncated);
         }
         const uint8_t* a = frame + l3_offset;
         if (load_be16(a + arp::kHardwareType) != 1 ||
             load_be16(a + arp::kProtocolType) != eth::kTypeIpv4 || a[arp::kHardwareLen] != 6 ||
             a[arp::kProtocolLen] != 4) {
-            return dropped(DropReason::bad_arp);
+            return set_dropped(out, DropReason::bad_arp);
         }
         out.kind = FrameKind::arp;
         out.l3_offset = static_cast<uint16_t>(l3_offset);
     } else {
-        return dropped(DropReason::unsupported_l2);  // includes a second (QinQ) tag
+        set_dropped(out, DropReason::unsupported_l2);  // includes a second (QinQ) tag
     }
-    out.vlan = vlan;
-    return out;
 }
 
 }  // namespace vsnat::dp

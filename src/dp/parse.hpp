@@ -38,21 +38,42 @@ struct ParsedFrame {
     uint16_t fragment_header_offset = 0;
 };
 
-/// Parses one frame of `len` bytes. Any thread; no side effects.
-ParsedFrame parse_frame(const uint8_t* frame, size_t len);
+/// Parses one frame of `len` bytes into `out`. Any thread; no side effects. The packet path's
+/// form: each field is stored once, where it is used. A returned ParsedFrame is built field by
+/// field on the stack and then copied whole, and the copy's wide loads stall on those narrow
+/// stores (store forwarding).
+void parse_frame(const uint8_t* frame, size_t len, ParsedFrame& out);
+inline ParsedFrame parse_frame(const uint8_t* frame, size_t len) {
+    ParsedFrame out;
+    parse_frame(frame, len, out);
+    return out;
+}
 
-/// Parses the IPv4 datagram at `l3_offset` (already past L2). Used for the outer packet and for
-/// the packet an ICMP error quotes (with `allow_truncated_l4`: only the first 8 bytes of L4 are
-/// guaranteed there, RFC 792).
-ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
-                       bool allow_truncated_l4 = false);
+/// Parses the IPv4 datagram at `l3_offset` (already past L2) into `out`, which holds the
+/// defaults (and `vlan`) on entry. Used for the outer packet and for the packet an ICMP error
+/// quotes (with `allow_truncated_l4`: only the first 8 bytes of L4 are guaranteed there, RFC
+/// 792).
+void parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset, bool allow_truncated_l4,
+                ParsedFrame& out);
+inline ParsedFrame parse_ipv4(const uint8_t* frame, size_t len, size_t l3_offset,
+                              bool allow_truncated_l4 = false) {
+    ParsedFrame out;
+    parse_ipv4(frame, len, l3_offset, allow_truncated_l4, out);
+    return out;
+}
 
 /// The same for an IPv6 packet at `l3_offset`: the extension headers are walked (at most
 /// kMaxExtensionHeaders of them), each malformed case its own drop reason. ICMPv6 errors quote
 /// as much of the packet as fits (RFC 4443 2.4): with `allow_truncated_l4` the payload length
 /// may run past the frame and only the first 8 bytes of L4 must be there.
-ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
-                       bool allow_truncated_l4 = false);
+void parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset, bool allow_truncated_l4,
+                ParsedFrame& out);
+inline ParsedFrame parse_ipv6(const uint8_t* frame, size_t len, size_t l3_offset,
+                              bool allow_truncated_l4 = false) {
+    ParsedFrame out;
+    parse_ipv6(frame, len, l3_offset, allow_truncated_l4, out);
+    return out;
+}
 
 /// Extension headers parse_ipv6 walks before it gives up (extension_chain_too_long): RFC 8200
 /// recommends each at most once (destination options twice), so a legitimate chain has at most
