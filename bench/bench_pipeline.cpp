@@ -1513,13 +1513,13 @@ class Bench {
                                              fam.vip, fam.vport);
                         }
                     } else {
-                        dp::decrement_ttl(ip);
                         if (dp::load_u32_raw(ip + dp::ipv4::kDst) == fam.vip) {
-                            dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::destination,
-                                            fam.ceiling_rip, fam.ceiling_rport);
+                            dp::nat_forward_rewrite(ip, l4p, parsed.ip_protocol,
+                                                    dp::Endpoint::destination, fam.ceiling_rip,
+                                                    fam.ceiling_rport);
                         } else {
-                            dp::nat_rewrite(ip, l4p, parsed.ip_protocol, dp::Endpoint::source,
-                                            fam.vip, fam.vport);
+                            dp::nat_forward_rewrite(ip, l4p, parsed.ip_protocol,
+                                                    dp::Endpoint::source, fam.vip, fam.vport);
                         }
                     }
                 }

@@ -58,6 +58,18 @@ inline uint16_t csum_replace4(uint16_t check, uint32_t from, uint32_t to) {
     return result == 0xffff ? 0 : result;
 }
 
+/// RFC 1624 eqn. 3 for an address and a port changing together, in one fold (the caller maps
+/// the result's corner cases as its protocol wants).
+inline uint16_t csum_replace_addr_port(uint16_t check, uint32_t old_addr, uint32_t new_addr,
+                                       uint16_t old_port, uint16_t new_port) {
+    uint64_t sum = static_cast<uint16_t>(~check);
+    sum += static_cast<uint32_t>(~old_addr & 0xffff) + (~old_addr >> 16);
+    sum += (new_addr & 0xffff) + (new_addr >> 16);
+    sum += static_cast<uint16_t>(~old_port);
+    sum += new_port;
+    return static_cast<uint16_t>(~csum_fold(sum));
+}
+
 /// Adds the one's complement of each 32-bit word of `from` and each word of `to` to `sum`: the
 /// RFC 1624 eqn. 3 terms for an IPv6 address changing, to fold with the rest of a rewrite.
 inline uint64_t csum_add_replaced16(uint64_t sum, const Ipv6& from, const Ipv6& to) {

@@ -8,17 +8,6 @@
 namespace vsnat::dp {
 namespace {
 
-// RFC 1624 eqn. 3 for an address and a port changing together, in one fold.
-uint16_t csum_replace_addr_port(uint16_t check, uint32_t old_addr, uint32_t new_addr,
-                                uint16_t old_port, uint16_t new_port) {
-    uint64_t sum = static_cast<uint16_t>(~check);
-    sum += static_cast<uint32_t>(~old_addr & 0xffff) + (~old_addr >> 16);
-    sum += (new_addr & 0xffff) + (new_addr >> 16);
-    sum += static_cast<uint16_t>(~old_port);
-    sum += new_port;
-    return static_cast<uint16_t>(~csum_fold(sum));
-}
-
 // The same for an IPv6 address and a port.
 uint16_t csum_replace_addr6_port(uint16_t check, const Ipv6& old_addr, const Ipv6& new_addr,
                                  uint16_t old_port, uint16_t new_port) {

@@ -874,8 +874,6 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
     if (f.parsed.fragment && !record_first_fragment(ctx, f, c, inbound, now_ms)) {
         return;
     }
-    uint8_t* ip = f.frame + f.parsed.l3_offset;
-    decrement_ttl(ip);  // cannot fail: classify() refused TTL <= 1
     const ConnState old_state = c.state;
     update_state(ctx, id, c, dir, f.parsed.tcp_flags, now_ms);
     if (ctx.sync != nullptr) {
@@ -885,11 +883,13 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey& key, uint32_t id, uint3
         return;
     }
 
+    // The TTL too (classify() refused TTL <= 1).
+    uint8_t* ip = f.frame + f.parsed.l3_offset;
     uint8_t* l4p = f.frame + f.parsed.l4_offset;
     if (inbound) {
-        nat_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
+        nat_forward_rewrite(ip, l4p, c.protocol, Endpoint::destination, c.rip, c.rport);
     } else {
-        nat_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
+        nat_forward_rewrite(ip, l4p, c.protocol, Endpoint::source, c.vip, c.vport);
     }
     count_forwarded(ctx.dest_counters[c.dest_id], f, inbound);
     route_and_queue(ctx, f, inbound ? c.rip : c.client_ip, now_ms);

@@ -48,7 +48,9 @@ PacketSpec random_spec(std::mt19937_64& rng) {
 
 }  // namespace
 
-TEST_CASE("incremental rewrite equals full recomputation on 100,000 random packets") {
+TEST_CASE(
+    "incremental rewrite equals full recomputation on 100,000 random packets, "
+    "nat_forward_rewrite equals nat_rewrite and decrement_ttl") {
     std::mt19937_64 rng(20261125);
     std::uniform_int_distribution<uint32_t> u32;
     size_t tcp = 0, udp = 0, odd = 0, zero_or_ffff = 0;
@@ -63,13 +65,17 @@ TEST_CASE("incremental rewrite equals full recomputation on 100,000 random packe
         const uint32_t new_ip = static_cast<uint32_t>(u32(rng));
         const uint16_t new_port = static_cast<uint16_t>(u32(rng));
         const auto endpoint = u32(rng) % 2 ? Endpoint::source : Endpoint::destination;
+        std::vector<uint8_t> forwarded = frame;
         nat_rewrite(ip, l4p, spec.protocol, endpoint, new_ip, new_port);
         REQUIRE(decrement_ttl(ip));
+        nat_forward_rewrite(&forwarded[p.l3_offset], &forwarded[p.l4_offset], spec.protocol,
+                            endpoint, new_ip, new_port);
 
         std::vector<uint8_t> expected = frame;
         test::recompute_checksums(expected);
         REQUIRE(frame == expected);
         REQUIRE(test::checksums_valid(frame));
+        REQUIRE(forwarded == frame);  // the packet path's one-pass form: the same bytes
 
         (spec.protocol == 6 ? tcp : udp)++;
         odd += p.l4_length % 2;
@@ -89,10 +95,15 @@ TEST_CASE("UDP checksum 0 (none) stays 0 through a rewrite") {
     spec.payload = {1, 2, 3};
     std::vector<uint8_t> frame = test::build_packet(spec);
     ParsedFrame p = parse_frame(frame.data(), frame.size());
+    std::vector<uint8_t> forwarded = frame;
     nat_rewrite(&frame[p.l3_offset], &frame[p.l4_offset], 17, Endpoint::destination,
                 test::ip_raw("198.19.0.3"), test::port_raw(53));
     CHECK(load_u16_raw(&frame[p.l4_offset + l4::kUdpChecksum]) == 0);
     CHECK(test::checksums_valid(frame));
+    nat_forward_rewrite(&forwarded[p.l3_offset], &forwarded[p.l4_offset], 17, Endpoint::destination,
+                        test::ip_raw("198.19.0.3"), test::port_raw(53));
+    CHECK(load_u16_raw(&forwarded[p.l4_offset + l4::kUdpChecksum]) == 0);
+    CHECK(test::checksums_valid(forwarded));
 }
 
 TEST_CASE("the 0x0000/0xFFFF corner: results match a full computation") {
@@ -108,11 +119,16 @@ TEST_CASE("the 0x0000/0xFFFF corner: results match a full computation") {
         ParsedFrame p = parse_frame(frame.data(), frame.size());
         uint8_t* l4p = &frame[p.l4_offset];
         const uint16_t port = static_cast<uint16_t>(u32(rng));
+        std::vector<uint8_t> forwarded = frame;
         nat_rewrite(&frame[p.l3_offset], l4p, spec.protocol, Endpoint::destination,
                     test::ip_raw("198.19.0.2"), port);
         std::vector<uint8_t> expected = frame;
         test::recompute_checksums(expected);
         REQUIRE(frame == expected);
+        nat_forward_rewrite(&forwarded[p.l3_offset], &forwarded[p.l4_offset], spec.protocol,
+                            Endpoint::destination, test::ip_raw("198.19.0.2"), port);
+        REQUIRE(decrement_ttl(&frame[p.l3_offset]));
+        REQUIRE(forwarded == frame);
         const uint16_t c =
             load_u16_raw(l4p + (spec.protocol == 6 ? l4::kTcpChecksum : l4::kUdpChecksum));
         tcp_zero += spec.protocol == 6 && c == 0;
