@@ -180,47 +180,45 @@ uint32_t BasicConnTable<Record>::lookup(const Key& key) const {
 }
 
 template <class Record>
+typename BasicConnTable<Record>::PendingLookup BasicConnTable<Record>::start_lookup(
+    const Key& key) const {
+    const Hashed h = hash(key);
+    rte_prefetch0(&buckets_[h.bucket]);
+    return {h.bucket, h.sig};
+}
+
+template <class Record>
+uint32_t BasicConnTable<Record>::fetch_candidate(const PendingLookup& p) const {
+    const Bucket& b = buckets_[p.bucket];
+    if (const uint32_t m = matches(b, p.sig); m != 0) {
+        const uint32_t id = b.ref[std::countr_zero(m)] >> 1;
+        prefetch(id);
+        return id;
+    }
+    if (b.displaced != 0) {
+        rte_prefetch0(&buckets_[alternate(p.bucket, p.sig)]);
+    }
+    return kNoConn;
+}
+
+template <class Record>
+uint32_t BasicConnTable<Record>::finish_lookup(const Key& key, const PendingLookup& p) const {
+    // The bucket is read afresh: an earlier packet may have changed it since its fetch.
+    return find(key, {p.bucket, p.sig});
+}
+
+template <class Record>
 void BasicConnTable<Record>::lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const {
     assert(n <= kMaxBurst);
-    // In passes, so that the burst's memory reads overlap rather than follow one another: hash
-    // and fetch every primary bucket; match signatures and fetch each first candidate's record
-    // (or, with no candidate in a bucket that overflowed, the other bucket); compare keys, and
-    // match the keys not found there in their other bucket, fetching those records; compare those.
-    Hashed hashed[kMaxBurst];
-    uint8_t candidates[kMaxBurst];
-    uint8_t second[kMaxBurst];  // keys to look for in their other bucket
-    uint32_t seconds = 0;
+    PendingLookup pending[kMaxBurst];
     for (uint32_t i = 0; i < n; ++i) {
-        hashed[i] = hash(*keys[i]);
-        rte_prefetch0(&buckets_[hashed[i].bucket]);
+        pending[i] = start_lookup(*keys[i]);
     }
     for (uint32_t i = 0; i < n; ++i) {
-        const Bucket& b = buckets_[hashed[i].bucket];
-        const uint32_t m = matches(b, hashed[i].sig);
-        candidates[i] = static_cast<uint8_t>(m);
-        if (m != 0) {
-            prefetch(b.ref[std::countr_zero(m)] >> 1);
-        } else if (b.displaced != 0) {
-            rte_prefetch0(&buckets_[alternate(hashed[i].bucket, hashed[i].sig)]);
-        }
+        fetch_candidate(pending[i]);
     }
     for (uint32_t i = 0; i < n; ++i) {
-        const Bucket& b = buckets_[hashed[i].bucket];
-        ids[i] = match_in(b, candidates[i], *keys[i]);
-        if (ids[i] == kNoConn && b.displaced != 0) {
-            const Bucket& other = buckets_[alternate(hashed[i].bucket, hashed[i].sig)];
-            const uint32_t m = matches(other, hashed[i].sig);
-            candidates[i] = static_cast<uint8_t>(m);
-            if (m != 0) {
-                prefetch(other.ref[std::countr_zero(m)] >> 1);
-                second[seconds++] = static_cast<uint8_t>(i);
-            }
-        }
-    }
-    for (uint32_t j = 0; j < seconds; ++j) {
-        const uint32_t i = second[j];
-        ids[i] =
-            match_in(buckets_[alternate(hashed[i].bucket, hashed[i].sig)], candidates[i], *keys[i]);
+        ids[i] = finish_lookup(*keys[i], pending[i]);
     }
 }
 

@@ -46,8 +46,26 @@ class BasicConnTable {
     BasicConnTable(const BasicConnTable&) = delete;
     BasicConnTable& operator=(const BasicConnTable&) = delete;
 
-    /// Looks up `n` (<= kMaxBurst) keys at once; ids[i] is the connection or kNoConn. The hits'
-    /// records are in cache afterwards.
+    /// A lookup in three steps, so that its two memory reads (bucket, record) overlap other
+    /// work instead of waiting: start_lookup() hashes the key and fetches its bucket (the packet
+    /// path calls it as each packet of a burst is parsed, so the fetches overlap the parsing of
+    /// the rest); fetch_candidate() reads the bucket and fetches the record its signature names
+    /// (for every key of the burst, once all are started) and returns that connection, kNoConn
+    /// if none (the caller may fetch what it keeps beside the record); finish_lookup() gives the
+    /// connection
+    /// or kNoConn (as each packet is forwarded, so the records arrive during the forwarding of
+    /// the packets before). The table may change between the steps (an earlier packet opens or
+    /// ends a connection): finish_lookup() reads the buckets afresh.
+    struct PendingLookup {
+        uint32_t bucket;  // the primary
+        uint16_t sig;
+    };
+    PendingLookup start_lookup(const Key& key) const;
+    uint32_t fetch_candidate(const PendingLookup& p) const;
+    uint32_t finish_lookup(const Key& key, const PendingLookup& p) const;
+
+    /// Looks up `n` (<= kMaxBurst) keys at once, the three steps for all keys in turn; ids[i] is
+    /// the connection or kNoConn. The hits' records are in cache afterwards.
     void lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const;
     uint32_t lookup(const Key& key) const;
 

@@ -1767,39 +1767,35 @@ namespace {
 struct FlowBatch6 {
     Flow flows[kMaxBurst];
     FlowKey6 keys[kMaxBurst];
-    const FlowKey6* key_ptrs[kMaxBurst];
-    uint32_t ids[kMaxBurst];
+    ConnTable6::PendingLookup lookups[kMaxBurst];
     uint32_t n = 0;
 
-    void add(const Flow& f) {
+    void add(const ConnTable6& table, const Flow& f) {
         flows[n] = f;
         keys[n] = flow_key6_of(f.frame, f.parsed);
-        key_ptrs[n] = &keys[n];
+        lookups[n] = table.start_lookup(keys[n]);
         ++n;
     }
 };
 
-// The lookup stage's hits and misses: each flow forwarded on its connection, or a new one.
+// The lookup stage's hits and misses: each flow forwarded on its connection, or a new one. The
+// lookups were started as the flows were sorted; each finishes just before its flow is
+// forwarded, so that the records of the later flows arrive meanwhile.
 template <class Record, class Key>
-void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint32_t* ids,
-                   uint32_t n, uint32_t now_ms) {
+void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys,
+                   const typename BasicConnTable<Record>::PendingLookup* lookups, uint32_t n,
+                   uint32_t now_ms) {
     auto& table = table_of<Record>(ctx);
     for (uint32_t i = 0; i < n; ++i) {
-        if (ids[i] != ConnTable::kNoConn) {
-            table.prefetch(ids[i]);
-            if (ctx.sync != nullptr) {
-                // Its sync packet count.
-                __builtin_prefetch(&ctx.sync->packets_of<Record>()[ids[i]], 1);
-            }
+        const uint32_t likely = table.fetch_candidate(lookups[i]);
+        if (likely != ConnTable::kNoConn && ctx.sync != nullptr) {
+            // Its sync packet count.
+            __builtin_prefetch(&ctx.sync->packets_of<Record>()[likely], 1);
         }
     }
-    bool opened_in_burst = false;
     for (uint32_t i = 0; i < n; ++i) {
-        uint32_t id = ids[i];
-        if (id == ConnTable::kNoConn && opened_in_burst) {
-            // An earlier packet of this burst may have opened the connection.
-            id = table.lookup(keys[i]);
-        }
+        // Afresh: an earlier packet of this burst may have opened or ended the connection.
+        uint32_t id = table.finish_lookup(keys[i], lookups[i]);
         if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
             ctx.snapshot->dest_dropped(table.conn(id).dest_id)) {
             // Its real server was removed under `drain: drop`: the connection ends here.
@@ -1814,7 +1810,6 @@ void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys, const uint3
         }
         if (id == ConnTable::kNoConn) {
             id = open_connection(ctx, flows[i], keys[i], now_ms);
-            opened_in_burst |= id != ConnTable::kNoConn;
             if (id == ConnTable::kNoConn) {
                 continue;
             }
@@ -1835,8 +1830,7 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
     }));
     Flow flows[kMaxBurst];
     FlowKey keys[kMaxBurst];
-    const FlowKey* key_ptrs[kMaxBurst];
-    uint32_t ids[kMaxBurst];
+    ConnTable::PendingLookup lookups[kMaxBurst];
     uint32_t n = 0;
     // Made only when the burst has IPv6 flows: an IPv4-only burst does not clear its 2.5 KB.
     std::optional<FlowBatch6> v6;
@@ -1857,26 +1851,24 @@ void process_burst(WorkerContext& ctx, rte_mbuf** packets, uint16_t count, uint3
         switch (classify(ctx, f, now_ms)) {
             case Sorted::flow4:
                 write_flow_key(keys[n], f.frame, f.parsed);
-                key_ptrs[n] = &keys[n];
+                lookups[n] = ctx.table->start_lookup(keys[n]);
                 ++n;
                 break;
             case Sorted::flow6:
                 if (!v6) {
                     v6.emplace();
                 }
-                v6->add(f);
+                v6->add(*ctx.table6, f);
                 break;
             case Sorted::done:
                 break;
         }
     }
     if (n > 0) {
-        ctx.table->lookup_bulk(key_ptrs, n, ids);
-        forward_flows<Conn>(ctx, flows, keys, ids, n, now_ms);
+        forward_flows<Conn>(ctx, flows, keys, lookups, n, now_ms);
     }
     if (v6) {
-        ctx.table6->lookup_bulk(v6->key_ptrs, v6->n, v6->ids);
-        forward_flows<Conn6>(ctx, v6->flows, v6->keys, v6->ids, v6->n, now_ms);
+        forward_flows<Conn6>(ctx, v6->flows, v6->keys, v6->lookups, v6->n, now_ms);
     }
     if (ctx.fragment_hold.deferred_count > 0) {
         settle_fragments(ctx, now_ms);
