@@ -19,16 +19,6 @@ size_t slot_count(size_t entries) {
     return std::bit_ceil(std::max<size_t>(2 * entries, 8));
 }
 
-uint64_t index_hash(uint64_t key) {
-    return mix64(key);
-}
-
-uint64_t index_hash(const Ipv6& key) {
-    uint64_t halves[2];
-    std::memcpy(halves, key.data(), sizeof(halves));
-    return mix64(halves[0] ^ mix64(halves[1]));
-}
-
 }  // namespace
 
 template <class Key>
@@ -42,24 +32,11 @@ void BasicFlatIndex<Key>::build(std::span<const std::pair<Key, uint32_t>> entrie
     slots_.assign(size, Slot{Key{}, kMissing});
     mask_ = size - 1;
     for (const auto& [key, value] : entries) {
-        for (uint64_t i = index_hash(key) & mask_;; i = (i + 1) & mask_) {
+        for (uint64_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
             if (slots_[i].value == kMissing || slots_[i].key == key) {
                 slots_[i] = Slot{key, value};
                 break;
             }
-        }
-    }
-}
-
-template <class Key>
-uint32_t BasicFlatIndex<Key>::find(const Key& key) const {
-    if (slots_.empty()) {
-        return kMissing;
-    }
-    for (uint64_t i = index_hash(key) & mask_;; i = (i + 1) & mask_) {
-        const Slot& s = slots_[i];
-        if (s.value == kMissing || s.key == key) {
-            return s.value == kMissing ? kMissing : s.value;
         }
     }
 }

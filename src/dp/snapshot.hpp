@@ -4,11 +4,13 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "dp/mix.hpp"
 #include "dp/sched/scheduler.hpp"
 #include "dp/tcp_state.hpp"
 #include "vsnat/types.hpp"
@@ -86,7 +88,18 @@ class BasicFlatIndex {
   public:
     static constexpr uint32_t kMissing = UINT32_MAX;
     void build(std::span<const std::pair<Key, uint32_t>> entries);
-    uint32_t find(const Key& key) const;
+    /// Inline: the packet path asks on every packet (the source check, services).
+    uint32_t find(const Key& key) const {
+        if (slots_.empty()) {
+            return kMissing;
+        }
+        for (uint64_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.value == kMissing || s.key == key) {
+                return s.value;
+            }
+        }
+    }
     /// What build() allocates for `entries` entries. Any thread.
     static size_t memory_bytes_for(size_t entries);
 
@@ -95,6 +108,12 @@ class BasicFlatIndex {
         Key key;
         uint32_t value;
     };
+    static uint64_t hash(uint64_t key) { return mix64(key); }
+    static uint64_t hash(const Ipv6& key) {
+        uint64_t halves[2];
+        std::memcpy(halves, key.data(), sizeof(halves));
+        return mix64(halves[0] ^ mix64(halves[1]));
+    }
     std::vector<Slot> slots_;
     uint64_t mask_ = 0;
 };
