@@ -1,11 +1,13 @@
 // In-process benchmark (docs/ARCHITECTURE.md, "Benchmarks"): synthetic bursts of real mbufs
 // through the real dp::process_burst, no NIC. For each table size it prints packets/s and
 // cycles/packet for new connections, established flows (either direction), replies (server to
-// client only), a 1% mix and an empty-pipeline ceiling (parse + NAT rewrite, no table), and the
-// memory per connection, each next to the target it is held to (issue 7). With --sync, new
-// connections and established flows also run with connection sync on (dp/conn_sync: a ConnSync
-// in the worker's context, its records handed over and packed into messages after each burst),
-// and it prints what sync adds per connection and the share of a core at 100k connections/s.
+// client only), a 1% mix, an empty-pipeline ceiling (parse + NAT rewrite, no table) and full TCP
+// lifecycles (whole connections, SYN to expiry, many in flight in a table kept at its size; also
+// as connections/s), and the memory per connection, each next to the target it is held to
+// (issues 7 and 18). With --sync, new connections and established flows also run with connection
+// sync on (dp/conn_sync: a ConnSync in the worker's context, its records handed over and packed
+// into messages after each burst), and it prints what sync adds per connection and the share of
+// a core at 100k connections/s.
 // With --ipv6, the same phases run again with TCP/IPv6 frames through the IPv6 path (NAT66, the
 // IPv6 table), each figure printed beside its IPv4 twin, and IPv4's new connections and
 // established flows also run with the IPv6 table in the worker's context, in rounds alternating
@@ -53,6 +55,8 @@
 #include "dp/nat.hpp"
 #include "dp/parse.hpp"
 #include "dp/pipeline.hpp"
+#include "dp/tcp_state.hpp"
+#include "dp/timer_wheel.hpp"
 #include "support/packet_builder.hpp"
 
 namespace {
@@ -85,10 +89,52 @@ constexpr size_t kQueryPayload = 12;
 constexpr size_t kFragmentedPayload = 4000;
 constexpr size_t kLinkMtu = 1500;
 
+// Full TCP lifecycles: one packet of a connection's life as the director sees it, who sends it,
+// its flags and its bytes of data.
+struct Segment {
+    bool from_client;
+    uint8_t flags;
+    uint16_t payload;
+};
+constexpr uint8_t kTcpPsh = 0x08;  // not in dp::l4: the pipeline has no use for it
+constexpr uint16_t kRequestBytes = 128;
+constexpr uint16_t kResponseBytes = 256;
+// SYN to last ACK: the handshake, a request and its response, the client closing first. LVS's
+// states: SYN_RECV, ESTABLISHED, CLOSE_WAIT on the client's FIN, TIME_WAIT on the server's.
+constexpr std::array<Segment, 8> kLifecycle = {{
+    {true, dp::l4::kTcpSyn, 0},
+    {false, dp::l4::kTcpSyn | dp::l4::kTcpAckFlag, 0},
+    {true, dp::l4::kTcpAckFlag, 0},
+    {true, kTcpPsh | dp::l4::kTcpAckFlag, kRequestBytes},
+    {false, kTcpPsh | dp::l4::kTcpAckFlag, kResponseBytes},
+    {true, dp::l4::kTcpFin | dp::l4::kTcpAckFlag, 0},
+    {false, dp::l4::kTcpFin | dp::l4::kTcpAckFlag, 0},
+    {true, dp::l4::kTcpAckFlag, 0},
+}};
+constexpr uint32_t kLifecyclePackets = kLifecycle.size();
+constexpr uint32_t kClientIsn = 0x3a2e1000, kServerIsn = 0x7c41f000;
+// Connections in flight at most (a burst takes the next packet of kBurst of them: one packet of a
+// connection every 32 bursts), and the smallest table the phase runs on.
+constexpr uint32_t kLifecycleLanes = 1024;
+constexpr uint32_t kMinLifecycleSize = 256;
+constexpr size_t kLongestFrame = kFrameLen6 + kResponseBytes;
+
+// The state kLifecycle leaves a connection in, as the pipeline tracks it.
+dp::ConnState lifecycle_end_state() {
+    dp::ConnState state = dp::ConnState::none;
+    for (const Segment& s : kLifecycle) {
+        state = dp::tcp_next_state(
+            state, s.from_client ? dp::Direction::from_client : dp::Direction::from_server,
+            s.flags);
+    }
+    return state;
+}
+
 // The targets the figures are reported against.
 constexpr double kTargetBytesPerConn = 128;
 constexpr double kTargetEstablishedCycles = 100;
 constexpr double kTargetNewMpps = 3;
+constexpr double kTargetLifecycleMcps = 1;   // million whole connections a second per worker
 constexpr uint32_t kTargetSize = 1'000'000;  // the size the cycle targets are stated at
 constexpr uint32_t kTargetLargeSize = 10'000'000;
 constexpr double kTargetLargeBytes = 1.5 * (1 << 30);  // 10M connections in under 1.5 GiB
@@ -242,7 +288,7 @@ dp::FlowKey6 inbound_key(const Live6& c, const Ipv6& vip, uint16_t vport) {
 
 // A template frame: the bytes and how many of them the frame is.
 struct Frame {
-    std::array<uint8_t, kFrameLen6> bytes{};
+    std::array<uint8_t, kLongestFrame> bytes{};
     uint16_t len = 0;
 };
 
@@ -368,11 +414,11 @@ struct UdpPhases {
 
 struct SizeResult {
     uint32_t size = 0;
-    Phase fresh{""}, established{""}, replies{""}, mix{""}, ceiling{""};
+    Phase fresh{""}, established{""}, replies{""}, mix{""}, ceiling{""}, lifecycles{""};
     Phase fresh_sync{""}, established_sync{""};  // --sync only
     // --ipv6 only: IPv4's with the IPv6 table in the context; IPv6's phases; the IPv6 table.
     Phase fresh_dual{""}, established_dual{""};
-    Phase fresh6{""}, established6{""}, replies6{""}, mix6{""}, ceiling6{""};
+    Phase fresh6{""}, established6{""}, replies6{""}, mix6{""}, ceiling6{""}, lifecycles6{""};
     UdpPhases udp, udp6;  // --fragments only; IPv6's with --ipv6
     Memory memory, memory6;
 };
@@ -411,6 +457,7 @@ struct Family {
     Rng rng;
     Clients clients;
     Frame syn, ack_in, ack_out;
+    std::array<Frame, kLifecyclePackets> lifecycle;  // kLifecycle's packets, client to first server
     Address vip{}, ceiling_rip{};
     uint16_t vport = 0, ceiling_rport = 0;
     // --fragments: the UDP service's query that opens a connection, and a datagram each way
@@ -565,6 +612,7 @@ class Bench {
         r.replies = timed(size, [&] { return established(v4_, Direction::replies); });
         r.mix = timed(size, [&] { return mix(v4_); });
         r.ceiling = timed(size, [&] { return ceiling(v4_); });
+        r.lifecycles = timed(size, [&] { return lifecycles(v4_); });
         if (options_.fragments) {
             udp_phases(v4_, size, r.udp,
                        [&](Phase& p, auto&& run_phase) { p = timed(size, run_phase); });
@@ -588,6 +636,7 @@ class Bench {
             v6_phase(r.replies6, [&] { return established(v6_, Direction::replies); });
             v6_phase(r.mix6, [&] { return mix(v6_); });
             v6_phase(r.ceiling6, [&] { return ceiling(v6_); });
+            v6_phase(r.lifecycles6, [&] { return lifecycles(v6_); });
             if (options_.fragments) {
                 udp_phases(v6_, size, r.udp6, v6_phase);
             }
@@ -650,6 +699,28 @@ class Bench {
         out.dst_mac = test::kInsideMac;
         out.tcp_flags = dp::l4::kTcpAckFlag;
         fam.ack_out = make_frame(out);
+        make_lifecycle_templates(fam, in, out);
+    }
+
+    // kLifecycle's packets as `in` (the client's) and `out` (the server's) would send them, each
+    // side's sequence number moved on by its data and its SYN and FIN, each ACK acknowledging all
+    // the other side sent. The same numbers for every connection: the pipeline reads flags only.
+    template <class Record>
+    static void make_lifecycle_templates(Family<Record>& fam, const test::PacketSpec& in,
+                                         const test::PacketSpec& out) {
+        uint32_t client_next = kClientIsn, server_next = kServerIsn;
+        for (size_t i = 0; i < kLifecyclePackets; ++i) {
+            const Segment& s = kLifecycle[i];
+            test::PacketSpec spec = s.from_client ? in : out;
+            uint32_t& mine = s.from_client ? client_next : server_next;
+            spec.tcp_flags = s.flags;
+            spec.seq = mine;
+            spec.ack =
+                s.flags & dp::l4::kTcpAckFlag ? (s.from_client ? server_next : client_next) : 0;
+            spec.payload.assign(s.payload, 'x');
+            fam.lifecycle[i] = make_frame(spec);
+            mine += s.payload + (s.flags & (dp::l4::kTcpSyn | dp::l4::kTcpFin) ? 1 : 0);
+        }
     }
 
     // --fragments: the snapshot's UDP service of a family.
@@ -720,10 +791,12 @@ class Bench {
     }
 
     // The worker's notion of time: the TSC, as run_worker reads it, plus the jumps made to
-    // expire whole tables at once.
-    uint32_t now_ms(uint64_t tsc) const {
-        return static_cast<uint32_t>(jumped_ms_ + (tsc - start_tsc_) / tsc_per_ms_);
-    }
+    // expire whole tables at once and to run the lifecycles' clock.
+    uint32_t now_ms(uint64_t tsc) const { return static_cast<uint32_t>(clock_ms(tsc)); }
+    uint64_t clock_ms(uint64_t tsc) const { return jumped_ms_ + (tsc - start_tsc_) / tsc_per_ms_; }
+    // Sets the clock to `ms` through the jumps: the lifecycles' clock moves by their steps only,
+    // however long their bursts take.
+    void set_clock_ms(uint64_t ms) { jumped_ms_ += ms - clock_ms(rte_rdtsc()); }
 
     // Frame writers: a template copied in, then the connection's addresses and ports put in
     // place with the dataplane's own RFC 1624 rewrite, so every checksum stays right.
@@ -754,17 +827,24 @@ class Bench {
     static void write_syn(const Family<Record>& fam, rte_mbuf* m, const FreshClient& c) {
         write_from_client(m, fam.syn, c.ip, c.port);
     }
-    template <class Record>
-    static void write_established(const Family<Record>& fam, rte_mbuf* m,
-                                  const typename Family<Record>::LiveConn& c, bool from_client) {
+    // A packet of connection `c` from template `tmpl`: from the client (to the VIP), or from its
+    // server (a template from the first server to the template client).
+    template <class Address>
+    static void write_packet(rte_mbuf* m, const Frame& tmpl, const BasicLive<Address>& c,
+                             bool from_client) {
         if (from_client) {
-            write_from_client(m, fam.ack_in, c.client_ip, c.client_port);
+            write_from_client(m, tmpl, c.client_ip, c.client_port);
             return;
         }
-        uint8_t* f = copy_in(m, fam.ack_out);
+        uint8_t* f = copy_in(m, tmpl);
         rewrite(f, dp::Endpoint::source, c.rip, c.rport);
         rewrite(f, dp::Endpoint::destination, c.client_ip, c.client_port);
         m->port = test::kInsidePort;
+    }
+    template <class Record>
+    static void write_established(const Family<Record>& fam, rte_mbuf* m,
+                                  const typename Family<Record>::LiveConn& c, bool from_client) {
+        write_packet(m, from_client ? fam.ack_in : fam.ack_out, c, from_client);
     }
     // Which way the packets of live connections go: either, at random, or server to client.
     enum class Direction : uint8_t { either, replies };
@@ -886,13 +966,18 @@ class Bench {
     template <class Record>
     void self_check(const Family<Record>& fam) {
         const auto c = check_conn(fam);
-        for (int from_client = 0; from_client < 2; ++from_client) {
-            write_established(fam, burst_[0], c, from_client != 0);
+        const auto check = [&](const Frame& tmpl, bool from_client) {
+            write_packet(burst_[0], tmpl, c, from_client);
             const std::vector<uint8_t> frame = written(burst_[0]);
             if (!test::checksums_valid(frame) ||
-                !addressed(fam, test::read_fields(frame), c, from_client != 0)) {
+                !addressed(fam, test::read_fields(frame), c, from_client)) {
                 fail("generated frame is wrong: a bug in this benchmark");
             }
+        };
+        check(fam.ack_in, true);
+        check(fam.ack_out, false);
+        for (size_t i = 0; i < kLifecyclePackets; ++i) {
+            check(fam.lifecycle[i], kLifecycle[i].from_client);
         }
     }
 
@@ -1083,43 +1168,68 @@ class Bench {
 
     // Empties `fam`'s table by moving the clock past every timeout (not timed). With --ipv6 the
     // other family's table keeps its connections: each is given its state's timeout from the new
-    // time, as if its last packet had just come, and the IPv6 table's wheel moves with the clock
-    // (it is in the context for the expiry), so the jump leaves no work for the timed bursts.
+    // time, as if its last packet had just come.
     template <class Record>
     void expire_all(Family<Record>& fam) {
-        jumped_ms_ += longest_timeout_ms_ + 1000;
-        const uint32_t now = now_ms(rte_rdtsc());
-        dp::ConnTable6* const table6 = ctx_.table6;
         uint32_t other_live = 0;
-        if (v6_.table) {
-            if constexpr (Family<Record>::kIpv6) {
-                other_live = keep_live(*v4_.table, now);
-            } else {
-                other_live = keep_live(*v6_.table, now);
-            }
-            ctx_.table6 = v6_.table.get();
-        }
-        dp::expire_connections(ctx_, now, UINT32_MAX);
-        ctx_.table6 = table6;
+        jump_clock(longest_timeout_ms_ + 1000, [&](uint32_t now) {
+            with_other_table<Record>([&](auto& table) { other_live = keep_live(table, now); });
+        });
         if (fam.table->size() != 0) {
             fail("connections left after expiring everything");
         }
-        if (v6_.table &&
-            (Family<Record>::kIpv6 ? v4_.table->size() : v6_.table->size()) != other_live) {
-            fail("the other family's connections expired with the clock's jump");
+        with_other_table<Record>([&](const auto& table) {
+            if (table.size() != other_live) {
+                fail("the other family's connections expired with the clock's jump");
+            }
+        });
+    }
+
+    // Moves the clock `ms` on (not timed): `settle(now)` first gives the connections that are to
+    // outlive the jump their expiry from the new time `now`, then both tables' wheels catch up
+    // with the clock, without a budget (the IPv6 table's too, in the context for it), so that the
+    // jump leaves no work for the timed bursts. Returns the connections expired.
+    template <class Settle>
+    uint32_t jump_clock(uint64_t ms, Settle&& settle) {
+        jumped_ms_ += ms;
+        const uint32_t now = now_ms(rte_rdtsc());
+        settle(now);
+        dp::ConnTable6* const table6 = ctx_.table6;
+        ctx_.table6 = v6_.table.get();
+        const uint32_t expired = dp::expire_connections(ctx_, now, UINT32_MAX);
+        ctx_.table6 = table6;
+        return expired;
+    }
+
+    // Calls `visit(table)` with the table of the family other than `Record`'s, if there is one
+    // (--ipv6).
+    template <class Record, class Visit>
+    void with_other_table(Visit&& visit) {
+        if constexpr (Family<Record>::kIpv6) {
+            visit(*v4_.table);
+        } else if (v6_.table) {
+            visit(*v6_.table);
         }
     }
 
     // Gives every connection of `table` its state's timeout from `now`. Returns how many.
     template <class Table>
     uint32_t keep_live(Table& table, uint32_t now) {
-        kept_ids_.clear();
-        table.for_each([this](uint32_t id, const auto&) { kept_ids_.push_back(id); });
-        for (uint32_t id : kept_ids_) {
+        live_ids(table, kept_ids_);
+        keep_live(table, kept_ids_, now);
+        return static_cast<uint32_t>(kept_ids_.size());
+    }
+    template <class Table>
+    void keep_live(Table& table, const std::vector<uint32_t>& ids, uint32_t now) {
+        for (uint32_t id : ids) {
             table.set_expiry(id,
                              now + snapshot_->timeouts[static_cast<size_t>(table.conn(id).state)]);
         }
-        return static_cast<uint32_t>(kept_ids_.size());
+    }
+    template <class Table>
+    static void live_ids(const Table& table, std::vector<uint32_t>& ids) {
+        ids.clear();
+        table.for_each([&ids](uint32_t id, const auto&) { ids.push_back(id); });
     }
 
     void finish(Phase& p, const dp::WorkerCounters& before, uint64_t expect_created) const {
@@ -1369,6 +1479,242 @@ class Bench {
         }
     }
 
+    // Full TCP lifecycles: connections in flight, each a lane the phase sends kLifecycle's packets
+    // of, one a turn; at a lane's turn after its last ACK, a new connection from a fresh client.
+    template <class Address>
+    struct Lifecycles {
+        struct Lane {
+            BasicLive<Address> conn{};
+            // The next packet of kLifecycle it sends; below 0, the turns it waits before its first
+            // SYN, so that the lanes of a burst are at different stages.
+            int32_t step = 0;
+        };
+        std::vector<Lane> lanes;
+        uint32_t cursor = 0;    // the next burst's first lane
+        bool opening = true;    // false: the lanes finish their connections and open no more
+        uint64_t clock_ms = 0;  // the last burst's time
+        uint32_t in_flight = 0;
+        uint64_t opened = 0, packets = 0, forwarded = 0;
+        std::array<uint32_t, kBurst> syn_lanes{};  // the lanes whose SYN the burst carries
+        uint16_t syns = 0;
+    };
+
+    // How the lifecycles run in a table of `live` connections. Half of them stay as they are (the
+    // fillers: the phase only keeps them live); the other half is the lifecycles': `lanes`
+    // connections in flight, and the finished ones waiting for their expiry. The clock moves
+    // `step_ms` a burst: a finished connection is expired after `wait_ms` (its last state's
+    // timeout, and the wheel's tick in which its slot comes round), and the kBurst /
+    // kLifecyclePackets connections each burst finishes wait that long within their half.
+    struct LifecyclePlan {
+        uint32_t lanes = 0;
+        uint32_t wait_ms = 0;
+        uint32_t step_ms = 0;
+        uint64_t warm_up_bursts = 0;  // until connections expire as fast as they finish
+        uint64_t span_ms = 0;         // the clock's move from the first burst to the last
+    };
+
+    LifecyclePlan plan_lifecycles(uint32_t live) const {
+        LifecyclePlan plan;
+        const uint32_t room = live / 2;
+        // At most half the room in flight: a connection's packets then come at most wait_ms / 8
+        // apart (15 s), within the timeouts of SYN_RECV and CLOSE_WAIT (60 s) it waits in.
+        plan.lanes = std::min(kLifecycleLanes, room / 2 / kBurst * kBurst);
+        plan.wait_ms = snapshot_->timeouts[static_cast<size_t>(lifecycle_end_state())] +
+                       2 * dp::TimerWheel::kDefaultTickMs;
+        constexpr uint32_t kFinishedPerBurst = kBurst / kLifecyclePackets;
+        plan.step_ms = static_cast<uint32_t>(
+            (uint64_t{kFinishedPerBurst} * plan.wait_ms + room - plan.lanes - 1) /
+            (room - plan.lanes));
+        // A lane's connection lasts kLifecyclePackets of its turns, one every lanes / kBurst
+        // bursts; the first ones start up to as many turns late (the stagger).
+        const uint64_t lifetime = uint64_t{kLifecyclePackets} * plan.lanes / kBurst;
+        plan.warm_up_bursts = 2 * lifetime + (plan.wait_ms + plan.step_ms - 1) / plan.step_ms;
+        const uint64_t timed = options_.rounds * ((packets_per_round() + kBurst - 1) / kBurst);
+        // At the end, up to a lifetime for the lanes' last connections to finish.
+        plan.span_ms = (plan.warm_up_bursts + timed + lifetime) * plan.step_ms;
+        return plan;
+    }
+
+    // Whole TCP connections through the pipeline, SYN to expiry (kLifecycle), interleaved in
+    // a table kept at its size: half of it fillers (the live connections the phase finds, the
+    // rest erased), half the lifecycles' (plan_lifecycles). Not timed: erasing, putting the
+    // fillers' (and the other family's) expiry past the phase, a warm-up until connections
+    // expire as fast as they finish, the lanes' last connections finished at the end, the clock
+    // moved past their expiry, and the table filled again to its size. Checked: every packet
+    // forwarded, every connection opened created and expired, the fillers all live.
+    template <class Record>
+    Phase lifecycles(Family<Record>& fam) {
+        Phase p(fam.name("TCP lifecycles (8 pkts/conn)"));
+        p.ok = "all forwarded, all expired";
+        const uint32_t live = fam.table->size();
+        if (live < kMinLifecycleSize) {
+            p.check = "not run: under " + std::to_string(kMinLifecycleSize) + " connections";
+            return p;
+        }
+        const LifecyclePlan plan = plan_lifecycles(live);
+        if (plan.span_ms > INT32_MAX / 2) {  // well within what the wheel's 32-bit times compare
+            p.check = "not run: its clock would move past 2^30 ms (fewer --packets)";
+            return p;
+        }
+        while (fam.table->size() > live - live / 2) {
+            const uint32_t id =
+                fam.live.empty()
+                    ? ConnTable::kNoConn
+                    : fam.table->lookup(inbound_key(fam.live.back(), fam.vip, fam.vport));
+            if (id == ConnTable::kNoConn) {
+                fail("a live connection is missing from the table");
+            }
+            fam.table->erase(id);  // what expiry would do, minus the counters
+            fam.live.pop_back();
+        }
+        std::vector<uint32_t> fillers, others;
+        live_ids(*fam.table, fillers);
+        with_other_table<Record>([&](const auto& table) { live_ids(table, others); });
+        const dp::WorkerCounters before = ctx_.counters;
+        // The fillers' expiry past the phase's last burst, in the wheel's slot for it: a jump of a
+        // turn of the wheel (the tables' are made with the defaults) visits every slot, and moves
+        // each connection to its expiry's, where the phase's clock does not reach.
+        constexpr uint32_t kTurnMs = dp::TimerWheel::kDefaultSlots * dp::TimerWheel::kDefaultTickMs;
+        jump_clock(kTurnMs + 2 * dp::TimerWheel::kDefaultTickMs, [&](uint32_t now) {
+            const auto until =
+                static_cast<uint32_t>(now + plan.span_ms + 2 * dp::TimerWheel::kDefaultTickMs);
+            expire_at(*fam.table, fillers, until);
+            with_other_table<Record>([&](auto& table) { expire_at(table, others, until); });
+        });
+
+        Lifecycles<typename Family<Record>::Address> lc;
+        lc.clock_ms = clock_ms(rte_rdtsc());
+        lc.lanes.resize(plan.lanes);
+        for (uint32_t i = 0; i < plan.lanes; ++i) {
+            lc.lanes[i].step = -static_cast<int32_t>(i % kLifecyclePackets);
+        }
+        uint64_t packets = 0;
+        for (uint64_t b = 0; b < plan.warm_up_bursts; ++b) {
+            lifecycle_burst(fam, lc, plan.step_ms, packets);
+        }
+        const uint64_t opened = lc.opened;
+        const uint64_t expired = ctx_.counters.connections_expired;
+        const uint64_t per_round = packets_per_round();
+        for (uint32_t round = 0; round < options_.rounds; ++round) {
+            uint64_t cycles = 0;
+            packets = 0;
+            while (packets < per_round) {
+                cycles += lifecycle_burst(fam, lc, plan.step_ms, packets);
+            }
+            p.rounds.push_back(static_cast<double>(cycles) / static_cast<double>(packets));
+            p.packets += packets;
+        }
+        const uint64_t timed_opened = lc.opened - opened;
+        const uint64_t timed_expired = ctx_.counters.connections_expired - expired;
+        lc.opening = false;
+        while (lc.in_flight > 0) {
+            lifecycle_burst(fam, lc, plan.step_ms, packets);
+        }
+        jump_clock(plan.wait_ms, [&](uint32_t now) {
+            keep_live(*fam.table, fillers, now);
+            with_other_table<Record>([&](auto& table) { keep_live(table, others, now); });
+        });
+
+        finish(p, before, lc.opened);
+        const auto problem = [&p](const std::string& what) {
+            p.check += (p.check.empty() ? "" : "; ") + what;
+        };
+        if (lc.forwarded != lc.packets) {
+            problem(std::to_string(lc.forwarded) + " of " + std::to_string(lc.packets) +
+                    " packets forwarded");
+        }
+        const uint64_t ended = ctx_.counters.connections_expired - before.connections_expired;
+        if (ended != lc.opened) {
+            problem(std::to_string(ended) + " expired, " + std::to_string(lc.opened) + " opened");
+        }
+        if (fam.table->size() != fillers.size()) {
+            problem(std::to_string(fam.table->size()) + " of " + std::to_string(fillers.size()) +
+                    " other connections left");
+        }
+        with_other_table<Record>([&](const auto& table) {
+            if (table.size() != others.size()) {
+                problem("the other family's connections expired");
+            }
+        });
+        char note[160];
+        std::snprintf(
+            note, sizeof note,
+            "; %u in flight, clock +%u ms/burst, %s %u s; timed: %llu opened, %llu expired",
+            plan.lanes, plan.step_ms,
+            std::string(dp::conn_state_name(lifecycle_end_state())).c_str(),
+            (plan.wait_ms - 2 * dp::TimerWheel::kDefaultTickMs) / 1000,
+            static_cast<unsigned long long>(timed_opened),
+            static_cast<unsigned long long>(timed_expired));
+        p.note = note;
+
+        uint64_t refill = 0;
+        fill(fam, live, refill);
+        collect_live(fam);
+        return p;
+    }
+
+    template <class Table>
+    static void expire_at(Table& table, const std::vector<uint32_t>& ids, uint32_t at) {
+        for (uint32_t id : ids) {
+            table.set_expiry(id, at);
+        }
+    }
+
+    // One burst of lifecycles: the next packet of each of the next kBurst lanes (none of a lane
+    // still waiting for its first turn, nor a new connection once the lanes open no more), at
+    // the last burst's time and `step_ms`. Afterwards, where its SYNs were scheduled, for the
+    // server's packets; a lane whose SYN the table refused starts again. Returns the burst's cycles
+    // and adds its packets to `packets`.
+    template <class Record, class Address>
+    uint64_t lifecycle_burst(Family<Record>& fam, Lifecycles<Address>& lc, uint32_t step_ms,
+                             uint64_t& packets) {
+        uint16_t n = 0;
+        lc.syns = 0;
+        for (uint16_t i = 0; i < kBurst; ++i) {
+            const uint32_t at = lc.cursor;
+            auto& lane = lc.lanes[at];
+            lc.cursor = (at + 1) % static_cast<uint32_t>(lc.lanes.size());
+            if (lane.step < 0) {
+                ++lane.step;
+                continue;
+            }
+            if (lane.step == 0) {
+                if (!lc.opening) {
+                    continue;
+                }
+                const auto c = fam.clients.next();
+                lane.conn = {c.ip, {}, c.port, 0};
+                lc.syn_lanes[lc.syns++] = at;
+                ++lc.in_flight;
+            }
+            const auto step = static_cast<size_t>(lane.step);
+            write_packet(burst_[n++], fam.lifecycle[step], lane.conn, kLifecycle[step].from_client);
+            if (++lane.step == static_cast<int32_t>(kLifecyclePackets)) {
+                lane.step = 0;
+                --lc.in_flight;
+            }
+        }
+        lc.clock_ms += step_ms;
+        set_clock_ms(lc.clock_ms);
+        const uint64_t cycles = pipeline_burst(n);
+        lc.packets += n;
+        lc.forwarded += last_sent_;
+        lc.opened += lc.syns;
+        packets += n;
+        for (uint16_t i = 0; i < lc.syns; ++i) {
+            auto& lane = lc.lanes[lc.syn_lanes[i]];
+            const uint32_t id = fam.table->lookup(inbound_key(lane.conn, fam.vip, fam.vport));
+            if (id == ConnTable::kNoConn) {
+                lane.step = 0;
+                --lc.in_flight;
+                continue;
+            }
+            lane.conn.rip = fam.table->conn(id).rip;
+            lane.conn.rport = fam.table->conn(id).rport;
+        }
+        return cycles;
+    }
+
     // --fragments: the family's connections replaced by UDP ones, `size` of them if the hash
     // takes them (the clock moved past every timeout, then a query from each of as many fresh
     // clients; not timed), and known to the generator. Returns how many. The family's fragment
@@ -1594,6 +1940,10 @@ std::string phase_target(const SizeResult& r, const Phase& p, double mpps) {
                &p == &r.established_dual || &p == &r.established6 || &p == &r.replies6) {
         std::snprintf(text, sizeof text, "<=%.0f cyc/pkt: %s", kTargetEstablishedCycles,
                       verdict(p.median() <= kTargetEstablishedCycles).c_str());
+    } else if ((&p == &r.lifecycles || &p == &r.lifecycles6) && !p.rounds.empty()) {
+        const double mcps = mpps / kLifecyclePackets;
+        std::snprintf(text, sizeof text, ">=%.0f M conn/s: %.2f, %s", kTargetLifecycleMcps, mcps,
+                      verdict(mcps >= kTargetLifecycleMcps).c_str());
     } else {
         return "";
     }
@@ -1689,6 +2039,7 @@ void print_ipv6(const std::vector<SizeResult>& results, double tsc_hz) {
             {"replies (server->client)", &r.replies, nullptr, &r.replies6},
             {"1% new connections", &r.mix, nullptr, &r.mix6},
             {"ceiling: parse + TTL + NAT", &r.ceiling, nullptr, &r.ceiling6},
+            {"full TCP lifecycles", &r.lifecycles, nullptr, &r.lifecycles6},
         };
         for (const Row& row : rows) {
             const double v4 = row.v4->median();
@@ -1788,11 +2139,12 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
             phases = {&r.fresh,   &r.fresh_dual, &r.established, &r.established_dual,
                       &r.replies, &r.mix,        &r.ceiling};
         }
+        phases.push_back(&r.lifecycles);
         // Then --fragments' (if run), and IPv6's (--ipv6).
         const std::vector<const Phase*> phases6 = {
-            &r.fresh6,        &r.established6,    &r.replies6,
-            &r.mix6,          &r.ceiling6,        &r.udp6.whole,
-            &r.udp6.in_order, &r.udp6.last_first, &r.udp6.first_ahead};
+            &r.fresh6,          &r.established6,    &r.replies6,   &r.mix6,
+            &r.ceiling6,        &r.lifecycles6,     &r.udp6.whole, &r.udp6.in_order,
+            &r.udp6.last_first, &r.udp6.first_ahead};
         for (const Phase* p :
              {&r.udp.whole, &r.udp.in_order, &r.udp.last_first, &r.udp.first_ahead}) {
             if (!p->rounds.empty()) {
@@ -1800,7 +2152,7 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
             }
         }
         for (const Phase* p : phases6) {
-            if (!p->rounds.empty()) {
+            if (!p->rounds.empty() || !p->check.empty()) {  // run, or said why not
                 phases.push_back(p);
             }
         }
@@ -1882,6 +2234,17 @@ void print_report(const std::vector<SizeResult>& results, double tsc_hz) {
     std::printf(
         "  new connections             %7.2f Mpps        target >=%.0f Mpps per worker: %s\n",
         fresh, kTargetNewMpps, verdict(fresh >= kTargetNewMpps).c_str());
+    if (at->lifecycles.rounds.empty()) {
+        std::printf("  full TCP lifecycles: %s\n", at->lifecycles.check.c_str());
+    } else {
+        const double per_connection = kLifecyclePackets * at->lifecycles.median();
+        const double mcps = tsc_hz / per_connection / 1e6;
+        std::printf(
+            "  full TCP lifecycles         %7.2f M conn/s    target >=%.0f M conn/s per worker: %s "
+            "(%.0f cycles a connection of %u packets)\n",
+            mcps, kTargetLifecycleMcps, verdict(mcps >= kTargetLifecycleMcps).c_str(),
+            per_connection, kLifecyclePackets);
+    }
     const auto large = std::find_if(results.begin(), results.end(),
                                     [](const SizeResult& r) { return r.size == kTargetLargeSize; });
     if (large == results.end()) {
@@ -1989,6 +2352,20 @@ int main(int argc, char** argv) {
         "x ceiling = cycles/pkt over the ceiling's at that size;\n         on-CPU = "
         "this thread's CPU time over the phase's wall time (below 100%%: other work ran here).\n",
         options.rounds, static_cast<unsigned long long>(options.packets / options.rounds));
+    std::printf(
+        "lifecycles: whole TCP connections, SYN to expiry: SYN, SYN-ACK (from the real server it "
+        "was scheduled to), ACK, a %u-byte\n         request, a %u-byte response, FIN from the "
+        "client, FIN from the server, last ACK (%u packets, both ways); up to\n         %u in "
+        "flight, each burst the next packet of %u of them (%u at each stage), a fresh client's in "
+        "the place of each\n         one done. Half the table keeps the connections found in it "
+        "(their expiry put past the phase), the other half\n         holds the lifecycles' in "
+        "flight and done: the clock moves a fixed step a burst (in the check column) so that a\n"
+        "         done connection's last state (%s) times out while they fit. Also timed: their "
+        "expiry. Not timed: a\n         warm-up until connections expire as fast as they open, "
+        "the erase and refill of the other half. conn/s =\n         TSC Hz / (%u x cycles/pkt).\n",
+        kRequestBytes, kResponseBytes, kLifecyclePackets, kLifecycleLanes, kBurst,
+        kBurst / kLifecyclePackets, std::string(dp::conn_state_name(lifecycle_end_state())).c_str(),
+        kLifecyclePackets);
     if (options.sync) {
         std::printf(
             "sync:    (--sync) new connections and established flows again with a ConnSync in the "
