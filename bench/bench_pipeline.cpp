@@ -133,7 +133,10 @@ dp::ConnState lifecycle_end_state() {
 // The targets the figures are reported against.
 constexpr double kTargetBytesPerConn = 128;
 constexpr double kTargetEstablishedCycles = 100;
-constexpr double kTargetNewMpps = 3;
+// A table small enough for the caches (1k connections) has no memory waits: a tighter target.
+constexpr double kTargetEstablishedCyclesCached = 80;
+constexpr uint32_t kCachedSize = 1000;
+constexpr double kTargetNewMpps = 6;
 constexpr double kTargetLifecycleMcps = 1;   // million whole connections a second per worker
 constexpr uint32_t kTargetSize = 1'000'000;  // the size the cycle targets are stated at
 constexpr uint32_t kTargetLargeSize = 10'000'000;
@@ -144,7 +147,7 @@ struct Options {
     uint64_t packets = 3'000'000;  // per timed phase and size
     uint32_t rounds = 9;
     uint64_t seed = 1;
-    bool huge = false;
+    std::optional<bool> huge;  // unset: hugepages when enough are free
     bool sync = false;
     bool ipv6 = false;
     bool fragments = false;
@@ -152,27 +155,32 @@ struct Options {
 };
 
 void usage(FILE* out, const char* argv0) {
-    std::fprintf(out,
-                 "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N] [--huge]\n"
-                 "          [--sync | --ipv6] [--fragments] [-- EXTRA_EAL_ARGS...]\n"
-                 "  --sizes    live connections per run; k and M suffixes allowed\n"
-                 "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
-                 "  --packets  packets per timed phase and size (default 3000000)\n"
-                 "  --rounds   rounds per phase; the median round is reported (default 9)\n"
-                 "  --seed     seed of the random choices and client addresses (default 1)\n"
-                 "  --huge     use hugepages (no --no-huge, no -m: memory grows on demand)\n"
-                 "  --sync     new connections and established flows also with connection sync\n"
-                 "             on, in rounds alternating with the rounds without it\n"
-                 "  --ipv6     also IPv6 (NAT66): the same phases with TCP/IPv6 frames, beside\n"
-                 "             IPv4's; and IPv4's new connections and established flows also with\n"
-                 "             the IPv6 table in the worker's context, in rounds alternating with\n"
-                 "             the rounds without it\n"
-                 "  --fragments  also fragmented UDP (after the other phases, on a table refilled\n"
-                 "             with as many UDP connections): 4000-byte datagrams in 3 fragments\n"
-                 "             (in order, last first, first a burst ahead) and unfragmented\n"
-                 "             1500-byte ones; IPv6's too with --ipv6\n"
-                 "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
-                 argv0);
+    std::fprintf(
+        out,
+        "usage: %s [--sizes N,N,...] [--packets N] [--rounds N] [--seed N]\n"
+        "          [--huge | --no-huge]\n"
+        "          [--sync | --ipv6] [--fragments] [-- EXTRA_EAL_ARGS...]\n"
+        "  --sizes    live connections per run; k and M suffixes allowed\n"
+        "             (default 1000,100000,1000000; 10M needs about 2 GB)\n"
+        "  --packets  packets per timed phase and size (default 3000000)\n"
+        "  --rounds   rounds per phase; the median round is reported (default 9)\n"
+        "  --seed     seed of the random choices and client addresses (default 1)\n"
+        "  --huge     use hugepages (memory grows on demand), as vsnatd does; the default\n"
+        "             when the free hugepages hold the EAL memory the run needs\n"
+        "  --no-huge  4 KB pages (EAL --no-huge -m): a large table then costs TLB\n"
+        "             misses vsnatd does not pay; the default without free hugepages\n"
+        "  --sync     new connections and established flows also with connection sync\n"
+        "             on, in rounds alternating with the rounds without it\n"
+        "  --ipv6     also IPv6 (NAT66): the same phases with TCP/IPv6 frames, beside\n"
+        "             IPv4's; and IPv4's new connections and established flows also with\n"
+        "             the IPv6 table in the worker's context, in rounds alternating with\n"
+        "             the rounds without it\n"
+        "  --fragments  also fragmented UDP (after the other phases, on a table refilled\n"
+        "             with as many UDP connections): 4000-byte datagrams in 3 fragments\n"
+        "             (in order, last first, first a burst ahead) and unfragmented\n"
+        "             1500-byte ones; IPv6's too with --ipv6\n"
+        "  after --   arguments appended to the EAL's (-l/-c/--lcores replace -l 0)\n",
+        argv0);
 }
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -184,8 +192,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.eal_extra.assign(argv + i + 1, argv + argc);
             break;
         }
-        if (arg == "--huge") {
-            o.huge = true;
+        if (arg == "--huge" || arg == "--no-huge") {
+            o.huge = arg == "--huge";
             continue;
         }
         if (arg == "--sync") {
@@ -1938,8 +1946,10 @@ std::string phase_target(const SizeResult& r, const Phase& p, double mpps) {
                       verdict(mpps >= kTargetNewMpps).c_str());
     } else if (&p == &r.established || &p == &r.replies || &p == &r.established_sync ||
                &p == &r.established_dual || &p == &r.established6 || &p == &r.replies6) {
-        std::snprintf(text, sizeof text, "<=%.0f cyc/pkt: %s", kTargetEstablishedCycles,
-                      verdict(p.median() <= kTargetEstablishedCycles).c_str());
+        const double limit =
+            r.size <= kCachedSize ? kTargetEstablishedCyclesCached : kTargetEstablishedCycles;
+        std::snprintf(text, sizeof text, "<=%.0f cyc/pkt: %s", limit,
+                      verdict(p.median() <= limit).c_str());
     } else if ((&p == &r.lifecycles || &p == &r.lifecycles6) && !p.rounds.empty()) {
         const double mcps = mpps / kLifecyclePackets;
         std::snprintf(text, sizeof text, ">=%.0f M conn/s: %.2f, %s", kTargetLifecycleMcps, mcps,
@@ -2277,10 +2287,11 @@ int main(int argc, char** argv) {
     const Options& options = *parsed;
     const uint32_t largest = *std::max_element(options.sizes.begin(), options.sizes.end());
     const uint64_t memory_mb = eal_memory_mb(largest, options.ipv6);
+    const bool huge = options.huge.value_or(free_hugepage_mb() >= memory_mb);
     // Besides the EAL's memory: the generator's lists of live connections.
     const size_t live_bytes = sizeof(Live) + (options.ipv6 ? sizeof(Live6) : 0);
     const uint64_t needed_mb =
-        (options.huge ? 0 : memory_mb) + ((static_cast<uint64_t>(largest) * live_bytes) >> 20) + 64;
+        (huge ? 0 : memory_mb) + ((static_cast<uint64_t>(largest) * live_bytes) >> 20) + 64;
     if (needed_mb > mem_available_mb()) {
         std::fprintf(stderr, "%u connections need about %llu MB; only %llu MB are available\n",
                      largest, static_cast<unsigned long long>(needed_mb),
@@ -2289,7 +2300,7 @@ int main(int argc, char** argv) {
     }
 
     const std::optional<std::string> eal_line =
-        init_eal(argv[0], options.huge, memory_mb, "vsnat-bench-", options.eal_extra);
+        init_eal(argv[0], huge, memory_mb, "vsnat-bench-", options.eal_extra);
     if (!eal_line) {
         return 1;
     }
@@ -2305,7 +2316,8 @@ int main(int argc, char** argv) {
 
     std::printf("vsnat in-process pipeline benchmark\n");
     std::printf("command: %s\n", join_quoted({argv, argv + argc}).c_str());
-    std::printf("EAL:     %s\n", eal_line->c_str());
+    std::printf("EAL:     %s\n         (%s)\n", eal_line->c_str(),
+                huge ? "hugepages, as vsnatd" : "4 KB pages: no hugepages free, or --no-huge");
     std::printf("CPU:     %s, TSC %.3f GHz (rte_get_tsc_hz); one worker on lcore %u\n",
                 cpu_model().c_str(), static_cast<double>(tsc_hz) / 1e9, rte_lcore_id());
     std::printf(

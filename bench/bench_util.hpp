@@ -56,6 +56,22 @@ inline uint64_t mem_available_mb() {
     return UINT64_MAX;
 }
 
+/// Free hugepage memory, MB (HugePages_Free of the default size): 0 when none are reserved.
+inline uint64_t free_hugepage_mb() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t value = 0, free_pages = 0, page_kb = 0;
+    while (meminfo >> key >> value) {
+        if (key == "HugePages_Free:") {
+            free_pages = value;
+        } else if (key == "Hugepagesize:") {
+            page_kb = value;
+        }
+        meminfo.ignore(64, '\n');
+    }
+    return free_pages * page_kb >> 10;
+}
+
 inline std::string cpu_model() {
     std::ifstream cpuinfo("/proc/cpuinfo");
     for (std::string line; std::getline(cpuinfo, line);) {
