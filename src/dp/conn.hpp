@@ -1,6 +1,8 @@
 // A tracked connection and the keys that find it.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 
 #include "dp/tcp_state.hpp"
@@ -17,8 +19,18 @@ struct FlowKey {
     uint16_t dst_port = 0;
     uint8_t protocol = 0;
     uint8_t pad[3] = {};
+
+    /// The key as two 64-bit words, the bytes of its layout on a little-endian machine, made
+    /// from the fields: a key just built in registers (a record's) is hashed and compared
+    /// without being stored and read back wider, which stalls on store forwarding.
+    std::array<uint64_t, 2> words() const {
+        return {uint64_t{src_ip} | uint64_t{dst_ip} << 32,
+                uint64_t{src_port} | uint64_t{dst_port} << 16 | uint64_t{protocol} << 32};
+    }
+    bool operator==(const FlowKey& other) const { return words() == other.words(); }
 };
 static_assert(sizeof(FlowKey) == 16);
+static_assert(std::endian::native == std::endian::little, "FlowKey::words() is its layout");
 
 /// One connection. Both of its keys point here: client->VIP (inbound) and RS->client (reply).
 /// Addresses and ports in network order, as in the packet. 32 bytes, aligned: everything a
@@ -60,6 +72,10 @@ struct alignas(32) Conn {
         k.dst_port = client_port;
         k.protocol = protocol;
         return k;
+    }
+    /// Whether `k` is its reply key (`reply`) or its inbound key.
+    bool has_key(const FlowKey& k, bool reply) const {
+        return (reply ? reply_key() : inbound_key()) == k;
     }
 };
 static_assert(sizeof(Conn) == 32);
@@ -108,6 +124,14 @@ struct alignas(8) Conn6 {
         k.dst_port = client_port;
         k.protocol = protocol;
         return k;
+    }
+    /// Whether `k` is its reply key (`reply`) or its inbound key, field by field (a key built on
+    /// the stack and compared whole stalls on store forwarding).
+    bool has_key(const FlowKey6& k, bool reply) const {
+        return reply ? k.src_ip == rip && k.dst_ip == client_ip && k.src_port == rport &&
+                           k.dst_port == client_port && k.protocol == protocol
+                     : k.src_ip == client_ip && k.dst_ip == vip && k.src_port == client_port &&
+                           k.dst_port == vport && k.protocol == protocol;
     }
 };
 static_assert(sizeof(Conn6) == 72);

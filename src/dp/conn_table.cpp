@@ -25,10 +25,7 @@ constexpr uint64_t kMaxCapacity = uint64_t{1} << 31;
 // The multiply spreads the ports and protocol over all 64 bits before they meet the addresses,
 // so flows differing in only one half never collide before mix64 (a bijection).
 uint64_t flow_hash(const FlowKey& key) {
-    uint64_t addresses;
-    uint64_t ports;
-    std::memcpy(&addresses, &key, sizeof(addresses));
-    std::memcpy(&ports, reinterpret_cast<const char*>(&key) + sizeof(addresses), sizeof(ports));
+    const auto [addresses, ports] = key.words();
     return mix64(addresses ^ ports * 0x9e3779b97f4a7c15ULL);
 }
 
@@ -144,9 +141,7 @@ inline uint32_t BasicConnTable<Record>::matches(const Bucket& b, uint16_t sig) {
 
 template <class Record>
 inline bool BasicConnTable<Record>::holds(uint32_t ref, const Key& key) const {
-    const Record& c = conns_[ref >> 1];
-    const Key own = ref & 1 ? c.reply_key() : c.inbound_key();
-    return std::memcmp(&own, &key, sizeof(Key)) == 0;
+    return conns_[ref >> 1].has_key(key, ref & 1);
 }
 
 template <class Record>
@@ -205,6 +200,13 @@ template <class Record>
 uint32_t BasicConnTable<Record>::finish_lookup(const Key& key, const PendingLookup& p) const {
     // The bucket is read afresh: an earlier packet may have changed it since its fetch.
     return find(key, {p.bucket, p.sig});
+}
+
+template <class Record>
+void BasicConnTable<Record>::prefetch_buckets(const Key& key) const {
+    const Hashed h = hash(key);
+    rte_prefetch0(&buckets_[h.bucket]);
+    rte_prefetch0(&buckets_[alternate(h.bucket, h.sig)]);
 }
 
 template <class Record>

@@ -712,6 +712,9 @@ uint32_t add_new_connection(WorkerContext& ctx, const Flow& f, const Key& key,
                             const Destination& dest, uint16_t helper, uint32_t slot,
                             uint32_t now_ms) {
     const Record c = new_connection<Record>(key, dest, helper, slot);
+    // Its reply key's buckets arrive while the shares are checked (the inbound key's were read
+    // by the lookup that missed).
+    table_of<Record>(ctx).prefetch_buckets(c.reply_key());
     const uint32_t id = add_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         release_template(ctx, c, now_ms);
@@ -1036,16 +1039,18 @@ bool is_link_local6(const Ipv6& a) {
     return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
 }
 
-FlowKey6 flow_key6_of(const uint8_t* frame, const ParsedFrame& p) {
+// Writes the key in place (returned and copied whole, its wide loads would stall on the narrow
+// stores that built it).
+void write_flow_key6(FlowKey6& key, const uint8_t* frame, const ParsedFrame& p) {
     const uint8_t* ip = frame + p.l3_offset;
     const uint8_t* l4p = frame + p.l4_offset;
-    FlowKey6 k;
-    std::memcpy(k.src_ip.data(), ip + ipv6::kSrc, ipv6::kAddressLen);
-    std::memcpy(k.dst_ip.data(), ip + ipv6::kDst, ipv6::kAddressLen);
-    k.src_port = load_u16_raw(l4p + l4::kSrcPort);
-    k.dst_port = load_u16_raw(l4p + l4::kDstPort);
-    k.protocol = p.ip_protocol;
-    return k;
+    std::memcpy(key.src_ip.data(), ip + ipv6::kSrc, ipv6::kAddressLen);
+    std::memcpy(key.dst_ip.data(), ip + ipv6::kDst, ipv6::kAddressLen);
+    const uint64_t ports_protocol = load_u32_raw(l4p + l4::kSrcPort) | uint64_t{p.ip_protocol}
+                                                                           << 32;
+    static_assert(offsetof(FlowKey6, src_port) == 32 && offsetof(FlowKey6, protocol) == 36);
+    std::memcpy(reinterpret_cast<char*>(&key) + offsetof(FlowKey6, src_port), &ports_protocol,
+                sizeof(ports_protocol));
 }
 
 // Whether the packet is for the kernel: to an own IPv6 address of the director's (not a VIP),
@@ -1780,7 +1785,7 @@ struct FlowBatch6 {
 
     void add(const ConnTable6& table, const Flow& f) {
         flows[n] = f;
-        keys[n] = flow_key6_of(f.frame, f.parsed);
+        write_flow_key6(keys[n], f.frame, f.parsed);
         lookups[n] = table.start_lookup(keys[n]);
         ++n;
     }
