@@ -12,6 +12,12 @@ SYN (ip_vs_proto_tcp.c "INPUT" row syn, column sES), and conn_reuse only resched
 TIME_WAIT/CLOSE, so every packet of the steady state is a table hit on an established
 connection. The SYN share is 1/(K+1) of the packets.
 
+K = 0 writes SYNs only, for scripts/bench-kernel.sh's cost window: a conntrack router (the
+kernel's) sees no SYN-ACK from servers that drop what they get, keeps each connection in
+SYN_SENT and finds its client's ACK invalid (it rejects it with a reset instead of forwarding
+it), while a repeated SYN is a valid retransmission that it forwards from the entry. With SYNs
+only, both directors forward every packet through a table hit.
+
 Clients: 198.18.0.1-250 except the VIP's and director's addresses, source ports from 1024 up,
 so N flows use ceil(N / 248) ports per address (N <= 248 x 64512). Only 198.18.0.0/15 is used.
 Every frame is 60 bytes (64 on a wire with the FCS): Ethernet, IPv4 (DF, TTL 64, checksum
@@ -67,8 +73,8 @@ def main() -> int:
     clients = client_addresses(vip, int(ipaddress.IPv4Address(a.director)))
     if not 1 <= a.flows <= len(clients) * 64512:
         ap.error(f"--flows must be 1..{len(clients) * 64512}")
-    if not 1 <= a.data_per_flow <= 16:
-        ap.error("--data-per-flow must be 1..16")
+    if not 0 <= a.data_per_flow <= 16:
+        ap.error("--data-per-flow must be 0..16")
 
     eth = mac_bytes(a.dst_mac) + mac_bytes(a.src_mac) + b"\x08\x00"
     pad = bytes(FRAME_LEN - 54)

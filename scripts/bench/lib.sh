@@ -242,6 +242,24 @@ cpu_report() {
     <(echo "$1") <(echo "$2")
 }
 
+# cpu_share BEFORE AFTER CPU FIELD...: the share (0..1) of CPU's time between two snapshots that
+# went to the named /proc/stat fields (user nice system idle iowait irq softirq steal). The
+# snapshots' own tick totals are the interval, so no separate clock has to line up with them.
+cpu_share() {
+  local before=$1 after=$2 cpu=$3
+  shift 3
+  awk -v cpu="$cpu" -v fields="$*" '
+    BEGIN { split("user nice system idle iowait irq softirq steal", names)
+            for (i in names) col[names[i]] = i + 1
+            m = split(fields, want) }
+    $1 != cpu { next }
+    NR == FNR { for (i = 2; i <= 9; i++) a[i] = $i; next }
+    { t = 0; s = 0
+      for (i = 2; i <= 9; i++) t += $i - a[i]
+      for (j = 1; j <= m; j++) s += $(col[want[j]]) - a[col[want[j]]]
+      printf "%.4f\n", t ? s / t : 0 }' <(echo "$before") <(echo "$after")
+}
+
 # proc_cpu_ticks PID: user + system clock ticks of PID so far.
 proc_cpu_ticks() {
   local stat rest f
