@@ -87,6 +87,44 @@ TEST_CASE("bulk lookup of a burst: hits and misses in place") {
     }
 }
 
+TEST_CASE("a lookup in steps sees the inserts and erases made between them") {
+    // A table of 8: four buckets for its 16 keys, so the inserts crowd the buckets fetched.
+    auto t = make_table("ct_steps", 8);
+    ConnTable::InsertError err;
+    const Conn erased = make_conn(1);
+    const uint32_t erased_id = t->insert(erased, 1000, err);
+    REQUIRE(erased_id != ConnTable::kNoConn);
+    std::vector<Conn> later;
+    for (uint32_t n = 2; n < 8; ++n) {
+        later.push_back(make_conn(n));
+    }
+    std::vector<FlowKey> keys = {erased.inbound_key(), erased.reply_key()};
+    for (const Conn& c : later) {
+        keys.push_back(c.inbound_key());
+        keys.push_back(c.reply_key());
+    }
+    std::vector<ConnTable::PendingLookup> pending;
+    for (const FlowKey& k : keys) {
+        pending.push_back(t->start_lookup(k));
+    }
+    for (const auto& p : pending) {
+        t->fetch_candidate(p);  // the erased one's record is the candidate of its keys
+    }
+    t->erase(erased_id);
+    for (const Conn& c : later) {
+        REQUIRE(t->insert(c, 1000, err) != ConnTable::kNoConn);
+    }
+    CHECK(t->finish_lookup(keys[0], pending[0]) == ConnTable::kNoConn);
+    CHECK(t->finish_lookup(keys[1], pending[1]) == ConnTable::kNoConn);
+    for (size_t i = 0; i < later.size(); ++i) {
+        INFO("connection " << i);
+        const uint32_t by_inbound = t->finish_lookup(keys[2 + 2 * i], pending[2 + 2 * i]);
+        REQUIRE(by_inbound != ConnTable::kNoConn);
+        CHECK(t->conn(by_inbound).client_port == later[i].client_port);
+        CHECK(t->finish_lookup(keys[3 + 2 * i], pending[3 + 2 * i]) == by_inbound);
+    }
+}
+
 TEST_CASE("full: the new connection is refused, the old ones untouched") {
     auto t = make_table("ct_full", 8);
     ConnTable::InsertError err;
