@@ -179,7 +179,7 @@ typename BasicConnTable<Record>::PendingLookup BasicConnTable<Record>::start_loo
     const Key& key) const {
     const Hashed h = hash(key);
     rte_prefetch0(&buckets_[h.bucket]);
-    return {h.bucket, h.sig};
+    return h;
 }
 
 template <class Record>
@@ -199,7 +199,7 @@ uint32_t BasicConnTable<Record>::fetch_candidate(const PendingLookup& p) const {
 template <class Record>
 uint32_t BasicConnTable<Record>::finish_lookup(const Key& key, const PendingLookup& p) const {
     // The bucket is read afresh: an earlier packet may have changed it since its fetch.
-    return find(key, {p.bucket, p.sig});
+    return find(key, p);
 }
 
 template <class Record>

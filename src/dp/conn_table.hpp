@@ -152,10 +152,7 @@ class BasicConnTable {
     };
     static_assert(sizeof(Bucket) == 64);
 
-    struct Hashed {
-        uint32_t bucket;  // the primary
-        uint16_t sig;
-    };
+    using Hashed = PendingLookup;  // a key's primary bucket and signature
 
     BasicConnTable(Bucket* buckets, uint32_t bucket_mask, Record* conns, TimerWheel::Node* nodes,
                    uint32_t capacity, uint32_t now_ms);
