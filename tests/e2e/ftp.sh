@@ -31,7 +31,7 @@ else
   readonly MODES=(pasv epsv port eprt) LIST_MODES=(pasv port)
 fi
 declare -A FLAGS=([pasv]="--ftp-pasv --disable-epsv" [epsv]="--ftp-pasv"
-  [port]="-P - --disable-eprt" [eprt]="-P -")
+  [port]="--disable-eprt" [eprt]="")
 declare -A COMMAND=([pasv]="PASV" [epsv]="EPSV" [port]="PORT" [eprt]="EPRT |$((E2E_FAMILY == 6 ? 2 : 1))|")
 declare -A FALLBACK=([pasv]="EPSV" [epsv]="PASV" [port]="EPRT" [eprt]="PORT")
 want=$(cut -d' ' -f1 "$LAB_FTP_ROOT/$LAB_FTP_FILE.sha256")
@@ -43,14 +43,23 @@ count() {
   if [[ $1 == pasv ]]; then pasv_replies=$((pasv_replies + 1)); fi
 }
 
+# Active transfers listen on the client's address (curl's -P) and a port of their own (the
+# transfer's number above ACTIVE_PORT_BASE, below the kernel's ephemeral range): with a port the kernel picks, two active transfers a few
+# seconds apart can get the same one, and the later data connection (real server :20 -> the same
+# client port) is then forwarded on the earlier one, still in the table after its close, as LVS does, and not
+# counted as a new data connection.
+readonly ACTIVE_PORT_BASE=20000
+if ((E2E_FAMILY == 6)); then readonly ACTIVE_HOST="[$E2E_CLIENT]"; else readonly ACTIVE_HOST=$E2E_CLIENT; fi
+
 # ftp_curl MODE LOG CURL_ARGS...: curl through the VIP in MODE, bounded in time (a 10 MB
 # transfer takes well under a second here: 10 s, 5 s to connect), verbose log in LOG; fails when
 # curl fails or the log shows another mode's command.
 ftp_curl() {
-  local mode=$1 log=$2 rc=0
+  local mode=$1 log=$2 rc=0 active=()
   shift 2
+  if [[ $mode == port || $mode == eprt ]]; then active=(-P "$ACTIVE_HOST:$((ACTIVE_PORT_BASE + transfers))"); fi
   # shellcheck disable=SC2086  # FLAGS holds several words on purpose
-  client curl -sS -v -g "-$E2E_IP" --connect-timeout 5 --max-time 10 ${FLAGS[$mode]} "$@" 2>"$log" ||
+  client curl -sS -v -g "-$E2E_IP" --connect-timeout 5 --max-time 10 ${FLAGS[$mode]} "${active[@]}" "$@" 2>"$log" ||
     rc=$?
   ((rc == 0)) || { echo "curl exit $rc: $(grep -v '^[<>*{}]' "$log" | tail -n 2)"; return 1; }
   grep -q "^> ${COMMAND[$mode]}" "$log" || { echo "no ${COMMAND[$mode]} sent"; return 1; }
