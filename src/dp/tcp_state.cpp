@@ -10,6 +10,9 @@ constexpr auto sNO = ConnState::none, sES = ConnState::established, sSS = ConnSt
                sCL = ConnState::close, sCW = ConnState::close_wait, sLA = ConnState::last_ack,
                sLI = ConnState::listen, sSA = ConnState::synack;
 
+// The tables' columns are the states in the enum's order, sNO first and sSA last.
+static_assert(static_cast<size_t>(sNO) == 0 && static_cast<size_t>(sSA) == kTcpStateCount - 1);
+
 using Row = std::array<ConnState, kTcpStateCount>;
 enum FlagIndex { kSyn, kFin, kAck, kRst, kFlagRows };
 using Table = std::array<Row, kFlagRows>;
