@@ -285,13 +285,10 @@ void count_forwarded(DestCounters& dc, const Flow& f, bool inbound) {
     }
 }
 
-// Which end sent a packet of connection `c` whose key is `key`.
+// Which end sent a packet of connection `c` whose key is `key` (one of its two).
 template <class Key, class Record>
 Direction direction_of(const Key& key, const Record& c) {
-    return key.src_ip == c.client_ip && key.src_port == c.client_port && key.dst_ip == c.vip &&
-                   key.dst_port == c.vport
-               ? Direction::from_client
-               : Direction::from_server;
+    return c.has_key(key, /*reply=*/false) ? Direction::from_client : Direction::from_server;
 }
 
 // Sets the MAC addresses for `dst` and queues the packet on the interface that reaches it. For
