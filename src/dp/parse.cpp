@@ -32,7 +32,7 @@ void set_dropped(ParsedFrame& out, DropReason reason) {
 // Validates the L4 header of a datagram, or of its first fragment, and fills the L4 fields.
 // `icmp_protocol` is the ICMP of the network layer: ICMP (1) under IPv4, ICMPv6 (58) under IPv6;
 // both have an 8-byte header.
-// Inline: without the hint it stayed a call of its own from parse_ipv4, on every packet.
+// Inline: without the hint it stayed a call of its own from the IPv4 parse, on every packet.
 inline bool parse_l4(const uint8_t* frame, ParsedFrame& out, bool allow_truncated,
                      uint8_t icmp_protocol) {
     const uint8_t* l4p = frame + out.l4_offset;
