@@ -136,7 +136,13 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
     server_index_.build(by_dest);
     port_interface_.fill(-1);
     smallest_mtu_ = UINT16_MAX;
+    default_interface_ = -1;
+    default_gateway_ = 0;
     for (size_t i = 0; i < interfaces.size(); ++i) {
+        if (interfaces[i].gateway != 0 && default_interface_ < 0) {
+            default_interface_ = static_cast<int16_t>(i);
+            default_gateway_ = interfaces[i].gateway;
+        }
         smallest_mtu_ = std::min(smallest_mtu_, interfaces[i].mtu);
         if (interfaces[i].port_id < kMaxPorts) {
             port_interface_[interfaces[i].port_id] = static_cast<int16_t>(i);

@@ -252,22 +252,23 @@ struct Snapshot {
     bool answers_for(uint32_t address) const {
         return is_ours(address) && (serves(address) || interface_address(address));
     }
-    /// The interface to send to `dst` and the next hop's address; null when no route. Inline:
-    /// every forwarded packet asks it, and the reverse-path filter once more.
+    /// The interface to send to `dst` and the next hop's address; null when no route: the
+    /// first interface whose prefix holds `dst`, else the first with a gateway. Inline: every
+    /// forwarded packet asks it, and the reverse-path filter once more. Every interface is
+    /// looked at and the match chosen by selects, not branches: the packets of a port that
+    /// carries both directions go to either side at random, and a branch on which interface
+    /// matched mispredicted half of them.
     const InterfaceEntry* route(uint32_t dst, uint32_t& next_hop) const {
-        for (const InterfaceEntry& i : interfaces) {
-            if ((dst & i.netmask) == (i.address & i.netmask)) {
-                next_hop = dst;
-                return &i;
-            }
+        const InterfaceEntry* on_link = nullptr;
+        for (size_t n = interfaces.size(); n-- > 0;) {
+            const InterfaceEntry& i = interfaces[n];
+            on_link = ((dst ^ i.address) & i.netmask) == 0 ? &i : on_link;
         }
-        for (const InterfaceEntry& i : interfaces) {
-            if (i.gateway != 0) {
-                next_hop = i.gateway;
-                return &i;
-            }
-        }
-        return nullptr;
+        const InterfaceEntry* off_link = default_interface_ >= 0
+                                             ? &interfaces[static_cast<size_t>(default_interface_)]
+                                             : nullptr;
+        next_hop = on_link != nullptr ? dst : default_gateway_;
+        return on_link != nullptr ? on_link : off_link;
     }
     /// The smallest MTU of any interface: a datagram no larger fits wherever it goes.
     uint16_t smallest_mtu() const { return smallest_mtu_; }
@@ -308,6 +309,10 @@ struct Snapshot {
     bool any_dropped_ = false;
     std::array<int16_t, kMaxPorts> port_interface_{};
     uint16_t smallest_mtu_ = UINT16_MAX;
+    // The first interface with a gateway (its index; -1: none), and that gateway: route()'s
+    // answer off every link.
+    int16_t default_interface_ = -1;
+    uint32_t default_gateway_ = 0;
     FlatIndex service_index_;
     FlatIndex vip_index_;
     FlatIndex ours_index_;    // VIPs, interface addresses and floating addresses

@@ -422,3 +422,37 @@ TEST_CASE("builder: IPv6 services beside IPv4 ones, each found in its family, id
     CHECK(server_endpoint(c.services[2], 1) ==
           std::pair{c.services[2].real_servers[1].address, uint16_t{53}});
 }
+
+TEST_CASE(
+    "builder: a route is the first interface whose prefix holds the address, else the "
+    "first with a gateway",
+    "[builder]") {
+    const auto ip = [](const char* text) { return htonl(*parse_ipv4(text)); };
+    auto load = [](const std::string& interfaces) {
+        LoadResult r = load_config_text("interfaces:\n" + interfaces + "services: []\n", "t.yaml");
+        for (const ConfigError& e : r.errors) {
+            INFO(e.to_string());
+        }
+        REQUIRE(r.errors.empty());
+        return build_snapshot(*r.config, {{0, {}}, {1, {}}, {2, {}}}, 1);
+    };
+    const auto snap = load(
+        "  - {name: a, device: d0, address: 198.18.0.254/24}\n"
+        "  - {name: b, device: d1, address: 198.19.0.1/24, gateway: 198.19.0.254}\n"
+        "  - {name: c, device: d2, address: 198.19.16.1/16, gateway: 198.19.16.254}\n");
+    uint32_t next_hop = 0;
+    CHECK(snap->route(ip("198.18.0.7"), next_hop) == &snap->interfaces[0]);
+    CHECK(next_hop == ip("198.18.0.7"));
+    CHECK(snap->route(ip("198.19.0.9"), next_hop) == &snap->interfaces[1]);
+    CHECK(next_hop == ip("198.19.0.9"));
+    CHECK(snap->route(ip("198.19.31.200"), next_hop) == &snap->interfaces[2]);
+    CHECK(next_hop == ip("198.19.31.200"));
+    // In two prefixes (b's /24 inside c's /16): the first interface's.
+    CHECK(snap->route(ip("198.19.0.200"), next_hop) == &snap->interfaces[1]);
+    // Off every link: the first interface with a gateway (b), not the last (c).
+    CHECK(snap->route(ip("198.18.1.1"), next_hop) == &snap->interfaces[1]);
+    CHECK(next_hop == ip("198.19.0.254"));
+    const auto no_gateway = load("  - {name: a, device: d0, address: 198.18.0.254/24}\n");
+    CHECK(no_gateway->route(ip("198.18.1.1"), next_hop) == nullptr);
+    CHECK(no_gateway->route(ip("198.18.0.1"), next_hop) == &no_gateway->interfaces[0]);
+}
