@@ -134,20 +134,7 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
     }
     held6_index_.build(held6_entries);
     server_index_.build(by_dest);
-    port_interface_.fill(-1);
-    smallest_mtu_ = UINT16_MAX;
-    default_interface_ = -1;
-    default_gateway_ = 0;
-    for (size_t i = 0; i < interfaces.size(); ++i) {
-        if (interfaces[i].gateway != 0 && default_interface_ < 0) {
-            default_interface_ = static_cast<int16_t>(i);
-            default_gateway_ = interfaces[i].gateway;
-        }
-        smallest_mtu_ = std::min(smallest_mtu_, interfaces[i].mtu);
-        if (interfaces[i].port_id < kMaxPorts) {
-            port_interface_[interfaces[i].port_id] = static_cast<int16_t>(i);
-        }
-    }
+    index_interfaces();
     schedulers.clear();  // before the states they refer to
     schedulers.resize(worker_count);
     scheduler_states.clear();
@@ -195,22 +182,55 @@ const InterfaceEntry* Snapshot::own_address6(const Ipv6& address) const {
     return nullptr;
 }
 
+// What the packet path asks of the interfaces on every packet, worked out once: the interface
+// of each port, the smallest MTU, the default gateways and the IPv6 prefixes as masked words.
+void Snapshot::index_interfaces() {
+    port_interface_.fill(-1);
+    smallest_mtu_ = UINT16_MAX;
+    default_interface_ = -1;
+    default_gateway_ = 0;
+    on_link6_.clear();
+    default_interface6_ = -1;
+    for (size_t i = 0; i < interfaces.size(); ++i) {
+        const InterfaceEntry& iface = interfaces[i];
+        if (iface.gateway != 0 && default_interface_ < 0) {
+            default_interface_ = static_cast<int16_t>(i);
+            default_gateway_ = iface.gateway;
+        }
+        if (iface.has_gateway6 && default_interface6_ < 0) {
+            default_interface6_ = static_cast<int16_t>(i);
+            default_gateway6_ = iface.gateway6;
+        }
+        for (const Prefix6& p : iface.addresses6) {
+            OnLink6 entry{{}, {}, static_cast<int16_t>(i)};
+            const Ipv6 mask = prefix6_netmask(p.length);
+            const Ipv6 network = masked(p.address, mask);
+            std::memcpy(entry.mask.data(), mask.data(), sizeof(entry.mask));
+            std::memcpy(entry.network.data(), network.data(), sizeof(entry.network));
+            on_link6_.push_back(entry);
+        }
+        smallest_mtu_ = std::min(smallest_mtu_, iface.mtu);
+        if (iface.port_id < kMaxPorts) {
+            port_interface_[iface.port_id] = static_cast<int16_t>(i);
+        }
+    }
+}
+
 const InterfaceEntry* Snapshot::route6(const Ipv6& dst, Ipv6& next_hop) const {
-    for (const InterfaceEntry& i : interfaces) {
-        for (const Prefix6& p : i.addresses6) {
-            if (p.holds(dst)) {
-                next_hop = dst;
-                return &i;
-            }
-        }
+    // As route(): every prefix is looked at and the first that holds `dst` chosen by selects,
+    // each compared as two masked words.
+    std::array<uint64_t, 2> words;
+    std::memcpy(words.data(), dst.data(), sizeof(words));
+    int32_t on_link = -1;
+    for (size_t n = on_link6_.size(); n-- > 0;) {
+        const OnLink6& p = on_link6_[n];
+        const uint64_t differs =
+            ((words[0] & p.mask[0]) ^ p.network[0]) | ((words[1] & p.mask[1]) ^ p.network[1]);
+        on_link = differs == 0 ? p.interface : on_link;
     }
-    for (const InterfaceEntry& i : interfaces) {
-        if (i.has_gateway6) {
-            next_hop = i.gateway6;
-            return &i;
-        }
-    }
-    return nullptr;
+    const int32_t out = on_link >= 0 ? on_link : default_interface6_;
+    next_hop = *(on_link >= 0 ? &dst : &default_gateway6_);
+    return out >= 0 ? &interfaces[static_cast<size_t>(out)] : nullptr;
 }
 
 bool Snapshot::interface_address(uint32_t address) const {

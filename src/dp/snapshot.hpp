@@ -212,7 +212,8 @@ struct Snapshot {
     bool answers_for6(const Ipv6& address) const {
         return is_ours6(address) && (serves6(address) || own_address6(address) != nullptr);
     }
-    /// The interface to send to IPv6 `dst` and the next hop's address; null when no route.
+    /// The interface to send to IPv6 `dst` and the next hop's address; null when no route: the
+    /// first interface with a prefix that holds `dst`, else the first with an IPv6 gateway.
     const InterfaceEntry* route6(const Ipv6& dst, Ipv6& next_hop) const;
     /// Whether the director serves VIP or floating address `address` now: always, unless
     /// `follow_kernel` says only while a kernel mirror holds it. Any thread.
@@ -304,6 +305,7 @@ struct Snapshot {
 
   private:
     bool interface_address(uint32_t address) const;
+    void index_interfaces();
 
     std::array<uint64_t, kMaxDestinations / 64> dropped_dests_{};
     bool any_dropped_ = false;
@@ -313,6 +315,16 @@ struct Snapshot {
     // answer off every link.
     int16_t default_interface_ = -1;
     uint32_t default_gateway_ = 0;
+    // route6()'s: every interface's IPv6 prefixes in interface order, as two masked words each,
+    // and the first interface with an IPv6 gateway.
+    struct OnLink6 {
+        std::array<uint64_t, 2> mask;
+        std::array<uint64_t, 2> network;  // the prefix's address, masked
+        int16_t interface;
+    };
+    std::vector<OnLink6> on_link6_;
+    int16_t default_interface6_ = -1;
+    Ipv6 default_gateway6_{};
     FlatIndex service_index_;
     FlatIndex vip_index_;
     FlatIndex ours_index_;    // VIPs, interface addresses and floating addresses

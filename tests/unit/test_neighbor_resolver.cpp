@@ -105,12 +105,15 @@ struct Resolver {
         dp::ServiceEntry web6;
         web6.ipv6 = true;
         web6.vip6 = ip6("2001:db8::100");
+        uint16_t dest_id = 100;  // past the IPv4 servers'
         for (const char* server : {"2001:db8:1::2", "2001:db8:1::3", "2001:db8:7::9"}) {
             dp::Destination d;
             d.ip6 = ip6(server);
+            d.dest_id = dest_id++;
             web6.servers.push_back(d);
         }
         s.services.push_back(web6);
+        s.finalize(1);  // again, for what it works out from the interfaces
     }
     std::vector<NeighborResolver::StaticNeighbor6> statics6 = {
         {kOut, ip6("2001:db8::50"), mac(0, 0, 0x50)}};

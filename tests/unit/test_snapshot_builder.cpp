@@ -455,4 +455,23 @@ TEST_CASE(
     const auto no_gateway = load("  - {name: a, device: d0, address: 198.18.0.254/24}\n");
     CHECK(no_gateway->route(ip("198.18.1.1"), next_hop) == nullptr);
     CHECK(no_gateway->route(ip("198.18.0.1"), next_hop) == &no_gateway->interfaces[0]);
+
+    // IPv6 by the same rules, prefix lengths not on a byte boundary too.
+    const auto ip6 = [](const char* text) { return *parse_ipv6(text); };
+    const auto snap6 = load(
+        "  - {name: a, device: d0, address: [198.18.0.254/24, 2001:2:0:18::254/64]}\n"
+        "  - {name: b, device: d1, address: [198.19.0.1/24, 2001:2:0:19::1/64],\n"
+        "     gateway: [198.19.0.254, 2001:2:0:19::fe]}\n"
+        "  - {name: c, device: d2, address: [198.19.16.1/20, 2001:2:0:10::1/60],\n"
+        "     gateway: [198.19.16.254, 2001:2:0:10::fe]}\n");
+    Ipv6 hop6{};
+    // a's and b's prefixes lie inside c's 2001:2:0:10::/60 as well: theirs, the first.
+    CHECK(snap6->route6(ip6("2001:2:0:18::7"), hop6) == &snap6->interfaces[0]);
+    CHECK(hop6 == ip6("2001:2:0:18::7"));
+    CHECK(snap6->route6(ip6("2001:2:0:19::9"), hop6) == &snap6->interfaces[1]);
+    CHECK(snap6->route6(ip6("2001:2:0:17:1::9"), hop6) == &snap6->interfaces[2]);
+    CHECK(hop6 == ip6("2001:2:0:17:1::9"));
+    CHECK(snap6->route6(ip6("2001:2:0:8::9"), hop6) == &snap6->interfaces[1]);  // off-link
+    CHECK(hop6 == ip6("2001:2:0:19::fe"));
+    CHECK(no_gateway->route6(ip6("2001:2:0:18::7"), hop6) == nullptr);
 }
