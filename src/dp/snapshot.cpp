@@ -71,7 +71,8 @@ size_t Snapshot::memory_bytes_for(std::span<const ServiceShape> services, size_t
     const size_t services4 = services.size() - services6;
     // The indexes: by (protocol, vip, port), by vip, ours (vips and interface addresses), by
     // (service, dest id); IPv6 VIPs, and ours among IPv6 addresses (at most kMaxAddresses6 and
-    // a link-local address per interface).
+    // a link-local address per interface). route6()'s prefixes: at most kMaxAddresses6 each.
+    bytes += grown_vector_bytes(interfaces * kMaxAddresses6, sizeof(OnLink6));
     return bytes + FlatIndex::memory_bytes_for(services.size()) +
            FlatIndex::memory_bytes_for(services4) +
            FlatIndex::memory_bytes_for(services4 + interfaces) +
