@@ -312,7 +312,8 @@ struct Snapshot {
     std::array<int16_t, kMaxPorts> port_interface_{};
     uint16_t smallest_mtu_ = UINT16_MAX;
     // The first interface with a gateway (its index; -1: none), and that gateway: route()'s
-    // answer off every link.
+    // answer off every link. The gateway is copied out of the interface so that the next hop
+    // does not wait for the index's load as well (route() runs twice a packet).
     int16_t default_interface_ = -1;
     uint32_t default_gateway_ = 0;
     // route6()'s: every interface's IPv6 prefixes in interface order, as two masked words each,
