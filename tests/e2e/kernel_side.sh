@@ -8,8 +8,10 @@
 #   - from vsnat-kernel: curl to both real servers, ping to them and to the gateway
 #   - no IP packet of the VIP's traffic reaches a mirror (tcpdump on both during HTTP and a
 #     download; ARP is copied, a request for the VIP too); the mirrors' counters (vsnatctl stats --json) count what went through
-#   - a 100 MB download through the VIP as fast with mirrors as without (best of 3 each, runs
-#     alternating, within 10%)
+#   - a 100 MB download through the VIP with mirrors punts none of its packets (the mirrors'
+#     punted counters move by at most a few ARP packets); its rate with and without mirrors
+#     (best of 3 each, runs alternating) is printed as a figure, not judged: speed belongs to
+#     the benchmarks
 #   - a reload that changes a mirror or kernel_netns is refused, the mirrors kept
 #   - nothing is left behind: after SIGTERM and after kill -9 neither the mirrors nor the
 #     namespace vsnatd made remain; a namespace that existed before is kept (without mirrors)
@@ -17,7 +19,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_parse_args "$@"
 e2e_require_root
-readonly MB=100 ECHO_MB=10 ECHO_PORT=2222 SPEED_TOLERANCE_PCT=10
+readonly MB=100 ECHO_MB=10 ECHO_PORT=2222 MAX_DOWNLOAD_PUNTS=20
 readonly MIRROR_OUT=vsk-out MIRROR_IN=vsk-in
 VSNAT_LAB_FILE_MB=$MB e2e_start "$(e2e_config kernel)"
 readonly NS=$LAB_NS_KERNEL
@@ -137,13 +139,26 @@ else
   fail mirror-counters "want punted and from_kernel > 0, no control drops on both: $counts"
 fi
 
-# --- nothing left behind, and as fast with mirrors as without ------------------------------
+# --- nothing left behind, and the VIP's downloads never touch the mirrors -------------------
 rate_once() {  # Mbit/s of one download of the 100 MB file through the VIP; 0 if it failed
   local t0 ms
   t0=$(date +%s%N)
   client curl -sS --max-time 60 -o /dev/null "http://$LAB_VIP/files/${MB}M.bin" || { echo 0; return; }
   ms=$((($(date +%s%N) - t0) / 1000000))
   echo $((MB * 8 * 1049 / ms))
+}
+punted_total() {  # packets both mirrors were given so far
+  "$VSNATCTL" --prefix "$E2E_PREFIX" stats --json 2>/dev/null |
+    "$PY" -c 'import json, sys; print(sum(m["punted"] for m in json.load(sys.stdin)["kernel"]))' 2>/dev/null ||
+    echo -1
+}
+punts=""
+rate_with_mirrors() {  # rate_once into $rate, with the mirrors in place; what they were given meanwhile goes to $punts
+  local before after
+  before=$(punted_total)
+  rate=$(rate_once)
+  after=$(punted_total)
+  punts+=" $((before < 0 || after < 0 ? -1 : after - before))"
 }
 netns_present() { ip netns list | grep -qw "$NS"; }
 # The guard processes of the running vsnatd (children named vsnatd-netns; other programs'
@@ -174,14 +189,15 @@ wait_clean() {  # up to 5 s for the guard or the kernel to finish
 }
 
 kernel_started
-with=$(rate_once)
+rate_with_mirrors
+with=$rate withs=$rate
 stop_vsnatd
 left=$(wait_clean)
 if [[ -z $left ]]; then pass cleanup-sigterm "no mirror, no namespace $NS"; else fail cleanup-sigterm "left:$left"; fi
 
 # Downloads with and without mirrors alternate, so that whatever else the machine does weighs on
-# both alike; the best of each is compared.
-without=0 withs="$with" withouts=""
+# both alike; the best of each is reported.
+without=0 withouts=""
 for pair in 1 2 3; do
   start_vsnatd "$(e2e_config vsnat)"
   rate=$(rate_once)
@@ -191,17 +207,19 @@ for pair in 1 2 3; do
   ((pair < 3)) || break
   start_vsnatd "$(e2e_config kernel)"
   kernel_started
-  rate=$(rate_once)
+  rate_with_mirrors
   withs+=" $rate"
   ((rate > with)) && with=$rate
   stop_vsnatd
   wait_clean >/dev/null
 done
-if ((with > 0 && without > 0 && with * 100 >= without * (100 - SPEED_TOLERANCE_PCT))); then
-  pass mirror-cost "$MB MB through the VIP, best of 3 alternated: $with Mbit/s with mirrors ($withs), $without without ($withouts )"
+if [[ " $withs $withouts " != *" 0 "* ]] &&
+  awk -v max="$MAX_DOWNLOAD_PUNTS" '{for (i = 1; i <= NF; i++) if ($i < 0 || $i > max) exit 1}' <<<"$punts"; then
+  pass mirror-fast-path "3 downloads of $MB MB through the VIP with mirrors; the mirrors were given$punts packets meanwhile"
 else
-  fail mirror-cost "$MB MB through the VIP, best of 3 alternated: $with Mbit/s with mirrors ($withs), $without without ($withouts ) (want within $SPEED_TOLERANCE_PCT%)"
+  fail mirror-fast-path "downloads of $MB MB through the VIP: $withs Mbit/s with mirrors,$withouts without (0: failed); the mirrors were given$punts packets meanwhile (want all downloads done, at most $MAX_DOWNLOAD_PUNTS punts each)"
 fi
+log "figure: $MB MB through the VIP, best of 3 alternated: $with Mbit/s with mirrors ($withs), $without without ($withouts )"
 
 start_vsnatd "$(e2e_config kernel)"
 kernel_started
