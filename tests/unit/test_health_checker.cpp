@@ -331,7 +331,8 @@ std::string sleep_seconds(int n) {
     return std::to_string(10 + n) + "." + std::to_string(getpid());
 }
 
-// Processes whose command line has `marker`, and zombies among this process's children.
+// Processes whose command line starts with `marker` (a shell that runs the command has it later
+// in its own: not counted), and zombies among this process's children.
 size_t processes_with(const std::string& marker) {
     size_t found = 0;
     DIR* proc = opendir("/proc");
@@ -342,7 +343,7 @@ size_t processes_with(const std::string& marker) {
         std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline");
         std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
         std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-        found += cmdline.find(marker) != std::string::npos ? 1 : 0;
+        found += cmdline.starts_with(marker) ? 1 : 0;
     }
     closedir(proc);
     return found;
