@@ -227,10 +227,12 @@ uint32_t BasicConnTable<Record>::finish_lookup(const Key& key, const PendingLook
 }
 
 template <class Record>
-void BasicConnTable<Record>::prefetch_buckets(const Key& key) const {
+typename BasicConnTable<Record>::PendingLookup BasicConnTable<Record>::prefetch_buckets(
+    const Key& key) const {
     const Hashed h = hash(key);
     rte_prefetch0(&buckets_[h.bucket]);
     rte_prefetch0(&buckets_[alternate(h.bucket, h.sig)]);
+    return h;
 }
 
 template <class Record>

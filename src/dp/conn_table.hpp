@@ -66,8 +66,8 @@ class BasicConnTable {
 
     /// Starts fetching both buckets a key may sit in, for an insert of it soon: an insert reads
     /// them (the conflict check and the placing), and the second is otherwise fetched only after
-    /// the first has arrived.
-    void prefetch_buckets(const Key& key) const;
+    /// the first has arrived. Returns the key's hash (what start_lookup() returns).
+    PendingLookup prefetch_buckets(const Key& key) const;
 
     /// Looks up `n` (<= kMaxBurst) keys at once, the three steps for all keys in turn; ids[i] is
     /// the connection or kNoConn. The hits' records are in cache afterwards.

@@ -577,15 +577,24 @@ void end_for_reuse(WorkerContext& ctx, uint32_t id, uint32_t now_ms) {
     ++ctx.counters.connections_reused;
 }
 
-// Inserts new connection `c`, opened by the packet of `f`, and counts it, within the table's
-// shares; in a nearly full table, in place of an unanswered connection if there is one. Returns
-// its id, or kNoConn after dropping the packet (over a share, table full, or a key in use).
+// Admits new connection `c`, opened by the packet of `f`, within the table's shares, and counts
+// it in (its real server's load, the shares) before it is inserted: the connections scheduled
+// after it see it, in the table yet or not. False after dropping the packet (over a share).
 template <class Record>
-uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
-    auto& table = table_of<Record>(ctx);
+bool admit_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     if (!within_shares(ctx, f, c, now_ms)) {
-        return ConnTable::kNoConn;
+        return false;
     }
+    count_connection(ctx, c, +1);
+    return true;
+}
+
+// Inserts admitted connection `c`; in a nearly full table, in place of an unanswered connection
+// if there is one. Returns its id, or kNoConn after counting it out again and dropping the
+// packet (table full, or a key in use).
+template <class Record>
+uint32_t insert_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
+    auto& table = table_of<Record>(ctx);
     UnansweredQueues* const unanswered = unanswered_of<Record>(ctx);
     if (unanswered != nullptr && nearly_full(table)) {
         evict_any_unanswered<Record>(ctx, now_ms);
@@ -608,15 +617,14 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint
         }
     }
     if (id == ConnTable::kNoConn) {
+        count_connection(ctx, c, -1);
         drop(ctx, f.mbuf,
              error == ConnInsertError::conflict ? DropReason::flow_conflict
                                                 : DropReason::table_full);
         return id;
     }
     ++ctx.counters.connections_created;
-    DestCounters& dc = ctx.dest_counters[c.dest_id];
-    ++dc.connections;
-    count_connection(ctx, c, +1);
+    ++ctx.dest_counters[c.dest_id].connections;
     if (ctx.sync != nullptr) {
         sync_on_insert<Record>(ctx, id);
     }
@@ -628,6 +636,14 @@ uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint
         }
     }
     return id;
+}
+
+// admit_connection() and insert_connection() in one. Returns the connection's id, or kNoConn
+// after dropping the packet.
+template <class Record>
+uint32_t add_connection(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
+    return admit_connection(ctx, f, c, now_ms) ? insert_connection(ctx, f, c, now_ms)
+                                               : ConnTable::kNoConn;
 }
 
 bool opens_tcp(const Flow& f) {
@@ -651,10 +667,11 @@ uint32_t open_data_connection(WorkerContext& ctx, const Flow& f, const Key& key,
     return id;
 }
 
-// The connection a packet with `key` opens to real server `dest`, of either family.
+// Makes `c` the connection a packet with `key` opens to real server `dest`, of either family.
 template <class Record, class Key>
-Record new_connection(const Key& key, const Destination& dest, uint16_t helper, uint32_t slot) {
-    Record c{};
+void new_connection(Record& c, const Key& key, const Destination& dest, uint16_t helper,
+                    uint32_t slot) {
+    c = Record{};
     c.client_ip = key.src_ip;
     c.vip = key.dst_ip;
     if constexpr (std::is_same_v<Record, Conn>) {
@@ -670,7 +687,6 @@ Record new_connection(const Key& key, const Destination& dest, uint16_t helper, 
     c.dest_id = dest.dest_id;
     c.persistence_slot = slot;
     c.helper = helper;
-    return c;
 }
 
 // The service connection `c` belongs to in the current snapshot; null once a reload removed it.
@@ -716,27 +732,106 @@ void release_helper(WorkerContext& ctx, uint16_t helper) {
     }
 }
 
-// Makes the new connection to `dest` and adds it (add_connection); one not added gives back its
-// persistence template and its helper state. Returns its id, or kNoConn.
+// open_connection()'s answer for a connection made and admitted, to be inserted soon
+// (NewConnections); not a connection id (those are below 2^31).
+constexpr uint32_t kMade = ConnTable::kNoConn - 1;
+
+// Makes the new connection to `dest` into `made` and admits it (admit_connection). Returns
+// kMade, or kNoConn when it was not admitted (its persistence template and helper state given
+// back, the packet dropped).
 template <class Record, class Key>
-uint32_t add_new_connection(WorkerContext& ctx, const Flow& f, const Key& key,
-                            const Destination& dest, uint16_t helper, uint32_t slot,
-                            uint32_t now_ms) {
-    const Record c = new_connection<Record>(key, dest, helper, slot);
-    // Its reply key's buckets arrive while the shares are checked (the inbound key's were read
-    // by the lookup that missed).
-    table_of<Record>(ctx).prefetch_buckets(c.reply_key());
-    const uint32_t id = add_connection(ctx, f, c, now_ms);
+uint32_t make_connection(WorkerContext& ctx, const Flow& f, const Key& key, const Destination& dest,
+                         uint16_t helper, uint32_t slot, uint32_t now_ms, Record& made) {
+    new_connection(made, key, dest, helper, slot);
+    if (!admit_connection(ctx, f, made, now_ms)) {
+        release_template(ctx, made, now_ms);
+        release_helper(ctx, helper);
+        return ConnTable::kNoConn;
+    }
+    return kMade;
+}
+
+// Inserts connection `c` that make_connection() made (insert_connection); one not inserted gives
+// back its persistence template and helper state. Returns its id, or kNoConn.
+template <class Record>
+uint32_t insert_made(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
+    const uint32_t id = insert_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
         release_template(ctx, c, now_ms);
-        release_helper(ctx, helper);
+        release_helper(ctx, c.helper);
     }
     return id;
 }
 
+// The connections a burst's flows made, each inserted (and its packet forwarded) a few new
+// connections later: an insert reads the buckets of the connection's reply key, a memory miss
+// each in a large table, and the misses of the window's connections are in flight together
+// instead of one after another. In the order made. A flow that finds no connection but whose key
+// hashes like one of theirs (either direction's key) has them inserted and is looked up again.
+template <class Record>
+class NewConnections {
+  public:
+    using Hash = typename BasicConnTable<Record>::PendingLookup;
+    static constexpr uint32_t kWindow = 8;
+    struct Entry {
+        uint64_t inbound;  // the hashes of its keys, packed()
+        uint64_t reply;
+        uint32_t flow;  // the index of the flow that made it in the burst's flows
+        Record conn;
+    };
+
+    bool empty() const { return count_ == 0; }
+    bool full() const { return count_ == kWindow; }
+    // Where the next connection is made, in place (copying a record just written field by field
+    // would wait for the writes to reach the cache).
+    Record& spare() { return entries_[(first_ + count_) & (kSlots - 1)].conn; }
+    // Adds the connection made in spare() by flow `flow`, whose key hashed to `inbound`, and
+    // starts fetching the buckets of its reply key. Not when full().
+    void add(const BasicConnTable<Record>& table, uint32_t flow, Hash inbound) {
+        assert(!full());
+        Entry& e = entries_[(first_ + count_) & (kSlots - 1)];
+        e.inbound = packed(inbound);
+        e.reply = packed(table.prefetch_buckets(e.conn.reply_key()));
+        e.flow = flow;
+        ++count_;
+    }
+    // Whether a key that hashed to `h` may be one of the connections'.
+    bool involves(Hash h) const {
+        const uint64_t want = packed(h);
+        for (uint32_t k = 0; k < count_; ++k) {
+            const Entry& e = entries_[(first_ + k) & (kSlots - 1)];
+            if (e.inbound == want || e.reply == want) {
+                return true;
+            }
+        }
+        return false;
+    }
+    // The oldest, taken out; it stays valid through the next kSlots - kWindow add()s. Not when
+    // empty().
+    const Entry& take_oldest() {
+        assert(!empty());
+        const Entry& e = entries_[first_];
+        first_ = (first_ + 1) & (kSlots - 1);
+        --count_;
+        return e;
+    }
+
+  private:
+    // More slots than the window (spare() is free while the window is full), a power of two (an
+    // index wraps with a mask).
+    static constexpr uint32_t kSlots = 2 * kWindow;
+    static uint64_t packed(Hash h) { return uint64_t{h.sig} << 32 | h.bucket; }
+
+    Entry entries_[kSlots];
+    uint32_t first_ = 0;
+    uint32_t count_ = 0;
+};
+
 // A packet that matched no connection: schedule it if it opens one to a service. Returns the
-// new connection, or kNoConn after disposing of the packet.
-uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms) {
+// new connection's id (an FTP data connection, inserted), kMade (the connection in `made`, to be
+// inserted: NewConnections), or kNoConn after disposing of the packet.
+uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, uint32_t now_ms,
+                         Conn& made) {
     if (key.protocol == ipv4::kProtoTcp && opens_tcp(f)) {
         bool claimed;
         const uint32_t id = open_data_connection<Conn>(ctx, f, key, now_ms, claimed);
@@ -789,8 +884,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey& key, 
         reject(ctx, f, in->mac, key.dst_ip, now_ms, DropReason::no_real_server);
         return ConnTable::kNoConn;
     }
-    return add_new_connection<Conn>(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper,
-                                    slot, now_ms);
+    return make_connection(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper, slot,
+                           now_ms, made);
 }
 
 // The real server's first word on a connection the client opened: a SYN-ACK says it is alive, a
@@ -1200,7 +1295,8 @@ void forward(WorkerContext& ctx, Flow& f, const FlowKey6& key, uint32_t id, uint
 }
 
 // open_connection() for IPv6.
-uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key, uint32_t now_ms) {
+uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key, uint32_t now_ms,
+                         Conn6& made) {
     if (key.protocol == ipv4::kProtoTcp && opens_tcp(f)) {
         bool claimed;
         const uint32_t id = open_data_connection<Conn6>(ctx, f, key, now_ms, claimed);
@@ -1250,8 +1346,8 @@ uint32_t open_connection(WorkerContext& ctx, const Flow& f, const FlowKey6& key,
         }
         return ConnTable::kNoConn;
     }
-    return add_new_connection<Conn6>(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper,
-                                     slot, now_ms);
+    return make_connection(ctx, f, key, svc->servers[static_cast<size_t>(pick)], helper, slot,
+                           now_ms, made);
 }
 
 // Whether the director answers neighbor solicitations for `target` on `iface`: its own addresses
@@ -1804,7 +1900,9 @@ struct FlowBatch6 {
 
 // The lookup stage's hits and misses: each flow forwarded on its connection, or a new one. The
 // lookups were started as the flows were sorted; each finishes just before its flow is
-// forwarded, so that the records of the later flows arrive meanwhile.
+// forwarded, so that the records of the later flows arrive meanwhile. New connections are
+// inserted a few later (NewConnections), all by the end. One call of forward(), which the
+// compiler inlines (as a call of its own it costs the packet path).
 template <class Record, class Key>
 void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys,
                    const typename BasicConnTable<Record>::PendingLookup* lookups, uint32_t n,
@@ -1817,28 +1915,56 @@ void forward_flows(WorkerContext& ctx, Flow* flows, const Key* keys,
             __builtin_prefetch(&ctx.sync->packets_of<Record>()[likely], 1);
         }
     }
-    for (uint32_t i = 0; i < n; ++i) {
-        // Afresh: an earlier packet of this burst may have opened or ended the connection.
-        uint32_t id = table.finish_lookup(keys[i], lookups[i]);
-        if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
-            ctx.snapshot->dest_dropped(table.conn(id).dest_id)) {
-            // Its real server was removed under `drain: drop`: the connection ends here.
-            retire_connection(ctx, table.conn(id), now_ms);
-            table.erase(id);
-            drop(ctx, flows[i].mbuf, DropReason::drained);
-            continue;
-        }
-        if (id != ConnTable::kNoConn &&
-            ends_for_new_connection<Record>(ctx, id, keys[i], flows[i].parsed.tcp_flags, now_ms)) {
-            id = ConnTable::kNoConn;
-        }
-        if (id == ConnTable::kNoConn) {
-            id = open_connection(ctx, flows[i], keys[i], now_ms);
-            if (id == ConnTable::kNoConn) {
+    NewConnections<Record> made;
+    bool inserting = false;  // the waiting connections go in, oldest first, before flow i
+    uint32_t i = 0;
+    while (i < n || !made.empty()) {
+        uint32_t flow = i;  // the flow whose packet is forwarded now
+        uint32_t id;
+        if (inserting || i == n) {
+            const auto& e = made.take_oldest();
+            inserting = !made.empty();
+            flow = e.flow;
+            id = insert_made(ctx, flows[flow], e.conn, now_ms);
+        } else {
+            // Afresh: an earlier packet of this burst may have opened or ended the connection.
+            id = table.finish_lookup(keys[i], lookups[i]);
+            if (id == ConnTable::kNoConn && !made.empty() && made.involves(lookups[i])) {
+                inserting = true;
+                continue;  // flow i is looked up again once they are in
+            }
+            ++i;
+            if (id != ConnTable::kNoConn && ctx.snapshot->any_dropped() &&
+                ctx.snapshot->dest_dropped(table.conn(id).dest_id)) {
+                // Its real server was removed under `drain: drop`: the connection ends here.
+                retire_connection(ctx, table.conn(id), now_ms);
+                table.erase(id);
+                drop(ctx, flows[flow].mbuf, DropReason::drained);
                 continue;
             }
+            if (id != ConnTable::kNoConn &&
+                ends_for_new_connection<Record>(ctx, id, keys[flow], flows[flow].parsed.tcp_flags,
+                                                now_ms)) {
+                id = ConnTable::kNoConn;
+            }
+            if (id == ConnTable::kNoConn) {
+                id = open_connection(ctx, flows[flow], keys[flow], now_ms, made.spare());
+                if (id == kMade) {
+                    if (!made.full()) {
+                        made.add(table, flow, lookups[flow]);
+                        continue;
+                    }
+                    // The window is full: its oldest goes in now, and its packet out.
+                    const auto& oldest = made.take_oldest();
+                    made.add(table, flow, lookups[flow]);
+                    flow = oldest.flow;
+                    id = insert_made(ctx, flows[flow], oldest.conn, now_ms);
+                }
+            }
         }
-        forward(ctx, flows[i], keys[i], id, now_ms);
+        if (id != ConnTable::kNoConn) {
+            forward(ctx, flows[flow], keys[flow], id, now_ms);
+        }
     }
 }
 

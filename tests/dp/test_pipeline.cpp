@@ -87,6 +87,65 @@ TEST_CASE("SYN and its retransmission in one burst make one connection") {
     CHECK(read_fields(h.sent[0].bytes).dst_ip == read_fields(h.sent[1].bytes).dst_ip);
 }
 
+TEST_CASE("a burst's new connections: lc sees each as it is made, they leave in their order") {
+    // More than NewConnections' window in one burst: each is inserted a few later than made.
+    PipelineHarness h;
+    h.snapshot->services[0].scheduler = SchedulerKind::lc;
+    REQUIRE(h.snapshot->finalize(1));
+    std::vector<std::vector<uint8_t>> syns;
+    for (uint16_t port = 2000; port < 2024; ++port) {
+        syns.push_back(build_packet(from_client(port, SYN)));
+    }
+    h.run(syns);
+    REQUIRE(h.sent.size() == 24);
+    std::string servers;
+    for (size_t i = 0; i < h.sent.size(); ++i) {
+        const PacketFields f = read_fields(h.sent[i].bytes);
+        CHECK(f.src_port == 2000 + i);
+        servers += format_ip(f.dst_ip) == "172.16.0.2" ? 'A' : 'B';
+    }
+    // Least connections with ties to the first: each pick sees the one before it.
+    CHECK(servers == "ABABABABABABABABABABABAB");
+    CHECK(h.dest_counters[0].inactive == 12);
+    CHECK(h.dest_counters[1].inactive == 12);
+    CHECK(h.table->size() == 24);
+}
+
+TEST_CASE("a burst's later packets of a connection it made find it, after its first") {
+    PipelineHarness h(1024, /*rs1_weight=*/0);  // web all to 172.16.0.3:8000
+    PacketSpec datagram = client_packet(17, 0, 53, 4000);
+    datagram.payload = {'q'};
+    const auto udp = build_packet(datagram);
+    h.run({build_packet(from_client(3000, SYN)), build_packet(from_client(3001, SYN)),
+           build_packet(from_client(3002, SYN)), build_packet(from_client(3000, ACK)), udp, udp,
+           build_packet(from_client(3003, SYN)),
+           build_packet(from_server("172.16.0.3", 8000, 3003, SYN | ACK))});
+    REQUIRE(h.sent.size() == 8);
+    CHECK(h.table->size() == 5);
+    CHECK(h.ctx.counters.connections_created == 5);
+    // A packet that finds no connection while some are still to be inserted, one of them its
+    // own (either way), has them inserted (and their first packets sent) and looks again: each
+    // connection's packets leave in order.
+    using Sent = std::vector<std::pair<uint16_t, uint8_t>>;  // client port, TCP flags (UDP: 0)
+    Sent to_servers, to_client;
+    for (const auto& sent : h.sent) {
+        const PacketFields f = read_fields(sent.bytes);
+        CHECK(checksums_valid(sent.bytes));
+        const uint8_t flags = f.protocol == 6 ? sent.bytes[14 + 20 + 13] : 0;  // no IP options
+        if (sent.port == kInsidePort) {
+            to_servers.emplace_back(f.src_port, flags);
+        } else {
+            CHECK(format_ip(f.src_ip) == "202.103.106.5");
+            to_client.emplace_back(f.dst_port, flags);
+        }
+    }
+    CHECK(
+        to_servers ==
+        Sent{
+            {3000, SYN}, {3001, SYN}, {3002, SYN}, {3000, ACK}, {4000, 0}, {4000, 0}, {3003, SYN}});
+    CHECK(to_client == Sent{{3003, SYN | ACK}});
+}
+
 TEST_CASE("packets that must not pass are counted under their reason") {
     struct Case {
         const char* name;
