@@ -732,6 +732,14 @@ void release_helper(WorkerContext& ctx, uint16_t helper) {
     }
 }
 
+// Gives back what new connection `c` held (its persistence template and helper state), when it
+// was not admitted or not inserted after all.
+template <class Record>
+void give_back(WorkerContext& ctx, const Record& c, uint32_t now_ms) {
+    release_template(ctx, c, now_ms);
+    release_helper(ctx, c.helper);
+}
+
 // open_connection()'s answer for a connection made and admitted, to be inserted soon
 // (NewConnections); not a connection id (those are below 2^31).
 constexpr uint32_t kMade = ConnTable::kNoConn - 1;
@@ -744,8 +752,7 @@ uint32_t make_connection(WorkerContext& ctx, const Flow& f, const Key& key, cons
                          uint16_t helper, uint32_t slot, uint32_t now_ms, Record& made) {
     new_connection(made, key, dest, helper, slot);
     if (!admit_connection(ctx, f, made, now_ms)) {
-        release_template(ctx, made, now_ms);
-        release_helper(ctx, helper);
+        give_back(ctx, made, now_ms);
         return ConnTable::kNoConn;
     }
     return kMade;
@@ -757,8 +764,7 @@ template <class Record>
 uint32_t insert_made(WorkerContext& ctx, const Flow& f, const Record& c, uint32_t now_ms) {
     const uint32_t id = insert_connection(ctx, f, c, now_ms);
     if (id == ConnTable::kNoConn) {
-        release_template(ctx, c, now_ms);
-        release_helper(ctx, c.helper);
+        give_back(ctx, c, now_ms);
     }
     return id;
 }
