@@ -258,6 +258,12 @@ void BasicPersistenceTable<Client>::sweep(uint32_t& cursor, uint32_t buckets, ui
             }
         }
     }
+    // The next sweep's bucket, fetched now: it arrives while the worker forwards its next
+    // burst, where reading it cold held up every loop (a memory wait each, in a large table).
+    const Bucket& next = buckets_[cursor + 1 < bucket_count_ ? cursor + 1 : 0];
+    for (size_t line = 0; line < sizeof(Bucket); line += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(&next) + line);
+    }
 }
 
 template <class Client>

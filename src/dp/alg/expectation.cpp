@@ -169,6 +169,7 @@ void BasicExpectationTable<Address>::sweep(uint32_t& cursor, uint32_t count, uin
             pending_.fetch_sub(1, relaxed);
         }
     }
+    __builtin_prefetch(&slots_[cursor]);  // the next sweep's, as BasicPersistenceTable::sweep
 }
 
 template class BasicExpectationTable<uint32_t>;
