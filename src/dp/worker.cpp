@@ -86,20 +86,27 @@ uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
 }
 
 // Goes on with a resend of the whole table the sync thread asked for, while its ring has room
-// for half of it: a large table goes over in pieces, none lost to a full ring.
-void resend_table(WorkerSetup& s) {
+// for half of it: a large table goes over in pieces, none lost to a full ring. Returns the
+// records it applied.
+uint32_t resend_table(WorkerSetup& s, uint32_t now_ms) {
     ConnSync& sync = *s.ctx->sync;
     const uint64_t wanted = s.sync_resend->load(std::memory_order_acquire);
+    uint32_t applied = 0;
     if (wanted != s.sync_resend_seen) {
         s.sync_resend_seen = wanted;
         sync.resend_cursor = 0;
+        // The sync thread queues what a peer sent before it asks for the resend that peer's
+        // arrival calls for: applied first, so that the resend has it (asked for between this
+        // loop's apply_sync() and here, it would otherwise come in after the resend passed).
+        applied = apply_sync(s, now_ms);
     }
     if (sync.resend_cursor == ConnSync::kNoResend ||
         rte_ring_free_count(s.sync_out) < rte_ring_get_capacity(s.sync_out) / 2) {
-        return;
+        return applied;
     }
     sync_resend_some(*s.ctx, kResendIdsPerLoop);
     flush_sync(s);
+    return applied;
 }
 
 void flush_tx(WorkerSetup& s) {
@@ -313,7 +320,7 @@ int run_worker(WorkerSetup& s) {
         if (s.sync_in != nullptr) {
             flush_sync(s);  // what the wheel refreshed
             work += apply_sync(s, now_ms);
-            resend_table(s);
+            work += resend_table(s, now_ms);
         }
         if (s.dump != nullptr) {
             serve_dump(s, now_ms);
