@@ -103,9 +103,4 @@ bool decrement_ttl(uint8_t* ip) {
     return true;
 }
 
-void set_ethernet_addresses(uint8_t* frame, const MacAddress& src, const MacAddress& dst) {
-    std::memcpy(frame + eth::kDst, dst.data(), dst.size());
-    std::memcpy(frame + eth::kSrc, src.data(), src.size());
-}
-
 }  // namespace vsnat::dp

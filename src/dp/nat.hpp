@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "dp/bytes.hpp"
 #include "dp/checksum.hpp"
@@ -88,6 +89,9 @@ void nat6_rewrite(uint8_t* ip6, uint8_t* l4, uint8_t protocol, Endpoint endpoint
 bool decrement_hop_limit(uint8_t* ip6);
 
 /// Writes the Ethernet source and destination addresses.
-void set_ethernet_addresses(uint8_t* frame, const MacAddress& src, const MacAddress& dst);
+inline void set_ethernet_addresses(uint8_t* frame, const MacAddress& src, const MacAddress& dst) {
+    std::memcpy(frame + eth::kDst, dst.data(), dst.size());
+    std::memcpy(frame + eth::kSrc, src.data(), src.size());
+}
 
 }  // namespace vsnat::dp

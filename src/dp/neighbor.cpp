@@ -45,11 +45,6 @@ BasicNeighborTable<Address>::BasicNeighborTable(uint32_t capacity)
       meta_(new Meta[mask_ + 1]) {}
 
 template <class Address>
-bool BasicNeighborTable<Address>::lookup(uint16_t port_id, AddressArg ip, MacAddress& mac) const {
-    return read<true>(KeyOf::make(port_id, ip), mac, [] {});
-}
-
-template <class Address>
 bool BasicNeighborTable<Address>::peek(uint16_t port_id, AddressArg ip, MacAddress& mac) const {
     return read<false>(KeyOf::make(port_id, ip), mac, [] {});
 }

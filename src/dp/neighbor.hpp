@@ -171,8 +171,11 @@ class BasicNeighborTable : public NeighborTableBase {
     /// was clear, so once per aging pass). When it is not, the caller solicits it (ARP request,
     /// neighbor solicitation) and holds the packet. Any thread. (A std::optional<MacAddress>
     /// return was built through the stack at odd offsets and stalled every lookup on store
-    /// forwarding.)
-    bool lookup(uint16_t port_id, AddressArg ip, MacAddress& mac) const;
+    /// forwarding.) Inline, read() too: with set_ethernet_addresses() inline as well, the
+    /// packet path's route_and_queue() makes no call for a resolved neighbor.
+    bool lookup(uint16_t port_id, AddressArg ip, MacAddress& mac) const {
+        return read<true>(KeyOf::make(port_id, ip), mac, [] {});
+    }
     /// The same without marking the entry used: for looking, not for sending. Any thread.
     bool peek(uint16_t port_id, AddressArg ip, MacAddress& mac) const;
     /// Any thread. The MAC for `ip` (network order) on `port_id`, if resolved; does not mark.
@@ -273,7 +276,8 @@ extern template class BasicNeighborTable<Ipv6>;
 
 template <class Address>
 template <bool kMarkUsed, class Between>
-bool BasicNeighborTable<Address>::read(Words key, MacAddress& mac, Between&& between) const {
+[[gnu::always_inline]] inline bool BasicNeighborTable<Address>::read(Words key, MacAddress& mac,
+                                                                     Between&& between) const {
     // Two looks at most: a second one only when the slot was given to another key between the
     // loads of the first (see the class comment).
     for (int look = 0; look < 2; ++look) {
