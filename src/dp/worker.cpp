@@ -85,28 +85,30 @@ uint32_t apply_sync(WorkerSetup& s, uint32_t now_ms) {
     return applied;
 }
 
-// Goes on with a resend of the whole table the sync thread asked for, while its ring has room
-// for half of it: a large table goes over in pieces, none lost to a full ring. Returns the
-// records it applied.
-uint32_t resend_table(WorkerSetup& s, uint32_t now_ms) {
-    ConnSync& sync = *s.ctx->sync;
+// Whether the sync thread asked for a whole-table resend since the last look. Read before the
+// loop applies the records queued for it: the sync thread queues what a new peer sent before it
+// asks for the resend that peer's arrival calls for, so those are applied before the resend
+// starts, and the resend carries them.
+bool resend_asked(WorkerSetup& s) {
     const uint64_t wanted = s.sync_resend->load(std::memory_order_acquire);
-    uint32_t applied = 0;
-    if (wanted != s.sync_resend_seen) {
-        s.sync_resend_seen = wanted;
+    const bool asked = wanted != s.sync_resend_seen;
+    s.sync_resend_seen = wanted;
+    return asked;
+}
+
+// Goes on with a resend of the whole table (from its start when `asked`), while the sync ring
+// has room for half of it: a large table goes over in pieces, none lost to a full ring.
+void resend_table(WorkerSetup& s, bool asked) {
+    ConnSync& sync = *s.ctx->sync;
+    if (asked) {
         sync.resend_cursor = 0;
-        // The sync thread queues what a peer sent before it asks for the resend that peer's
-        // arrival calls for: applied first, so that the resend has it (asked for between this
-        // loop's apply_sync() and here, it would otherwise come in after the resend passed).
-        applied = apply_sync(s, now_ms);
     }
     if (sync.resend_cursor == ConnSync::kNoResend ||
         rte_ring_free_count(s.sync_out) < rte_ring_get_capacity(s.sync_out) / 2) {
-        return applied;
+        return;
     }
     sync_resend_some(*s.ctx, kResendIdsPerLoop);
     flush_sync(s);
-    return applied;
 }
 
 void flush_tx(WorkerSetup& s) {
@@ -319,8 +321,9 @@ int run_worker(WorkerSetup& s) {
         expire_connections(*s.ctx, now_ms, kExpireBudget);
         if (s.sync_in != nullptr) {
             flush_sync(s);  // what the wheel refreshed
+            const bool asked = resend_asked(s);
             work += apply_sync(s, now_ms);
-            work += resend_table(s, now_ms);
+            resend_table(s, asked);
         }
         if (s.dump != nullptr) {
             serve_dump(s, now_ms);
