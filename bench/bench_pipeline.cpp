@@ -68,7 +68,7 @@ using dp::ConnTable6;
 
 // Packets per burst: 32, as every figure of bench/README was measured, where the worker now
 // receives up to 64 (kRxBurst, src/dp/worker.cpp); per packet the pipeline costs about the same
-// either way (bench/README section 10).
+// either way (bench/README section 1, "Bursts of 64").
 constexpr uint16_t kBurst = 32;
 constexpr size_t kFrameLen = 60;  // a minimum Ethernet frame without its FCS: 64 B on the wire
 constexpr size_t kL3 = dp::eth::kHeaderLen;
