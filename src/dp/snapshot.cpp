@@ -110,6 +110,11 @@ bool Snapshot::finalize(uint32_t worker_count, const std::function<bool()>& stop
         }
     }
     ours_index_.build(ours);
+    ours_filter_.fill(0);
+    for (const auto& entry : ours) {
+        const uint32_t bit = ours_filter_bit(static_cast<uint32_t>(entry.first));
+        ours_filter_[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
     vip6_index_.build(vips6);
     std::vector<std::pair<Ipv6, uint32_t>> ours6 = vips6;
     for (uint32_t i = 0; i < interfaces.size(); ++i) {
