@@ -225,8 +225,8 @@ struct Snapshot {
     bool serves6(const Ipv6& address) const {
         return !follow_kernel || held6_index_.find(address) != FlatIndex::kMissing;
     }
-    /// Whether `address` is the director's: a VIP or an interface's own address. One probe, for
-    /// the packet path. Any thread.
+    /// Whether `address` is the director's: a VIP or an interface's own address. For the packet
+    /// path: a filter bit, and the index's probe only where the bit is set. Any thread.
     bool is_ours(uint32_t address) const {
         const uint32_t bit = ours_filter_bit(address);
         return (ours_filter_[bit / 64] >> (bit % 64) & 1) != 0 &&
