@@ -22,12 +22,21 @@ struct FlowKey {
     uint8_t protocol = 0;
     uint8_t pad[3] = {};
 
-    /// The key as two 64-bit words, the bytes of its layout on a little-endian machine, made
-    /// from the fields: a key just built in registers (a record's) is hashed and compared
-    /// without being stored and read back wider, which stalls on store forwarding.
+    /// The key as two 64-bit words, the bytes of its layout on a little-endian machine: the
+    /// addresses, then the ports and the protocol (the padding is zero). Two loads.
     std::array<uint64_t, 2> words() const {
-        return {uint64_t{src_ip} | uint64_t{dst_ip} << 32,
-                uint64_t{src_port} | uint64_t{dst_port} << 16 | uint64_t{protocol} << 32};
+        std::array<uint64_t, 2> w;
+        std::memcpy(w.data(), this, sizeof(w));
+        return w;
+    }
+    /// The key whose words() are these. A key made in registers (a record's, a header's) is
+    /// built with this, its two words stored whole: built field by field, its 8-byte loads
+    /// stalled on the narrow stores just made (store forwarding).
+    static FlowKey from_words(uint64_t addresses, uint64_t ports_protocol) {
+        FlowKey k;
+        const std::array<uint64_t, 2> w{addresses, ports_protocol};
+        std::memcpy(reinterpret_cast<char*>(&k), w.data(), sizeof(w));
+        return k;
     }
     bool operator==(const FlowKey& other) const { return words() == other.words(); }
 };
@@ -61,22 +70,12 @@ struct alignas(32) Conn {
     uint32_t expires_ms;
 
     FlowKey inbound_key() const {
-        FlowKey k;
-        k.src_ip = client_ip;
-        k.dst_ip = vip;
-        k.src_port = client_port;
-        k.dst_port = vport;
-        k.protocol = protocol;
-        return k;
+        return FlowKey::from_words(uint64_t{client_ip} | uint64_t{vip} << 32,
+                                   key_ports(client_port, vport));
     }
     FlowKey reply_key() const {
-        FlowKey k;
-        k.src_ip = rip;
-        k.dst_ip = client_ip;
-        k.src_port = rport;
-        k.dst_port = client_port;
-        k.protocol = protocol;
-        return k;
+        return FlowKey::from_words(uint64_t{rip} | uint64_t{client_ip} << 32,
+                                   key_ports(rport, client_port));
     }
     /// Whether `k` is its reply key (`reply`) or its inbound key. The key's words are read from
     /// the record at an offset chosen by `reply`, not built from its fields (a dozen loads and
@@ -91,6 +90,11 @@ struct alignas(32) Conn {
         std::memcpy(&ports, bytes + offsetof(Conn, rport) + skip * sizeof(rport), sizeof(ports));
         const auto want = k.words();
         return ((addresses ^ want[0]) | ((ports | uint64_t{protocol} << 32) ^ want[1])) == 0;
+    }
+
+  private:
+    uint64_t key_ports(uint16_t src_port, uint16_t dst_port) const {
+        return uint64_t{src_port} | uint64_t{dst_port} << 16 | uint64_t{protocol} << 32;
     }
 };
 static_assert(sizeof(Conn) == 32);

@@ -175,20 +175,15 @@ bool is_bad_source(const Snapshot& snap, uint32_t src_raw) {
     return first_octet == 0 || first_octet == 127 || first_octet >= 224 || snap.is_ours(src_raw);
 }
 
-// Writes the key as two 8-byte words: the addresses (adjacent in the header), then the ports and
-// the protocol. Built field by field and copied whole, the key's 16-byte loads stalled on the
-// narrow stores just made (store forwarding), every packet.
+// Writes the key as its two words: the addresses (adjacent in the header), then the ports and
+// the protocol.
 void write_flow_key(FlowKey& key, const uint8_t* frame, const ParsedFrame& p) {
-    static_assert(std::endian::native == std::endian::little);
     static_assert(offsetof(FlowKey, dst_ip) == 4 && ipv4::kDst == ipv4::kSrc + 4);
     static_assert(offsetof(FlowKey, src_port) == 8 && offsetof(FlowKey, protocol) == 12);
     uint64_t addresses;
     std::memcpy(&addresses, frame + p.l3_offset + ipv4::kSrc, sizeof(addresses));
-    const uint64_t ports_protocol =
-        load_u32_raw(frame + p.l4_offset + l4::kSrcPort) | uint64_t{p.ip_protocol} << 32;
-    auto* words = reinterpret_cast<char*>(&key);
-    std::memcpy(words, &addresses, sizeof(addresses));
-    std::memcpy(words + sizeof(addresses), &ports_protocol, sizeof(ports_protocol));
+    key = FlowKey::from_words(addresses, load_u32_raw(frame + p.l4_offset + l4::kSrcPort) |
+                                             uint64_t{p.ip_protocol} << 32);
 }
 
 // The protocol of the datagram a fragment belongs to, the same in each of its fragments:

@@ -4,6 +4,7 @@
 
 #include <rte_memory.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -43,6 +44,35 @@ std::unique_ptr<ConnTable> make_table(const char* name, uint32_t capacity) {
 }
 
 }  // namespace
+
+TEST_CASE("a key's words are its fields; a record's keys are its fields") {
+    FlowKey k;
+    k.src_ip = ip_raw("198.18.0.1");
+    k.dst_ip = ip_raw("198.18.0.100");
+    k.src_port = port_raw(40000);
+    k.dst_port = port_raw(80);
+    k.protocol = 17;
+    const auto [addresses, ports] = k.words();
+    const FlowKey back = FlowKey::from_words(addresses, ports);
+    CHECK(back == k);
+    CHECK(std::memcmp(&back, &k, sizeof(k)) == 0);  // the padding too: equal keys hash equally
+    CHECK(back.src_ip == k.src_ip);
+    CHECK(back.dst_port == k.dst_port);
+    CHECK(back.protocol == 17);
+
+    Conn c = make_conn(5);
+    c.rport = port_raw(8080);
+    const FlowKey in = c.inbound_key(), reply = c.reply_key();
+    CHECK((in.src_ip == c.client_ip && in.dst_ip == c.vip));
+    CHECK((in.src_port == c.client_port && in.dst_port == c.vport && in.protocol == 6));
+    CHECK((reply.src_ip == c.rip && reply.dst_ip == c.client_ip));
+    CHECK((reply.src_port == c.rport && reply.dst_port == c.client_port));
+    CHECK(reply.protocol == 6);
+    for (const FlowKey* key : {&in, &reply}) {
+        CHECK(std::all_of(std::begin(key->pad), std::end(key->pad),
+                          [](uint8_t b) { return b == 0; }));
+    }
+}
 
 TEST_CASE("a record holds its two keys and no other") {
     Conn c = make_conn(3);
