@@ -240,15 +240,6 @@ uint32_t BasicConnTable<Record>::finish_lookup(const Key& key, const PendingLook
 }
 
 template <class Record>
-typename BasicConnTable<Record>::PendingLookup BasicConnTable<Record>::prefetch_buckets(
-    const Key& key) const {
-    const Hashed h = hash(key);
-    rte_prefetch0(&buckets_[h.bucket]);
-    rte_prefetch0(&buckets_[alternate(h.bucket, h.sig)]);
-    return h;
-}
-
-template <class Record>
 void BasicConnTable<Record>::lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const {
     assert(n <= kMaxBurst);
     PendingLookup pending[kMaxBurst];

@@ -64,11 +64,6 @@ class BasicConnTable {
     uint32_t fetch_candidate(const PendingLookup& p) const;
     uint32_t finish_lookup(const Key& key, const PendingLookup& p) const;
 
-    /// Starts fetching both buckets a key may sit in, for an insert of it soon: an insert reads
-    /// them (the conflict check and the placing), and the second is otherwise fetched only after
-    /// the first has arrived. Returns the key's hash (what start_lookup() returns).
-    PendingLookup prefetch_buckets(const Key& key) const;
-
     /// Looks up `n` (<= kMaxBurst) keys at once, the three steps for all keys in turn; ids[i] is
     /// the connection or kNoConn. The hits' records are in cache afterwards.
     void lookup_bulk(const Key* const* keys, uint32_t n, uint32_t* ids) const;

@@ -773,7 +773,7 @@ uint32_t insert_made(WorkerContext& ctx, const Flow& f, const Record& c, uint32_
 }
 
 // The connections a burst's flows made, each inserted (and its packet forwarded) a few new
-// connections later: an insert reads the buckets of the connection's reply key, a memory miss
+// connections later: an insert reads the bucket of the connection's reply key, a memory miss
 // each in a large table, and the misses of the window's connections are in flight together
 // instead of one after another. In the order made. A flow that finds no connection but whose key
 // hashes like one of theirs (either direction's key) has them inserted and is looked up again.
@@ -795,12 +795,15 @@ class NewConnections {
     // would wait for the writes to reach the cache).
     Record& spare() { return entries_[(first_ + count_) & (kSlots - 1)].conn; }
     // Adds the connection made in spare() by flow `flow`, whose key hashed to `inbound`, and
-    // starts fetching the buckets of its reply key. Not when full().
+    // starts fetching its reply key's primary bucket. (Only that one: the insert reads a key's
+    // alternate bucket only when the primary is full or has sent keys there, a few keys in a
+    // hundred in an index half full, and fetching it for every new connection took memory
+    // bandwidth from the rest.) Not when full().
     void add(const BasicConnTable<Record>& table, uint32_t flow, Hash inbound) {
         assert(!full());
         Entry& e = entries_[(first_ + count_) & (kSlots - 1)];
         e.inbound = packed(inbound);
-        e.reply = packed(table.prefetch_buckets(e.conn.reply_key()));
+        e.reply = packed(table.start_lookup(e.conn.reply_key()));
         e.flow = flow;
         ++count_;
     }
