@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # e2e 4: the UDP service VIP:53 (wrr, rs1 1 : rs2 1). 30 queries, each from a new socket (a new
-# source port, so a new connection for the director): every one answered with "rsN\n" + the
+# source port, so a new connection for the director; each socket stays open until the last
+# query, so that the kernel cannot give a later one the same port, which would send that query
+# down an earlier query's connection): every one answered with "rsN\n" + the
 # payload, every reply from VIP:53 (recvfrom on an unconnected socket, so a reply from a real
 # server's own address would be seen, not filtered), both servers used equally (one worker:
 # exactly 15 : 15; two workers schedule separately: within 2). A UDP port with no service on
@@ -20,9 +22,10 @@ if verdict=$(client "$PY" - "$E2E_VIP" "$LAB_UDP_PORT" "$tolerance" "$E2E_IP" <<
 import socket, sys
 vip, port, tolerance = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 family = socket.AF_INET6 if sys.argv[4] == "6" else socket.AF_INET
-seen, problems = {"rs1": 0, "rs2": 0}, []
+seen, problems, sockets = {"rs1": 0, "rs2": 0}, [], []
 for i in range(30):
     s = socket.socket(family, socket.SOCK_DGRAM)
+    sockets.append(s)  # open until the end: no source port twice
     s.settimeout(1.0)
     payload = b"vsnat-e2e-udp-%02d-" % i + bytes(range(256)) * 2
     s.sendto(payload, (vip, port))
@@ -30,7 +33,6 @@ for i in range(30):
         data, peer = s.recvfrom(4096)
     except OSError as e:
         problems.append(f"query {i}: {type(e).__name__}")
-        s.close()
         if len(problems) >= 3:
             break
         continue
@@ -41,6 +43,7 @@ for i in range(30):
         problems.append(f"query {i}: bad reply {data[:40]!r}")
     else:
         seen[name.decode()] += 1
+for s in sockets:
     s.close()
 print(f"30 queries: rs1 {seen['rs1']}, rs2 {seen['rs2']}, problems {len(problems)} {problems[:3]}")
 ok = not problems and seen["rs1"] + seen["rs2"] == 30 and abs(seen["rs1"] - seen["rs2"]) <= tolerance
