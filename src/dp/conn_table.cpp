@@ -396,9 +396,23 @@ uint32_t BasicConnTable<Record>::insert(const Record& conn, uint32_t expires_ms,
 template <class Record>
 void BasicConnTable<Record>::remove_keys_and_free(uint32_t id) {
     const Record& c = conns_[id];
-    remove(hash(c.inbound_key()), id << 1);
-    remove(hash(c.reply_key()), id << 1 | 1);
-    push_free(id);
+    remove_keys_and_free(Expired{id, hash(c.inbound_key()), hash(c.reply_key())});
+}
+
+template <class Record>
+typename BasicConnTable<Record>::Expired BasicConnTable<Record>::start_expiry(uint32_t id) const {
+    const Record& c = conns_[id];
+    const Expired e{id, hash(c.inbound_key()), hash(c.reply_key())};
+    rte_prefetch0(&buckets_[e.inbound.bucket]);
+    rte_prefetch0(&buckets_[e.reply.bucket]);
+    return e;
+}
+
+template <class Record>
+void BasicConnTable<Record>::remove_keys_and_free(const Expired& e) {
+    remove(e.inbound, e.id << 1);
+    remove(e.reply, e.id << 1 | 1);
+    push_free(e.id);
     --size_;
 }
 

@@ -225,6 +225,46 @@ TEST_CASE("expiry frees the record and both keys; ids are reused") {
     CHECK(listed == 4);
 }
 
+TEST_CASE("expiry of more connections than a batch at once: each reported and freed once") {
+    auto t = make_table("ct_expire_many", 200);
+    ConnTable::InsertError err;
+    for (uint32_t n = 0; n < 150; ++n) {  // 100 due at 5000, 50 long after
+        REQUIRE(t->insert(make_conn(n), n < 100 ? 1000 + n * 10 : 50000, err) !=
+                ConnTable::kNoConn);
+    }
+    std::vector<uint16_t> seen;
+    auto note = [&](const Conn& c) {
+        CHECK(t->lookup(c.inbound_key()) != ConnTable::kNoConn);  // still there as it is reported
+        seen.push_back(c.client_port);
+    };
+    uint32_t expired = t->expire(5000, 40, note);  // a budget: part of them now
+    CHECK(expired > 0);
+    CHECK(expired < 100);
+    while (t->size() > 50) {
+        const uint32_t more = t->expire(5000, 40, note);
+        REQUIRE(more > 0);
+        expired += more;
+    }
+    CHECK(expired == 100);
+    std::sort(seen.begin(), seen.end());
+    REQUIRE(seen.size() == 100);
+    for (uint32_t n = 0; n < 150; ++n) {
+        INFO("connection " << n);
+        if (n < 100) {
+            CHECK(seen[n] == n);
+            CHECK(t->lookup(make_conn(n).inbound_key()) == ConnTable::kNoConn);
+            CHECK(t->lookup(make_conn(n).reply_key()) == ConnTable::kNoConn);
+        } else {
+            CHECK(t->lookup(make_conn(n).reply_key()) != ConnTable::kNoConn);
+        }
+    }
+    for (uint32_t n = 1000; n < 1150; ++n) {  // every freed record taken again, once
+        REQUIRE(t->insert(make_conn(n), 90000, err) != ConnTable::kNoConn);
+    }
+    CHECK(t->insert(make_conn(2000), 90000, err) == ConnTable::kNoConn);
+    CHECK(err == ConnTable::InsertError::full);
+}
+
 TEST_CASE("an IPv6 connection costs its record and nothing in the IPv4 table") {
     CHECK(sizeof(Conn) == 32);
     CHECK(sizeof(Conn6) == 72);
