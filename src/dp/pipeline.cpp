@@ -773,9 +773,9 @@ uint32_t insert_made(WorkerContext& ctx, const Flow& f, const Record& c, uint32_
 }
 
 // The connections a burst's flows made, each inserted (and its packet forwarded) a few new
-// connections later: an insert reads the bucket of the connection's reply key, a memory miss
-// each in a large table, and the misses of the window's connections are in flight together
-// instead of one after another. In the order made. A flow that finds no connection but whose key
+// connections later: an insert reads its reply key's bucket, in a large table a memory miss,
+// and the misses of the window's connections are in flight together instead of one after
+// another. In the order made. A flow that finds no connection but whose key
 // hashes like one of theirs (either direction's key) has them inserted and is looked up again.
 template <class Record>
 class NewConnections {
