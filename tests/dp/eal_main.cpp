@@ -1,14 +1,14 @@
 // Catch2 main for dataplane tests: EAL once per binary, without hugepages or PCI, with a unique
-// file prefix and no shared config so test binaries can run side by side.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
+// file prefix and no shared config so test binaries can run side by side. (The Catch2
+// implementation is tests/support/catch_session.cpp.)
 #include <rte_eal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include "support/catch_session.hpp"
 
 int main(int argc, char** argv) {
     std::string prefix = "vsnat-test-" + std::to_string(getpid());
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "EAL init failed\n");
         return 1;
     }
-    int result = Catch::Session().run(argc, argv);
+    int result = run_catch_session(argc, argv);
     rte_eal_cleanup();
     return result;
 }
