@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (tests/fuzz, with scripts/asan-build.sh) and runs each for a
 # bounded time, starting from its committed seed corpus (tests/fuzz/corpus/TARGET, only read).
 #
-#   scripts/fuzz.sh [--time SECONDS] [TARGET...]    default: 60 s each, every target
+#   scripts/fuzz.sh [--time SECONDS] [--jobs N] [TARGET...]
+#       default: 60 s each, every target, as many at once as there are cores
 #
 # What each run finds is kept in BUILD/fuzz/TARGET/: corpus/ (new inputs, reused by the next
 # run) and crash-*, leak-*, timeout-* or oom-* files, which reproduce with
@@ -13,11 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=60
+parallel=$(nproc)
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) seconds=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --jobs) parallel=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -33,19 +36,37 @@ bash scripts/asan-build.sh "${targets[@]/#/tests/fuzz/fuzz_}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Runs one target; its exit status goes to $out/last-run.status for the summary.
+fuzz_target() {
+  local target=$1 out="$build/fuzz/$1" status=0
+  # The first corpus directory receives new inputs; the committed one after it is only read.
+  "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$out/corpus" "tests/fuzz/corpus/$target" >"$out/last-run.log" 2>&1 ||
+    status=$?
+  echo "$status" >"$out/last-run.status"
+}
+
+# Each fuzzer is one process on one core: run as many at once as there are cores.
+for target in "${targets[@]}"; do
+  out="$build/fuzz/$target"
+  mkdir -p "$out/corpus"
+  rm -f "$out/last-run.status"
+  echo "fuzz: $target for ${seconds}s (log: $out/last-run.log)"
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
+    wait -n || true
+  done
+  fuzz_target "$target" &
+done
+wait
+
 failed=0
 summary=()
 for target in "${targets[@]}"; do
   out="$build/fuzz/$target"
-  mkdir -p "$out/corpus"
   log="$out/last-run.log"
-  echo "fuzz: $target for ${seconds}s (log: $log)"
-  status=0
-  # The first corpus directory receives new inputs; the committed one after it is only read.
-  "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
-    -artifact_prefix="$out/" "$out/corpus" "tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?
+  status=$(cat "$out/last-run.status" 2>/dev/null || echo "no status")
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  if [ "$status" -ne 0 ]; then
+  if [ "$status" != 0 ]; then
     failed=1
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     grep -E 'ERROR|SUMMARY|invariant|runtime error' "$log" | head -n 20 || true

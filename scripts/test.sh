@@ -19,7 +19,8 @@ ninja -C "$build"
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 
 # In CI also the hostile-input checks (issue 8): the unit and dataplane suites under ASan and
-# UBSan, then each fuzzer for 35 s from its seed corpus (the whole CI stays under 30 minutes).
+# UBSan, then each fuzzer for 35 s from its seed corpus, one a core (the whole CI stays under
+# 30 minutes).
 # Locally: scripts/sanitize.sh and scripts/fuzz.sh.
 if [ "${CI:-}" = true ]; then
   bash scripts/sanitize.sh
