@@ -17,6 +17,7 @@
 
 #include "cp/memory_budget.hpp"
 #include "cp/signals.hpp"
+#include "cp/steady_clock.hpp"
 #include "cp/telemetry.hpp"
 
 namespace vsnat::cp {
@@ -28,12 +29,6 @@ constexpr auto kControlTick = std::chrono::milliseconds(1);
 // again every kMetricsLogEvery attempts (once a minute).
 constexpr uint64_t kMetricsRetryMs = 5000;
 constexpr unsigned kMetricsLogEvery = 12;
-
-uint64_t steady_ms() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
-}
 
 // EAL arguments: the config's, plus a --vdev for every interface device that is a vdev the
 // config did not already pass to EAL.

@@ -14,9 +14,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
+#include "cp/steady_clock.hpp"
 #include "dp/owner.hpp"
 
 namespace vsnat::cp {
@@ -25,12 +25,6 @@ namespace {
 namespace sync = dp::sync;
 
 constexpr int kReceiveBufferBytes = 4 << 20;  // a burst of a busy peer's messages
-
-uint64_t steady_ms() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
-}
 
 std::string format_address(uint32_t network_order) {
     char text[INET_ADDRSTRLEN] = {};

@@ -8,7 +8,7 @@
 namespace vsnat::dp {
 namespace {
 
-constexpr uint32_t kLockSpins = 64;
+constexpr uint32_t kBucketLockSpins = 64;
 // A record that finds its bucket busy yields the CPU between its spins, this many times at most:
 // the holder may be a worker preempted inside its few dozen nanoseconds (lcores sharing a CPU),
 // and a translation not recorded loses its datagram's later fragments. A lookup that misses
@@ -55,7 +55,7 @@ uint32_t BasicFragmentTable<Address>::bucket_of(const Key& key) {
 template <class Address>
 bool BasicFragmentTable<Address>::lock(uint32_t bucket) {
     std::atomic<uint8_t>& l = locks_[bucket];
-    for (uint32_t i = 0; i < kLockSpins; ++i) {
+    for (uint32_t i = 0; i < kBucketLockSpins; ++i) {
         if (l.load(std::memory_order_relaxed) == 0 &&
             l.exchange(1, std::memory_order_acquire) == 0) {
             return true;
