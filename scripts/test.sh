@@ -24,7 +24,7 @@ meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 # 30 minutes). Locally: scripts/sanitize.sh and scripts/fuzz.sh.
 # The sanitizer tree compiles after the suites, not beside them: even at SCHED_IDLE in an
 # autogroup at nice 19, a compiler in the background cut wrk's rate through the VIP under
-# kernel-bgp's flood from 16-19k to 6-7k requests/s and made the workers' handover rings
+# kernel-bgp's flood from 16.4-18.8k to 5.5-7.4k requests/s and made the workers' handover rings
 # overflow.
 if [ "${CI:-}" = true ]; then
   bash scripts/sanitize.sh

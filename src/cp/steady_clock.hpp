@@ -1,4 +1,4 @@
-// The control thread's clock.
+// The control plane's clock (the control loop's and the sync daemon's threads).
 #pragma once
 
 #include <chrono>
