@@ -99,6 +99,13 @@ class BasicConnTable {
         c.expires_ms = expires_ms;
         wheel_.update(id, old_ms, expires_ms);
     }
+    /// set_expiry(), unless it pushes the expiry later by less than `slack_ms`: then the record
+    /// is not written at all.
+    void refresh_expiry(uint32_t id, uint32_t expires_ms, uint32_t slack_ms) {
+        if (expires_ms - conns_[id].expires_ms >= slack_ms) {  // earlier: wraps, written
+            set_expiry(id, expires_ms);
+        }
+    }
     uint32_t expiry(uint32_t id) const { return conns_[id].expires_ms; }
 
     /// Expires due connections with at most `budget` units of work; `on_expire(const Conn&)` is

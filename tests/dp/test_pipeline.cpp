@@ -556,6 +556,54 @@ TEST_CASE("RST from the server closes; the 10 s CLOSE timeout removes it") {
     CHECK(h.table->size() == 0);
 }
 
+TEST_CASE("a packet pushes its connection's expiry on by a sixteenth of the timeout or more") {
+    PipelineHarness h;
+    h.snapshot->timeouts[static_cast<size_t>(ConnState::udp_unanswered)] = 1600;  // slack 100 ms
+    h.snapshot->timeouts[static_cast<size_t>(ConnState::udp_replied)] = 1600;
+    h.snapshot->timeouts[static_cast<size_t>(ConnState::udp)] = 1600;
+    const std::vector<uint8_t> datagram = build_packet(client_packet(17, 0, 53, 5354));
+    const FlowKey key{
+        ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(5354), port_raw(53), 17, {}};
+    h.run({datagram}, 1000);
+    const uint32_t id = h.table->lookup(key);
+    REQUIRE(id != ConnTable::kNoConn);
+    CHECK(h.table->expiry(id) == 2600);
+    h.run({datagram}, 1099);  // 99 ms on: the record is left alone
+    CHECK(h.table->expiry(id) == 2600);
+    h.run({datagram}, 1100);
+    CHECK(h.table->expiry(id) == 2700);
+
+    // A datagram every 50 ms for 5 s (three timeouts) keeps it, each at most 100 ms short.
+    uint32_t now = 1100;
+    for (int i = 0; i < 100; ++i) {
+        now += 50;
+        h.run({datagram}, now);
+        expire_connections(h.ctx, now, UINT32_MAX);
+        REQUIRE(h.table->lookup(key) == id);
+        CHECK(h.table->expiry(id) + 100 > now + 1600);
+    }
+    expire_connections(h.ctx, now + 1500, UINT32_MAX);
+    CHECK(h.table->size() == 1);
+    expire_connections(h.ctx, now + 1600 + TimerWheel::kDefaultTickMs, UINT32_MAX);
+    CHECK(h.table->size() == 0);
+
+    // Pulled earlier (a FIN's shorter timeout): written at once, however little.
+    h.run({build_packet(from_client(7000, SYN))}, 0);
+    h.run({build_packet(from_server("172.16.0.3", 8000, 7000, SYN | ACK))}, 1);
+    h.run({build_packet(from_client(7000, ACK))}, 2);
+    const uint32_t tcp = h.table->lookup(FlowKey{
+        ip_raw("202.100.1.2"), ip_raw("202.103.106.5"), port_raw(7000), port_raw(80), 6, {}});
+    REQUIRE(tcp != ConnTable::kNoConn);
+    const uint32_t established_ms =
+        h.snapshot->timeouts[static_cast<size_t>(ConnState::established)];
+    CHECK(h.table->expiry(tcp) == 2 + established_ms);
+    h.run({build_packet(from_client(7000, ACK))}, 500);  // 15 min's slack is a second
+    CHECK(h.table->expiry(tcp) == 2 + established_ms);
+    h.run({build_packet(from_client(7000, FIN | ACK))}, 600);
+    CHECK(h.table->expiry(tcp) ==
+          600 + h.snapshot->timeouts[static_cast<size_t>(ConnState::close_wait)]);
+}
+
 // The table-full tests below fill a table from one client: shares would stop them first.
 void without_shares(PipelineHarness& h) {
     h.snapshot->protocol_share_percent = 100;
