@@ -36,7 +36,7 @@ constexpr Table kFromServer = {{
     {{sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL}},  // rst
 }};
 
-int flag_index(uint8_t flags) {
+constexpr int flag_index(uint8_t flags) {
     if (flags & l4::kTcpRst) {
         return kRst;
     }
@@ -52,22 +52,32 @@ int flag_index(uint8_t flags) {
     return -1;
 }
 
+constexpr detail::TcpTransitions make_transitions() {
+    detail::TcpTransitions all{};
+    for (size_t dir = 0; dir < all.size(); ++dir) {
+        const Table& table =
+            dir == static_cast<size_t>(Direction::from_client) ? kFromClient : kFromServer;
+        for (size_t flags = 0; flags < all[dir].size(); ++flags) {
+            const int row = flag_index(static_cast<uint8_t>(flags));
+            for (size_t state = 0; state < all[dir][flags].size(); ++state) {
+                all[dir][flags][state] = row < 0 || state >= kTcpStateCount
+                                             ? ConnState::close
+                                             : table[static_cast<size_t>(row)][state];
+            }
+        }
+    }
+    return all;
+}
+
 }  // namespace
+
+constexpr detail::TcpTransitions detail::kTcpTransitions = make_transitions();
 
 std::string_view conn_state_name(ConnState s) {
     constexpr std::array<std::string_view, kConnStateCount> names = {
         "NONE",       "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE",
         "CLOSE_WAIT", "LAST_ACK",    "LISTEN",   "SYNACK",   "UDP",      "UDP",       "UDP"};
     return names[static_cast<size_t>(s)];
-}
-
-ConnState tcp_next_state(ConnState current, Direction direction, uint8_t tcp_flags) {
-    int row = flag_index(tcp_flags);
-    if (row < 0 || current >= ConnState::udp) {
-        return ConnState::close;
-    }
-    const Table& table = direction == Direction::from_client ? kFromClient : kFromServer;
-    return table[static_cast<size_t>(row)][static_cast<size_t>(current)];
 }
 
 StateTimeouts default_state_timeouts() {

@@ -36,10 +36,22 @@ enum class Direction : uint8_t { from_client, from_server };
 
 std::string_view conn_state_name(ConnState s);
 
+namespace detail {
+// Every transition, by direction, the flag byte's low five bits (FIN, SYN, RST, PSH, ACK) and
+// the state (the UDP ones and the padding go to CLOSE): tcp_next_state() is one load, where
+// finding the flags' row and the direction's table took a call and a dozen branches a packet.
+using TcpTransitions = std::array<std::array<std::array<ConnState, 16>, 32>, 2>;
+static_assert(kConnStateCount <= 16);
+extern const TcpTransitions kTcpTransitions;
+}  // namespace detail
+
 /// The next TCP state after a packet with `tcp_flags` in `direction`. Flag priority
 /// RST > SYN > FIN > ACK; a segment with none of them moves the connection to CLOSE, as in LVS.
 /// Pure; any thread.
-ConnState tcp_next_state(ConnState current, Direction direction, uint8_t tcp_flags);
+inline ConnState tcp_next_state(ConnState current, Direction direction, uint8_t tcp_flags) {
+    return detail::kTcpTransitions[static_cast<size_t>(direction) & 1][tcp_flags & 0x1f]
+                                  [static_cast<size_t>(current) & 15];
+}
 
 /// Whether LVS counts the state as an active connection (ESTABLISHED) or an inactive one.
 constexpr bool conn_state_is_active(ConnState s) {

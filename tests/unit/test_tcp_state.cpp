@@ -97,6 +97,29 @@ TEST_CASE("a segment with none of SYN, FIN, ACK, RST closes the connection, as i
           ConnState::close);
 }
 
+TEST_CASE("the flags LVS does not look at (PSH, URG, ECE, CWR) change no transition") {
+    const uint8_t ignored[] = {0x08, 0x20, 0x40, 0x80, 0xe8};
+    for (const Direction dir : {Direction::from_client, Direction::from_server}) {
+        for (size_t s = 0; s < kConnStateCount; ++s) {
+            const auto from = static_cast<ConnState>(s);
+            for (const int flags : {0, 0x01, 0x02, 0x04, 0x10, 0x11, 0x12, 0x14, 0x17}) {
+                const ConnState plain = tcp_next_state(from, dir, static_cast<uint8_t>(flags));
+                for (const uint8_t extra : ignored) {
+                    INFO("state " << s << " flags " << flags << " extra " << int{extra});
+                    CHECK(tcp_next_state(from, dir, static_cast<uint8_t>(flags | extra)) == plain);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("a TCP segment on a UDP state closes, as any state past LVS's tables") {
+    for (const ConnState s : {ConnState::udp, ConnState::udp_unanswered, ConnState::udp_replied}) {
+        CHECK(tcp_next_state(s, Direction::from_client, ACK) == ConnState::close);
+        CHECK(tcp_next_state(s, Direction::from_server, SYN | ACK) == ConnState::close);
+    }
+}
+
 TEST_CASE("a whole connection walks the states LVS shows") {
     ConnState s = ConnState::none;
     s = tcp_next_state(s, Direction::from_client, SYN);
