@@ -202,12 +202,13 @@ python_bin() {
 # shellcheck source=SCRIPTDIR/lab/proc.sh
 source "$HELPERS/proc.sh"
 
-# Wait, bounded, for file $1 to appear; $2 = tenths of a second.
+# Wait, bounded, for file $1 to appear; $2 = tenths of a second. Looked for every 10 ms: the
+# servers write theirs 10-80 ms after they start, and each `up` waits for four.
 wait_for_file() {
-  local f=$1 tries=$2
+  local f=$1 tries=$(($2 * 10))
   while ((tries-- > 0)); do
     [[ -s $f ]] && return 0
-    sleep 0.1
+    sleep 0.01
   done
   return 1
 }
